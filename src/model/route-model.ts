@@ -1,0 +1,96 @@
+// The routing model: what the pure compiler produces and the proxy consumes.
+// Everything here is plain data, sorted, with stable keys, so it can be compared and golden-tested.
+import type { ErrorCode } from '../lib/errors.js';
+
+/** A Service port referenced by an Ingress. `key` is `namespace/service/port` with the port as written. */
+export interface BackendRef {
+  readonly key: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: number | string;
+}
+
+export type PathType = 'Exact' | 'Prefix';
+
+export interface Route {
+  readonly pathType: PathType;
+  /** The path as written in the Ingress (ImplementationSpecific is compiled to Prefix). */
+  readonly path: string;
+  readonly backend: BackendRef;
+  /** `namespace/name` of the Ingress that owns this route. */
+  readonly ingress: string;
+}
+
+export interface VirtualHost {
+  /** Lower-case host: `foo.example.com` or a wildcard `*.example.com`. */
+  readonly host: string;
+  readonly routes: readonly Route[];
+}
+
+export interface DefaultRoute {
+  readonly backend: BackendRef;
+  readonly ingress: string;
+}
+
+export interface DiagnosticObject {
+  readonly kind: string;
+  readonly namespace?: string;
+  readonly name: string;
+}
+
+export interface Diagnostic {
+  readonly severity: 'error' | 'warning';
+  readonly code: ErrorCode;
+  readonly object: DiagnosticObject;
+  /** JSON-path-like location inside the object, e.g. `spec.rules[0].http.paths[1].path`. */
+  readonly field?: string;
+  readonly message: string;
+}
+
+export interface RouteModel {
+  /** Sorted by host. */
+  readonly virtualHosts: readonly VirtualHost[];
+  /** Routes from rules without a host; they apply to every host. */
+  readonly hostless: readonly Route[];
+  readonly defaultBackend?: DefaultRoute;
+  /** Every backend referenced by a route, unique, sorted by key. */
+  readonly backends: readonly BackendRef[];
+  /** `namespace/name` of every Ingress this controller owns (class selection passed), sorted. */
+  readonly ownedIngresses: readonly string[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** One upstream address of a backend. */
+export interface Endpoint {
+  /** `ip:port`, or `[ipv6]:port`. Stable identity for pools and balancer state. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  /** targetRef name (the pod), when the slice says. */
+  readonly podName?: string;
+}
+
+/** Endpoints resolved for one BackendRef (the endpoint fast path output). */
+export interface BackendEndpoints {
+  readonly backend: BackendRef;
+  /** The endpoints traffic may go to: ready ones, else serving+terminating ones. Sorted by key. */
+  readonly endpoints: readonly Endpoint[];
+  /** Why there is nothing to send traffic to (Service missing, port unknown, no endpoints). */
+  readonly problem?: { readonly code: ErrorCode; readonly message: string };
+}
+
+/** Result of a route lookup; the proxy needs only this. */
+export interface RouteMatch {
+  readonly backend: BackendRef;
+  readonly ingress: string;
+  /** Undefined for the defaultBackend. */
+  readonly route?: Route;
+}
+
+/** What the proxy routes with; RouteTable implements it. */
+export interface RouteLookup {
+  lookup(host: string | undefined, path: string): RouteMatch | undefined;
+}
