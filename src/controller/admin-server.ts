@@ -1,0 +1,52 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface AdminServerOptions {
+  /** Readiness: true once the first full configuration is serving. */
+  isReady: () => boolean;
+  /** Extra read-only JSON views, e.g. `/debug/stats`. */
+  views?: Readonly<Record<string, () => unknown>>;
+}
+
+/** The admin listener: liveness, readiness and small JSON views. Never on the traffic ports. */
+export class AdminServer {
+  readonly #server: Server;
+
+  constructor(options: AdminServerOptions) {
+    this.#server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?', 1)[0];
+      let status = 404;
+      let body: unknown = { error: 'not found' };
+      if (path === '/healthz') {
+        status = 200;
+        body = { status: 'ok' };
+      } else if (path === '/readyz') {
+        const ready = options.isReady();
+        status = ready ? 200 : 503;
+        body = { status: ready ? 'ready' : 'not ready: the first full configuration has not loaded yet' };
+      } else if (path !== undefined && options.views?.[path]) {
+        status = 200;
+        body = options.views[path]();
+      }
+      const text = `${JSON.stringify(body)}\n`;
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    });
+  }
+
+  async listen(options: { port: number; host?: string }): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(options.port, options.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { parseFlags, renderFlagHelp } from '../../src/cmd/flags.js';
+
+const spec = {
+  manifests: { type: 'string', description: 'dir' },
+  'http-port': { type: 'port', default: 8080, description: 'port' },
+  'watch-ingress-without-class': { type: 'boolean', description: 'flag' },
+  'log-level': { type: 'string', default: 'info', choices: ['info', 'debug'], description: 'level' },
+} as const;
+
+describe('parseFlags', () => {
+  it('parses values, defaults and booleans', () => {
+    expect(parseFlags(['--manifests', 'deploy', '--http-port=0', '--watch-ingress-without-class'], spec)).toEqual({
+      manifests: 'deploy',
+      'http-port': 0,
+      'watch-ingress-without-class': true,
+      'log-level': 'info',
+    });
+  });
+
+  it.each([
+    [['--nope'], /Unknown option '--nope'/],
+    [['--http-port', 'eighty'], /--http-port must be a port number 0-65535, got "eighty"/],
+    [['--http-port', '70000'], /--http-port must be a port number/],
+    [['--log-level', 'loud'], /--log-level must be one of info, debug, got "loud"/],
+    [['--manifests'], /--manifests/],
+    [['--manifests='], /--manifests must not be empty/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseFlags(argv, spec)).toThrowError(message);
+  });
+
+  it('renders help with defaults', () => {
+    expect(renderFlagHelp(spec)).toContain('--http-port N');
+    expect(renderFlagHelp(spec)).toContain('(default 8080)');
+  });
+});
