@@ -1,0 +1,83 @@
+// The Ingress processor: one owned Ingress → candidate routes, a candidate defaultBackend and
+// diagnostics. Merging across Ingresses (conflicts) happens in route-model-builder.ts.
+import type { Ingress } from '../model/k8s-objects.js';
+import { objectKey } from '../model/k8s-objects.js';
+import type { BackendRef, Diagnostic, DiagnosticObject, Route } from '../model/route-model.js';
+import type { ErrorCode } from '../lib/errors.js';
+import { parseIngressBackend } from './ingress-backend.js';
+import { parseIngressHost } from './ingress-host.js';
+import { parseIngressPath } from './ingress-path.js';
+
+export interface RouteCandidate {
+  /** Normalised host, or undefined for a hostless rule. */
+  readonly host: string | undefined;
+  /** Conflict identity within the host (see ingress-path.ts). */
+  readonly key: string;
+  readonly route: Route;
+  /** Where the route came from, for conflict diagnostics. */
+  readonly field: string;
+}
+
+export interface CompiledIngress {
+  /** `namespace/name`. */
+  readonly key: string;
+  readonly object: DiagnosticObject;
+  readonly routes: readonly RouteCandidate[];
+  readonly defaultBackend?: BackendRef;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export function compileIngress(ingress: Ingress): CompiledIngress {
+  const key = objectKey(ingress);
+  const namespace = ingress.metadata.namespace ?? 'default';
+  const object: DiagnosticObject = { kind: 'Ingress', namespace, name: ingress.metadata.name };
+  const diagnostics: Diagnostic[] = [];
+  const error = (code: ErrorCode, field: string, message: string): void => {
+    diagnostics.push({ severity: 'error', code, object, field, message });
+  };
+
+  let defaultBackend: BackendRef | undefined;
+  const spec = ingress.spec;
+  if (spec?.defaultBackend !== undefined) {
+    const parsed = parseIngressBackend(spec.defaultBackend, namespace);
+    if (parsed.ok) defaultBackend = parsed.backend;
+    else error('PORTICO_ERR_INGRESS_BACKEND_INVALID', 'spec.defaultBackend', `defaultBackend skipped: ${parsed.reason}`);
+  }
+
+  const routes: RouteCandidate[] = [];
+  (spec?.rules ?? []).forEach((rule, r) => {
+    let host: string | undefined;
+    if (rule.host !== undefined && rule.host !== '') {
+      const parsed = parseIngressHost(rule.host);
+      if (!parsed.ok) {
+        error('PORTICO_ERR_INGRESS_HOST_INVALID', `spec.rules[${r}].host`, `host ${JSON.stringify(rule.host)} ${parsed.reason}; rule skipped`);
+        return;
+      }
+      host = parsed.host;
+    }
+    (rule.http?.paths ?? []).forEach((p, i) => {
+      const field = `spec.rules[${r}].http.paths[${i}]`;
+      const path = parseIngressPath(p.path, p.pathType);
+      if (!path.ok) {
+        const code = path.field === 'path' ? 'PORTICO_ERR_INGRESS_PATH_INVALID' : 'PORTICO_ERR_INGRESS_PATH_TYPE';
+        error(code, `${field}.${path.field}`, `${path.reason}; path skipped`);
+        return;
+      }
+      const backend = parseIngressBackend(p.backend, namespace);
+      if (!backend.ok) {
+        error('PORTICO_ERR_INGRESS_BACKEND_INVALID', `${field}.backend`, `${backend.reason}; path skipped`);
+        return;
+      }
+      routes.push({
+        host,
+        key: path.key,
+        route: { pathType: path.pathType, path: path.path, backend: backend.backend, ingress: key },
+        field,
+      });
+    });
+  });
+
+  return defaultBackend === undefined
+    ? { key, object, routes, diagnostics }
+    : { key, object, routes, defaultBackend, diagnostics };
+}

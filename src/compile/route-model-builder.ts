@@ -1,0 +1,112 @@
+// Merges compiled Ingresses into one RouteModel. Ingresses must be added oldest first: the first
+// claim on a (host, path, pathType) or on the defaultBackend wins, and later ones get a warning.
+import type {
+  BackendRef,
+  DefaultRoute,
+  Diagnostic,
+  Route,
+  RouteModel,
+  VirtualHost,
+} from '../model/route-model.js';
+import { compareStrings } from './compare.js';
+import type { CompiledIngress } from './ingress.js';
+
+interface Claim {
+  readonly route: Route;
+  readonly field: string;
+}
+
+// Hostless rules live under the empty host: a valid rule host is never empty.
+const HOSTLESS = '';
+
+export class RouteModelBuilder {
+  readonly #hosts = new Map<string, Map<string, Claim>>();
+  readonly #owned: string[] = [];
+  readonly #diagnostics: Diagnostic[] = [];
+  #defaultBackend: DefaultRoute | undefined;
+
+  add(ingress: CompiledIngress): void {
+    this.#owned.push(ingress.key);
+    this.#diagnostics.push(...ingress.diagnostics);
+
+    if (ingress.defaultBackend !== undefined) {
+      const winner = this.#defaultBackend;
+      if (winner === undefined) {
+        this.#defaultBackend = { backend: ingress.defaultBackend, ingress: ingress.key };
+      } else {
+        this.#diagnostics.push({
+          severity: 'warning',
+          code: 'PORTICO_ERR_INGRESS_DEFAULT_BACKEND_CONFLICT',
+          object: ingress.object,
+          field: 'spec.defaultBackend',
+          message: `defaultBackend ignored: Ingress ${winner.ingress} is older and sets it too`,
+        });
+      }
+    }
+
+    for (const candidate of ingress.routes) {
+      const hostKey = candidate.host ?? HOSTLESS;
+      let routes = this.#hosts.get(hostKey);
+      if (routes === undefined) {
+        routes = new Map();
+        this.#hosts.set(hostKey, routes);
+      }
+      const winner = routes.get(candidate.key);
+      if (winner === undefined) {
+        routes.set(candidate.key, { route: candidate.route, field: candidate.field });
+        continue;
+      }
+      const where = candidate.host === undefined ? 'hostless rules' : `host ${candidate.host}`;
+      const by =
+        winner.route.ingress === ingress.key
+          ? `${winner.field} of the same Ingress`
+          : `Ingress ${winner.route.ingress} (older)`;
+      this.#diagnostics.push({
+        severity: 'warning',
+        code: 'PORTICO_ERR_INGRESS_CONFLICT',
+        object: ingress.object,
+        field: `${candidate.field}.path`,
+        message: `${candidate.route.pathType} path ${candidate.route.path} on ${where} ignored: already defined by ${by}`,
+      });
+    }
+  }
+
+  build(): RouteModel {
+    const virtualHosts: VirtualHost[] = [];
+    let hostless: Route[] = [];
+    const backends = new Map<string, BackendRef>();
+    for (const [host, claims] of this.#hosts) {
+      const routes = [...claims.values()].map((c) => c.route).sort(compareRoutes);
+      for (const route of routes) backends.set(route.backend.key, route.backend);
+      if (host === HOSTLESS) hostless = routes;
+      else virtualHosts.push({ host, routes });
+    }
+    virtualHosts.sort((a, b) => compareStrings(a.host, b.host));
+    if (this.#defaultBackend !== undefined) {
+      backends.set(this.#defaultBackend.backend.key, this.#defaultBackend.backend);
+    }
+    const model: RouteModel = {
+      virtualHosts,
+      hostless,
+      backends: [...backends.values()].sort((a, b) => compareStrings(a.key, b.key)),
+      ownedIngresses: [...this.#owned].sort(compareStrings),
+      diagnostics: [...this.#diagnostics].sort(compareDiagnostics),
+    };
+    return this.#defaultBackend === undefined ? model : { ...model, defaultBackend: this.#defaultBackend };
+  }
+}
+
+function compareRoutes(a: Route, b: Route): number {
+  return compareStrings(a.path, b.path) || compareStrings(a.pathType, b.pathType);
+}
+
+function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
+  return (
+    compareStrings(a.object.kind, b.object.kind) ||
+    compareStrings(a.object.namespace ?? '', b.object.namespace ?? '') ||
+    compareStrings(a.object.name, b.object.name) ||
+    compareStrings(a.field ?? '', b.field ?? '') ||
+    compareStrings(a.code, b.code) ||
+    compareStrings(a.message, b.message)
+  );
+}

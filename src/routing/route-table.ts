@@ -1,0 +1,103 @@
+// The per-request routing table built from a RouteModel: host maps over PathTries.
+import type { RouteLookup, RouteMatch, RouteModel, Route } from '../model/route-model.js';
+import { PathTrie } from './path-trie.js';
+
+const DOT = 0x2e;
+const OPEN_BRACKET = 0x5b;
+
+/**
+ * A Host header value → the host to route on: port stripped (`[v6]:port` keeps its brackets, a bare
+ * IPv6 address is left whole), one trailing dot dropped, ASCII lower-cased. Allocates nothing when
+ * the header is already in that form.
+ */
+export function normalizeHost(hostHeader: string): string {
+  let end = hostHeader.length;
+  if (hostHeader.charCodeAt(0) === OPEN_BRACKET) {
+    const close = hostHeader.indexOf(']');
+    if (close >= 0) end = close + 1;
+  } else {
+    const colon = hostHeader.indexOf(':');
+    if (colon >= 0 && hostHeader.indexOf(':', colon + 1) < 0) end = colon;
+  }
+  if (end > 0 && hostHeader.charCodeAt(end - 1) === DOT) end--;
+  const host = end === hostHeader.length ? hostHeader : hostHeader.slice(0, end);
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return host.toLowerCase();
+  }
+  return host;
+}
+
+export class RouteTable implements RouteLookup {
+  readonly #hosts: ReadonlyMap<string, PathTrie<RouteMatch>>;
+  /** Wildcard hosts keyed by what follows `*.`: `*.example.com` → `example.com`. */
+  readonly #wildcards: ReadonlyMap<string, PathTrie<RouteMatch>>;
+  readonly #hostless: PathTrie<RouteMatch> | undefined;
+  readonly #defaultMatch: RouteMatch | undefined;
+
+  private constructor(parts: {
+    hosts: Map<string, PathTrie<RouteMatch>>;
+    wildcards: Map<string, PathTrie<RouteMatch>>;
+    hostless: PathTrie<RouteMatch> | undefined;
+    defaultMatch: RouteMatch | undefined;
+  }) {
+    this.#hosts = parts.hosts;
+    this.#wildcards = parts.wildcards;
+    this.#hostless = parts.hostless;
+    this.#defaultMatch = parts.defaultMatch;
+  }
+
+  static build(model: RouteModel): RouteTable {
+    const hosts = new Map<string, PathTrie<RouteMatch>>();
+    const wildcards = new Map<string, PathTrie<RouteMatch>>();
+    for (const vhost of model.virtualHosts) {
+      if (vhost.routes.length === 0) continue;
+      const host = vhost.host.toLowerCase();
+      if (host.startsWith('*.')) wildcards.set(host.slice(2), buildTrie(vhost.routes));
+      else hosts.set(host, buildTrie(vhost.routes));
+    }
+    const def = model.defaultBackend;
+    return new RouteTable({
+      hosts,
+      wildcards,
+      hostless: model.hostless.length > 0 ? buildTrie(model.hostless) : undefined,
+      defaultMatch: def === undefined ? undefined : { backend: def.backend, ingress: def.ingress },
+    });
+  }
+
+  /**
+   * Routes a request. `host` is the raw Host header (normalised here, see normalizeHost); `path` is
+   * the raw request path (anything from `?` on is ignored), matched case-sensitively, not decoded.
+   *
+   * Precedence: the exact host's routes, then the wildcard covering the host (`*.` + all but its
+   * first label), then hostless rules, then the defaultBackend. It falls through: a host that
+   * matches but has no route for the path does not end the search, the next level is tried.
+   * Undefined means no match at all (the proxy answers 404). Returned objects are shared: the table
+   * pre-builds one RouteMatch per route, so a lookup allocates nothing in the common case.
+   */
+  lookup(host: string | undefined, path: string): RouteMatch | undefined {
+    const q = path.indexOf('?');
+    if (q >= 0) path = path.slice(0, q);
+    const name = host === undefined ? '' : normalizeHost(host);
+    if (name !== '') {
+      const exact = this.#hosts.get(name)?.lookup(path);
+      if (exact !== undefined) return exact;
+      if (this.#wildcards.size > 0) {
+        const dot = name.indexOf('.');
+        if (dot > 0) {
+          const wildcard = this.#wildcards.get(name.slice(dot + 1))?.lookup(path);
+          if (wildcard !== undefined) return wildcard;
+        }
+      }
+    }
+    return this.#hostless?.lookup(path) ?? this.#defaultMatch;
+  }
+}
+
+function buildTrie(routes: readonly Route[]): PathTrie<RouteMatch> {
+  const trie = new PathTrie<RouteMatch>();
+  for (const route of routes) {
+    trie.insert(route.pathType, route.path, { backend: route.backend, ingress: route.ingress, route });
+  }
+  return trie;
+}
