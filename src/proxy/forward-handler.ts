@@ -1,0 +1,287 @@
+// One proxied request: the undici dispatch handler that writes the upstream response straight into
+// the Node ServerResponse (no pipe, no intermediate stream), plus the request's access-log state.
+//
+// The handler is the only per-request object the proxy allocates besides the upstream header list
+// and the dispatch options; its methods live on the prototype, and the single `close` listener on
+// the response is a module-level function.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { BackendRegistry, RegisteredBackend } from '../balancer/backend-registry.js';
+import type { ErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { Endpoint, RouteMatch } from '../model/route-model.js';
+import { roundMs, writeAccessLog } from './access-log.js';
+import { sendErrorReply } from './error-reply.js';
+import { buildResponseHeaders, clientAddressOf } from './hop-by-hop.js';
+import type { RequestHead } from './hop-by-hop.js';
+
+/** What every request shares: owned by ProxyServer. */
+export interface ForwardContext {
+  readonly backends: BackendRegistry;
+  readonly logger: Logger;
+  readonly accessLog: Logger | undefined;
+  /** Set while the server shuts down: responses then carry `Connection: close`. */
+  readonly closing: boolean;
+}
+
+type DispatchController = Dispatcher.DispatchController;
+type DispatchHandler = Dispatcher.DispatchHandler;
+
+const kForward = Symbol('portico.forward');
+type ProxiedResponse = ServerResponse & { [kForward]?: ForwardHandler };
+
+/** Errors where the connection failed before the upstream could have seen the request. */
+const CONNECT_FAILURES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+]);
+
+/** Errors on an established connection before any response byte: safe to resend when idempotent. */
+const RESET_BEFORE_RESPONSE: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+const TIMEOUTS: ReadonlySet<string> = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Placeholder until buildRequestHead runs (never mutated). */
+const NO_HEADERS: string[] = [];
+
+function errorCodeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+/** The client's response closed (finished or aborted): one listener per request, shared function. */
+function onResponseClose(this: ProxiedResponse): void {
+  this[kForward]?.onClientClose();
+}
+
+export class ForwardHandler implements DispatchHandler, RequestHead {
+  // RequestHead, filled by buildRequestHead before dispatch.
+  headers: string[] = NO_HEADERS;
+  host: string | undefined = undefined;
+  hasBody = false;
+  upgrade: string | undefined = undefined;
+
+  /** Origin-form target sent upstream; `req.url` unless the client used the absolute form. */
+  target: string;
+  /** Client address (IPv4-mapped IPv6 shown as IPv4): X-Forwarded-For, X-Real-IP, access log. */
+  readonly clientAddress: string;
+
+  readonly #ctx: ForwardContext;
+  readonly #req: IncomingMessage;
+  readonly #res: ProxiedResponse;
+  readonly #start: number;
+
+  #match: RouteMatch | undefined = undefined;
+  #backend: RegisteredBackend | undefined = undefined;
+  #endpoint: Endpoint | undefined = undefined;
+  #controller: DispatchController | null = null;
+  #upstreamStart = 0;
+  #upstreamMs = -1;
+  #status = 0;
+  #bytes = 0;
+  #retried = false;
+  /** onRequestStart ran for the current attempt: the request head may be on the wire. */
+  #requestSent = false;
+  #responseStarted = false;
+  /** The upstream exchange is over (ended or failed). */
+  #upstreamDone = false;
+  /** The client response closed; anything still running upstream is aborted. */
+  #clientGone = false;
+  #logged = false;
+  #onDrain: (() => void) | undefined = undefined;
+
+  constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse) {
+    this.#start = performance.now();
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#res = res;
+    this.target = req.url ?? '';
+    this.clientAddress = clientAddressOf(req.socket.remoteAddress);
+  }
+
+  /** Answers with the controller's own error (400/404/503) and logs the request at once. */
+  reply(status: number, code: ErrorCode, match: RouteMatch | undefined): void {
+    this.#match = match;
+    this.#status = status;
+    this.#upstreamDone = true;
+    this.#bytes = sendErrorReply(this.#res, status, code);
+    this.#log(false);
+  }
+
+  /** Sends the request to `endpoint` of `backend` (already picked) and takes over the response. */
+  forward(match: RouteMatch, backend: RegisteredBackend, endpoint: Endpoint): void {
+    this.#match = match;
+    this.#backend = backend;
+    const res = this.#res;
+    res[kForward] = this;
+    res.on('close', onResponseClose);
+    this.#upstreamStart = performance.now();
+    this.#dispatch(endpoint);
+  }
+
+  #dispatch(endpoint: Endpoint): void {
+    this.#endpoint = endpoint;
+    this.#requestSent = false;
+    const pool = this.#ctx.backends.pool(endpoint.key);
+    if (pool === undefined) {
+      // The endpoint was dropped between pick and dispatch (cannot happen synchronously; defensive).
+      this.#fail(502, 'PORTICO_ERR_PROXY_UPSTREAM', new Error(`no pool for endpoint ${endpoint.key}`));
+      return;
+    }
+    const req = this.#req;
+    pool.dispatch(
+      { path: this.target, method: req.method ?? 'GET', headers: this.headers, body: this.hasBody ? req : null },
+      this,
+    );
+  }
+
+  onRequestStart(controller: DispatchController): void {
+    this.#controller = controller;
+    this.#requestSent = true;
+    if (this.#clientGone) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(
+    controller: DispatchController,
+    statusCode: number,
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    statusMessage?: string,
+  ): void {
+    if (statusCode < 200 || this.#clientGone) return; // 1xx informational responses are not relayed.
+    this.#responseStarted = true;
+    this.#upstreamMs = performance.now() - this.#upstreamStart;
+    this.#status = statusCode;
+    const res = this.#res;
+    if (this.#ctx.closing) res.shouldKeepAlive = false;
+    try {
+      if (statusMessage) res.writeHead(statusCode, statusMessage, buildResponseHeaders(headers));
+      else res.writeHead(statusCode, buildResponseHeaders(headers));
+    } catch (err) {
+      // Node refused a header or status line from the upstream (invalid characters): 502.
+      this.#responseStarted = false;
+      this.#upstreamDone = true;
+      controller.abort(err as Error);
+      this.#fail(502, 'PORTICO_ERR_PROXY_UPSTREAM', err);
+    }
+  }
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    if (this.#clientGone) return;
+    this.#bytes += chunk.length;
+    if (!this.#res.write(chunk)) {
+      controller.pause();
+      this.#res.once('drain', (this.#onDrain ??= () => this.#controller?.resume()));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#upstreamDone = true;
+    if (!this.#clientGone) this.#res.end();
+  }
+
+  onResponseError(_controller: DispatchController | null, err: Error): void {
+    if (this.#upstreamDone) return;
+    if (this.#clientGone) {
+      this.#upstreamDone = true;
+      return;
+    }
+    const code = errorCodeOf(err);
+    if (!this.#responseStarted) {
+      if (!this.#retried && this.#retriable(code)) {
+        const next = this.#backend?.balancer.pick(this.#endpoint?.key);
+        if (next !== undefined) {
+          this.#retried = true;
+          this.#ctx.logger.debug({ upstream: this.#endpoint?.key, retry: next.key, err: code || err.message }, 'upstream connect failed; retrying on another endpoint');
+          this.#dispatch(next);
+          return;
+        }
+      }
+      this.#upstreamDone = true;
+      if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+        this.#fail(400, 'PORTICO_ERR_PROXY_BAD_REQUEST', err);
+      } else if (TIMEOUTS.has(code)) {
+        this.#fail(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT', err);
+      } else {
+        this.#fail(502, 'PORTICO_ERR_PROXY_UPSTREAM', err);
+      }
+      return;
+    }
+    // The response already started: the client cannot be told; cut its connection.
+    this.#upstreamDone = true;
+    this.#ctx.logger.warn(
+      { code: TIMEOUTS.has(code) ? 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT' : 'PORTICO_ERR_PROXY_UPSTREAM', upstream: this.#endpoint?.key, err: code || err.message },
+      'upstream failed after the response started; closing the client connection',
+    );
+    this.#res.destroy();
+  }
+
+  /**
+   * A failed attempt may be sent again (once, to another endpoint) when the upstream cannot have
+   * seen it: the connection failed before the request was written, whatever the method. When the
+   * head was already written, only a body-less idempotent request reset before any response byte.
+   */
+  #retriable(code: string): boolean {
+    if (!this.#requestSent) return CONNECT_FAILURES.has(code);
+    return !this.hasBody && RESET_BEFORE_RESPONSE.has(code) && IDEMPOTENT.has(this.#req.method ?? '');
+  }
+
+  #fail(status: number, code: ErrorCode, err: unknown): void {
+    this.#status = status;
+    this.#ctx.logger.warn(
+      { code, status, upstream: this.#endpoint?.key, service: this.#match?.backend.key, err: errorCodeOf(err) || (err as Error)?.message },
+      'upstream request failed',
+    );
+    this.#bytes = sendErrorReply(this.#res, status, code);
+  }
+
+  /** The client response closed: finished normally, or the client went away first. */
+  onClientClose(): void {
+    const res = this.#res;
+    res[kForward] = undefined;
+    if (!this.#upstreamDone) {
+      this.#clientGone = true;
+      this.#controller?.abort(new Error('client closed the connection'));
+    }
+    this.#log(!res.writableFinished);
+  }
+
+  #log(aborted: boolean): void {
+    if (this.#logged) return;
+    this.#logged = true;
+    const accessLog = this.#ctx.accessLog;
+    if (accessLog === undefined) return;
+    const res = this.#res;
+    writeAccessLog(accessLog, {
+      client: this.clientAddress,
+      method: this.#req.method ?? '',
+      host: this.host,
+      path: this.#req.url ?? '',
+      status: aborted && !res.headersSent ? 499 : this.#status,
+      bytes: this.#bytes,
+      durationMs: roundMs(performance.now() - this.#start),
+      upstream: this.#endpoint?.key,
+      upstreamMs: this.#upstreamMs < 0 ? undefined : roundMs(this.#upstreamMs),
+      ingress: this.#match?.ingress,
+      service: this.#match?.backend.key,
+      aborted: aborted ? true : undefined,
+    });
+  }
+}

@@ -1,0 +1,354 @@
+// The L7 proxy: listeners, routing, forwarding through keep-alive undici pools, upgrades.
+//
+// The request handler is independent of any http.Server: `handle(req, res, listener)` and
+// `handleUpgrade(...)` work for whichever server `attach()` wires them to (plain HTTP from listen(),
+// an HTTPS/SNI server later). Routes are swapped atomically with setRoutes(): one reference is
+// replaced, a request keeps the match it resolved, and listeners never restart.
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerOptions, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { BackendRegistry } from '../balancer/backend-registry.js';
+import type { ErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { RouteLookup, RouteMatch } from '../model/route-model.js';
+import { roundMs, writeAccessLog } from './access-log.js';
+import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
+import { ForwardHandler } from './forward-handler.js';
+import type { ForwardContext } from './forward-handler.js';
+import { buildRequestHead, clientAddressOf } from './hop-by-hop.js';
+import type { ListenerInfo, RequestHead } from './hop-by-hop.js';
+import { parseAbsoluteTarget } from './request-target.js';
+import { openTunnel } from './upgrade-proxy.js';
+
+export type { ListenerInfo } from './hop-by-hop.js';
+
+export interface ProxyServerOptions {
+  readonly backends: BackendRegistry;
+  /** Routes to start with; until set, every request gets 404. */
+  readonly routes?: RouteLookup;
+  readonly logger: Logger;
+  /** One JSON line per request; omitted → no access log. */
+  readonly accessLog?: Logger;
+  /** Largest request head accepted, bytes; larger → 431. Default 16 KiB. */
+  readonly maxHeaderSize?: number;
+  /** Time to receive a whole request from the client, ms (Node's requestTimeout). Default 300 s. */
+  readonly requestTimeout?: number;
+  /** Time to receive the request head, ms. Default 60 s. */
+  readonly headersTimeout?: number;
+  /** Idle time of client keep-alive connections, ms. Default 75 s (ingress-nginx's default). */
+  readonly keepAliveTimeout?: number;
+  /** close(): time in-flight requests and tunnels get before connections are cut, ms. Default 30 s. */
+  readonly shutdownGrace?: number;
+  /** close() also closes the registry's pools (default true). */
+  readonly closeBackends?: boolean;
+}
+
+export interface ListenOptions {
+  readonly port: number;
+  readonly host?: string;
+}
+
+export interface AttachOptions {
+  readonly proto: 'http' | 'https';
+  /** The listener port for X-Forwarded-Port; read from the server once it listens when omitted. */
+  readonly port?: number;
+}
+
+/** Any listener the proxy can serve: plain HTTP, or HTTPS (TLS/SNI) created elsewhere. */
+export type ProxyListener = HttpServer | HttpsServer;
+
+interface UpgradeRejection {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly host?: string | undefined;
+  readonly match?: RouteMatch | undefined;
+  readonly clientAddress: string;
+  readonly start: number;
+}
+
+interface MutableContext extends ForwardContext {
+  closing: boolean;
+}
+
+const SLASH = 0x2f;
+const DEFAULT_LISTENER: ListenerInfo = { proto: 'http', port: '' };
+
+function noop(): void {}
+
+export class ProxyServer {
+  #routes: RouteLookup | undefined;
+  readonly #ctx: MutableContext;
+  readonly #options: ProxyServerOptions;
+  readonly #servers = new Set<ProxyListener>();
+  readonly #tunnels = new Set<Duplex>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ProxyServerOptions) {
+    this.#options = options;
+    this.#routes = options.routes;
+    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, closing: false };
+  }
+
+  /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */
+  setRoutes(lookup: RouteLookup): void {
+    this.#routes = lookup;
+  }
+
+  get routes(): RouteLookup | undefined {
+    return this.#routes;
+  }
+
+  /** Options for any http/https server this proxy is attached to (limits and timeouts). */
+  get serverOptions(): ServerOptions {
+    const o = this.#options;
+    return {
+      maxHeaderSize: o.maxHeaderSize ?? 16 * 1024,
+      requestTimeout: o.requestTimeout ?? 300_000,
+      headersTimeout: o.headersTimeout ?? 60_000,
+      keepAliveTimeout: o.keepAliveTimeout ?? 75_000,
+      noDelay: true,
+      // A missing Host on HTTP/1.1 is answered by the proxy (400 with its own body), not by Node.
+      requireHostHeader: false,
+    };
+  }
+
+  /** Opens a plain HTTP listener; port 0 picks a free port. Resolves with the bound address. */
+  async listen(options: ListenOptions): Promise<AddressInfo> {
+    if (this.#ctx.closing) throw new Error('ProxyServer is closed');
+    const server = createServer(this.serverOptions);
+    this.attach(server, { proto: 'http' });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        this.#servers.delete(server);
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(options.port, options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  /**
+   * Wires this proxy into a server created with `serverOptions` (an `https.createServer({ ...proxy.
+   * serverOptions, SNICallback })` works the same way). The server is closed by close().
+   */
+  attach(server: ProxyListener, options: AttachOptions): void {
+    const listener: ListenerInfo = { proto: options.proto, port: options.port === undefined ? '' : String(options.port) };
+    if (options.port === undefined) {
+      const fill = (): void => {
+        const address = server.address();
+        if (address !== null && typeof address === 'object') listener.port = String(address.port);
+      };
+      fill();
+      server.on('listening', fill);
+    }
+    const logger = this.#ctx.logger;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, listener));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head, listener));
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', noop);
+      writeErrorToSocket(socket, 400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+    server.on('error', (err: Error) => logger.error({ err }, 'proxy listener error'));
+    this.#servers.add(server);
+  }
+
+  /** Handles one request (any listener). */
+  handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo = DEFAULT_LISTENER): void {
+    const ctx = this.#ctx;
+    if (ctx.closing) res.shouldKeepAlive = false;
+    const fwd = new ForwardHandler(ctx, req, res);
+    const url = fwd.target;
+    let path: string;
+    let authority: string | undefined;
+    if (url.charCodeAt(0) === SLASH) {
+      const q = url.indexOf('?');
+      path = q < 0 ? url : url.slice(0, q);
+    } else {
+      const abs = parseAbsoluteTarget(url);
+      if (abs === undefined) {
+        fwd.reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST', undefined);
+        return;
+      }
+      fwd.target = abs.target;
+      authority = abs.authority;
+      const q = abs.target.indexOf('?');
+      path = q < 0 ? abs.target : abs.target.slice(0, q);
+    }
+    buildRequestHead(req.rawHeaders, fwd.clientAddress, listener, authority, fwd);
+    if (fwd.host === undefined && req.httpVersionMinor === 1) {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is malformed.
+      fwd.reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST', undefined);
+      return;
+    }
+    const match = this.#routes?.lookup(fwd.host, path);
+    if (match === undefined) {
+      fwd.reply(404, 'PORTICO_ERR_PROXY_NO_ROUTE', undefined);
+      return;
+    }
+    const backend = ctx.backends.get(match.backend.key);
+    if (backend === undefined) {
+      fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
+      return;
+    }
+    const problem = backend.current.problem;
+    if (problem !== undefined) {
+      fwd.reply(503, problem.code, match);
+      return;
+    }
+    const endpoint = backend.balancer.pick();
+    if (endpoint === undefined) {
+      fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
+      return;
+    }
+    fwd.forward(match, backend, endpoint);
+  }
+
+  /** Handles an upgrade request (WebSocket …) by tunnelling it to one endpoint. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, listener: ListenerInfo = DEFAULT_LISTENER): void {
+    const start = performance.now();
+    socket.on('error', noop);
+    const clientAddress = clientAddressOf(req.socket.remoteAddress);
+    const url = req.url ?? '';
+    let target = url;
+    let authority: string | undefined;
+    if (url.charCodeAt(0) !== SLASH) {
+      const abs = parseAbsoluteTarget(url);
+      if (abs === undefined) {
+        this.#rejectUpgrade({ req, socket, status: 400, code: 'PORTICO_ERR_PROXY_BAD_REQUEST', clientAddress, start });
+        return;
+      }
+      target = abs.target;
+      authority = abs.authority;
+    }
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    const requestHead: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined };
+    buildRequestHead(req.rawHeaders, clientAddress, listener, authority, requestHead);
+    const match = this.#routes?.lookup(requestHead.host, path);
+    if (match === undefined) {
+      this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, clientAddress, start });
+      return;
+    }
+    const backend = this.#ctx.backends.get(match.backend.key);
+    const endpoint = backend?.current.problem === undefined ? backend?.balancer.pick() : undefined;
+    if (backend === undefined || endpoint === undefined) {
+      const code = backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS';
+      this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, clientAddress, start });
+      return;
+    }
+    openTunnel({
+      ctx: this.#ctx,
+      req,
+      socket,
+      head,
+      requestHead,
+      target,
+      match,
+      backend,
+      endpoint,
+      clientAddress,
+      start,
+      connectTimeout: this.#ctx.backends.poolOptions.connectTimeout,
+      tunnels: this.#tunnels,
+    });
+  }
+
+  /**
+   * Stops accepting connections, lets in-flight requests finish (responses then carry
+   * `Connection: close`), cuts what is left after the grace period, then closes the upstream pools.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    this.#ctx.closing = true;
+    const servers = [...this.#servers];
+    const closed = servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        }),
+    );
+    const timer = setTimeout(() => {
+      for (const server of servers) server.closeAllConnections();
+      for (const tunnel of this.#tunnels) tunnel.destroy();
+    }, this.#options.shutdownGrace ?? 30_000);
+    timer.unref();
+    try {
+      await Promise.all(closed);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.#options.closeBackends !== false) await this.#ctx.backends.close();
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // A response is already on the wire (pipelined request): nothing sensible can be added.
+    if ((socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let errorCode: ErrorCode = 'PORTICO_ERR_PROXY_BAD_REQUEST';
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      errorCode = 'PORTICO_ERR_PROXY_HEADERS_TOO_LARGE';
+    } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      status = 408;
+    }
+    const bytes = writeErrorToSocket(socket, status, errorCode);
+    const accessLog = this.#ctx.accessLog;
+    if (accessLog !== undefined) {
+      writeAccessLog(accessLog, {
+        client: clientAddressOf((socket as Partial<Socket>).remoteAddress),
+        method: '',
+        host: undefined,
+        path: '',
+        status,
+        bytes,
+        durationMs: 0,
+        upstream: undefined,
+        upstreamMs: undefined,
+        ingress: undefined,
+        service: undefined,
+      });
+    }
+    this.#ctx.logger.debug({ code: errorCode, status, err: code || err.message }, 'malformed request');
+  }
+
+  #rejectUpgrade(r: UpgradeRejection): void {
+    const bytes = writeErrorToSocket(r.socket, r.status, r.code);
+    const accessLog = this.#ctx.accessLog;
+    if (accessLog === undefined) return;
+    writeAccessLog(accessLog, {
+      client: r.clientAddress,
+      method: r.req.method ?? '',
+      host: r.host,
+      path: r.req.url ?? '',
+      status: r.status,
+      bytes,
+      durationMs: roundMs(performance.now() - r.start),
+      upstream: undefined,
+      upstreamMs: undefined,
+      ingress: r.match?.ingress,
+      service: r.match?.backend.key,
+    });
+  }
+}

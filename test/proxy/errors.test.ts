@@ -1,0 +1,228 @@
+// The controller's own answers (404/503/502/504/400/431), retries, and surviving bad clients.
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EchoServer } from '../../src/echo/echo-server.js';
+import {
+  backendEndpoints,
+  backendRef,
+  deadPort,
+  endpoint,
+  endpointOf,
+  headerValues,
+  noRoutes,
+  rawExchange,
+  routeByHost,
+  send,
+  sleep,
+  startEchos,
+  startProxy,
+} from './proxy-fixture.js';
+import type { ProxyHarness } from './proxy-fixture.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function echos(n: number): Promise<EchoServer[]> {
+  const list = await startEchos(n);
+  cleanups.push(async () => void (await Promise.all(list.map((e) => e.close()))));
+  return list;
+}
+
+async function proxy(options: Parameters<typeof startProxy>[0]): Promise<ProxyHarness> {
+  const h = await startProxy(options);
+  cleanups.push(() => h.close());
+  return h;
+}
+
+interface ErrorBody {
+  status: number;
+  code: string;
+  message: string;
+}
+
+describe('404 and 503 from the controller', () => {
+  it('answers 404 with its own body when no route matches', async () => {
+    const h = await proxy({ endpoints: [], routes: noRoutes });
+    const reply = await send(h.port, { path: '/nowhere?x=1', headers: { host: 'unknown.example' } });
+    expect(reply.status).toBe(404);
+    expect(headerValues(reply.rawHeaders, 'server')).toEqual(['portico']);
+    expect(reply.headers['content-type']).toBe('application/json');
+    expect(reply.json<ErrorBody>()).toMatchObject({ status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE' });
+  });
+
+  it('answers 404 before any routes are set', async () => {
+    const h = await proxy({ endpoints: [], proxy: {} });
+    h.proxy.setRoutes(noRoutes);
+    expect((await send(h.port)).status).toBe(404);
+  });
+
+  it('answers 503 when the backend is unknown to the registry', async () => {
+    const h = await proxy({ endpoints: [], routes: routeByHost({ 'a.example': backendRef('default/missing/80') }) });
+    const reply = await send(h.port, { headers: { host: 'a.example' } });
+    expect(reply.status).toBe(503);
+    expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+    expect(headerValues(reply.rawHeaders, 'server')).toEqual(['portico']);
+  });
+
+  it('answers 503 with the backend problem code', async () => {
+    const h = await proxy({ endpoints: [] });
+    h.registry.sync(
+      new Map([
+        [h.ref.key, backendEndpoints(h.ref, [], { code: 'PORTICO_ERR_BACKEND_SERVICE_MISSING', message: 'Service default/echo not found' })],
+      ]),
+    );
+    const reply = await send(h.port);
+    expect(reply.status).toBe(503);
+    expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_BACKEND_SERVICE_MISSING');
+  });
+
+  it('answers 503 when the backend has no endpoints', async () => {
+    const h = await proxy({ endpoints: [] });
+    const reply = await send(h.port, { method: 'HEAD' });
+    expect(reply.status).toBe(503);
+    expect(reply.body.length).toBe(0);
+  });
+});
+
+describe('upstream failures', () => {
+  it('answers 502 when every endpoint refuses connections (after one retry)', async () => {
+    const h = await proxy({ endpoints: [endpoint(await deadPort()), endpoint(await deadPort())] });
+    const reply = await send(h.port, { method: 'POST', body: 'payload' });
+    expect(reply.status).toBe(502);
+    expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_PROXY_UPSTREAM');
+    expect(h.log.lines.filter((l) => l['msg'] === 'upstream connect failed; retrying on another endpoint')).toHaveLength(1);
+  });
+
+  it('answers 502 with a single dead endpoint (nothing to retry on)', async () => {
+    const h = await proxy({ endpoints: [endpoint(await deadPort())] });
+    expect((await send(h.port)).status).toBe(502);
+  });
+
+  it('answers 504 when the upstream is slower than the headers timeout', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)], pool: { headersTimeout: 200 } });
+    const started = Date.now();
+    const reply = await send(h.port, { path: '/delay/3000' });
+    expect(reply.status).toBe(504);
+    expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it('answers 502 when the upstream resets a connection before answering', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)] });
+    expect((await send(h.port, { path: '/reset' })).status).toBe(502);
+    expect((await send(h.port, { path: '/fine' })).status).toBe(200);
+  });
+
+  it('retries a connect failure once on another endpoint: every request succeeds', async () => {
+    const [live] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpoint(await deadPort()), endpointOf(live)] });
+    const bodies = ['', 'x'.repeat(70_000)];
+    for (let i = 0; i < 20; i++) {
+      const body = bodies[i % 2]!;
+      const reply = await send(h.port, i % 2 ? { method: 'POST', path: `/r${i}`, body } : { path: `/r${i}` });
+      expect(reply.status).toBe(200);
+      expect(reply.json().path).toBe(`/r${i}`);
+      expect(reply.json().body).toBe(body);
+    }
+  });
+
+  it('does not resend a non-idempotent request whose upstream connection broke after sending', async () => {
+    const [a, b] = (await echos(2)) as [EchoServer, EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(a), endpointOf(b)] });
+    const seen = (): number => a.requests + b.requests;
+    let before = seen();
+    const post = await send(h.port, { method: 'POST', path: '/reset' });
+    expect(post.status).toBe(502);
+    expect(seen() - before).toBe(1); // sent once: the upstream may have acted on it
+    before = seen();
+    const get = await send(h.port, { path: '/reset' });
+    expect(get.status).toBe(502);
+    expect(seen() - before).toBe(2); // idempotent and body-less: resent once to the other endpoint
+  });
+});
+
+describe('failures after the response started', () => {
+  it('cuts the client connection when the upstream dies mid-body', async () => {
+    const upstream = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789');
+        setTimeout(() => socket.destroy(), 50);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
+    const h = await proxy({ endpoints: [endpoint((upstream.address() as AddressInfo).port)] });
+    const raw = await rawExchange(h.port, 'GET /partial HTTP/1.1\r\nHost: x\r\n\r\n', 2_000);
+    expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+    expect(raw.endsWith('0123456789')).toBe(true);
+    await sleep(20);
+    expect(h.accessLog.lines.find((l) => l['path'] === '/partial')).toMatchObject({ status: 200, aborted: true, bytes: 10 });
+  });
+});
+
+describe('bad clients', () => {
+  it('answers malformed requests with 400 and keeps serving', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)] });
+    const raw = await rawExchange(h.port, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw.toLowerCase()).toContain('server: portico');
+    expect(raw).toContain('PORTICO_ERR_PROXY_BAD_REQUEST');
+    const garbage = await rawExchange(h.port, '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 not http at all\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await send(h.port)).status).toBe(200);
+  });
+
+  it('answers an HTTP/1.1 request without Host with 400', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)] });
+    const raw = await rawExchange(h.port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toContain('PORTICO_ERR_PROXY_BAD_REQUEST');
+  });
+
+  it('answers oversized headers with 431 and keeps serving', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)], proxy: { maxHeaderSize: 8 * 1024 } });
+    const raw = await rawExchange(h.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(raw).toMatch(/^HTTP\/1\.1 431 /);
+    expect(raw).toContain('PORTICO_ERR_PROXY_HEADERS_TOO_LARGE');
+    expect((await send(h.port)).status).toBe(200);
+  });
+
+  it('survives clients that abort while waiting, while uploading and while downloading', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)] });
+
+    // Waiting for a slow upstream.
+    const waiting = connect({ host: '127.0.0.1', port: h.port });
+    waiting.on('error', () => undefined);
+    waiting.write('GET /delay/5000 HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Half-way through an upload.
+    const uploading = connect({ host: '127.0.0.1', port: h.port });
+    uploading.on('error', () => undefined);
+    uploading.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'a'.repeat(10_000)}`);
+    // Half-way through a large download.
+    const downloading = connect({ host: '127.0.0.1', port: h.port });
+    downloading.on('error', () => undefined);
+    downloading.write('GET /bytes/50000000 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise<void>((resolve) => downloading.once('data', () => resolve()));
+
+    await sleep(100);
+    waiting.destroy();
+    uploading.destroy();
+    downloading.destroy();
+    const aborted = (): Array<Record<string, unknown>> => h.accessLog.lines.filter((l) => l['aborted'] === true);
+    for (let i = 0; i < 100 && aborted().length < 3; i++) await sleep(20);
+
+    expect((await send(h.port)).status).toBe(200);
+    expect(aborted().map((l) => l['path']).sort()).toEqual(['/bytes/50000000', '/delay/5000', '/up']);
+    expect(aborted().find((l) => l['path'] === '/delay/5000')?.['status']).toBe(499);
+  });
+});

@@ -1,0 +1,160 @@
+// Distribution, membership changes, route swaps under load, access log, graceful close.
+import { Agent } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EchoServer } from '../../src/echo/echo-server.js';
+import type { RouteLookup } from '../../src/model/route-model.js';
+import { backendEndpoints, backendRef, endpointOf, routeByHost, send, sleep, startEchos, startProxy, trackPools } from './proxy-fixture.js';
+import type { ProxyHarness } from './proxy-fixture.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function echos(n: number, service?: string): Promise<EchoServer[]> {
+  const list = await startEchos(n, service);
+  cleanups.push(async () => void (await Promise.all(list.map((e) => e.close()))));
+  return list;
+}
+
+async function proxy(options: Parameters<typeof startProxy>[0]): Promise<ProxyHarness> {
+  const h = await startProxy(options);
+  cleanups.push(() => h.close());
+  return h;
+}
+
+describe('round robin through the proxy', () => {
+  it('spreads 100 requests over 10 endpoints evenly', async () => {
+    const list = await echos(10);
+    const h = await proxy({ endpoints: list.map((e) => endpointOf(e)) });
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 100; i++) {
+        const pod = (await send(h.port, { agent })).json().pod;
+        seen.set(pod, (seen.get(pod) ?? 0) + 1);
+      }
+      expect(seen.size).toBe(10);
+      expect([...seen.values()]).toEqual(Array(10).fill(10));
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('applies an endpoint change in place: rotation continues, removed pools close, routes untouched', async () => {
+    const list = await echos(3);
+    const order = list.map((e) => endpointOf(e)).sort((a, b) => (a.key < b.key ? -1 : 1));
+    const podAt = (i: number): string => `echo-${list.findIndex((e) => `127.0.0.1:${e.port}` === order[i]!.key)}`;
+    const h = await proxy({ endpoints: order });
+    const routesBefore = h.proxy.routes;
+
+    expect((await send(h.port)).json().pod).toBe(podAt(0));
+    // Drop the endpoint that is next in line: the rotation continues after it, not from the start.
+    h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [order[0]!, order[2]!])]]));
+    expect(h.registry.poolCount).toBe(2);
+    expect((await send(h.port)).json().pod).toBe(podAt(2));
+    expect((await send(h.port)).json().pod).toBe(podAt(0));
+    expect(h.proxy.routes).toBe(routesBefore);
+  });
+});
+
+describe('route swaps', () => {
+  it('swaps routes atomically under a concurrent request loop with zero failures', async () => {
+    const [blue] = (await echos(1, 'blue')) as [EchoServer];
+    const [green] = (await echos(1, 'green')) as [EchoServer];
+    const blueRef = backendRef('default/blue/80');
+    const greenRef = backendRef('default/green/80');
+    const h = await proxy({ endpoints: [endpointOf(blue)] });
+    h.registry.sync(
+      new Map([
+        [blueRef.key, backendEndpoints(blueRef, [endpointOf(blue)])],
+        [greenRef.key, backendEndpoints(greenRef, [endpointOf(green)])],
+      ]),
+    );
+    const tables: RouteLookup[] = [routeByHost({ 'app.example': blueRef }), routeByHost({ 'app.example': greenRef })];
+    h.proxy.setRoutes(tables[0]!);
+
+    let swaps = 0;
+    let running = true;
+    const swapper = (async () => {
+      while (running) {
+        h.proxy.setRoutes(tables[++swaps % 2]!);
+        await sleep(2);
+      }
+    })();
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const statuses = new Map<number, number>();
+    const services = new Set<string>();
+    const deadline = Date.now() + 1_500;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (Date.now() < deadline) {
+          const reply = await send(h.port, { agent, headers: { host: 'app.example' }, path: '/swap' });
+          statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+          if (reply.status === 200) services.add(reply.json().service);
+        }
+      }),
+    );
+    running = false;
+    await swapper;
+    agent.destroy();
+    expect([...statuses.keys()]).toEqual([200]);
+    expect(statuses.get(200)).toBeGreaterThan(100);
+    expect(swaps).toBeGreaterThan(50);
+    expect([...services].sort()).toEqual(['blue', 'green']);
+  });
+});
+
+describe('access log', () => {
+  it('writes one line per request with the documented fields', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpointOf(echo)] });
+    await send(h.port, { method: 'POST', path: '/logged?q=1', headers: { host: 'log.example' }, body: 'abc' });
+    await sleep(20);
+    const lines = h.accessLog.lines.filter((l) => l['path'] === '/logged?q=1');
+    expect(lines).toHaveLength(1);
+    const line = lines[0]!;
+    expect(line).toMatchObject({
+      level: 30,
+      client: '127.0.0.1',
+      method: 'POST',
+      host: 'log.example',
+      path: '/logged?q=1',
+      status: 200,
+      upstream: `127.0.0.1:${echo.port}`,
+      ingress: 'default/echo',
+      service: 'default/echo/80',
+    });
+    expect(typeof line['time']).toBe('number');
+    expect(line['bytes']).toBeGreaterThan(100);
+    expect(line['durationMs']).toBeGreaterThan(0);
+    expect(line['upstreamMs']).toBeGreaterThan(0);
+    expect(line['upstreamMs'] as number).toBeLessThanOrEqual(line['durationMs'] as number);
+    expect(line['aborted']).toBeUndefined();
+  });
+
+  it('logs the controller’s own answers too', async () => {
+    const h = await proxy({ endpoints: [] });
+    await send(h.port, { path: '/none' });
+    const line = h.accessLog.lines.find((l) => l['path'] === '/none');
+    expect(line).toMatchObject({ status: 503, service: 'default/echo/80', ingress: 'default/echo' });
+    expect(line?.['upstream']).toBeUndefined();
+  });
+});
+
+describe('close', () => {
+  it('lets an in-flight request finish, refuses new connections, closes pools', async () => {
+    const [echo] = (await echos(1)) as [EchoServer];
+    const pools = trackPools();
+    const h = await startProxy({ endpoints: [endpointOf(echo)], registry: { poolFactory: pools.factory } });
+    const inFlight = send(h.port, { path: '/delay/300' });
+    for (let i = 0; i < 200 && echo.connections === 0; i++) await sleep(5); // dispatched upstream
+    const closing = h.proxy.close();
+    const reply = await inFlight;
+    expect(reply.status).toBe(200);
+    expect(reply.headers['connection']).toBe('close');
+    await closing;
+    expect(pools.closed).toEqual([`http://127.0.0.1:${echo.port}`]);
+    await expect(send(h.port)).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
