@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { PorticoError } from '../lib/errors.js';
+import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
+import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
+import { renderFlagHelp } from './flags.js';
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+const COMMANDS: Record<string, { summary: string; flags?: Parameters<typeof renderFlagHelp>[0]; run: (argv: readonly string[]) => Promise<Closable> }> = {
+  controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand },
+  demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const commands = Object.entries(COMMANDS)
+    .map(([name, command]) => `  ${name.padEnd(12)}${command.summary}`)
+    .join('\n');
+  return `Usage: portico <command> [flags]\n\nCommands:\n${commands}\n  version     Print the version\n  help        Show help for a command: portico help <command>\n`;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    process.stdout.write(topic?.flags ? `Usage: portico ${rest[0]} [flags]\n\n${topic.summary}.\n\nFlags:\n${renderFlagHelp(topic.flags)}\n` : usage());
+    return;
+  }
+  if (name === 'version' || name === '--version') {
+    process.stdout.write(`portico ${version()} (node ${process.version})\n`);
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`portico: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`Usage: portico ${name} [flags]\n\n${command.summary}.\n\nFlags:\n${renderFlagHelp(command.flags ?? {})}\n`);
+    return;
+  }
+  let running: Closable;
+  try {
+    running = await command.run(rest);
+  } catch (error) {
+    if (error instanceof PorticoError) {
+      process.stderr.write(`portico ${name}: ${error.message} [${error.code}]\n`);
+      if (error.code === 'PORTICO_ERR_CLI_FLAG') process.stderr.write(`Run 'portico help ${name}' for the flags.\n`);
+      process.exitCode = error.code === 'PORTICO_ERR_CLI_FLAG' ? 2 : 1;
+      return;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    process.stderr.write(`portico ${name}: ${(error as Error).message}${code ? ` [${code}]` : ''}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130); // a second Ctrl-C: don't wait for in-flight requests
+    stopping = true;
+    process.stderr.write(`\nportico: ${signal}, draining in-flight requests…\n`);
+    void running.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+await main(process.argv.slice(2));

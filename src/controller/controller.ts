@@ -1,0 +1,164 @@
+import { compileBackends, compileRoutes, type CompileOptions } from '../compile/index.js';
+import { Holdoff } from '../lib/holdoff.js';
+import type { Logger } from '../lib/logger.js';
+import type { ObjectKind } from '../model/k8s-objects.js';
+import type { BackendEndpoints, Diagnostic, RouteLookup, RouteModel } from '../model/route-model.js';
+import { RouteTable } from '../routing/route-table.js';
+import type { ObjectStore, StoreChange } from '../store/object-store.js';
+
+/** Where compiled state goes: the proxy's atomic route swap and the backend registry. */
+export interface RouteSink {
+  setRoutes(lookup: RouteLookup): void;
+}
+export interface BackendSink {
+  sync(next: ReadonlyMap<string, BackendEndpoints>): void;
+}
+
+export interface ControllerOptions {
+  store: ObjectStore;
+  compile: CompileOptions;
+  routes: RouteSink;
+  backends: BackendSink;
+  logger: Logger;
+  /** Quiet period after the last event before rebuilding. */
+  holdoffMs?: number;
+  /** Upper bound on how long a burst of events can delay a rebuild. */
+  maxHoldoffMs?: number;
+}
+
+export interface ControllerStats {
+  routeBuilds: number;
+  endpointSyncs: number;
+  lastBuildMs: number;
+  lastSyncAt: number | undefined;
+}
+
+/** Kinds whose changes can alter routes; Service/EndpointSlice changes only touch endpoints. */
+const ROUTE_KINDS: ReadonlySet<ObjectKind> = new Set(['Ingress', 'IngressClass']);
+const ENDPOINT_KINDS: ReadonlySet<ObjectKind> = new Set(['Service', 'EndpointSlice']);
+
+/**
+ * The one rebuild loop. Store events mark what is dirty; a holdoff coalesces bursts; nothing is
+ * built before the sources report their initial sync. Route changes recompile the model and swap
+ * a new RouteTable; endpoint-only changes re-resolve endpoints and leave the table alone.
+ */
+export class Controller {
+  readonly #options: ControllerOptions;
+  readonly #log: Logger;
+  readonly #holdoff: Holdoff;
+  #unsubscribe: (() => void) | undefined;
+  #synced = false;
+  #routesDirty = true;
+  #endpointsDirty = true;
+  #model: RouteModel | undefined;
+  #reportedDiagnostics = new Set<string>();
+  #reportedProblems = new Set<string>();
+  readonly stats: ControllerStats = { routeBuilds: 0, endpointSyncs: 0, lastBuildMs: 0, lastSyncAt: undefined };
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'controller' });
+    this.#holdoff = new Holdoff({
+      delayMs: options.holdoffMs ?? 20,
+      maxDelayMs: options.maxHoldoffMs ?? 200,
+      run: () => this.rebuild(),
+    });
+  }
+
+  start(): void {
+    this.#unsubscribe = this.#options.store.subscribe(this.#onChange);
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
+    this.#holdoff.cancel();
+  }
+
+  /** Called once every source has delivered its initial state: builds at once and becomes ready. */
+  markSynced(): void {
+    this.#synced = true;
+    this.#holdoff.cancel();
+    this.rebuild();
+  }
+
+  get ready(): boolean {
+    return this.#synced && this.#model !== undefined;
+  }
+
+  get model(): RouteModel | undefined {
+    return this.#model;
+  }
+
+  #onChange = (change: StoreChange): void => {
+    if (ROUTE_KINDS.has(change.kind)) this.#routesDirty = true;
+    else if (ENDPOINT_KINDS.has(change.kind)) this.#endpointsDirty = true;
+    else return;
+    if (this.#synced) this.#holdoff.trigger();
+  };
+
+  /** Applies whatever is dirty now. Never throws: a failed build keeps the last good state. */
+  rebuild(): void {
+    if (!this.#synced || (!this.#routesDirty && !this.#endpointsDirty)) return;
+    const started = performance.now();
+    const snapshot = this.#options.store.snapshot();
+    const routesChanged = this.#routesDirty;
+    this.#routesDirty = false;
+    this.#endpointsDirty = false;
+    try {
+      let table: RouteTable | undefined;
+      if (routesChanged || this.#model === undefined) {
+        const model = compileRoutes(snapshot, this.#options.compile);
+        table = RouteTable.build(model);
+        this.#model = model;
+        this.#reportDiagnostics(model.diagnostics);
+        this.stats.routeBuilds++;
+      }
+      const endpoints = compileBackends(snapshot, this.#model.backends);
+      // Backends first, so a new route never points at a backend the registry doesn't know yet.
+      this.#options.backends.sync(endpoints);
+      this.stats.endpointSyncs++;
+      this.#reportBackendProblems(endpoints);
+      if (table) this.#options.routes.setRoutes(table);
+      this.stats.lastBuildMs = performance.now() - started;
+      this.stats.lastSyncAt = Date.now();
+      this.#log.debug(
+        { routes: routesChanged, ms: Number(this.stats.lastBuildMs.toFixed(2)), backends: endpoints.size },
+        routesChanged ? 'routes rebuilt' : 'endpoints updated',
+      );
+    } catch (error) {
+      // Keep serving the last good table; retry on the next event.
+      this.#routesDirty ||= routesChanged;
+      this.#endpointsDirty = true;
+      this.#log.error({ err: error as Error }, 'rebuild failed; the last good configuration keeps serving');
+    }
+  }
+
+  #reportDiagnostics(diagnostics: readonly Diagnostic[]): void {
+    const current = new Set<string>();
+    for (const diagnostic of diagnostics) {
+      const id = `${diagnostic.code} ${diagnostic.object.kind} ${diagnostic.object.namespace ?? ''}/${diagnostic.object.name} ${diagnostic.field ?? ''} ${diagnostic.message}`;
+      current.add(id);
+      if (this.#reportedDiagnostics.has(id)) continue;
+      const { object } = diagnostic;
+      const name = object.namespace ? `${object.namespace}/${object.name}` : object.name;
+      this.#log[diagnostic.severity === 'error' ? 'error' : 'warn'](
+        { code: diagnostic.code, object: `${object.kind} ${name}`, field: diagnostic.field },
+        `${object.kind} ${name}${diagnostic.field ? ` ${diagnostic.field}` : ''}: ${diagnostic.message}`,
+      );
+    }
+    this.#reportedDiagnostics = current;
+  }
+
+  #reportBackendProblems(endpoints: ReadonlyMap<string, BackendEndpoints>): void {
+    const current = new Set<string>();
+    for (const [key, entry] of endpoints) {
+      if (!entry.problem) continue;
+      const id = `${key} ${entry.problem.code}`;
+      current.add(id);
+      if (!this.#reportedProblems.has(id)) {
+        this.#log.warn({ code: entry.problem.code, backend: key }, `backend ${key}: ${entry.problem.message}`);
+      }
+    }
+    this.#reportedProblems = current;
+  }
+}

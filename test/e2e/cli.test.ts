@@ -1,0 +1,82 @@
+// The built CLI as users run it (`npm test` builds dist/ first, in pretest).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ingress, prefix, rule } from '../helpers/objects.js';
+import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, type EchoPod } from '../helpers/e2e.js';
+import { httpRequest } from '../helpers/http.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
+
+describe('portico CLI', () => {
+  let child: ChildProcess | undefined;
+  let dir: string | undefined;
+  let pods: EchoPod[] = [];
+  afterEach(async () => {
+    child?.kill('SIGTERM');
+    child = undefined;
+    await closePods(pods);
+    pods = [];
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs on Node 24', () => {
+    const result = spawnSync(process.execPath, [BIN, 'version'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^portico \d+\.\d+\.\d+ \(node v24\./);
+  });
+
+  it('serves manifests, reports readiness and logs one access line per request', async () => {
+    pods = await startEchoPods('web', 1);
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(
+      join(dir, 'web.yaml'),
+      renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
+    );
+    const proc = spawn(process.execPath, [BIN, 'controller', '--manifests', dir, '--http-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    const lines: Array<Record<string, unknown>> = [];
+    const waiters: Array<() => void> = [];
+    createInterface({ input: proc.stdout! }).on('line', (text) => {
+      lines.push(JSON.parse(text) as Record<string, unknown>);
+      for (const wake of waiters.splice(0)) wake();
+    });
+    const waitFor = async (predicate: (line: Record<string, unknown>) => boolean) => {
+      for (;;) {
+        const found = lines.find(predicate);
+        if (found) return found;
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    };
+    const started = await waitFor((line) => typeof line.http === 'number');
+    const admin = await httpRequest({ port: started.admin as number, path: '/readyz' });
+    expect(admin.status).toBe(200);
+    expect((await httpRequest({ port: started.admin as number, path: '/healthz' })).status).toBe(200);
+    const res = await httpRequest({ port: started.http as number, host: 'shop.example.com', path: '/hello?x=1' });
+    expect(res.status).toBe(200);
+    expect(res.json?.path).toBe('/hello?x=1');
+    const access = await waitFor((line) => line.log === 'access');
+    expect(access).toMatchObject({ method: 'GET', host: 'shop.example.com', path: '/hello?x=1', status: 200, ingress: 'shop/web' });
+    for (const field of ['time', 'client', 'bytes', 'durationMs', 'upstream', 'upstreamMs', 'service']) {
+      expect(access, `access log field ${field}`).toHaveProperty(field);
+    }
+  });
+
+  it('rejects a bad flag with exit code 2 and names it', () => {
+    const result = spawnSync(process.execPath, [BIN, 'controller', '--manifests', '/tmp', '--http-port', 'eighty'], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--http-port must be a port number 0-65535, got "eighty"');
+  });
+
+  it('fails clearly when the manifest directory does not exist', () => {
+    const result = spawnSync(process.execPath, [BIN, 'controller', '--manifests', '/nonexistent/portico', '--http-port', '0', '--admin-port', '0'], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('PORTICO_ERR_MANIFEST_READ');
+    expect(result.stderr).toContain('/nonexistent/portico');
+  });
+});

@@ -1,0 +1,103 @@
+// End-to-end harness: a manifest directory in a temp dir, a real controller (source → store →
+// compile → proxy) on port 0, real echo backends, and an in-memory log.
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { DEFAULT_COMPILE_OPTIONS, type CompileOptions } from '../../src/compile/index.js';
+import { startController, type RunningController } from '../../src/controller/start-controller.js';
+import { startEchoServer } from '../../src/echo/echo-server.js';
+import type { EndpointSlice, KubeObject, Service } from '../../src/model/k8s-objects.js';
+import { captureLogger, type CapturedLogger } from './capture-logger.js';
+import { httpRequest, type HttpRequestOptions, type HttpResponse } from './http.js';
+import { endpointSlice, ingressClass, service } from './objects.js';
+
+export type EchoPod = Awaited<ReturnType<typeof startEchoServer>>;
+
+export interface Harness {
+  readonly dir: string;
+  readonly running: RunningController;
+  readonly port: number;
+  readonly log: CapturedLogger;
+  /** Writes one manifest file (objects as multi-document YAML, or raw text). */
+  write(file: string, content: readonly KubeObject[] | string): Promise<void>;
+  remove(file: string): Promise<void>;
+  /** A request through the proxy. */
+  get(host: string | undefined, path?: string, options?: Omit<HttpRequestOptions, 'port' | 'host' | 'path'>): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
+
+export function renderManifests(objects: readonly KubeObject[]): string {
+  return objects.map((obj) => stringify(obj)).join('---\n');
+}
+
+/** Our IngressClass `portico`, so Ingresses can say `className: 'portico'`. */
+export const PORTICO_CLASS = ingressClass('portico');
+
+export async function startHarness(
+  files: Record<string, readonly KubeObject[] | string>,
+  options: { compile?: Partial<CompileOptions> } = {},
+): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'portico-e2e-'));
+  const write = (file: string, content: readonly KubeObject[] | string) =>
+    writeFile(join(dir, file), typeof content === 'string' ? content : renderManifests(content));
+  for (const [file, content] of Object.entries(files)) await write(file, content);
+  const log = captureLogger('info');
+  const running = await startController({
+    manifestsDir: dir,
+    httpPort: 0,
+    adminPort: 0,
+    bindAddress: '127.0.0.1',
+    compile: { ...DEFAULT_COMPILE_OPTIONS, ...options.compile },
+    logger: log.logger,
+  });
+  const port = running.http.port;
+  return {
+    dir,
+    running,
+    port,
+    log,
+    write,
+    remove: (file) => unlink(join(dir, file)),
+    get: (host, path = '/', rest = {}) => httpRequest({ ...rest, port, ...(host !== undefined && { host }), path }),
+    async close() {
+      await running.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts `count` echo pods `<service>-<i>` on 127.0.0.1, port 0. */
+export async function startEchoPods(serviceName: string, count: number): Promise<EchoPod[]> {
+  const pods: EchoPod[] = [];
+  for (let i = 0; i < count; i++) {
+    pods.push(await startEchoServer({ port: 0, host: '127.0.0.1', podName: `${serviceName}-${i}`, serviceName }));
+  }
+  return pods;
+}
+
+export async function closePods(pods: readonly EchoPod[]): Promise<void> {
+  await Promise.all(pods.map((pod) => pod.close()));
+}
+
+/**
+ * A Service `namespace/name` with one port (80, named `portName` when given) and one EndpointSlice
+ * per pod (loopback addresses differ only by port, so each pod needs its own slice port).
+ */
+export function serviceFor(
+  key: string,
+  pods: readonly EchoPod[],
+  options: { portName?: string; servicePort?: number; ready?: boolean } = {},
+): [Service, ...EndpointSlice[]] {
+  const name = key.split('/')[1] ?? key;
+  const portName = options.portName;
+  const svc = service(key, [{ port: options.servicePort ?? 80, ...(portName !== undefined && { name: portName }) }]);
+  const slices = pods.map((pod, i) =>
+    endpointSlice(`${key}-${i}`, {
+      service: name,
+      ports: [{ port: pod.port, ...(portName !== undefined && { name: portName }) }],
+      endpoints: [{ addresses: ['127.0.0.1'], pod: `${name}-${i}`, ...(options.ready === false && { ready: false }) }],
+    }),
+  );
+  return [svc, ...slices];
+}
