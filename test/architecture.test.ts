@@ -14,8 +14,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   balancer: ['model', 'lib'],
   proxy: ['balancer', 'model', 'lib'],
   echo: ['lib'],
-  controller: ['compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
-  cmd: ['controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
+  tls: ['model', 'lib'],
+  k8s: ['source', 'store', 'model', 'lib'],
+  metrics: ['model', 'lib'],
+  controller: ['tls', 'k8s', 'metrics', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
+  cmd: ['tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */

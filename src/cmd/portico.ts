@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
+import { CERTS_FLAGS, runCertsCommand } from './certs-command.js';
 import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
 import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
 import { renderFlagHelp } from './flags.js';
 
 interface Closable {
   close(): Promise<void>;
+  /** A one-shot command: nothing keeps running. */
+  done?: true;
 }
 
 const COMMANDS: Record<string, { summary: string; flags?: Parameters<typeof renderFlagHelp>[0]; run: (argv: readonly string[]) => Promise<Closable> }> = {
   controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand },
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand },
+  certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
 };
 
 function version(): string {
@@ -62,6 +66,7 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  if (running.done) return;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(130); // a second Ctrl-C: don't wait for in-flight requests

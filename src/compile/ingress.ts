@@ -4,6 +4,7 @@ import type { Ingress } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
 import type { BackendRef, Diagnostic, DiagnosticObject, Route } from '../model/route-model.js';
 import type { ErrorCode } from '../lib/errors.js';
+import { parseIngressAnnotations, type IngressAnnotations } from './annotations.js';
 import { parseIngressBackend } from './ingress-backend.js';
 import { parseIngressHost } from './ingress-host.js';
 import { parseIngressPath } from './ingress-path.js';
@@ -18,12 +19,21 @@ export interface RouteCandidate {
   readonly field: string;
 }
 
+/** A host this Ingress's spec.tls claims, with the Secret to serve it (undefined = default certificate). */
+export interface TlsCandidate {
+  readonly host: string;
+  readonly secret: string | undefined;
+  readonly field: string;
+}
+
 export interface CompiledIngress {
   /** `namespace/name`. */
   readonly key: string;
   readonly object: DiagnosticObject;
   readonly routes: readonly RouteCandidate[];
   readonly defaultBackend?: BackendRef;
+  readonly tls: readonly TlsCandidate[];
+  readonly annotations: IngressAnnotations;
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -36,6 +46,11 @@ export function compileIngress(ingress: Ingress): CompiledIngress {
     diagnostics.push({ severity: 'error', code, object, field, message });
   };
 
+  const { annotations, problems } = parseIngressAnnotations(ingress);
+  for (const problem of problems) {
+    diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_ANNOTATION_INVALID', object, field: `metadata.annotations.${problem.key}`, message: problem.message });
+  }
+
   let defaultBackend: BackendRef | undefined;
   const spec = ingress.spec;
   if (spec?.defaultBackend !== undefined) {
@@ -45,6 +60,7 @@ export function compileIngress(ingress: Ingress): CompiledIngress {
   }
 
   const routes: RouteCandidate[] = [];
+  const ruleHosts = new Set<string>();
   (spec?.rules ?? []).forEach((rule, r) => {
     let host: string | undefined;
     if (rule.host !== undefined && rule.host !== '') {
@@ -54,6 +70,7 @@ export function compileIngress(ingress: Ingress): CompiledIngress {
         return;
       }
       host = parsed.host;
+      ruleHosts.add(host);
     }
     (rule.http?.paths ?? []).forEach((p, i) => {
       const field = `spec.rules[${r}].http.paths[${i}]`;
@@ -77,7 +94,25 @@ export function compileIngress(ingress: Ingress): CompiledIngress {
     });
   });
 
+  const tls: TlsCandidate[] = [];
+  (spec?.tls ?? []).forEach((entry, t) => {
+    const secret = entry.secretName ? `${namespace}/${entry.secretName}` : undefined;
+    // No hosts: the entry covers every host of this Ingress's rules.
+    if (entry.hosts === undefined || entry.hosts.length === 0) {
+      for (const host of ruleHosts) tls.push({ host, secret, field: `spec.tls[${t}]` });
+      return;
+    }
+    entry.hosts.forEach((raw, h) => {
+      const parsed = parseIngressHost(raw);
+      if (!parsed.ok) {
+        error('PORTICO_ERR_INGRESS_HOST_INVALID', `spec.tls[${t}].hosts[${h}]`, `TLS host ${JSON.stringify(raw)} ${parsed.reason}; skipped`);
+        return;
+      }
+      tls.push({ host: parsed.host, secret, field: `spec.tls[${t}].hosts[${h}]` });
+    });
+  });
+
   return defaultBackend === undefined
-    ? { key, object, routes, diagnostics }
-    : { key, object, routes, defaultBackend, diagnostics };
+    ? { key, object, routes, tls, annotations, diagnostics }
+    : { key, object, routes, defaultBackend, tls, annotations, diagnostics };
 }

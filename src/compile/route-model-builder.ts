@@ -6,8 +6,10 @@ import type {
   Diagnostic,
   Route,
   RouteModel,
+  TlsHost,
   VirtualHost,
 } from '../model/route-model.js';
+import type { IngressAnnotations } from './annotations.js';
 import { compareStrings } from './compare.js';
 import type { CompiledIngress } from './ingress.js';
 
@@ -24,10 +26,28 @@ export class RouteModelBuilder {
   readonly #owned: string[] = [];
   readonly #diagnostics: Diagnostic[] = [];
   #defaultBackend: DefaultRoute | undefined;
+  readonly #tls = new Map<string, TlsHost>();
+  readonly #annotations = new Map<string, IngressAnnotations>();
 
   add(ingress: CompiledIngress): void {
     this.#owned.push(ingress.key);
     this.#diagnostics.push(...ingress.diagnostics);
+    this.#annotations.set(ingress.key, ingress.annotations);
+
+    for (const candidate of ingress.tls) {
+      const winner = this.#tls.get(candidate.host);
+      if (winner === undefined) {
+        this.#tls.set(candidate.host, { host: candidate.host, ingress: ingress.key, ...(candidate.secret !== undefined && { secret: candidate.secret }) });
+      } else if (winner.secret !== candidate.secret) {
+        this.#diagnostics.push({
+          severity: 'warning',
+          code: 'PORTICO_ERR_INGRESS_TLS_CONFLICT',
+          object: ingress.object,
+          field: candidate.field,
+          message: `TLS for host ${candidate.host} ignored: Ingress ${winner.ingress}${winner.ingress === ingress.key ? '' : ' (older)'} already serves it with ${winner.secret === undefined ? 'the default certificate' : `Secret ${winner.secret}`}`,
+        });
+      }
+    }
 
     if (ingress.defaultBackend !== undefined) {
       const winner = this.#defaultBackend;
@@ -76,7 +96,7 @@ export class RouteModelBuilder {
     let hostless: Route[] = [];
     const backends = new Map<string, BackendRef>();
     for (const [host, claims] of this.#hosts) {
-      const routes = [...claims.values()].map((c) => c.route).sort(compareRoutes);
+      const routes = [...claims.values()].map((c) => this.#withRedirect(host, c.route)).sort(compareRoutes);
       for (const route of routes) backends.set(route.backend.key, route.backend);
       if (host === HOSTLESS) hostless = routes;
       else virtualHosts.push({ host, routes });
@@ -89,10 +109,25 @@ export class RouteModelBuilder {
       virtualHosts,
       hostless,
       backends: [...backends.values()].sort((a, b) => compareStrings(a.key, b.key)),
+      tls: [...this.#tls.values()].sort((a, b) => compareStrings(a.host, b.host)),
       ownedIngresses: [...this.#owned].sort(compareStrings),
       diagnostics: [...this.#diagnostics].sort(compareDiagnostics),
     };
     return this.#defaultBackend === undefined ? model : { ...model, defaultBackend: this.#defaultBackend };
+  }
+
+  /** ssl-redirect applies where the host has TLS; force-ssl-redirect everywhere (ingress-nginx). */
+  #withRedirect(host: string, route: Route): Route {
+    const annotations = this.#annotations.get(route.ingress);
+    if (annotations === undefined) return route;
+    const redirect = annotations.forceSslRedirect || (annotations.sslRedirect && host !== HOSTLESS && this.#hasTls(host));
+    return redirect ? { ...route, sslRedirect: true } : route;
+  }
+
+  #hasTls(host: string): boolean {
+    if (this.#tls.has(host)) return true;
+    const dot = host.indexOf('.');
+    return !host.startsWith('*.') && dot > 0 && this.#tls.has(`*${host.slice(dot)}`);
   }
 }
 

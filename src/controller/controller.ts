@@ -4,6 +4,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ObjectKind } from '../model/k8s-objects.js';
 import type { BackendEndpoints, Diagnostic, RouteLookup, RouteModel } from '../model/route-model.js';
 import { RouteTable } from '../routing/route-table.js';
+import { compileTls, type TlsPlan } from '../tls/compile-tls.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 
 /** Where compiled state goes: the proxy's atomic route swap and the backend registry. */
@@ -12,6 +13,22 @@ export interface RouteSink {
 }
 export interface BackendSink {
   sync(next: ReadonlyMap<string, BackendEndpoints>): void;
+}
+
+export interface TlsSink {
+  apply(plan: TlsPlan): { fallbackChanged: boolean };
+}
+
+export interface ControllerTlsOptions {
+  readonly sink: TlsSink;
+  /** `namespace/name` of --default-ssl-certificate. */
+  readonly defaultSecret?: string;
+  /** Called after a plan whose default certificate changed was applied (the listener re-reads it). */
+  readonly onDefaultCertificateChange?: () => void;
+  /** Clock for certificate validity; tests pin it. */
+  readonly now?: () => Date;
+  /** How often certificate validity is re-checked without any change (expiry happens silently). */
+  readonly recheckMs?: number;
 }
 
 export interface ControllerOptions {
@@ -24,10 +41,13 @@ export interface ControllerOptions {
   holdoffMs?: number;
   /** Upper bound on how long a burst of events can delay a rebuild. */
   maxHoldoffMs?: number;
+  /** TLS termination: certificates per host from Ingress spec.tls and Secrets. */
+  tls?: ControllerTlsOptions;
 }
 
 export interface ControllerStats {
   routeBuilds: number;
+  tlsApplies: number;
   endpointSyncs: number;
   lastBuildMs: number;
   lastSyncAt: number | undefined;
@@ -51,9 +71,12 @@ export class Controller {
   #routesDirty = true;
   #endpointsDirty = true;
   #model: RouteModel | undefined;
+  #tlsDirty = true;
+  #tlsDiagnostics: readonly Diagnostic[] = [];
+  #tlsTimer: NodeJS.Timeout | undefined;
   #reportedDiagnostics = new Set<string>();
   #reportedProblems = new Set<string>();
-  readonly stats: ControllerStats = { routeBuilds: 0, endpointSyncs: 0, lastBuildMs: 0, lastSyncAt: undefined };
+  readonly stats: ControllerStats = { routeBuilds: 0, tlsApplies: 0, endpointSyncs: 0, lastBuildMs: 0, lastSyncAt: undefined };
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -67,11 +90,20 @@ export class Controller {
 
   start(): void {
     this.#unsubscribe = this.#options.store.subscribe(this.#onChange);
+    const tls = this.#options.tls;
+    if (tls) {
+      this.#tlsTimer = setInterval(() => {
+        this.#tlsDirty = true;
+        if (this.#synced) this.#holdoff.trigger();
+      }, tls.recheckMs ?? 3_600_000);
+      this.#tlsTimer.unref();
+    }
   }
 
   stop(): void {
     this.#unsubscribe?.();
     this.#holdoff.cancel();
+    clearInterval(this.#tlsTimer);
   }
 
   /** Called once every source has delivered its initial state: builds at once and becomes ready. */
@@ -92,43 +124,61 @@ export class Controller {
   #onChange = (change: StoreChange): void => {
     if (ROUTE_KINDS.has(change.kind)) this.#routesDirty = true;
     else if (ENDPOINT_KINDS.has(change.kind)) this.#endpointsDirty = true;
+    else if (change.kind === 'Secret' && this.#options.tls) this.#tlsDirty = true;
     else return;
     if (this.#synced) this.#holdoff.trigger();
   };
 
   /** Applies whatever is dirty now. Never throws: a failed build keeps the last good state. */
   rebuild(): void {
-    if (!this.#synced || (!this.#routesDirty && !this.#endpointsDirty)) return;
+    if (!this.#synced || (!this.#routesDirty && !this.#endpointsDirty && !this.#tlsDirty)) return;
     const started = performance.now();
     const snapshot = this.#options.store.snapshot();
     const routesChanged = this.#routesDirty;
+    const endpointsChanged = this.#endpointsDirty;
+    const tlsChanged = this.#tlsDirty;
     this.#routesDirty = false;
     this.#endpointsDirty = false;
+    this.#tlsDirty = false;
     try {
       let table: RouteTable | undefined;
       if (routesChanged || this.#model === undefined) {
         const model = compileRoutes(snapshot, this.#options.compile);
         table = RouteTable.build(model);
         this.#model = model;
-        this.#reportDiagnostics(model.diagnostics);
         this.stats.routeBuilds++;
       }
-      const endpoints = compileBackends(snapshot, this.#model.backends);
-      // Backends first, so a new route never points at a backend the registry doesn't know yet.
-      this.#options.backends.sync(endpoints);
-      this.stats.endpointSyncs++;
-      this.#reportBackendProblems(endpoints);
+      const tls = this.#options.tls;
+      if (tls && (table || tlsChanged)) {
+        // Certificates before routes: a host that just gained TLS has its certificate when routed.
+        const plan = compileTls(this.#model.tls, snapshot.secrets, {
+          now: tls.now?.() ?? new Date(),
+          ...(tls.defaultSecret !== undefined && { defaultSecret: tls.defaultSecret }),
+        });
+        if (tls.sink.apply(plan).fallbackChanged) tls.onDefaultCertificateChange?.();
+        this.#tlsDiagnostics = plan.diagnostics;
+        this.stats.tlsApplies++;
+      }
+      if (table || tlsChanged) this.#reportDiagnostics([...this.#model.diagnostics, ...this.#tlsDiagnostics]);
+      if (table || endpointsChanged) {
+        const endpoints = compileBackends(snapshot, this.#model.backends);
+        // Backends first, so a new route never points at a backend the registry doesn't know yet.
+        this.#options.backends.sync(endpoints);
+        this.stats.endpointSyncs++;
+        this.#reportBackendProblems(endpoints);
+      }
       if (table) this.#options.routes.setRoutes(table);
       this.stats.lastBuildMs = performance.now() - started;
       this.stats.lastSyncAt = Date.now();
       this.#log.debug(
-        { routes: routesChanged, ms: Number(this.stats.lastBuildMs.toFixed(2)), backends: endpoints.size },
-        routesChanged ? 'routes rebuilt' : 'endpoints updated',
+        { routes: routesChanged, endpoints: endpointsChanged, tls: tlsChanged, ms: Number(this.stats.lastBuildMs.toFixed(2)) },
+        routesChanged ? 'routes rebuilt' : endpointsChanged ? 'endpoints updated' : 'certificates updated',
       );
     } catch (error) {
       // Keep serving the last good table; retry on the next event.
       this.#routesDirty ||= routesChanged;
       this.#endpointsDirty = true;
+      this.#tlsDirty = true;
       this.#log.error({ err: error as Error }, 'rebuild failed; the last good configuration keeps serving');
     }
   }

@@ -19,6 +19,18 @@ export interface Route {
   readonly backend: BackendRef;
   /** `namespace/name` of the Ingress that owns this route. */
   readonly ingress: string;
+  /** Plain-HTTP requests get a 308 to https (host has TLS, or force-ssl-redirect). Absent = false. */
+  readonly sslRedirect?: boolean;
+}
+
+/** A host that Ingress `spec.tls` says is served over TLS. */
+export interface TlsHost {
+  /** Lower-case host, exact or `*.example.com`. */
+  readonly host: string;
+  /** `namespace/name` of the kubernetes.io/tls Secret; undefined = the default certificate. */
+  readonly secret?: string;
+  /** The Ingress that claimed the host (the oldest one). */
+  readonly ingress: string;
 }
 
 export interface VirtualHost {
@@ -55,6 +67,8 @@ export interface RouteModel {
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];
+  /** Hosts with TLS from Ingress spec.tls, sorted by host; the oldest Ingress wins a host. */
+  readonly tls: readonly TlsHost[];
   /** `namespace/name` of every Ingress this controller owns (class selection passed), sorted. */
   readonly ownedIngresses: readonly string[];
   readonly diagnostics: readonly Diagnostic[];

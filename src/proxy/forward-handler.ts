@@ -126,6 +126,17 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#log(false);
   }
 
+  /** Answers 308 Permanent Redirect to `location` (HTTP → HTTPS) and logs the request. */
+  redirect(location: string, match: RouteMatch): void {
+    this.#match = match;
+    this.#status = 308;
+    this.#upstreamDone = true;
+    const res = this.#res;
+    res.writeHead(308, ['location', location, 'server', 'portico', 'content-length', '0']);
+    res.end();
+    this.#log(false);
+  }
+
   /** Sends the request to `endpoint` of `backend` (already picked) and takes over the response. */
   forward(match: RouteMatch, backend: RegisteredBackend, endpoint: Endpoint): void {
     this.#match = match;

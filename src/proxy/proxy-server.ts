@@ -43,6 +43,21 @@ export interface ProxyServerOptions {
   readonly shutdownGrace?: number;
   /** close() also closes the registry's pools (default true). */
   readonly closeBackends?: boolean;
+  /** Strict-Transport-Security on HTTPS responses (ingress-nginx defaults: on, 1 year, subdomains). */
+  readonly hsts?: HstsOptions | false;
+}
+
+export interface HstsOptions {
+  readonly maxAge: number;
+  readonly includeSubDomains: boolean;
+  readonly preload?: boolean;
+}
+
+export const DEFAULT_HSTS: HstsOptions = { maxAge: 31_536_000, includeSubDomains: true, preload: false };
+
+function renderHsts(hsts: HstsOptions | false): string | undefined {
+  if (hsts === false) return undefined;
+  return `max-age=${hsts.maxAge}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`;
 }
 
 export interface ListenOptions {
@@ -79,6 +94,16 @@ const DEFAULT_LISTENER: ListenerInfo = { proto: 'http', port: '' };
 
 function noop(): void {}
 
+/** `Example.com:8080` → `Example.com`, `[::1]:80` → `[::1]`; case kept (Location echoes the client's host). */
+function hostWithoutPort(host: string): string {
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    return close < 0 ? host : host.slice(0, close + 1);
+  }
+  const colon = host.indexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
+}
+
 export class ProxyServer {
   #routes: RouteLookup | undefined;
   readonly #ctx: MutableContext;
@@ -86,9 +111,11 @@ export class ProxyServer {
   readonly #servers = new Set<ProxyListener>();
   readonly #tunnels = new Set<Duplex>();
   #closed: Promise<void> | undefined;
+  readonly #hsts: string | undefined;
 
   constructor(options: ProxyServerOptions) {
     this.#options = options;
+    this.#hsts = renderHsts(options.hsts ?? DEFAULT_HSTS);
     this.#routes = options.routes;
     this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, closing: false };
   }
@@ -165,6 +192,8 @@ export class ProxyServer {
   handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo = DEFAULT_LISTENER): void {
     const ctx = this.#ctx;
     if (ctx.closing) res.shouldKeepAlive = false;
+    // Set before any reply so error pages carry it too; a backend's own value replaces it.
+    if (listener.proto === 'https' && this.#hsts !== undefined) res.setHeader('strict-transport-security', this.#hsts);
     const fwd = new ForwardHandler(ctx, req, res);
     const url = fwd.target;
     let path: string;
@@ -192,6 +221,11 @@ export class ProxyServer {
     const match = this.#routes?.lookup(fwd.host, path);
     if (match === undefined) {
       fwd.reply(404, 'PORTICO_ERR_PROXY_NO_ROUTE', undefined);
+      return;
+    }
+    if (listener.proto === 'http' && match.route?.sslRedirect === true) {
+      // 308 keeps the method and body (ingress-nginx uses 308 too); no port: HTTPS is on 443 upstream of us.
+      fwd.redirect(`https://${hostWithoutPort(fwd.host ?? '')}${fwd.target}`, match);
       return;
     }
     const backend = ctx.backends.get(match.backend.key);

@@ -24,7 +24,7 @@ const owned = (key: string, options: Parameters<typeof ingress>[1] = {}): Ingres
 const web80 = backendRef('default/web', 80);
 const api80 = backendRef('default/api', 80);
 
-const EMPTY: RouteModel = { virtualHosts: [], hostless: [], backends: [], ownedIngresses: [], diagnostics: [] };
+const EMPTY: RouteModel = { virtualHosts: [], hostless: [], backends: [], tls: [], ownedIngresses: [], diagnostics: [] };
 
 interface Case {
   name: string;

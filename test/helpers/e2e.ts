@@ -7,7 +7,9 @@ import { stringify } from 'yaml';
 import { DEFAULT_COMPILE_OPTIONS, type CompileOptions } from '../../src/compile/index.js';
 import { startController, type RunningController } from '../../src/controller/start-controller.js';
 import { startEchoServer } from '../../src/echo/echo-server.js';
-import type { EndpointSlice, KubeObject, Service } from '../../src/model/k8s-objects.js';
+import type { EndpointSlice, KubeObject, Secret, Service } from '../../src/model/k8s-objects.js';
+import type { HstsOptions } from '../../src/proxy/proxy-server.js';
+import { createDefaultCertificate, type IssuedCertificate } from '../../src/tls/certificate-factory.js';
 import { captureLogger, type CapturedLogger } from './capture-logger.js';
 import { httpRequest, type HttpRequestOptions, type HttpResponse } from './http.js';
 import { endpointSlice, ingressClass, service } from './objects.js';
@@ -18,6 +20,8 @@ export interface Harness {
   readonly dir: string;
   readonly running: RunningController;
   readonly port: number;
+  /** The HTTPS listener's port. */
+  readonly tlsPort: number;
   readonly log: CapturedLogger;
   /** Writes one manifest file (objects as multi-document YAML, or raw text). */
   write(file: string, content: readonly KubeObject[] | string): Promise<void>;
@@ -34,10 +38,17 @@ export function renderManifests(objects: readonly KubeObject[]): string {
 /** Our IngressClass `portico`, so Ingresses can say `className: 'portico'`. */
 export const PORTICO_CLASS = ingressClass('portico');
 
-export async function startHarness(
-  files: Record<string, readonly KubeObject[] | string>,
-  options: { compile?: Partial<CompileOptions> } = {},
-): Promise<Harness> {
+/** One self-signed fallback certificate per test file: key generation is the slow part. */
+let fallbackCertificate: IssuedCertificate | undefined;
+
+export interface HarnessOptions {
+  compile?: Partial<CompileOptions>;
+  defaultSslCertificate?: string;
+  hsts?: HstsOptions | false;
+}
+
+export async function startHarness(files: Record<string, readonly KubeObject[] | string>, options: HarnessOptions = {}): Promise<Harness> {
+  fallbackCertificate ??= createDefaultCertificate();
   const dir = await mkdtemp(join(tmpdir(), 'portico-e2e-'));
   const write = (file: string, content: readonly KubeObject[] | string) =>
     writeFile(join(dir, file), typeof content === 'string' ? content : renderManifests(content));
@@ -46,16 +57,21 @@ export async function startHarness(
   const running = await startController({
     manifestsDir: dir,
     httpPort: 0,
+    httpsPort: 0,
     adminPort: 0,
     bindAddress: '127.0.0.1',
     compile: { ...DEFAULT_COMPILE_OPTIONS, ...options.compile },
     logger: log.logger,
+    fallbackCertificate,
+    ...(options.defaultSslCertificate !== undefined && { defaultSslCertificate: options.defaultSslCertificate }),
+    ...(options.hsts !== undefined && { hsts: options.hsts }),
   });
   const port = running.http.port;
   return {
     dir,
     running,
     port,
+    tlsPort: running.https?.port ?? 0,
     log,
     write,
     remove: (file) => unlink(join(dir, file)),
@@ -100,4 +116,19 @@ export function serviceFor(
     }),
   );
   return [svc, ...slices];
+}
+
+/** A kubernetes.io/tls Secret holding `certificate` (PEM chain + key). */
+export function tlsSecret(key: string, certificate: IssuedCertificate): Secret {
+  const [namespace = 'default', name = key] = key.split('/');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type: 'kubernetes.io/tls',
+    data: {
+      'tls.crt': Buffer.from(certificate.certPem).toString('base64'),
+      'tls.key': Buffer.from(certificate.keyPem).toString('base64'),
+    },
+  };
 }

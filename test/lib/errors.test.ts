@@ -17,7 +17,7 @@ describe('error catalog', () => {
   });
 
   it('uses the PORTICO_ERR_<AREA>_<WHAT> form', () => {
-    for (const code of Object.keys(ERROR_CATALOG)) expect(code).toMatch(/^PORTICO_ERR_[A-Z]+_[A-Z_]+$/);
+    for (const code of Object.keys(ERROR_CATALOG)) expect(code).toMatch(/^PORTICO_ERR_[A-Z][A-Z0-9]*_[A-Z_]+$/);
   });
 
   it('carries its code', () => {

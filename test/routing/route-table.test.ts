@@ -9,7 +9,7 @@ import { backendRef, exactRoute, prefixRoute } from '../helpers/routes.js';
 const b = (svc: string) => backendRef(`default/${svc}`, 80);
 
 function model(parts: Partial<RouteModel>): RouteModel {
-  return { virtualHosts: [], hostless: [], backends: [], ownedIngresses: [], diagnostics: [], ...parts };
+  return { virtualHosts: [], hostless: [], backends: [], tls: [], ownedIngresses: [], diagnostics: [], ...parts };
 }
 
 describe('normalizeHost', () => {

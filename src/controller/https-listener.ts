@@ -1,0 +1,72 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../lib/logger.js';
+import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { SniStore } from '../tls/sni-store.js';
+import { SECURE_CONTEXT_OPTIONS, TLS_SERVER_OPTIONS } from '../tls/tls-settings.js';
+
+export interface HttpsListenerOptions {
+  readonly proxy: ProxyServer;
+  readonly sni: SniStore;
+  readonly port: number;
+  readonly host?: string;
+  readonly logger: Logger;
+  /** Called for every failed handshake with a short reason (an OpenSSL/Node error code). */
+  readonly onHandshakeFailure?: (reason: string) => void;
+}
+
+export interface HttpsListener {
+  readonly server: Server;
+  readonly address: AddressInfo;
+  /** Re-reads the default certificate for clients that send no SNI (after a default-certificate change). */
+  refreshDefaultCertificate(): void;
+}
+
+/**
+ * The HTTPS listener: certificates chosen per handshake by SNI from the SniStore, requests handed to
+ * the same proxy handler as plain HTTP (routing is by Host, not by SNI).
+ */
+export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsListener> {
+  const { sni, logger } = options;
+  const fallback = sni.fallbackCertificate;
+  const server = createServer({
+    ...options.proxy.serverOptions,
+    ...TLS_SERVER_OPTIONS,
+    cert: fallback.certPem,
+    key: fallback.keyPem,
+    SNICallback: sni.sniCallback,
+  });
+  server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+    const reason = handshakeFailureReason(error);
+    options.onHandshakeFailure?.(reason);
+    logger.debug({ reason, client: socket.remoteAddress, err: error.message }, 'TLS handshake failed');
+  });
+  options.proxy.attach(server, { proto: 'https' });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    address: server.address() as AddressInfo,
+    refreshDefaultCertificate() {
+      const current = sni.fallbackCertificate;
+      server.setSecureContext({ ...SECURE_CONTEXT_OPTIONS, cert: current.certPem, key: current.keyPem });
+    },
+  };
+}
+
+/** A low-cardinality label for a failed handshake. */
+export function handshakeFailureReason(error: NodeJS.ErrnoException): string {
+  const code = error.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'client_reset';
+  if (code === 'ERR_SSL_NO_SHARED_CIPHER') return 'no_shared_cipher';
+  if (code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' || code === 'ERR_SSL_WRONG_VERSION_NUMBER') return 'protocol_version';
+  if (code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' || code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN') return 'client_rejected_certificate';
+  if (code === 'ERR_SSL_HTTP_REQUEST') return 'plain_http';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || /timeout/i.test(error.message)) return 'timeout';
+  return code.startsWith('ERR_SSL_') ? code.slice(8).toLowerCase() : 'other';
+}
