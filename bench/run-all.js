@@ -1,0 +1,24 @@
+// `npm run bench`: every benchmark under bench/, one after another (never in parallel: they share
+// the 2 cores). Each writes its JSON to bench/results/. Run `npm run build` first (npm run bench does).
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BENCHES = [
+  'routing/route-table.bench.js',
+  'compile/compile.bench.js',
+  'controller/manifest-propagation.bench.js',
+  'proxy/throughput.bench.js',
+];
+const only = process.argv.slice(2);
+let failed = 0;
+for (const bench of BENCHES.filter((b) => only.length === 0 || only.some((o) => b.includes(o)))) {
+  console.log(`\n=== ${bench}`);
+  const result = spawnSync(process.execPath, ['--expose-gc', join(here, bench)], { stdio: 'inherit' });
+  if (result.status !== 0) {
+    failed++;
+    console.error(`${bench} failed with ${result.status ?? result.signal}`);
+  }
+}
+process.exitCode = failed > 0 ? 1 : 0;
