@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { PorticoMetrics } from '../../src/metrics/metrics.js';
+import type { RouteMatch } from '../../src/model/route-model.js';
+
+const match = (ingress: string, service: string, namespace = 'default'): RouteMatch => ({
+  ingress: `${namespace}/${ingress}`,
+  backend: { key: `${namespace}/${service}/80`, namespace, service, port: 80 },
+});
+
+function sample(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('PorticoMetrics', () => {
+  it('counts requests by ingress, namespace, service and status class, with duration histograms', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false });
+    const web = match('web', 'web-svc', 'shop');
+    metrics.observeRequest(web, 200, 0.004, 0.003);
+    metrics.observeRequest(web, 204, 0.02, 0.01);
+    metrics.observeRequest(web, 502, 0.5, undefined);
+    metrics.observeRequest(web, 499, 1, 0.9);
+    metrics.observeRequest(undefined, 404, 0.0001);
+    const text = await metrics.render();
+    const labels = 'ingress="web",namespace="shop",service="web-svc"';
+    expect(sample(text, 'portico_requests_total', `${labels},status_class="2xx"`)).toBe(2);
+    expect(sample(text, 'portico_requests_total', `${labels},status_class="5xx"`)).toBe(1);
+    expect(sample(text, 'portico_requests_total', `${labels},status_class="4xx"`)).toBe(1);
+    expect(sample(text, 'portico_requests_total', 'ingress="",namespace="",service="",status_class="4xx"')).toBe(1);
+    expect(sample(text, 'portico_request_duration_seconds_count', labels)).toBe(4);
+    expect(sample(text, 'portico_request_duration_seconds_bucket', `le="0.005",${labels}`)).toBe(1);
+    expect(sample(text, 'portico_upstream_duration_seconds_count', labels)).toBe(3);
+    expect(metrics.contentType).toContain('text/plain');
+  });
+
+  it('records rebuilds, last sync, informer restarts, leadership and status writes', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false });
+    metrics.declareInformers(['Ingress', 'Service']);
+    metrics.observeRebuild('routes', 0.003);
+    metrics.observeRebuild('endpoints', 0.0002);
+    metrics.observeRebuild('endpoints', 0.0002);
+    metrics.setLastSync(1_700_000_000_500);
+    metrics.informerRestarted('Ingress');
+    metrics.setLeader(true);
+    metrics.statusWrite(true);
+    const text = await metrics.render();
+    expect(sample(text, 'portico_rebuilds_total', 'kind="routes"')).toBe(1);
+    expect(sample(text, 'portico_rebuilds_total', 'kind="endpoints"')).toBe(2);
+    expect(sample(text, 'portico_rebuild_duration_seconds_count', 'kind="routes"')).toBe(1);
+    expect(text).toContain('portico_last_sync_timestamp_seconds 1700000000.5');
+    expect(sample(text, 'portico_informer_restarts_total', 'kind="Ingress"')).toBe(1);
+    expect(sample(text, 'portico_informer_restarts_total', 'kind="Service"')).toBe(0);
+    expect(text).toContain('portico_leader 1');
+    expect(sample(text, 'portico_status_writes_total', 'result="ok"')).toBe(1);
+  });
+
+  it('includes the standard process metrics', async () => {
+    const text = await new PorticoMetrics().render();
+    expect(text).toContain('process_cpu_seconds_total');
+    expect(text).toContain('process_resident_memory_bytes');
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+  });
+
+  it('drops the series of Ingresses that are gone', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false });
+    metrics.observeRequest(match('a', 'svc'), 200, 0.01);
+    metrics.observeRequest(match('b', 'svc'), 200, 0.01);
+    metrics.observeRequest(undefined, 404, 0.01);
+    metrics.retainIngresses(['default/a']);
+    const text = await metrics.render();
+    expect(text).toContain('ingress="a"');
+    expect(text).not.toContain('ingress="b"');
+    expect(text).toContain('ingress="",namespace=""');
+    metrics.observeRequest(match('b', 'svc'), 200, 0.01); // comes back cleanly
+    expect(sample(await metrics.render(), 'portico_requests_total', 'ingress="b",namespace="default",service="svc",status_class="2xx"')).toBe(1);
+  });
+
+  it('is cheap on the hot path', () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false });
+    const matches = Array.from({ length: 50 }, (_, i) => match(`ing-${i}`, `svc-${i % 7}`));
+    const started = performance.now();
+    for (let i = 0; i < 200_000; i++) metrics.observeRequest(matches[i % 50], 200 + (i % 4) * 100, 0.01, 0.005);
+    const perCallUs = ((performance.now() - started) * 1000) / 200_000;
+    expect(perCallUs).toBeLessThan(10);
+  });
+});
