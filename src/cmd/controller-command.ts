@@ -6,7 +6,12 @@ import { parseFlags, type FlagSpec } from './flags.js';
 
 /** Flag names follow ingress-nginx where the concept matches. */
 export const CONTROLLER_FLAGS = {
-  manifests: { type: 'string', description: 'Directory of YAML/JSON manifests to serve and watch (required)' },
+  manifests: { type: 'string', description: 'Serve a directory of YAML/JSON manifests (watched) instead of the Kubernetes API' },
+  kubeconfig: { type: 'string', description: 'kubeconfig file for the Kubernetes API (default: in-cluster config, else KUBECONFIG or ~/.kube/config)' },
+  'watch-namespace': { type: 'string', description: 'Watch only this namespace (default: all namespaces)' },
+  'publish-service': { type: 'string', description: 'namespace/name of the Service whose address goes into Ingress status' },
+  'publish-status-address': { type: 'string', description: 'Comma-separated addresses for Ingress status (wins over --publish-service)' },
+  'election-id': { type: 'string', default: 'portico-leader', description: 'Name of the Lease used for leader election (only the leader writes status and Events)' },
   'http-port': { type: 'port', default: 8080, description: 'HTTP listener port (0 picks a free port)' },
   'https-port': { type: 'port', default: 8443, description: 'HTTPS listener port (certificates by SNI from Ingress spec.tls Secrets)' },
   'default-ssl-certificate': { type: 'string', description: 'namespace/name of the kubernetes.io/tls Secret served when no other certificate matches (default: a self-signed one generated at start)' },
@@ -19,14 +24,19 @@ export const CONTROLLER_FLAGS = {
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
+  'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type ControllerFlags = ReturnType<typeof parseFlags<typeof CONTROLLER_FLAGS>>;
 
 export async function runControllerCommand(argv: readonly string[]): Promise<RunningController> {
   const flags = parseFlags(argv, CONTROLLER_FLAGS);
-  if (flags.manifests === undefined) {
-    throw new PorticoError('PORTICO_ERR_CLI_FLAG', '--manifests DIR is required (the Kubernetes API source is not available yet)');
+  if (flags.manifests !== undefined && flags.kubeconfig !== undefined) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', '--manifests and --kubeconfig are exclusive: serve a directory or watch an API server');
+  }
+  const publishService = flags['publish-service'];
+  if (publishService !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(publishService)) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--publish-service must be namespace/name, got ${JSON.stringify(publishService)}`);
   }
   const maxAge = Number(flags['hsts-max-age']);
   if (!Number.isInteger(maxAge) || maxAge < 0) {
@@ -37,8 +47,20 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--default-ssl-certificate must be namespace/name, got ${JSON.stringify(defaultCert)}`);
   }
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
+  const source =
+    flags.manifests !== undefined
+      ? { manifestsDir: flags.manifests }
+      : {
+          kubernetes: {
+            ...(flags.kubeconfig !== undefined && { kubeconfigPath: flags.kubeconfig }),
+            watchNamespace: flags['watch-namespace'],
+            publishService,
+            publishStatusAddresses: flags['publish-status-address']?.split(',').map((a) => a.trim()).filter(Boolean),
+            electionId: flags['election-id'],
+          },
+        };
   return startController({
-    manifestsDir: flags.manifests,
+    ...source,
     httpPort: flags['http-port'],
     httpsPort: flags['https-port'],
     adminPort: flags['admin-port'],
@@ -51,5 +73,6 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
       watchIngressWithoutClass: flags['watch-ingress-without-class'],
     },
     logger,
+    ...(flags['disable-access-log'] && { accessLog: false as const }),
   });
 }

@@ -6,6 +6,8 @@ export interface AdminServerOptions {
   isReady: () => boolean;
   /** Extra read-only JSON views, e.g. `/debug/stats`. */
   views?: Readonly<Record<string, () => unknown>>;
+  /** Prometheus exposition at /metrics. */
+  metrics?: { readonly contentType: string; render(): Promise<string> };
 }
 
 /** The admin listener: liveness, readiness and small JSON views. Never on the traffic ports. */
@@ -15,6 +17,20 @@ export class AdminServer {
   constructor(options: AdminServerOptions) {
     this.#server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?', 1)[0];
+      if (path === '/metrics' && options.metrics) {
+        const metrics = options.metrics;
+        metrics.render().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+            res.end(req.method === 'HEAD' ? undefined : text);
+          },
+          (error: unknown) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(`metrics failed: ${(error as Error).message}\n`);
+          },
+        );
+        return;
+      }
       let status = 404;
       let body: unknown = { error: 'not found' };
       if (path === '/healthz') {

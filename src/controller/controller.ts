@@ -31,6 +31,13 @@ export interface ControllerTlsOptions {
   readonly recheckMs?: number;
 }
 
+/** Told about every successful build (status writers, Events, metrics). */
+export interface ControllerObserver {
+  /** After a route or certificate build; `model.diagnostics` includes the TLS ones. */
+  configurationBuilt?(model: RouteModel): void;
+  rebuilt?(kind: 'routes' | 'endpoints', seconds: number): void;
+}
+
 export interface ControllerOptions {
   store: ObjectStore;
   compile: CompileOptions;
@@ -43,6 +50,7 @@ export interface ControllerOptions {
   maxHoldoffMs?: number;
   /** TLS termination: certificates per host from Ingress spec.tls and Secrets. */
   tls?: ControllerTlsOptions;
+  observers?: readonly ControllerObserver[];
 }
 
 export interface ControllerStats {
@@ -159,7 +167,12 @@ export class Controller {
         this.#tlsDiagnostics = plan.diagnostics;
         this.stats.tlsApplies++;
       }
-      if (table || tlsChanged) this.#reportDiagnostics([...this.#model.diagnostics, ...this.#tlsDiagnostics]);
+      let built: RouteModel | undefined;
+      if (table || tlsChanged) {
+        const diagnostics = [...this.#model.diagnostics, ...this.#tlsDiagnostics];
+        this.#reportDiagnostics(diagnostics);
+        built = { ...this.#model, diagnostics };
+      }
       if (table || endpointsChanged) {
         const endpoints = compileBackends(snapshot, this.#model.backends);
         // Backends first, so a new route never points at a backend the registry doesn't know yet.
@@ -170,6 +183,10 @@ export class Controller {
       if (table) this.#options.routes.setRoutes(table);
       this.stats.lastBuildMs = performance.now() - started;
       this.stats.lastSyncAt = Date.now();
+      for (const observer of this.#options.observers ?? []) {
+        if (built) observer.configurationBuilt?.(built);
+        observer.rebuilt?.(routesChanged ? 'routes' : 'endpoints', this.stats.lastBuildMs / 1000);
+      }
       this.#log.debug(
         { routes: routesChanged, endpoints: endpointsChanged, tls: tlsChanged, ms: Number(this.stats.lastBuildMs.toFixed(2)) },
         routesChanged ? 'routes rebuilt' : endpointsChanged ? 'endpoints updated' : 'certificates updated',

@@ -1,18 +1,37 @@
 import type { AddressInfo } from 'node:net';
 import { BackendRegistry } from '../balancer/backend-registry.js';
 import type { CompileOptions } from '../compile/index.js';
+import type { KubeClient } from '../k8s/kube-client.js';
+import { loadKubeConfig } from '../k8s/kube-client.js';
+import { KubernetesIntegration, type KubernetesIntegrationOptions } from '../k8s/kubernetes-integration.js';
 import type { Logger } from '../lib/logger.js';
+import { PorticoMetrics } from '../metrics/metrics.js';
 import { ProxyServer, type HstsOptions } from '../proxy/proxy-server.js';
-import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
-import { SniStore } from '../tls/sni-store.js';
-import { listenHttps } from './https-listener.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
+import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
+import { SniStore } from '../tls/sni-store.js';
 import { AdminServer } from './admin-server.js';
 import { Controller } from './controller.js';
+import { listenHttps } from './https-listener.js';
 
-export interface StartControllerOptions {
-  manifestsDir: string;
+/** Where objects come from: a manifest directory, or a Kubernetes API server. */
+export type ObjectSourceOptions =
+  | { readonly manifestsDir: string; readonly kubernetes?: undefined }
+  | { readonly manifestsDir?: undefined; readonly kubernetes: KubernetesSourceOptions };
+
+export interface KubernetesSourceOptions
+  extends Pick<
+    KubernetesIntegrationOptions,
+    'watchNamespace' | 'publishService' | 'publishStatusAddresses' | 'electionId' | 'electionNamespace' | 'identity' | 'leaderElection' | 'backoff' | 'watchTimeoutSeconds'
+  > {
+  /** --kubeconfig; else in-cluster, else KUBECONFIG / ~/.kube/config. */
+  readonly kubeconfigPath?: string;
+  /** A ready client (tests). */
+  readonly client?: KubeClient;
+}
+
+export type StartControllerOptions = ObjectSourceOptions & {
   httpPort: number;
   /** HTTPS listener port; no HTTPS listener when undefined. */
   httpsPort?: number;
@@ -27,43 +46,72 @@ export interface StartControllerOptions {
   bindAddress?: string;
   compile: CompileOptions;
   logger: Logger;
-  /** Access log destination; defaults to `logger` with `{ log: 'access' }`. */
-  accessLog?: Logger;
+  /** Access log destination; defaults to `logger` with `{ log: 'access' }`; false turns it off. */
+  accessLog?: Logger | false;
   /** Rebuild holdoff (ms) after the last change. */
   holdoffMs?: number;
-}
+};
 
 export interface RunningController {
   readonly http: AddressInfo;
   readonly https: AddressInfo | undefined;
   readonly admin: AddressInfo;
-  readonly sni: SniStore;
-  /** Handshake failures by reason since start. */
-  readonly handshakeFailures: ReadonlyMap<string, number>;
   readonly store: ObjectStore;
   readonly controller: Controller;
-  readonly source: ManifestSource;
-  /** Stops accepting, lets in-flight requests finish, closes upstream pools. */
+  readonly sni: SniStore;
+  readonly metrics: PorticoMetrics;
+  /** Handshake failures by reason since start. */
+  readonly handshakeFailures: ReadonlyMap<string, number>;
+  readonly source: ManifestSource | undefined;
+  readonly kubernetes: KubernetesIntegration | undefined;
+  /** Stops accepting, lets in-flight requests finish, closes upstream pools, releases the lease. */
   close(): Promise<void>;
 }
 
 /**
- * Wires a manifest-fed controller: source → store → controller → (registry, proxy).
- * The admin port comes up first and reports not-ready until the first full load is serving.
+ * Wires a controller: source → store → controller → (registry, SNI store, proxy), plus the admin
+ * server. The admin port comes up first and reports not-ready until the first full configuration is
+ * serving. With manifests, this resolves after the first load; with Kubernetes, right after the
+ * listeners are up (the API may be down: the source retries, readiness waits).
  */
 export async function startController(options: StartControllerOptions): Promise<RunningController> {
   const { logger } = options;
+  const host = options.bindAddress ? { host: options.bindAddress } : {};
   const store = new ObjectStore();
+  const metrics = new PorticoMetrics();
   const backends = new BackendRegistry({});
   const proxy = new ProxyServer({
     backends,
     logger,
-    accessLog: options.accessLog ?? logger.child({ log: 'access' }),
+    observer: metrics,
+    ...(options.accessLog !== false && { accessLog: options.accessLog ?? logger.child({ log: 'access' }) }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
   });
   const sni = new SniStore({ fallbackCertificate: options.fallbackCertificate ?? createDefaultCertificate() });
   const handshakeFailures = new Map<string, number>();
   let refreshDefaultCertificate: () => void = () => undefined;
+
+  let kubernetes: KubernetesIntegration | undefined;
+  if (options.kubernetes) {
+    const k = options.kubernetes;
+    kubernetes = new KubernetesIntegration({
+      ...(k.client ? { client: k.client } : { kubeConfig: loadKubeConfig(k.kubeconfigPath !== undefined ? { kubeconfigPath: k.kubeconfigPath } : {}) }),
+      store,
+      logger,
+      watchNamespace: k.watchNamespace,
+      publishService: k.publishService,
+      publishStatusAddresses: k.publishStatusAddresses,
+      electionId: k.electionId,
+      electionNamespace: k.electionNamespace,
+      ...(k.identity !== undefined && { identity: k.identity }),
+      ...(k.leaderElection && { leaderElection: k.leaderElection }),
+      ...(k.backoff && { backoff: k.backoff }),
+      ...(k.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: k.watchTimeoutSeconds }),
+      onInformerRestart: (kind) => metrics.informerRestarted(kind),
+      onLeaderChange: (leader) => metrics.setLeader(leader),
+    });
+  }
+  const integration = kubernetes;
   const controller = new Controller({
     store,
     compile: options.compile,
@@ -76,28 +124,45 @@ export async function startController(options: StartControllerOptions): Promise<
       ...(options.defaultSslCertificate !== undefined && { defaultSecret: options.defaultSslCertificate }),
       onDefaultCertificateChange: () => refreshDefaultCertificate(),
     },
+    observers: [
+      {
+        configurationBuilt: (model) => {
+          metrics.retainIngresses(model.ownedIngresses);
+          metrics.setCertificates(sni.hosts);
+          integration?.routesBuilt(model);
+        },
+        rebuilt: (kind, seconds) => {
+          metrics.observeRebuild(kind, seconds);
+          metrics.setLastSync(Date.now());
+        },
+      },
+    ],
   });
   const admin = new AdminServer({
     isReady: () => controller.ready,
+    metrics,
     views: {
-      '/debug/stats': () => ({ ...controller.stats, ready: controller.ready, handshakeFailures: Object.fromEntries(handshakeFailures) }),
+      '/debug/stats': () => ({ ...controller.stats, ready: controller.ready, leader: integration?.isLeader, handshakeFailures: Object.fromEntries(handshakeFailures) }),
       '/debug/certificates': () => sni.hosts,
     },
   });
-  const source = new ManifestSource({ dir: options.manifestsDir, store, logger });
+  const source = options.manifestsDir !== undefined ? new ManifestSource({ dir: options.manifestsDir, store, logger }) : undefined;
+
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
   };
   try {
-    const adminAddress = await admin.listen({ port: options.adminPort, ...(options.bindAddress && { host: options.bindAddress }) });
+    const adminAddress = await admin.listen({ port: options.adminPort, ...host });
     closers.push(() => admin.close());
     controller.start();
     closers.push(async () => controller.stop());
-    await source.start();
-    closers.push(() => source.stop());
-    controller.markSynced();
-    const httpAddress = await proxy.listen({ port: options.httpPort, ...(options.bindAddress && { host: options.bindAddress }) });
+    if (source) {
+      await source.start();
+      closers.push(() => source.stop());
+      controller.markSynced();
+    }
+    const httpAddress = await proxy.listen({ port: options.httpPort, ...host });
     closers.push(() => proxy.close());
     let httpsAddress: AddressInfo | undefined;
     if (options.httpsPort !== undefined) {
@@ -105,19 +170,37 @@ export async function startController(options: StartControllerOptions): Promise<
         proxy,
         sni,
         port: options.httpsPort,
-        ...(options.bindAddress && { host: options.bindAddress }),
+        ...host,
         logger,
-        onHandshakeFailure: (reason) => handshakeFailures.set(reason, (handshakeFailures.get(reason) ?? 0) + 1),
+        onHandshakeFailure: (reason) => {
+          handshakeFailures.set(reason, (handshakeFailures.get(reason) ?? 0) + 1);
+          metrics.handshakeFailed(reason);
+        },
       });
       refreshDefaultCertificate = https.refreshDefaultCertificate;
       refreshDefaultCertificate();
       httpsAddress = https.address;
     }
+    if (integration) {
+      integration.start();
+      // Last in, first out: the lease is released before the listeners close (fast handover).
+      closers.push(() => integration.stop());
+      void integration.synced.then(() => {
+        controller.markSynced();
+        logger.info({ ingresses: controller.model?.ownedIngresses.length ?? 0 }, 'initial sync from the Kubernetes API complete; ready');
+      });
+    }
     logger.info(
-      { http: httpAddress.port, https: httpsAddress?.port, admin: adminAddress.port, manifests: options.manifestsDir, ingresses: controller.model?.ownedIngresses.length ?? 0 },
+      {
+        http: httpAddress.port,
+        https: httpsAddress?.port,
+        admin: adminAddress.port,
+        source: source ? `manifests:${options.manifestsDir}` : 'kubernetes',
+        ingresses: controller.model?.ownedIngresses.length ?? 0,
+      },
       `portico serving http on :${httpAddress.port}${httpsAddress ? `, https on :${httpsAddress.port}` : ''}, admin on :${adminAddress.port}`,
     );
-    return { http: httpAddress, https: httpsAddress, admin: adminAddress, sni, handshakeFailures, store, controller, source, close };
+    return { http: httpAddress, https: httpsAddress, admin: adminAddress, sni, metrics, handshakeFailures, store, controller, source, kubernetes: integration, close };
   } catch (error) {
     await close();
     throw error;

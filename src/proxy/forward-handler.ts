@@ -15,11 +15,17 @@ import { sendErrorReply } from './error-reply.js';
 import { buildResponseHeaders, clientAddressOf } from './hop-by-hop.js';
 import type { RequestHead } from './hop-by-hop.js';
 
+/** Per-request metrics sink (PorticoMetrics satisfies it; proxy/ does not import metrics/). */
+export interface RequestObserver {
+  observeRequest(match: RouteMatch | undefined, status: number, seconds: number, upstreamSeconds?: number): void;
+}
+
 /** What every request shares: owned by ProxyServer. */
 export interface ForwardContext {
   readonly backends: BackendRegistry;
   readonly logger: Logger;
   readonly accessLog: Logger | undefined;
+  readonly observer: RequestObserver | undefined;
   /** Set while the server shuts down: responses then carry `Connection: close`. */
   readonly closing: boolean;
 }
@@ -277,9 +283,18 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   #log(aborted: boolean): void {
     if (this.#logged) return;
     this.#logged = true;
+    const res = this.#res;
+    const observer = this.#ctx.observer;
+    if (observer !== undefined) {
+      observer.observeRequest(
+        this.#match,
+        aborted && !res.headersSent ? 499 : this.#status,
+        (performance.now() - this.#start) / 1000,
+        this.#upstreamMs < 0 ? undefined : this.#upstreamMs / 1000,
+      );
+    }
     const accessLog = this.#ctx.accessLog;
     if (accessLog === undefined) return;
-    const res = this.#res;
     writeAccessLog(accessLog, {
       client: this.clientAddress,
       method: this.#req.method ?? '',

@@ -16,7 +16,7 @@ import type { RouteLookup, RouteMatch } from '../model/route-model.js';
 import { roundMs, writeAccessLog } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
-import type { ForwardContext } from './forward-handler.js';
+import type { ForwardContext, RequestObserver } from './forward-handler.js';
 import { buildRequestHead, clientAddressOf } from './hop-by-hop.js';
 import type { ListenerInfo, RequestHead } from './hop-by-hop.js';
 import { parseAbsoluteTarget } from './request-target.js';
@@ -31,6 +31,8 @@ export interface ProxyServerOptions {
   readonly logger: Logger;
   /** One JSON line per request; omitted → no access log. */
   readonly accessLog?: Logger;
+  /** Per-request metrics (request count/duration by ingress and service). */
+  readonly observer?: RequestObserver;
   /** Largest request head accepted, bytes; larger → 431. Default 16 KiB. */
   readonly maxHeaderSize?: number;
   /** Time to receive a whole request from the client, ms (Node's requestTimeout). Default 300 s. */
@@ -117,7 +119,7 @@ export class ProxyServer {
     this.#options = options;
     this.#hsts = renderHsts(options.hsts ?? DEFAULT_HSTS);
     this.#routes = options.routes;
-    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, closing: false };
+    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, observer: options.observer, closing: false };
   }
 
   /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */

@@ -36,7 +36,7 @@ describe('portico CLI', () => {
       join(dir, 'web.yaml'),
       renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
     );
-    const proc = spawn(process.execPath, [BIN, 'controller', '--manifests', dir, '--http-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
+    const proc = spawn(process.execPath, [BIN, 'controller', '--manifests', dir, '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
@@ -74,7 +74,7 @@ describe('portico CLI', () => {
   });
 
   it('fails clearly when the manifest directory does not exist', () => {
-    const result = spawnSync(process.execPath, [BIN, 'controller', '--manifests', '/nonexistent/portico', '--http-port', '0', '--admin-port', '0'], { encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [BIN, 'controller', '--manifests', '/nonexistent/portico', '--http-port', '0', '--https-port', '0', '--admin-port', '0'], { encoding: 'utf8' });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('PORTICO_ERR_MANIFEST_READ');
     expect(result.stderr).toContain('/nonexistent/portico');
