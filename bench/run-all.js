@@ -9,13 +9,19 @@ const BENCHES = [
   'routing/route-table.bench.js',
   'compile/compile.bench.js',
   'controller/manifest-propagation.bench.js',
+  'controller/kubernetes-propagation.bench.ts',
   'proxy/throughput.bench.js',
+  'tls/https.bench.js',
 ];
 const only = process.argv.slice(2);
 let failed = 0;
 for (const bench of BENCHES.filter((b) => only.length === 0 || only.some((o) => b.includes(o)))) {
   console.log(`\n=== ${bench}`);
-  const result = spawnSync(process.execPath, ['--expose-gc', join(here, bench)], { stdio: 'inherit' });
+  // TypeScript benches use test support (the fake API server) and run under vitest.
+  const args = bench.endsWith('.ts')
+    ? [join(here, '../node_modules/vitest/vitest.mjs'), 'run', '--config', join(here, 'vitest.config.ts'), join(here, bench)]
+    : ['--expose-gc', join(here, bench)];
+  const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
   if (result.status !== 0) {
     failed++;
     console.error(`${bench} failed with ${result.status ?? result.signal}`);
