@@ -1,3 +1,4 @@
+import { compileBackendDiagnostics } from '../compile/backend-diagnostics.js';
 import { compileBackends, compileRoutes, type CompileOptions } from '../compile/index.js';
 import { Holdoff } from '../lib/holdoff.js';
 import type { Logger } from '../lib/logger.js';
@@ -33,7 +34,7 @@ export interface ControllerTlsOptions {
 
 /** Told about every successful build (status writers, Events, metrics). */
 export interface ControllerObserver {
-  /** After a route or certificate build; `model.diagnostics` includes the TLS ones. */
+  /** After every build; `model.diagnostics` includes the TLS and backend (endpoint) ones. */
   configurationBuilt?(model: RouteModel): void;
   rebuilt?(kind: 'routes' | 'endpoints', seconds: number): void;
 }
@@ -81,9 +82,9 @@ export class Controller {
   #model: RouteModel | undefined;
   #tlsDirty = true;
   #tlsDiagnostics: readonly Diagnostic[] = [];
+  #backendDiagnostics: readonly Diagnostic[] = [];
   #tlsTimer: NodeJS.Timeout | undefined;
   #reportedDiagnostics = new Set<string>();
-  #reportedProblems = new Set<string>();
   readonly stats: ControllerStats = { routeBuilds: 0, tlsApplies: 0, endpointSyncs: 0, lastBuildMs: 0, lastSyncAt: undefined };
 
   constructor(options: ControllerOptions) {
@@ -167,24 +168,21 @@ export class Controller {
         this.#tlsDiagnostics = plan.diagnostics;
         this.stats.tlsApplies++;
       }
-      let built: RouteModel | undefined;
-      if (table || tlsChanged) {
-        const diagnostics = [...this.#model.diagnostics, ...this.#tlsDiagnostics];
-        this.#reportDiagnostics(diagnostics);
-        built = { ...this.#model, diagnostics };
-      }
       if (table || endpointsChanged) {
         const endpoints = compileBackends(snapshot, this.#model.backends);
         // Backends first, so a new route never points at a backend the registry doesn't know yet.
         this.#options.backends.sync(endpoints);
         this.stats.endpointSyncs++;
-        this.#reportBackendProblems(endpoints);
+        this.#backendDiagnostics = compileBackendDiagnostics(this.#model, endpoints);
       }
       if (table) this.#options.routes.setRoutes(table);
+      const diagnostics = [...this.#model.diagnostics, ...this.#tlsDiagnostics, ...this.#backendDiagnostics];
+      this.#reportDiagnostics(diagnostics);
+      const built: RouteModel = { ...this.#model, diagnostics };
       this.stats.lastBuildMs = performance.now() - started;
       this.stats.lastSyncAt = Date.now();
       for (const observer of this.#options.observers ?? []) {
-        if (built) observer.configurationBuilt?.(built);
+        observer.configurationBuilt?.(built);
         observer.rebuilt?.(routesChanged ? 'routes' : 'endpoints', this.stats.lastBuildMs / 1000);
       }
       this.#log.debug(
@@ -214,18 +212,5 @@ export class Controller {
       );
     }
     this.#reportedDiagnostics = current;
-  }
-
-  #reportBackendProblems(endpoints: ReadonlyMap<string, BackendEndpoints>): void {
-    const current = new Set<string>();
-    for (const [key, entry] of endpoints) {
-      if (!entry.problem) continue;
-      const id = `${key} ${entry.problem.code}`;
-      current.add(id);
-      if (!this.#reportedProblems.has(id)) {
-        this.#log.warn({ code: entry.problem.code, backend: key }, `backend ${key}: ${entry.problem.message}`);
-      }
-    }
-    this.#reportedProblems = current;
   }
 }

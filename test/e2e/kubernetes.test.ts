@@ -223,6 +223,27 @@ describe('controller on the Kubernetes API', () => {
     expect((await follower.get('late.example.com')).status).toBe(200);
   });
 
+  it('records Events for problems: an invalid path, a missing Service, a bad TLS Secret', async () => {
+    pods = await startEchoPods('web', 1);
+    const api = await startApi([...serviceFor('shop/web', pods)]);
+    const { running } = await startInstance(api);
+    await eventually(() => ready(running), 3000, 'ready');
+    await eventually(async () => running.kubernetes?.isLeader, 3000, 'leader');
+    api.create(
+      ingress('shop/broken', {
+        className: 'portico',
+        tls: [{ hosts: ['broken.example.com'], secretName: 'nope-tls' }],
+        rules: [rule('broken.example.com', [prefix('/ok', 'web', 80), { path: '/bad//path', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }, prefix('/missing', 'ghost', 80)])],
+      }),
+    );
+    api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'junk-tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from('junk').toString('base64'), 'tls.key': Buffer.from('junk').toString('base64') } });
+    api.create(ingress('shop/junk', { className: 'portico', tls: [{ hosts: ['junk.example.com'], secretName: 'junk-tls' }], rules: [rule('junk.example.com', [prefix('/', 'web', 80)])] }));
+    const events = () => api.list('Event', 'shop') as Array<{ reason?: string; type?: string; involvedObject?: { kind?: string; name?: string }; message?: string }>;
+    const has = (kind: string, name: string, reason: string) => events().some((e) => e.involvedObject?.kind === kind && e.involvedObject?.name === name && e.reason === reason && e.type === 'Warning');
+    await eventually(async () => has('Ingress', 'broken', 'IngressPathInvalid') && has('Ingress', 'broken', 'TlsSecretMissing') && has('Ingress', 'broken', 'BackendServiceMissing') && has('Secret', 'junk-tls', 'TlsSecretInvalid'), 3000, 'events recorded');
+    expect(events().filter((e) => e.reason === 'IngressPathInvalid')).toHaveLength(1); // deduplicated
+  });
+
   it('exposes request, rebuild and TLS metrics on /metrics', async () => {
     pods = await startEchoPods('web', 1);
     const api = await startApi([...serviceFor('shop/web', pods), web('shop/web', 'web.example.com')]);
