@@ -29,6 +29,14 @@ describe('portico CLI', () => {
     expect(result.stdout).toMatch(/^portico \d+\.\d+\.\d+ \(node v24\./);
   });
 
+  it('runs on Node 24 even when an older system node starts it', () => {
+    const system = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' });
+    if (system.status !== 0) return; // no system node on this machine: nothing to check
+    const result = spawnSync('/usr/bin/node', [BIN, 'version'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/\(node v24\./);
+  });
+
   it('serves manifests, reports readiness and logs one access line per request', async () => {
     pods = await startEchoPods('web', 1);
     dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
