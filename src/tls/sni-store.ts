@@ -2,6 +2,7 @@
 // Contexts are built once per certificate/key pair and reused across applies; an apply swaps the
 // maps in one step, so handshakes see either the old or the new table, and established connections
 // keep the context they negotiated.
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { TlsPlan } from './compile-tls.js';
 import type { IssuedCertificate } from './certificate-factory.js';
@@ -31,6 +32,7 @@ interface Tables {
 export class SniStore {
   readonly #generatedFallback: SecureContext;
   readonly #generatedPem: IssuedCertificate;
+  readonly #generatedNotAfter: Date;
   /** Built contexts by certificate id; pruned to what the current plan uses. */
   #contexts = new Map<string, SecureContext>();
   #tables: Tables;
@@ -42,6 +44,7 @@ export class SniStore {
       key: options.fallbackCertificate.keyPem,
     });
     this.#generatedPem = options.fallbackCertificate;
+    this.#generatedNotAfter = new Date(new X509Certificate(options.fallbackCertificate.certPem).validTo);
     this.#tables = { exact: new Map(), wildcard: new Map(), fallback: this.#generatedFallback, fallbackPem: this.#generatedPem, hosts: [] };
   }
 
@@ -69,7 +72,7 @@ export class SniStore {
       const context = certificate ? contextFor(certificate.certPem, certificate.keyPem, certificate.id) : fallback;
       if (host.startsWith('*.')) wildcard.set(host.slice(2), context);
       else exact.set(host, context);
-      hosts.push({ host, secret: certificate ? secret : undefined, notAfter: (certificate ?? plan.defaultCertificate)?.notAfter });
+      hosts.push({ host, secret: certificate ? secret : undefined, notAfter: (certificate ?? plan.defaultCertificate)?.notAfter ?? this.#generatedNotAfter });
     }
     const fallbackPem = plan.defaultCertificate ?? this.#generatedPem;
     const fallbackChanged = fallback !== this.#tables.fallback;

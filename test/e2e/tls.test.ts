@@ -205,6 +205,15 @@ describe('TLS termination', () => {
     second.destroy();
   });
 
+  it('exports certificate expiry per host and handshake failures by reason', async () => {
+    const { httpRequest } = await import('../helpers/http.js');
+    const metrics = (await httpRequest({ port: harness.running.admin.port, path: '/metrics' })).body;
+    const notAfter = Math.floor(new Date(harness.running.sni.hosts.find((h) => h.host === 'api.example.com')!.notAfter!).getTime() / 1000);
+    expect(metrics).toContain(`portico_ssl_certificate_expiry_timestamp_seconds{host="api.example.com",secret="shop/api-tls"} ${notAfter}`);
+    expect(metrics).toMatch(/portico_ssl_certificate_expiry_timestamp_seconds\{host="expired.example.com",secret=""\} \d+/);
+    expect(metrics).toMatch(/portico_tls_handshake_failures_total\{reason="[a-z_]+"\} [1-9]/);
+  });
+
   it('works with curl', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portico-curl-'));
     try {
