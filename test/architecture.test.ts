@@ -18,7 +18,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   k8s: ['source', 'store', 'model', 'lib'],
   metrics: ['model', 'lib'],
   controller: ['tls', 'k8s', 'metrics', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
-  cmd: ['tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
+  host: ['lib'],
+  nft: ['lib'],
+  cni: ['host', 'nft', 'model', 'lib'],
+  cmd: ['tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireFileLock, LockTimeoutError } from '../../src/lib/file-lock.js';
+import { ExecCommandRunner } from '../../src/lib/run-command.js';
+import { missingTools } from '../../src/host/tools.js';
+
+const hasFlock = (await missingTools(['flock'], process.env['PATH'])).length === 0;
+if (!hasFlock) console.warn('file-lock tests skipped: util-linux flock is not installed');
+
+describe.skipIf(!hasFlock)('acquireFileLock (flock(2) through util-linux flock)', () => {
+  let dir: string;
+  const runner = new ExecCommandRunner();
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pcni-lock-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates the lock file 0750 and excludes a second holder until release', async () => {
+    const path = join(dir, 'lock');
+    const first = await acquireFileLock(path, { runner });
+    expect((await stat(path)).mode & 0o777).toBe(0o750);
+    await expect(acquireFileLock(path, { runner, timeoutMs: 200 })).rejects.toBeInstanceOf(LockTimeoutError);
+    await first.release();
+    const second = await acquireFileLock(path, { runner, timeoutMs: 2000 });
+    await second.release();
+  });
+
+  it('contends with another process holding flock(2) on the same file', async () => {
+    const path = join(dir, 'lock2');
+    const holder = spawn('flock', ['--exclusive', path, 'sleep', '0.4'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => holder.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = performance.now();
+    const lock = await acquireFileLock(path, { runner, timeoutMs: 5000 });
+    expect(performance.now() - started).toBeGreaterThan(150);
+    await lock.release();
+    await exited;
+  });
+
+  it('serialises concurrent holders in this process', async () => {
+    const path = join(dir, 'lock3');
+    let inside = 0;
+    let maxInside = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const lock = await acquireFileLock(path, { runner });
+        inside++;
+        maxInside = Math.max(maxInside, inside);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inside--;
+        await lock.release();
+      }),
+    );
+    expect(maxInside).toBe(1);
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { sanitizeComment, Transaction } from '../../src/nft/transaction.js';
+
+const table = { family: 'inet', name: 'portico-cni' } as const;
+
+describe('Transaction', () => {
+  it('renders operations as nft -f text, in order', () => {
+    const tx = new Transaction(table)
+      .addTable({ comment: 'owned by portico' })
+      .addChain({ name: 'pod-masq', comment: 'rules' })
+      .addChain({ name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' })
+      .flushChain('postrouting')
+      .addRule({ chain: 'postrouting', rule: 'jump pod-masq' })
+      .addRule({ chain: 'pod-masq', rule: 'ip saddr 10.0.0.2 masquerade', comment: 'pcni x' })
+      .deleteRule({ chain: 'pod-masq', handle: 7 })
+      .deleteChain('pod-masq')
+      .deleteTable();
+    expect(tx.render()).toBe(
+      [
+        'add table inet portico-cni { comment "owned by portico" ; }',
+        'add chain inet portico-cni pod-masq { comment "rules" ; }',
+        'add chain inet portico-cni postrouting { type nat hook postrouting priority srcnat ; policy accept ; }',
+        'flush chain inet portico-cni postrouting',
+        'add rule inet portico-cni postrouting jump pod-masq',
+        'add rule inet portico-cni pod-masq ip saddr 10.0.0.2 masquerade comment "pcni x"',
+        'delete rule inet portico-cni pod-masq handle 7',
+        'delete chain inet portico-cni pod-masq',
+        'delete table inet portico-cni',
+        '',
+      ].join('\n'),
+    );
+    expect(tx.size).toBe(9);
+  });
+
+  it('renders nothing for an empty transaction', () => {
+    expect(new Transaction(table).render()).toBe('');
+  });
+
+  it('refuses names and rules that would break the nft syntax', () => {
+    expect(() => new Transaction({ family: 'inet', name: 'bad name' })).toThrow(/table name/);
+    expect(() => new Transaction(table).addChain({ name: 'x;y' })).toThrow(/chain name/);
+    expect(() => new Transaction(table).addRule({ chain: 'c', rule: 'accept; flush ruleset' })).toThrow(/rule/);
+    expect(() => new Transaction(table).addRule({ chain: 'c', rule: 'accept\nflush ruleset' })).toThrow(/rule/);
+    expect(() => new Transaction(table).deleteRule({ chain: 'c', handle: 0 })).toThrow(/handle/);
+  });
+
+  it('sanitizes comments to what nft accepts inside quotes, at most 128 bytes', () => {
+    expect(sanitizeComment('id="x";\\n')).toBe('id=_x___n');
+    expect(sanitizeComment('a'.repeat(200))).toHaveLength(128);
+  });
+});
