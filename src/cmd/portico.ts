@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
 import { CERTS_FLAGS, runCertsCommand } from './certs-command.js';
+import { CNI_FLAGS, runCniCommand } from './cni-command.js';
 import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
 import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
 import { renderFlagHelp } from './flags.js';
@@ -15,6 +16,7 @@ interface Closable {
 const COMMANDS: Record<string, { summary: string; flags?: Parameters<typeof renderFlagHelp>[0]; run: (argv: readonly string[]) => Promise<Closable> }> = {
   controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand },
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand },
+  cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
 };
 
