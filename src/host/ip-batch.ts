@@ -82,7 +82,7 @@ export function failedBatchLine(stderr: string): number | undefined {
 }
 
 export function errorKind(stderr: string): 'exists' | 'not-found' | 'failed' {
-  if (/File exists|Address already assigned/.test(stderr)) return 'exists';
+  if (/File exists|address already assigned/i.test(stderr)) return 'exists';
   if (/Cannot find device|does not exist|No such device/.test(stderr)) return 'not-found';
   return 'failed';
 }

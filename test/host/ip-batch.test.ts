@@ -44,6 +44,8 @@ describe('ip errors', () => {
     expect(failedBatchLine('RTNETLINK answers: File exists\nCommand failed -:3\n')).toBe(2);
     expect(failedBatchLine('whatever')).toBeUndefined();
     expect(errorKind('RTNETLINK answers: File exists')).toBe('exists');
+    // IPv6 says it in lower case (a concurrent ADD already put the gateway on the bridge).
+    expect(errorKind('Error: ipv6: address already assigned.')).toBe('exists');
     expect(errorKind('Cannot find device "eth9"')).toBe('not-found');
     expect(errorKind('Device "eth9" does not exist.')).toBe('not-found');
     expect(errorKind('Error: Nexthop has invalid gateway.')).toBe('failed');
