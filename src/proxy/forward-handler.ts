@@ -89,6 +89,13 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   target: string;
   /** Client address (IPv4-mapped IPv6 shown as IPv4): X-Forwarded-For, X-Real-IP, access log. */
   readonly clientAddress: string;
+  /**
+   * Strict-Transport-Security value for this response (HTTPS listeners only), set by ProxyServer.
+   * Forwarded responses carry it in the writeHead header list; only Portico's own replies use
+   * setHeader. (Any setHeader before writeHead(status, array) sends Node down its slow path: every
+   * upstream header is then removeHeader'ed and appendHeader'ed one by one.)
+   */
+  hsts: string | undefined = undefined;
 
   readonly #ctx: ForwardContext;
   readonly #req: IncomingMessage;
@@ -113,6 +120,10 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   #clientGone = false;
   #logged = false;
   #onDrain: (() => void) | undefined = undefined;
+  /** Body bytes still expected from a Content-Length response; -1 (or NaN) when not announced. */
+  #bodyLeft = -1;
+  /** The client response was ended together with the last body chunk, before onResponseEnd. */
+  #clientEnded = false;
 
   constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse) {
     this.#start = performance.now();
@@ -128,7 +139,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#match = match;
     this.#status = status;
     this.#upstreamDone = true;
-    this.#bytes = sendErrorReply(this.#res, status, code);
+    this.#bytes = this.#sendError(status, code);
     this.#log(false);
   }
 
@@ -188,9 +199,11 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#status = statusCode;
     const res = this.#res;
     if (this.#ctx.closing) res.shouldKeepAlive = false;
+    const contentLength = headers['content-length'];
+    this.#bodyLeft = typeof contentLength === 'string' ? Number(contentLength) : -1;
     try {
-      if (statusMessage) res.writeHead(statusCode, statusMessage, buildResponseHeaders(headers));
-      else res.writeHead(statusCode, buildResponseHeaders(headers));
+      if (statusMessage) res.writeHead(statusCode, statusMessage, buildResponseHeaders(headers, this.hsts));
+      else res.writeHead(statusCode, buildResponseHeaders(headers, this.hsts));
     } catch (err) {
       // Node refused a header or status line from the upstream (invalid characters): 502.
       this.#responseStarted = false;
@@ -203,6 +216,15 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   onResponseData(controller: DispatchController, chunk: Buffer): void {
     if (this.#clientGone) return;
     this.#bytes += chunk.length;
+    if (chunk.length === this.#bodyLeft) {
+      // The last chunk of a Content-Length body (usually the only one): end() with it instead of
+      // write() + end(). Node then sends it with the finish in one step, without the extra empty
+      // write and tick that end() after write() costs. onResponseEnd follows and only records it.
+      this.#clientEnded = true;
+      this.#res.end(chunk);
+      return;
+    }
+    this.#bodyLeft -= chunk.length;
     if (!this.#res.write(chunk)) {
       controller.pause();
       this.#res.once('drain', (this.#onDrain ??= () => this.#controller?.resume()));
@@ -211,11 +233,16 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
 
   onResponseEnd(): void {
     this.#upstreamDone = true;
-    if (!this.#clientGone) this.#res.end();
+    if (!this.#clientGone && !this.#clientEnded) this.#res.end();
   }
 
   onResponseError(_controller: DispatchController | null, err: Error): void {
     if (this.#upstreamDone) return;
+    if (this.#clientEnded) {
+      // The client already has the whole body; nothing to tell it.
+      this.#upstreamDone = true;
+      return;
+    }
     if (this.#clientGone) {
       this.#upstreamDone = true;
       return;
@@ -266,14 +293,21 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
       { code, status, upstream: this.#endpoint?.key, service: this.#match?.backend.key, err: errorCodeOf(err) || (err as Error)?.message },
       'upstream request failed',
     );
-    this.#bytes = sendErrorReply(this.#res, status, code);
+    this.#bytes = this.#sendError(status, code);
+  }
+
+  /** Portico's own error reply, with HSTS on HTTPS (set here: these replies are rare). */
+  #sendError(status: number, code: ErrorCode): number {
+    const res = this.#res;
+    if (this.hsts !== undefined && !res.headersSent && !res.destroyed) res.setHeader('strict-transport-security', this.hsts);
+    return sendErrorReply(res, status, code);
   }
 
   /** The client response closed: finished normally, or the client went away first. */
   onClientClose(): void {
     const res = this.#res;
     res[kForward] = undefined;
-    if (!this.#upstreamDone) {
+    if (!this.#upstreamDone && !this.#clientEnded) {
       this.#clientGone = true;
       this.#controller?.abort(new Error('client closed the connection'));
     }

@@ -170,11 +170,15 @@ export function renderUpgradeHead(method: string, target: string, head: RequestH
   return `${text}\r\n`;
 }
 
-/** Response headers for the client: flat list, hop-by-hop removed, `Server: portico` if none. */
-export function buildResponseHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): string[] {
+/**
+ * Response headers for the client: flat list, hop-by-hop removed, `Server: portico` if none, and
+ * `hsts` as Strict-Transport-Security when given and the upstream sent none of its own.
+ */
+export function buildResponseHeaders(headers: Readonly<Record<string, string | string[] | undefined>>, hsts?: string): string[] {
   const out: string[] = [];
   let named: string[] | undefined;
   let hasServer = false;
+  let hasHsts = false;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
@@ -186,11 +190,13 @@ export function buildResponseHeaders(headers: Readonly<Record<string, string | s
       continue;
     }
     if (name === 'server') hasServer = true;
+    else if (name === 'strict-transport-security') hasHsts = true;
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
   }
   const result = named === undefined ? out : removeNamed(out, named, true);
   if (!hasServer) result.push('server', 'portico');
+  if (hsts !== undefined && !hasHsts) result.push('strict-transport-security', hsts);
   return result;
 }
 

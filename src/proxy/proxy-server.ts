@@ -194,9 +194,9 @@ export class ProxyServer {
   handle(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo = DEFAULT_LISTENER): void {
     const ctx = this.#ctx;
     if (ctx.closing) res.shouldKeepAlive = false;
-    // Set before any reply so error pages carry it too; a backend's own value replaces it.
-    if (listener.proto === 'https' && this.#hsts !== undefined) res.setHeader('strict-transport-security', this.#hsts);
     const fwd = new ForwardHandler(ctx, req, res);
+    // HSTS on every HTTPS response, Portico's error pages included; a backend's own value wins.
+    if (listener.proto === 'https') fwd.hsts = this.#hsts;
     const url = fwd.target;
     let path: string;
     let authority: string | undefined;
