@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
+import { BENCH_FLAGS, runBenchCommand } from './bench-command.js';
 import { CERTS_FLAGS, runCertsCommand } from './certs-command.js';
 import { CNI_FLAGS, runCniCommand } from './cni-command.js';
 import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; flags?: Parameters<typeof rend
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand },
   cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
+  bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },
 };
 
 function version(): string {
