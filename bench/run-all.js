@@ -12,6 +12,8 @@ const BENCHES = [
   'controller/kubernetes-propagation.bench.ts',
   'proxy/throughput.bench.js',
   'tls/https.bench.js',
+  // Portico beside nginx and HAProxy (needs nginx-light and haproxy; reports what is missing).
+  'compare/compare.bench.js',
 ];
 const only = process.argv.slice(2);
 let failed = 0;

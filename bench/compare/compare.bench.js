@@ -1,0 +1,253 @@
+// Portico beside nginx and HAProxy: the same scenarios, the same echo backend, the same machine, one
+// run. See bench/README.md for what each scenario measures and how to read the numbers.
+//
+//   npm run bench:compare            (builds dist/ and certs/ first)
+//   node bench/compare/compare.bench.js
+//
+// Env (defaults in brackets):
+//   ROUNDS [3]  WARMUP_S [1]  DURATION_S [4]  CONNECTIONS [50]
+//   PIN [1]         1: proxy on CPU 1, load generator + backend on CPU 0 (taskset); 0: unpinned
+//   SCENARIOS       comma list of scenario ids (http-keepalive,https-keepalive,http-new-connection,
+//                   https-handshake,large-1mib,routing-10k,websocket); default all
+//   TARGETS         comma list among portico,nginx,haproxy,direct; default all available
+//   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and N Portico
+//                   processes (cluster-portico.js); everything then runs unpinned
+//   PORTICO_NODE_ARGS  extra node flags for Portico (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+//   OUT [compare]   results file names: bench/results/$OUT.{json,md,svg}
+//   BASELINE_DIST   a copy of an earlier dist/ (inside the repo tree, so node_modules resolves, e.g.
+//                   node_modules/.cache/portico-baseline): adds the target "portico-baseline", run
+//                   the same way, for before/after comparisons of hot-path changes
+//
+// Needs nginx (apt-get install nginx-light), haproxy (apt-get install haproxy), taskset (util-linux)
+// for pinning. A missing proxy is reported and left out; the rest still runs.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
+import { renderMarkdown, renderSvg } from './lib/report.js';
+import { buildScenarios } from './lib/scenarios.js';
+import { addRatios, checkTargets, sampleOf, summarize } from './lib/stats.js';
+import { probe, startBackend, startHaproxy, startNginx, startPortico } from './lib/targets.js';
+import { TLS_HOST } from './lib/configs.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '../..');
+const env = (name, fallback) => process.env[name] ?? fallback;
+const ROUNDS = Number(env('ROUNDS', 3));
+const WARMUP_S = Number(env('WARMUP_S', 1));
+const DURATION_S = Number(env('DURATION_S', 4));
+const CONNECTIONS = Number(env('CONNECTIONS', 50));
+const PIN = env('PIN', '1') !== '0';
+const WORKERS = Number(env('WORKERS', 1));
+const OUT = env('OUT', 'compare');
+const CPUS = { proxy: '1', client: '0' };
+const certs = join(root, 'certs');
+
+// ---------------------------------------------------------------------------------------------
+// What is there, what is missing.
+const missing = [];
+const fatal = [];
+if (!existsSync(join(root, 'dist/cmd/portico.js'))) fatal.push('dist/ is missing: run `npm run build`');
+if (!existsSync(join(certs, `${TLS_HOST}.crt`))) fatal.push('certs/ is missing: run `node dist/cmd/portico.js certs`');
+const haveNginx = hasCommand('nginx');
+const haveHaproxy = hasCommand('haproxy');
+if (!haveNginx) missing.push('nginx is not installed (apt-get install -y nginx-light): no nginx rows and no ratios to nginx');
+if (!haveHaproxy) missing.push('haproxy is not installed (apt-get install -y haproxy): no HAProxy rows');
+// N workers need N CPUs: with WORKERS > 1 everything runs unpinned.
+let pinned = PIN && WORKERS === 1 && os.availableParallelism() >= 2;
+if (PIN && !hasCommand('taskset')) {
+  missing.push('taskset is not installed (util-linux): running unpinned');
+  pinned = false;
+}
+if (PIN && os.availableParallelism() < 2) missing.push('fewer than 2 CPUs: running unpinned');
+for (const m of missing) console.error(`compare: ${m}`);
+if (fatal.length) {
+  for (const f of fatal) console.error(`compare: ${f}`);
+  process.exit(1);
+}
+
+const versionOf = (cmd, args, re) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? null;
+};
+const versions = {
+  node: process.version,
+  nginx: haveNginx ? versionOf('nginx', ['-v'], /nginx\/(\S+)/) : null,
+  haproxy: haveHaproxy ? versionOf('haproxy', ['-v'], /version (\S+)/) : null,
+  autocannon: JSON.parse(readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version,
+};
+
+const wantedTargets = env('TARGETS', 'portico,nginx,haproxy,direct').split(',');
+const wantedScenarios = process.env.SCENARIOS?.split(',');
+const scenarios = buildScenarios({ connections: CONNECTIONS }).filter((s) => !wantedScenarios || wantedScenarios.includes(s.id));
+if (scenarios.length === 0) {
+  console.error(`compare: no scenario matches SCENARIOS=${process.env.SCENARIOS}`);
+  process.exit(2);
+}
+
+const work = mkdtempSync(join(os.tmpdir(), 'portico-compare-'));
+process.once('exit', () => {
+  killAllNow();
+  rmSync(work, { recursive: true, force: true });
+});
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+
+const loadBefore = machineLoad();
+console.error(
+  `compare: load average ${loadBefore.one} ${loadBefore.five} ${loadBefore.fifteen} before start; ${scenarios.length} scenarios × ${ROUNDS} rounds × (${WARMUP_S} s warm-up + ${DURATION_S} s); ${pinned ? `pinned (proxy CPU ${CPUS.proxy}, client + backend CPU ${CPUS.client})` : 'unpinned'}`,
+);
+if (loadBefore.one > 1.5) console.error('compare: warning: the machine is already busy; numbers will be noisy (see the load average in the results)');
+
+// ---------------------------------------------------------------------------------------------
+// Targets per configuration profile.
+const backend = await startBackend({ root, cpus: pinned ? CPUS.client : undefined });
+const proxyCpus = pinned ? CPUS.proxy : undefined;
+
+async function startProfile(profile) {
+  const dir = (name) => join(work, `${profile}-${name}`);
+  const common = { root, profile, backendPort: backend.port, certs };
+  const list = [];
+  if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir('portico'), cpus: proxyCpus }));
+  if (process.env.BASELINE_DIST) {
+    list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js') }));
+  }
+  if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir('nginx'), cpus: proxyCpus }));
+  if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir('haproxy'), cpus: proxyCpus }));
+  if (WORKERS > 1) {
+    if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir(`portico-${WORKERS}w`), workers: WORKERS, name: `portico-${WORKERS}w` }));
+    if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir(`nginx-${WORKERS}w`), workers: WORKERS, name: `nginx-${WORKERS}w` }));
+    if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir(`haproxy-${WORKERS}t`), threads: WORKERS, name: `haproxy-${WORKERS}t` }));
+  }
+  return list;
+}
+
+async function stopTargets(list) {
+  await Promise.all(
+    list.map(
+      (t) =>
+        new Promise((resolve) => {
+          if (t.child.exitCode !== null || t.child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => t.child.kill('SIGKILL'), 10_000);
+          t.child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          t.child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+/** Runs one load in a (pinned) worker process; resolves with its JSON result. */
+function runLoad(spec, cpus) {
+  const [cmd, argv] = pinnedCommand(cpus, process.execPath, [join(here, 'load-worker.js'), JSON.stringify(spec)]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.once('exit', (code) => {
+      try {
+        const result = JSON.parse(out.trim().split('\n').pop());
+        if (result.failed) reject(new Error(`load worker failed: ${result.failed}`));
+        else resolve(result);
+      } catch {
+        reject(new Error(`load worker exited ${code} without a result: ${out}`));
+      }
+    });
+  });
+}
+
+const isSingleProcessTarget = (t) => ['portico', 'portico-baseline', 'nginx', 'haproxy'].includes(t.name);
+
+async function measure(scenario, target, roundIndex) {
+  const isDirect = target.name === 'direct';
+  const tls = scenario.tls;
+  const port = tls ? target.tlsPort : target.port;
+  const spec = {
+    ...scenario.load,
+    target: { port, tls, servername: TLS_HOST, host: TLS_HOST },
+    warmupS: WARMUP_S,
+    durationS: DURATION_S,
+    sample: { proxy: isDirect ? [] : target.pids(), backend: backend.pids() },
+  };
+  let cpus;
+  if (pinned) {
+    if (isDirect) {
+      // Without a proxy the client and the backend get both CPUs, as the proxied runs use both.
+      repin(backend.pids(), `${CPUS.client},${CPUS.proxy}`);
+    } else if (isSingleProcessTarget(target)) {
+      cpus = CPUS.client;
+    }
+  }
+  try {
+    const raw = await runLoad(spec, cpus);
+    return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()) });
+  } finally {
+    if (pinned && isDirect) repin(backend.pids(), CPUS.client);
+  }
+}
+
+const fmt1 = (x) => (x === null || x === undefined ? '–' : x.toFixed(x < 10 ? 2 : 1));
+const startedAt = Date.now();
+const results = [];
+const profiles = [...new Set(scenarios.map((s) => s.profile))];
+for (const profile of profiles) {
+  console.error(`compare: starting the ${profile} configuration…`);
+  const proxies = await startProfile(profile);
+  try {
+    for (const scenario of scenarios.filter((s) => s.profile === profile)) {
+      const targets = [...proxies.filter((t) => !scenario.tls || t.tlsPort !== undefined)];
+      if (scenario.direct && wantedTargets.includes('direct')) targets.push(backend);
+      // Sanity: every target answers 200 before anything is measured.
+      for (const t of targets) {
+        const path = scenario.load.requests?.[0].path ?? (scenario.load.kind === 'websocket' ? '/' : scenario.load.path);
+        const host = scenario.load.requests?.[0].host ?? TLS_HOST;
+        const status = await probe({ port: scenario.tls ? t.tlsPort : t.port, tls: scenario.tls, host, servername: TLS_HOST, path });
+        if (status !== 200) throw new Error(`${scenario.id}: ${t.name} answered ${status} to the sanity request ${host}${path}`);
+      }
+      const samples = Object.fromEntries(targets.map((t) => [t.name, []]));
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = targets.map((_, i) => targets[(i + r) % targets.length]);
+        for (const t of order) {
+          const s = await measure(scenario, t, r);
+          samples[t.name].push(s);
+          console.error(
+            `${scenario.id.padEnd(20)} round ${r + 1}/${ROUNDS} ${t.name.padEnd(12)} ${Math.round(s.rps).toString().padStart(6)}/s  p50 ${fmt1(s.p50)} p99 ${fmt1(s.p99)} p99.9 ${fmt1(s.p999)} ms` +
+              (t.name === 'direct' ? '' : `  proxy ${s.proxyUsPerReq?.toFixed(1)} µs/req ${s.proxyCores.toFixed(2)} cores  RSS ${s.rssMB.toFixed(0)} MB`) +
+              `  busy ${(s.machineBusy * 100).toFixed(0)}%  errors ${s.errors}/${s.non2xx}${s.errorSamples ? ` ${s.errorSamples.join(',')}` : ''}`,
+          );
+        }
+      }
+      const rows = addRatios(targets.map((t) => summarize(t.name, samples[t.name])));
+      results.push({ id: scenario.id, title: scenario.title, short: scenario.short, description: scenario.description, unit: scenario.unit, showMBps: scenario.showMBps, load: { ...scenario.load, requests: scenario.load.requests ? `${scenario.load.requests.length} (host, path) pairs` : undefined }, rows, samples });
+    }
+  } finally {
+    await stopTargets(proxies);
+  }
+}
+await stopAll();
+
+// ---------------------------------------------------------------------------------------------
+// Results.
+const result = {
+  benchmark: 'compare',
+  date: new Date().toISOString(),
+  versions,
+  machine: { cpus: os.availableParallelism(), loadBefore, loadAfter: machineLoad(), kernel: os.release() },
+  method: { rounds: ROUNDS, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, pinned, cpus: CPUS, workers: WORKERS, order: 'rotating' },
+  missing,
+  totalSeconds: (Date.now() - startedAt) / 1000,
+  targets: checkTargets(results),
+  scenarios: results,
+};
+const outDir = join(root, 'bench/results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, `${OUT}.json`), `${JSON.stringify(result, null, 2)}\n`);
+const md = renderMarkdown(result);
+writeFileSync(join(outDir, `${OUT}.md`), md);
+writeFileSync(join(outDir, `${OUT}.svg`), renderSvg(result));
+console.log(md);
+console.error(`compare: wrote bench/results/${OUT}.json, .md, .svg in ${Math.round(result.totalSeconds)} s`);

@@ -1,0 +1,105 @@
+// The scenarios: what load each one puts on every target, and what it measures.
+import { ROUTING, routingHost, routingPath, TLS_HOST } from './configs.js';
+
+/** Deterministic PRNG (mulberry32), so every run requests the same mix. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function routingRequests(count) {
+  const rand = prng(42);
+  return Array.from({ length: count }, () => {
+    const i = Math.floor(rand() * ROUTING.hosts);
+    const j = Math.floor(rand() * ROUTING.pathsPerHost);
+    return { host: routingHost(i), path: `${routingPath(j)}/item?id=${i}` };
+  });
+}
+
+/**
+ * @param connections autocannon connections for the keep-alive scenarios (CONNECTIONS)
+ * Each scenario: id, title, short (chart label), description, profile (which configuration the
+ * proxies load), tls, direct (whether the backend can be measured directly), and the load spec.
+ */
+export function buildScenarios({ connections }) {
+  return [
+    {
+      id: 'http-keepalive',
+      title: 'HTTP keep-alive, 128-byte body',
+      short: 'HTTP keep-alive',
+      description: `autocannon, ${connections} keep-alive connections, GET /bytes/128 (Host ${TLS_HOST}): the per-request cost of the proxy.`,
+      profile: 'base',
+      tls: false,
+      direct: true,
+      load: { kind: 'autocannon', path: '/bytes/128', connections },
+    },
+    {
+      id: 'https-keepalive',
+      title: 'HTTPS keep-alive, 128-byte body',
+      short: 'HTTPS keep-alive',
+      description: `autocannon over TLS (SNI ${TLS_HOST}, RSA-2048, TLS 1.3), ${connections} keep-alive connections, GET /bytes/128: TLS record cost without handshakes. No direct row (the backend speaks plain HTTP).`,
+      profile: 'base',
+      tls: true,
+      direct: false,
+      load: { kind: 'autocannon', path: '/bytes/128', connections },
+    },
+    {
+      id: 'http-new-connection',
+      title: 'HTTP, a new connection per request',
+      short: 'HTTP new conn',
+      description: '16 concurrent clients, each opening a TCP connection, sending GET /bytes/128 with `Connection: close` and reading the response: accept + connection setup cost. Latency includes the connect.',
+      profile: 'base',
+      tls: false,
+      direct: true,
+      load: { kind: 'raw', newConnection: true, path: '/bytes/128', connections: 16 },
+    },
+    {
+      id: 'https-handshake',
+      title: 'HTTPS, a new connection (full TLS handshake) per request',
+      short: 'HTTPS handshake',
+      description: '16 concurrent clients, each doing a full TLS 1.3 handshake (no session resumption, ECDHE + RSA-2048 signature) and one GET /bytes/128 with `Connection: close`. Latency includes connect and handshake.',
+      profile: 'base',
+      tls: true,
+      direct: false,
+      load: { kind: 'raw', newConnection: true, path: '/bytes/128', connections: 16 },
+    },
+    {
+      id: 'large-1mib',
+      title: '1 MiB responses',
+      short: 'Large 1-MiB',
+      description: '8 keep-alive connections, GET /bytes/1048576 (content-length): streaming cost per byte (copies, socket writes, backpressure).',
+      profile: 'base',
+      tls: false,
+      direct: true,
+      showMBps: true,
+      load: { kind: 'raw', newConnection: false, path: '/bytes/1048576', connections: 8 },
+    },
+    {
+      id: 'routing-10k',
+      title: `Routing table: ${ROUTING.hosts.toLocaleString('en-US')} hosts × ${ROUTING.pathsPerHost} paths`,
+      short: '10k routes',
+      description: `${ROUTING.hosts} Ingresses (one host each, ${ROUTING.pathsPerHost} Prefix paths over ${ROUTING.services} Services); autocannon, ${connections} connections cycling through 1,000 random (host, path) pairs; the echo answers with its JSON echo. nginx: one server block per host, one location per path; HAProxy: one map (map_beg on host+path).`,
+      profile: 'routing',
+      tls: false,
+      direct: true,
+      load: { kind: 'autocannon', requests: routingRequests(1000), connections },
+    },
+    {
+      id: 'websocket',
+      title: 'WebSocket echo, 128-byte messages',
+      short: 'WebSocket echo',
+      description: `${connections} WebSocket connections opened through the proxy during the warm-up, each sending a 128-byte text message and waiting for its echo (closed loop). Rates are messages per second; CPU is per message.`,
+      profile: 'base',
+      tls: false,
+      direct: true,
+      unit: 'msg',
+      load: { kind: 'websocket', path: '/ws', connections, messageBytes: 128 },
+    },
+  ];
+}

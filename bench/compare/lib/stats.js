@@ -1,0 +1,102 @@
+// Medians over rounds, per-request costs and ratios.
+import { CLK_TCK } from './procs.js';
+
+export function median(xs) {
+  const s = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export const round = (x, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+
+/** One measured run → the numbers reported for it. */
+export function sampleOf(raw, { round: r, rssBytes }) {
+  const requests = raw.requests;
+  const perReq = (seconds) => (requests > 0 ? (seconds * 1e6) / requests : null);
+  return {
+    round: r,
+    requests,
+    seconds: raw.seconds,
+    rps: requests / raw.seconds,
+    mbPerSec: raw.bytes / raw.seconds / (1024 * 1024),
+    p50: raw.latency.p50,
+    p99: raw.latency.p99,
+    p999: raw.latency.p999,
+    errors: raw.errors,
+    non2xx: raw.non2xx,
+    errorSamples: raw.errorSamples?.length ? raw.errorSamples : undefined,
+    proxyUsPerReq: perReq(raw.proxyTicks / CLK_TCK),
+    proxyCores: raw.proxyTicks / CLK_TCK / raw.seconds,
+    backendUsPerReq: perReq(raw.backendTicks / CLK_TCK),
+    clientUsPerReq: perReq(raw.clientCpuSeconds),
+    machineBusy: raw.machineBusy,
+    rssMB: rssBytes / (1024 * 1024),
+  };
+}
+
+/** Medians over rounds for one target in one scenario. */
+export function summarize(target, samples) {
+  const pick = (k) => samples.map((s) => s[k]);
+  const rps = pick('rps');
+  return {
+    target,
+    rounds: samples.length,
+    rps: round(median(rps), 0),
+    rpsRange: [round(Math.min(...rps), 0), round(Math.max(...rps), 0)],
+    mbPerSec: round(median(pick('mbPerSec')), 1),
+    p50: round(median(pick('p50')), 2),
+    p99: round(median(pick('p99')), 2),
+    p999: round(median(pick('p999')), 2),
+    errors: pick('errors').reduce((a, b) => a + b, 0),
+    non2xx: pick('non2xx').reduce((a, b) => a + b, 0),
+    proxyUsPerReq: target === 'direct' ? null : round(median(pick('proxyUsPerReq')), 1),
+    proxyCores: target === 'direct' ? null : round(median(pick('proxyCores')), 2),
+    backendUsPerReq: round(median(pick('backendUsPerReq')), 1),
+    clientUsPerReq: round(median(pick('clientUsPerReq')), 1),
+    machineBusy: round(median(pick('machineBusy')), 2),
+    rssMB: target === 'direct' ? null : round(median(pick('rssMB')), 1),
+    rssMaxMB: target === 'direct' ? null : round(Math.max(...pick('rssMB')), 1),
+  };
+}
+
+/** Worker count in a target name: "portico-2w", "haproxy-2t" → 2; "portico" → 1. */
+export const workersOf = (target) => Number(/-(\d+)[wt]$/.exec(target)?.[1] ?? 1);
+
+/**
+ * Adds ratios to nginx (the nginx row with the same number of workers: portico-2w is compared with
+ * nginx-2w) and to the backend served directly.
+ */
+export function addRatios(rows) {
+  const direct = rows.find((r) => r.target === 'direct');
+  const ratio = (a, b) => (a === null || b === null || b === undefined || b === 0 ? null : round(a / b, 2));
+  for (const r of rows) {
+    const w = workersOf(r.target);
+    const nginx = rows.find((n) => n.target === (w === 1 ? 'nginx' : `nginx-${w}w`));
+    r.rpsToNginx = nginx ? ratio(r.rps, nginx.rps) : null;
+    r.p99ToNginx = nginx ? ratio(r.p99, nginx.p99) : null;
+    r.cpuToNginx = nginx && r.proxyUsPerReq !== null ? ratio(r.proxyUsPerReq, nginx.proxyUsPerReq) : null;
+    r.rpsToDirect = direct ? ratio(r.rps, direct.rps) : null;
+    r.p99ToDirect = direct ? ratio(r.p99, direct.p99) : null;
+  }
+  return rows;
+}
+
+/** The issue's targets, checked against the summary. */
+export function checkTargets(scenarios) {
+  const row = (scenario, target) => scenarios.find((s) => s.id === scenario)?.rows.find((r) => r.target === target);
+  const checks = [];
+  const ratioCheck = (scenario, key, op, limit, label) => {
+    const r = row(scenario, 'portico');
+    const value = r?.[key] ?? null;
+    const met = value === null ? null : op === '>=' ? value >= limit : value <= limit;
+    checks.push({ target: label, scenario, value, limit: `${op} ${limit}`, met });
+  };
+  ratioCheck('http-keepalive', 'rpsToNginx', '>=', 0.8, 'HTTP keep-alive throughput ≥ 0.8× nginx');
+  ratioCheck('http-keepalive', 'p99ToNginx', '<=', 1.2, 'HTTP keep-alive p99 ≤ 1.2× nginx');
+  ratioCheck('https-keepalive', 'rpsToNginx', '>=', 0.8, 'HTTPS keep-alive throughput ≥ 0.8× nginx');
+  const failing = [];
+  for (const s of scenarios) for (const r of s.rows) if (r.target === 'portico' && r.errors + r.non2xx > 0) failing.push(`${s.id}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+  checks.push({ target: 'Zero errors in every scenario (Portico)', scenario: '*', value: failing.length === 0 ? 0 : failing.join('; '), limit: '= 0', met: failing.length === 0 });
+  return checks;
+}
