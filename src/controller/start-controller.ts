@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { BackendRegistry } from '../balancer/backend-registry.js';
 import type { CompileOptions } from '../compile/index.js';
+// Types only: the Kubernetes client (@kubernetes/client-node, ~60 MB resident) is imported lazily,
+// so --manifests mode never loads it.
 import type { KubeClient } from '../k8s/kube-client.js';
-import { loadKubeConfig } from '../k8s/kube-client.js';
-import { KubernetesIntegration, type KubernetesIntegrationOptions } from '../k8s/kubernetes-integration.js';
+import type { KubernetesIntegration, KubernetesIntegrationOptions } from '../k8s/kubernetes-integration.js';
 import type { Logger } from '../lib/logger.js';
 import { PorticoMetrics } from '../metrics/metrics.js';
 import { ProxyServer, type HstsOptions } from '../proxy/proxy-server.js';
@@ -94,6 +95,10 @@ export async function startController(options: StartControllerOptions): Promise<
   let kubernetes: KubernetesIntegration | undefined;
   if (options.kubernetes) {
     const k = options.kubernetes;
+    const [{ KubernetesIntegration }, { loadKubeConfig }] = await Promise.all([
+      import('../k8s/kubernetes-integration.js'),
+      import('../k8s/kube-client.js'),
+    ]);
     kubernetes = new KubernetesIntegration({
       ...(k.client ? { client: k.client } : { kubeConfig: loadKubeConfig(k.kubeconfigPath !== undefined ? { kubeconfigPath: k.kubeconfigPath } : {}) }),
       store,
