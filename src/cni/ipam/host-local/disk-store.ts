@@ -4,7 +4,7 @@ import { formatIp, parseIp, type IpAddress } from '../../../lib/cidr.js';
 import { acquireFileLock, LockTimeoutError, type FileLock } from '../../../lib/file-lock.js';
 import { CniError } from '../../cni-error.js';
 import type { CommandRunner } from '../../../lib/run-command.js';
-import { matches, type IpamStore, type Reservation } from './store.js';
+import { findAttachmentIps, releaseAttachmentIps, type IpamStore, type Reservation } from './store.js';
 
 // The reference host-local's on-disk layout, byte for byte, so both plugins can share a data
 // directory: <dataDir>/<network>/<ip> holding `<containerID>\r\n<ifname>` (0644, created
@@ -111,16 +111,12 @@ export class DiskStore implements IpamStore {
     return out;
   }
 
-  async getByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
-    return (await this.list()).filter((r) => matches(r, options, true)).map((r) => r.ip);
+  getByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
+    return findAttachmentIps(this, options);
   }
 
-  async releaseByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
-    const all = await this.list();
-    let mine = all.filter((r) => matches(r, options, false));
-    if (mine.length === 0) mine = all.filter((r) => r.ifname === undefined && r.containerId === options.containerId.trim());
-    for (const r of mine) await this.releaseIp(r.ip);
-    return mine.map((r) => r.ip);
+  releaseByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
+    return releaseAttachmentIps(this, options);
   }
 
   async releaseIp(ip: IpAddress): Promise<void> {

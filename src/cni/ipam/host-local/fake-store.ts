@@ -1,6 +1,6 @@
 import { formatIp, parseIp, type IpAddress } from '../../../lib/cidr.js';
 import type { FaultPlan } from '../../../lib/fault-plan.js';
-import { matches, type IpamStore, type Reservation } from './store.js';
+import { findAttachmentIps, releaseAttachmentIps, type IpamStore, type Reservation } from './store.js';
 
 /** IpamStore in memory: file name → content, as DiskStore would write them. */
 export class FakeIpamStore implements IpamStore {
@@ -68,16 +68,12 @@ export class FakeIpamStore implements IpamStore {
     return out;
   }
 
-  async getByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
-    return (await this.list()).filter((r) => matches(r, options, true)).map((r) => r.ip);
+  getByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
+    return findAttachmentIps(this, options);
   }
 
-  async releaseByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
-    const all = await this.list();
-    let mine = all.filter((r) => matches(r, options, false));
-    if (mine.length === 0) mine = all.filter((r) => r.ifname === undefined && r.containerId === options.containerId.trim());
-    for (const r of mine) await this.releaseIp(r.ip);
-    return mine.map((r) => r.ip);
+  releaseByAttachment(options: { containerId: string; ifname: string }): Promise<IpAddress[]> {
+    return releaseAttachmentIps(this, options);
   }
 
   async releaseIp(ip: IpAddress): Promise<void> {

@@ -36,3 +36,17 @@ export function matches(reservation: Reservation, attachment: { containerId: str
   if (reservation.ifname === undefined) return legacyToo;
   return reservation.ifname === attachment.ifname;
 }
+
+/** getByAttachment in terms of list(): shared by every store so they cannot drift apart. */
+export async function findAttachmentIps(store: Pick<IpamStore, 'list'>, attachment: { containerId: string; ifname: string }): Promise<IpAddress[]> {
+  return (await store.list()).filter((r) => matches(r, attachment, true)).map((r) => r.ip);
+}
+
+/** releaseByAttachment in terms of list() + releaseIp(): exact matches, else legacy id-only files. */
+export async function releaseAttachmentIps(store: Pick<IpamStore, 'list' | 'releaseIp'>, attachment: { containerId: string; ifname: string }): Promise<IpAddress[]> {
+  const all = await store.list();
+  let mine = all.filter((r) => matches(r, attachment, false));
+  if (mine.length === 0) mine = all.filter((r) => r.ifname === undefined && r.containerId === attachment.containerId.trim());
+  for (const r of mine) await store.releaseIp(r.ip);
+  return mine.map((r) => r.ip);
+}
