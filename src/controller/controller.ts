@@ -32,10 +32,17 @@ export interface ControllerTlsOptions {
   readonly recheckMs?: number;
 }
 
+/** What a build recompiled: routes (Ingress/IngressClass), certificates, endpoints. */
+export interface BuildChanges {
+  readonly routes: boolean;
+  readonly tls: boolean;
+  readonly endpoints: boolean;
+}
+
 /** Told about every successful build (status writers, Events, metrics). */
 export interface ControllerObserver {
   /** After every build; `model.diagnostics` includes the TLS and backend (endpoint) ones. */
-  configurationBuilt?(model: RouteModel): void;
+  configurationBuilt?(model: RouteModel, changed: BuildChanges): void;
   rebuilt?(kind: 'routes' | 'endpoints', seconds: number): void;
 }
 
@@ -182,7 +189,7 @@ export class Controller {
       this.stats.lastBuildMs = performance.now() - started;
       this.stats.lastSyncAt = Date.now();
       for (const observer of this.#options.observers ?? []) {
-        observer.configurationBuilt?.(built);
+        observer.configurationBuilt?.(built, { routes: table !== undefined, tls: tlsChanged || table !== undefined, endpoints: endpointsChanged || table !== undefined });
         observer.rebuilt?.(routesChanged ? 'routes' : 'endpoints', this.stats.lastBuildMs / 1000);
       }
       this.#log.debug(

@@ -131,10 +131,11 @@ export async function startController(options: StartControllerOptions): Promise<
     },
     observers: [
       {
-        configurationBuilt: (model) => {
-          metrics.retainIngresses(model.ownedIngresses);
-          metrics.setCertificates(sni.hosts);
-          integration?.routesBuilt(model);
+        configurationBuilt: (model, changed) => {
+          // Endpoint-only builds (the frequent kind) touch neither ownership nor certificates.
+          if (changed.routes) metrics.retainIngresses(model.ownedIngresses);
+          if (changed.tls) metrics.setCertificates(sni.hosts);
+          integration?.routesBuilt(model, { routesChanged: changed.routes });
         },
         rebuilt: (kind, seconds) => {
           metrics.observeRebuild(kind, seconds);

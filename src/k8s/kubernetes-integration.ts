@@ -128,10 +128,15 @@ export class KubernetesIntegration {
     this.elector.start();
   }
 
-  /** After every route build (and the first one): status for owned Ingresses, Events for diagnostics. */
-  routesBuilt(model: RouteModel): void {
+  /**
+   * After every build: Events for the diagnostics, and status for owned Ingresses when the routes
+   * (hence ownership) changed. Endpoint-only builds skip the status pass: it depends on ownership and
+   * the published addresses only, and the latter are watched separately.
+   */
+  routesBuilt(model: RouteModel, options: { routesChanged?: boolean } = {}): void {
+    const first = this.#model === undefined;
     this.#model = model;
-    this.#publish();
+    if (first || options.routesChanged !== false) this.#publish();
     this.events.recordDiagnostics(model.diagnostics);
   }
 

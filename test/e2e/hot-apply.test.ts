@@ -52,6 +52,7 @@ describe('hot apply', () => {
     }, 2000, 'third pod receives traffic');
     expect(stats.routeBuilds).toBe(buildsBefore);
     expect(stats.endpointSyncs).toBeGreaterThan(syncsBefore);
+    expect(stats.tlsApplies).toBe(1); // endpoint-only builds leave certificates (and status) alone
 
     // A route rebuild (a new path on another host) must not reset the rotation.
     const order: string[] = [];

@@ -125,4 +125,20 @@ describe('KubernetesIntegration', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(api2.requests.some((r) => r.subresource === 'status')).toBe(false);
   });
+
+  it('endpoint-only builds record Events but skip the status pass; route builds run it', async () => {
+    const api = await startApi();
+    const a = await replica(api, 'a', { publishStatusAddresses: ['lb.example.com'] });
+    await eventually(async () => statusOf(api, 'shop/web')[0] === 'lb.example.com', 2000, 'published');
+    const writer = a.integration.statusWriter!;
+    await writer.idle();
+    const passes = writer.stats.passes;
+    const model = compileRoutes(a.store.snapshot(), DEFAULT_COMPILE_OPTIONS);
+    a.integration.routesBuilt(model, { routesChanged: false });
+    await new Promise((r) => setTimeout(r, 50));
+    await writer.idle();
+    expect(writer.stats.passes).toBe(passes);
+    a.integration.routesBuilt(model, { routesChanged: true });
+    await eventually(async () => writer.stats.passes > passes, 2000, 'status pass after a route build');
+  });
 });
