@@ -1,7 +1,7 @@
 // The controller's own answers (404/503/502/504/400/431), retries, and surviving bad clients.
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EchoServer } from '../../src/echo/echo-server.js';
 import {
   backendEndpoints,
@@ -17,25 +17,11 @@ import {
   sleep,
   startEchos,
   startProxy,
+  trackedFixtures,
 } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function echos(n: number): Promise<EchoServer[]> {
-  const list = await startEchos(n);
-  cleanups.push(async () => void (await Promise.all(list.map((e) => e.close()))));
-  return list;
-}
-
-async function proxy(options: Parameters<typeof startProxy>[0]): Promise<ProxyHarness> {
-  const h = await startProxy(options);
-  cleanups.push(() => h.close());
-  return h;
-}
+const { cleanups, echos, proxy } = trackedFixtures();
 
 interface ErrorBody {
   status: number;

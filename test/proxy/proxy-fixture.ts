@@ -1,5 +1,6 @@
 // Shared helpers for proxy tests: hand-built routes and endpoints, a proxy on port 0 over real echo
 // servers, a plain HTTP client, raw-socket requests and an in-memory pino capture.
+import { afterEach } from 'vitest';
 import { request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, Agent } from 'node:http';
 import { connect, createServer } from 'node:net';
@@ -98,6 +99,34 @@ export interface HarnessOptions {
 }
 
 /** Registry with one backend (`default/echo/80`) over `endpoints`, a proxy routing everything to it. */
+/**
+ * Echo servers and proxies that close themselves after each test (registers an afterEach); extra
+ * teardown goes into `cleanups`, run in reverse order.
+ */
+export function trackedFixtures(): {
+  cleanups: Array<() => Promise<void>>;
+  echos(n: number, service?: string): Promise<EchoServer[]>;
+  proxy(options: HarnessOptions): Promise<ProxyHarness>;
+} {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return {
+    cleanups,
+    async echos(n, service) {
+      const list = await startEchos(n, service);
+      cleanups.push(async () => void (await Promise.all(list.map((e) => e.close()))));
+      return list;
+    },
+    async proxy(options) {
+      const h = await startProxy(options);
+      cleanups.push(() => h.close());
+      return h;
+    },
+  };
+}
+
 export async function startProxy(options: HarnessOptions): Promise<ProxyHarness> {
   const ref = backendRef();
   const accessLog = captureLog();

@@ -1,27 +1,12 @@
 // Distribution, membership changes, route swaps under load, access log, graceful close.
 import { Agent } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EchoServer } from '../../src/echo/echo-server.js';
 import type { RouteLookup } from '../../src/model/route-model.js';
-import { backendEndpoints, backendRef, endpointOf, routeByHost, send, sleep, startEchos, startProxy, trackPools } from './proxy-fixture.js';
+import { backendEndpoints, backendRef, endpointOf, routeByHost, send, sleep, startEchos, startProxy, trackPools, trackedFixtures } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function echos(n: number, service?: string): Promise<EchoServer[]> {
-  const list = await startEchos(n, service);
-  cleanups.push(async () => void (await Promise.all(list.map((e) => e.close()))));
-  return list;
-}
-
-async function proxy(options: Parameters<typeof startProxy>[0]): Promise<ProxyHarness> {
-  const h = await startProxy(options);
-  cleanups.push(() => h.close());
-  return h;
-}
+const { echos, proxy } = trackedFixtures();
 
 describe('round robin through the proxy', () => {
   it('spreads 100 requests over 10 endpoints evenly', async () => {

@@ -2,28 +2,13 @@
 import type { IncomingMessage } from 'node:http';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { EchoServer } from '../../src/echo/echo-server.js';
-import { deadPort, endpoint, endpointOf, noRoutes, sleep, startEchos, startProxy } from './proxy-fixture.js';
+import { deadPort, endpoint, endpointOf, noRoutes, sleep, startEchos, startProxy, trackedFixtures } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function echos(n: number): Promise<EchoServer[]> {
-  const list = await startEchos(n);
-  cleanups.push(async () => void (await Promise.all(list.map((e) => e.close()))));
-  return list;
-}
-
-async function proxy(options: Parameters<typeof startProxy>[0]): Promise<ProxyHarness> {
-  const h = await startProxy(options);
-  cleanups.push(() => h.close());
-  return h;
-}
+const { cleanups, echos, proxy } = trackedFixtures();
 
 function open(url: string, headers?: Record<string, string>): Promise<{ ws: WebSocket; upgrade: IncomingMessage }> {
   return new Promise((resolve, reject) => {
