@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // pretest helper: the CNI tests in test/privileged need root, iproute2, nftables, util-linux and
-// Debian's reference CNI plugins (containernetworking-plugins in /usr/lib/cni). When something is
+// Debian's reference CNI plugins (containernetworking-plugins in /usr/lib/cni); the service-proxy
+// cluster test also needs conntrack (the proxy clears stale UDP entries with it). When something is
 // missing and we are root with apt-get, install it; otherwise say clearly what is missing (those
 // tests then skip with the same message). Never fails the test run.
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ const needs = [
   { pkg: 'iproute2', present: () => has('ip') },
   { pkg: 'nftables', present: () => has('nft') },
   { pkg: 'util-linux', present: () => has('nsenter') && has('flock') },
+  { pkg: 'conntrack', present: () => has('conntrack') },
   { pkg: 'containernetworking-plugins', present: () => ['bridge', 'host-local', 'loopback'].every((p) => existsSync(`/usr/lib/cni/${p}`)) },
 ];
 
