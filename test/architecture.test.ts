@@ -9,7 +9,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   model: ['lib'],
   store: ['model', 'lib'],
   source: ['store', 'model', 'lib'],
-  compile: ['model', 'lib'],
+  endpoints: ['model', 'lib'],
+  compile: ['endpoints', 'model', 'lib'],
   routing: ['model', 'lib'],
   balancer: ['model', 'lib'],
   proxy: ['balancer', 'model', 'lib'],
@@ -21,12 +22,13 @@ const ALLOWED: Record<string, readonly string[]> = {
   host: ['lib'],
   nft: ['lib'],
   cni: ['host', 'nft', 'model', 'lib'],
-  cmd: ['tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
+  cmd: ['service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */
 const IO_MODULES = /^node:(fs|fs\/promises|net|http|https|tls|child_process|dgram|dns)$/;
-const PURE = new Set(['compile', 'routing', 'model']);
+const PURE = new Set(['compile', 'endpoints', 'routing', 'model']);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>

@@ -68,3 +68,11 @@ export function renderFlagHelp(spec: Record<string, FlagSpec>): string {
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   return rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join('\n');
 }
+
+/** `500ms`, `1s`, `2m`, `1h`, or a bare number of seconds, as kube-proxy's durations; in ms. */
+export function parseDurationFlag(name: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match) throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--${name} must be a duration like 500ms, 1s, 2m, got ${JSON.stringify(value)}`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
+  return Math.round(Number(match[1]) * scale);
+}

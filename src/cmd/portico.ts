@@ -7,6 +7,7 @@ import { CNI_FLAGS, runCniCommand } from './cni-command.js';
 import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
 import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
 import { renderFlagHelp } from './flags.js';
+import { runServiceProxyCommand, SERVICE_PROXY_FLAGS } from './service-proxy-command.js';
 
 interface Closable {
   close(): Promise<void>;
@@ -17,6 +18,7 @@ interface Closable {
 const COMMANDS: Record<string, { summary: string; flags?: Parameters<typeof renderFlagHelp>[0]; run: (argv: readonly string[]) => Promise<Closable> }> = {
   controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand },
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand },
+  'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand },
   cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
   bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },

@@ -1,7 +1,7 @@
 // Endpoint problems (Service missing, port unknown, no endpoints) as diagnostics on the Ingresses that
 // route to the backend, so they reach the same logs and Events as the Ingress's own problems.
 import type { BackendEndpoints, Diagnostic, RouteModel } from '../model/route-model.js';
-import { compareStrings } from './compare.js';
+import { compareStrings } from '../lib/compare.js';
 
 export function compileBackendDiagnostics(model: RouteModel, endpoints: ReadonlyMap<string, BackendEndpoints>): Diagnostic[] {
   const users = new Map<string, Set<string>>();

@@ -2,8 +2,8 @@
 // endpoint churn never rebuilds routes.
 import type { ObjectSnapshot } from '../model/k8s-objects.js';
 import type { BackendEndpoints, BackendRef } from '../model/route-model.js';
-import { compileSliceEndpoints, indexSlicesByService } from './endpoint-slice.js';
-import type { SliceIndex } from './endpoint-slice.js';
+import { compileSliceEndpoints, indexSlicesByService } from '../endpoints/endpoint-slice.js';
+import type { SliceIndex } from '../endpoints/endpoint-slice.js';
 import { lookupServicePort } from './service.js';
 
 /** Keyed by BackendRef.key, one entry per distinct input backend, in input order. */

@@ -5,7 +5,7 @@ import { objectKey } from '../model/k8s-objects.js';
 import type { RouteModel } from '../model/route-model.js';
 import { compileClassSelection, isIngressOwned } from './ingress-class.js';
 import { compileIngress } from './ingress.js';
-import { compareStrings } from './compare.js';
+import { compareStrings } from '../lib/compare.js';
 import { RouteModelBuilder } from './route-model-builder.js';
 
 export { compileBackends } from './backends.js';

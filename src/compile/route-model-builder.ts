@@ -10,7 +10,7 @@ import type {
   VirtualHost,
 } from '../model/route-model.js';
 import type { IngressAnnotations } from './annotations.js';
-import { compareStrings } from './compare.js';
+import { compareStrings } from '../lib/compare.js';
 import type { CompiledIngress } from './ingress.js';
 
 interface Claim {

@@ -24,6 +24,12 @@ export interface KubernetesSourceOptions {
   publishService?: string | undefined;
   backoff?: BackoffOptions;
   watchTimeoutSeconds?: number;
+  /**
+   * Only these kinds (the service proxy reads Service, EndpointSlice and Node); default: what the
+   * controller reads — IngressClass, Ingress, Service, EndpointSlice, Secret, and Node with
+   * --publish-service.
+   */
+  kinds?: readonly ObjectKind[];
   /** Every list/watch restart, for portico_informer_restarts_total{kind}. */
   onRestart?: (kind: ObjectKind, reason: RestartReason) => void;
   /**
@@ -81,6 +87,15 @@ export class KubernetesSource {
     else throw new PorticoError('PORTICO_ERR_K8S_CONFIG', 'KubernetesSource needs a kubeConfig or a client');
     this.synced = new Promise((resolve) => (this.#resolveSynced = resolve));
     const ns = options.namespace || undefined;
+    if (options.kinds) {
+      for (const kind of options.kinds) {
+        this.#add(kind, RESOURCE_BY_KIND[kind], {
+          ...(!CLUSTER_SCOPED_KINDS.has(kind) && { namespace: ns }),
+          ...(kind === 'Secret' && { fieldSelector: `type=${TLS_SECRET_TYPE}` }),
+        });
+      }
+      return;
+    }
     this.#add('IngressClass', RESOURCES.ingressClasses, {});
     this.#add('Ingress', RESOURCES.ingresses, { namespace: ns });
     this.#add('Service', RESOURCES.services, { namespace: ns });

@@ -78,7 +78,22 @@ export interface Service {
     ports?: ServicePort[];
     selector?: Record<string, string>;
     externalName?: string;
+    externalIPs?: string[];
+    ipFamilies?: string[];
+    /** `None` (default) or `ClientIP`. */
+    sessionAffinity?: string;
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
+    /** `Cluster` (default) or `Local`: NodePort/LoadBalancer/externalIP traffic. */
+    externalTrafficPolicy?: string;
+    /** `Cluster` (default) or `Local`: ClusterIP traffic. */
+    internalTrafficPolicy?: string;
+    healthCheckNodePort?: number;
+    loadBalancerIP?: string;
+    loadBalancerClass?: string;
+    loadBalancerSourceRanges?: string[];
+    publishNotReadyAddresses?: boolean;
   };
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string; ipMode?: string }> } };
 }
 
 export interface EndpointConditions {

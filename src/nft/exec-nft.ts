@@ -1,5 +1,5 @@
-import type { CommandRunner } from '../lib/run-command.js';
-import { NftError, type NftListedRule, type NftRunner } from './runner.js';
+import { CommandError, type CommandRunner } from '../lib/run-command.js';
+import { classifyNftFailure, NftError, type NftListedRule, type NftRunner, type NftTableObjects } from './runner.js';
 import type { NftTableRef, Transaction } from './transaction.js';
 
 /** Runs transactions through `nft -f -` and lists rules with `nft --json`. */
@@ -14,18 +14,44 @@ export class ExecNft implements NftRunner {
 
   async run(tx: Transaction): Promise<void> {
     if (tx.size === 0) return;
-    const result = await this.#runner.run({ command: this.#binary, args: ['-f', '-'], input: tx.render() });
-    if (result.code !== 0) throw new NftError(`nft: ${result.stderr.trim() || `exit ${result.code}`}`);
+    const result = await this.#exec(['-f', '-'], tx.render());
+    if (result.code !== 0) throw failure(result);
   }
 
   async listRules(ref: NftTableRef & { chain: string }): Promise<NftListedRule[]> {
-    const result = await this.#runner.run({ command: this.#binary, args: ['--json', 'list', 'chain', ref.family, ref.name, ref.chain] });
+    const result = await this.#exec(['--json', 'list', 'chain', ref.family, ref.name, ref.chain]);
     if (result.code !== 0) {
-      if (/No such file or directory/.test(result.stderr)) return [];
-      throw new NftError(`nft: ${result.stderr.trim() || `exit ${result.code}`}`);
+      const error = failure(result);
+      if (error.kind === 'not-found') return [];
+      throw error;
     }
     return parseListedRules(result.stdout);
   }
+
+  async listTable(ref: NftTableRef): Promise<NftTableObjects | undefined> {
+    // --terse: no set elements (a large service map would make this slow for nothing).
+    const result = await this.#exec(['--json', '--terse', 'list', 'table', ref.family, ref.name]);
+    if (result.code !== 0) {
+      const error = failure(result);
+      if (error.kind === 'not-found') return undefined;
+      throw error;
+    }
+    return parseTableObjects(result.stdout);
+  }
+
+  async #exec(args: string[], input?: string) {
+    try {
+      return await this.#runner.run({ command: this.#binary, args, ...(input !== undefined && { input }) });
+    } catch (error) {
+      if (error instanceof CommandError) throw new NftError('unavailable', error.message, { cause: error });
+      throw error;
+    }
+  }
+}
+
+function failure(result: { code: number; stderr: string }): NftError {
+  const text = result.stderr.trim() || `exit ${result.code}`;
+  return new NftError(classifyNftFailure(text), `nft: ${text}`);
 }
 
 /** Rules from `nft --json list …` output. */
@@ -38,4 +64,17 @@ export function parseListedRules(json: string): NftListedRule[] {
     rules.push({ chain: rule.chain, handle: rule.handle, ...(typeof rule.comment === 'string' ? { comment: rule.comment } : {}) });
   }
   return rules;
+}
+
+/** Chain, set and map names from `nft --json --terse list table …` output. */
+export function parseTableObjects(json: string): NftTableObjects {
+  const parsed = JSON.parse(json) as { nftables?: Array<Record<string, { name?: unknown } | undefined>> };
+  const objects: NftTableObjects = { chains: [], sets: [], maps: [] };
+  for (const item of parsed.nftables ?? []) {
+    for (const [kind, list] of [['chain', objects.chains], ['set', objects.sets], ['map', objects.maps]] as const) {
+      const name = item[kind]?.name;
+      if (typeof name === 'string') list.push(name);
+    }
+  }
+  return objects;
 }

@@ -26,16 +26,49 @@ export interface NftRuleSpec {
   comment?: string;
 }
 
+/** A named set, or a map when `valueType` is given (`verdict` for vmaps). */
+export interface NftSetSpec {
+  name: string;
+  /** Key type, e.g. `ipv4_addr . inet_proto . inet_service`. */
+  type: string;
+  /** Maps only: the value type, e.g. `verdict`. */
+  valueType?: string;
+  flags?: ReadonlyArray<'constant' | 'interval' | 'timeout' | 'dynamic'>;
+  /** Default element timeout in seconds (sets with the `timeout` flag). */
+  timeoutSeconds?: number;
+  comment?: string;
+}
+
+export interface NftElementSpec {
+  /** The set or map. */
+  set: string;
+  /** The key in nft syntax, e.g. `10.96.0.1 . tcp . 80`. */
+  key: string;
+  /** Maps only: the value in nft syntax, e.g. `goto service-x`. */
+  value?: string;
+}
+
 export type NftOp =
   | { op: 'add-table'; comment?: string }
   | { op: 'delete-table' }
+  | { op: 'flush-table' }
+  | { op: 'add-set'; set: NftSetSpec }
+  | { op: 'flush-set'; set: string; map: boolean }
+  | { op: 'delete-set'; set: string; map: boolean }
+  | { op: 'add-element'; element: NftElementSpec }
+  | { op: 'delete-element'; element: NftElementSpec }
   | { op: 'add-chain'; chain: NftChainSpec }
   | { op: 'flush-chain'; chain: string }
   | { op: 'delete-chain'; chain: string }
   | { op: 'add-rule'; rule: NftRuleSpec }
   | { op: 'delete-rule'; chain: string; handle: number };
 
-const NAME = /^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$/;
+// nft's unquoted identifiers: a letter, `_` or `.`, then letters, digits and `/ - _ .`. kube-proxy's
+// chain names (`service-HASH-ns/name/tcp/port`) need the slashes; 200 stays under NFT_NAME_MAXLEN.
+const NAME = /^[a-zA-Z_][a-zA-Z0-9_./-]{0,199}$/;
+/** Set keys, map values and element text: nft expressions, no statement separators or quotes. */
+const ELEMENT_TEXT = /^[a-zA-Z0-9_.:/ [\]-]+$/;
+const SET_TYPE = /^[a-z0-9_ .]+$/;
 
 /** Characters that may appear inside a quoted nft comment (no quotes, no backslashes). */
 export function sanitizeComment(text: string): string {
@@ -66,6 +99,50 @@ export class Transaction {
 
   deleteTable(): this {
     this.#ops.push({ op: 'delete-table' });
+    return this;
+  }
+
+  /** Removes every rule and every set/map element of the table; chains and sets stay. */
+  flushTable(): this {
+    this.#ops.push({ op: 'flush-table' });
+    return this;
+  }
+
+  /** Adds a set, or a map when `valueType` is set; a no-op when it exists with the same type. */
+  addSet(set: NftSetSpec): this {
+    checkName(set.name);
+    if (!SET_TYPE.test(set.type) || (set.valueType !== undefined && !SET_TYPE.test(set.valueType))) {
+      throw new Error(`invalid nft set type ${JSON.stringify(set.type)} : ${JSON.stringify(set.valueType)}`);
+    }
+    if (set.timeoutSeconds !== undefined && (!Number.isInteger(set.timeoutSeconds) || set.timeoutSeconds <= 0)) {
+      throw new Error(`invalid nft set timeout ${set.timeoutSeconds}`);
+    }
+    this.#ops.push({ op: 'add-set', set: { ...set, ...(set.comment !== undefined ? { comment: sanitizeComment(set.comment) } : {}) } });
+    return this;
+  }
+
+  flushSet(name: string, options: { map?: boolean } = {}): this {
+    checkName(name);
+    this.#ops.push({ op: 'flush-set', set: name, map: options.map ?? false });
+    return this;
+  }
+
+  deleteSet(name: string, options: { map?: boolean } = {}): this {
+    checkName(name);
+    this.#ops.push({ op: 'delete-set', set: name, map: options.map ?? false });
+    return this;
+  }
+
+  addElement(element: NftElementSpec): this {
+    checkElement(element);
+    this.#ops.push({ op: 'add-element', element: { ...element } });
+    return this;
+  }
+
+  /** Deletes an element by key (any value is ignored). */
+  deleteElement(element: NftElementSpec): this {
+    checkElement(element);
+    this.#ops.push({ op: 'delete-element', element: { set: element.set, key: element.key } });
     return this;
   }
 
@@ -112,12 +189,39 @@ function checkName(name: string): void {
   if (!NAME.test(name)) throw new Error(`invalid nft chain name ${JSON.stringify(name)}`);
 }
 
+function checkElement(element: NftElementSpec): void {
+  checkName(element.set);
+  if (!ELEMENT_TEXT.test(element.key) || (element.value !== undefined && !ELEMENT_TEXT.test(element.value))) {
+    throw new Error(`invalid nft element ${JSON.stringify(element.key)} : ${JSON.stringify(element.value)}`);
+  }
+}
+
+function renderSet(table: string, s: NftSetSpec): string {
+  const parts = [`type ${s.type}${s.valueType !== undefined ? ` : ${s.valueType}` : ''} ;`];
+  if (s.flags && s.flags.length > 0) parts.push(`flags ${s.flags.join(',')} ;`);
+  if (s.timeoutSeconds !== undefined) parts.push(`timeout ${s.timeoutSeconds}s ;`);
+  if (s.comment !== undefined) parts.push(`comment "${s.comment}" ;`);
+  return `add ${s.valueType !== undefined ? 'map' : 'set'} ${table} ${s.name} { ${parts.join(' ')} }`;
+}
+
 function renderOp(table: string, op: NftOp): string {
   switch (op.op) {
     case 'add-table':
       return op.comment !== undefined ? `add table ${table} { comment "${op.comment}" ; }` : `add table ${table}`;
     case 'delete-table':
       return `delete table ${table}`;
+    case 'flush-table':
+      return `flush table ${table}`;
+    case 'add-set':
+      return renderSet(table, op.set);
+    case 'flush-set':
+      return `flush ${op.map ? 'map' : 'set'} ${table} ${op.set}`;
+    case 'delete-set':
+      return `delete ${op.map ? 'map' : 'set'} ${table} ${op.set}`;
+    case 'add-element':
+      return `add element ${table} ${op.element.set} { ${op.element.key}${op.element.value !== undefined ? ` : ${op.element.value}` : ''} }`;
+    case 'delete-element':
+      return `delete element ${table} ${op.element.set} { ${op.element.key} }`;
     case 'add-chain': {
       const c = op.chain;
       const parts: string[] = [];

@@ -101,6 +101,20 @@ const KINDS: Record<ObjectKind, { apiVersions: readonly string[]; schema: Schema
             clusterIPs: strings,
             externalName: str,
             selector: stringMap,
+            externalIPs: strings,
+            ipFamilies: strings,
+            sessionAffinity: str,
+            sessionAffinityConfig: {
+              type: 'object',
+              properties: { clientIP: { type: 'object', properties: { timeoutSeconds: int } } },
+            },
+            externalTrafficPolicy: str,
+            internalTrafficPolicy: str,
+            healthCheckNodePort: int,
+            loadBalancerIP: str,
+            loadBalancerClass: str,
+            loadBalancerSourceRanges: strings,
+            publishNotReadyAddresses: bool,
             ports: {
               type: 'array',
               items: {
@@ -114,6 +128,17 @@ const KINDS: Record<ObjectKind, { apiVersions: readonly string[]; schema: Schema
                   nodePort: int,
                   appProtocol: str,
                 },
+              },
+            },
+          },
+        },
+        status: {
+          type: 'object',
+          properties: {
+            loadBalancer: {
+              type: 'object',
+              properties: {
+                ingress: { type: 'array', items: { type: 'object', properties: { ip: str, hostname: str, ipMode: str } } },
               },
             },
           },

@@ -213,7 +213,7 @@ export class BridgePlugin implements CniPlugin {
     try {
       await this.#deps.nft.run(renderMasqRules(target));
     } catch (error) {
-      if (!(error instanceof NftError) || !/No such file or directory/.test(error.message)) throw error;
+      if (!(error instanceof NftError) || error.kind !== 'not-found') throw error;
       await this.#deps.nft.run(renderMasqAdd(target));
     }
   }

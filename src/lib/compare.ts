@@ -1,4 +1,4 @@
-// Sorting helpers shared by the compiler; output order must never depend on the locale.
+// Sorting helpers; output order (compiled routes, rulesets) must never depend on the locale.
 
 /** Code-unit order: locale-independent, so output is identical everywhere. */
 export function compareStrings(a: string, b: string): number {

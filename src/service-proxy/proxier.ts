@@ -1,0 +1,464 @@
+// The service proxy's sync loop (kube-proxy's Proxier): store changes mark Services dirty; a bounded
+// frequency runner turns the dirty set into one nft transaction per family — a full sync first,
+// after any failure and every syncPeriod, partial syncs otherwise. Then stale UDP conntrack entries
+// go, and health-check servers learn their local endpoint counts.
+import type { IpFamily, IpPrefix } from '../lib/cidr.js';
+import type { Logger } from '../lib/logger.js';
+import { resolveSliceEndpoints, SERVICE_NAME_LABEL, type ServiceEndpoint } from '../endpoints/endpoint-slice.js';
+import type { EndpointSlice, Service } from '../model/k8s-objects.js';
+import type { NftRunner } from '../nft/runner.js';
+import type { ObjectStore, StoreChange } from '../store/object-store.js';
+import type { ConntrackCleaner } from './conntrack.js';
+import { buildBaseRuleset, buildServiceFragment, PROXY_TABLE_NAME, tableFamily, type BaseRuleset, type PortOutcome, type RulesetOptions, type ServiceFragment } from './ruleset.js';
+import { renderFullSync, renderPartialSync, type FragmentChange } from './render-sync.js';
+import { compileServicePorts, HEADLESS_LABEL, type ServiceDiagnostic } from './service-ports.js';
+
+export interface HealthCheckTarget {
+  readonly namespace: string;
+  readonly name: string;
+  /** Ready endpoints of the Service on this node. */
+  readonly localEndpoints: number;
+}
+
+/** Receives the wanted healthCheckNodePort servers after every successful sync. */
+export interface HealthCheckSink {
+  sync(targets: ReadonlyMap<number, HealthCheckTarget>): Promise<void> | void;
+}
+
+export interface SyncObserver {
+  synced(result: SyncResult): void;
+  syncFailed(error: unknown, full: boolean): void;
+}
+
+export interface SyncResult {
+  readonly full: boolean;
+  readonly seconds: number;
+  /** Services rebuilt in this sync. */
+  readonly services: number;
+  readonly rules: number;
+  readonly elements: number;
+  /** Operations in the transactions applied (0 when nothing changed). */
+  readonly operations: number;
+}
+
+export interface ProxierOptions {
+  readonly store: ObjectStore;
+  readonly nft: NftRunner;
+  readonly logger: Logger;
+  readonly nodeName: string;
+  /** Families to program; default both. */
+  readonly families?: readonly IpFamily[];
+  readonly clusterCIDRs?: readonly IpPrefix[];
+  readonly nodePortCIDRs?: readonly IpPrefix[];
+  /** At most one sync per this period (kube-proxy's minSyncPeriod, 1 s). */
+  readonly minSyncPeriodMs?: number;
+  /** Full resync period and retry delay after a failure (30 s). */
+  readonly syncPeriodMs?: number;
+  readonly conntrack?: ConntrackCleaner;
+  readonly healthChecks?: HealthCheckSink;
+  readonly observer?: SyncObserver;
+  readonly tableName?: string;
+}
+
+interface FamilyState {
+  readonly family: IpFamily;
+  readonly options: RulesetOptions;
+  readonly base: BaseRuleset;
+  /** Applied fragments by Service key. */
+  fragments: Map<string, ServiceFragment>;
+  /** Map/set element key → owning Service (externalIPs may collide across Services). */
+  owners: Map<string, string>;
+}
+
+export class ServiceProxier {
+  readonly #options: ProxierOptions;
+  readonly #log: Logger;
+  readonly #families: FamilyState[];
+  readonly #minSyncMs: number;
+  readonly #syncPeriodMs: number;
+  /** Service keys whose Service or slices changed since the last applied sync. */
+  #dirty = new Set<string>();
+  /** EndpointSlice key → Service key it was last seen for (deletes carry no labels). */
+  readonly #sliceOwner = new Map<string, string>();
+  readonly #slicesByService = new Map<string, Set<string>>();
+  #needFull = true;
+  #synced = false;
+  #stopped = false;
+  #syncing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #lastSyncStart = -Infinity;
+  #unsubscribe: (() => void) | undefined;
+  #firstApplied = false;
+  #lastSuccess = 0;
+  #failingSince: number | undefined;
+  /** Last diagnostics logged per object, so each is said once. */
+  readonly #reported = new Map<string, string>();
+
+  constructor(options: ProxierOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'service-proxy' });
+    this.#minSyncMs = options.minSyncPeriodMs ?? 1000;
+    this.#syncPeriodMs = options.syncPeriodMs ?? 30_000;
+    this.#families = (options.families ?? [4, 6]).map((family) => {
+      const rulesetOptions: RulesetOptions = {
+        family,
+        nodeName: options.nodeName,
+        clusterCIDRs: (options.clusterCIDRs ?? []).filter((c) => c.ip.family === family),
+        ...(options.nodePortCIDRs !== undefined && { nodePortCIDRs: options.nodePortCIDRs.filter((c) => c.ip.family === family) }),
+      };
+      return { family, options: rulesetOptions, base: buildBaseRuleset(rulesetOptions), fragments: new Map(), owners: new Map() };
+    });
+    // --nodeport-addresses with no CIDR of a family: no NodePorts in that family.
+  }
+
+  /** Subscribes to the store. Nothing is written before markSynced(). */
+  start(): void {
+    this.#unsubscribe = this.#options.store.subscribe((change) => this.#onChange(change));
+    for (const key of this.#options.store.keys('EndpointSlice')) this.#trackSlice(key);
+  }
+
+  /** Services and EndpointSlices have listed once: the first (full) sync may run. */
+  markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    this.#schedule(0);
+  }
+
+  /** True once a sync has been applied (healthz). */
+  get healthy(): boolean {
+    if (!this.#firstApplied) return false;
+    // A sync failing for two periods in a row means the rules no longer follow the cluster.
+    return this.#failingSince === undefined || Date.now() - this.#failingSince < 2 * this.#syncPeriodMs;
+  }
+
+  get lastSuccess(): number {
+    return this.#lastSuccess;
+  }
+
+  /** Runs a sync now (after markSynced) and waits for it; for tests and benchmarks. */
+  async syncNow(options: { full?: boolean } = {}): Promise<void> {
+    if (options.full) this.#needFull = true;
+    if (this.#syncing) await this.#syncing;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#runSync();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    clearTimeout(this.#timer);
+    await this.#syncing;
+  }
+
+  /** Service keys currently programmed (any family), for /debug and tests. */
+  programmedServices(): string[] {
+    return [...new Set(this.#families.flatMap((f) => [...f.fragments.keys()]))].sort();
+  }
+
+  #onChange(change: StoreChange): void {
+    if (change.kind === 'Service') this.#dirty.add(change.key);
+    else if (change.kind === 'EndpointSlice') {
+      const before = this.#sliceOwner.get(change.key);
+      if (before !== undefined) this.#dirty.add(before);
+      const after = this.#trackSlice(change.key);
+      if (after !== undefined) this.#dirty.add(after);
+    } else if (change.kind === 'Node') {
+      this.#checkNode(change.key);
+      return;
+    } else return;
+    if (this.#synced) this.#schedule(Math.max(0, this.#lastSyncStart + this.#minSyncMs - Date.now()));
+  }
+
+  /** Re-indexes one slice; returns the Service key it now belongs to. */
+  #trackSlice(sliceKey: string): string | undefined {
+    const before = this.#sliceOwner.get(sliceKey);
+    if (before !== undefined) {
+      this.#slicesByService.get(before)?.delete(sliceKey);
+      if (this.#slicesByService.get(before)?.size === 0) this.#slicesByService.delete(before);
+      this.#sliceOwner.delete(sliceKey);
+    }
+    const slice = this.#options.store.get('EndpointSlice', sliceKey) as EndpointSlice | undefined;
+    const service = slice?.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (slice === undefined || service === undefined) return undefined;
+    const serviceKey = `${slice.metadata.namespace ?? 'default'}/${service}`;
+    this.#sliceOwner.set(sliceKey, serviceKey);
+    let set = this.#slicesByService.get(serviceKey);
+    if (!set) this.#slicesByService.set(serviceKey, (set = new Set()));
+    set.add(sliceKey);
+    return serviceKey;
+  }
+
+  #checkNode(name: string): void {
+    const node = this.#options.store.get('Node', name);
+    if (node?.kind !== 'Node') return this.#report(`Node ${name}`, []);
+    const problems: ServiceDiagnostic[] =
+      (node.status?.addresses ?? []).length === 0 ? [{ object: `Node ${name}`, field: 'status.addresses', message: 'the Node has no addresses; ignored' }] : [];
+    this.#report(`Node ${name}`, problems);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped || this.#timer !== undefined) return;
+    if (this.#syncing) {
+      // Runs again when the current sync ends (see #runSync).
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#runSync();
+    }, delayMs);
+  }
+
+  async #runSync(): Promise<void> {
+    if (this.#stopped || !this.#synced) return;
+    if (this.#syncing) return this.#syncing;
+    this.#syncing = this.#sync().finally(() => {
+      this.#syncing = undefined;
+    });
+    await this.#syncing;
+  }
+
+  async #sync(): Promise<void> {
+    const started = performance.now();
+    this.#lastSyncStart = Date.now();
+    const full = this.#needFull;
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    const keys = full ? this.#options.store.keys('Service').concat([...dirty]) : [...dirty];
+    const services = [...new Set(keys)].sort();
+    let operations = 0;
+    const outcomes: Array<{ before: readonly PortOutcome[]; after: readonly PortOutcome[] }> = [];
+    try {
+      for (const state of this.#families) {
+        const { fragments, owners, changes } = this.#buildFamily(state, services, full);
+        const table = { family: tableFamily(state.family), name: this.#options.tableName ?? PROXY_TABLE_NAME };
+        const tx = full
+          ? renderFullSync(table, state.base, fragments.values(), await this.#options.nft.listTable(table))
+          : renderPartialSync(table, changes);
+        await this.#options.nft.run(tx);
+        operations += tx.size;
+        for (const change of changes) outcomes.push({ before: change.before?.ports ?? [], after: change.after?.ports ?? [] });
+        // Commit per family at once: a later family's failure must not make us forget this one.
+        state.fragments = fragments;
+        state.owners = owners;
+      }
+    } catch (error) {
+      this.#needFull = true;
+      for (const key of dirty) this.#dirty.add(key);
+      this.#failingSince ??= Date.now();
+      this.#log.error(
+        { code: 'PORTICO_ERR_SERVICE_PROXY_SYNC', err: (error as Error).message, kind: (error as { kind?: string }).kind, full },
+        `service-proxy: ${full ? 'full' : 'partial'} sync failed (the previous rules stay in place); retrying in ${this.#syncPeriodMs / 1000}s: ${(error as Error).message}`,
+      );
+      this.#options.observer?.syncFailed(error, full);
+      this.#scheduleAfterSync(this.#syncPeriodMs);
+      return;
+    }
+    this.#needFull = false;
+    this.#failingSince = undefined;
+    this.#firstApplied = true;
+    this.#lastSuccess = Date.now();
+    await this.#afterSync(outcomes);
+    const seconds = (performance.now() - started) / 1000;
+    const counts = this.#counts();
+    this.#options.observer?.synced({ full, seconds, services: services.length, operations, ...counts });
+    this.#log.debug({ full, seconds, services: services.length, operations, ...counts }, 'service-proxy: sync applied');
+    this.#scheduleAfterSync(this.#dirty.size > 0 ? this.#minSyncMs : undefined);
+  }
+
+  #scheduleAfterSync(delayMs: number | undefined): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (delayMs !== undefined) {
+      this.#schedule(delayMs);
+      return;
+    }
+    // Nothing pending: the periodic full resync restores anything changed by hand.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#needFull = true;
+      void this.#runSync();
+    }, this.#syncPeriodMs);
+  }
+
+  /** Rebuilds the fragments of `services` for one family (all of them on a full sync). */
+  #buildFamily(state: FamilyState, services: readonly string[], full: boolean) {
+    const fragments = full ? new Map<string, ServiceFragment>() : new Map(state.fragments);
+    const owners = full ? new Map<string, string>() : new Map(state.owners);
+    const changes: FragmentChange[] = [];
+    const released = new Set<string>();
+    for (const key of services) {
+      const before = state.fragments.get(key);
+      if (!full && before) {
+        for (const e of before.elements) {
+          const id = `${e.set}\u0000${e.key}`;
+          if (owners.get(id) === key) {
+            owners.delete(id);
+            released.add(id);
+          }
+        }
+      }
+      const after = this.#buildService(state, key, owners);
+      if (after) fragments.set(key, after);
+      else fragments.delete(key);
+      changes.push({ before, after });
+    }
+    // A key another Service gave up may now belong to one that lost it earlier: rebuild those too.
+    if (!full && released.size > 0) {
+      const rebuilt = new Set(services);
+      for (const [key, fragment] of state.fragments) {
+        if (rebuilt.has(key) || !this.#lostConflict.has(`${state.family} ${key}`)) continue;
+        const after = this.#buildService(state, key, owners);
+        if (after) fragments.set(key, after);
+        else fragments.delete(key);
+        changes.push({ before: fragment, after });
+      }
+    }
+    return { fragments, owners, changes };
+  }
+
+  /** Services that lost an element key to another Service, by `family key`. */
+  readonly #lostConflict = new Set<string>();
+
+  #buildService(state: FamilyState, key: string, owners: Map<string, string>): ServiceFragment | undefined {
+    const service = this.#options.store.get('Service', key) as Service | undefined;
+    const slices = this.#slicesFor(key);
+    if (!service) {
+      if (slices.length > 0 && state.family === this.#families[0]!.family) {
+        this.#report(`EndpointSlices of ${key}`, [
+          { object: `EndpointSlice ${slices[0]!.metadata.namespace}/${slices[0]!.metadata.name}`, field: `metadata.labels["${SERVICE_NAME_LABEL}"]`, message: `names Service ${key}, which does not exist; ignored` },
+        ]);
+      }
+      this.#report(`Service ${key} IPv${state.family}`, []);
+      return undefined;
+    }
+    this.#report(`EndpointSlices of ${key}`, []);
+    const compiled = compileServicePorts(service, state.family);
+    const diagnostics = [...compiled.diagnostics];
+    if (compiled.ports.length === 0) {
+      this.#report(`Service ${key} IPv${state.family}`, diagnostics);
+      return undefined;
+    }
+    const addressType = state.family === 4 ? 'IPv4' : 'IPv6';
+    const usable = slices.filter((s) => s.metadata.labels?.[HEADLESS_LABEL] === undefined);
+    const endpoints = new Map<string, ServiceEndpoint[]>();
+    for (const port of compiled.ports) {
+      endpoints.set(port.id, resolveSliceEndpoints(usable, { portName: port.portName, addressType, nodeName: this.#options.nodeName }));
+    }
+    const built = buildServiceFragment(compiled.ports, endpoints, state.options);
+    // An element key (an externalIP:port two Services both claim) belongs to whoever had it first.
+    const elements = built.elements.filter((e) => {
+      const id = `${e.set}\u0000${e.key}`;
+      const owner = owners.get(id);
+      if (owner !== undefined && owner !== key) {
+        diagnostics.push({ object: `Service ${key}`, field: 'spec.externalIPs', message: `${e.key.replace(/ \. /g, ' ')} is already used by Service ${owner}; ignored` });
+        return false;
+      }
+      owners.set(id, key);
+      return true;
+    });
+    const lost = elements.length !== built.elements.length;
+    if (lost) this.#lostConflict.add(`${state.family} ${key}`);
+    else this.#lostConflict.delete(`${state.family} ${key}`);
+    this.#report(`Service ${key} IPv${state.family}`, diagnostics);
+    return lost ? { ...built, elements } : built;
+  }
+
+  #slicesFor(serviceKey: string): EndpointSlice[] {
+    const keys = this.#slicesByService.get(serviceKey);
+    if (!keys) return [];
+    const slices: EndpointSlice[] = [];
+    for (const key of [...keys].sort()) {
+      const slice = this.#options.store.get('EndpointSlice', key) as EndpointSlice | undefined;
+      if (slice) slices.push(slice);
+    }
+    return slices;
+  }
+
+  async #afterSync(outcomes: ReadonlyArray<{ before: readonly PortOutcome[]; after: readonly PortOutcome[] }>): Promise<void> {
+    if (this.#options.conntrack) {
+      try {
+        await clearStaleConntrack(this.#options.conntrack, outcomes);
+      } catch (error) {
+        this.#log.warn({ err: (error as Error).message }, `service-proxy: clearing stale UDP conntrack entries failed: ${(error as Error).message}`);
+      }
+    }
+    if (this.#options.healthChecks) {
+      const targets = new Map<number, HealthCheckTarget>();
+      for (const state of this.#families) {
+        for (const fragment of state.fragments.values()) {
+          for (const port of fragment.ports) {
+            const hc = port.info.healthCheckNodePort;
+            if (hc === undefined) continue;
+            const seen = targets.get(hc);
+            targets.set(hc, { namespace: port.info.namespace, name: port.info.name, localEndpoints: Math.max(seen?.localEndpoints ?? 0, port.localReady) });
+          }
+        }
+      }
+      try {
+        await this.#options.healthChecks.sync(targets);
+      } catch (error) {
+        this.#log.warn({ err: (error as Error).message }, `service-proxy: health-check servers: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  #counts(): { rules: number; elements: number } {
+    let rules = 0;
+    let elements = 0;
+    for (const state of this.#families) {
+      for (const chain of state.base.chains.values()) rules += chain.rules.length;
+      for (const fragment of state.fragments.values()) {
+        for (const chain of fragment.chains.values()) rules += chain.rules.length;
+        elements += fragment.elements.length;
+      }
+    }
+    return { rules, elements };
+  }
+
+  /** Logs an object's diagnostics when they differ from what was last said about it. */
+  #report(id: string, diagnostics: readonly ServiceDiagnostic[]): void {
+    const text = diagnostics.map((d) => `${d.field}: ${d.message}`).join('; ');
+    if ((this.#reported.get(id) ?? '') === text) return;
+    if (text === '') {
+      this.#reported.delete(id);
+      this.#log.info({ object: id }, `${id} is valid again`);
+      return;
+    }
+    this.#reported.set(id, text);
+    for (const d of diagnostics) {
+      this.#log.error({ code: d.object.startsWith('Node') ? 'PORTICO_ERR_SERVICE_PROXY_NODE' : 'PORTICO_ERR_SERVICE_PROXY_OBJECT', object: d.object, field: d.field }, `${d.object} ${d.field}: ${d.message}`);
+    }
+  }
+}
+
+/**
+ * UDP has no connection to reset: a conntrack entry NATed to a gone endpoint keeps a client
+ * sending into the void. Clear entries to removed endpoints, and (as kube-proxy does) entries of
+ * Services that just got endpoints, which were created while the traffic was rejected.
+ */
+export async function clearStaleConntrack(
+  conntrack: ConntrackCleaner,
+  outcomes: ReadonlyArray<{ before: readonly PortOutcome[]; after: readonly PortOutcome[] }>,
+): Promise<void> {
+  for (const { before, after } of outcomes) {
+    const next = new Map(after.map((p) => [p.info.id, p]));
+    for (const old of before) {
+      if (old.info.protocol !== 'UDP') continue;
+      const now = next.get(old.info.id);
+      const kept = new Set(now?.endpointIPs ?? []);
+      for (const ip of old.endpointIPs) {
+        if (kept.has(ip)) continue;
+        for (const vip of [old.info.clusterIP, ...old.info.externalIPs, ...old.info.loadBalancerIPs]) await conntrack.clearEndpoint({ serviceIP: vip, endpointIP: ip, protocol: 'udp' });
+        if (old.info.nodePort !== undefined) await conntrack.clearNodePort({ nodePort: old.info.nodePort, endpointIP: ip, protocol: 'udp' });
+      }
+    }
+    const previous = new Map(before.map((p) => [p.info.id, p]));
+    for (const now of after) {
+      if (now.info.protocol !== 'UDP' || !now.hasEndpoints || previous.get(now.info.id)?.hasEndpoints) continue;
+      for (const vip of [now.info.clusterIP, ...now.info.externalIPs, ...now.info.loadBalancerIPs]) await conntrack.clearServiceIP({ serviceIP: vip, protocol: 'udp' });
+      if (now.info.nodePort !== undefined) await conntrack.clearNodePortAll({ nodePort: now.info.nodePort, protocol: 'udp' });
+    }
+  }
+}

@@ -1,0 +1,278 @@
+// The desired nftables state, as values: kube-proxy's nftables design (KEP-3866) per address family.
+// buildBaseRuleset gives the fixed chains, sets and maps; buildServiceFragment one Service's chains,
+// affinity sets and map elements. Pure and deterministic: the same input gives the same text.
+import { createHash } from 'node:crypto';
+import { formatCidr, type IpFamily, type IpPrefix } from '../lib/cidr.js';
+import type { NftChainSpec, NftFamily, NftSetSpec } from '../nft/transaction.js';
+import { selectUsableEndpoints, type ServiceEndpoint } from '../endpoints/endpoint-slice.js';
+import type { ServicePortInfo } from './service-ports.js';
+
+export const PROXY_TABLE_NAME = 'portico-proxy';
+/** kube-proxy's masquerade bit. */
+export const MASQUERADE_MARK = '0x4000';
+
+export const SERVICE_IPS_MAP = 'service-ips';
+export const SERVICE_NODEPORTS_MAP = 'service-nodeports';
+export const NO_ENDPOINT_SERVICES_MAP = 'no-endpoint-services';
+export const NO_ENDPOINT_NODEPORTS_MAP = 'no-endpoint-nodeports';
+export const CLUSTER_IPS_SET = 'cluster-ips';
+const REJECT_CHAIN = 'reject-chain';
+const MARK_MASQ_CHAIN = 'mark-for-masquerade';
+
+interface FamilyWords {
+  readonly table: NftFamily;
+  /** The match keyword: `ip saddr`, `ip6 saddr`. */
+  readonly addr: 'ip' | 'ip6';
+  readonly addrType: 'ipv4_addr' | 'ipv6_addr';
+  readonly loopback: string;
+}
+
+const FAMILIES: Record<IpFamily, FamilyWords> = {
+  4: { table: 'ip', addr: 'ip', addrType: 'ipv4_addr', loopback: '127.0.0.0/8' },
+  6: { table: 'ip6', addr: 'ip6', addrType: 'ipv6_addr', loopback: '::1' },
+};
+
+export function tableFamily(family: IpFamily): NftFamily {
+  return FAMILIES[family].table;
+}
+
+export interface RulesetOptions {
+  readonly family: IpFamily;
+  /** This node: endpoints whose nodeName equals it are local. */
+  readonly nodeName: string;
+  /** --cluster-cidr of this family: pod traffic detection; empty turns detection off. */
+  readonly clusterCIDRs: readonly IpPrefix[];
+  /** --nodeport-addresses of this family; undefined: every local address but loopback. */
+  readonly nodePortCIDRs?: readonly IpPrefix[];
+}
+
+export interface ChainState {
+  readonly spec: NftChainSpec;
+  readonly rules: readonly string[];
+}
+
+export interface ElementState {
+  readonly set: string;
+  readonly key: string;
+  /** Maps only. */
+  readonly value?: string;
+}
+
+/** What one service port ended up with, for conntrack cleanup, health checks and metrics. */
+export interface PortOutcome {
+  readonly info: ServicePortInfo;
+  /** Addresses traffic to this port is DNATed to (cluster-wide and local usable endpoints). */
+  readonly endpointIPs: readonly string[];
+  /** Ready endpoints on this node (the healthCheckNodePort count; terminating ones don't count). */
+  readonly localReady: number;
+  readonly hasEndpoints: boolean;
+}
+
+/** One Service's share of the ruleset: replaced as a whole when the Service or its slices change. */
+export interface ServiceFragment {
+  readonly chains: ReadonlyMap<string, ChainState>;
+  readonly sets: ReadonlyMap<string, NftSetSpec>;
+  readonly elements: readonly ElementState[];
+  readonly ports: readonly PortOutcome[];
+}
+
+export interface BaseRuleset {
+  readonly chains: ReadonlyMap<string, ChainState>;
+  readonly sets: ReadonlyMap<string, NftSetSpec>;
+}
+
+/** The fixed part: base chains hooked into netfilter, dispatch maps, masquerading, reject. */
+export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
+  const f = FAMILIES[options.family];
+  const nodePortMatch = nodePortDestination(options);
+  const sets = new Map<string, NftSetSpec>([
+    [CLUSTER_IPS_SET, { name: CLUSTER_IPS_SET, type: f.addrType, comment: 'Active ClusterIPs' }],
+    [SERVICE_IPS_MAP, { name: SERVICE_IPS_MAP, type: `${f.addrType} . inet_proto . inet_service`, valueType: 'verdict', comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic' }],
+    [SERVICE_NODEPORTS_MAP, { name: SERVICE_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'NodePort traffic' }],
+    [NO_ENDPOINT_SERVICES_MAP, { name: NO_ENDPOINT_SERVICES_MAP, type: `${f.addrType} . inet_proto . inet_service`, valueType: 'verdict', comment: 'vmap to drop or reject packets to services with no endpoints' }],
+    [NO_ENDPOINT_NODEPORTS_MAP, { name: NO_ENDPOINT_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'vmap to drop or reject packets to service nodeports with no endpoints' }],
+  ]);
+  const chain = (spec: NftChainSpec, rules: string[]): [string, ChainState] => [spec.name, { spec, rules }];
+  const chains = new Map<string, ChainState>([
+    // Base chains: filter at dstnat-10 sees the original destination; the post-DNAT check at dstnat+10.
+    chain({ name: 'filter-input', type: 'filter', hook: 'input', priority: '-110', policy: 'accept' }, [
+      'ct state new jump nodeport-endpoints-check',
+      'ct state new jump service-endpoints-check',
+    ]),
+    chain({ name: 'filter-forward', type: 'filter', hook: 'forward', priority: '-110', policy: 'accept' }, [
+      'ct state new jump service-endpoints-check',
+      'ct state new jump cluster-ips-check',
+    ]),
+    chain({ name: 'filter-output', type: 'filter', hook: 'output', priority: '-110', policy: 'accept' }, ['ct state new jump service-endpoints-check']),
+    chain({ name: 'filter-output-post-dnat', type: 'filter', hook: 'output', priority: '-90', policy: 'accept' }, ['ct state new jump cluster-ips-check']),
+    chain({ name: 'nat-prerouting', type: 'nat', hook: 'prerouting', priority: '-100', policy: 'accept' }, ['jump services']),
+    chain({ name: 'nat-output', type: 'nat', hook: 'output', priority: '-100', policy: 'accept' }, ['jump services']),
+    chain({ name: 'nat-postrouting', type: 'nat', hook: 'postrouting', priority: '100', policy: 'accept' }, ['jump masquerading']),
+    chain({ name: 'services' }, [
+      `${f.addr} daddr . meta l4proto . th dport vmap @${SERVICE_IPS_MAP}`,
+      `${nodePortMatch} meta l4proto . th dport vmap @${SERVICE_NODEPORTS_MAP}`,
+    ]),
+    chain({ name: 'service-endpoints-check' }, [`${f.addr} daddr . meta l4proto . th dport vmap @${NO_ENDPOINT_SERVICES_MAP}`]),
+    chain({ name: 'nodeport-endpoints-check' }, [`${nodePortMatch} meta l4proto . th dport vmap @${NO_ENDPOINT_NODEPORTS_MAP}`]),
+    // A ClusterIP on a port no Service defines: refused, not left to time out (still the ClusterIP after DNAT).
+    chain({ name: 'cluster-ips-check' }, [`${f.addr} daddr @${CLUSTER_IPS_SET} reject`]),
+    chain({ name: REJECT_CHAIN }, ['reject']),
+    chain({ name: MARK_MASQ_CHAIN }, [`meta mark set meta mark or ${MASQUERADE_MARK}`]),
+    chain({ name: 'masquerading' }, [
+      `meta mark and ${MASQUERADE_MARK} == 0 return`,
+      `meta mark set meta mark xor ${MASQUERADE_MARK}`,
+      'masquerade fully-random',
+    ]),
+  ]);
+  return { chains, sets };
+}
+
+function nodePortDestination(options: RulesetOptions): string {
+  const f = FAMILIES[options.family];
+  if (options.nodePortCIDRs === undefined) return `fib daddr type local ${f.addr} daddr != ${f.loopback}`;
+  return `fib daddr type local ${f.addr} daddr ${anonymousSet(options.nodePortCIDRs.map(formatCidr))}`;
+}
+
+function anonymousSet(items: readonly string[]): string {
+  return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
+}
+
+/** Chain-name base: kube-proxy's `prefix-HASH-ns/name/proto/port`, cut to fit nft's name limit. */
+function chainName(prefix: string, id: string, readable: string): string {
+  return `${prefix}-${hash8(id)}-${readable}`.slice(0, 200);
+}
+
+function hash8(text: string): string {
+  const digest = createHash('sha256').update(text).digest();
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const byte of digest) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5 && out.length < 8) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    if (out.length === 8) break;
+  }
+  return out;
+}
+
+function readablePort(info: ServicePortInfo): string {
+  return `${info.namespace}/${info.name}/${info.protocol.toLowerCase()}/${info.portName || `p${info.port}`}`;
+}
+
+/** nft names allow no `:`; IPv6 endpoints get dots, as kube-proxy writes them. */
+function readableEndpoint(endpoint: ServiceEndpoint): string {
+  return `${endpoint.address.replace(/:/g, '.')}/${endpoint.port}`;
+}
+
+/**
+ * One Service's chains, affinity sets and map elements for the family. `endpoints` maps each port
+ * id to every endpoint of that port (all conditions, this family), as resolveSliceEndpoints gives.
+ */
+export function buildServiceFragment(
+  ports: readonly ServicePortInfo[],
+  endpoints: ReadonlyMap<string, readonly ServiceEndpoint[]>,
+  options: RulesetOptions,
+): ServiceFragment {
+  const f = FAMILIES[options.family];
+  const chains = new Map<string, ChainState>();
+  const sets = new Map<string, NftSetSpec>();
+  const elements: ElementState[] = [];
+  const outcomes: PortOutcome[] = [];
+  const clusterIPs = new Set<string>();
+  const podCIDRs = options.clusterCIDRs.length > 0 ? anonymousSet(options.clusterCIDRs.map(formatCidr)) : undefined;
+
+  for (const info of ports) {
+    const proto = info.protocol.toLowerCase();
+    const all = endpoints.get(info.id) ?? [];
+    const clusterEps = selectUsableEndpoints(all);
+    const localAll = all.filter((e) => e.nodeName === options.nodeName);
+    const localEps = selectUsableEndpoints(localAll);
+    const hasEndpoints = clusterEps.length > 0;
+    const external = info.nodePort !== undefined || info.externalIPs.length > 0 || info.loadBalancerIPs.length > 0;
+    const readable = readablePort(info);
+    const serviceChain = chainName('service', info.id, readable);
+    const localChain = chainName('local', info.id, readable);
+    const externalChain = chainName('external', info.id, readable);
+    const internalChain = info.internalLocal ? localChain : serviceChain;
+    const internalEps = info.internalLocal ? localEps : clusterEps;
+    clusterIPs.add(info.clusterIP);
+    outcomes.push({
+      info,
+      endpointIPs: [...new Set([...clusterEps, ...localEps].map((e) => e.address))].sort(),
+      localReady: localAll.filter((e) => e.ready).length,
+      hasEndpoints,
+    });
+
+    // Entry points: the ClusterIP goes to the internal chain; externalIPs, LoadBalancer IPs and the
+    // NodePort go to the external chain. Without endpoints they are refused in the filter chains.
+    const vip = `${info.clusterIP} . ${proto} . ${info.port}`;
+    if (internalEps.length > 0) elements.push({ set: SERVICE_IPS_MAP, key: vip, value: `goto ${internalChain}` });
+    else elements.push({ set: NO_ENDPOINT_SERVICES_MAP, key: vip, value: hasEndpoints ? 'drop' : `goto ${REJECT_CHAIN}` });
+    for (const ip of [...info.externalIPs, ...info.loadBalancerIPs]) {
+      const key = `${ip} . ${proto} . ${info.port}`;
+      if (hasEndpoints) elements.push({ set: SERVICE_IPS_MAP, key, value: `goto ${externalChain}` });
+      else elements.push({ set: NO_ENDPOINT_SERVICES_MAP, key, value: `goto ${REJECT_CHAIN}` });
+    }
+    if (info.nodePort !== undefined) {
+      const key = `${proto} . ${info.nodePort}`;
+      if (hasEndpoints) elements.push({ set: SERVICE_NODEPORTS_MAP, key, value: `goto ${externalChain}` });
+      else elements.push({ set: NO_ENDPOINT_NODEPORTS_MAP, key, value: `goto ${REJECT_CHAIN}` });
+    }
+    if (!hasEndpoints) continue;
+
+    const endpointChain = (endpoint: ServiceEndpoint) => chainName('endpoint', `${info.id}__${endpoint.key}`, `${readable}__${readableEndpoint(endpoint)}`);
+    // The timeout is part of the identity: a set's timeout can't change in place while rules use it.
+    const affinitySet = (endpoint: ServiceEndpoint) => chainName('affinity', `${info.id}__${endpoint.key}@${info.affinitySeconds}`, `${readable}__${readableEndpoint(endpoint)}`);
+    // Off-cluster sources reaching the ClusterIP are masqueraded so replies come back through here.
+    const masqueradeRule = podCIDRs !== undefined ? [`${f.addr} daddr ${info.clusterIP} meta l4proto ${proto} th dport ${info.port} ${f.addr} saddr != ${podCIDRs} jump ${MARK_MASQ_CHAIN}`] : [];
+    const dispatch = (eps: readonly ServiceEndpoint[]): string[] => {
+      if (eps.length === 0) return ['drop']; // Local policy, no local endpoint
+      const sticky = info.affinitySeconds !== undefined ? eps.map((e) => `${f.addr} saddr @${affinitySet(e)} goto ${endpointChain(e)}`) : [];
+      const choices = eps.map((e, i) => `${i} : goto ${endpointChain(e)}`).join(', ');
+      return [...sticky, `numgen random mod ${eps.length} vmap { ${choices} }`];
+    };
+
+    const needService = !info.internalLocal || external;
+    const needLocal = info.internalLocal || (external && info.externalLocal);
+    if (needService) {
+      chains.set(serviceChain, { spec: { name: serviceChain }, rules: [...(info.internalLocal ? [] : masqueradeRule), ...dispatch(clusterEps)] });
+    }
+    if (needLocal) {
+      chains.set(localChain, { spec: { name: localChain }, rules: [...(info.internalLocal ? masqueradeRule : []), ...dispatch(localEps)] });
+    }
+    if (external) {
+      const rules = info.externalLocal
+        ? [
+            // Pods reaching a Local-policy Service by its external address go cluster-wide
+            // ("short-circuit"); the node itself is masqueraded; everyone else keeps its source IP.
+            ...(podCIDRs !== undefined ? [`${f.addr} saddr ${podCIDRs} goto ${serviceChain}`] : []),
+            `fib saddr type local jump ${MARK_MASQ_CHAIN}`,
+            `fib saddr type local goto ${serviceChain}`,
+            `goto ${localChain}`,
+          ]
+        : [`jump ${MARK_MASQ_CHAIN}`, `goto ${serviceChain}`];
+      chains.set(externalChain, { spec: { name: externalChain }, rules });
+    }
+    const used = new Map<string, ServiceEndpoint>();
+    for (const e of [...(needService ? clusterEps : []), ...(needLocal ? localEps : [])]) used.set(e.key, e);
+    for (const endpoint of [...used.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+      const name = endpointChain(endpoint);
+      const target = options.family === 6 ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
+      const rules = [`${f.addr} saddr ${endpoint.address} jump ${MARK_MASQ_CHAIN}`]; // hairpin: a pod reaching itself
+      if (info.affinitySeconds !== undefined) {
+        const set = affinitySet(endpoint);
+        sets.set(set, { name: set, type: f.addrType, flags: ['dynamic', 'timeout'], timeoutSeconds: info.affinitySeconds });
+        rules.push(`update @${set} { ${f.addr} saddr }`);
+      }
+      rules.push(`meta l4proto ${proto} dnat to ${target}`);
+      chains.set(name, { spec: { name }, rules });
+    }
+  }
+  for (const ip of [...clusterIPs].sort()) elements.push({ set: CLUSTER_IPS_SET, key: ip });
+  return { chains, sets, elements, ports: outcomes };
+}
