@@ -85,7 +85,10 @@ export class ServiceProxier {
   #synced = false;
   #stopped = false;
   #syncing: Promise<void> | undefined;
+  /** The next sync for pending changes (or a retry). */
   #timer: NodeJS.Timeout | undefined;
+  /** The periodic full resync, re-armed after every sync. */
+  #resyncTimer: NodeJS.Timeout | undefined;
   #lastSyncStart = -Infinity;
   #unsubscribe: (() => void) | undefined;
   #firstApplied = false;
@@ -148,6 +151,7 @@ export class ServiceProxier {
     this.#stopped = true;
     this.#unsubscribe?.();
     clearTimeout(this.#timer);
+    clearTimeout(this.#resyncTimer);
     await this.#syncing;
   }
 
@@ -251,7 +255,8 @@ export class ServiceProxier {
         `service-proxy: ${full ? 'full' : 'partial'} sync failed (the previous rules stay in place); retrying in ${this.#syncPeriodMs / 1000}s: ${(error as Error).message}`,
       );
       this.#options.observer?.syncFailed(error, full);
-      this.#scheduleAfterSync(this.#syncPeriodMs);
+      // kube-proxy's retry: the next full sync after --sync-period (sooner if something changes).
+      this.#scheduleAfterSync(undefined);
       return;
     }
     this.#needFull = false;
@@ -270,13 +275,11 @@ export class ServiceProxier {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (delayMs !== undefined) {
-      this.#schedule(delayMs);
-      return;
-    }
-    // Nothing pending: the periodic full resync restores anything changed by hand.
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
+    if (delayMs !== undefined) this.#schedule(delayMs);
+    // The periodic full resync restores anything changed by hand; every sync pushes it back.
+    clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = setTimeout(() => {
+      this.#resyncTimer = undefined;
       this.#needFull = true;
       void this.#runSync();
     }, this.#syncPeriodMs);
