@@ -49,3 +49,35 @@ describe('Transaction', () => {
     expect(sanitizeComment('a'.repeat(200))).toHaveLength(128);
   });
 });
+
+describe('Transaction sets, maps and elements', () => {
+  it('renders them as nft -f text', () => {
+    const tx = new Transaction({ family: 'ip', name: 'portico-proxy' })
+      .addSet({ name: 'service-ips', type: 'ipv4_addr . inet_proto . inet_service', valueType: 'verdict', comment: 'vips' })
+      .addSet({ name: 'affinity-X-ns/svc/tcp/p__10.0.0.1/80', type: 'ipv4_addr', flags: ['dynamic', 'timeout'], timeoutSeconds: 10800 })
+      .addElement({ set: 'service-ips', key: '10.96.0.1 . tcp . 80', value: 'goto service-X-ns/svc/tcp/p' })
+      .deleteElement({ set: 'service-ips', key: '10.96.0.1 . tcp . 80', value: 'ignored' })
+      .flushSet('service-ips', { map: true })
+      .deleteSet('affinity-X-ns/svc/tcp/p__10.0.0.1/80')
+      .flushTable();
+    expect(tx.render().split('\n')).toEqual([
+      'add map ip portico-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vips" ; }',
+      'add set ip portico-proxy affinity-X-ns/svc/tcp/p__10.0.0.1/80 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }',
+      'add element ip portico-proxy service-ips { 10.96.0.1 . tcp . 80 : goto service-X-ns/svc/tcp/p }',
+      'delete element ip portico-proxy service-ips { 10.96.0.1 . tcp . 80 }',
+      'flush map ip portico-proxy service-ips',
+      'delete set ip portico-proxy affinity-X-ns/svc/tcp/p__10.0.0.1/80',
+      'flush table ip portico-proxy',
+      '',
+    ]);
+  });
+
+  it('refuses element text and set types that would break the syntax', () => {
+    const tx = new Transaction(table);
+    expect(() => tx.addElement({ set: 's', key: '10.0.0.1 }; flush ruleset; {' })).toThrow(/element/);
+    expect(() => tx.addElement({ set: 's', key: '10.0.0.1', value: 'goto "x"' })).toThrow(/element/);
+    expect(() => tx.addSet({ name: 's', type: 'ipv4_addr; flush ruleset' })).toThrow(/set type/);
+    expect(() => tx.addSet({ name: 's', type: 'ipv4_addr', timeoutSeconds: 0 })).toThrow(/timeout/);
+    expect(() => tx.addChain({ name: 'x'.repeat(201) })).toThrow(/chain name/);
+  });
+});
