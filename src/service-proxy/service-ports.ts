@@ -125,8 +125,9 @@ export function compileServicePorts(service: Service, family: IpFamily): Compile
 
   let healthCheckNodePort: number | undefined;
   if (externalLocal && type === 'LoadBalancer' && spec.healthCheckNodePort !== undefined) {
-    if (!validPort(spec.healthCheckNodePort)) return fail('spec.healthCheckNodePort', `${spec.healthCheckNodePort} is not a port 1-65535`);
-    healthCheckNodePort = spec.healthCheckNodePort;
+    // Only the health check is lost: traffic handling does not depend on it.
+    if (validPort(spec.healthCheckNodePort)) healthCheckNodePort = spec.healthCheckNodePort;
+    else diagnostics.push({ object, field: 'spec.healthCheckNodePort', message: `${spec.healthCheckNodePort} is not a port 1-65535; no health check is served` });
   }
 
   const ports: ServicePortInfo[] = [];

@@ -43,7 +43,7 @@ afterEach(async () => {
 describe('portico service-proxy wiring', () => {
   it('programs the manifests, answers /healthz 200 after the first sync and /metrics with sync metrics', async () => {
     dir = mkdtempSync(join(tmpdir(), 'portico-sp-'));
-    writeFileSync(join(dir, 'svc.yaml'), MANIFESTS);
+    writeFileSync(join(dir, 'svc.yaml'), MANIFESTS.replace('healthCheckNodePort: 0', 'healthCheckNodePort: 70000'));
     const nft = new FakeNft();
     running = await startServiceProxy({
       manifestsDir: dir,
@@ -62,6 +62,7 @@ describe('portico service-proxy wiring', () => {
     await running.proxier.syncNow();
     expect(nft.dump()).toContain('10.96.0.40 . tcp . 80 : goto service-');
     expect(nft.dump()).toContain('tcp . 30040 : goto external-');
+    expect(running.healthChecks.ports).toEqual([]); // the bad healthCheckNodePort alone is dropped
     const healthz = await fetch(`http://127.0.0.1:${running.healthz!.port}/healthz`);
     expect(healthz.status).toBe(200);
     expect(await healthz.json()).toMatchObject({ lastUpdated: expect.stringMatching(/^\d{4}-/) });
