@@ -165,11 +165,17 @@ export class Transaction {
   }
 
   addRule(rule: NftRuleSpec): this {
-    checkName(rule.chain);
+    // Rules come in runs per chain: validate a chain name once per run (a full sync adds 100k+ rules).
+    if (rule.chain !== this.#lastRuleChain) {
+      checkName(rule.chain);
+      this.#lastRuleChain = rule.chain;
+    }
     if (/[\n;#"]/.test(rule.rule)) throw new Error(`invalid nft rule ${JSON.stringify(rule.rule)}`);
-    this.#ops.push({ op: 'add-rule', rule: { ...rule, ...(rule.comment !== undefined ? { comment: sanitizeComment(rule.comment) } : {}) } });
+    this.#ops.push({ op: 'add-rule', rule: rule.comment !== undefined ? { ...rule, comment: sanitizeComment(rule.comment) } : { chain: rule.chain, rule: rule.rule } });
     return this;
   }
+
+  #lastRuleChain: string | undefined;
 
   deleteRule(options: { chain: string; handle: number }): this {
     checkName(options.chain);

@@ -68,6 +68,30 @@ interface FamilyState {
   fragments: Map<string, ServiceFragment>;
   /** Map/set element key → owning Service (externalIPs may collide across Services). */
   owners: Map<string, string>;
+  /** Rules and elements in `fragments`, kept as syncs apply (metrics without a walk). */
+  rules: number;
+  elements: number;
+}
+
+/** Element ownership as a sync sees it: the applied owners plus this sync's changes. */
+class OwnerView {
+  readonly delta = new Map<string, string | undefined>();
+  constructor(readonly base: ReadonlyMap<string, string>) {}
+  get(id: string): string | undefined {
+    return this.delta.has(id) ? this.delta.get(id) : this.base.get(id);
+  }
+  set(id: string, key: string): void {
+    this.delta.set(id, key);
+  }
+  delete(id: string): void {
+    this.delta.set(id, undefined);
+  }
+}
+
+function fragmentSize(fragment: ServiceFragment | undefined): { rules: number; elements: number } {
+  let rules = 0;
+  for (const chain of fragment?.chains.values() ?? []) rules += chain.rules.length;
+  return { rules, elements: fragment?.elements.length ?? 0 };
 }
 
 export class ServiceProxier {
@@ -109,7 +133,7 @@ export class ServiceProxier {
         clusterCIDRs: (options.clusterCIDRs ?? []).filter((c) => c.ip.family === family),
         ...(options.nodePortCIDRs !== undefined && { nodePortCIDRs: options.nodePortCIDRs.filter((c) => c.ip.family === family) }),
       };
-      return { family, options: rulesetOptions, base: buildBaseRuleset(rulesetOptions), fragments: new Map(), owners: new Map() };
+      return { family, options: rulesetOptions, base: buildBaseRuleset(rulesetOptions), fragments: new Map(), owners: new Map(), rules: 0, elements: 0 };
     });
     // --nodeport-addresses with no CIDR of a family: no NodePorts in that family.
   }
@@ -234,17 +258,16 @@ export class ServiceProxier {
     const outcomes: Array<{ before: readonly PortOutcome[]; after: readonly PortOutcome[] }> = [];
     try {
       for (const state of this.#families) {
-        const { fragments, owners, changes } = this.#buildFamily(state, services, full);
+        const { updates, owners, changes } = this.#buildFamily(state, services, full);
         const table = { family: tableFamily(state.family), name: this.#options.tableName ?? PROXY_TABLE_NAME };
         const tx = full
-          ? renderFullSync(table, state.base, fragments.values(), await this.#options.nft.listTable(table))
+          ? renderFullSync(table, state.base, [...updates.values()].filter((f): f is ServiceFragment => f !== undefined), await this.#options.nft.listTable(table))
           : renderPartialSync(table, changes);
         await this.#options.nft.run(tx);
         operations += tx.size;
         for (const change of changes) outcomes.push({ before: change.before?.ports ?? [], after: change.after?.ports ?? [] });
         // Commit per family at once: a later family's failure must not make us forget this one.
-        state.fragments = fragments;
-        state.owners = owners;
+        this.#commit(state, full, updates, owners, changes);
       }
     } catch (error) {
       this.#needFull = true;
@@ -285,12 +308,15 @@ export class ServiceProxier {
     }, this.#syncPeriodMs);
   }
 
-  /** Rebuilds the fragments of `services` for one family (all of them on a full sync). */
+  /**
+   * Rebuilds the fragments of `services` for one family (all of them on a full sync) without
+   * touching the applied state: a failed transaction must leave it as it was.
+   */
   #buildFamily(state: FamilyState, services: readonly string[], full: boolean) {
-    const fragments = full ? new Map<string, ServiceFragment>() : new Map(state.fragments);
-    const owners = full ? new Map<string, string>() : new Map(state.owners);
+    const updates = new Map<string, ServiceFragment | undefined>();
+    const owners = new OwnerView(full ? new Map() : state.owners);
     const changes: FragmentChange[] = [];
-    const released = new Set<string>();
+    let released = false;
     for (const key of services) {
       const before = state.fragments.get(key);
       if (!full && before) {
@@ -298,33 +324,55 @@ export class ServiceProxier {
           const id = `${e.set}\u0000${e.key}`;
           if (owners.get(id) === key) {
             owners.delete(id);
-            released.add(id);
+            released = true;
           }
         }
       }
       const after = this.#buildService(state, key, owners);
-      if (after) fragments.set(key, after);
-      else fragments.delete(key);
+      updates.set(key, after);
       changes.push({ before, after });
     }
     // A key another Service gave up may now belong to one that lost it earlier: rebuild those too.
-    if (!full && released.size > 0) {
-      const rebuilt = new Set(services);
-      for (const [key, fragment] of state.fragments) {
-        if (rebuilt.has(key) || !this.#lostConflict.has(`${state.family} ${key}`)) continue;
+    if (!full && released) {
+      for (const id of this.#lostConflict) {
+        const [family, key] = [Number(id.slice(0, 1)), id.slice(2)];
+        if (family !== state.family || updates.has(key)) continue;
+        const before = state.fragments.get(key);
         const after = this.#buildService(state, key, owners);
-        if (after) fragments.set(key, after);
-        else fragments.delete(key);
-        changes.push({ before: fragment, after });
+        updates.set(key, after);
+        changes.push({ before, after });
       }
     }
-    return { fragments, owners, changes };
+    return { updates, owners, changes };
+  }
+
+  #commit(state: FamilyState, full: boolean, updates: Map<string, ServiceFragment | undefined>, owners: OwnerView, changes: readonly FragmentChange[]): void {
+    if (full) {
+      state.fragments = new Map();
+      state.owners = new Map();
+      state.rules = 0;
+      state.elements = 0;
+    }
+    for (const [key, fragment] of updates) {
+      if (fragment) state.fragments.set(key, fragment);
+      else state.fragments.delete(key);
+    }
+    for (const [id, key] of owners.delta) {
+      if (key === undefined) state.owners.delete(id);
+      else state.owners.set(id, key);
+    }
+    for (const { before, after } of full ? changes.map((c) => ({ before: undefined, after: c.after })) : changes) {
+      const was = fragmentSize(before);
+      const now = fragmentSize(after);
+      state.rules += now.rules - was.rules;
+      state.elements += now.elements - was.elements;
+    }
   }
 
   /** Services that lost an element key to another Service, by `family key`. */
   readonly #lostConflict = new Set<string>();
 
-  #buildService(state: FamilyState, key: string, owners: Map<string, string>): ServiceFragment | undefined {
+  #buildService(state: FamilyState, key: string, owners: OwnerView): ServiceFragment | undefined {
     const service = this.#options.store.get('Service', key) as Service | undefined;
     const slices = this.#slicesFor(key);
     if (!service) {
@@ -412,10 +460,8 @@ export class ServiceProxier {
     let elements = 0;
     for (const state of this.#families) {
       for (const chain of state.base.chains.values()) rules += chain.rules.length;
-      for (const fragment of state.fragments.values()) {
-        for (const chain of fragment.chains.values()) rules += chain.rules.length;
-        elements += fragment.elements.length;
-      }
+      rules += state.rules;
+      elements += state.elements;
     }
     return { rules, elements };
   }

@@ -1,7 +1,6 @@
 // The desired nftables state, as values: kube-proxy's nftables design (KEP-3866) per address family.
 // buildBaseRuleset gives the fixed chains, sets and maps; buildServiceFragment one Service's chains,
 // affinity sets and map elements. Pure and deterministic: the same input gives the same text.
-import { createHash } from 'node:crypto';
 import { formatCidr, type IpFamily, type IpPrefix } from '../lib/cidr.js';
 import type { NftChainSpec, NftFamily, NftSetSpec } from '../nft/transaction.js';
 import { selectUsableEndpoints, type ServiceEndpoint } from '../endpoints/endpoint-slice.js';
@@ -142,21 +141,26 @@ function chainName(prefix: string, id: string, readable: string): string {
   return `${prefix}-${hash8(id)}-${readable}`.slice(0, 200);
 }
 
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/**
+ * 8 base32 characters (40 bits) of FNV-1a over the id: a short, stable, unique-enough prefix that
+ * keeps names distinct when the readable part is cut. Not cryptographic (nothing here is secret);
+ * sha256 was a third of a full sync's CPU at 10k Services.
+ */
 function hash8(text: string): string {
-  const digest = createHash('sha256').update(text).digest();
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of digest) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5 && out.length < 8) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    if (out.length === 8) break;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
   }
+  h1 >>>= 0;
+  h2 >>>= 0;
+  let out = '';
+  for (let i = 0; i < 6; i++) out += BASE32[(h1 >>> (i * 5)) & 31];
+  for (let i = 0; i < 2; i++) out += BASE32[(h2 >>> (i * 5)) & 31];
   return out;
 }
 
