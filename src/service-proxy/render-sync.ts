@@ -35,6 +35,7 @@ export function renderFullSync(
   for (const set of dynamicSets.values()) tx.addSet(set);
   for (const chain of chains.values()) tx.addChain(chain.spec).flushChain(chain.spec.name);
   for (const chain of chains.values()) for (const rule of chain.rules) tx.addRule({ chain: chain.spec.name, rule });
+  for (const e of base.elements) tx.addElement(e);
   for (const fragment of list) for (const e of fragment.elements) tx.addElement(e);
   if (existing) {
     const staleChains = existing.chains.filter((name) => !chains.has(name));

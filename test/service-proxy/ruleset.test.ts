@@ -25,8 +25,11 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/^10\.96\.0\.10 \. tcp \. 80 : goto service-\w{8}-default\/web\/tcp\/http$/)]);
     expect(elementsOf(dump, 'cluster-ips')).toEqual(['10.96.0.10']);
     const [rules] = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()];
-    expect(rules![0]).toBe('ip daddr 10.96.0.10 meta l4proto tcp th dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade');
-    expect(rules![1]).toMatch(/^numgen random mod 2 vmap \{ 0 : goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080, 1 : goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.2\.5\/8080 \}$/);
+    expect(rules![0]).toBe('ip daddr 10.96.0.10 meta l4proto tcp th dport 80 ip saddr != @cluster-cidrs jump mark-for-masquerade');
+    // Endpoint i of n with probability 1/(n-i): uniform.
+    expect(rules![1]).toMatch(/^numgen random mod 2 0 goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/);
+    expect(rules![2]).toMatch(/^goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.2\.5\/8080$/);
+    expect(elementsOf(dump, 'cluster-cidrs')).toEqual(['10.244.0.0/16']);
     const endpoint = [...chainsOf(dump, 'endpoint-', '10.244.1.5/8080').values()][0];
     expect(endpoint).toEqual(['ip saddr 10.244.1.5 jump mark-for-masquerade', 'meta l4proto tcp dnat to 10.244.1.5:8080']);
   });
@@ -44,7 +47,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     h.apply(web({ type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }), webSlice(on('10.244.1.5', NODE)));
     h.proxier.markSynced();
     await h.proxier.syncNow();
-    expect(h.nft.dump()).toContain('fib daddr type local ip daddr { 192.168.0.0/16, 10.0.0.0/8 } meta l4proto . th dport vmap @service-nodeports');
+    expect(h.nft.dump()).toContain('fib daddr type local ip daddr @nodeport-cidrs meta l4proto . th dport vmap @service-nodeports');
+    expect(elementsOf(h.nft.dump(), 'nodeport-cidrs')).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
   });
 
   it('LoadBalancer and externalIPs: each address goes to the external chain; the NodePort too', async () => {
@@ -83,7 +87,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(dump).toMatch(/set affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 60s/);
     const rules = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!;
     expect(rules[1]).toMatch(/^ip saddr @affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/);
-    expect(rules[3]).toMatch(/^numgen random mod 2/);
+    expect(rules[3]).toMatch(/^numgen random mod 2 0 goto endpoint-/);
     expect([...chainsOf(dump, 'endpoint-', '10.244.1.5/8080').values()][0]).toContainEqual(expect.stringMatching(/^update @affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \{ ip saddr \}$/));
   });
 
@@ -92,7 +96,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/itp-local.nft');
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/: goto local-\w+-default\/web\/tcp\/http$/)]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local.at(-1)).toMatch(/^numgen random mod 1 vmap \{ 0 : goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \}$/);
+    expect(local.at(-1)).toMatch(/^goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/);
     expect(chainsOf(dump, 'endpoint-', '10.244.2.5').size).toBe(0);
   });
 
@@ -109,13 +113,13 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/etp-local.nft');
     const external = [...chainsOf(dump, 'external-', 'default/web/tcp/http').values()][0]!;
     expect(external).toEqual([
-      expect.stringMatching(/^ip saddr 10\.244\.0\.0\/16 goto service-/),
+      expect.stringMatching(/^ip saddr @cluster-cidrs goto service-/),
       'fib saddr type local jump mark-for-masquerade',
       expect.stringMatching(/^fib saddr type local goto service-/),
       expect.stringMatching(/^goto local-/),
     ]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local).toEqual([expect.stringMatching(/^numgen random mod 1 vmap \{ 0 : goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \}$/)]);
+    expect(local).toEqual([expect.stringMatching(/^goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/)]);
   });
 
   it('externalTrafficPolicy Local without a local endpoint: external traffic is dropped, pods still go cluster-wide', async () => {
@@ -170,7 +174,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/dual-stack.nft');
     expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'service-ips')).toEqual([expect.stringMatching(/^fd00:10:96::a \. tcp \. 80 : goto service-/)]);
     expect(dump).toContain('meta l4proto tcp dnat to [fd00:10:244:1::5]:8080');
-    expect(dump).toContain('ip6 daddr fd00:10:96::a meta l4proto tcp th dport 80 ip6 saddr != fd00:10:244::/56 jump mark-for-masquerade');
+    expect(dump).toContain('ip6 daddr fd00:10:96::a meta l4proto tcp th dport 80 ip6 saddr != @cluster-cidrs jump mark-for-masquerade');
+    expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'cluster-cidrs')).toEqual(['fd00:10:244::/56']);
     expect(dump).not.toMatch(/table ip portico-proxy[\s\S]*fd00:10:244:1::5[\s\S]*table ip6/);
   });
 

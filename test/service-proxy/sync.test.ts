@@ -279,6 +279,6 @@ describe('after a sync', () => {
     await h.proxier.syncNow();
     const dump = h.nft.dump();
     expect(dump).not.toContain('10.244.1.1');
-    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toContainEqual(expect.stringMatching(/^numgen random mod 1 /));
+    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), expect.stringMatching(/^goto endpoint-\w+-default\/a\/tcp\/http__10\.244\.1\.2\/8080$/)]);
   });
 });
