@@ -116,6 +116,10 @@ export class Cluster {
       const node: ClusterNode = { name: `node-${n}`, netns, ip: `${UNDERLAY}.${10 + n}`, podCidr: `10.244.${n}.0/24`, gateway: `10.244.${n}.1` };
       await attach(netns, `node${n}`, node.ip);
       await mustExec('ip', ['netns', 'exec', netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      // All hosts share one L2 here, so a node forwarding a NodePort connection to the other node
+      // sends the client ICMP redirects; those share the kernel's per-host ICMP rate-limit state,
+      // and the next REJECT (ICMP port unreachable) to that client would be silently dropped.
+      for (const key of ['all', 'default', 'eth0']) await mustExec('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `net.ipv4.conf.${key}.send_redirects=0`]);
       // A node has a default route (here towards the outside host, which does not forward): local
       // traffic to a ClusterIP needs some route before the nat output hook rewrites it.
       await mustExec('ip', ['-n', netns, 'route', 'add', 'default', 'via', CLIENT_IP]);
@@ -217,7 +221,7 @@ export class Cluster {
       exitCode: undefined,
       stop: async () => {
         if (running.exitCode !== undefined) return running.exitCode;
-        const closed = new Promise<number>((resolve) => child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+        const closed = new Promise<number>((resolve) => child.once('close', (code, signal) => resolve(code ?? (signal === 'SIGTERM' ? 143 : 137))));
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         const code = await closed;
@@ -231,8 +235,26 @@ export class Cluster {
     return running;
   }
 
-  nft(node: ClusterNode, args: readonly string[]): Promise<string> {
-    return mustExec('ip', ['netns', 'exec', node.netns, 'nft', ...args]);
+  /**
+   * Runs `probe` while counting the TCP SYNs (without ACK) that `netns` sends to host:port, with
+   * a throwaway table in that namespace (deleted afterwards, so rulesets compare as before).
+   */
+  async countSyns<T>(netns: string, host: string, port: number, probe: () => Promise<T>): Promise<{ result: T; syns: number }> {
+    const table = 'pcni-syn-count'; // priority -400: before conntrack, NAT and any filter that rejects
+    await mustExec('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], `table ip ${table} {\n  chain out {\n    type filter hook output priority -400; policy accept;\n    ip daddr ${host} tcp dport ${port} tcp flags & (syn | ack) == syn counter\n  }\n}\n`);
+    try {
+      const result = await probe();
+      const listed = await mustExec('ip', ['netns', 'exec', netns, 'nft', 'list', 'chain', 'ip', table, 'out']);
+      const packets = /counter packets (\d+)/.exec(listed);
+      if (!packets) throw new Error(`no counter in ${listed}`);
+      return { result, syns: Number(packets[1]) };
+    } finally {
+      await exec('ip', ['netns', 'exec', netns, 'nft', 'delete', 'table', 'ip', table]);
+    }
+  }
+
+  nft(node: ClusterNode, args: readonly string[], input?: string): Promise<string> {
+    return mustExec('ip', ['netns', 'exec', node.netns, 'nft', ...args], input);
   }
 
   /** Stops every process and removes every namespace and file; safe to call twice, never throws. */
