@@ -6,10 +6,13 @@ import type { NftTableRef, Transaction } from './transaction.js';
 export class ExecNft implements NftRunner {
   readonly #runner: CommandRunner;
   readonly #binary: string;
+  readonly #timeoutMs: number | undefined;
 
-  constructor(options: { runner: CommandRunner; binary?: string }) {
+  /** `timeoutMs`: per nft invocation (the runner's default, 60 s, when undefined). */
+  constructor(options: { runner: CommandRunner; binary?: string; timeoutMs?: number }) {
     this.#runner = options.runner;
     this.#binary = options.binary ?? 'nft';
+    this.#timeoutMs = options.timeoutMs;
   }
 
   async run(tx: Transaction): Promise<void> {
@@ -41,7 +44,7 @@ export class ExecNft implements NftRunner {
 
   async #exec(args: string[], input?: string) {
     try {
-      return await this.#runner.run({ command: this.#binary, args, ...(input !== undefined && { input }) });
+      return await this.#runner.run({ command: this.#binary, args, ...(input !== undefined && { input }), ...(this.#timeoutMs !== undefined && { timeoutMs: this.#timeoutMs }) });
     } catch (error) {
       if (error instanceof CommandError) throw new NftError('unavailable', error.message, { cause: error });
       throw error;

@@ -260,9 +260,16 @@ export class ServiceProxier {
       for (const state of this.#families) {
         const { updates, owners, changes } = this.#buildFamily(state, services, full);
         const table = { family: tableFamily(state.family), name: this.#options.tableName ?? PROXY_TABLE_NAME };
-        const tx = full
-          ? renderFullSync(table, state.base, [...updates.values()].filter((f): f is ServiceFragment => f !== undefined), await this.#options.nft.listTable(table))
-          : renderPartialSync(table, changes);
+        let tx;
+        if (full) {
+          const existing = await this.#options.nft.listTable(table);
+          const present = new Set(existing?.chains ?? []);
+          // The applied state is trusted only when the last sync succeeded and its chains still exist.
+          const trusted = this.#failingSince === undefined && existing !== undefined && [...state.fragments.values()].every((f) => [...f.chains.keys()].every((c) => present.has(c)));
+          const wanted = new Map<string, ServiceFragment>();
+          for (const [key, fragment] of updates) if (fragment) wanted.set(key, fragment);
+          tx = renderFullSync(table, state.base, wanted, existing, trusted ? state.fragments : undefined);
+        } else tx = renderPartialSync(table, changes);
         await this.#options.nft.run(tx);
         operations += tx.size;
         for (const change of changes) outcomes.push({ before: change.before?.ports ?? [], after: change.after?.ports ?? [] });

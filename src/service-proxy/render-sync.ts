@@ -14,36 +14,53 @@ export interface FragmentChange {
 }
 
 /**
- * Every chain flushed and refilled, every map flushed and refilled, affinity sets added (kept),
- * then everything `existing` lists that is no longer wanted flushed and deleted.
+ * A full sync. With `previous` (the applied fragments, trusted: the last sync succeeded and every
+ * chain it made still exists), as kube-proxy's: base chains, sets and maps are re-created and
+ * refilled, Service chains are written only where they differ from `previous`. Without it, every
+ * chain is flushed and refilled. Either way affinity sets are kept, and whatever `existing` lists
+ * that is no longer wanted is flushed and deleted.
  */
 export function renderFullSync(
   table: NftTableRef,
   base: BaseRuleset,
-  fragments: Iterable<ServiceFragment>,
+  fragments: ReadonlyMap<string, ServiceFragment>,
   existing: NftTableObjects | undefined,
+  previous?: ReadonlyMap<string, ServiceFragment>,
 ): Transaction {
   const tx = new Transaction(table).addTable({ comment: TABLE_COMMENT });
-  const chains = new Map<string, ChainState>(base.chains);
+  const wantedChains = new Set<string>(base.chains.keys());
   const dynamicSets = new Map<string, NftSetSpec>();
-  const list = [...fragments];
-  for (const fragment of list) {
-    for (const [name, chain] of fragment.chains) chains.set(name, chain);
+  for (const fragment of fragments.values()) {
+    for (const name of fragment.chains.keys()) wantedChains.add(name);
     for (const [name, set] of fragment.sets) dynamicSets.set(name, set);
   }
   for (const set of base.sets.values()) tx.addSet(set).flushSet(set.name, { map: set.valueType !== undefined });
   for (const set of dynamicSets.values()) tx.addSet(set);
-  for (const chain of chains.values()) tx.addChain(chain.spec).flushChain(chain.spec.name);
-  for (const chain of chains.values()) for (const rule of chain.rules) tx.addRule({ chain: chain.spec.name, rule });
-  for (const e of base.elements) tx.addElement(e);
-  for (const fragment of list) for (const e of fragment.elements) tx.addElement(e);
-  if (existing) {
-    const staleChains = existing.chains.filter((name) => !chains.has(name));
-    for (const name of staleChains) tx.flushChain(name);
-    for (const name of staleChains) tx.deleteChain(name);
-    for (const name of existing.sets) if (!base.sets.has(name) && !dynamicSets.has(name)) tx.deleteSet(name);
-    for (const name of existing.maps) if (!base.sets.has(name)) tx.deleteSet(name, { map: true });
+  for (const chain of base.chains.values()) tx.addChain(chain.spec).flushChain(chain.spec.name);
+  const written: ChainState[] = [...base.chains.values()];
+  for (const [key, fragment] of fragments) {
+    const before = previous?.get(key);
+    for (const [name, chain] of fragment.chains) {
+      const old = before?.chains.get(name);
+      if (old !== undefined && sameRules(old, chain)) continue;
+      tx.addChain(chain.spec);
+      if (previous === undefined || old !== undefined) tx.flushChain(name);
+      written.push(chain);
+    }
   }
+  for (const chain of written) for (const rule of chain.rules) tx.addRule({ chain: chain.spec.name, rule });
+  for (const e of base.elements) tx.addElement(e);
+  for (const fragment of fragments.values()) for (const e of fragment.elements) tx.addElement(e);
+  const stale = new Set<string>();
+  for (const name of existing?.chains ?? []) if (!wantedChains.has(name)) stale.add(name);
+  for (const fragment of previous?.values() ?? []) for (const name of fragment.chains.keys()) if (!wantedChains.has(name)) stale.add(name);
+  for (const name of stale) tx.flushChain(name);
+  for (const name of stale) tx.deleteChain(name);
+  const staleSets = new Set<string>();
+  for (const name of existing?.sets ?? []) if (!base.sets.has(name) && !dynamicSets.has(name)) staleSets.add(name);
+  for (const fragment of previous?.values() ?? []) for (const name of fragment.sets.keys()) if (!dynamicSets.has(name)) staleSets.add(name);
+  for (const name of staleSets) tx.deleteSet(name);
+  for (const name of existing?.maps ?? []) if (!base.sets.has(name)) tx.deleteSet(name, { map: true });
   return tx;
 }
 

@@ -166,6 +166,28 @@ describe('full syncs and failures', () => {
     await h.proxier.stop();
   });
 
+  it('a periodic full sync rewrites the base chains and maps but not unchanged Service chains, unless one went missing', async () => {
+    const h = setup();
+    h.apply(service('a', '10.96.0.1'), endpoints('a', '10.244.1.1'), service('b', '10.96.0.2'), endpoints('b', '10.244.1.2'));
+    h.proxier.markSynced();
+    await h.proxier.syncNow();
+    const good = h.nft.dump();
+    await h.proxier.syncNow({ full: true });
+    const resync = h.nft.history.at(-1)!;
+    expect(resync).toContain('flush chain ip portico-proxy services');
+    expect(resync).toContain('add element ip portico-proxy service-ips { 10.96.0.1 . tcp . 80 : goto service-');
+    expect(resync).not.toMatch(/add rule ip portico-proxy (service|endpoint)-\w{8}-/);
+    expect(h.nft.dump()).toBe(good);
+    // A Service chain deleted behind our back: the next full sync rewrites everything.
+    const { Transaction } = await import('../../src/nft/transaction.js');
+    const chain = [...chainsOf(good, 'endpoint-', 'default/b/').keys()][0]!;
+    const serviceChain = [...chainsOf(good, "service-", "default/b/").keys()][0]!;
+    await h.nft.run(new Transaction({ family: 'ip', name: 'portico-proxy' }).flushChain(serviceChain).flushChain(chain).deleteChain(chain));
+    await h.proxier.syncNow({ full: true });
+    expect(h.nft.history.at(-1)).toMatch(/add rule ip portico-proxy endpoint-\w+-default\/a\//);
+    expect(h.nft.dump()).toBe(good);
+  });
+
   it('a failed nft run keeps the previous ruleset, is logged and counted, and is retried as a full sync after sync-period', async () => {
     vi.useFakeTimers();
     const faults = new FaultPlan();
