@@ -79,7 +79,9 @@ async function writeManifests(): Promise<void> {
     service('solo', '10.96.0.14', TCP80),
     service('shrink', '10.96.0.15', TCP80),
     service('dns', '10.96.0.16', UDP53),
+    service('broken', '10.96.0.300', TCP80),
   ]);
+  await cluster.writeManifest('20-slice-broken.json', [slice('broken', pods('web-1a'), TCP80)]);
   await cluster.writeManifest('20-slice-web.json', [slice('web', pods(...WEB_PODS), WEB_PORTS)]);
   await cluster.writeManifest('20-slice-empty.json', [slice('empty', [], [{ name: 'http', port: 80 }])]);
   await cluster.writeManifest('20-slice-sticky.json', [slice('sticky', pods(...WEB_PODS), TCP80)]);
@@ -155,15 +157,28 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('service proxy on a
         bystander.set(node.name, await cluster.nft(node, ['list', 'table', 'inet', 'bystander']));
       }
       for (const node of cluster.nodes) proxies.set(node.name, cluster.startPortico(node, proxyArgs(node)));
-      for (const node of cluster.nodes) {
-        const healthz = await pollUntil(
-          () => cluster.http(node.netns, `http://${node.ip}:${HEALTHZ_PORT}/healthz`, 1000),
-          (r) => r.status === 200 || proxies.get(node.name)!.exitCode !== undefined,
-          { attempts: 150, pauseMs: 200 },
-        );
-        if (healthz.status !== 200) throw new Error(`service proxy on ${node.name} never became healthy (last /healthz: ${JSON.stringify(healthz)})\n${output()}`);
-      }
+      for (const node of cluster.nodes) await waitHealthy(node);
     }, 60_000);
+
+    /** /healthz answers 200 once the first sync is applied; fails early if the proxy exited. */
+    async function waitHealthy(node: ClusterNode): Promise<void> {
+      const healthz = await pollUntil(
+        () => cluster.http(node.netns, `http://${node.ip}:${HEALTHZ_PORT}/healthz`, 1000),
+        (r) => r.status === 200 || proxies.get(node.name)!.exitCode !== undefined,
+        { attempts: 150, pauseMs: 200 },
+      );
+      if (healthz.status !== 200) throw new Error(`service proxy on ${node.name} never became healthy (last /healthz: ${JSON.stringify(healthz)})\n${output()}`);
+    }
+
+    /** The proxy's structured log lines on a node. */
+    const logLines = (node: ClusterNode) =>
+      proxies.get(node.name)!.output.split('\n').flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
 
     afterAll(async () => {
       for (const proxy of proxies.values()) await proxy.stop();
@@ -177,6 +192,12 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('service proxy on a
         const metrics = await cluster.http(node.netns, `http://${node.ip}:${METRICS_PORT}/metrics`);
         expect(metrics.status, output()).toBe(200);
         expect(metrics.body).toMatch(/^# TYPE \S+ (counter|gauge|histogram)$/m);
+        // The broken Service is reported by object and field (and skipped: every test here uses the others).
+        const reports = logLines(node).filter((l) => String(l['object']).includes('default/broken'));
+        expect(reports.length, node.name).toBeGreaterThan(0);
+        for (const report of reports) {
+          expect(report, node.name).toMatchObject({ code: 'PORTICO_ERR_SERVICE_PROXY_OBJECT', field: expect.stringMatching(/^spec\.clusterIPs?\b/) });
+        }
       }
     });
 
