@@ -9,7 +9,7 @@ import type { EndpointSlice, Service } from '../model/k8s-objects.js';
 import type { NftRunner } from '../nft/runner.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 import type { ConntrackCleaner } from './conntrack.js';
-import { buildBaseRuleset, buildServiceFragment, PROXY_TABLE_NAME, tableFamily, type BaseRuleset, type PortOutcome, type RulesetOptions, type ServiceFragment } from './ruleset.js';
+import { buildBaseRuleset, buildServiceFragment, HAIRPIN_SET, PROXY_TABLE_NAME, tableFamily, type ElementState, type BaseRuleset, type PortOutcome, type RulesetOptions, type ServiceFragment } from './ruleset.js';
 import { renderFullSync, renderPartialSync, type FragmentChange } from './render-sync.js';
 import { compileServicePorts, HEADLESS_LABEL, type ServiceDiagnostic } from './service-ports.js';
 
@@ -71,6 +71,8 @@ interface FamilyState {
   /** Rules and elements in `fragments`, kept as syncs apply (metrics without a walk). */
   rules: number;
   elements: number;
+  /** Endpoint IP → how many Services DNAT to it (one hairpin element however many). */
+  hairpinRefs: Map<string, number>;
 }
 
 /** Element ownership as a sync sees it: the applied owners plus this sync's changes. */
@@ -133,7 +135,7 @@ export class ServiceProxier {
         clusterCIDRs: (options.clusterCIDRs ?? []).filter((c) => c.ip.family === family),
         ...(options.nodePortCIDRs !== undefined && { nodePortCIDRs: options.nodePortCIDRs.filter((c) => c.ip.family === family) }),
       };
-      return { family, options: rulesetOptions, base: buildBaseRuleset(rulesetOptions), fragments: new Map(), owners: new Map(), rules: 0, elements: 0 };
+      return { family, options: rulesetOptions, base: buildBaseRuleset(rulesetOptions), fragments: new Map(), owners: new Map(), rules: 0, elements: 0, hairpinRefs: new Map() };
     });
     // --nodeport-addresses with no CIDR of a family: no NodePorts in that family.
   }
@@ -259,22 +261,25 @@ export class ServiceProxier {
     try {
       for (const state of this.#families) {
         const { updates, owners, changes } = this.#buildFamily(state, services, full);
+        const hairpin = hairpinDelta(full ? new Map() : state.hairpinRefs, full ? [...updates.values()].map((after) => ({ before: undefined, after })) : changes);
         const table = { family: tableFamily(state.family), name: this.#options.tableName ?? PROXY_TABLE_NAME };
         let tx;
         if (full) {
           const existing = await this.#options.nft.listTable(table);
           const present = new Set(existing?.chains ?? []);
-          // The applied state is trusted only when the last sync succeeded and its chains still exist.
-          const trusted = this.#failingSince === undefined && existing !== undefined && [...state.fragments.values()].every((f) => [...f.chains.keys()].every((c) => present.has(c)));
+          // The applied state is trusted only when this process applied it, the last sync succeeded
+          // and its chains still exist; a new process finds the previous one's table: rewrite it all.
+          const trusted = this.#firstApplied && this.#failingSince === undefined && existing !== undefined && [...state.fragments.values()].every((f) => [...f.chains.keys()].every((c) => present.has(c)));
           const wanted = new Map<string, ServiceFragment>();
           for (const [key, fragment] of updates) if (fragment) wanted.set(key, fragment);
-          tx = renderFullSync(table, state.base, wanted, existing, trusted ? state.fragments : undefined);
-        } else tx = renderPartialSync(table, changes);
+          tx = renderFullSync(table, state.base, wanted, existing, trusted ? state.fragments : undefined, [...hairpin.refs.keys()].sort().map((ip) => hairpinElement(ip)));
+        } else tx = renderPartialSync(table, changes, hairpin);
         await this.#options.nft.run(tx);
         operations += tx.size;
         for (const change of changes) outcomes.push({ before: change.before?.ports ?? [], after: change.after?.ports ?? [] });
         // Commit per family at once: a later family's failure must not make us forget this one.
         this.#commit(state, full, updates, owners, changes);
+        state.hairpinRefs = hairpin.refs;
       }
     } catch (error) {
       this.#needFull = true;
@@ -487,6 +492,28 @@ export class ServiceProxier {
       this.#log.error({ code: d.object.startsWith('Node') ? 'PORTICO_ERR_SERVICE_PROXY_NODE' : 'PORTICO_ERR_SERVICE_PROXY_OBJECT', object: d.object, field: d.field }, `${d.object} ${d.field}: ${d.message}`);
     }
   }
+}
+
+function hairpinElement(ip: string): ElementState {
+  return { set: HAIRPIN_SET, key: `${ip} . ${ip}` };
+}
+
+/** New hairpin refcounts after `changes`, and the elements that appear or disappear. */
+function hairpinDelta(current: ReadonlyMap<string, number>, changes: readonly FragmentChange[]) {
+  const refs = new Map(current);
+  for (const { before, after } of changes) {
+    for (const ip of before?.hairpin ?? []) refs.set(ip, (refs.get(ip) ?? 0) - 1);
+    for (const ip of after?.hairpin ?? []) refs.set(ip, (refs.get(ip) ?? 0) + 1);
+  }
+  const adds: ElementState[] = [];
+  const deletes: ElementState[] = [];
+  for (const [ip, count] of refs) {
+    const was = current.get(ip) ?? 0;
+    if (count <= 0) refs.delete(ip);
+    if (was === 0 && count > 0) adds.push(hairpinElement(ip));
+    else if (was > 0 && count <= 0) deletes.push(hairpinElement(ip));
+  }
+  return { refs, adds, deletes };
 }
 
 /**

@@ -3,7 +3,7 @@
 // Services that changed. Affinity sets are never flushed: their dynamic entries are the stickiness.
 import { Transaction, type NftSetSpec, type NftTableRef } from '../nft/transaction.js';
 import type { NftTableObjects } from '../nft/runner.js';
-import type { BaseRuleset, ChainState, ServiceFragment } from './ruleset.js';
+import type { BaseRuleset, ChainState, ElementState, ServiceFragment } from './ruleset.js';
 
 export const TABLE_COMMENT = 'rules for portico service-proxy';
 
@@ -26,6 +26,8 @@ export function renderFullSync(
   fragments: ReadonlyMap<string, ServiceFragment>,
   existing: NftTableObjects | undefined,
   previous?: ReadonlyMap<string, ServiceFragment>,
+  /** Elements of base sets owned by no single Service (the hairpin set). */
+  shared: readonly ElementState[] = [],
 ): Transaction {
   const tx = new Transaction(table).addTable({ comment: TABLE_COMMENT });
   const wantedChains = new Set<string>(base.chains.keys());
@@ -50,6 +52,7 @@ export function renderFullSync(
   }
   for (const chain of written) for (const rule of chain.rules) tx.addRule({ chain: chain.spec.name, rule });
   for (const e of base.elements) tx.addElement(e);
+  for (const e of shared) tx.addElement(e);
   for (const fragment of fragments.values()) for (const e of fragment.elements) tx.addElement(e);
   const stale = new Set<string>();
   for (const name of existing?.chains ?? []) if (!wantedChains.has(name)) stale.add(name);
@@ -65,7 +68,11 @@ export function renderFullSync(
 }
 
 /** Only what changed: new chains and sets first, refilled chains, element diffs, then removals. */
-export function renderPartialSync(table: NftTableRef, changes: readonly FragmentChange[]): Transaction {
+export function renderPartialSync(
+  table: NftTableRef,
+  changes: readonly FragmentChange[],
+  shared: { readonly adds: readonly ElementState[]; readonly deletes: readonly ElementState[] } = { adds: [], deletes: [] },
+): Transaction {
   const tx = new Transaction(table);
   for (const { before, after } of changes) {
     if (!after) continue;
@@ -95,7 +102,9 @@ export function renderPartialSync(table: NftTableRef, changes: readonly Fragment
       if (was === undefined || was.value !== e.value) adds.push(e);
     }
   }
+  for (const e of shared.deletes) tx.deleteElement(e);
   for (const e of adds) tx.addElement(e);
+  for (const e of shared.adds) tx.addElement(e);
   const removedChains: string[] = [];
   const removedSets: string[] = [];
   for (const { before, after } of changes) {

@@ -326,12 +326,8 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('service proxy on a
       expect(Object.keys(fresh), JSON.stringify(fresh)).toEqual(survivors);
     });
 
-    // KNOWN BUG (expected to fail until fixed; then make this `it`): the first full sync of a new
-    // process `add chain`s the service and endpoint chains it finds from the previous process
-    // without flushing them, so their rules are appended a second time; when an endpoint went
-    // away meanwhile, the `delete chain` of its chain fails with EBUSY (the old rules still jump
-    // to it), the whole transaction fails and nothing applies until --sync-period later.
-    it.fails('a restarted proxy takes over its rules: unchanged they stay the same, changed they are applied', { timeout: 90_000 }, async () => {
+    // A new process finds the previous one's table: its first full sync must rewrite every chain.
+    it('a restarted proxy takes over its rules: unchanged they stay the same, changed they are applied', { timeout: 90_000 }, async () => {
       const node = cluster.nodes[0]!;
       const restart = async () => {
         expect([0, 143]).toContain(await proxies.get(node.name)!.stop());

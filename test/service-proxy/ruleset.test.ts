@@ -10,6 +10,11 @@ const web = (spec: Parameters<typeof svc>[1], options?: Parameters<typeof svc>[2
   svc('default/web', { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], ...spec }, options);
 const webSlice = (...endpoints: Parameters<typeof slice>[3]) => slice('default/web-1', 'web', [{ name: 'http', port: 8080 }], endpoints);
 
+/** Every `dnat to` target in a dump, sorted, deduplicated. */
+function dnatTargets(dump: string): string[] {
+  return [...new Set([...dump.matchAll(/dnat to (\S+)/g)].map((m) => m[1]!))].sort();
+}
+
 async function synced(...objects: KubeObject[]): Promise<string> {
   const h = setup();
   h.apply(...objects);
@@ -27,11 +32,11 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const [rules] = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()];
     expect(rules![0]).toBe('ip daddr 10.96.0.10 meta l4proto tcp th dport 80 ip saddr != @cluster-cidrs jump mark-for-masquerade');
     // Endpoint i of n with probability 1/(n-i): uniform.
-    expect(rules![1]).toMatch(/^numgen random mod 2 0 goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/);
-    expect(rules![2]).toMatch(/^goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.2\.5\/8080$/);
+    expect(rules!.slice(1)).toEqual(['numgen random mod 2 0 meta l4proto tcp dnat to 10.244.1.5:8080', 'meta l4proto tcp dnat to 10.244.2.5:8080']);
     expect(elementsOf(dump, 'cluster-cidrs')).toEqual(['10.244.0.0/16']);
-    const endpoint = [...chainsOf(dump, 'endpoint-', '10.244.1.5/8080').values()][0];
-    expect(endpoint).toEqual(['ip saddr 10.244.1.5 jump mark-for-masquerade', 'meta l4proto tcp dnat to 10.244.1.5:8080']);
+    // Hairpin: a pod reaching itself through the Service is masqueraded (one element per endpoint IP).
+    expect(elementsOf(dump, 'hairpin-endpoints')).toEqual(['10.244.1.5 . 10.244.1.5', '10.244.2.5 . 10.244.2.5']);
+    expect(dump).toContain('ct status dnat ip saddr . ip daddr @hairpin-endpoints masquerade fully-random');
   });
 
   it('NodePort: the node port goes to the external chain, which masquerades and goes cluster-wide', async () => {
@@ -86,9 +91,10 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/affinity.nft');
     expect(dump).toMatch(/set affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 60s/);
     const rules = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!;
-    expect(rules[1]).toMatch(/^ip saddr @affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/);
-    expect(rules[3]).toMatch(/^numgen random mod 2 0 goto endpoint-/);
-    expect([...chainsOf(dump, 'endpoint-', '10.244.1.5/8080').values()][0]).toContainEqual(expect.stringMatching(/^update @affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \{ ip saddr \}$/));
+    // A known client goes back to its endpoint (refreshing its entry); a new one is placed and remembered.
+    expect(rules[1]).toMatch(/^ip saddr @(affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080) meta l4proto tcp update @\1 \{ ip saddr \} dnat to 10\.244\.1\.5:8080$/);
+    expect(rules[3]).toMatch(/^numgen random mod 2 0 meta l4proto tcp update @affinity-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080 \{ ip saddr \} dnat to 10\.244\.1\.5:8080$/);
+    expect(rules[4]).toMatch(/^meta l4proto tcp update @affinity-\w+-default\/web\/tcp\/http__10\.244\.2\.5\/8080 \{ ip saddr \} dnat to 10\.244\.2\.5:8080$/);
   });
 
   it('internalTrafficPolicy Local: the ClusterIP goes to the local chain with only this node\'s endpoints', async () => {
@@ -96,8 +102,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/itp-local.nft');
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/: goto local-\w+-default\/web\/tcp\/http$/)]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local.at(-1)).toMatch(/^goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/);
-    expect(chainsOf(dump, 'endpoint-', '10.244.2.5').size).toBe(0);
+    expect(local.at(-1)).toBe('meta l4proto tcp dnat to 10.244.1.5:8080');
+    expect(dump).not.toContain('10.244.2.5');
   });
 
   it('internalTrafficPolicy Local without a local endpoint: the ClusterIP is dropped, not rejected', async () => {
@@ -119,7 +125,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       expect.stringMatching(/^goto local-/),
     ]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local).toEqual([expect.stringMatching(/^goto endpoint-\w+-default\/web\/tcp\/http__10\.244\.1\.5\/8080$/)]);
+    expect(local).toEqual(['meta l4proto tcp dnat to 10.244.1.5:8080']);
   });
 
   it('externalTrafficPolicy Local without a local endpoint: external traffic is dropped, pods still go cluster-wide', async () => {
@@ -134,9 +140,9 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       webSlice(on('10.244.1.5', NODE, { ready: false, serving: true, terminating: true }), on('10.244.1.6', NODE, { ready: false, serving: false, terminating: true })),
     );
     await expect(draining).toMatchFileSnapshot('golden/terminating-fallback.nft');
-    expect([...chainsOf(draining, 'endpoint-', 'default/web').keys()].map((n) => n.replace(/.*__/, ''))).toEqual(['10.244.1.5/8080']);
+    expect(dnatTargets(draining)).toEqual(['10.244.1.5:8080']);
     const mixed = await synced(web({}), webSlice(on('10.244.1.5', NODE, { ready: false, serving: true, terminating: true }), on('10.244.1.7', NODE)));
-    expect([...chainsOf(mixed, 'endpoint-', 'default/web').keys()].map((n) => n.replace(/.*__/, ''))).toEqual(['10.244.1.7/8080']);
+    expect(dnatTargets(mixed)).toEqual(['10.244.1.7:8080']);
   });
 
   it('multi-port: a chain per port, slice ports matched by name', async () => {

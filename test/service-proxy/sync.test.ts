@@ -39,10 +39,10 @@ describe('partial syncs', () => {
     expect(tx).not.toContain('default/b/');
     expect(tx).not.toMatch(/flush (chain|map|set) ip portico-proxy (services|service-ips|filter-|nat-)/);
     expect(tx).not.toContain('add table');
-    // New endpoint chain added, the service chain refilled, nothing about the untouched endpoint.
-    expect(tx).toMatch(/add chain ip portico-proxy endpoint-\w+-default\/a\/tcp\/http__10\.244\.1\.3\/8080/);
+    // The service chain refilled, the new endpoint's hairpin element added, nothing else.
     expect(tx).toMatch(/flush chain ip portico-proxy service-\w+-default\/a\/tcp\/http/);
-    expect(tx).not.toContain('10.244.1.1/8080 {');
+    expect(tx).toContain('add element ip portico-proxy hairpin-endpoints { 10.244.1.3 . 10.244.1.3 }');
+    expect(tx).not.toContain('hairpin-endpoints { 10.244.1.1 ');
     expect(h.nft.dump()).toBe(await fromScratch(allObjects(h)));
   });
 
@@ -100,6 +100,21 @@ describe('partial syncs', () => {
     await h.proxier.syncNow();
     expect(h.nft.dump()).toBe(await fromScratch(allObjects(h)));
     expect(h.nft.history.length).toBeGreaterThan(5);
+  });
+
+  it('an endpoint IP shared by two Services keeps its hairpin element until neither uses it', async () => {
+    const h = setup();
+    h.apply(service('a', '10.96.0.1'), endpoints('a', '10.244.1.1'), service('b', '10.96.0.2'), endpoints('b', '10.244.1.1'));
+    h.proxier.markSynced();
+    await h.proxier.syncNow();
+    expect(elementsOf(h.nft.dump(), 'hairpin-endpoints')).toEqual(['10.244.1.1 . 10.244.1.1']);
+    h.store.remove('EndpointSlice', 'default/a-1');
+    await h.proxier.syncNow();
+    expect(elementsOf(h.nft.dump(), 'hairpin-endpoints')).toEqual(['10.244.1.1 . 10.244.1.1']);
+    h.store.remove('EndpointSlice', 'default/b-1');
+    await h.proxier.syncNow();
+    expect(elementsOf(h.nft.dump(), 'hairpin-endpoints')).toEqual([]);
+    expect(h.nft.dump()).toBe(await fromScratch(allObjects(h)));
   });
 
   it('two Services claiming one externalIP:port: the first keeps it, the other is reported, and gets it when freed', async () => {
@@ -176,15 +191,14 @@ describe('full syncs and failures', () => {
     const resync = h.nft.history.at(-1)!;
     expect(resync).toContain('flush chain ip portico-proxy services');
     expect(resync).toContain('add element ip portico-proxy service-ips { 10.96.0.1 . tcp . 80 : goto service-');
-    expect(resync).not.toMatch(/add rule ip portico-proxy (service|endpoint)-\w{8}-/);
+    expect(resync).not.toMatch(/add rule ip portico-proxy service-\w{8}-/);
     expect(h.nft.dump()).toBe(good);
     // A Service chain deleted behind our back: the next full sync rewrites everything.
     const { Transaction } = await import('../../src/nft/transaction.js');
-    const chain = [...chainsOf(good, 'endpoint-', 'default/b/').keys()][0]!;
-    const serviceChain = [...chainsOf(good, "service-", "default/b/").keys()][0]!;
-    await h.nft.run(new Transaction({ family: 'ip', name: 'portico-proxy' }).flushChain(serviceChain).flushChain(chain).deleteChain(chain));
+    const serviceChain = [...chainsOf(good, 'service-', 'default/b/').keys()][0]!;
+    await h.nft.run(new Transaction({ family: 'ip', name: 'portico-proxy' }).flushSet('service-ips', { map: true }).flushChain(serviceChain).deleteChain(serviceChain));
     await h.proxier.syncNow({ full: true });
-    expect(h.nft.history.at(-1)).toMatch(/add rule ip portico-proxy endpoint-\w+-default\/a\//);
+    expect(h.nft.history.at(-1)).toMatch(/add rule ip portico-proxy service-\w+-default\/a\//);
     expect(h.nft.dump()).toBe(good);
   });
 
@@ -301,6 +315,28 @@ describe('after a sync', () => {
     await h.proxier.syncNow();
     const dump = h.nft.dump();
     expect(dump).not.toContain('10.244.1.1');
-    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), expect.stringMatching(/^goto endpoint-\w+-default\/a\/tcp\/http__10\.244\.1\.2\/8080$/)]);
+    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), 'meta l4proto tcp dnat to 10.244.1.2:8080']);
+  });
+});
+
+describe('a new process', () => {
+  it('rewrites every chain of the table the previous process left, instead of appending to them', async () => {
+    const first = setup();
+    first.apply(service('a', '10.96.0.1'), endpoints('a', '10.244.1.1', '10.244.1.2'));
+    first.proxier.markSynced();
+    await first.proxier.syncNow();
+    const good = first.nft.dump();
+    // Same kernel (FakeNft), new proxier; an endpoint went away while it was down.
+    const { ServiceProxier } = await import('../../src/service-proxy/proxier.js');
+    const next = new ServiceProxier({ store: first.store, nft: first.nft, logger: first.log.logger, nodeName: NODE, families: [4], clusterCIDRs: [{ ip: { family: 4, value: 0x0af40000n }, prefix: 16 }] });
+    next.start();
+    next.markSynced();
+    await next.syncNow();
+    expect(first.nft.dump()).toBe(good);
+    first.apply(endpoints('a', '10.244.1.2'));
+    await next.syncNow();
+    expect(first.nft.dump()).toBe(await fromScratch(allObjects(first)));
+    expect(first.log.lines.filter((l) => l['code'] === 'PORTICO_ERR_SERVICE_PROXY_SYNC')).toEqual([]);
+    await next.stop();
   });
 });
