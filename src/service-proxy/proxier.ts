@@ -6,6 +6,7 @@ import type { IpFamily, IpPrefix } from '../lib/cidr.js';
 import type { Logger } from '../lib/logger.js';
 import { resolveSliceEndpoints, SERVICE_NAME_LABEL, type ServiceEndpoint } from '../endpoints/endpoint-slice.js';
 import type { EndpointSlice, Service } from '../model/k8s-objects.js';
+import type { Diagnostic } from '../model/route-model.js';
 import type { NftRunner } from '../nft/runner.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 import type { ConntrackCleaner } from './conntrack.js';
@@ -58,6 +59,8 @@ export interface ProxierOptions {
   readonly healthChecks?: HealthCheckSink;
   readonly observer?: SyncObserver;
   readonly tableName?: string;
+  /** Each newly reported problem (Kubernetes mode turns them into Warning Events). */
+  readonly onDiagnostic?: (diagnostic: Diagnostic) => void;
 }
 
 interface FamilyState {
@@ -489,7 +492,13 @@ export class ServiceProxier {
     }
     this.#reported.set(id, text);
     for (const d of diagnostics) {
-      this.#log.error({ code: d.object.startsWith('Node') ? 'PORTICO_ERR_SERVICE_PROXY_NODE' : 'PORTICO_ERR_SERVICE_PROXY_OBJECT', object: d.object, field: d.field }, `${d.object} ${d.field}: ${d.message}`);
+      const code = d.object.startsWith('Node') ? 'PORTICO_ERR_SERVICE_PROXY_NODE' : 'PORTICO_ERR_SERVICE_PROXY_OBJECT';
+      this.#log.error({ code, object: d.object, field: d.field }, `${d.object} ${d.field}: ${d.message}`);
+      // `Kind ns/name` or `Kind name` (cluster-scoped).
+      const [kind = '', ref = ''] = d.object.split(' ');
+      const slash = ref.indexOf('/');
+      const object = slash < 0 ? { kind, name: ref } : { kind, namespace: ref.slice(0, slash), name: ref.slice(slash + 1) };
+      this.#options.onDiagnostic?.({ severity: 'error', code, object, field: d.field, message: d.message });
     }
   }
 }

@@ -13,6 +13,7 @@ import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
 // Types only: the Kubernetes client is imported lazily (manifest mode never loads it).
 import type { KubernetesSource } from '../k8s/kubernetes-source.js';
+import type { Diagnostic } from '../model/route-model.js';
 import { ExecConntrack, type ConntrackCleaner } from './conntrack.js';
 import { close, HealthCheckServers, listen } from './health-check-servers.js';
 import { ServiceProxyMetrics } from './metrics.js';
@@ -73,6 +74,8 @@ export async function startServiceProxy(options: StartServiceProxyOptions): Prom
   const store = new ObjectStore();
   const metrics = new ServiceProxyMetrics();
   const healthChecks = new HealthCheckServers({ logger, ...(options.bindAddress !== undefined && { host: options.bindAddress }) });
+  // Kubernetes mode: problems become Warning Events on the object (set once the client exists).
+  let onDiagnostic: ((diagnostic: Diagnostic) => void) | undefined;
   const proxier = new ServiceProxier({
     store,
     nft,
@@ -86,6 +89,7 @@ export async function startServiceProxy(options: StartServiceProxyOptions): Prom
     conntrack: options.conntrack ?? new ExecConntrack({ runner }),
     healthChecks,
     observer: metrics,
+    onDiagnostic: (diagnostic) => onDiagnostic?.(diagnostic),
   });
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
@@ -111,13 +115,20 @@ export async function startServiceProxy(options: StartServiceProxyOptions): Prom
       source = manifests;
       proxier.markSynced();
     } else {
-      const [{ KubernetesSource: Source }, { loadKubeConfig }] = await Promise.all([import('../k8s/kubernetes-source.js'), import('../k8s/kube-client.js')]);
+      const [{ KubernetesSource: Source }, { loadKubeConfig }, { EventRecorder, eventForDiagnostic }] = await Promise.all([
+        import('../k8s/kubernetes-source.js'),
+        import('../k8s/kube-client.js'),
+        import('../k8s/event-recorder.js'),
+      ]);
       const kube: KubernetesSource = new Source({
         kubeConfig: loadKubeConfig(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : {}),
         store,
         logger,
         kinds: ['Service', 'EndpointSlice', 'Node'],
       });
+      const events = new EventRecorder({ client: kube.client, logger, component: 'portico-service-proxy', instance: options.nodeName });
+      events.setEnabled(true); // every node reports what it cannot program (rate-limited per object)
+      onDiagnostic = (diagnostic) => events.record(diagnostic.object, eventForDiagnostic(diagnostic));
       kube.start();
       source = kube;
       // Nothing is written before Services and EndpointSlices have listed once.

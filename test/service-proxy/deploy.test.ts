@@ -31,15 +31,15 @@ describe('deploy/service-proxy', () => {
     expect(pod.serviceAccountName).toBe(load('serviceaccount.yaml')[0].metadata.name);
   });
 
-  it('grants list and watch of services, nodes and endpointslices, all declared in REQUIRED_API_ACCESS', () => {
+  it('grants list and watch of services, nodes and endpointslices and Event writes, all declared in REQUIRED_API_ACCESS', () => {
     const rules = load('clusterrole.yaml')[0].rules as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
     const granted = rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}:${[...r.verbs].sort().join(',')}`))).sort();
-    expect(granted).toEqual(['/nodes:list,watch', '/services:list,watch', 'discovery.k8s.io/endpointslices:list,watch']);
+    expect(granted).toEqual(['/events:create,patch', '/nodes:list,watch', '/services:list,watch', 'discovery.k8s.io/endpointslices:list,watch']);
     for (const entry of granted) {
       const [groupResource] = entry.split(':');
       const [group, resource] = groupResource!.split('/');
       const declared = REQUIRED_API_ACCESS.find((a) => a.group === group && a.resource === resource);
-      expect(declared?.verbs).toEqual(expect.arrayContaining(['list', 'watch']));
+      expect(declared?.verbs).toEqual(expect.arrayContaining(entry.split(':')[1]!.split(',')));
     }
   });
 });

@@ -141,3 +141,46 @@ describe('portico service-proxy flags', () => {
     }
   });
 });
+
+describe('portico service-proxy over the Kubernetes API', () => {
+  it('programs Services from the API once both kinds listed, and reports a broken Service as a Warning Event', async () => {
+    const { FakeApiServer } = await import('../k8s/fake-api-server.js');
+    const api = await FakeApiServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'portico-sp-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, api.kubeconfigYaml());
+    try {
+      api.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'good', namespace: 'shop' }, spec: { clusterIP: '10.96.0.50', ports: [{ name: 'http', port: 80 }] } });
+      api.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'broken', namespace: 'shop' }, spec: { clusterIP: '10.96.0.999', ports: [{ port: 80 }] } });
+      api.create({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'good-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'good' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['10.244.1.5'] }] });
+      const nft = new FakeNft();
+      running = await startServiceProxy({
+        kubeconfigPath: kubeconfig,
+        nodeName: 'node-a',
+        clusterCIDRs: [],
+        minSyncPeriodMs: 0,
+        syncPeriodMs: 30_000,
+        logger: captureLogger('info').logger,
+        nft,
+        conntrack: new RecordingConntrack(),
+        families: [4],
+      });
+      for (let attempt = 0; attempt < 200 && !nft.dump().includes('dnat to 10.244.1.5:8080'); attempt++) await new Promise((r) => setTimeout(r, 25));
+      expect(nft.dump()).toContain('dnat to 10.244.1.5:8080');
+      expect(nft.dump()).not.toContain('10.96.0.999');
+      type Event = { type?: string; reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } };
+      let events: Event[] = [];
+      for (let attempt = 0; attempt < 200 && events.length === 0; attempt++) {
+        await new Promise((r) => setTimeout(r, 25));
+        events = (api.list('Event', 'shop') as Event[]).filter((e) => e.involvedObject?.name === 'broken');
+      }
+      expect(events).toEqual([
+        expect.objectContaining({ type: 'Warning', reason: 'ServiceProxyObject', involvedObject: expect.objectContaining({ kind: 'Service', name: 'broken' }), message: expect.stringContaining('spec.clusterIP: "10.96.0.999" is not an IP address') }),
+      ]);
+    } finally {
+      await running?.close();
+      running = undefined;
+      await api.close();
+    }
+  });
+});
