@@ -60,6 +60,7 @@ export class Cluster {
   readonly sandbox = new Sandbox();
   readonly nodes: ClusterNode[] = [];
   readonly pods = new Map<string, Pod>();
+  /** The outside client's namespace (on the underlay, no route to pods). */
   client = '';
   readonly clientIp = CLIENT_IP;
   /** A directory for the test's manifests (see writeManifest). */
