@@ -278,6 +278,18 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('service proxy on a
       expect(unhealthy.body).toMatch(/localEndpoints"?\s*:\s*0\b/);
     });
 
+    it('when the Local endpoint moves to the other node, health checks and source-preserving traffic follow it', { timeout: 60_000 }, async () => {
+      const [node1, node2] = cluster.nodes as [ClusterNode, ClusterNode];
+      await cluster.writeManifest('20-slice-local.json', [slice('local', pods('web-1a'), [{ name: 'http', port: 80 }])]);
+      const status = (node: ClusterNode) => cluster.http(cluster.client, `http://${node.ip}:30300/`).then((r) => r.status);
+      expect(await pollUntil(() => status(node1), (s) => s === 200, { attempts: 100, pauseMs: 200 }), 'node-1 after the move').toBe(200);
+      expect(await pollUntil(() => status(node2), (s) => s === 503, { attempts: 100, pauseMs: 200 }), 'node-2 after the move').toBe(503);
+      const local = await cluster.tcp(cluster.client, node1.ip, 30082, { count: 10 });
+      expect(tally(local)).toEqual({ 'web-1a': 10 });
+      expect(new Set(replies(local))).toEqual(new Set([cluster.clientIp]));
+      expect(tally(await cluster.tcp(cluster.client, node2.ip, 30082, { count: 2, timeoutMs: 1000 }))).toEqual({ '!timeout': 2 });
+    });
+
     it('an endpoint removed from its slice stops receiving new connections after the next sync', { timeout: 60_000 }, async () => {
       const client = cluster.pod('client-1');
       const start = await cluster.tcp(client.netns, '10.96.0.15', 80, { count: 30 });
