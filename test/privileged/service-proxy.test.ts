@@ -347,9 +347,12 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('service proxy on a
       const answered = async () => (await cluster.tcp(pod.netns, '10.96.0.14', 80, { count: 1, timeoutMs: 500 }))[0]?.reply?.pod;
       expect(await answered()).toBe('web-1a');
       await cluster.writeManifest('10-services.json', all.items.filter((item) => item.metadata.name !== 'solo'));
-      expect(await pollUntil(answered, (p) => p === undefined, { attempts: 40, pauseMs: 250 }), 'after the delete').toBeUndefined();
-      // Gone from every chain, map and set (the full listing, elements included).
-      for (const node of cluster.nodes) expect(await cluster.nft(node, ['list', 'table', 'ip', 'portico-proxy']), node.name).not.toContain('10.96.0.14');
+      // Gone from every chain, map and set (the full listing, elements included), then unanswered.
+      for (const node of cluster.nodes) {
+        const listing = () => cluster.nft(node, ['list', 'table', 'ip', 'portico-proxy']);
+        expect(await pollUntil(listing, (l) => !l.includes('10.96.0.14'), { attempts: 100, pauseMs: 200 }), node.name).not.toContain('10.96.0.14');
+      }
+      expect(await answered(), 'after the delete').toBeUndefined();
       await cluster.writeManifest('10-services.json', all.items);
       expect(await pollUntil(answered, (p) => p === 'web-1a', { attempts: 40, pauseMs: 250 }), 'after re-creating').toBe('web-1a');
     });
