@@ -48,6 +48,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_SERVICE_PROXY_OBJECT: 'portico service-proxy: a Service or EndpointSlice field is invalid (the message names object and field); that Service (or address) is skipped, every other keeps working.',
   PORTICO_ERR_SERVICE_PROXY_NODE: 'portico service-proxy: a Node has no addresses; it is reported and ignored.',
   PORTICO_ERR_SERVICE_PROXY_SYNC: 'portico service-proxy: an nft transaction failed; the previous rules stay in place and a full sync is retried after --sync-period.',
+  PORTICO_ERR_SERVICE_PROXY_CONNTRACK: 'portico service-proxy: conntrack could not clear stale UDP entries (is the conntrack tool installed?); the rules are applied regardless.',
   PORTICO_ERR_SERVICE_PROXY_NFT: 'portico service-proxy: nft is missing or not permitted (not root / no CAP_NET_ADMIN); the command exits 1.',
   PORTICO_ERR_K8S_CONFIG: 'No usable Kubernetes client configuration (in-cluster, --kubeconfig or KUBECONFIG); the controller cannot start.',
   PORTICO_ERR_K8S_WATCH: 'A list or watch of the Kubernetes API failed; the informer restarts with capped, jittered backoff and the last good configuration keeps serving.',

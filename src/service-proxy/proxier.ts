@@ -396,14 +396,14 @@ export class ServiceProxier {
           { object: `EndpointSlice ${slices[0]!.metadata.namespace}/${slices[0]!.metadata.name}`, field: `metadata.labels["${SERVICE_NAME_LABEL}"]`, message: `names Service ${key}, which does not exist; ignored` },
         ]);
       }
-      this.#report(`Service ${key} IPv${state.family}`, []);
+      this.#report(`Service ${key}`, []);
       return undefined;
     }
     this.#report(`EndpointSlices of ${key}`, []);
     const compiled = compileServicePorts(service, state.family);
     const diagnostics = [...compiled.diagnostics];
     if (compiled.ports.length === 0) {
-      this.#report(`Service ${key} IPv${state.family}`, diagnostics);
+      this.#report(`Service ${key}`, diagnostics);
       return undefined;
     }
     const addressType = state.family === 4 ? 'IPv4' : 'IPv6';
@@ -427,7 +427,7 @@ export class ServiceProxier {
     const lost = elements.length !== built.elements.length;
     if (lost) this.#lostConflict.add(`${state.family} ${key}`);
     else this.#lostConflict.delete(`${state.family} ${key}`);
-    this.#report(`Service ${key} IPv${state.family}`, diagnostics);
+    this.#report(`Service ${key}`, diagnostics);
     return lost ? { ...built, elements } : built;
   }
 
@@ -447,7 +447,7 @@ export class ServiceProxier {
       try {
         await clearStaleConntrack(this.#options.conntrack, outcomes);
       } catch (error) {
-        this.#log.warn({ err: (error as Error).message }, `service-proxy: clearing stale UDP conntrack entries failed: ${(error as Error).message}`);
+        this.#log.warn({ code: 'PORTICO_ERR_SERVICE_PROXY_CONNTRACK', err: (error as Error).message }, `service-proxy: clearing stale UDP conntrack entries failed (UDP clients of removed endpoints may stall until their flows expire): ${(error as Error).message}`);
       }
     }
     if (this.#options.healthChecks) {

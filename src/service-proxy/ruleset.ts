@@ -134,8 +134,10 @@ export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
     chain({ name: 'service-endpoints-check' }, [`${f.addr} daddr . meta l4proto . th dport vmap @${NO_ENDPOINT_SERVICES_MAP}`]),
     chain({ name: 'nodeport-endpoints-check' }, [`${nodePortMatch} meta l4proto . th dport vmap @${NO_ENDPOINT_NODEPORTS_MAP}`]),
     // A ClusterIP on a port no Service defines: refused, not left to time out (still the ClusterIP after DNAT).
-    chain({ name: 'cluster-ips-check' }, [`${f.addr} daddr @${CLUSTER_IPS_SET} reject`]),
-    chain({ name: REJECT_CHAIN }, ['reject']),
+    // TCP gets a reset: ICMP errors are rate-limited per destination (about 6 at once, then one a
+    // second), so a client retrying a Service without endpoints would wait for retransmits.
+    chain({ name: 'cluster-ips-check' }, [`${f.addr} daddr @${CLUSTER_IPS_SET} meta l4proto tcp reject with tcp reset`, `${f.addr} daddr @${CLUSTER_IPS_SET} reject`]),
+    chain({ name: REJECT_CHAIN }, ['meta l4proto tcp reject with tcp reset', 'reject']),
     chain({ name: MARK_MASQ_CHAIN }, [`meta mark set meta mark or ${MASQUERADE_MARK}`]),
     chain({ name: 'masquerading' }, [
       `ct status dnat ${f.addr} saddr . ${f.addr} daddr @${HAIRPIN_SET} masquerade fully-random`,

@@ -81,6 +81,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(elementsOf(dump, 'service-ips')).toEqual([]);
     expect(chainsOf(dump, 'service-', 'default/web').size).toBe(0);
     expect(dump).toMatch(/chain filter-input \{\n.*\n\t\tct state new jump nodeport-endpoints-check\n\t\tct state new jump service-endpoints-check/);
+    expect(dump).toContain('chain reject-chain {\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}');
   });
 
   it('sessionAffinity ClientIP: a dynamic set per endpoint with the timeout, checked first, updated on DNAT', async () => {

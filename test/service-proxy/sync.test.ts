@@ -251,7 +251,7 @@ describe('bad input', () => {
     h.apply(service('bad-ip', '10.96.0.3'));
     await h.proxier.syncNow();
     expect(elementsOf(h.nft.dump(), 'cluster-ips')).toEqual(['10.96.0.3', '10.96.0.7']);
-    expect(h.log.lines.some((l) => l['msg'] === 'Service default/bad-ip IPv4 is valid again')).toBe(true);
+    expect(h.log.lines.some((l) => l['msg'] === 'Service default/bad-ip is valid again')).toBe(true);
   });
 
   it('an EndpointSlice for an unknown Service and a Node without addresses are reported once', async () => {
