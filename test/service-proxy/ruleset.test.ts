@@ -168,6 +168,15 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(dump).toContain('meta l4proto tcp dnat to 10.244.1.9:53');
   });
 
+  it('SCTP ports are programmed like TCP and UDP', async () => {
+    const dump = await synced(
+      svc('default/sig', { clusterIP: '10.96.0.60', ports: [{ name: 'sctp', port: 9000, protocol: 'SCTP' }] }),
+      slice('default/sig-1', 'sig', [{ name: 'sctp', port: 9001, protocol: 'SCTP' }], ['10.244.1.9']),
+    );
+    expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/^10\.96\.0\.60 \. sctp \. 9000 : goto service-\w+-default\/sig\/sctp\/sctp$/)]);
+    expect(dump).toContain('meta l4proto sctp dnat to 10.244.1.9:9001');
+  });
+
   it('dual-stack: each family table gets its own ClusterIP and endpoints', async () => {
     const h = setup({ families: [4, 6], clusterCIDRs: ['10.244.0.0/16', 'fd00:10:244::/56'] });
     h.apply(
