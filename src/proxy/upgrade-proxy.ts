@@ -123,7 +123,7 @@ export function openTunnel(o: TunnelOptions): void {
       if (socket.destroyed) return;
       const code = err.code ?? '';
       if (!retried && RETRIABLE.has(code)) {
-        const next = o.backend.balancer.pick(endpoint.key);
+        const next = o.backend.balancer.pick(new Set([endpoint.key]));
         if (next !== undefined) {
           retried = true;
           endpoint = next;
