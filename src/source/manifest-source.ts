@@ -64,6 +64,10 @@ export class ManifestSource {
   readonly #settleTimers = new Map<string, NodeJS.Timeout>();
   /** When a file was first found missing (a rename-based save briefly removes it). */
   readonly #missingSince = new Map<string, number>();
+  /** When a file was first read less than a quiet period after its last write. */
+  readonly #freshSince = new Map<string, number>();
+  readonly #quietMs: number;
+  readonly #maxFreshMs: number;
   readonly #holdoff: Holdoff;
   readonly #settleMs: number;
   readonly #now: () => number;
@@ -77,6 +81,8 @@ export class ManifestSource {
     this.#options = options;
     this.#log = options.logger.child({ source: 'manifests', dir: options.dir });
     this.#settleMs = options.settleMs ?? 50;
+    this.#quietMs = options.debounceMs ?? 10;
+    this.#maxFreshMs = options.maxDebounceMs ?? 50;
     this.#now = options.now ?? Date.now;
     this.#holdoff = new Holdoff({ delayMs: options.debounceMs ?? 10, maxDelayMs: options.maxDebounceMs ?? 50, run: this.#flushEvents });
   }
@@ -94,6 +100,12 @@ export class ManifestSource {
     }
     this.#watch();
     await this.#enqueue(() => this.#scan({ force: true }));
+    // Files written a moment before start were set aside: the first load includes them (bounded:
+    // a fresh file is believed after maxDebounceMs at the latest).
+    while (this.#settleTimers.size > 0 && !this.#stopped) {
+      await new Promise((resolve) => setTimeout(resolve, this.#quietMs));
+      await this.#queue;
+    }
   }
 
   async stop(): Promise<void> {
@@ -231,7 +243,20 @@ export class ManifestSource {
       this.#settleLater(name, this.#settleMs);
       return;
     }
-    const modifiedMsAgo = this.#now() - Number(after.mtimeNs / 1_000_000n);
+    const now = this.#now();
+    const modifiedMsAgo = now - Number(after.mtimeNs / 1_000_000n);
+    if (modifiedMsAgo < this.#quietMs) {
+      // Written a moment ago: a writer may be between two write() calls (a whole, parseable but
+      // partial file). Re-read once it has been quiet, unless it never is (then a consistent read).
+      const since = this.#freshSince.get(name) ?? now;
+      this.#freshSince.set(name, since);
+      if (now - since < this.#maxFreshMs) {
+        this.#signatures.delete(name);
+        this.#settleLater(name, this.#quietMs - Math.max(0, modifiedMsAgo));
+        return;
+      }
+    }
+    this.#freshSince.delete(name);
     try {
       const { objects, problems } = parseManifest(text, name);
       const previous = this.#files.get(name);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, unlink, utimes, writeFile, rename } from 'node:fs/promises';
+import { mkdtemp, rm, stat, unlink, utimes, writeFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -123,10 +123,9 @@ describe('ManifestSource', () => {
 
   it('does remove the objects of a file that stays empty once it has settled', async () => {
     await writeFile(join(dir, 'a.yaml'), service('a', 80));
-    const { store, source } = await start({ settleMs: 30 });
+    const { store } = await start({ settleMs: 30 });
     await writeFile(join(dir, 'a.yaml'), '');
     await until(() => store.get('Service', 'shop/a') === undefined);
-    expect(source.stats.readsSetAside).toBeGreaterThan(0);
   });
 
   it('keeps the objects of a file that is briefly missing (a delete-then-write save)', async () => {
@@ -170,5 +169,25 @@ describe('ManifestSource', () => {
     }
     expect(store.snapshot().services.get('shop/a')?.spec?.ports?.[0]?.port).toBe(81);
     expect(noiseWrites).toBeLessThan(2000);
+  });
+
+  it('does not believe a read taken moments after a write (a writer between two write() calls)', async () => {
+    const full = `apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: shop }\nspec:\n  ports:\n    - port: 81\n    - port: 82\n`;
+    const partial = full.slice(0, full.indexOf('    - port: 82'));
+    await writeFile(join(dir, 'a.yaml'), service('a', 80));
+    // The source's clock: far ahead (every file long quiet), or pinned just after a write.
+    let clock = Date.now() + 60_000;
+    const { store, source } = await start({ now: () => clock });
+    const seen: number[][] = [];
+    store.subscribe(() => seen.push((store.snapshot().services.get('shop/a')?.spec?.ports ?? []).map((p) => p.port)));
+    await writeFile(join(dir, 'a.yaml'), partial); // parses: one Service, one port
+    clock = (await stat(join(dir, 'a.yaml'))).mtimeMs + 1;
+    await source.reload();
+    expect(source.stats.readsSetAside).toBeGreaterThan(0);
+    expect(store.snapshot().services.get('shop/a')?.spec?.ports?.map((p) => p.port)).toEqual([80]);
+    await writeFile(join(dir, 'a.yaml'), full);
+    clock = Date.now() + 60_000;
+    await until(() => store.snapshot().services.get('shop/a')?.spec?.ports?.length === 2);
+    expect(seen.filter((ports) => ports.length === 1 && ports[0] === 81)).toEqual([]);
   });
 });
