@@ -1,5 +1,5 @@
-import { watch, type BigIntStats, type FSWatcher } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { objectKey, type KubeObject } from '../model/k8s-objects.js';
 import { PorticoError } from '../lib/errors.js';
@@ -64,6 +64,8 @@ export class ManifestSource {
   readonly #settleTimers = new Map<string, NodeJS.Timeout>();
   /** When a file was first found missing (a rename-based save briefly removes it). */
   readonly #missingSince = new Map<string, number>();
+  /** A read with fewer objects than the last good one: its signature and when it was first seen. */
+  readonly #shrunk = new Map<string, { signature: string; at: number }>();
   /** When a file was first read less than a quiet period after its last write. */
   readonly #freshSince = new Map<string, number>();
   readonly #quietMs: number;
@@ -80,7 +82,7 @@ export class ManifestSource {
   constructor(options: ManifestSourceOptions) {
     this.#options = options;
     this.#log = options.logger.child({ source: 'manifests', dir: options.dir });
-    this.#settleMs = options.settleMs ?? 50;
+    this.#settleMs = options.settleMs ?? 100;
     this.#quietMs = options.debounceMs ?? 10;
     this.#maxFreshMs = options.maxDebounceMs ?? 50;
     this.#now = options.now ?? Date.now;
@@ -170,7 +172,7 @@ export class ManifestSource {
   async #scan(options: { force: boolean }): Promise<void> {
     let names: string[];
     try {
-      names = (await readdir(this.#options.dir)).filter((name) => MANIFEST_FILE.test(name) && !name.startsWith('.'));
+      names = readdirSync(this.#options.dir).filter((name) => MANIFEST_FILE.test(name) && !name.startsWith('.'));
     } catch (error) {
       this.#log.error({ code: 'PORTICO_ERR_MANIFEST_READ', err: (error as Error).message }, 'cannot list the manifest directory; keeping the last good configuration');
       return;
@@ -179,9 +181,8 @@ export class ManifestSource {
     const gone = [...this.#files.keys()].filter((name) => !listed.has(name));
     let changed = names;
     if (!options.force) {
-      const stats = await Promise.all(names.map((name) => stat(join(this.#options.dir, name), { bigint: true }).catch(() => undefined)));
-      changed = names.filter((name, i) => {
-        const info = stats[i];
+      changed = names.filter((name) => {
+        const info = statSync(join(this.#options.dir, name), { bigint: true, throwIfNoEntry: false });
         return info === undefined || this.#signatures.get(name) !== signatureOf(info);
       });
     }
@@ -189,7 +190,7 @@ export class ManifestSource {
   }
 
   async #reloadFiles(names: readonly string[]): Promise<void> {
-    for (const name of names) await this.#loadFile(name);
+    for (const name of names) this.#loadFile(name);
     this.#applyToStore();
   }
 
@@ -199,7 +200,7 @@ export class ManifestSource {
    * Such a read is set aside and the file re-read once it has settled; until then its last good
    * objects keep serving. A writer's next event re-reads it sooner.
    */
-  async #loadFile(name: string): Promise<void> {
+  #loadFile(name: string): void {
     this.#cancelSettle(name);
     this.stats.fileReads++;
     const path = join(this.#options.dir, name);
@@ -207,14 +208,17 @@ export class ManifestSource {
     let before: BigIntStats;
     let after: BigIntStats;
     try {
-      const handle = await open(path, 'r');
+      // Synchronous on purpose: manifests are small local files, parsing them is synchronous anyway,
+      // and under load every awaited step waits behind the proxy's work for a turn of the event loop
+      // (a rescan of 100 files took hundreds of ms that way).
+      const fd = openSync(path, 'r');
       try {
-        before = await handle.stat({ bigint: true });
+        before = fstatSync(fd, { bigint: true });
         if (before.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-        text = await handle.readFile('utf8');
-        after = await handle.stat({ bigint: true });
+        text = readFileSync(fd, 'utf8');
+        after = fstatSync(fd, { bigint: true });
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -260,15 +264,29 @@ export class ManifestSource {
     try {
       const { objects, problems } = parseManifest(text, name);
       const previous = this.#files.get(name);
-      if (previous !== undefined && objects.length < previous.length && modifiedMsAgo < this.#settleMs) {
-        this.#signatures.delete(name);
-        this.#settleLater(name, this.#settleMs - Math.max(0, modifiedMsAgo));
-        return;
+      if (previous !== undefined && objects.length < previous.length) {
+        // Fewer objects: believed once the same content has been seen for settleMs. Timed from our
+        // own first sight, not the file's mtime: a stalled writer leaves a truncated file whose
+        // mtime says nothing about when the rest will come.
+        const seen = this.#shrunk.get(name);
+        if (seen === undefined || seen.signature !== signature) {
+          this.#shrunk.set(name, { signature, at: now });
+          this.#signatures.delete(name);
+          this.#settleLater(name, this.#settleMs);
+          return;
+        }
+        if (now - seen.at < this.#settleMs) {
+          this.#signatures.delete(name);
+          this.#settleLater(name, seen.at + this.#settleMs - now);
+          return;
+        }
       }
+      this.#shrunk.delete(name);
       for (const problem of problems) {
         this.#log.error({ code: problem.code, file: name, where: problem.where, reason: problem.message }, `skipped ${problem.where}: ${problem.message}`);
       }
       this.#files.set(name, objects);
+      this.#log.trace({ file: name, objects: objects.length, problems: problems.length, modifiedMsAgo: Math.round(modifiedMsAgo), bytes: text.length }, 'manifest file loaded');
       // 20 ms covers the coarsest timestamp tick Linux filesystems use (jiffies at HZ=100: 10 ms).
       if (modifiedMsAgo > 20) this.#signatures.set(name, signature);
       else this.#signatures.delete(name);
