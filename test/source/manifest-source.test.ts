@@ -190,4 +190,17 @@ describe('ManifestSource', () => {
     await until(() => store.snapshot().services.get('shop/a')?.spec?.ports?.length === 2);
     expect(seen.filter((ports) => ports.length === 1 && ports[0] === 81)).toEqual([]);
   });
+
+  it('times a shrunken file from when it was first seen, not from its mtime (a stalled writer)', async () => {
+    await writeFile(join(dir, 'a.yaml'), service('a', 80));
+    // The clock is far ahead of every mtime: judged by mtime, any file would look long settled.
+    const { store, removed, source } = await start({ settleMs: 60_000, now: () => Date.now() + 3_600_000 });
+    const reads = source.stats.fileReads;
+    await writeFile(join(dir, 'a.yaml'), '');
+    await until(() => source.stats.fileReads > reads);
+    expect(store.get('Service', 'shop/a')).toBeDefined();
+    await writeFile(join(dir, 'a.yaml'), service('a', 83));
+    await until(() => store.snapshot().services.get('shop/a')?.spec?.ports?.[0]?.port === 83);
+    expect(removed).toEqual([]);
+  });
 });
