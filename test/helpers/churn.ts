@@ -90,6 +90,8 @@ export interface ChurnOptions {
   readonly services: number;
   /** Hosts that are added and removed (not under load). */
   readonly extraHosts: number;
+  /** Hosts the churn leaves alone, for a propagation probe (bench); none by default. */
+  readonly probeHosts?: number;
   readonly seed: number;
 }
 
@@ -117,6 +119,8 @@ export class ChurnCluster {
   readonly fingerprints: Array<[string, string]> = [];
   readonly pods = new Map<string, PodEntry[]>();
   readonly extraPresent: boolean[] = [];
+  /** probe host index → Service name. */
+  readonly probeBackendOf: string[] = [];
   readonly stopping: Array<Promise<void>> = [];
   readonly allPods: ChurnPod[] = [];
   #podSerial = 0;
@@ -149,6 +153,7 @@ export class ChurnCluster {
       cluster.fingerprints.push([fingerprintOf(pair[0]), fingerprintOf(pair[1])]);
     }
     for (let x = 0; x < options.extraHosts; x++) cluster.extraPresent.push(x % 2 === 0);
+    for (let p = 0; p < (options.probeHosts ?? 0); p++) cluster.probeBackendOf.push('svc-0');
     return cluster;
   }
 
@@ -158,6 +163,20 @@ export class ChurnCluster {
 
   static extraHost(index: number): string {
     return `x${index}.churn.test`;
+  }
+
+  static probeHost(index: number): string {
+    return `p${index}.churn.test`;
+  }
+
+  probeObjects(p: number): KubeObject[] {
+    return [
+      ingress(`${NS}/probe-${p}`, {
+        className: 'portico',
+        annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' },
+        rules: [rule(ChurnCluster.probeHost(p), [prefix('/', this.probeBackendOf[p]!, 80)])],
+      }),
+    ];
   }
 
   async #addPod(serviceName: string): Promise<ChurnPod> {
@@ -225,6 +244,7 @@ export class ChurnCluster {
     for (let h = 0; h < this.options.hosts; h++) files.set(`tls-${h}.yaml`, this.secretObjects(h));
     for (const name of this.pods.keys()) files.set(`${name}.yaml`, this.serviceObjects(name));
     for (let x = 0; x < this.options.extraHosts; x++) if (this.extraPresent[x]) files.set(`extra-${x}.yaml`, this.extraObjects(x));
+    for (let p = 0; p < this.probeBackendOf.length; p++) files.set(`probe-${p}.yaml`, this.probeObjects(p));
     return files;
   }
 
@@ -296,14 +316,14 @@ export class ChurnCluster {
       // Rewrite a file with the same content (a config-management run): must change nothing.
       this.stats.touches++;
       const files = this.plainFiles();
-      const file = this.#pick([...files.keys()]);
+      const file = this.#pick([...files.keys()].filter((name) => !name.startsWith('probe-')));
       await sink.write(file, files.get(file)!, this.#method());
     }
   }
 
-  /** `steps` changes with burst gaps under 10 ms and occasional pauses. */
-  async churn(sink: ChurnSink, steps: number): Promise<void> {
-    for (let i = 0; i < steps; i++) {
+  /** `steps` changes with burst gaps under 10 ms and occasional pauses (or until `until()`). */
+  async churn(sink: ChurnSink, steps: number, until: () => boolean = () => false): Promise<void> {
+    for (let i = 0; i < steps && !until(); i++) {
       await this.step(sink);
       const gap = this.random() < 0.85 ? Math.floor(this.random() * 10) : 20 + Math.floor(this.random() * 40);
       if (gap > 0) await sleep(gap);
@@ -329,7 +349,11 @@ export class ManifestDirSink implements ChurnSink {
     readonly random: () => number,
   ) {}
 
+  /** Optional trace of every write (bench diagnostics). */
+  trace: string[] | undefined;
+
   async write(file: string, objects: readonly KubeObject[], method: WriteMethod): Promise<void> {
+    this.trace?.push(`${new Date().toISOString()} ${method} ${file} ${objects.length}`);
     const path = join(this.dir, file);
     if (objects.length === 0) {
       await unlink(path).catch(() => undefined);
