@@ -84,9 +84,9 @@ export class ManifestSource {
     this.#log = options.logger.child({ source: 'manifests', dir: options.dir });
     this.#settleMs = options.settleMs ?? 100;
     this.#quietMs = options.debounceMs ?? 10;
-    this.#maxFreshMs = options.maxDebounceMs ?? 50;
+    this.#maxFreshMs = options.maxDebounceMs ?? 25;
     this.#now = options.now ?? Date.now;
-    this.#holdoff = new Holdoff({ delayMs: options.debounceMs ?? 10, maxDelayMs: options.maxDebounceMs ?? 50, run: this.#flushEvents });
+    this.#holdoff = new Holdoff({ delayMs: options.debounceMs ?? 10, maxDelayMs: options.maxDebounceMs ?? 25, run: this.#flushEvents });
   }
 
   /** Loads the directory once and starts watching; resolves after the first full load. */
