@@ -12,6 +12,8 @@ const BENCHES = [
   'controller/kubernetes-propagation.bench.ts',
   'proxy/throughput.bench.js',
   'tls/https.bench.js',
+  // Configuration churn under load: propagation, failures, RSS beside nginx (needs nginx-light for the comparison).
+  'churn/churn.bench.ts',
   // Portico beside nginx and HAProxy (needs nginx-light and haproxy; reports what is missing).
   'compare/compare.bench.js',
   // Needs root and nftables (skips and says so otherwise).

@@ -82,6 +82,8 @@ export class BackendRegistry {
   readonly #logger: Logger | undefined;
   /** Pools being closed gracefully (removed endpoints); awaited by close(). */
   readonly #closing = new Set<Promise<void>>();
+  /** Told after every sync (requests waiting for a newer endpoint set). */
+  readonly #syncListeners = new Set<() => void>();
   #closed = false;
 
   constructor(options: BackendRegistryOptions = {}) {
@@ -150,7 +152,18 @@ export class BackendRegistry {
         poolsClosed++;
       }
     }
+    for (const listener of [...this.#syncListeners]) listener();
     return { added, updated, removed, poolsOpened, poolsClosed };
+  }
+
+  /**
+   * Calls `listener` after every sync (the new state already applied) until the returned function
+   * is called.
+   */
+  onSync(listener: () => void): () => void {
+    const entry = (): void => listener();
+    this.#syncListeners.add(entry);
+    return () => this.#syncListeners.delete(entry);
   }
 
   get(key: string): RegisteredBackend | undefined {

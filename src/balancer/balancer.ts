@@ -4,10 +4,11 @@ import type { BackendRef, Endpoint } from '../model/route-model.js';
 
 export interface Balancer {
   /**
-   * The endpoint for the next request, or undefined when there is none. `exclude` is an endpoint key
-   * to skip (a retry after a connect failure); when it is the only endpoint, the result is undefined.
+   * The endpoint for the next request, or undefined when there is none. `exclude` holds endpoint
+   * keys to skip (retries after connect failures); when every endpoint is excluded, the result is
+   * undefined.
    */
-  pick(exclude?: string): Endpoint | undefined;
+  pick(exclude?: ReadonlySet<string>): Endpoint | undefined;
   /**
    * Replaces the membership in place. Strategy state (the rotation position) survives, so an
    * endpoint-only change does not reset the distribution.

@@ -17,17 +17,21 @@ export class RoundRobin implements Balancer {
     return this.#endpoints.length;
   }
 
-  pick(exclude?: string): Endpoint | undefined {
+  pick(exclude?: ReadonlySet<string>): Endpoint | undefined {
     const endpoints = this.#endpoints;
     const n = endpoints.length;
     if (n === 0) return undefined;
     let i = this.#next;
     if (i >= n) i = 0;
     let endpoint = endpoints[i]!;
-    if (exclude !== undefined && endpoint.key === exclude) {
-      if (n === 1) return undefined;
-      i = i + 1 === n ? 0 : i + 1;
-      endpoint = endpoints[i]!;
+    if (exclude !== undefined && exclude.has(endpoint.key)) {
+      // Retries only: walk on to the first endpoint not excluded.
+      let tries = 1;
+      do {
+        if (tries++ === n) return undefined;
+        i = i + 1 === n ? 0 : i + 1;
+        endpoint = endpoints[i]!;
+      } while (exclude.has(endpoint.key));
     }
     this.#next = i + 1;
     this.#lastKey = endpoint.key;

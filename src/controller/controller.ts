@@ -52,10 +52,16 @@ export interface ControllerOptions {
   routes: RouteSink;
   backends: BackendSink;
   logger: Logger;
-  /** Quiet period after the last event before rebuilding. */
+  /** Quiet period after the last event before rebuilding (default 10 ms). */
   holdoffMs?: number;
-  /** Upper bound on how long a burst of events can delay a rebuild. */
+  /**
+   * Upper bound on how long a burst of events can delay a rebuild (default 50 ms); raised to twice
+   * the last build's duration when builds are slower, so a constant stream of changes to a large
+   * configuration cannot keep a core busy rebuilding.
+   */
   maxHoldoffMs?: number;
+  /** Clock for build durations, ms (tests pin it). */
+  now?: () => number;
   /** TLS termination: certificates per host from Ingress spec.tls and Secrets. */
   tls?: ControllerTlsOptions;
   observers?: readonly ControllerObserver[];
@@ -82,6 +88,7 @@ export class Controller {
   readonly #options: ControllerOptions;
   readonly #log: Logger;
   readonly #holdoff: Holdoff;
+  readonly #now: () => number;
   #unsubscribe: (() => void) | undefined;
   #synced = false;
   #routesDirty = true;
@@ -97,9 +104,10 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'controller' });
+    this.#now = options.now ?? (() => performance.now());
     this.#holdoff = new Holdoff({
-      delayMs: options.holdoffMs ?? 20,
-      maxDelayMs: options.maxHoldoffMs ?? 200,
+      delayMs: options.holdoffMs ?? 10,
+      maxDelayMs: options.maxHoldoffMs ?? 50,
       run: () => this.rebuild(),
     });
   }
@@ -137,6 +145,11 @@ export class Controller {
     return this.#model;
   }
 
+  /** The current cap on a burst's rebuild delay (see maxHoldoffMs). */
+  get maxHoldoffMs(): number {
+    return this.#holdoff.maxDelayMs;
+  }
+
   #onChange = (change: StoreChange): void => {
     if (ROUTE_KINDS.has(change.kind)) this.#routesDirty = true;
     else if (ENDPOINT_KINDS.has(change.kind)) this.#endpointsDirty = true;
@@ -148,7 +161,7 @@ export class Controller {
   /** Applies whatever is dirty now. Never throws: a failed build keeps the last good state. */
   rebuild(): void {
     if (!this.#synced || (!this.#routesDirty && !this.#endpointsDirty && !this.#tlsDirty)) return;
-    const started = performance.now();
+    const started = this.#now();
     const snapshot = this.#options.store.snapshot();
     const routesChanged = this.#routesDirty;
     const endpointsChanged = this.#endpointsDirty;
@@ -186,7 +199,8 @@ export class Controller {
       const diagnostics = [...this.#model.diagnostics, ...this.#tlsDiagnostics, ...this.#backendDiagnostics];
       this.#reportDiagnostics(diagnostics);
       const built: RouteModel = { ...this.#model, diagnostics };
-      this.stats.lastBuildMs = performance.now() - started;
+      this.stats.lastBuildMs = this.#now() - started;
+      this.#holdoff.maxDelayMs = Math.max(this.#options.maxHoldoffMs ?? 50, 2 * this.stats.lastBuildMs);
       this.stats.lastSyncAt = Date.now();
       for (const observer of this.#options.observers ?? []) {
         observer.configurationBuilt?.(built, { routes: table !== undefined, tls: tlsChanged || table !== undefined, endpoints: endpointsChanged || table !== undefined });

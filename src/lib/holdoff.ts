@@ -12,18 +12,29 @@ export interface HoldoffOptions {
  */
 export class Holdoff {
   readonly #options: HoldoffOptions;
+  #maxDelayMs: number;
   #timer: NodeJS.Timeout | undefined;
   #firstTriggerAt = 0;
 
   constructor(options: HoldoffOptions) {
     this.#options = options;
+    this.#maxDelayMs = options.maxDelayMs;
+  }
+
+  /** The cap on a burst's delay; changing it applies from the next trigger. */
+  get maxDelayMs(): number {
+    return this.#maxDelayMs;
+  }
+
+  set maxDelayMs(ms: number) {
+    this.#maxDelayMs = ms;
   }
 
   trigger(): void {
     const now = Date.now();
     if (this.#timer === undefined) this.#firstTriggerAt = now;
     else clearTimeout(this.#timer);
-    const deadline = this.#firstTriggerAt + this.#options.maxDelayMs;
+    const deadline = this.#firstTriggerAt + this.#maxDelayMs;
     const wait = Math.max(0, Math.min(this.#options.delayMs, deadline - now));
     this.#timer = setTimeout(this.#fire, wait);
   }

@@ -28,6 +28,11 @@ export interface ForwardContext {
   readonly observer: RequestObserver | undefined;
   /** Set while the server shuts down: responses then carry `Connection: close`. */
   readonly closing: boolean;
+  /**
+   * How long a request whose every known endpoint failed to connect waits for a newer endpoint set
+   * before it is answered 502 (ms; 0 disables waiting).
+   */
+  readonly endpointWaitMs: number;
 }
 
 type DispatchController = Dispatcher.DispatchController;
@@ -110,7 +115,13 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   #upstreamMs = -1;
   #status = 0;
   #bytes = 0;
-  #retried = false;
+  /** A request already sent was resent once (after a reset before any response byte). */
+  #resent = false;
+  /** Endpoints this request failed to connect to: each is tried once. */
+  #failed: Set<string> | undefined = undefined;
+  /** Waiting for a newer endpoint set: stops the wait. */
+  #stopWaiting: (() => void) | undefined = undefined;
+  #waitedForEndpoints = false;
   /** onRequestStart ran for the current attempt: the request head may be on the wire. */
   #requestSent = false;
   #responseStarted = false;
@@ -249,23 +260,9 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     }
     const code = errorCodeOf(err);
     if (!this.#responseStarted) {
-      if (!this.#retried && this.#retriable(code)) {
-        const next = this.#backend?.balancer.pick(this.#endpoint?.key);
-        if (next !== undefined) {
-          this.#retried = true;
-          this.#ctx.logger.debug({ upstream: this.#endpoint?.key, retry: next.key, err: code || err.message }, 'upstream connect failed; retrying on another endpoint');
-          this.#dispatch(next);
-          return;
-        }
-      }
+      if (this.#retry(code, err)) return;
       this.#upstreamDone = true;
-      if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
-        this.#fail(400, 'PORTICO_ERR_PROXY_BAD_REQUEST', err);
-      } else if (TIMEOUTS.has(code)) {
-        this.#fail(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT', err);
-      } else {
-        this.#fail(502, 'PORTICO_ERR_PROXY_UPSTREAM', err);
-      }
+      this.#failBeforeResponse(code, err);
       return;
     }
     // The response already started: the client cannot be told; cut its connection.
@@ -277,14 +274,74 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#res.destroy();
   }
 
+  #failBeforeResponse(code: string, err: Error): void {
+    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+      this.#fail(400, 'PORTICO_ERR_PROXY_BAD_REQUEST', err);
+    } else if (TIMEOUTS.has(code)) {
+      this.#fail(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT', err);
+    } else {
+      this.#fail(502, 'PORTICO_ERR_PROXY_UPSTREAM', err);
+    }
+  }
+
   /**
-   * A failed attempt may be sent again (once, to another endpoint) when the upstream cannot have
-   * seen it: the connection failed before the request was written, whatever the method. When the
-   * head was already written, only a body-less idempotent request reset before any response byte.
+   * Sends a failed attempt again when the upstream cannot have seen it. A connection that failed
+   * before the request was written is retried, whatever the method, on every endpoint not tried yet
+   * (each once); when every known endpoint has failed, the request waits up to `endpointWaitMs` for a
+   * newer endpoint set (the source lags behind pods that just stopped). A request whose head was
+   * already written is resent once, and only when body-less, idempotent and reset before any
+   * response byte. Returns false when nothing is left to try.
    */
-  #retriable(code: string): boolean {
-    if (!this.#requestSent) return CONNECT_FAILURES.has(code);
-    return !this.hasBody && RESET_BEFORE_RESPONSE.has(code) && IDEMPOTENT.has(this.#req.method ?? '');
+  #retry(code: string, err: Error): boolean {
+    const endpoint = this.#endpoint;
+    if (endpoint === undefined) return false;
+    if (this.#requestSent) {
+      if (this.#resent || this.hasBody || !RESET_BEFORE_RESPONSE.has(code) || !IDEMPOTENT.has(this.#req.method ?? '')) return false;
+      this.#resent = true;
+    } else if (!CONNECT_FAILURES.has(code)) {
+      return false;
+    }
+    const failed = (this.#failed ??= new Set());
+    failed.add(endpoint.key);
+    const next = this.#pickUntried();
+    if (next !== undefined) {
+      this.#ctx.logger.debug({ upstream: endpoint.key, retry: next.key, err: code || err.message }, 'upstream connect failed; retrying on another endpoint');
+      this.#dispatch(next);
+      return true;
+    }
+    const waitMs = this.#ctx.endpointWaitMs;
+    if (this.#requestSent || this.#waitedForEndpoints || waitMs <= 0) return false;
+    this.#waitedForEndpoints = true;
+    this.#ctx.logger.debug({ upstream: endpoint.key, err: code || err.message, waitMs }, 'every known endpoint failed to connect; waiting for a newer endpoint set');
+    const timer = setTimeout(() => {
+      this.#stopWaiting?.();
+      this.#upstreamDone = true;
+      this.#failBeforeResponse(code, err);
+    }, waitMs);
+    const unsubscribe = this.#ctx.backends.onSync(() => {
+      const again = this.#pickUntried();
+      if (again === undefined) return;
+      this.#stopWaiting?.();
+      this.#ctx.logger.debug({ retry: again.key }, 'retrying on an endpoint from the newer endpoint set');
+      this.#dispatch(again);
+    });
+    this.#stopWaiting = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      this.#stopWaiting = undefined;
+    };
+    return true;
+  }
+
+  /** An endpoint of the backend's newest state this request has not failed on yet. */
+  #pickUntried(): Endpoint | undefined {
+    const key = this.#backend?.key;
+    if (key === undefined) return undefined;
+    // The registry updates backends in place, but a removed and re-added backend is a new object.
+    const backend = this.#ctx.backends.get(key);
+    if (backend === undefined || backend.current.problem !== undefined) return undefined;
+    this.#backend = backend;
+    return backend.balancer.pick(this.#failed);
   }
 
   #fail(status: number, code: ErrorCode, err: unknown): void {
@@ -309,6 +366,10 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     res[kForward] = undefined;
     if (!this.#upstreamDone && !this.#clientEnded) {
       this.#clientGone = true;
+      if (this.#stopWaiting !== undefined) {
+        this.#stopWaiting();
+        this.#upstreamDone = true;
+      }
       this.#controller?.abort(new Error('client closed the connection'));
     }
     this.#log(!res.writableFinished);

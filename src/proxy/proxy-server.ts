@@ -43,6 +43,11 @@ export interface ProxyServerOptions {
   readonly keepAliveTimeout?: number;
   /** close(): time in-flight requests and tunnels get before connections are cut, ms. Default 30 s. */
   readonly shutdownGrace?: number;
+  /**
+   * A request whose every known endpoint failed to connect waits this long for a newer endpoint set
+   * before it is answered 502, ms. Default 1 s; 0 turns waiting off.
+   */
+  readonly endpointWaitMs?: number;
   /** close() also closes the registry's pools (default true). */
   readonly closeBackends?: boolean;
   /** Strict-Transport-Security on HTTPS responses (ingress-nginx defaults: on, 1 year, subdomains). */
@@ -119,7 +124,7 @@ export class ProxyServer {
     this.#options = options;
     this.#hsts = renderHsts(options.hsts ?? DEFAULT_HSTS);
     this.#routes = options.routes;
-    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, observer: options.observer, closing: false };
+    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, observer: options.observer, closing: false, endpointWaitMs: options.endpointWaitMs ?? 1_000 };
   }
 
   /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */

@@ -35,6 +35,9 @@ export interface TunnelOptions {
   readonly tunnels: Set<Duplex>;
 }
 
+/** After one side of a tunnel hangs up, the other gets this long to finish before both are cut. */
+const TUNNEL_LINGER_MS = 1_000;
+
 const RETRIABLE: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ECONNRESET', 'ETIMEDOUT']);
 
 /** Opens the tunnel; every outcome (including failures) ends in one access-log line. */
@@ -88,6 +91,14 @@ export function openTunnel(o: TunnelOptions): void {
     upstream?.destroy();
     log(status === 0);
   });
+  socket.once('end', () => {
+    // The client hung up; pipe() passes its FIN on. A backend that never closes its side would keep
+    // the tunnel (and shutdown) waiting, so both are cut after the linger.
+    setTimeout(() => {
+      socket.destroy();
+      upstream?.destroy();
+    }, TUNNEL_LINGER_MS).unref();
+  });
 
   const attempt = (): void => {
     const startedAt = performance.now();
@@ -123,7 +134,7 @@ export function openTunnel(o: TunnelOptions): void {
       if (socket.destroyed) return;
       const code = err.code ?? '';
       if (!retried && RETRIABLE.has(code)) {
-        const next = o.backend.balancer.pick(endpoint.key);
+        const next = o.backend.balancer.pick(new Set([endpoint.key]));
         if (next !== undefined) {
           retried = true;
           endpoint = next;
@@ -139,7 +150,7 @@ export function openTunnel(o: TunnelOptions): void {
       if (hadError) socket.destroy();
       else socket.end();
       // A client that never closes its side would keep the socket; destroy it after the linger.
-      setTimeout(() => socket.destroy(), 1_000).unref();
+      setTimeout(() => socket.destroy(), TUNNEL_LINGER_MS).unref();
     });
   };
 

@@ -1,8 +1,9 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { objectKey, type KubeObject } from '../model/k8s-objects.js';
 import { PorticoError } from '../lib/errors.js';
+import { Holdoff } from '../lib/holdoff.js';
 import type { Logger } from '../lib/logger.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { parseManifest } from './parse-manifest.js';
@@ -13,6 +14,20 @@ export interface ManifestSourceOptions {
   logger: Logger;
   /** Quiet period after a file event before re-reading (editors write in several steps). */
   debounceMs?: number;
+  /** Upper bound on how long a stream of file events can hold a re-read back. */
+  maxDebounceMs?: number;
+  /**
+   * How long a file must have been left alone before a read that would drop objects (an empty or
+   * shrunken file, a missing file) is believed: a writer truncates before it writes.
+   */
+  settleMs?: number;
+  /** Wall clock, compared with file mtimes (tests pin it with fake timers). */
+  now?: () => number;
+}
+
+/** What a stat says about a file's content; equal signatures mean an unchanged file. */
+function signatureOf(info: BigIntStats): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
 }
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
@@ -22,7 +37,15 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/i;
  * A file that stops parsing keeps its last good objects; a bad object inside a good file is
  * skipped alone. Files are read in name order and the first definition of an object wins.
  */
+export interface ManifestSourceStats {
+  /** Files read (a full rescan reads only the ones whose stat changed). */
+  fileReads: number;
+  /** Reads set aside because the file was still being written (re-read once settled). */
+  readsSetAside: number;
+}
+
 export class ManifestSource {
+  readonly stats: ManifestSourceStats = { fileReads: 0, readsSetAside: 0 };
   readonly #options: ManifestSourceOptions;
   readonly #log: Logger;
   /** Last good objects of each file. */
@@ -31,9 +54,27 @@ export class ManifestSource {
   #applied = new Map<string, KubeObject>();
   #reportedDuplicates = new Set<string>();
   #watcher: FSWatcher | undefined;
+  /**
+   * Signature of each file's last accepted read. A full rescan skips files whose signature did not
+   * change. A file modified within a timestamp tick of its read is not recorded ("racily clean", as
+   * in git): a second write in the same tick could keep size and mtime.
+   */
+  readonly #signatures = new Map<string, string>();
+  /** Files whose last read looked like a writer at work: re-read once they have settled. */
+  readonly #settleTimers = new Map<string, NodeJS.Timeout>();
+  /** When a file was first found missing (a rename-based save briefly removes it). */
+  readonly #missingSince = new Map<string, number>();
+  /** A read with fewer objects than the last good one: its signature and when it was first seen. */
+  readonly #shrunk = new Map<string, { signature: string; at: number }>();
+  /** When a file was first read less than a quiet period after its last write. */
+  readonly #freshSince = new Map<string, number>();
+  readonly #quietMs: number;
+  readonly #maxFreshMs: number;
+  readonly #holdoff: Holdoff;
+  readonly #settleMs: number;
+  readonly #now: () => number;
   #pending = new Set<string>();
   #pendingFullScan = false;
-  #timer: NodeJS.Timeout | undefined;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -41,6 +82,11 @@ export class ManifestSource {
   constructor(options: ManifestSourceOptions) {
     this.#options = options;
     this.#log = options.logger.child({ source: 'manifests', dir: options.dir });
+    this.#settleMs = options.settleMs ?? 100;
+    this.#quietMs = options.debounceMs ?? 10;
+    this.#maxFreshMs = options.maxDebounceMs ?? 25;
+    this.#now = options.now ?? Date.now;
+    this.#holdoff = new Holdoff({ delayMs: options.debounceMs ?? 10, maxDelayMs: options.maxDebounceMs ?? 25, run: this.#flushEvents });
   }
 
   /** Loads the directory once and starts watching; resolves after the first full load. */
@@ -55,20 +101,28 @@ export class ManifestSource {
       );
     }
     this.#watch();
-    await this.#enqueue(() => this.#scan());
+    await this.#enqueue(() => this.#scan({ force: true }));
+    // Files written a moment before start were set aside: the first load includes them (bounded:
+    // a fresh file is believed after maxDebounceMs at the latest).
+    while (this.#settleTimers.size > 0 && !this.#stopped) {
+      await new Promise((resolve) => setTimeout(resolve, this.#quietMs));
+      await this.#queue;
+    }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.close();
-    clearTimeout(this.#timer);
+    this.#holdoff.cancel();
     clearTimeout(this.#retryTimer);
+    for (const timer of this.#settleTimers.values()) clearTimeout(timer);
+    this.#settleTimers.clear();
     await this.#queue;
   }
 
   /** Re-reads every file now (tests and SIGHUP). */
   reload(): Promise<void> {
-    return this.#enqueue(() => this.#scan());
+    return this.#enqueue(() => this.#scan({ force: true }));
   }
 
   #watch(): void {
@@ -78,8 +132,7 @@ export class ManifestSource {
         if (!fileName || fileName.startsWith('.')) this.#pendingFullScan = true;
         else if (MANIFEST_FILE.test(fileName)) this.#pending.add(fileName);
         else return;
-        clearTimeout(this.#timer);
-        this.#timer = setTimeout(this.#flushEvents, this.#options.debounceMs ?? 10);
+        this.#holdoff.trigger();
       });
       this.#watcher.on('error', (error) => {
         this.#log.error({ code: 'PORTICO_ERR_MANIFEST_READ', err: error.message }, 'watching the manifest directory failed; retrying');
@@ -96,7 +149,7 @@ export class ManifestSource {
     if (this.#stopped) return;
     this.#retryTimer = setTimeout(() => {
       this.#watch();
-      void this.reload();
+      void this.#enqueue(() => this.#scan({ force: false }));
     }, 1000);
   }
 
@@ -105,7 +158,7 @@ export class ManifestSource {
     const names = [...this.#pending];
     this.#pending.clear();
     this.#pendingFullScan = false;
-    void this.#enqueue(() => (full ? this.#scan() : this.#reloadFiles(names)));
+    void this.#enqueue(() => (full ? this.#scan({ force: false }) : this.#reloadFiles(names)));
   };
 
   #enqueue(task: () => Promise<void>): Promise<void> {
@@ -115,47 +168,159 @@ export class ManifestSource {
     return this.#queue;
   }
 
-  async #scan(): Promise<void> {
+  /** Lists the directory and re-reads what changed (every file when `force`), then applies. */
+  async #scan(options: { force: boolean }): Promise<void> {
     let names: string[];
     try {
-      names = (await readdir(this.#options.dir)).filter((name) => MANIFEST_FILE.test(name) && !name.startsWith('.'));
+      names = readdirSync(this.#options.dir).filter((name) => MANIFEST_FILE.test(name) && !name.startsWith('.'));
     } catch (error) {
       this.#log.error({ code: 'PORTICO_ERR_MANIFEST_READ', err: (error as Error).message }, 'cannot list the manifest directory; keeping the last good configuration');
       return;
     }
-    const gone = [...this.#files.keys()].filter((name) => !names.includes(name));
-    await this.#reloadFiles([...names, ...gone]);
+    const listed = new Set(names);
+    const gone = [...this.#files.keys()].filter((name) => !listed.has(name));
+    let changed = names;
+    if (!options.force) {
+      changed = names.filter((name) => {
+        const info = statSync(join(this.#options.dir, name), { bigint: true, throwIfNoEntry: false });
+        return info === undefined || this.#signatures.get(name) !== signatureOf(info);
+      });
+    }
+    await this.#reloadFiles([...changed, ...gone]);
   }
 
   async #reloadFiles(names: readonly string[]): Promise<void> {
-    for (const name of names) await this.#loadFile(name);
+    for (const name of names) this.#loadFile(name);
     this.#applyToStore();
   }
 
-  async #loadFile(name: string): Promise<void> {
+  /**
+   * Reads one file and keeps its objects, unless the read may have caught a writer half-way: the
+   * file changed while it was read, or it lost objects (or vanished) less than `settleMs` ago.
+   * Such a read is set aside and the file re-read once it has settled; until then its last good
+   * objects keep serving. A writer's next event re-reads it sooner.
+   */
+  #loadFile(name: string): void {
+    this.#cancelSettle(name);
+    this.stats.fileReads++;
+    const path = join(this.#options.dir, name);
     let text: string;
+    let before: BigIntStats;
+    let after: BigIntStats;
     try {
-      text = await readFile(join(this.#options.dir, name), 'utf8');
+      // Synchronous on purpose: manifests are small local files, parsing them is synchronous anyway,
+      // and under load every awaited step waits behind the proxy's work for a turn of the event loop
+      // (a rescan of 100 files took hundreds of ms that way).
+      const fd = openSync(path, 'r');
+      try {
+        before = fstatSync(fd, { bigint: true });
+        if (before.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+        text = readFileSync(fd, 'utf8');
+        after = fstatSync(fd, { bigint: true });
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EISDIR') {
-        if (this.#files.delete(name)) this.#log.info({ file: name }, 'manifest file removed');
+        this.#signatures.delete(name);
+        if (!this.#files.has(name)) return;
+        const now = this.#now();
+        const since = this.#missingSince.get(name) ?? now;
+        this.#missingSince.set(name, since);
+        if (now - since < this.#settleMs) {
+          this.#settleLater(name, since + this.#settleMs - now);
+          return;
+        }
+        this.#missingSince.delete(name);
+        this.#files.delete(name);
+        this.#log.info({ file: name }, 'manifest file removed');
         return;
       }
       this.#log.error({ code: 'PORTICO_ERR_MANIFEST_READ', file: name, err: (error as Error).message }, 'cannot read manifest file; keeping its last good objects');
       return;
     }
+    this.#missingSince.delete(name);
+    const signature = signatureOf(after);
+    if (signature !== signatureOf(before) || BigInt(Buffer.byteLength(text)) !== after.size) {
+      this.#signatures.delete(name);
+      this.#settleLater(name, this.#settleMs);
+      return;
+    }
+    const now = this.#now();
+    const modifiedMsAgo = now - Number(after.mtimeNs / 1_000_000n);
+    if (modifiedMsAgo < this.#quietMs) {
+      // Written a moment ago: a writer may be between two write() calls (a whole, parseable but
+      // partial file). Re-read once it has been quiet, unless it never is (then a consistent read).
+      const since = this.#freshSince.get(name) ?? now;
+      this.#freshSince.set(name, since);
+      if (now - since < this.#maxFreshMs) {
+        this.#signatures.delete(name);
+        this.#settleLater(name, this.#quietMs - Math.max(0, modifiedMsAgo));
+        return;
+      }
+    }
+    this.#freshSince.delete(name);
     try {
       const { objects, problems } = parseManifest(text, name);
+      const previous = this.#files.get(name);
+      if (previous !== undefined && objects.length < previous.length) {
+        // Fewer objects: believed once the same content has been seen for settleMs. Timed from our
+        // own first sight, not the file's mtime: a stalled writer leaves a truncated file whose
+        // mtime says nothing about when the rest will come.
+        const seen = this.#shrunk.get(name);
+        if (seen === undefined || seen.signature !== signature) {
+          this.#shrunk.set(name, { signature, at: now });
+          this.#signatures.delete(name);
+          this.#settleLater(name, this.#settleMs);
+          return;
+        }
+        if (now - seen.at < this.#settleMs) {
+          this.#signatures.delete(name);
+          this.#settleLater(name, seen.at + this.#settleMs - now);
+          return;
+        }
+      }
+      this.#shrunk.delete(name);
       for (const problem of problems) {
         this.#log.error({ code: problem.code, file: name, where: problem.where, reason: problem.message }, `skipped ${problem.where}: ${problem.message}`);
       }
       this.#files.set(name, objects);
+      this.#log.trace({ file: name, objects: objects.length, problems: problems.length, modifiedMsAgo: Math.round(modifiedMsAgo), bytes: text.length }, 'manifest file loaded');
+      // 20 ms covers the coarsest timestamp tick Linux filesystems use (jiffies at HZ=100: 10 ms).
+      if (modifiedMsAgo > 20) this.#signatures.set(name, signature);
+      else this.#signatures.delete(name);
     } catch (error) {
       if (!(error instanceof PorticoError)) throw error;
+      this.#signatures.delete(name);
+      if (modifiedMsAgo < this.#settleMs) {
+        // Probably a write in progress: judge the file once it has settled.
+        this.#settleLater(name, this.#settleMs - Math.max(0, modifiedMsAgo));
+        return;
+      }
       const kept = this.#files.get(name)?.length ?? 0;
       this.#log.error({ code: error.code, file: name, reason: error.message, keptObjects: kept }, `cannot parse ${error.message}; keeping its ${kept} last good object(s)`);
     }
+  }
+
+  #settleLater(name: string, delayMs: number): void {
+    if (this.#stopped) return;
+    this.#cancelSettle(name);
+    this.stats.readsSetAside++;
+    this.#log.debug({ file: name, retryMs: Math.round(delayMs) }, 'manifest file is still being written; keeping its last good objects until it settles');
+    const timer = setTimeout(() => {
+      this.#settleTimers.delete(name);
+      void this.#enqueue(() => this.#reloadFiles([name]));
+    }, Math.max(1, delayMs));
+    timer.unref();
+    this.#settleTimers.set(name, timer);
+  }
+
+  #cancelSettle(name: string): void {
+    const timer = this.#settleTimers.get(name);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#settleTimers.delete(name);
   }
 
   /** Pushes the union of all files into the store: first file by name wins each object. */

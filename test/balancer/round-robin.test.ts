@@ -6,7 +6,7 @@ function ep(last: number): Endpoint {
   return { key: `10.0.0.${last}:80`, address: `10.0.0.${last}`, port: 80, ready: true, serving: true, terminating: false };
 }
 
-function picks(rr: RoundRobin, n: number, exclude?: string): string[] {
+function picks(rr: RoundRobin, n: number, exclude?: ReadonlySet<string>): string[] {
   return Array.from({ length: n }, () => rr.pick(exclude)?.key ?? 'none');
 }
 
@@ -26,14 +26,22 @@ describe('RoundRobin', () => {
   it('skips the excluded endpoint and moves the rotation on', () => {
     const rr = new RoundRobin([ep(1), ep(2), ep(3)]);
     expect(rr.pick()?.key).toBe('10.0.0.1:80');
-    expect(rr.pick('10.0.0.2:80')?.key).toBe('10.0.0.3:80');
+    expect(rr.pick(new Set(['10.0.0.2:80']))?.key).toBe('10.0.0.3:80');
     expect(rr.pick()?.key).toBe('10.0.0.1:80');
-    expect(rr.pick('10.0.0.9:80')?.key).toBe('10.0.0.2:80');
+    expect(rr.pick(new Set(['10.0.0.9:80']))?.key).toBe('10.0.0.2:80');
+  });
+
+  it('skips every excluded endpoint (each failed one once per request)', () => {
+    const rr = new RoundRobin([ep(1), ep(2), ep(3), ep(4)]);
+    expect(rr.pick(new Set(['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80']))?.key).toBe('10.0.0.4:80');
+    expect(rr.pick(new Set(['10.0.0.1:80', '10.0.0.3:80']))?.key).toBe('10.0.0.2:80');
+    expect(rr.pick(new Set(['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.4:80']))).toBeUndefined();
+    expect(rr.pick()?.key).toBe('10.0.0.3:80');
   });
 
   it('returns undefined when the only endpoint is excluded', () => {
     const rr = new RoundRobin([ep(1)]);
-    expect(rr.pick('10.0.0.1:80')).toBeUndefined();
+    expect(rr.pick(new Set(['10.0.0.1:80']))).toBeUndefined();
     expect(rr.pick()?.key).toBe('10.0.0.1:80');
   });
 

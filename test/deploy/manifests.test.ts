@@ -88,6 +88,17 @@ describe('deploy/kubernetes manifests', () => {
     expect(new Set(namespaced.map((m) => m.metadata.namespace))).toEqual(new Set([findManifest('Namespace').metadata.name]));
   });
 
+  it('bounds the V8 young generation (NODE_OPTIONS in the Deployment and the image), and Node honours it', async () => {
+    const env = findManifest('Deployment').spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    expect(nodeOptions).toMatch(/--max-semi-space-size=4\b/);
+    expect(readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8')).toMatch(/^ENV NODE_OPTIONS=--max-semi-space-size=4$/m);
+    // Allocate short-lived garbage and report the largest new space V8 committed, MiB.
+    const script = `const v8=require('node:v8');let m=0,k=[];for(let i=0;i<200000;i++){k.push({a:i,b:'x'+i});if(k.length>5000)k=[];if(i%1000===0)m=Math.max(m,v8.getHeapSpaceStatistics().find((s)=>s.space_name==='new_space').space_size)}console.log(m/1048576)`;
+    const { stdout } = await run(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: nodeOptions } });
+    expect(Number(stdout.trim())).toBeLessThanOrEqual(8);
+  });
+
   it('has a Dockerfile on node:24 that runs the controller as non-root', () => {
     const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
     const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);

@@ -42,4 +42,17 @@ describe('Holdoff', () => {
     vi.advanceTimersByTime(200);
     expect(runs).toBe(1);
   });
+
+  it('applies a changed maxDelayMs from the next burst', () => {
+    vi.useFakeTimers();
+    let runs = 0;
+    const holdoff = new Holdoff({ delayMs: 20, maxDelayMs: 100, run: () => runs++ });
+    holdoff.maxDelayMs = 40;
+    for (let t = 0; t < 40; t += 10) {
+      holdoff.trigger();
+      vi.advanceTimersByTime(10);
+    }
+    expect(runs).toBe(1);
+    expect(holdoff.maxDelayMs).toBe(40);
+  });
 });

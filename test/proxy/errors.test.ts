@@ -74,12 +74,33 @@ describe('404 and 503 from the controller', () => {
 });
 
 describe('upstream failures', () => {
-  it('answers 502 when every endpoint refuses connections (after one retry)', async () => {
-    const h = await proxy({ endpoints: [endpoint(await deadPort()), endpoint(await deadPort())] });
+  it('answers 502 when every endpoint refuses connections (each tried once, then a bounded wait)', async () => {
+    const h = await proxy({ endpoints: [endpoint(await deadPort()), endpoint(await deadPort())], proxy: { endpointWaitMs: 20 } });
     const reply = await send(h.port, { method: 'POST', body: 'payload' });
     expect(reply.status).toBe(502);
     expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_PROXY_UPSTREAM');
     expect(h.log.lines.filter((l) => l['msg'] === 'upstream connect failed; retrying on another endpoint')).toHaveLength(1);
+    expect(h.log.lines.filter((l) => l['msg'] === 'every known endpoint failed to connect; waiting for a newer endpoint set')).toHaveLength(1);
+  });
+
+  it('tries every endpoint once before giving up on connect failures', async () => {
+    const [live] = (await echos(1)) as [EchoServer];
+    const dead = [endpoint(await deadPort()), endpoint(await deadPort()), endpoint(await deadPort())];
+    const h = await proxy({ endpoints: [...dead, endpointOf(live)], proxy: { endpointWaitMs: 0 } });
+    for (let i = 0; i < 8; i++) expect((await send(h.port, { path: `/r${i}` })).status).toBe(200);
+  });
+
+  it('re-resolves against the newest endpoint set when every known endpoint failed (the source lags a stopped pod)', async () => {
+    const [live] = (await echos(1)) as [EchoServer];
+    const h = await proxy({ endpoints: [endpoint(await deadPort())], proxy: { endpointWaitMs: 60_000 } });
+    const pending = send(h.port, { method: 'POST', path: '/late', body: 'payload' });
+    while (!h.log.lines.some((l) => l['msg'] === 'every known endpoint failed to connect; waiting for a newer endpoint set')) await sleep(5);
+    // An unrelated sync that still lists only the dead endpoint keeps the request waiting.
+    h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [endpoint(1)])]]));
+    h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [endpointOf(live)])]]));
+    const reply = await pending;
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toMatchObject({ path: '/late', body: 'payload' });
   });
 
   it('answers 502 with a single dead endpoint (nothing to retry on)', async () => {

@@ -130,4 +130,29 @@ describe('WebSocket through the proxy', () => {
     await echo.close();
     expect(typeof (await closed)).toBe('number');
   });
+
+  it('closes the tunnel after the client hangs up even if the backend never closes its side', async () => {
+    // A backend that answers 101 and then ignores everything, FIN included.
+    const held = new Set<import('node:net').Socket>();
+    const backend = createServer({ allowHalfOpen: true }, (socket) => {
+      held.add(socket);
+      socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n'));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => backend.close(() => resolve()));
+    });
+    const h = await startProxy({ endpoints: [endpoint((backend.address() as AddressInfo).port)], proxy: { shutdownGrace: 600_000 } });
+    const client = connect({ port: h.port, host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => undefined);
+    client.write('GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n');
+    await new Promise((resolve) => client.once('data', resolve));
+    const clientClosed = new Promise((resolve) => client.once('close', resolve));
+    client.end();
+    await clientClosed;
+    // Nothing is left for shutdown to wait for (a leftover tunnel would hold close() for the grace period).
+    await h.close();
+  });
 });
