@@ -75,6 +75,20 @@ describe('portico CLI', () => {
     }
   });
 
+  it('exits at once with PORTICO_ERR_K8S_CONFIG when there is no Kubernetes configuration anywhere (instead of watching localhost:8080)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-home-'));
+    const { KUBECONFIG: _k, KUBERNETES_SERVICE_HOST: _h, KUBERNETES_SERVICE_PORT: _p, ...env } = process.env;
+    const result = spawnSync(process.execPath, [BIN, 'controller', '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
+      encoding: 'utf8',
+      env: { ...env, HOME: dir },
+      timeout: 15_000,
+    });
+    expect(result.signal).toBeNull(); // exited by itself, not killed by the timeout
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('[PORTICO_ERR_K8S_CONFIG]');
+    expect(result.stderr).toContain(join(dir, '.kube', 'config'));
+  });
+
   it('rejects a bad flag with exit code 2 and names it', () => {
     const result = spawnSync(process.execPath, [BIN, 'controller', '--manifests', '/tmp', '--http-port', 'eighty'], { encoding: 'utf8' });
     expect(result.status).toBe(2);

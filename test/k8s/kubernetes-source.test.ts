@@ -164,7 +164,10 @@ describe('KubernetesSource', () => {
     await wait(() => restarts.length >= 10, 'several restarts');
     expect(source.isSynced).toBe(false);
     expect(source.informers().every((i) => !i.synced && i.lastError !== undefined)).toBe(true);
-    await log.waitFor((l) => l.code === 'PORTICO_ERR_K8S_WATCH');
+    const retry = await log.waitFor((l) => l.code === 'PORTICO_ERR_K8S_WATCH');
+    // The retry line names the server it cannot reach, so a wrong kubeconfig is obvious.
+    expect(retry).toMatchObject({ server: api.url });
+    expect(retry.msg).toContain(` on ${api.url} failed:`);
     await api.restart();
     await source.synced;
     expect(store.keys('Ingress')).toEqual(['default/web']);
