@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: refuses an old Node with a clear message before undici is even loaded.
+import './require-node.js';
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
 import { BENCH_FLAGS, runBenchCommand } from './bench-command.js';

@@ -1,5 +1,6 @@
 // The built CLI as users run it (`npm test` builds dist/ first, in pretest).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,12 +11,59 @@ import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, t
 import { httpRequest } from '../helpers/http.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
+const LOCAL_PORTS = ['--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'];
+
+/** Starts the CLI with `node`, collecting its JSON log lines. */
+function startCli(node: string, args: readonly string[]) {
+  const proc = spawn(node, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  createInterface({ input: proc.stdout! }).on('line', (text) => {
+    lines.push(JSON.parse(text) as Record<string, unknown>);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const waitFor = async (predicate: (line: Record<string, unknown>) => boolean) => {
+    for (;;) {
+      const found = lines.find(predicate);
+      if (found) return found;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  return { proc, lines, waitFor, exited, stderr: () => stderr };
+}
+
+/** Whether a process with this pid exists (signal 0 only checks). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pids of a process's children, from /proc. */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+}
+
+const SYSTEM_NODE = '/usr/bin/node';
+const systemNodeMajor = (() => {
+  const result = spawnSync(SYSTEM_NODE, ['--version'], { encoding: 'utf8' });
+  return result.status === 0 ? Number(result.stdout.slice(1).split('.')[0]) : undefined;
+})();
 
 describe('portico CLI', () => {
   let child: ChildProcess | undefined;
   let dir: string | undefined;
   let pods: EchoPod[] = [];
+  /** Grandchildren (the launcher's Node 24 child): killed even when a test failed before its launcher forwarded. */
+  let grandchildren: number[] = [];
   afterEach(async () => {
+    for (const pid of grandchildren.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
     child?.kill('SIGTERM');
     child = undefined;
     await closePods(pods);
@@ -37,6 +85,39 @@ describe('portico CLI', () => {
     expect(result.stdout).toMatch(/\(node v24\./);
   });
 
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher forwards SIGTERM to its Node 24 child, which drains and exits; the launcher exits with its status', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
+    child = cli.proc;
+    await cli.waitFor((line) => typeof line.http === 'number');
+    const [node24] = childPids(cli.proc.pid!);
+    expect(node24).toBeDefined();
+    grandchildren.push(node24!);
+    cli.proc.kill('SIGTERM');
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    expect(alive(node24!)).toBe(false);
+    expect(cli.stderr()).toContain('SIGTERM');
+  });
+
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher dies of the signal its child died of (SIGHUP)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
+    child = cli.proc;
+    await cli.waitFor((line) => typeof line.http === 'number');
+    const [node24] = childPids(cli.proc.pid!);
+    grandchildren.push(node24!);
+    cli.proc.kill('SIGHUP');
+    expect(await cli.exited).toEqual({ code: null, signal: 'SIGHUP' });
+    expect(alive(node24!)).toBe(false);
+  });
+
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('dist/cmd/portico.js on an old Node says which Node it needs (no undici stack trace)', () => {
+    const result = spawnSync(SYSTEM_NODE, [join(import.meta.dirname, '..', '..', 'dist', 'cmd', 'portico.js'), 'version'], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`portico needs Node.js 24 or newer; this is ${spawnSync(SYSTEM_NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()}`);
+    expect(result.stderr).not.toContain('TypeError');
+  });
+
   it('serves manifests, reports readiness and logs one access line per request', async () => {
     pods = await startEchoPods('web', 1);
     dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
@@ -44,23 +125,8 @@ describe('portico CLI', () => {
       join(dir, 'web.yaml'),
       renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
     );
-    const proc = spawn(process.execPath, [BIN, 'controller', '--manifests', dir, '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { proc, waitFor } = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
     child = proc;
-    const lines: Array<Record<string, unknown>> = [];
-    const waiters: Array<() => void> = [];
-    createInterface({ input: proc.stdout! }).on('line', (text) => {
-      lines.push(JSON.parse(text) as Record<string, unknown>);
-      for (const wake of waiters.splice(0)) wake();
-    });
-    const waitFor = async (predicate: (line: Record<string, unknown>) => boolean) => {
-      for (;;) {
-        const found = lines.find(predicate);
-        if (found) return found;
-        await new Promise<void>((resolve) => waiters.push(resolve));
-      }
-    };
     const started = await waitFor((line) => typeof line.http === 'number');
     const admin = await httpRequest({ port: started.admin as number, path: '/readyz' });
     expect(admin.status).toBe(200);
