@@ -25,6 +25,8 @@ export const CONTROLLER_FLAGS = {
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
   'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
+  'shutdown-grace-period': { type: 'string', default: '5', description: 'Seconds to keep accepting new connections after SIGTERM while /readyz answers 503 (load balancers in front catch up)' },
+  'shutdown-drain-timeout': { type: 'string', default: '25', description: 'Seconds in-flight requests then get to finish before connections are cut (grace + drain must fit terminationGracePeriodSeconds)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type ControllerFlags = ReturnType<typeof parseFlags<typeof CONTROLLER_FLAGS>>;
@@ -46,6 +48,8 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   if (defaultCert !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(defaultCert)) {
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--default-ssl-certificate must be namespace/name, got ${JSON.stringify(defaultCert)}`);
   }
+  const gracePeriodSeconds = parseSeconds('shutdown-grace-period', flags['shutdown-grace-period']);
+  const drainTimeoutSeconds = parseSeconds('shutdown-drain-timeout', flags['shutdown-drain-timeout']);
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const source =
     flags.manifests !== undefined
@@ -74,5 +78,15 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     },
     logger,
     ...(flags['disable-access-log'] && { accessLog: false as const }),
+    shutdownGracePeriodMs: gracePeriodSeconds * 1000,
+    shutdownDrainTimeoutMs: drainTimeoutSeconds * 1000,
   });
+}
+
+function parseSeconds(flag: string, raw: string | undefined): number {
+  const seconds = Number(raw);
+  if (raw === undefined || !/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(seconds)) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--${flag} must be a number of seconds (0 or more), got ${JSON.stringify(raw)}`);
+  }
+  return seconds;
 }

@@ -12,6 +12,8 @@ import { renderFlagHelp } from './flags.js';
 
 interface Closable {
   close(): Promise<void>;
+  /** The SIGTERM sequence (grace period, then drain); close() when absent. */
+  shutdown?(): Promise<void>;
   /** A one-shot command: nothing keeps running. */
   done?: true;
 }
@@ -77,8 +79,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(130); // a second Ctrl-C: don't wait for in-flight requests
     stopping = true;
-    process.stderr.write(`\nportico: ${signal}, draining in-flight requests…\n`);
-    void running.close().then(() => process.exit(0));
+    process.stderr.write(`\nportico: ${signal}, shutting down (a second ${signal} stops at once)…\n`);
+    void (running.shutdown ? running.shutdown() : running.close()).then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -2,13 +2,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface AdminServerOptions {
-  /** Readiness: true once the first full configuration is serving. */
-  isReady: () => boolean;
+  /** Readiness: ready once the first full configuration is serving, not ready again while shutting down. */
+  readiness: () => Readiness;
   /** Extra read-only JSON views, e.g. `/debug/stats`. */
   views?: Readonly<Record<string, () => unknown>>;
   /** Prometheus exposition at /metrics. */
   metrics?: { readonly contentType: string; render(): Promise<string> };
 }
+
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
 
 /** The admin listener: liveness, readiness and small JSON views. Never on the traffic ports. */
 export class AdminServer {
@@ -37,9 +39,9 @@ export class AdminServer {
         status = 200;
         body = { status: 'ok' };
       } else if (path === '/readyz') {
-        const ready = options.isReady();
-        status = ready ? 200 : 503;
-        body = { status: ready ? 'ready' : 'not ready: the first full configuration has not loaded yet' };
+        const readiness = options.readiness();
+        status = readiness.ready ? 200 : 503;
+        body = { status: readiness.ready ? 'ready' : `not ready: ${readiness.reason}` };
       } else if (path !== undefined && options.views?.[path]) {
         status = 200;
         body = options.views[path]();

@@ -41,8 +41,8 @@ export interface ProxyServerOptions {
   readonly headersTimeout?: number;
   /** Idle time of client keep-alive connections, ms. Default 75 s (ingress-nginx's default). */
   readonly keepAliveTimeout?: number;
-  /** close(): time in-flight requests and tunnels get before connections are cut, ms. Default 30 s. */
-  readonly shutdownGrace?: number;
+  /** close(): time in-flight requests and tunnels get before connections are cut, ms. Default 25 s. */
+  readonly drainTimeout?: number;
   /** close() also closes the registry's pools (default true). */
   readonly closeBackends?: boolean;
   /** Strict-Transport-Security on HTTPS responses (ingress-nginx defaults: on, 1 year, subdomains). */
@@ -300,7 +300,7 @@ export class ProxyServer {
 
   /**
    * Stops accepting connections, lets in-flight requests finish (responses then carry
-   * `Connection: close`), cuts what is left after the grace period, then closes the upstream pools.
+   * `Connection: close`), cuts what is left after `drainTimeout`, then closes the upstream pools.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();
@@ -320,7 +320,7 @@ export class ProxyServer {
     const timer = setTimeout(() => {
       for (const server of servers) server.closeAllConnections();
       for (const tunnel of this.#tunnels) tunnel.destroy();
-    }, this.#options.shutdownGrace ?? 30_000);
+    }, this.#options.drainTimeout ?? 25_000);
     timer.unref();
     try {
       await Promise.all(closed);

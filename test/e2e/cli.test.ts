@@ -87,7 +87,7 @@ describe('portico CLI', () => {
 
   it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher forwards SIGTERM to its Node 24 child, which drains and exits; the launcher exits with its status', async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
-    const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
+    const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '0']);
     child = cli.proc;
     await cli.waitFor((line) => typeof line.http === 'number');
     const [node24] = childPids(cli.proc.pid!);
@@ -139,6 +139,30 @@ describe('portico CLI', () => {
     for (const field of ['time', 'client', 'bytes', 'durationMs', 'upstream', 'upstreamMs', 'service']) {
       expect(access, `access log field ${field}`).toHaveProperty(field);
     }
+  });
+
+  it('on SIGTERM answers /readyz 503 and refuses no new connection during --shutdown-grace-period; a second SIGTERM stops at once (130)', async () => {
+    pods = await startEchoPods('web', 1);
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(
+      join(dir, 'web.yaml'),
+      renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
+    );
+    // A grace period long enough for a handful of requests on a loaded machine; the test never waits it out.
+    const cli = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '30', '--shutdown-drain-timeout', '5']);
+    child = cli.proc;
+    const started = await cli.waitFor((line) => typeof line.http === 'number');
+    const get = () => httpRequest({ port: started.http as number, host: 'shop.example.com', path: '/' });
+    expect((await get()).status).toBe(200);
+    cli.proc.kill('SIGTERM');
+    await cli.waitFor((line) => line.phase === 'grace');
+    expect((await httpRequest({ port: started.admin as number, path: '/readyz' })).status).toBe(503);
+    const statuses: Array<number | string> = [];
+    for (let i = 0; i < 20; i++) statuses.push(await get().then((r) => r.status, (e: NodeJS.ErrnoException) => e.code ?? e.message));
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(cli.lines.some((line) => line.phase === 'drain')).toBe(false);
+    cli.proc.kill('SIGTERM'); // the second signal: stop at once
+    expect((await cli.exited).code).toBe(130);
   });
 
   it('exits at once with PORTICO_ERR_K8S_CONFIG when there is no Kubernetes configuration anywhere (instead of watching localhost:8080)', async () => {

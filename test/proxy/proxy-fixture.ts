@@ -138,7 +138,7 @@ export async function startProxy(options: HarnessOptions): Promise<ProxyHarness>
     routes: options.routes ?? routeAll(ref),
     logger: log.logger,
     accessLog: accessLog.logger,
-    shutdownGrace: 2_000,
+    drainTimeout: 2_000,
     ...options.proxy,
   });
   const address = await proxy.listen({ port: 0, host: '127.0.0.1' });
