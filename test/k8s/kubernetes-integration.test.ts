@@ -89,10 +89,12 @@ describe('KubernetesIntegration', () => {
     expect(api.list('Event', 'shop')[0]).toMatchObject({ involvedObject: { kind: 'Ingress', name: 'broken', uid: expect.any(String) }, type: 'Warning' });
 
     await eventually(async () => statusOf(api, 'shop/broken').length === 1, 2000, 'broken published');
-    const stoppedAt = Date.now();
     await leader.stop();
-    await eventually(async () => follower.integration.isLeader, 2000, 'handover');
-    expect(Date.now() - stoppedAt).toBeLessThan(ELECTION.leaseDurationMs);
+    // Released on stop (empty holder; or already the follower's), so nobody waits for it to expire.
+    // The handover bound itself is checked on virtual time in leader-elector.test.ts.
+    const holderAfterStop = (api.get('Lease', 'portico/portico-leader')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+    expect(['', follower.integration.elector.identity]).toContain(holderAfterStop);
+    await eventually(async () => follower.integration.isLeader, 5000, 'handover');
     api.create(web('shop/later', 'portico', 'later.example.com'));
     await eventually(async () => statusOf(api, 'shop/later').length === 1, 2000, 'new leader publishes');
     await follower.integration.statusWriter!.idle();

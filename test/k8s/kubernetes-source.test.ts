@@ -74,23 +74,23 @@ describe('KubernetesSource', () => {
     expect(source.informers().every((i) => i.synced && i.restarts === 0)).toBe(true);
   });
 
-  it('propagates create, update and delete within 200 ms', async () => {
+  it('propagates create, update and delete through the open watches, in order, without relisting', async () => {
+    // How fast is bench/'s business (k8s propagation latency); here: the path and the order.
     const { api, store, source } = await setup();
     await source.synced;
-    let started = Date.now();
+    const lists = api.requests.filter((r) => r.verb === 'list').length;
+    const seen: string[] = [];
+    store.subscribe((change) => {
+      if (change.kind === 'Ingress') seen.push(`${change.type} ${change.key}`);
+    });
     api.create(ingress('default/new', { className: 'portico' }));
     await wait(() => store.get('Ingress', 'default/new') !== undefined, 'create');
-    expect(Date.now() - started).toBeLessThan(200);
-
-    started = Date.now();
     api.apply(web('changed.example.com'));
     await wait(() => (store.get('Ingress', 'default/web') as ReturnType<typeof web>).spec?.rules?.[0]?.host === 'changed.example.com', 'update');
-    expect(Date.now() - started).toBeLessThan(200);
-
-    started = Date.now();
     api.delete('Ingress', 'default/new');
     await wait(() => store.get('Ingress', 'default/new') === undefined, 'delete');
-    expect(Date.now() - started).toBeLessThan(200);
+    expect(seen).toEqual(['upsert default/new', 'upsert default/web', 'delete default/new']);
+    expect(api.requests.filter((r) => r.verb === 'list').length).toBe(lists);
   });
 
   it('skips status-only changes in the store but exposes them through lookup() and onObjectChange', async () => {
@@ -252,9 +252,8 @@ describe('KubernetesSource', () => {
   it('stops promptly, with open watches and while retrying', async () => {
     const { api, source } = await setup();
     await source.synced;
-    const started = Date.now();
+    // Watches run for minutes (timeoutSeconds 300–600): stop() returning at all means it aborted them.
     await source.stop();
-    expect(Date.now() - started).toBeLessThan(500);
     await eventually(async () => api.watchCount() === 0, 1000, 'watches closed');
   });
 });
