@@ -95,11 +95,20 @@ describe('hot apply', () => {
       ['base.yaml', [PORTICO_CLASS, ...serviceFor('shop/web', [p1, p2, p3]), webIngress([prefix('/', 'web', 80), prefix('/api', 'web', 80)])]],
       ['base.yaml', [PORTICO_CLASS, ...serviceFor('shop/web', [p2, p3]), webIngress([prefix('/loop', 'web', 80), prefix('/', 'web', 80)])]],
     ];
+    // Paced by counts, not time: traffic before each change, each change built, traffic after.
+    const answered = () => ok + failures.length;
+    const served = (n: number) => {
+      const target = answered() + n;
+      return eventually(async () => answered() >= target, 15_000, `${n} more requests answered`);
+    };
+    const builds = () => h.running.controller.stats.routeBuilds + h.running.controller.stats.endpointSyncs;
     for (const change of changes) {
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await served(20);
+      const before = builds();
       await h.write(...change);
+      await eventually(async () => builds() > before, 15_000, `change to ${change[0]} built`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await served(50);
     stop = true;
     await Promise.all(workers);
     agent.destroy();

@@ -118,7 +118,8 @@ describe('controller on the Kubernetes API', () => {
     const api = await startApi([...serviceFor('shop/web', pods), web('shop/web', 'web.example.com')]);
     await api.stop();
     const { running, get } = await startInstance(api);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const failing = () => running.kubernetes!.source.informers().every((informer) => informer.lastError !== undefined);
+    await eventually(async () => failing(), 10_000, 'every informer failed at least once');
     expect(await ready(running)).toBe(false);
     expect((await httpRequest({ port: running.admin.port, path: '/healthz' })).status).toBe(200);
     await api.restart();
@@ -153,9 +154,14 @@ describe('controller on the Kubernetes API', () => {
     api.create(web('shop/after-gone', 'after-gone.example.com'));
     await served('after-gone.example.com');
 
+    const restartsBefore = running.kubernetes!.source.informers().reduce((sum, informer) => sum + informer.restarts, 0);
     await api.stop();
-    await new Promise((resolve) => setTimeout(resolve, 200)); // serving from the last good configuration
-    expect((await get('after-gone.example.com')).status).toBe(200);
+    await eventually(
+      async () => running.kubernetes!.source.informers().reduce((sum, informer) => sum + informer.restarts, 0) > restartsBefore,
+      10_000,
+      'informers noticed the API is gone',
+    );
+    expect((await get('after-gone.example.com')).status).toBe(200); // serving from the last good configuration
     await api.restart();
     api.create(web('shop/after-restart', 'after-restart.example.com'));
     await served('after-restart.example.com');
@@ -187,7 +193,7 @@ describe('controller on the Kubernetes API', () => {
     const { running, get } = await startInstance(api);
     await eventually(() => ready(running), 3000, 'ready');
     await eventually(async () => running.kubernetes?.isLeader, 3000, 'leader');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await running.kubernetes!.statusWriter?.idle(); // any status pass the leader scheduled has run
     expect((await get('web.example.com')).status).toBe(404);
     expect(statusOf(api, 'shop/web')).toEqual([]);
 

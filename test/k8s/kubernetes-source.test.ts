@@ -174,12 +174,12 @@ describe('KubernetesSource', () => {
   });
 
   it('keeps the last state through an API server restart and catches up with changes made meanwhile', async () => {
-    const { api, store, source } = await setup();
+    const { api, store, source, restarts } = await setup();
     await source.synced;
     await api.stop();
     api.create(ingress('default/while-down', { className: 'portico' }));
     api.delete('Ingress', 'default/web');
-    await new Promise((r) => setTimeout(r, 100));
+    await wait(() => restarts.filter(([kind]) => kind === 'Ingress').length >= 2, 'the Ingress informer failing while the API is down');
     expect(store.keys('Ingress')).toEqual(['default/web']); // last good state stays
     await api.restart();
     await wait(() => store.keys('Ingress').join() === 'default/while-down', 'caught up after restart');
@@ -232,7 +232,7 @@ describe('KubernetesSource', () => {
     await source.synced;
     const lists = api.requests.filter((r) => r.verb === 'list' && r.status === 200).length;
     expect(lists).toBe(5);
-    await new Promise((r) => setTimeout(r, 350)); // several server-side watch timeouts
+    await wait(() => api.requests.filter((r) => r.verb === 'watch' && r.resource === 'ingresses').length > 2, 'several server-side watch timeouts');
     api.create(ingress('default/late', { className: 'portico' }));
     await wait(() => store.get('Ingress', 'default/late') !== undefined, 'late ingress');
     expect(api.requests.filter((r) => r.verb === 'list' && r.status === 200).length).toBe(5);
@@ -242,8 +242,9 @@ describe('KubernetesSource', () => {
   it('only makes API calls declared in REQUIRED_API_ACCESS', async () => {
     const { api, source } = await setup({ publishService: 'default/web' });
     await source.synced;
+    const before = api.requests.length;
     api.dropWatches();
-    await new Promise((r) => setTimeout(r, 50));
+    await wait(() => api.requests.length > before && api.watchCount() > 0, 'watches resumed');
     expect(api.requests.length).toBeGreaterThan(0);
     const undeclared = api.requests.filter((r) => !isDeclaredApiCall(r));
     expect(undeclared).toEqual([]);

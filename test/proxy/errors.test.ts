@@ -14,12 +14,12 @@ import {
   rawExchange,
   routeByHost,
   send,
-  sleep,
   startEchos,
   startProxy,
   trackedFixtures,
 } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
+import { eventually } from '../helpers/http.js';
 
 const { cleanups, echos, proxy } = trackedFixtures();
 
@@ -147,8 +147,7 @@ describe('failures after the response started', () => {
     const raw = await rawExchange(h.port, 'GET /partial HTTP/1.1\r\nHost: x\r\n\r\n', 2_000);
     expect(raw).toMatch(/^HTTP\/1\.1 200 /);
     expect(raw.endsWith('0123456789')).toBe(true);
-    await sleep(20);
-    expect(h.accessLog.lines.find((l) => l['path'] === '/partial')).toMatchObject({ status: 200, aborted: true, bytes: 10 });
+    expect(await h.accessLog.waitFor((l) => l['path'] === '/partial')).toMatchObject({ status: 200, aborted: true, bytes: 10 });
   });
 });
 
@@ -200,12 +199,13 @@ describe('bad clients', () => {
     downloading.write('GET /bytes/50000000 HTTP/1.1\r\nHost: x\r\n\r\n');
     await new Promise<void>((resolve) => downloading.once('data', () => resolve()));
 
-    await sleep(100);
+    // Every request reached the upstream (one connection each) before the clients go away.
+    await eventually(async () => echo.connections >= 3, 10_000, 'three upstream connections');
     waiting.destroy();
     uploading.destroy();
     downloading.destroy();
     const aborted = (): Array<Record<string, unknown>> => h.accessLog.lines.filter((l) => l['aborted'] === true);
-    for (let i = 0; i < 100 && aborted().length < 3; i++) await sleep(20);
+    await h.accessLog.waitFor(() => aborted().length >= 3);
 
     expect((await send(h.port)).status).toBe(200);
     expect(aborted().map((l) => l['path']).sort()).toEqual(['/bytes/50000000', '/delay/5000', '/up']);

@@ -95,7 +95,7 @@ describe('access log', () => {
     const [echo] = (await echos(1)) as [EchoServer];
     const h = await proxy({ endpoints: [endpointOf(echo)] });
     await send(h.port, { method: 'POST', path: '/logged?q=1', headers: { host: 'log.example' }, body: 'abc' });
-    await sleep(20);
+    await h.accessLog.waitFor((l) => l['path'] === '/logged?q=1');
     const lines = h.accessLog.lines.filter((l) => l['path'] === '/logged?q=1');
     expect(lines).toHaveLength(1);
     const line = lines[0]!;

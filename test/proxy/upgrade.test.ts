@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { EchoServer } from '../../src/echo/echo-server.js';
-import { deadPort, endpoint, endpointOf, noRoutes, sleep, startEchos, startProxy, trackedFixtures } from './proxy-fixture.js';
+import { deadPort, endpoint, endpointOf, noRoutes, startEchos, startProxy, trackedFixtures } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
 
 const { cleanups, echos, proxy } = trackedFixtures();
@@ -41,8 +41,7 @@ describe('WebSocket through the proxy', () => {
     const closed = new Promise((resolve) => ws.once('close', resolve));
     ws.close();
     await closed;
-    await sleep(50);
-    const line = h.accessLog.lines.find((l) => l['path'] === '/chat?room=1');
+    const line = await h.accessLog.waitFor((l) => l['path'] === '/chat?room=1');
     expect(line).toMatchObject({ status: 101, method: 'GET', upstream: `127.0.0.1:${echo.port}`, service: 'default/echo/80' });
     expect(line?.['bytes']).toBeGreaterThan(200_000);
   });
