@@ -70,10 +70,12 @@ describe('route swaps', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 16 });
     const statuses = new Map<number, number>();
     const services = new Set<string>();
-    const deadline = Date.now() + 1_500;
+    // Counts, not a deadline: enough requests and enough swaps underneath them, however busy the machine.
+    let total = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
-        while (Date.now() < deadline) {
+        while (total < 400 || swaps < 50) {
+          total++;
           const reply = await send(h.port, { agent, headers: { host: 'app.example' }, path: '/swap' });
           statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
           if (reply.status === 200) services.add(reply.json().service);
@@ -84,8 +86,8 @@ describe('route swaps', () => {
     await swapper;
     agent.destroy();
     expect([...statuses.keys()]).toEqual([200]);
-    expect(statuses.get(200)).toBeGreaterThan(100);
-    expect(swaps).toBeGreaterThan(50);
+    expect(statuses.get(200)).toBeGreaterThanOrEqual(400);
+    expect(swaps).toBeGreaterThanOrEqual(50);
     expect([...services].sort()).toEqual(['blue', 'green']);
   });
 });
