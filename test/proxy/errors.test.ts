@@ -63,6 +63,15 @@ describe('404 and 503 from the controller', () => {
     const reply = await send(h.port);
     expect(reply.status).toBe(503);
     expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_BACKEND_SERVICE_MISSING');
+    expect(reply.json<ErrorBody>().message).toBe('The Service this route points at does not exist.');
+  });
+
+  it('says in the 503 body what its code says: an unknown port is not "no endpoints"', async () => {
+    const h = await proxy({ endpoints: [] });
+    h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [], { code: 'PORTICO_ERR_BACKEND_PORT_UNKNOWN', message: 'Service default/echo has no port 81' })]]));
+    const reply = await send(h.port);
+    expect(reply.json<ErrorBody>()).toMatchObject({ status: 503, code: 'PORTICO_ERR_BACKEND_PORT_UNKNOWN', message: expect.stringMatching(/no port/) });
+    expect(reply.json<ErrorBody>().message).not.toMatch(/endpoints/);
   });
 
   it('answers 503 when the backend has no endpoints', async () => {
