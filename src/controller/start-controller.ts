@@ -14,6 +14,7 @@ import { ObjectStore } from '../store/object-store.js';
 import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
 import { SniStore } from '../tls/sni-store.js';
 import { AdminServer } from './admin-server.js';
+import { buildBackendsView, buildRoutesView } from './debug-views.js';
 import { Controller } from './controller.js';
 import { listenHttps } from './https-listener.js';
 
@@ -175,8 +176,19 @@ export async function startController(options: StartControllerOptions): Promise<
           : { ready: false, reason: 'the first full configuration has not loaded yet' },
     metrics,
     views: {
-      '/debug/stats': () => ({ ...controller.stats, ready: controller.ready, leader: integration?.isLeader, handshakeFailures: Object.fromEntries(handshakeFailures) }),
-      '/debug/certificates': () => sni.hosts,
+      '/debug/routes': {
+        description: 'The compiled route table: host, path, pathType, backend, Ingress, policy (https redirect, certificate)',
+        render: () => buildRoutesView(controller.model),
+      },
+      '/debug/backends': {
+        description: 'Every backend the routes use: its endpoints with state (ready, serving-terminating, not-ready), or why it has none',
+        render: () => buildBackendsView(controller.model, (key) => backends.get(key)?.current),
+      },
+      '/debug/certificates': { description: 'Served certificates by host (SNI)', render: () => sni.hosts },
+      '/debug/stats': {
+        description: 'Build counters, readiness, leadership, TLS handshake failures by reason',
+        render: () => ({ ...controller.stats, ready: controller.ready, leader: integration?.isLeader, handshakeFailures: Object.fromEntries(handshakeFailures) }),
+      },
     },
   });
   const source = options.manifestsDir !== undefined ? new ManifestSource({ dir: options.manifestsDir, store, logger }) : undefined;
