@@ -1,6 +1,7 @@
 import { DEFAULT_COMPILE_OPTIONS } from '../compile/index.js';
 import { startController, type RunningController } from '../controller/start-controller.js';
 import { PorticoError } from '../lib/errors.js';
+import { parseAccessLogFields } from '../proxy/access-log.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 
@@ -25,6 +26,7 @@ export const CONTROLLER_FLAGS = {
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
   'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
+  'access-log-fields': { type: 'string', description: 'Access-log fields to write, comma-separated: field names or ingress-nginx variables ($remote_addr, $status, $req_id …) (default: all)' },
   'shutdown-grace-period': { type: 'string', default: '5', description: 'Seconds to keep accepting new connections after SIGTERM while /readyz answers 503 (load balancers in front catch up)' },
   'shutdown-drain-timeout': { type: 'string', default: '25', description: 'Seconds in-flight requests then get to finish before connections are cut (grace + drain must fit terminationGracePeriodSeconds)' },
 } as const satisfies Record<string, FlagSpec>;
@@ -50,6 +52,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   }
   const gracePeriodSeconds = parseSeconds('shutdown-grace-period', flags['shutdown-grace-period']);
   const drainTimeoutSeconds = parseSeconds('shutdown-drain-timeout', flags['shutdown-drain-timeout']);
+  const accessLogFields = flags['access-log-fields'] !== undefined ? parseAccessLogFields(flags['access-log-fields']) : undefined;
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const source =
     flags.manifests !== undefined
@@ -78,6 +81,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     },
     logger,
     ...(flags['disable-access-log'] && { accessLog: false as const }),
+    ...(accessLogFields && { accessLogFields }),
     shutdownGracePeriodMs: gracePeriodSeconds * 1000,
     shutdownDrainTimeoutMs: drainTimeoutSeconds * 1000,
   });

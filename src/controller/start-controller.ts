@@ -8,6 +8,7 @@ import type { KubeClient } from '../k8s/kube-client.js';
 import type { KubernetesIntegration, KubernetesIntegrationOptions } from '../k8s/kubernetes-integration.js';
 import type { Logger } from '../lib/logger.js';
 import { PorticoMetrics } from '../metrics/metrics.js';
+import type { AccessLogField } from '../proxy/access-log.js';
 import { ProxyServer, type HstsOptions } from '../proxy/proxy-server.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
@@ -51,6 +52,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   logger: Logger;
   /** Access log destination; defaults to `logger` with `{ log: 'access' }`; false turns it off. */
   accessLog?: Logger | false;
+  /** Which fields an access-log line carries (--access-log-fields); default all. */
+  accessLogFields?: readonly AccessLogField[];
   /** Rebuild holdoff (ms) after the last change. */
   holdoffMs?: number;
   /**
@@ -108,6 +111,7 @@ export async function startController(options: StartControllerOptions): Promise<
     observer: metrics,
     drainTimeout: options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
     ...(options.accessLog !== false && { accessLog: options.accessLog ?? logger.child({ log: 'access' }) }),
+    ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
   });
   const sni = new SniStore({ fallbackCertificate: options.fallbackCertificate ?? createDefaultCertificate() });

@@ -13,7 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
-import { roundMs, writeAccessLog } from './access-log.js';
+import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
 import type { ForwardContext, RequestObserver } from './forward-handler.js';
@@ -31,6 +31,8 @@ export interface ProxyServerOptions {
   readonly logger: Logger;
   /** One JSON line per request; omitted → no access log. */
   readonly accessLog?: Logger;
+  /** The fields each access-log line carries (--access-log-fields); default all. */
+  readonly accessLogFields?: readonly AccessLogField[];
   /** Per-request metrics (request count/duration by ingress and service). */
   readonly observer?: RequestObserver;
   /** Largest request head accepted, bytes; larger → 431. Default 16 KiB. */
@@ -83,6 +85,7 @@ interface UpgradeRejection {
   readonly code: ErrorCode;
   readonly host?: string | undefined;
   readonly match?: RouteMatch | undefined;
+  readonly head?: RequestHead | undefined;
   readonly clientAddress: string;
   readonly start: number;
 }
@@ -119,7 +122,8 @@ export class ProxyServer {
     this.#options = options;
     this.#hsts = renderHsts(options.hsts ?? DEFAULT_HSTS);
     this.#routes = options.routes;
-    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, observer: options.observer, closing: false };
+    const accessLog: AccessLogWriter | undefined = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
+    this.#ctx = { backends: options.backends, logger: options.logger, accessLog, observer: options.observer, closing: false };
   }
 
   /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */
@@ -267,18 +271,18 @@ export class ProxyServer {
     }
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
-    const requestHead: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined };
+    const requestHead: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined, requestId: '' };
     buildRequestHead(req.rawHeaders, clientAddress, listener, authority, requestHead);
     const match = this.#routes?.lookup(requestHead.host, path);
     if (match === undefined) {
-      this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, clientAddress, start });
+      this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, head: requestHead, clientAddress, start });
       return;
     }
     const backend = this.#ctx.backends.get(match.backend.key);
     const endpoint = backend?.current.problem === undefined ? backend?.balancer.pick() : undefined;
     if (backend === undefined || endpoint === undefined) {
       const code = backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS';
-      this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, clientAddress, start });
+      this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, head: requestHead, clientAddress, start });
       return;
     }
     openTunnel({
@@ -352,7 +356,7 @@ export class ProxyServer {
     const bytes = writeErrorToSocket(socket, status, errorCode);
     const accessLog = this.#ctx.accessLog;
     if (accessLog !== undefined) {
-      writeAccessLog(accessLog, {
+      accessLog({
         client: clientAddressOf((socket as Partial<Socket>).remoteAddress),
         method: '',
         host: undefined,
@@ -373,7 +377,7 @@ export class ProxyServer {
     const bytes = writeErrorToSocket(r.socket, r.status, r.code);
     const accessLog = this.#ctx.accessLog;
     if (accessLog === undefined) return;
-    writeAccessLog(accessLog, {
+    accessLog({
       client: r.clientAddress,
       method: r.req.method ?? '',
       host: r.host,
@@ -385,6 +389,9 @@ export class ProxyServer {
       upstreamMs: undefined,
       ingress: r.match?.ingress,
       service: r.match?.backend.key,
+      requestId: r.head?.requestId,
+      userAgent: r.head?.userAgent,
+      referer: r.head?.referer,
     });
   }
 }

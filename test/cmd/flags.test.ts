@@ -43,4 +43,11 @@ describe('parseFlags', () => {
       });
     }
   });
+
+  it('controller: --access-log-fields names the unknown field', async () => {
+    await expect(runControllerCommand(['--manifests', '/nonexistent', '--access-log-fields', 'status,bogus'])).rejects.toMatchObject({
+      code: 'PORTICO_ERR_CLI_FLAG',
+      message: expect.stringContaining('unknown field "bogus"'),
+    });
+  });
 });
