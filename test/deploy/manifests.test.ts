@@ -105,6 +105,9 @@ describe('deploy/kubernetes manifests', () => {
     const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
     expect(froms.length).toBeGreaterThan(0);
     expect(froms.every((image) => /^node:24(-|$)/.test(image!))).toBe(true);
+    // The image builds what `npm run build` builds (tsc and the CNI plugin bundle), not a subset.
+    expect(dockerfile).toMatch(/^RUN npm run build\b/m);
+    expect(dockerfile).toMatch(/^COPY scripts \.\/scripts$/m);
     const user = /^USER (\S+)/m.exec(dockerfile)?.[1];
     expect(user).toBeDefined();
     expect(user).not.toMatch(/^(root|0)(:|$)/);
