@@ -24,11 +24,11 @@ describe('hot apply', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     // A keep-alive connection opened before the change keeps working after it.
     expect((await httpRequest({ port: h.port, host: 'shop.example.com', agent })).status).toBe(200);
-    const started = performance.now();
+    const builds = h.running.controller.stats.routeBuilds;
     await h.write('new.yaml', [ingress('shop/new', { className: 'portico', rules: [rule('new.example.com', [prefix('/', 'web', 80)])] })]);
-    await eventually(async () => (await h.get('new.example.com')).status === 200, 2000, 'new host served');
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeLessThan(1000); // the bench measures the real figure; this only guards regressions
+    // How fast is bench/controller/manifest-propagation's business; here: served, by one more route build, no restart.
+    await eventually(async () => (await h.get('new.example.com')).status === 200, 10_000, 'new host served');
+    expect(h.running.controller.stats.routeBuilds).toBeGreaterThan(builds);
     expect((await httpRequest({ port: h.port, host: 'shop.example.com', agent })).status).toBe(200);
     expect(h.running.http.port).toBe(h.port);
     agent.destroy();

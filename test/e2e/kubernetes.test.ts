@@ -68,12 +68,10 @@ describe('controller on the Kubernetes API', () => {
   const statusOf = (api: FakeApiServer, key: string) =>
     ((api.get('Ingress', key)?.status as Ingress['status'] | undefined)?.loadBalancer?.ingress ?? []).map((a) => a.ip);
 
-  /** Time from `act()` to the first response satisfying `done`, polling every ms. */
-  async function timeUntil(act: () => void, done: () => Promise<boolean>): Promise<number> {
-    const started = performance.now();
+  /** Makes a change and waits (polling) until a response shows it; how fast is bench/controller's business. */
+  async function servedAfter(act: () => void, done: () => Promise<boolean>, what: string): Promise<void> {
     act();
-    await eventually(async () => (await done()) || undefined, 3000, 'change served');
-    return performance.now() - started;
+    await eventually(async () => (await done()) || undefined, 10_000, what);
   }
 
   let pods: EchoPod[] = [];
@@ -82,26 +80,23 @@ describe('controller on the Kubernetes API', () => {
     pods = [];
   });
 
-  it('serves creates, updates and deletes made through the API within 200 ms', async () => {
+  it('serves creates, updates and deletes made through the API (latency: bench/controller/kubernetes-propagation)', async () => {
     pods = await startEchoPods('web', 2);
     const api = await startApi([...serviceFor('shop/web', [pods[0]!]), ...serviceFor('shop/other', [pods[1]!])]);
     const { running, get } = await startInstance(api);
     await eventually(() => ready(running), 3000, 'ready');
-    const times: number[] = [];
+    const lists = api.requests.filter((r) => r.verb === 'list').length;
     for (let i = 0; i < 5; i++) {
-      times.push(await timeUntil(() => api.create(web(`shop/new-${i}`, `new-${i}.example.com`)), async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-0'));
-      times.push(
-        await timeUntil(
-          () => api.apply(ingress(`shop/new-${i}`, { className: 'portico', rules: [rule(`new-${i}.example.com`, [prefix('/', 'other', 80)])] })),
-          async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-1',
-        ),
+      await servedAfter(() => api.create(web(`shop/new-${i}`, `new-${i}.example.com`)), async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-0', `create ${i}`);
+      await servedAfter(
+        () => api.apply(ingress(`shop/new-${i}`, { className: 'portico', rules: [rule(`new-${i}.example.com`, [prefix('/', 'other', 80)])] })),
+        async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-1',
+        `update ${i}`,
       );
-      times.push(await timeUntil(() => api.delete('Ingress', `shop/new-${i}`), async () => (await get(`new-${i}.example.com`)).status === 404));
+      await servedAfter(() => api.delete('Ingress', `shop/new-${i}`), async () => (await get(`new-${i}.example.com`)).status === 404, `delete ${i}`);
     }
-    times.sort((a, b) => a - b);
-    // Median and 90th percentile: the 2-core box runs other test files at the same time.
-    expect(times[Math.floor(times.length / 2)]).toBeLessThan(200);
-    expect(times[Math.floor(times.length * 0.9)]).toBeLessThan(200);
+    // All fifteen changes arrived over the open watches, not through relists.
+    expect(api.requests.filter((r) => r.verb === 'list').length).toBe(lists);
     // Endpoint change through the API: traffic shifts without a route rebuild.
     const builds = running.controller.stats.routeBuilds;
     api.create(web('shop/web', 'web.example.com'));
