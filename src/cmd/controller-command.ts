@@ -19,7 +19,7 @@ export const CONTROLLER_FLAGS = {
   hsts: { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Send Strict-Transport-Security on HTTPS responses' },
   'hsts-max-age': { type: 'string', default: '31536000', description: 'HSTS max-age in seconds' },
   'hsts-include-subdomains': { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Add includeSubDomains to HSTS' },
-  'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /debug/stats' },
+  'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /metrics, /debug/ (routes, backends, certificates, stats)' },
   'bind-address': { type: 'string', description: 'Address the listeners bind to (default: all interfaces)' },
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },

@@ -99,6 +99,12 @@ describe('portico CLI', () => {
     expect(cli.stderr()).toContain('SIGTERM');
   });
 
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher exits with its child\'s status (2 for a bad flag)', () => {
+    const result = spawnSync(SYSTEM_NODE, [BIN, 'controller', '--http-port', 'eighty'], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--http-port must be a port number');
+  });
+
   it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher dies of the signal its child died of (SIGHUP)', async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
     const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
