@@ -64,8 +64,17 @@ describe('portico CLI', () => {
   let grandchildren: number[] = [];
   afterEach(async () => {
     for (const pid of grandchildren.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    child?.kill('SIGTERM');
+    // Stop the controller and wait for it while we still read its stdout: a controller whose stdout
+    // reader is gone blocks in pino's exit-time flush (see the closing note), so never leave it to that.
+    const proc = child;
     child = undefined;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      const hard = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(hard);
+    }
     await closePods(pods);
     pods = [];
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -131,7 +140,7 @@ describe('portico CLI', () => {
       join(dir, 'web.yaml'),
       renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
     );
-    const { proc, waitFor } = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
+    const { proc, waitFor } = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '0']);
     child = proc;
     const started = await waitFor((line) => typeof line.http === 'number');
     const admin = await httpRequest({ port: started.admin as number, path: '/readyz' });
