@@ -8,6 +8,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const BENCHES = [
   'routing/route-table.bench.js',
   'compile/compile.bench.js',
+  'metrics/observe-request.bench.js',
   'controller/manifest-propagation.bench.js',
   'controller/kubernetes-propagation.bench.ts',
   'proxy/throughput.bench.js',

@@ -30,6 +30,62 @@ const ALLOWED: Record<string, readonly string[]> = {
 const IO_MODULES = /^node:(fs|fs\/promises|net|http|https|tls|child_process|dgram|dns)$/;
 const PURE = new Set(['compile', 'endpoints', 'routing', 'model']);
 
+/**
+ * The only dynamic import()s in src/, each with its reason. Anything else is a failure: a lazy
+ * import hides an edge from this test and from readers, so it has to earn its place.
+ */
+const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; readonly why: string }> = {
+  'controller/start-controller.ts': {
+    specifiers: ["'../k8s/kubernetes-integration.js'", "'../k8s/kube-client.js'"],
+    why: '@kubernetes/client-node costs ~50 MB resident; --manifests mode never loads it',
+  },
+  'service-proxy/start-service-proxy.ts': {
+    specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'", "'../k8s/event-recorder.js'"],
+    why: 'the same Kubernetes client cost: the service proxy in --manifests mode (the lab) never loads it',
+  },
+  'cmd/bench-command.ts': {
+    specifiers: ['specifier'],
+    why: 'autocannon (portico bench only) is loaded on demand, so the other commands start without it',
+  },
+};
+
+/** Specifiers of every static import/export … from, and of side-effect imports. Type-only ones included. */
+export function staticImports(text: string): string[] {
+  return [
+    ...[...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g)].map((m) => m[1]!),
+    ...[...text.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)].map((m) => m[1]!),
+  ];
+}
+
+/** The argument text of every `import(…)` call (an empty `import()` in prose is not one). */
+export function dynamicImports(text: string): string[] {
+  return [...text.matchAll(/\bimport\(\s*([^\s)][^)]*?)\s*\)/g)].map((m) => m[1]!);
+}
+
+/** Every cycle in a graph of file → files it imports, each once, as `a → b → a`. */
+export function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[] {
+  const cycles = new Set<string>();
+  const state = new Map<string, 'active' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): void => {
+    state.set(node, 'active');
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === 'active') {
+        const cycle = stack.slice(stack.indexOf(next));
+        // Rotate to start at the smallest name, so each cycle is reported once.
+        const start = cycle.indexOf([...cycle].sort()[0]!);
+        const rotated = [...cycle.slice(start), ...cycle.slice(0, start)];
+        cycles.add([...rotated, rotated[0]].join(' → '));
+      } else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(node, 'done');
+  };
+  for (const node of [...graph.keys()].sort()) if (!state.has(node)) visit(node);
+  return [...cycles].sort();
+}
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
     entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
@@ -50,8 +106,7 @@ describe('architecture', () => {
     for (const file of files) {
       const folder = relative(root, file).split('/')[0]!;
       const text = readFileSync(file, 'utf8');
-      for (const match of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g)) {
-        const specifier = match[1]!;
+      for (const specifier of staticImports(text)) {
         if (specifier.startsWith('.')) {
           const target = relative(root, join(file, '..', specifier)).split('/')[0]!;
           if (target !== folder && !ALLOWED[folder]?.includes(target)) violations.push(`${relative(root, file)} → ${specifier}`);
@@ -61,5 +116,45 @@ describe('architecture', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('has no import cycles between src files (type-only imports included)', () => {
+    const graph = new Map<string, string[]>();
+    for (const file of files) {
+      const targets = staticImports(readFileSync(file, 'utf8'))
+        .filter((specifier) => specifier.startsWith('.'))
+        .map((specifier) => relative(root, join(file, '..', specifier)).replace(/\.js$/, '.ts'));
+      graph.set(relative(root, file), targets);
+    }
+    expect(findCycles(graph)).toEqual([]);
+  });
+
+  it('uses dynamic import() only where DYNAMIC_IMPORTS allows it, and every exception is still used', () => {
+    const found: Record<string, string[]> = {};
+    for (const file of files) {
+      const calls = dynamicImports(readFileSync(file, 'utf8'));
+      if (calls.length > 0) found[relative(root, file)] = calls;
+    }
+    const unexpected = Object.entries(found).flatMap(([file, calls]) =>
+      calls.filter((call) => !DYNAMIC_IMPORTS[file]?.specifiers.includes(call)).map((call) => `${file}: import(${call})`),
+    );
+    expect(unexpected).toEqual([]);
+    const unused = Object.entries(DYNAMIC_IMPORTS).flatMap(([file, allowed]) =>
+      allowed.specifiers.filter((specifier) => !found[file]?.includes(specifier)).map((specifier) => `${file}: ${specifier}`),
+    );
+    expect(unused).toEqual([]);
+  });
+
+  it('its detectors see what they must (a cycle, a lazy import, a side-effect import)', () => {
+    const graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts', 'd.ts']],
+      ['d.ts', []],
+    ]);
+    expect(findCycles(graph)).toEqual(['a.ts → b.ts → c.ts → a.ts']);
+    expect(findCycles(new Map([['x.ts', ['x.ts']]]))).toEqual(['x.ts → x.ts']);
+    expect(dynamicImports("const m = await import('../k8s/kube-client.js');\nthrow new Error('dynamic import() is not bundled');")).toEqual(["'../k8s/kube-client.js'"]);
+    expect(staticImports("import './require-node.js';\nimport type { A } from './a.js';\nexport { b } from './b.js';")).toEqual(['./a.js', './b.js', './require-node.js']);
   });
 });

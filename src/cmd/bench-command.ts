@@ -58,6 +58,8 @@ export interface BenchResult {
   readonly timeouts: number;
   readonly non2xx: number;
   readonly statusCodeStats?: Readonly<Record<string, { readonly count: number }>>;
+  /** Added by `portico bench`: request errors by code (ECONNREFUSED, ECONNRESET, …; timeouts as "timeout"). */
+  errorCodes?: Record<string, number>;
   /** Added by `portico bench`: percentiles with µs resolution (ms). */
   latencyMs?: { p50?: number; p90?: number; p99?: number; p99_9?: number; max?: number; mean?: number };
   readonly [key: string]: unknown;
@@ -161,6 +163,7 @@ async function loadAutocannon(): Promise<Autocannon> {
 export async function runBench(options: BenchOptions, io: BenchIo = process): Promise<BenchResult> {
   const autocannon = await loadAutocannon();
   const latencies = new LatencyHistogram();
+  const errorCodes = new Map<string, number>();
   const tables = options.json === '-' ? io.stderr : io.stdout;
   const result = await new Promise<BenchResult>((resolve, reject) => {
     const instance = autocannon(
@@ -177,6 +180,10 @@ export async function runBench(options: BenchOptions, io: BenchIo = process): Pr
       (err, res) => (err ? reject(err) : resolve(res)),
     );
     instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.recordMs(ms));
+    instance.on('reqError', (error: NodeJS.ErrnoException) => {
+      const code = error.code ?? (error.message === 'request timed out' ? 'timeout' : error.message);
+      errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
+    });
     // Ctrl-C stops the run early; the results so far are still reported.
     const stop = (): void => instance.stop();
     process.once('SIGINT', stop);
@@ -191,9 +198,14 @@ export async function runBench(options: BenchOptions, io: BenchIo = process): Pr
     max: latencies.maxMs,
     mean: latencies.meanMs,
   };
+  result.errorCodes = Object.fromEntries([...errorCodes].sort(([, a], [, b]) => b - a));
   tables.write(renderSummary(result));
   const failed = result.errors + result.timeouts;
-  if (failed > 0 || result.non2xx > 0) io.stderr.write(`portico bench: ${failed} errors/timeouts, ${result.non2xx} non-2xx responses\n`);
+  if (failed > 0 || result.non2xx > 0) {
+    // Say why: "84840 errors" alone does not tell a dead port (ECONNREFUSED) from a slow server.
+    const why = Object.entries(result.errorCodes).map(([code, count]) => `${code} × ${count}`).join(', ');
+    io.stderr.write(`portico bench: ${failed} errors/timeouts${why ? ` (${why})` : ''}, ${result.non2xx} non-2xx responses\n`);
+  }
   if (options.json === '-') io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(result, null, 2)}\n`);
   return result;

@@ -1,6 +1,7 @@
 import { DEFAULT_COMPILE_OPTIONS } from '../compile/index.js';
 import { startController, type RunningController } from '../controller/start-controller.js';
 import { PorticoError } from '../lib/errors.js';
+import { parseAccessLogFields } from '../proxy/access-log.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 
@@ -18,13 +19,16 @@ export const CONTROLLER_FLAGS = {
   hsts: { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Send Strict-Transport-Security on HTTPS responses' },
   'hsts-max-age': { type: 'string', default: '31536000', description: 'HSTS max-age in seconds' },
   'hsts-include-subdomains': { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Add includeSubDomains to HSTS' },
-  'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /debug/stats' },
+  'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /metrics, /debug/ (routes, backends, certificates, stats)' },
   'bind-address': { type: 'string', description: 'Address the listeners bind to (default: all interfaces)' },
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
   'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
+  'access-log-fields': { type: 'string', description: 'Access-log fields to write, comma-separated: field names or ingress-nginx variables ($remote_addr, $status, $req_id …) (default: all)' },
+  'shutdown-grace-period': { type: 'string', default: '5', description: 'Seconds to keep accepting new connections after SIGTERM while /readyz answers 503 (load balancers in front catch up)' },
+  'shutdown-drain-timeout': { type: 'string', default: '25', description: 'Seconds in-flight requests then get to finish before connections are cut (grace + drain must fit terminationGracePeriodSeconds)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type ControllerFlags = ReturnType<typeof parseFlags<typeof CONTROLLER_FLAGS>>;
@@ -46,6 +50,9 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   if (defaultCert !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(defaultCert)) {
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--default-ssl-certificate must be namespace/name, got ${JSON.stringify(defaultCert)}`);
   }
+  const gracePeriodSeconds = parseSeconds('shutdown-grace-period', flags['shutdown-grace-period']);
+  const drainTimeoutSeconds = parseSeconds('shutdown-drain-timeout', flags['shutdown-drain-timeout']);
+  const accessLogFields = flags['access-log-fields'] !== undefined ? parseAccessLogFields(flags['access-log-fields']) : undefined;
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const source =
     flags.manifests !== undefined
@@ -74,5 +81,16 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     },
     logger,
     ...(flags['disable-access-log'] && { accessLog: false as const }),
+    ...(accessLogFields && { accessLogFields }),
+    shutdownGracePeriodMs: gracePeriodSeconds * 1000,
+    shutdownDrainTimeoutMs: drainTimeoutSeconds * 1000,
   });
+}
+
+function parseSeconds(flag: string, raw: string | undefined): number {
+  const seconds = Number(raw);
+  if (raw === undefined || !/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(seconds)) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--${flag} must be a number of seconds (0 or more), got ${JSON.stringify(raw)}`);
+  }
+  return seconds;
 }

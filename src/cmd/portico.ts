@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: refuses an old Node with a clear message before undici is even loaded.
+import './require-node.js';
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
 import { BENCH_FLAGS, runBenchCommand } from './bench-command.js';
@@ -11,14 +13,24 @@ import { runServiceProxyCommand, SERVICE_PROXY_FLAGS } from './service-proxy-com
 
 interface Closable {
   close(): Promise<void>;
+  /** The SIGTERM sequence (grace period, then drain); close() when absent. */
+  shutdown?(): Promise<void>;
   /** A one-shot command: nothing keeps running. */
   done?: true;
 }
 
-const COMMANDS: Record<string, { summary: string; flags?: Parameters<typeof renderFlagHelp>[0]; run: (argv: readonly string[]) => Promise<Closable> }> = {
-  controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand },
-  demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand },
-  'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand },
+interface Command {
+  summary: string;
+  flags?: Parameters<typeof renderFlagHelp>[0];
+  run: (argv: readonly string[]) => Promise<Closable>;
+  /** Keeps serving until a signal: SIGTERM/SIGINT are handled from before it starts. */
+  serves?: true;
+}
+
+const COMMANDS: Record<string, Command> = {
+  controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand, serves: true },
+  demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand, serves: true },
+  'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand, serves: true },
   cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
   bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },
@@ -57,7 +69,21 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(`Usage: portico ${name} [flags]\n\n${command.summary}.\n\nFlags:\n${renderFlagHelp(command.flags ?? {})}\n`);
     return;
   }
-  let running: Closable;
+  // Handlers first: a SIGTERM that lands while the listeners come up (they may already accept) must
+  // still get the grace period and the drain, not Node's default instant death.
+  let running: Closable | undefined;
+  let stopping = false;
+  const shutDown = (serving: Closable) => void (serving.shutdown ? serving.shutdown() : serving.close()).then(() => process.exit(0));
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130); // a second Ctrl-C: don't wait for in-flight requests
+    stopping = true;
+    process.stderr.write(`\nportico: ${signal}, shutting down (a second ${signal} stops at once)…\n`);
+    if (running !== undefined) shutDown(running); // else still starting: shut down once it has
+  };
+  if (command.serves) {
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  }
   try {
     running = await command.run(rest);
   } catch (error) {
@@ -72,16 +98,7 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  if (running.done) return;
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(130); // a second Ctrl-C: don't wait for in-flight requests
-    stopping = true;
-    process.stderr.write(`\nportico: ${signal}, draining in-flight requests…\n`);
-    void running.close().then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  if (!running.done && stopping) shutDown(running);
 }
 
 await main(process.argv.slice(2));

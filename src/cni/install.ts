@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CniError } from './cni-error.js';
-import { bundle, relativeImports } from './bundle.js';
 
 // `portico cni install`: puts a self-contained plugin into the CNI bin directory. The host may have
 // no Node.js, or an old one, and the runtime calls plugins with an empty environment, so the
@@ -10,7 +9,7 @@ import { bundle, relativeImports } from './bundle.js';
 //
 //   <binDir>/portico-cni                    /bin/sh launcher (atomically replaced on upgrade)
 //   <binDir>/.portico-cni/<hash>/node       the Node.js 24 binary that ran the installer
-//   <binDir>/.portico-cni/<hash>/portico-cni.mjs   the plugin's modules bundled into one file
+//   <binDir>/.portico-cni/<hash>/portico-cni.mjs   the plugin bundled into one file (dist/portico-cni.bundle.mjs)
 //
 // <hash> covers the Node version and the bundle, so reinstalling the same build is a no-op and an
 // upgrade never rewrites files a running plugin is using. The previous version is kept, older
@@ -18,12 +17,13 @@ import { bundle, relativeImports } from './bundle.js';
 
 export const PLUGIN_NAME = 'portico-cni';
 const VERSIONS_DIR = `.${PLUGIN_NAME}`;
-const ENTRY = 'cmd/portico-cni.js';
+/** Written by the build (scripts/bundle-cni.mjs: esbuild over dist/cmd/portico-cni.js), relative to appDir. */
+export const PLUGIN_BUNDLE = 'portico-cni.bundle.mjs';
 const STALE_STAGING_MS = 10 * 60_000;
 
 export interface InstallOptions {
   binDir: string;
-  /** The compiled app root (dist/), holding cmd/portico-cni.js. */
+  /** The compiled app root (dist/), holding portico-cni.bundle.mjs. */
   appDir: string;
   /** The Node.js binary to ship (process.execPath of a Node 24 process). */
   nodeBinary: string;
@@ -35,25 +35,6 @@ export interface InstallResult {
   launcher: string;
   versionDir: string;
   changed: boolean;
-}
-
-/** Reads the entry and every module it imports, transitively. */
-export async function collectModules(appDir: string, entry = ENTRY): Promise<Map<string, string>> {
-  const modules = new Map<string, string>();
-  const queue = [entry];
-  while (queue.length > 0) {
-    const path = queue.pop()!;
-    if (modules.has(path)) continue;
-    let source: string;
-    try {
-      source = await readFile(join(appDir, path), 'utf8');
-    } catch (error) {
-      throw new CniError('PORTICO_ERR_CNI_INSTALL', `cannot read ${join(appDir, path)}: ${(error as Error).message} (run npm run build first)`);
-    }
-    modules.set(path, source);
-    queue.push(...relativeImports(path, source));
-  }
-  return modules;
 }
 
 export function renderLauncher(hash: string): string {
@@ -89,11 +70,11 @@ async function writeAtomic(path: string, content: string, mode: number): Promise
 export async function installPlugin(options: InstallOptions): Promise<InstallResult> {
   const { binDir, log } = options;
   let script: string;
+  const bundlePath = join(options.appDir, PLUGIN_BUNDLE);
   try {
-    script = bundle({ modules: await collectModules(options.appDir), entry: ENTRY });
+    script = await readFile(bundlePath, 'utf8');
   } catch (error) {
-    if (error instanceof CniError) throw error;
-    throw new CniError('PORTICO_ERR_CNI_INSTALL', `cannot bundle the plugin: ${(error as Error).message}`);
+    throw new CniError('PORTICO_ERR_CNI_INSTALL', `cannot read the plugin bundle ${bundlePath}: ${(error as Error).message} (npm run build writes it)`);
   }
   const nodeStat = await stat(options.nodeBinary);
   const hash = createHash('sha256').update(`${options.nodeVersion}\0${nodeStat.size}\0${script}`).digest('hex').slice(0, 16);

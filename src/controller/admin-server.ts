@@ -2,13 +2,28 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface AdminServerOptions {
-  /** Readiness: true once the first full configuration is serving. */
-  isReady: () => boolean;
-  /** Extra read-only JSON views, e.g. `/debug/stats`. */
-  views?: Readonly<Record<string, () => unknown>>;
+  /** Readiness: ready once the first full configuration is serving, not ready again while shutting down. */
+  readiness: () => Readiness;
+  /** Extra read-only JSON views by path, e.g. `/debug/stats`; `/debug/` lists them all. */
+  views?: Readonly<Record<string, AdminView>>;
   /** Prometheus exposition at /metrics. */
   metrics?: { readonly contentType: string; render(): Promise<string> };
 }
+
+export interface AdminView {
+  /** One line for the `/debug/` index. */
+  readonly description: string;
+  readonly render: () => unknown;
+}
+
+/** The fixed endpoints, for the `/debug/` index. */
+const BUILT_IN: Readonly<Record<string, string>> = {
+  '/healthz': 'Liveness: 200 while the process runs',
+  '/readyz': 'Readiness: 200 once the first full configuration serves; 503 before, and from the start of shutdown',
+  '/metrics': 'Prometheus metrics',
+};
+
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
 
 /** The admin listener: liveness, readiness and small JSON views. Never on the traffic ports. */
 export class AdminServer {
@@ -37,12 +52,16 @@ export class AdminServer {
         status = 200;
         body = { status: 'ok' };
       } else if (path === '/readyz') {
-        const ready = options.isReady();
-        status = ready ? 200 : 503;
-        body = { status: ready ? 'ready' : 'not ready: the first full configuration has not loaded yet' };
+        const readiness = options.readiness();
+        status = readiness.ready ? 200 : 503;
+        body = { status: readiness.ready ? 'ready' : `not ready: ${readiness.reason}` };
+      } else if (path === '/debug/' || path === '/debug') {
+        status = 200;
+        const views = Object.fromEntries(Object.entries(options.views ?? {}).map(([viewPath, view]) => [viewPath, view.description]));
+        body = { endpoints: { ...BUILT_IN, ...views } };
       } else if (path !== undefined && options.views?.[path]) {
         status = 200;
-        body = options.views[path]();
+        body = options.views[path].render();
       }
       const text = `${JSON.stringify(body)}\n`;
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

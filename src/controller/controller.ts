@@ -32,18 +32,22 @@ export interface ControllerTlsOptions {
   readonly recheckMs?: number;
 }
 
-/** What a build recompiled: routes (Ingress/IngressClass), certificates, endpoints. */
-export interface BuildChanges {
-  readonly routes: boolean;
-  readonly tls: boolean;
-  readonly endpoints: boolean;
+/** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */
+export type BuildPart = 'routes' | 'tls' | 'endpoints';
+
+/** What a build recompiled. */
+export type BuildChanges = Readonly<Record<BuildPart, boolean>>;
+
+/** How a build is counted (portico_rebuilds_total{kind}): the widest part it recompiled. */
+export function buildKind(changes: BuildChanges): BuildPart {
+  return changes.routes ? 'routes' : changes.endpoints ? 'endpoints' : 'tls';
 }
 
 /** Told about every successful build (status writers, Events, metrics). */
 export interface ControllerObserver {
   /** After every build; `model.diagnostics` includes the TLS and backend (endpoint) ones. */
   configurationBuilt?(model: RouteModel, changed: BuildChanges): void;
-  rebuilt?(kind: 'routes' | 'endpoints', seconds: number): void;
+  rebuilt?(kind: BuildPart, seconds: number): void;
 }
 
 export interface ControllerOptions {
@@ -75,9 +79,16 @@ export interface ControllerStats {
   lastSyncAt: number | undefined;
 }
 
-/** Kinds whose changes can alter routes; Service/EndpointSlice changes only touch endpoints. */
-const ROUTE_KINDS: ReadonlySet<ObjectKind> = new Set(['Ingress', 'IngressClass']);
-const ENDPOINT_KINDS: ReadonlySet<ObjectKind> = new Set(['Service', 'EndpointSlice']);
+/** Which part a change of each kind makes dirty (Secrets only with TLS; Nodes never). */
+const PART_OF_KIND: Partial<Record<ObjectKind, BuildPart>> = {
+  Ingress: 'routes',
+  IngressClass: 'routes',
+  Service: 'endpoints',
+  EndpointSlice: 'endpoints',
+  Secret: 'tls',
+};
+
+const ALL_PARTS: readonly BuildPart[] = ['routes', 'tls', 'endpoints'];
 
 /**
  * The one rebuild loop. Store events mark what is dirty; a holdoff coalesces bursts; nothing is
@@ -91,10 +102,9 @@ export class Controller {
   readonly #now: () => number;
   #unsubscribe: (() => void) | undefined;
   #synced = false;
-  #routesDirty = true;
-  #endpointsDirty = true;
+  /** What changed since the last successful build; everything at first. */
+  #dirty = new Set<BuildPart>(ALL_PARTS);
   #model: RouteModel | undefined;
-  #tlsDirty = true;
   #tlsDiagnostics: readonly Diagnostic[] = [];
   #backendDiagnostics: readonly Diagnostic[] = [];
   #tlsTimer: NodeJS.Timeout | undefined;
@@ -116,10 +126,7 @@ export class Controller {
     this.#unsubscribe = this.#options.store.subscribe(this.#onChange);
     const tls = this.#options.tls;
     if (tls) {
-      this.#tlsTimer = setInterval(() => {
-        this.#tlsDirty = true;
-        if (this.#synced) this.#holdoff.trigger();
-      }, tls.recheckMs ?? 3_600_000);
+      this.#tlsTimer = setInterval(() => this.#markDirty('tls'), tls.recheckMs ?? 3_600_000);
       this.#tlsTimer.unref();
     }
   }
@@ -151,36 +158,50 @@ export class Controller {
   }
 
   #onChange = (change: StoreChange): void => {
-    if (ROUTE_KINDS.has(change.kind)) this.#routesDirty = true;
-    else if (ENDPOINT_KINDS.has(change.kind)) this.#endpointsDirty = true;
-    else if (change.kind === 'Secret' && this.#options.tls) this.#tlsDirty = true;
-    else return;
-    if (this.#synced) this.#holdoff.trigger();
+    const part = PART_OF_KIND[change.kind];
+    if (part === undefined || (part === 'tls' && !this.#options.tls)) return;
+    this.#markDirty(part);
   };
 
-  /** Applies whatever is dirty now. Never throws: a failed build keeps the last good state. */
+  #markDirty(part: BuildPart): void {
+    this.#dirty.add(part);
+    if (this.#synced) this.#holdoff.trigger();
+  }
+
+  /**
+   * What a build of `dirty` recompiles: a route change (or the first build) recompiles everything,
+   * since certificates and endpoints follow from the routes' hosts and backends.
+   */
+  #plan(dirty: ReadonlySet<BuildPart>): BuildChanges {
+    const routes = dirty.has('routes') || this.#model === undefined;
+    const tls = this.#options.tls !== undefined && (routes || dirty.has('tls'));
+    return { routes, tls, endpoints: routes || dirty.has('endpoints') };
+  }
+
+  /**
+   * Applies whatever is dirty now. Never throws: a failed build keeps the last good state, and what
+   * it was building stays dirty, so the next trigger (any event) builds it again.
+   */
   rebuild(): void {
-    if (!this.#synced || (!this.#routesDirty && !this.#endpointsDirty && !this.#tlsDirty)) return;
+    if (!this.#synced || this.#dirty.size === 0) return;
     const started = this.#now();
     const snapshot = this.#options.store.snapshot();
-    const routesChanged = this.#routesDirty;
-    const endpointsChanged = this.#endpointsDirty;
-    const tlsChanged = this.#tlsDirty;
-    this.#routesDirty = false;
-    this.#endpointsDirty = false;
-    this.#tlsDirty = false;
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    const changes = this.#plan(dirty);
     try {
       let table: RouteTable | undefined;
-      if (routesChanged || this.#model === undefined) {
+      if (changes.routes) {
         const model = compileRoutes(snapshot, this.#options.compile);
         table = RouteTable.build(model);
         this.#model = model;
         this.stats.routeBuilds++;
       }
+      const model = this.#model!;
       const tls = this.#options.tls;
-      if (tls && (table || tlsChanged)) {
+      if (tls && changes.tls) {
         // Certificates before routes: a host that just gained TLS has its certificate when routed.
-        const plan = compileTls(this.#model.tls, snapshot.secrets, {
+        const plan = compileTls(model.tls, snapshot.secrets, {
           now: tls.now?.() ?? new Date(),
           ...(tls.defaultSecret !== undefined && { defaultSecret: tls.defaultSecret }),
         });
@@ -188,34 +209,32 @@ export class Controller {
         this.#tlsDiagnostics = plan.diagnostics;
         this.stats.tlsApplies++;
       }
-      if (table || endpointsChanged) {
-        const endpoints = compileBackends(snapshot, this.#model.backends);
+      if (changes.endpoints) {
+        const endpoints = compileBackends(snapshot, model.backends);
         // Backends first, so a new route never points at a backend the registry doesn't know yet.
         this.#options.backends.sync(endpoints);
         this.stats.endpointSyncs++;
-        this.#backendDiagnostics = compileBackendDiagnostics(this.#model, endpoints);
+        this.#backendDiagnostics = compileBackendDiagnostics(model, endpoints);
       }
       if (table) this.#options.routes.setRoutes(table);
-      const diagnostics = [...this.#model.diagnostics, ...this.#tlsDiagnostics, ...this.#backendDiagnostics];
+      const diagnostics = [...model.diagnostics, ...this.#tlsDiagnostics, ...this.#backendDiagnostics];
       this.#reportDiagnostics(diagnostics);
-      const built: RouteModel = { ...this.#model, diagnostics };
+      const built: RouteModel = { ...model, diagnostics };
       this.stats.lastBuildMs = this.#now() - started;
       this.#holdoff.maxDelayMs = Math.max(this.#options.maxHoldoffMs ?? 50, 2 * this.stats.lastBuildMs);
       this.stats.lastSyncAt = Date.now();
+      const kind = buildKind(changes);
       for (const observer of this.#options.observers ?? []) {
-        observer.configurationBuilt?.(built, { routes: table !== undefined, tls: tlsChanged || table !== undefined, endpoints: endpointsChanged || table !== undefined });
-        observer.rebuilt?.(routesChanged ? 'routes' : 'endpoints', this.stats.lastBuildMs / 1000);
+        observer.configurationBuilt?.(built, changes);
+        observer.rebuilt?.(kind, this.stats.lastBuildMs / 1000);
       }
-      this.#log.debug(
-        { routes: routesChanged, endpoints: endpointsChanged, tls: tlsChanged, ms: Number(this.stats.lastBuildMs.toFixed(2)) },
-        routesChanged ? 'routes rebuilt' : endpointsChanged ? 'endpoints updated' : 'certificates updated',
-      );
+      this.#log.debug({ ...changes, kind, ms: Number(this.stats.lastBuildMs.toFixed(2)) }, `${kind} rebuilt`);
     } catch (error) {
-      // Keep serving the last good table; retry on the next event.
-      this.#routesDirty ||= routesChanged;
-      this.#endpointsDirty = true;
-      this.#tlsDirty = true;
-      this.#log.error({ err: error as Error }, 'rebuild failed; the last good configuration keeps serving');
+      // Keep serving the last good table. Everything this build touched may be half-applied: mark
+      // it all dirty again, together with what was dirty, for the next trigger.
+      for (const part of dirty) this.#dirty.add(part);
+      for (const part of ALL_PARTS) if (changes[part]) this.#dirty.add(part);
+      this.#log.error({ err: error as Error, ...changes }, 'rebuild failed; the last good configuration keeps serving');
     }
   }
 

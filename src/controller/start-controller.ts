@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BackendRegistry } from '../balancer/backend-registry.js';
 import type { CompileOptions } from '../compile/index.js';
 // Types only: the Kubernetes client (@kubernetes/client-node, ~60 MB resident) is imported lazily,
@@ -7,12 +8,14 @@ import type { KubeClient } from '../k8s/kube-client.js';
 import type { KubernetesIntegration, KubernetesIntegrationOptions } from '../k8s/kubernetes-integration.js';
 import type { Logger } from '../lib/logger.js';
 import { PorticoMetrics } from '../metrics/metrics.js';
+import type { AccessLogField } from '../proxy/access-log.js';
 import { ProxyServer, type HstsOptions } from '../proxy/proxy-server.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
 import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
 import { SniStore } from '../tls/sni-store.js';
 import { AdminServer } from './admin-server.js';
+import { buildBackendsView, buildRoutesView } from './debug-views.js';
 import { Controller } from './controller.js';
 import { listenHttps } from './https-listener.js';
 
@@ -49,9 +52,23 @@ export type StartControllerOptions = ObjectSourceOptions & {
   logger: Logger;
   /** Access log destination; defaults to `logger` with `{ log: 'access' }`; false turns it off. */
   accessLog?: Logger | false;
+  /** Which fields an access-log line carries (--access-log-fields); default all. */
+  accessLogFields?: readonly AccessLogField[];
   /** Rebuild holdoff (ms) after the last change. */
   holdoffMs?: number;
+  /**
+   * --shutdown-grace-period: shutdown() keeps accepting new connections this long while /readyz
+   * answers 503, so load balancers in front stop sending before the listeners close. Default 5 s.
+   */
+  shutdownGracePeriodMs?: number;
+  /** --shutdown-drain-timeout: then in-flight requests get this long before they are cut. Default 25 s. */
+  shutdownDrainTimeoutMs?: number;
+  /** Waits out the grace period; tests hold it open and release it when they choose. */
+  sleep?: (ms: number) => Promise<void>;
 };
+
+export const DEFAULT_SHUTDOWN_GRACE_PERIOD_MS = 5_000;
+export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
 
 export interface RunningController {
   readonly http: AddressInfo;
@@ -65,7 +82,14 @@ export interface RunningController {
   readonly handshakeFailures: ReadonlyMap<string, number>;
   readonly source: ManifestSource | undefined;
   readonly kubernetes: KubernetesIntegration | undefined;
-  /** Stops accepting, lets in-flight requests finish, closes upstream pools, releases the lease. */
+  /** True from the moment shutdown() is called. */
+  readonly shuttingDown: boolean;
+  /**
+   * SIGTERM: /readyz answers 503 at once, new connections are still accepted for the grace period,
+   * then close() drains. Resolves when everything is closed.
+   */
+  shutdown(): Promise<void>;
+  /** Stops accepting now, lets in-flight requests finish (up to the drain timeout), closes upstream pools, releases the lease. */
   close(): Promise<void>;
 }
 
@@ -85,7 +109,9 @@ export async function startController(options: StartControllerOptions): Promise<
     backends,
     logger,
     observer: metrics,
+    drainTimeout: options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
     ...(options.accessLog !== false && { accessLog: options.accessLog ?? logger.child({ log: 'access' }) }),
+    ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
   });
   const sni = new SniStore({ fallbackCertificate: options.fallbackCertificate ?? createDefaultCertificate() });
@@ -144,19 +170,40 @@ export async function startController(options: StartControllerOptions): Promise<
       },
     ],
   });
+  let shuttingDown: Promise<void> | undefined;
   const admin = new AdminServer({
-    isReady: () => controller.ready,
+    readiness: () =>
+      shuttingDown
+        ? { ready: false, reason: 'shutting down' }
+        : controller.ready
+          ? { ready: true }
+          : { ready: false, reason: 'the first full configuration has not loaded yet' },
     metrics,
     views: {
-      '/debug/stats': () => ({ ...controller.stats, ready: controller.ready, leader: integration?.isLeader, handshakeFailures: Object.fromEntries(handshakeFailures) }),
-      '/debug/certificates': () => sni.hosts,
+      '/debug/routes': {
+        description: 'The compiled route table: host, path, pathType, backend, Ingress, policy (https redirect, certificate)',
+        render: () => buildRoutesView(controller.model),
+      },
+      '/debug/backends': {
+        description: 'Every backend the routes use: its endpoints with state (ready, serving-terminating, not-ready), or why it has none',
+        render: () => buildBackendsView(controller.model, (key) => backends.get(key)?.current),
+      },
+      '/debug/certificates': { description: 'Served certificates by host (SNI)', render: () => sni.hosts },
+      '/debug/stats': {
+        description: 'Build counters, readiness, leadership, TLS handshake failures by reason',
+        render: () => ({ ...controller.stats, ready: controller.ready, leader: integration?.isLeader, handshakeFailures: Object.fromEntries(handshakeFailures) }),
+      },
     },
   });
   const source = options.manifestsDir !== undefined ? new ManifestSource({ dir: options.manifestsDir, store, logger }) : undefined;
 
   const closers: Array<() => Promise<void>> = [];
-  const close = async () => {
-    for (const closer of closers.reverse()) await closer().catch(() => undefined);
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      for (const closer of closers.reverse()) await closer().catch(() => undefined);
+    })();
+    return closed;
   };
   try {
     const adminAddress = await admin.listen({ port: options.adminPort, ...host });
@@ -206,7 +253,39 @@ export async function startController(options: StartControllerOptions): Promise<
       },
       `portico serving http on :${httpAddress.port}${httpsAddress ? `, https on :${httpsAddress.port}` : ''}, admin on :${adminAddress.port}`,
     );
-    return { http: httpAddress, https: httpsAddress, admin: adminAddress, sni, metrics, handshakeFailures, store, controller, source, kubernetes: integration, close };
+    const gracePeriodMs = options.shutdownGracePeriodMs ?? DEFAULT_SHUTDOWN_GRACE_PERIOD_MS;
+    const drainTimeoutMs = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
+    const waitGracePeriod = options.sleep ?? ((ms: number) => sleep(ms, undefined, { ref: true }));
+    const shutdown = () => {
+      shuttingDown ??= (async () => {
+        logger.info(
+          { phase: 'grace', gracePeriodMs, drainTimeoutMs },
+          `shutting down: /readyz answers 503; still accepting connections for ${gracePeriodMs} ms, then draining for up to ${drainTimeoutMs} ms`,
+        );
+        await waitGracePeriod(gracePeriodMs);
+        logger.info({ phase: 'drain', drainTimeoutMs }, 'grace period over: listeners closed, draining in-flight requests');
+        await close();
+        logger.info({ phase: 'closed' }, 'shut down');
+      })();
+      return shuttingDown;
+    };
+    return {
+      http: httpAddress,
+      https: httpsAddress,
+      admin: adminAddress,
+      sni,
+      metrics,
+      handshakeFailures,
+      store,
+      controller,
+      source,
+      kubernetes: integration,
+      get shuttingDown() {
+        return shuttingDown !== undefined;
+      },
+      shutdown,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

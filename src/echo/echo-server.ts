@@ -4,7 +4,7 @@
 //   { pod, service, method, path (req.url, query included), host, headers, rawHeaders, body }
 //
 // `body` is the request body as UTF-8. Special paths (anything else is echoed):
-//   /status/<code>          answer with that status (no body for 1xx/204/304)
+//   /status/<code>          answer with that status (no body for 1xx/204/304); a bare /status is echoed
 //   /delay/<ms>             wait <ms> before answering (the echo JSON)
 //   /bytes/<n>              n bytes of 'x', content-length set (application/octet-stream)
 //   /chunked/<n>            n bytes of 'x' in 16 KiB writes, no content-length (chunked)
@@ -105,6 +105,7 @@ export async function startEchoServer(options: EchoServerOptions): Promise<EchoS
     const arg = Number(parts[2]);
     switch (parts[1]) {
       case 'status': {
+        if (parts[2] === undefined) break; // a bare /status is an ordinary path: echoed (the demo routes it)
         const status = Number.isInteger(arg) && arg >= 100 && arg <= 999 ? arg : 400;
         if (status === 204 || status === 304 || status < 200) {
           res.writeHead(status);
@@ -136,8 +137,9 @@ export async function startEchoServer(options: EchoServerOptions): Promise<EchoS
         req.socket.destroy();
         return;
       default:
-        sendJson(res, 200, reply);
+        break;
     }
+    sendJson(res, 200, reply);
   };
 
   const server = createServer((req, res) => {

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch, type Dispatcher } from 'undici';
 import { PorticoError } from '../lib/errors.js';
@@ -309,28 +312,50 @@ export interface LoadKubeConfigOptions {
   /** --kubeconfig; wins over everything. */
   kubeconfigPath?: string | undefined;
   env?: NodeJS.ProcessEnv;
+  /** Where ~/.kube/config is looked for; default os.homedir(). */
+  homeDir?: string;
 }
 
 /**
- * In-cluster config when running in a pod (service-account token and CA), else `--kubeconfig`,
- * else KUBECONFIG / ~/.kube/config. `--kubeconfig` wins when given, as in client-go.
+ * `--kubeconfig` when given (as in client-go), else in-cluster config when running in a pod
+ * (service-account token and CA), else KUBECONFIG, else ~/.kube/config. With none of them this
+ * throws PORTICO_ERR_K8S_CONFIG naming every place it looked: client-node would fall back to
+ * http://localhost:8080, which is Portico's own HTTP port, and the controller would watch itself.
  */
 export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig {
   const env = options.env ?? process.env;
   const kubeConfig = new KubeConfig();
+  const files = options.kubeconfigPath ? [options.kubeconfigPath] : (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  const inCluster = !options.kubeconfigPath && Boolean(env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT);
+  const homeConfig = join(options.homeDir ?? homedir(), '.kube', 'config');
+  if (!inCluster && files.length === 0) {
+    if (!existsSync(homeConfig)) {
+      throw new PorticoError(
+        'PORTICO_ERR_K8S_CONFIG',
+        `no Kubernetes client configuration: no --kubeconfig flag, KUBECONFIG is not set, ${homeConfig} does not exist, ` +
+          'and this is not a pod (KUBERNETES_SERVICE_HOST is not set); pass --kubeconfig FILE, or --manifests DIR to serve files',
+      );
+    }
+    files.push(homeConfig);
+  }
+  const from = inCluster ? 'the in-cluster service account' : files.join(delimiter);
   try {
-    if (options.kubeconfigPath) kubeConfig.loadFromFile(options.kubeconfigPath);
-    else if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) kubeConfig.loadFromCluster();
-    else kubeConfig.loadFromDefault();
+    if (inCluster) kubeConfig.loadFromCluster();
+    else {
+      kubeConfig.loadFromFile(files[0]!);
+      for (const file of files.slice(1)) {
+        const more = new KubeConfig();
+        more.loadFromFile(file);
+        kubeConfig.mergeConfig(more);
+      }
+    }
   } catch (error) {
-    throw new PorticoError(
-      'PORTICO_ERR_K8S_CONFIG',
-      `cannot load the Kubernetes client configuration${options.kubeconfigPath ? ` from ${options.kubeconfigPath}` : ''}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw new PorticoError('PORTICO_ERR_K8S_CONFIG', `cannot load the Kubernetes client configuration from ${from}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (!kubeConfig.getCurrentCluster()) {
-    throw new PorticoError('PORTICO_ERR_K8S_CONFIG', 'the Kubernetes client configuration names no current cluster');
+    throw new PorticoError('PORTICO_ERR_K8S_CONFIG', `the Kubernetes client configuration from ${from} names no current cluster`);
   }
   return kubeConfig;
 }

@@ -24,8 +24,10 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void;
   /** The observed holder changed (undefined: nobody holds a valid lease). */
   onNewLeader?: (identity: string | undefined) => void;
-  /** Clock, for tests. */
+  /** Clock, for tests (with `sleep`, a virtual one). */
   now?: () => number;
+  /** Waits between attempts; ends early when the signal aborts. Default a real timer. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 interface LeaseSpec {
@@ -60,6 +62,7 @@ export class LeaderElector {
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
   readonly #now: () => number;
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #leader = false;
@@ -75,6 +78,7 @@ export class LeaderElector {
     this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.#retryPeriodMs = options.retryPeriodMs ?? 2_000;
     this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? sleep;
     if (this.#renewDeadlineMs >= this.#leaseDurationMs) throw new Error('renewDeadline must be shorter than leaseDuration');
   }
 
@@ -106,14 +110,14 @@ export class LeaderElector {
     while (!signal.aborted) {
       // Candidate: try until acquired.
       while (!signal.aborted && !(await this.#tryAcquireOrRenew())) {
-        await sleep(this.#retryPeriodMs * (1 + 0.2 * Math.random()), signal);
+        await this.#sleep(this.#retryPeriodMs * (1 + 0.2 * Math.random()), signal);
       }
       if (signal.aborted) return;
       this.#lastRenew = this.#now();
       this.#setLeader(true);
       // Leader: renew every retryPeriod until the renew deadline passes without success.
       while (!signal.aborted) {
-        await sleep(this.#retryPeriodMs, signal);
+        await this.#sleep(this.#retryPeriodMs, signal);
         if (signal.aborted) return;
         if (await this.#tryAcquireOrRenew()) {
           this.#lastRenew = this.#now();

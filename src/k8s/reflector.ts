@@ -126,8 +126,8 @@ export class Reflector {
         this.#lastError = err.message;
         const status = err instanceof KubeApiError ? err.status : undefined;
         this.#log[this.#backoff.attempts <= 1 ? 'warn' : 'debug'](
-          { code: 'PORTICO_ERR_K8S_WATCH', err: err.message, status, retryInMs: delay, restarts: this.#restarts },
-          `list/watch ${this.#options.resource.resource} failed: ${err.message}; retrying in ${delay} ms`,
+          { code: 'PORTICO_ERR_K8S_WATCH', err: err.message, status, server: this.#options.client.server, retryInMs: delay, restarts: this.#restarts },
+          `list/watch ${this.#options.resource.resource} on ${this.#options.client.server} failed: ${err.message}; retrying in ${delay} ms`,
         );
         this.#options.onRestart?.('error', err);
         await sleep(delay, signal);

@@ -15,7 +15,8 @@ export interface RequestObserver {
   observeRequest(match: RouteMatch | undefined, status: number, seconds: number, upstreamSeconds?: number): void;
 }
 
-export type RebuildKind = 'routes' | 'endpoints';
+/** Which part a rebuild recompiled (the widest): routes, endpoints only, or certificates only. */
+export type RebuildKind = 'routes' | 'endpoints' | 'tls';
 
 export interface PorticoMetricsOptions {
   /** Default process/Node.js metrics (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …). Default true. */

@@ -5,13 +5,21 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../lib/errors.js';
 
+/** What the client is told, by code: one status (503) has several causes. */
+const MESSAGES_BY_CODE: Partial<Readonly<Record<ErrorCode, string>>> = {
+  PORTICO_ERR_BACKEND_SERVICE_MISSING: 'The Service this route points at does not exist.',
+  PORTICO_ERR_BACKEND_PORT_UNKNOWN: 'The Service has no port with the number or name this route gives.',
+  PORTICO_ERR_BACKEND_NO_ENDPOINTS: 'The backend has no endpoints to send the request to.',
+};
+
+/** Else by status. */
 const MESSAGES: Readonly<Record<number, string>> = {
   400: 'The request is malformed.',
   404: 'No Ingress rule matches the request host and path.',
   408: 'The request was not received in time.',
   431: 'The request header fields are too large.',
   502: 'The upstream connection failed.',
-  503: 'The backend has no endpoints to send the request to.',
+  503: 'The backend cannot take the request.',
   504: 'The upstream did not answer in time.',
 };
 
@@ -31,7 +39,7 @@ export function errorReply(status: number, code: ErrorCode): ErrorReply {
   const cacheKey = `${status} ${code}`;
   let reply = cache.get(cacheKey);
   if (reply === undefined) {
-    const message = MESSAGES[status] ?? STATUS_CODES[status] ?? 'Error';
+    const message = MESSAGES_BY_CODE[code] ?? MESSAGES[status] ?? STATUS_CODES[status] ?? 'Error';
     const body = Buffer.from(`${JSON.stringify({ status, code, message })}\n`);
     const headers = [
       'server', 'portico',

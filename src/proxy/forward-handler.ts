@@ -10,7 +10,7 @@ import type { BackendRegistry, RegisteredBackend } from '../balancer/backend-reg
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Endpoint, RouteMatch } from '../model/route-model.js';
-import { roundMs, writeAccessLog } from './access-log.js';
+import { roundMs, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply } from './error-reply.js';
 import { buildResponseHeaders, clientAddressOf } from './hop-by-hop.js';
 import type { RequestHead } from './hop-by-hop.js';
@@ -24,7 +24,7 @@ export interface RequestObserver {
 export interface ForwardContext {
   readonly backends: BackendRegistry;
   readonly logger: Logger;
-  readonly accessLog: Logger | undefined;
+  readonly accessLog: AccessLogWriter | undefined;
   readonly observer: RequestObserver | undefined;
   /** Set while the server shuts down: responses then carry `Connection: close`. */
   readonly closing: boolean;
@@ -89,6 +89,9 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   host: string | undefined = undefined;
   hasBody = false;
   upgrade: string | undefined = undefined;
+  requestId = '';
+  userAgent: string | undefined = undefined;
+  referer: string | undefined = undefined;
 
   /** Origin-form target sent upstream; `req.url` unless the client used the absolute form. */
   target: string;
@@ -114,6 +117,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   #upstreamStart = 0;
   #upstreamMs = -1;
   #status = 0;
+  #upstreamStatus: number | undefined = undefined;
   #bytes = 0;
   /** A request already sent was resent once (after a reset before any response byte). */
   #resent = false;
@@ -122,6 +126,8 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   /** Waiting for a newer endpoint set: stops the wait. */
   #stopWaiting: (() => void) | undefined = undefined;
   #waitedForEndpoints = false;
+  /** Request body bytes sent upstream (undici's onBodySent). */
+  #requestBodyBytes = 0;
   /** onRequestStart ran for the current attempt: the request head may be on the wire. */
   #requestSent = false;
   #responseStarted = false;
@@ -192,6 +198,11 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     );
   }
 
+  /** undici: a chunk of the request body went upstream (counted for the access log's requestBytes). */
+  onBodySent(chunk: Uint8Array | string): void {
+    this.#requestBodyBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+  }
+
   onRequestStart(controller: DispatchController): void {
     this.#controller = controller;
     this.#requestSent = true;
@@ -208,6 +219,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#responseStarted = true;
     this.#upstreamMs = performance.now() - this.#upstreamStart;
     this.#status = statusCode;
+    this.#upstreamStatus = statusCode;
     const res = this.#res;
     if (this.#ctx.closing) res.shouldKeepAlive = false;
     const contentLength = headers['content-length'];
@@ -390,19 +402,36 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     }
     const accessLog = this.#ctx.accessLog;
     if (accessLog === undefined) return;
-    writeAccessLog(accessLog, {
+    const req = this.#req;
+    accessLog({
       client: this.clientAddress,
-      method: this.#req.method ?? '',
+      method: req.method ?? '',
       host: this.host,
-      path: this.#req.url ?? '',
+      path: req.url ?? '',
       status: aborted && !res.headersSent ? 499 : this.#status,
       bytes: this.#bytes,
+      requestBytes: requestHeadBytes(req) + this.#requestBodyBytes,
       durationMs: roundMs(performance.now() - this.#start),
       upstream: this.#endpoint?.key,
       upstreamMs: this.#upstreamMs < 0 ? undefined : roundMs(this.#upstreamMs),
+      upstreamStatus: this.#upstreamStatus,
       ingress: this.#match?.ingress,
       service: this.#match?.backend.key,
+      requestId: this.requestId || undefined,
+      userAgent: this.userAgent,
+      referer: this.referer,
       aborted: aborted ? true : undefined,
     });
   }
+}
+
+/**
+ * Bytes of the request line and headers as received (`METHOD target HTTP/x.y`, `name: value` lines,
+ * CRLFs). Node decodes the head as latin1, one character per byte, so lengths are byte counts.
+ */
+export function requestHeadBytes(req: IncomingMessage): number {
+  let bytes = (req.method ?? '').length + 1 + (req.url ?? '').length + 1 + 8 + 2 + 2;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + 2 + raw[i + 1]!.length + 2;
+  return bytes;
 }

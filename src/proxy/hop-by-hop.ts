@@ -5,6 +5,9 @@
 // directions. Requests also lose Expect (Node answers `100 Continue` itself) and the client's own
 // X-Forwarded-* / X-Real-IP values, which are replaced (ingress-nginx default: never trust them).
 // Name sets are precomputed; the common case (only `Connection: keep-alive`) allocates no extra arrays.
+// X-Request-ID: the client's value is passed on (and logged) when it looks like an id, else a UUID is generated.
+import { randomUUID } from 'node:crypto';
+
 /** What a request header means to the proxy. */
 const Req = {
   Drop: 1,
@@ -13,6 +16,10 @@ const Req = {
   ContentLength: 4,
   TransferEncoding: 5,
   Upgrade: 6,
+  RequestId: 7,
+  /** Kept as is, and noted for the access log (reading req.headers would build the whole header object). */
+  UserAgent: 8,
+  Referer: 9,
 } as const;
 type Req = (typeof Req)[keyof typeof Req];
 
@@ -32,7 +39,13 @@ const REQUEST_HEADERS: ReadonlyMap<string, Req> = new Map<string, Req>([
   ['x-real-ip', Req.Drop],
   ['host', Req.Host],
   ['content-length', Req.ContentLength],
+  ['x-request-id', Req.RequestId],
+  ['user-agent', Req.UserAgent],
+  ['referer', Req.Referer],
 ]);
+
+/** A client X-Request-ID is passed on when it looks like an id (visible ASCII, at most 200); else one is generated. */
+const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 
 /** Hop-by-hop response headers (names are lower-case: undici lower-cases parsed headers). */
 const RESPONSE_HOP: ReadonlySet<string> = new Set([
@@ -90,6 +103,11 @@ export interface RequestHead {
   hasBody: boolean;
   /** The Upgrade header value (only meaningful on upgrade requests). */
   upgrade: string | undefined;
+  /** X-Request-ID sent upstream and logged: the client's (first, if it looks like an id), else a new UUID. */
+  requestId: string;
+  /** The first User-Agent and Referer values, for the access log. */
+  userAgent?: string | undefined;
+  referer?: string | undefined;
 }
 
 /**
@@ -108,6 +126,9 @@ export function buildRequestHead(
   let host: string | undefined;
   let hasBody = false;
   let upgrade: string | undefined;
+  let requestId: string | undefined;
+  let userAgent: string | undefined;
+  let referer: string | undefined;
   let named: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -140,6 +161,18 @@ export function buildRequestHead(
       case Req.Upgrade:
         upgrade = value;
         break;
+      case Req.RequestId:
+        // Re-sent once, after the forwarding headers; a duplicate or junk value is not passed on.
+        if (requestId === undefined && PASSABLE_REQUEST_ID.test(value)) requestId = value;
+        break;
+      case Req.UserAgent:
+        userAgent ??= value;
+        headers.push(name, value);
+        break;
+      case Req.Referer:
+        referer ??= value;
+        headers.push(name, value);
+        break;
       default:
         break;
     }
@@ -152,6 +185,11 @@ export function buildRequestHead(
   out.push('x-forwarded-for', clientAddress, 'x-real-ip', clientAddress);
   if (host !== undefined) out.push('x-forwarded-host', host);
   out.push('x-forwarded-port', listener.port, 'x-forwarded-proto', listener.proto);
+  requestId ??= randomUUID();
+  out.push('x-request-id', requestId);
+  into.requestId = requestId;
+  into.userAgent = userAgent;
+  into.referer = referer;
   into.headers = out;
   into.host = host;
   into.hasBody = hasBody;

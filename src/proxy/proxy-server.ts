@@ -13,7 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
-import { roundMs, writeAccessLog } from './access-log.js';
+import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
 import type { ForwardContext, RequestObserver } from './forward-handler.js';
@@ -31,6 +31,8 @@ export interface ProxyServerOptions {
   readonly logger: Logger;
   /** One JSON line per request; omitted → no access log. */
   readonly accessLog?: Logger;
+  /** The fields each access-log line carries (--access-log-fields); default all. */
+  readonly accessLogFields?: readonly AccessLogField[];
   /** Per-request metrics (request count/duration by ingress and service). */
   readonly observer?: RequestObserver;
   /** Largest request head accepted, bytes; larger → 431. Default 16 KiB. */
@@ -41,8 +43,8 @@ export interface ProxyServerOptions {
   readonly headersTimeout?: number;
   /** Idle time of client keep-alive connections, ms. Default 75 s (ingress-nginx's default). */
   readonly keepAliveTimeout?: number;
-  /** close(): time in-flight requests and tunnels get before connections are cut, ms. Default 30 s. */
-  readonly shutdownGrace?: number;
+  /** close(): time in-flight requests and tunnels get before connections are cut, ms. Default 25 s. */
+  readonly drainTimeout?: number;
   /**
    * A request whose every known endpoint failed to connect waits this long for a newer endpoint set
    * before it is answered 502, ms. Default 1 s; 0 turns waiting off.
@@ -88,6 +90,7 @@ interface UpgradeRejection {
   readonly code: ErrorCode;
   readonly host?: string | undefined;
   readonly match?: RouteMatch | undefined;
+  readonly head?: RequestHead | undefined;
   readonly clientAddress: string;
   readonly start: number;
 }
@@ -124,7 +127,8 @@ export class ProxyServer {
     this.#options = options;
     this.#hsts = renderHsts(options.hsts ?? DEFAULT_HSTS);
     this.#routes = options.routes;
-    this.#ctx = { backends: options.backends, logger: options.logger, accessLog: options.accessLog, observer: options.observer, closing: false, endpointWaitMs: options.endpointWaitMs ?? 1_000 };
+    const accessLog: AccessLogWriter | undefined = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
+    this.#ctx = { backends: options.backends, logger: options.logger, accessLog, observer: options.observer, closing: false, endpointWaitMs: options.endpointWaitMs ?? 1_000 };
   }
 
   /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */
@@ -272,18 +276,18 @@ export class ProxyServer {
     }
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
-    const requestHead: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined };
+    const requestHead: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined, requestId: '' };
     buildRequestHead(req.rawHeaders, clientAddress, listener, authority, requestHead);
     const match = this.#routes?.lookup(requestHead.host, path);
     if (match === undefined) {
-      this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, clientAddress, start });
+      this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, head: requestHead, clientAddress, start });
       return;
     }
     const backend = this.#ctx.backends.get(match.backend.key);
     const endpoint = backend?.current.problem === undefined ? backend?.balancer.pick() : undefined;
     if (backend === undefined || endpoint === undefined) {
       const code = backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS';
-      this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, clientAddress, start });
+      this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, head: requestHead, clientAddress, start });
       return;
     }
     openTunnel({
@@ -305,7 +309,7 @@ export class ProxyServer {
 
   /**
    * Stops accepting connections, lets in-flight requests finish (responses then carry
-   * `Connection: close`), cuts what is left after the grace period, then closes the upstream pools.
+   * `Connection: close`), cuts what is left after `drainTimeout`, then closes the upstream pools.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close();
@@ -325,7 +329,7 @@ export class ProxyServer {
     const timer = setTimeout(() => {
       for (const server of servers) server.closeAllConnections();
       for (const tunnel of this.#tunnels) tunnel.destroy();
-    }, this.#options.shutdownGrace ?? 30_000);
+    }, this.#options.drainTimeout ?? 25_000);
     timer.unref();
     try {
       await Promise.all(closed);
@@ -357,7 +361,7 @@ export class ProxyServer {
     const bytes = writeErrorToSocket(socket, status, errorCode);
     const accessLog = this.#ctx.accessLog;
     if (accessLog !== undefined) {
-      writeAccessLog(accessLog, {
+      accessLog({
         client: clientAddressOf((socket as Partial<Socket>).remoteAddress),
         method: '',
         host: undefined,
@@ -378,7 +382,7 @@ export class ProxyServer {
     const bytes = writeErrorToSocket(r.socket, r.status, r.code);
     const accessLog = this.#ctx.accessLog;
     if (accessLog === undefined) return;
-    writeAccessLog(accessLog, {
+    accessLog({
       client: r.clientAddress,
       method: r.req.method ?? '',
       host: r.host,
@@ -390,6 +394,9 @@ export class ProxyServer {
       upstreamMs: undefined,
       ingress: r.match?.ingress,
       service: r.match?.backend.key,
+      requestId: r.head?.requestId,
+      userAgent: r.head?.userAgent,
+      referer: r.head?.referer,
     });
   }
 }

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { RegisteredBackend } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Endpoint, RouteMatch } from '../model/route-model.js';
-import { roundMs, writeAccessLog } from './access-log.js';
+import { roundMs } from './access-log.js';
 import { writeErrorToSocket } from './error-reply.js';
 import type { ForwardContext } from './forward-handler.js';
 import { renderUpgradeHead } from './hop-by-hop.js';
@@ -60,7 +60,7 @@ export function openTunnel(o: TunnelOptions): void {
     o.tunnels.delete(socket);
     const accessLog = ctx.accessLog;
     if (accessLog === undefined) return;
-    writeAccessLog(accessLog, {
+    accessLog({
       client: o.clientAddress,
       method: req.method ?? '',
       host: o.requestHead.host,
@@ -72,6 +72,9 @@ export function openTunnel(o: TunnelOptions): void {
       upstreamMs,
       ingress: o.match.ingress,
       service: o.match.backend.key,
+      requestId: o.requestHead.requestId,
+      userAgent: o.requestHead.userAgent,
+      referer: o.requestHead.referer,
       aborted: aborted ? true : undefined,
     });
   };

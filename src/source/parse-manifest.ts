@@ -57,12 +57,32 @@ function decodeDocuments(text: string, fileName: string): unknown[] {
   for (const document of docs) {
     const [first] = document.errors;
     if (first) {
-      const line = first.linePos?.[0];
-      const at = line ? `:${line.line}:${line.col}` : '';
-      throw new PorticoError('PORTICO_ERR_MANIFEST_PARSE', `${fileName}${at}: ${first.message.split('\n')[0]}`);
+      const position = first.linePos?.[0];
+      // yaml's own message ends with "at line L, column C:" and a frame of its own; ours is drawn
+      // from the same position, so the marked line is the line the message names.
+      const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      const at = position ? `:${position.line}:${position.col}` : '';
+      const frame = position ? `\n${renderCodeFrame(text, position.line, position.col)}` : '';
+      throw new PorticoError('PORTICO_ERR_MANIFEST_PARSE', `${fileName}${at}: ${message}${frame}`);
     }
   }
   return docs.map((document) => document.toJS({ maxAliasCount: 100 }) as unknown);
+}
+
+/**
+ * The line before and the named line (1-based) of `text`, numbered, the named one marked with `>`
+ * and a caret under column `col` (1-based). A position past the last line marks an empty line.
+ */
+export function renderCodeFrame(text: string, line: number, col: number): string {
+  const lines = text.split(/\r?\n/);
+  const first = Math.max(1, line - 1);
+  const width = String(line).length;
+  const rows: string[] = [];
+  for (let n = first; n <= line; n++) {
+    rows.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`);
+  }
+  rows.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, col - 1))}^`);
+  return rows.join('\n');
 }
 
 function describeObject(item: unknown): string {

@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBenchArgs, parseHeaders, runBench } from '../../src/cmd/bench-command.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
+import { deadPort } from '../proxy/proxy-fixture.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
 
@@ -100,7 +101,7 @@ describe('portico bench (real runs)', () => {
       stdout: stdout.stream,
       stderr: stderr.stream,
     });
-    expect(result.requests.total).toBeGreaterThan(50);
+    expect(result.requests.total).toBeGreaterThan(0); // how many fit in 1 s depends on the machine
     expect(result.errors + result.timeouts + result.non2xx).toBe(0);
     expect(echo.requests).toBeGreaterThanOrEqual(result.requests.total);
     expect(stdout.text()).toMatch(/│ requests │ +req\/s │ +MB\/s │ +p50 ms │/);
@@ -112,6 +113,16 @@ describe('portico bench (real runs)', () => {
     expect(written.latencyMs.p99).toBe(result.latencyMs?.p99);
     expect(written.connections).toBe(2);
     expect(stderr.text()).not.toMatch(/errors\/timeouts/);
+  });
+
+  it('says why requests failed: a dead port is ECONNREFUSED', async () => {
+    const port = await deadPort();
+    const stdout = capture();
+    const stderr = capture();
+    const result = await runBench(parseBenchArgs([`http://127.0.0.1:${port}/`, '--connections', '1', '--duration', '1']), { stdout: stdout.stream, stderr: stderr.stream });
+    expect(result.errors).toBeGreaterThan(0);
+    expect(result.errorCodes).toEqual({ ECONNREFUSED: expect.any(Number) });
+    expect(stderr.text()).toMatch(/portico bench: [\d]+ errors\/timeouts \(ECONNREFUSED × \d+\)/);
   });
 
   it('sends the method, headers and body it was given', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runControllerCommand } from '../../src/cmd/controller-command.js';
 import { parseFlags, renderFlagHelp } from '../../src/cmd/flags.js';
 
 const spec = {
@@ -32,5 +33,21 @@ describe('parseFlags', () => {
   it('renders help with defaults', () => {
     expect(renderFlagHelp(spec)).toContain('--http-port N');
     expect(renderFlagHelp(spec)).toContain('(default 8080)');
+  });
+
+  it('controller: --shutdown-grace-period and --shutdown-drain-timeout take seconds and name the flag when wrong', async () => {
+    for (const [flag, value] of [['--shutdown-grace-period', 'soon'], ['--shutdown-drain-timeout', '-1'], ['--shutdown-grace-period', '5s']]) {
+      await expect(runControllerCommand(['--manifests', '/nonexistent', `${flag}=${value}`])).rejects.toMatchObject({
+        code: 'PORTICO_ERR_CLI_FLAG',
+        message: expect.stringContaining(`${flag} must be a number of seconds`),
+      });
+    }
+  });
+
+  it('controller: --access-log-fields names the unknown field', async () => {
+    await expect(runControllerCommand(['--manifests', '/nonexistent', '--access-log-fields', 'status,bogus'])).rejects.toMatchObject({
+      code: 'PORTICO_ERR_CLI_FLAG',
+      message: expect.stringContaining('unknown field "bogus"'),
+    });
   });
 });

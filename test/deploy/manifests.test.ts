@@ -71,6 +71,18 @@ describe('deploy/kubernetes manifests', () => {
     expect(container.args).toContain(`--http-port=${ports.http}`);
   });
 
+  it('gives the pod time for the whole shutdown sequence: grace period + drain timeout fit terminationGracePeriodSeconds', () => {
+    const pod = findManifest('Deployment', 'portico').spec.template.spec;
+    const seconds = (flag: string, fallback: number) => {
+      const arg = (pod.containers[0].args as string[]).find((a) => a.startsWith(`--${flag}=`));
+      return arg === undefined ? fallback : Number(arg.split('=')[1]);
+    };
+    const grace = seconds('shutdown-grace-period', 5);
+    const drain = seconds('shutdown-drain-timeout', 25);
+    expect(grace).toBeGreaterThan(0); // endpoint removal needs time to reach the load balancers
+    expect(grace + drain).toBeLessThan(pod.terminationGracePeriodSeconds);
+  });
+
   it('exposes a LoadBalancer Service with fixed NodePorts, a PDB and the portico IngressClass, all selecting the pods', () => {
     const deployment = findManifest('Deployment', 'portico');
     const podLabels = deployment.spec.template.metadata.labels as Record<string, string>;
@@ -104,6 +116,9 @@ describe('deploy/kubernetes manifests', () => {
     const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
     expect(froms.length).toBeGreaterThan(0);
     expect(froms.every((image) => /^node:24(-|$)/.test(image!))).toBe(true);
+    // The image builds what `npm run build` builds (tsc and the CNI plugin bundle), not a subset.
+    expect(dockerfile).toMatch(/^RUN npm run build\b/m);
+    expect(dockerfile).toMatch(/^COPY scripts \.\/scripts$/m);
     const user = /^USER (\S+)/m.exec(dockerfile)?.[1];
     expect(user).toBeDefined();
     expect(user).not.toMatch(/^(root|0)(:|$)/);

@@ -1,5 +1,6 @@
 // The built CLI as users run it (`npm test` builds dist/ first, in pretest).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,14 +11,70 @@ import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, t
 import { httpRequest } from '../helpers/http.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
+const LOCAL_PORTS = ['--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'];
+
+/** Starts the CLI with `node`, collecting its JSON log lines. */
+function startCli(node: string, args: readonly string[]) {
+  const proc = spawn(node, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  createInterface({ input: proc.stdout! }).on('line', (text) => {
+    lines.push(JSON.parse(text) as Record<string, unknown>);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const waitFor = async (predicate: (line: Record<string, unknown>) => boolean) => {
+    for (;;) {
+      const found = lines.find(predicate);
+      if (found) return found;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  return { proc, lines, waitFor, exited, stderr: () => stderr };
+}
+
+/** Whether a process with this pid exists (signal 0 only checks). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pids of a process's children, from /proc. */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+}
+
+const SYSTEM_NODE = '/usr/bin/node';
+const systemNodeMajor = (() => {
+  const result = spawnSync(SYSTEM_NODE, ['--version'], { encoding: 'utf8' });
+  return result.status === 0 ? Number(result.stdout.slice(1).split('.')[0]) : undefined;
+})();
 
 describe('portico CLI', () => {
   let child: ChildProcess | undefined;
   let dir: string | undefined;
   let pods: EchoPod[] = [];
+  /** Grandchildren (the launcher's Node 24 child): killed even when a test failed before its launcher forwarded. */
+  let grandchildren: number[] = [];
   afterEach(async () => {
-    child?.kill('SIGTERM');
+    for (const pid of grandchildren.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    // Stop the controller and wait for it while we still read its stdout: a controller whose stdout
+    // reader is gone blocks in pino's exit-time flush (see the closing note), so never leave it to that.
+    const proc = child;
     child = undefined;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      const hard = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(hard);
+    }
     await closePods(pods);
     pods = [];
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -37,6 +94,45 @@ describe('portico CLI', () => {
     expect(result.stdout).toMatch(/\(node v24\./);
   });
 
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher forwards SIGTERM to its Node 24 child, which drains and exits; the launcher exits with its status', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '0']);
+    child = cli.proc;
+    await cli.waitFor((line) => typeof line.http === 'number');
+    const [node24] = childPids(cli.proc.pid!);
+    expect(node24).toBeDefined();
+    grandchildren.push(node24!);
+    cli.proc.kill('SIGTERM');
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    expect(alive(node24!)).toBe(false);
+    expect(cli.stderr()).toContain('SIGTERM');
+  });
+
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher exits with its child\'s status (2 for a bad flag)', () => {
+    const result = spawnSync(SYSTEM_NODE, [BIN, 'controller', '--http-port', 'eighty'], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--http-port must be a port number');
+  });
+
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('the launcher dies of the signal its child died of (SIGHUP)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    const cli = startCli(SYSTEM_NODE, ['controller', '--manifests', dir, ...LOCAL_PORTS]);
+    child = cli.proc;
+    await cli.waitFor((line) => typeof line.http === 'number');
+    const [node24] = childPids(cli.proc.pid!);
+    grandchildren.push(node24!);
+    cli.proc.kill('SIGHUP');
+    expect(await cli.exited).toEqual({ code: null, signal: 'SIGHUP' });
+    expect(alive(node24!)).toBe(false);
+  });
+
+  it.skipIf(systemNodeMajor === undefined || systemNodeMajor >= 24)('dist/cmd/portico.js on an old Node says which Node it needs (no undici stack trace)', () => {
+    const result = spawnSync(SYSTEM_NODE, [join(import.meta.dirname, '..', '..', 'dist', 'cmd', 'portico.js'), 'version'], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`portico needs Node.js 24 or newer; this is ${spawnSync(SYSTEM_NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()}`);
+    expect(result.stderr).not.toContain('TypeError');
+  });
+
   it('serves manifests, reports readiness and logs one access line per request', async () => {
     pods = await startEchoPods('web', 1);
     dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
@@ -44,23 +140,8 @@ describe('portico CLI', () => {
       join(dir, 'web.yaml'),
       renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
     );
-    const proc = spawn(process.execPath, [BIN, 'controller', '--manifests', dir, '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { proc, waitFor } = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '0']);
     child = proc;
-    const lines: Array<Record<string, unknown>> = [];
-    const waiters: Array<() => void> = [];
-    createInterface({ input: proc.stdout! }).on('line', (text) => {
-      lines.push(JSON.parse(text) as Record<string, unknown>);
-      for (const wake of waiters.splice(0)) wake();
-    });
-    const waitFor = async (predicate: (line: Record<string, unknown>) => boolean) => {
-      for (;;) {
-        const found = lines.find(predicate);
-        if (found) return found;
-        await new Promise<void>((resolve) => waiters.push(resolve));
-      }
-    };
     const started = await waitFor((line) => typeof line.http === 'number');
     const admin = await httpRequest({ port: started.admin as number, path: '/readyz' });
     expect(admin.status).toBe(200);
@@ -73,6 +154,44 @@ describe('portico CLI', () => {
     for (const field of ['time', 'client', 'bytes', 'durationMs', 'upstream', 'upstreamMs', 'service']) {
       expect(access, `access log field ${field}`).toHaveProperty(field);
     }
+  });
+
+  it('on SIGTERM answers /readyz 503 and refuses no new connection during --shutdown-grace-period; a second SIGTERM stops at once (130)', async () => {
+    pods = await startEchoPods('web', 1);
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(
+      join(dir, 'web.yaml'),
+      renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', pods), ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] })]),
+    );
+    // A grace period long enough for a handful of requests on a loaded machine; the test never waits it out.
+    const cli = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '30', '--shutdown-drain-timeout', '5']);
+    child = cli.proc;
+    const started = await cli.waitFor((line) => typeof line.http === 'number');
+    const get = () => httpRequest({ port: started.http as number, host: 'shop.example.com', path: '/' });
+    expect((await get()).status).toBe(200);
+    cli.proc.kill('SIGTERM');
+    await cli.waitFor((line) => line.phase === 'grace');
+    expect((await httpRequest({ port: started.admin as number, path: '/readyz' })).status).toBe(503);
+    const statuses: Array<number | string> = [];
+    for (let i = 0; i < 20; i++) statuses.push(await get().then((r) => r.status, (e: NodeJS.ErrnoException) => e.code ?? e.message));
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(cli.lines.some((line) => line.phase === 'drain')).toBe(false);
+    cli.proc.kill('SIGTERM'); // the second signal: stop at once
+    expect((await cli.exited).code).toBe(130);
+  });
+
+  it('exits at once with PORTICO_ERR_K8S_CONFIG when there is no Kubernetes configuration anywhere (instead of watching localhost:8080)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-home-'));
+    const { KUBECONFIG: _k, KUBERNETES_SERVICE_HOST: _h, KUBERNETES_SERVICE_PORT: _p, ...env } = process.env;
+    const result = spawnSync(process.execPath, [BIN, 'controller', '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'], {
+      encoding: 'utf8',
+      env: { ...env, HOME: dir },
+      timeout: 15_000,
+    });
+    expect(result.signal).toBeNull(); // exited by itself, not killed by the timeout
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('[PORTICO_ERR_K8S_CONFIG]');
+    expect(result.stderr).toContain(join(dir, '.kube', 'config'));
   });
 
   it('rejects a bad flag with exit code 2 and names it', () => {

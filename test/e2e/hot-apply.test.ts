@@ -24,11 +24,11 @@ describe('hot apply', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     // A keep-alive connection opened before the change keeps working after it.
     expect((await httpRequest({ port: h.port, host: 'shop.example.com', agent })).status).toBe(200);
-    const started = performance.now();
+    const builds = h.running.controller.stats.routeBuilds;
     await h.write('new.yaml', [ingress('shop/new', { className: 'portico', rules: [rule('new.example.com', [prefix('/', 'web', 80)])] })]);
-    await eventually(async () => (await h.get('new.example.com')).status === 200, 2000, 'new host served');
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeLessThan(1000); // the bench measures the real figure; this only guards regressions
+    // How fast is bench/controller/manifest-propagation's business; here: served, by one more route build, no restart.
+    await eventually(async () => (await h.get('new.example.com')).status === 200, 10_000, 'new host served');
+    expect(h.running.controller.stats.routeBuilds).toBeGreaterThan(builds);
     expect((await httpRequest({ port: h.port, host: 'shop.example.com', agent })).status).toBe(200);
     expect(h.running.http.port).toBe(h.port);
     agent.destroy();
@@ -95,11 +95,20 @@ describe('hot apply', () => {
       ['base.yaml', [PORTICO_CLASS, ...serviceFor('shop/web', [p1, p2, p3]), webIngress([prefix('/', 'web', 80), prefix('/api', 'web', 80)])]],
       ['base.yaml', [PORTICO_CLASS, ...serviceFor('shop/web', [p2, p3]), webIngress([prefix('/loop', 'web', 80), prefix('/', 'web', 80)])]],
     ];
+    // Paced by counts, not time: traffic before each change, each change built, traffic after.
+    const answered = () => ok + failures.length;
+    const served = (n: number) => {
+      const target = answered() + n;
+      return eventually(async () => answered() >= target, 15_000, `${n} more requests answered`);
+    };
+    const builds = () => h.running.controller.stats.routeBuilds + h.running.controller.stats.endpointSyncs;
     for (const change of changes) {
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await served(20);
+      const before = builds();
       await h.write(...change);
+      await eventually(async () => builds() > before, 15_000, `change to ${change[0]} built`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await served(50);
     stop = true;
     await Promise.all(workers);
     agent.destroy();

@@ -68,12 +68,10 @@ describe('controller on the Kubernetes API', () => {
   const statusOf = (api: FakeApiServer, key: string) =>
     ((api.get('Ingress', key)?.status as Ingress['status'] | undefined)?.loadBalancer?.ingress ?? []).map((a) => a.ip);
 
-  /** Time from `act()` to the first response satisfying `done`, polling every ms. */
-  async function timeUntil(act: () => void, done: () => Promise<boolean>): Promise<number> {
-    const started = performance.now();
+  /** Makes a change and waits (polling) until a response shows it; how fast is bench/controller's business. */
+  async function servedAfter(act: () => void, done: () => Promise<boolean>, what: string): Promise<void> {
     act();
-    await eventually(async () => (await done()) || undefined, 3000, 'change served');
-    return performance.now() - started;
+    await eventually(async () => (await done()) || undefined, 10_000, what);
   }
 
   let pods: EchoPod[] = [];
@@ -82,26 +80,23 @@ describe('controller on the Kubernetes API', () => {
     pods = [];
   });
 
-  it('serves creates, updates and deletes made through the API within 200 ms', async () => {
+  it('serves creates, updates and deletes made through the API (latency: bench/controller/kubernetes-propagation)', async () => {
     pods = await startEchoPods('web', 2);
     const api = await startApi([...serviceFor('shop/web', [pods[0]!]), ...serviceFor('shop/other', [pods[1]!])]);
     const { running, get } = await startInstance(api);
     await eventually(() => ready(running), 3000, 'ready');
-    const times: number[] = [];
+    const lists = api.requests.filter((r) => r.verb === 'list').length;
     for (let i = 0; i < 5; i++) {
-      times.push(await timeUntil(() => api.create(web(`shop/new-${i}`, `new-${i}.example.com`)), async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-0'));
-      times.push(
-        await timeUntil(
-          () => api.apply(ingress(`shop/new-${i}`, { className: 'portico', rules: [rule(`new-${i}.example.com`, [prefix('/', 'other', 80)])] })),
-          async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-1',
-        ),
+      await servedAfter(() => api.create(web(`shop/new-${i}`, `new-${i}.example.com`)), async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-0', `create ${i}`);
+      await servedAfter(
+        () => api.apply(ingress(`shop/new-${i}`, { className: 'portico', rules: [rule(`new-${i}.example.com`, [prefix('/', 'other', 80)])] })),
+        async () => (await get(`new-${i}.example.com`)).json?.pod === 'web-1',
+        `update ${i}`,
       );
-      times.push(await timeUntil(() => api.delete('Ingress', `shop/new-${i}`), async () => (await get(`new-${i}.example.com`)).status === 404));
+      await servedAfter(() => api.delete('Ingress', `shop/new-${i}`), async () => (await get(`new-${i}.example.com`)).status === 404, `delete ${i}`);
     }
-    times.sort((a, b) => a - b);
-    // Median and 90th percentile: the 2-core box runs other test files at the same time.
-    expect(times[Math.floor(times.length / 2)]).toBeLessThan(200);
-    expect(times[Math.floor(times.length * 0.9)]).toBeLessThan(200);
+    // All fifteen changes arrived over the open watches, not through relists.
+    expect(api.requests.filter((r) => r.verb === 'list').length).toBe(lists);
     // Endpoint change through the API: traffic shifts without a route rebuild.
     const builds = running.controller.stats.routeBuilds;
     api.create(web('shop/web', 'web.example.com'));
@@ -118,7 +113,8 @@ describe('controller on the Kubernetes API', () => {
     const api = await startApi([...serviceFor('shop/web', pods), web('shop/web', 'web.example.com')]);
     await api.stop();
     const { running, get } = await startInstance(api);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const failing = () => running.kubernetes!.source.informers().every((informer) => informer.lastError !== undefined);
+    await eventually(async () => failing(), 10_000, 'every informer failed at least once');
     expect(await ready(running)).toBe(false);
     expect((await httpRequest({ port: running.admin.port, path: '/healthz' })).status).toBe(200);
     await api.restart();
@@ -153,12 +149,18 @@ describe('controller on the Kubernetes API', () => {
     api.create(web('shop/after-gone', 'after-gone.example.com'));
     await served('after-gone.example.com');
 
+    const restartsBefore = running.kubernetes!.source.informers().reduce((sum, informer) => sum + informer.restarts, 0);
     await api.stop();
-    await new Promise((resolve) => setTimeout(resolve, 200)); // serving from the last good configuration
-    expect((await get('after-gone.example.com')).status).toBe(200);
+    await eventually(
+      async () => running.kubernetes!.source.informers().reduce((sum, informer) => sum + informer.restarts, 0) > restartsBefore,
+      10_000,
+      'informers noticed the API is gone',
+    );
+    expect((await get('after-gone.example.com')).status).toBe(200); // serving from the last good configuration
     await api.restart();
     api.create(web('shop/after-restart', 'after-restart.example.com'));
     await served('after-restart.example.com');
+    await eventually(async () => ok > 50, 30_000, 'more than 50 requests answered through it all'); // a count, however busy the machine
 
     stop = true;
     await Promise.all(loops);
@@ -187,7 +189,7 @@ describe('controller on the Kubernetes API', () => {
     const { running, get } = await startInstance(api);
     await eventually(() => ready(running), 3000, 'ready');
     await eventually(async () => running.kubernetes?.isLeader, 3000, 'leader');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await running.kubernetes!.statusWriter?.idle(); // any status pass the leader scheduled has run
     expect((await get('web.example.com')).status).toBe(404);
     expect(statusOf(api, 'shop/web')).toEqual([]);
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_COMPILE_OPTIONS, type CompileOptions } from '../../src/compile/index.js';
-import { startController, type RunningController } from '../../src/controller/start-controller.js';
+import { startController, type RunningController, type StartControllerOptions } from '../../src/controller/start-controller.js';
 import { startEchoServer } from '../../src/echo/echo-server.js';
 import type { EndpointSlice, KubeObject, Secret, Service } from '../../src/model/k8s-objects.js';
 import type { HstsOptions } from '../../src/proxy/proxy-server.js';
@@ -45,6 +45,7 @@ export interface HarnessOptions {
   compile?: Partial<CompileOptions>;
   defaultSslCertificate?: string;
   hsts?: HstsOptions | false;
+  shutdown?: Pick<StartControllerOptions, 'shutdownGracePeriodMs' | 'shutdownDrainTimeoutMs' | 'sleep'>;
 }
 
 export async function startHarness(files: Record<string, readonly KubeObject[] | string>, options: HarnessOptions = {}): Promise<Harness> {
@@ -65,6 +66,7 @@ export async function startHarness(files: Record<string, readonly KubeObject[] |
     fallbackCertificate,
     ...(options.defaultSslCertificate !== undefined && { defaultSslCertificate: options.defaultSslCertificate }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
+    ...options.shutdown,
   });
   const port = running.http.port;
   return {

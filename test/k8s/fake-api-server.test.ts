@@ -112,9 +112,7 @@ describe('FakeApiServer', () => {
     expect(w.events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK']);
     expect(w.events[0]!.object.metadata!.resourceVersion).toBe(created.metadata.resourceVersion);
     expect(w.events[3]!.object.metadata!.resourceVersion).toBe(api.resourceVersion);
-    const started = Date.now();
-    await w.ended; // timeoutSeconds=1
-    expect(Date.now() - started).toBeLessThan(2000);
+    await w.ended; // the server ends the watch by itself (timeoutSeconds=1); a hang fails the test's timeout
   });
 
   it('replays history after an old resourceVersion and sends synthetic ADDED without one', async () => {

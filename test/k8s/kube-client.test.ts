@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { isDeclaredApiCall, RESOURCES, type ApiResource } from '../../src/k8s/api-access.js';
 import { isResourceExpired, KubeApiError, KubeClient, loadKubeConfig } from '../../src/k8s/kube-client.js';
 import { PorticoError } from '../../src/lib/errors.js';
@@ -73,6 +73,34 @@ describe('loadKubeConfig', () => {
   it('reports a missing --kubeconfig file as PORTICO_ERR_K8S_CONFIG', () => {
     expect(() => loadKubeConfig({ kubeconfigPath: '/nonexistent/kubeconfig' })).toThrow(
       expect.objectContaining({ code: 'PORTICO_ERR_K8S_CONFIG' }),
+    );
+  });
+
+  it('with no --kubeconfig, no KUBECONFIG, no ~/.kube/config and no pod, names every place it looked (never localhost:8080)', () => {
+    const home = mkdtempSync(join(tmpdir(), 'portico-home-'));
+    let error: unknown;
+    try {
+      loadKubeConfig({ env: {}, homeDir: home });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'PORTICO_ERR_K8S_CONFIG' });
+    const message = (error as Error).message;
+    for (const place of ['--kubeconfig', 'KUBECONFIG', join(home, '.kube', 'config'), 'KUBERNETES_SERVICE_HOST']) expect(message).toContain(place);
+  });
+
+  it('reads KUBECONFIG from the given environment, then ~/.kube/config', async () => {
+    const api = await FakeApiServer.start();
+    onTestFinished(() => api.close());
+    const dir = mkdtempSync(join(tmpdir(), 'portico-kubeconfig-'));
+    const file = join(dir, 'config');
+    writeFileSync(file, api.kubeconfigYaml({ namespace: 'team' }));
+    expect(new KubeClient(loadKubeConfig({ env: { KUBECONFIG: file }, homeDir: '/nonexistent' })).server).toBe(api.url);
+    mkdirSync(join(dir, '.kube'));
+    writeFileSync(join(dir, '.kube', 'config'), api.kubeconfigYaml({ namespace: 'home' }));
+    expect(new KubeClient(loadKubeConfig({ env: {}, homeDir: dir })).contextNamespace).toBe('home');
+    expect(() => loadKubeConfig({ env: { KUBECONFIG: join(dir, 'missing') }, homeDir: dir })).toThrow(
+      expect.objectContaining({ code: 'PORTICO_ERR_K8S_CONFIG', message: expect.stringContaining(join(dir, 'missing')) }),
     );
   });
 });

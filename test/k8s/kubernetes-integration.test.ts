@@ -89,10 +89,12 @@ describe('KubernetesIntegration', () => {
     expect(api.list('Event', 'shop')[0]).toMatchObject({ involvedObject: { kind: 'Ingress', name: 'broken', uid: expect.any(String) }, type: 'Warning' });
 
     await eventually(async () => statusOf(api, 'shop/broken').length === 1, 2000, 'broken published');
-    const stoppedAt = Date.now();
     await leader.stop();
-    await eventually(async () => follower.integration.isLeader, 2000, 'handover');
-    expect(Date.now() - stoppedAt).toBeLessThan(ELECTION.leaseDurationMs);
+    // Released on stop (empty holder; or already the follower's), so nobody waits for it to expire.
+    // The handover bound itself is checked on virtual time in leader-elector.test.ts.
+    const holderAfterStop = (api.get('Lease', 'portico/portico-leader')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+    expect(['', follower.integration.elector.identity]).toContain(holderAfterStop);
+    await eventually(async () => follower.integration.isLeader, 5000, 'handover');
     api.create(web('shop/later', 'portico', 'later.example.com'));
     await eventually(async () => statusOf(api, 'shop/later').length === 1, 2000, 'new leader publishes');
     await follower.integration.statusWriter!.idle();
@@ -121,8 +123,7 @@ describe('KubernetesIntegration', () => {
     const api2 = await startApi();
     const b = await replica(api2, 'b', { publishService: undefined });
     await eventually(async () => b.integration.isLeader, 2000, 'leader');
-    expect(b.integration.statusWriter).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 50));
+    expect(b.integration.statusWriter).toBeUndefined(); // nothing that could write status exists
     expect(api2.requests.some((r) => r.subresource === 'status')).toBe(false);
   });
 
@@ -135,8 +136,7 @@ describe('KubernetesIntegration', () => {
     const passes = writer.stats.passes;
     const model = compileRoutes(a.store.snapshot(), DEFAULT_COMPILE_OPTIONS);
     a.integration.routesBuilt(model, { routesChanged: false });
-    await new Promise((r) => setTimeout(r, 50));
-    await writer.idle();
+    await writer.idle(); // a pass would have been scheduled synchronously
     expect(writer.stats.passes).toBe(passes);
     a.integration.routesBuilt(model, { routesChanged: true });
     await eventually(async () => writer.stats.passes > passes, 2000, 'status pass after a route build');

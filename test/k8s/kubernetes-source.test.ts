@@ -74,23 +74,23 @@ describe('KubernetesSource', () => {
     expect(source.informers().every((i) => i.synced && i.restarts === 0)).toBe(true);
   });
 
-  it('propagates create, update and delete within 200 ms', async () => {
+  it('propagates create, update and delete through the open watches, in order, without relisting', async () => {
+    // How fast is bench/'s business (k8s propagation latency); here: the path and the order.
     const { api, store, source } = await setup();
     await source.synced;
-    let started = Date.now();
+    const lists = api.requests.filter((r) => r.verb === 'list').length;
+    const seen: string[] = [];
+    store.subscribe((change) => {
+      if (change.kind === 'Ingress') seen.push(`${change.type} ${change.key}`);
+    });
     api.create(ingress('default/new', { className: 'portico' }));
     await wait(() => store.get('Ingress', 'default/new') !== undefined, 'create');
-    expect(Date.now() - started).toBeLessThan(200);
-
-    started = Date.now();
     api.apply(web('changed.example.com'));
     await wait(() => (store.get('Ingress', 'default/web') as ReturnType<typeof web>).spec?.rules?.[0]?.host === 'changed.example.com', 'update');
-    expect(Date.now() - started).toBeLessThan(200);
-
-    started = Date.now();
     api.delete('Ingress', 'default/new');
     await wait(() => store.get('Ingress', 'default/new') === undefined, 'delete');
-    expect(Date.now() - started).toBeLessThan(200);
+    expect(seen).toEqual(['upsert default/new', 'upsert default/web', 'delete default/new']);
+    expect(api.requests.filter((r) => r.verb === 'list').length).toBe(lists);
   });
 
   it('skips status-only changes in the store but exposes them through lookup() and onObjectChange', async () => {
@@ -164,19 +164,22 @@ describe('KubernetesSource', () => {
     await wait(() => restarts.length >= 10, 'several restarts');
     expect(source.isSynced).toBe(false);
     expect(source.informers().every((i) => !i.synced && i.lastError !== undefined)).toBe(true);
-    await log.waitFor((l) => l.code === 'PORTICO_ERR_K8S_WATCH');
+    const retry = await log.waitFor((l) => l.code === 'PORTICO_ERR_K8S_WATCH');
+    // The retry line names the server it cannot reach, so a wrong kubeconfig is obvious.
+    expect(retry).toMatchObject({ server: api.url });
+    expect(retry.msg).toContain(` on ${api.url} failed:`);
     await api.restart();
     await source.synced;
     expect(store.keys('Ingress')).toEqual(['default/web']);
   });
 
   it('keeps the last state through an API server restart and catches up with changes made meanwhile', async () => {
-    const { api, store, source } = await setup();
+    const { api, store, source, restarts } = await setup();
     await source.synced;
     await api.stop();
     api.create(ingress('default/while-down', { className: 'portico' }));
     api.delete('Ingress', 'default/web');
-    await new Promise((r) => setTimeout(r, 100));
+    await wait(() => restarts.filter(([kind]) => kind === 'Ingress').length >= 2, 'the Ingress informer failing while the API is down');
     expect(store.keys('Ingress')).toEqual(['default/web']); // last good state stays
     await api.restart();
     await wait(() => store.keys('Ingress').join() === 'default/while-down', 'caught up after restart');
@@ -229,7 +232,7 @@ describe('KubernetesSource', () => {
     await source.synced;
     const lists = api.requests.filter((r) => r.verb === 'list' && r.status === 200).length;
     expect(lists).toBe(5);
-    await new Promise((r) => setTimeout(r, 350)); // several server-side watch timeouts
+    await wait(() => api.requests.filter((r) => r.verb === 'watch' && r.resource === 'ingresses').length > 2, 'several server-side watch timeouts');
     api.create(ingress('default/late', { className: 'portico' }));
     await wait(() => store.get('Ingress', 'default/late') !== undefined, 'late ingress');
     expect(api.requests.filter((r) => r.verb === 'list' && r.status === 200).length).toBe(5);
@@ -239,8 +242,9 @@ describe('KubernetesSource', () => {
   it('only makes API calls declared in REQUIRED_API_ACCESS', async () => {
     const { api, source } = await setup({ publishService: 'default/web' });
     await source.synced;
+    const before = api.requests.length;
     api.dropWatches();
-    await new Promise((r) => setTimeout(r, 50));
+    await wait(() => api.requests.length > before && api.watchCount() > 0, 'watches resumed');
     expect(api.requests.length).toBeGreaterThan(0);
     const undeclared = api.requests.filter((r) => !isDeclaredApiCall(r));
     expect(undeclared).toEqual([]);
@@ -249,9 +253,8 @@ describe('KubernetesSource', () => {
   it('stops promptly, with open watches and while retrying', async () => {
     const { api, source } = await setup();
     await source.synced;
-    const started = Date.now();
+    // Watches run for minutes (timeoutSeconds 300–600): stop() returning at all means it aborted them.
     await source.stop();
-    expect(Date.now() - started).toBeLessThan(500);
     await eventually(async () => api.watchCount() === 0, 1000, 'watches closed');
   });
 });

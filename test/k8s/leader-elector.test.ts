@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient } from '../../src/k8s/kube-client.js';
 import { LeaderElector, type LeaderElectorOptions } from '../../src/k8s/leader-elector.js';
 import { createSilentLogger } from '../../src/lib/logger.js';
-import { eventually } from '../helpers/http.js';
+import { VirtualClock } from '../helpers/virtual-clock.js';
 import { FakeApiServer } from './fake-api-server.js';
 
 const TIMING = { leaseDurationMs: 600, renewDeadlineMs: 400, retryPeriodMs: 100 };
@@ -14,9 +14,12 @@ interface Candidate {
   partition(on: boolean): void;
 }
 
+// Every candidate runs on one virtual clock: durations below are virtual milliseconds.
 describe('LeaderElector', () => {
   const cleanups: Array<() => Promise<void>> = [];
+  let clock = new VirtualClock();
   afterEach(async () => {
+    clock = new VirtualClock();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
@@ -43,6 +46,8 @@ describe('LeaderElector', () => {
       ...TIMING,
       onStartedLeading: () => transitions.push('start'),
       onStoppedLeading: () => transitions.push('stop'),
+      now: clock.now,
+      sleep: clock.sleep,
       ...options,
     });
     cleanups.push(() => elector.stop());
@@ -52,15 +57,19 @@ describe('LeaderElector', () => {
 
   const holder = (api: FakeApiServer) => (api.get('Lease', 'portico/portico-leader')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
 
+  /** Runs the candidates' loops on virtual time until `done()`. */
+  const until = (done: () => boolean, participants: number, what: string, limitMs = 5_000) => clock.runUntil(done, { participants, limitMs, what });
+
   it('creates the Lease and leads, renewing it', async () => {
     const api = await startApi();
     const a = candidate(api, 'a');
-    await eventually(async () => a.elector.isLeader, 2000, 'leader');
+    await until(() => a.elector.isLeader, 1, 'leader');
     expect(holder(api)).toBe('a');
     const lease = api.get('Lease', 'portico/portico-leader')!;
     expect(lease.spec).toMatchObject({ leaseDurationSeconds: 1, leaseTransitions: 0, renewTime: expect.stringMatching(/\.\d{6}Z$/) });
     const rv = lease.metadata.resourceVersion;
-    await eventually(async () => api.get('Lease', 'portico/portico-leader')!.metadata.resourceVersion !== rv, 1000, 'renewed');
+    const renewedAfter = await until(() => api.get('Lease', 'portico/portico-leader')!.metadata.resourceVersion !== rv, 1, 'renewed');
+    expect(renewedAfter).toBe(TIMING.retryPeriodMs);
     expect(a.transitions).toEqual(['start']);
   });
 
@@ -68,17 +77,18 @@ describe('LeaderElector', () => {
     const api = await startApi();
     const a = candidate(api, 'a');
     const b = candidate(api, 'b');
-    await eventually(async () => a.elector.isLeader || b.elector.isLeader, 2000, 'a leader');
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => a.elector.isLeader || b.elector.isLeader, 2, 'a leader');
+    await clock.runFor(TIMING.leaseDurationMs * 2, 2);
     expect([a.elector.isLeader, b.elector.isLeader].filter(Boolean)).toHaveLength(1);
     const [leader, follower] = a.elector.isLeader ? [a, b] : [b, a];
     expect(follower.elector.leader).toBe(leader.elector.identity);
 
-    const stopped = Date.now();
     await leader.elector.stop(); // releases the lease
     expect(leader.transitions).toEqual(['start', 'stop']);
-    await eventually(async () => follower.elector.isLeader, 2000, 'handover');
-    expect(Date.now() - stopped).toBeLessThan(TIMING.leaseDurationMs); // released: no need to wait for expiry
+    expect(holder(api)).toBe('');
+    const handover = await until(() => follower.elector.isLeader, 1, 'handover');
+    // Released: the follower takes it on its next attempt, with no wait for expiry.
+    expect(handover).toBeLessThanOrEqual(TIMING.retryPeriodMs * 1.2);
     expect(holder(api)).toBe(follower.elector.identity);
     expect((api.get('Lease', 'portico/portico-leader')!.spec as { leaseTransitions: number }).leaseTransitions).toBe(1);
   });
@@ -86,26 +96,35 @@ describe('LeaderElector', () => {
   it('takes over within the lease duration when the leader vanishes without releasing', async () => {
     const api = await startApi();
     const a = candidate(api, 'a');
-    await eventually(async () => a.elector.isLeader, 2000, 'a leads');
+    await until(() => a.elector.isLeader, 1, 'a leads');
     const b = candidate(api, 'b');
-    await new Promise((r) => setTimeout(r, 200));
+    await clock.runFor(TIMING.leaseDurationMs, 2);
     expect(b.elector.isLeader).toBe(false);
 
-    const cut = Date.now();
     a.partition(true);
     // a must step down (renew deadline) before b can take over (lease duration): never two leaders.
     let overlap = false;
-    const watch = setInterval(() => (overlap ||= a.elector.isLeader && b.elector.isLeader), 5);
-    await eventually(async () => b.elector.isLeader, 3000, 'b takes over');
-    clearInterval(watch);
-    const elapsed = Date.now() - cut;
-    expect(elapsed).toBeGreaterThanOrEqual(TIMING.leaseDurationMs - TIMING.retryPeriodMs * 2);
-    expect(elapsed).toBeLessThan(TIMING.leaseDurationMs + TIMING.retryPeriodMs * 3 + 500);
+    let aSteppedDownAfter: number | undefined;
+    const cut = clock.now();
+    const elapsed = await until(
+      () => {
+        overlap ||= a.elector.isLeader && b.elector.isLeader;
+        if (!a.elector.isLeader) aSteppedDownAfter ??= clock.now() - cut;
+        return b.elector.isLeader;
+      },
+      2,
+      'b takes over',
+    );
+    // The last renewal was at most one retry period before the cut.
+    expect(aSteppedDownAfter).toBeGreaterThanOrEqual(TIMING.renewDeadlineMs - TIMING.retryPeriodMs);
+    expect(aSteppedDownAfter).toBeLessThan(TIMING.leaseDurationMs);
+    expect(elapsed).toBeGreaterThanOrEqual(TIMING.leaseDurationMs - TIMING.retryPeriodMs * 1.2);
+    expect(elapsed).toBeLessThanOrEqual(TIMING.leaseDurationMs + TIMING.retryPeriodMs * 1.2 * 2);
     expect(a.transitions).toEqual(['start', 'stop']);
     expect(overlap).toBe(false);
 
     a.partition(false); // a comes back as a follower
-    await new Promise((r) => setTimeout(r, 300));
+    await clock.runFor(TIMING.leaseDurationMs, 2);
     expect(a.elector.isLeader).toBe(false);
     expect(holder(api)).toBe('b');
   });
@@ -114,20 +133,22 @@ describe('LeaderElector', () => {
     const api = await startApi();
     await api.stop();
     const a = candidate(api, 'a');
-    await new Promise((r) => setTimeout(r, 250));
+    await clock.runFor(TIMING.leaseDurationMs, 1);
     expect(a.elector.isLeader).toBe(false);
     await api.restart();
-    await eventually(async () => a.elector.isLeader, 2000, 'leads after restart');
+    await until(() => a.elector.isLeader, 1, 'leads after restart');
   });
 
   it('loses to a concurrent update (409) and does not lead on a stale lease', async () => {
     const api = await startApi();
     api.create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'portico-leader', namespace: 'portico' }, spec: { holderIdentity: 'ghost', leaseDurationSeconds: 1 } });
     api.failNext(1, { status: 409, match: (r) => r.verb === 'update' });
+    const started = clock.now();
     const a = candidate(api, 'a');
-    await new Promise((r) => setTimeout(r, 300));
+    await clock.runFor(TIMING.leaseDurationMs / 2, 1);
     expect(a.elector.isLeader).toBe(false); // ghost's lease is still valid from a's point of view
-    await eventually(async () => a.elector.isLeader, 2000, 'a leads after the ghost lease expires');
+    await until(() => a.elector.isLeader, 1, 'a leads after the ghost lease expires');
+    expect(clock.now() - started).toBeGreaterThanOrEqual(TIMING.leaseDurationMs);
     expect(api.requests.some((r) => r.verb === 'update' && r.status === 409)).toBe(true);
   });
 });

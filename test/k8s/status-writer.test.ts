@@ -55,8 +55,8 @@ describe('StatusWriter', () => {
   it('writes the addresses on owned Ingresses only, and only while leader', async () => {
     const { api, writer } = await setup();
     writer.update({ owned: ['default/a', 'default/b'], addresses: LB });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(statusWrites(api)).toBe(0); // not leader
+    await writer.idle();
+    expect(statusWrites(api)).toBe(0); // not leader: nothing was even scheduled
     writer.setLeader(true);
     await eventually(async () => statusOf(api, 'default/a').length === 1 && statusOf(api, 'default/b').length === 1, 2000, 'status written');
     expect(statusOf(api, 'default/a')).toEqual(LB);
@@ -71,11 +71,10 @@ describe('StatusWriter', () => {
     writer.setLeader(true);
     writer.update({ owned: ['default/a'], addresses: LB });
     await eventually(async () => statusOf(api, 'default/a').length === 1, 2000, 'written');
-    await new Promise((r) => setTimeout(r, 100));
+    await writer.idle();
     writer.update({ owned: ['default/a'], addresses: [...LB] });
     writer.ingressChanged('default/a');
-    await new Promise((r) => setTimeout(r, 100));
-    await writer.idle();
+    await writer.idle(); // the pass those two scheduled has run
     expect(statusWrites(api)).toBe(1);
   });
 
@@ -88,7 +87,7 @@ describe('StatusWriter', () => {
     writer.update({ owned: ['default/a'], addresses: LB }); // b switched class
     await eventually(async () => statusOf(api, 'default/b').length === 0, 2000, 'cleared');
     expect(statusOf(api, 'default/a')).toEqual(LB);
-    await new Promise((r) => setTimeout(r, 50));
+    await writer.idle();
     expect(statusOf(api, 'default/other')).toEqual([{ ip: '198.51.100.1' }]);
   });
 
@@ -121,7 +120,7 @@ describe('StatusWriter', () => {
     await eventually(async () => statusOf(api, 'default/a').length === 1, 2000, 'written');
     writer.setLeader(false);
     writer.update({ owned: ['default/a', 'default/b'], addresses: LB });
-    await new Promise((r) => setTimeout(r, 100));
+    await writer.idle();
     expect(statusOf(api, 'default/b')).toEqual([]);
   });
 });

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { acquireFileLock, LockTimeoutError } from '../../src/lib/file-lock.js';
 import { ExecCommandRunner } from '../../src/lib/run-command.js';
 import { missingTools } from '../../src/host/tools.js';
+import { holdFlock } from '../helpers/flock-holder.js';
 
 const hasFlock = (await missingTools(['flock'], process.env['PATH'])).length === 0;
 if (!hasFlock) console.warn('file-lock tests skipped: util-linux flock is not installed');
@@ -32,14 +32,17 @@ describe.skipIf(!hasFlock)('acquireFileLock (flock(2) through util-linux flock)'
 
   it('contends with another process holding flock(2) on the same file', async () => {
     const path = join(dir, 'lock2');
-    const holder = spawn('flock', ['--exclusive', path, 'sleep', '0.4'], { stdio: 'ignore' });
-    const exited = new Promise((resolve) => holder.on('close', resolve));
+    const holder = await holdFlock(path);
+    onTestFinished(() => holder.release());
+    const order: string[] = [];
+    const acquiring = acquireFileLock(path, { runner, timeoutMs: 30_000 }).then((lock) => (order.push('acquired'), lock));
+    // Give a broken lock every chance to be taken while held (a busy machine only makes this weaker).
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const started = performance.now();
-    const lock = await acquireFileLock(path, { runner, timeoutMs: 5000 });
-    expect(performance.now() - started).toBeGreaterThan(150);
+    order.push('holder released');
+    await holder.release();
+    const lock = await acquiring;
+    expect(order).toEqual(['holder released', 'acquired']);
     await lock.release();
-    await exited;
   });
 
   it('serialises concurrent holders in this process', async () => {

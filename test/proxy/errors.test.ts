@@ -14,12 +14,12 @@ import {
   rawExchange,
   routeByHost,
   send,
-  sleep,
   startEchos,
   startProxy,
   trackedFixtures,
 } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
+import { eventually } from '../helpers/http.js';
 
 const { cleanups, echos, proxy } = trackedFixtures();
 
@@ -63,6 +63,15 @@ describe('404 and 503 from the controller', () => {
     const reply = await send(h.port);
     expect(reply.status).toBe(503);
     expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_BACKEND_SERVICE_MISSING');
+    expect(reply.json<ErrorBody>().message).toBe('The Service this route points at does not exist.');
+  });
+
+  it('says in the 503 body what its code says: an unknown port is not "no endpoints"', async () => {
+    const h = await proxy({ endpoints: [] });
+    h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [], { code: 'PORTICO_ERR_BACKEND_PORT_UNKNOWN', message: 'Service default/echo has no port 81' })]]));
+    const reply = await send(h.port);
+    expect(reply.json<ErrorBody>()).toMatchObject({ status: 503, code: 'PORTICO_ERR_BACKEND_PORT_UNKNOWN', message: expect.stringMatching(/no port/) });
+    expect(reply.json<ErrorBody>().message).not.toMatch(/endpoints/);
   });
 
   it('answers 503 when the backend has no endpoints', async () => {
@@ -94,7 +103,7 @@ describe('upstream failures', () => {
     const [live] = (await echos(1)) as [EchoServer];
     const h = await proxy({ endpoints: [endpoint(await deadPort())], proxy: { endpointWaitMs: 60_000 } });
     const pending = send(h.port, { method: 'POST', path: '/late', body: 'payload' });
-    while (!h.log.lines.some((l) => l['msg'] === 'every known endpoint failed to connect; waiting for a newer endpoint set')) await sleep(5);
+    while (!h.log.lines.some((l) => l['msg'] === 'every known endpoint failed to connect; waiting for a newer endpoint set')) await new Promise((r) => setTimeout(r, 5));
     // An unrelated sync that still lists only the dead endpoint keeps the request waiting.
     h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [endpoint(1)])]]));
     h.registry.sync(new Map([[h.ref.key, backendEndpoints(h.ref, [endpointOf(live)])]]));
@@ -111,11 +120,10 @@ describe('upstream failures', () => {
   it('answers 504 when the upstream is slower than the headers timeout', async () => {
     const [echo] = (await echos(1)) as [EchoServer];
     const h = await proxy({ endpoints: [endpointOf(echo)], pool: { headersTimeout: 200 } });
-    const started = Date.now();
     const reply = await send(h.port, { path: '/delay/3000' });
+    // A 504 at all means the timeout fired: the upstream itself would have answered 200.
     expect(reply.status).toBe(504);
     expect(reply.json<ErrorBody>().code).toBe('PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
-    expect(Date.now() - started).toBeLessThan(2500);
   });
 
   it('answers 502 when the upstream resets a connection before answering', async () => {
@@ -168,8 +176,7 @@ describe('failures after the response started', () => {
     const raw = await rawExchange(h.port, 'GET /partial HTTP/1.1\r\nHost: x\r\n\r\n', 2_000);
     expect(raw).toMatch(/^HTTP\/1\.1 200 /);
     expect(raw.endsWith('0123456789')).toBe(true);
-    await sleep(20);
-    expect(h.accessLog.lines.find((l) => l['path'] === '/partial')).toMatchObject({ status: 200, aborted: true, bytes: 10 });
+    expect(await h.accessLog.waitFor((l) => l['path'] === '/partial')).toMatchObject({ status: 200, aborted: true, bytes: 10 });
   });
 });
 
@@ -221,12 +228,13 @@ describe('bad clients', () => {
     downloading.write('GET /bytes/50000000 HTTP/1.1\r\nHost: x\r\n\r\n');
     await new Promise<void>((resolve) => downloading.once('data', () => resolve()));
 
-    await sleep(100);
+    // Every request reached the upstream (one connection each) before the clients go away.
+    await eventually(async () => echo.connections >= 3, 10_000, 'three upstream connections');
     waiting.destroy();
     uploading.destroy();
     downloading.destroy();
     const aborted = (): Array<Record<string, unknown>> => h.accessLog.lines.filter((l) => l['aborted'] === true);
-    for (let i = 0; i < 100 && aborted().length < 3; i++) await sleep(20);
+    await h.accessLog.waitFor(() => aborted().length >= 3);
 
     expect((await send(h.port)).status).toBe(200);
     expect(aborted().map((l) => l['path']).sort()).toEqual(['/bytes/50000000', '/delay/5000', '/up']);

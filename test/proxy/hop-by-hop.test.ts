@@ -6,7 +6,7 @@ import { parseAbsoluteTarget } from '../../src/proxy/request-target.js';
 const listener = { proto: 'https' as const, port: '8443' };
 
 function head(raw: string[], hostOverride?: string): RequestHead {
-  const into: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined };
+  const into: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined, requestId: '' };
   buildRequestHead(raw, '10.1.2.3', listener, hostOverride, into);
   return into;
 }
@@ -17,8 +17,9 @@ describe('buildRequestHead', () => {
     expect(h.headers).toEqual([
       'Host', 'a.example', 'Accept', '*/*', 'X-Dup', '1', 'x-dup', '2',
       'x-forwarded-for', '10.1.2.3', 'x-real-ip', '10.1.2.3', 'x-forwarded-host', 'a.example',
-      'x-forwarded-port', '8443', 'x-forwarded-proto', 'https',
+      'x-forwarded-port', '8443', 'x-forwarded-proto', 'https', 'x-request-id', h.requestId,
     ]);
+    expect(h.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/); // generated: none was sent
     expect(h.host).toBe('a.example');
     expect(h.hasBody).toBe(false);
   });
@@ -28,7 +29,7 @@ describe('buildRequestHead', () => {
       'Host', 'a', 'Connection', 'Keep-Alive, X-A', 'connection', 'x-b', 'X-A', '1', 'X-B', '2', 'X-C', '3',
       'Keep-Alive', 'timeout=1', 'Proxy-Connection', 'x', 'TE', 'trailers', 'Trailer', 'X', 'Upgrade', 'h2c', 'Expect', '100-continue',
     ]);
-    expect(h.headers.filter((_, i) => i % 2 === 0)).toEqual(['Host', 'X-C', 'x-forwarded-for', 'x-real-ip', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto']);
+    expect(h.headers.filter((_, i) => i % 2 === 0)).toEqual(['Host', 'X-C', 'x-forwarded-for', 'x-real-ip', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-request-id']);
     expect(h.upgrade).toBe('h2c');
   });
 
@@ -52,11 +53,23 @@ describe('buildRequestHead', () => {
   });
 
   it('renders an upgrade head with Connection/Upgrade kept', () => {
-    const h = head(['Host', 'a', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Key', 'k']);
+    const h = head(['Host', 'a', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Key', 'k', 'X-Request-ID', 'req-1']);
     expect(renderUpgradeHead('GET', '/ws?x', h)).toBe(
       'GET /ws?x HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k\r\nx-forwarded-for: 10.1.2.3\r\nx-real-ip: 10.1.2.3\r\n' +
-        'x-forwarded-host: a\r\nx-forwarded-port: 8443\r\nx-forwarded-proto: https\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+        'x-forwarded-host: a\r\nx-forwarded-port: 8443\r\nx-forwarded-proto: https\r\nx-request-id: req-1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
     );
+  });
+
+  it('passes the client X-Request-ID on once when it looks like an id, else generates one', () => {
+    const passed = head(['Host', 'a', 'x-request-id', 'abc-123', 'X-Request-ID', 'second']);
+    expect(passed.requestId).toBe('abc-123');
+    expect(passed.headers.filter((v, i) => i % 2 === 0 && v.toLowerCase() === 'x-request-id')).toHaveLength(1);
+    for (const junk of ['', 'has space', 'x'.repeat(201), 'ünï']) {
+      const replaced = head(['Host', 'a', 'X-Request-ID', junk]);
+      expect(replaced.requestId, JSON.stringify(junk)).not.toBe(junk);
+      expect(replaced.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(head(['Host', 'a']).requestId).not.toBe(head(['Host', 'a']).requestId);
   });
 });
 

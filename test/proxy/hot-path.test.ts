@@ -88,7 +88,7 @@ describe('the proxy on an HTTPS-proto listener and with Content-Length bodies', 
   it('logs each request once, with its status and body bytes', async () => {
     h.accessLog.lines.length = 0;
     await send(h.port, { path: '/bytes/4096' });
-    await new Promise((r) => setTimeout(r, 50));
+    await h.accessLog.waitFor((l) => l['path'] === '/bytes/4096');
     const lines = h.accessLog.lines.filter((l) => l['path'] === '/bytes/4096');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ status: 200, bytes: 4096 });

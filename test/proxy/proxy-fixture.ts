@@ -58,13 +58,35 @@ export const noRoutes: RouteLookup = { lookup: () => undefined };
 export interface CapturedLog {
   readonly logger: Logger;
   readonly lines: Array<Record<string, unknown>>;
+  /** The first line (already written or still to come) matching; no timeout of its own (the test's applies). */
+  waitFor(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
 /** A pino logger writing parsed JSON lines into memory (synchronously). */
 export function captureLog(level: 'debug' | 'info' | 'warn' = 'info'): CapturedLog {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level, base: null }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
-  return { logger, lines };
+  const waiters = new Set<() => void>();
+  const logger = pino(
+    { level, base: null },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s) as Record<string, unknown>);
+        for (const wake of [...waiters]) wake();
+      },
+    },
+  );
+  const waitFor = (predicate: (line: Record<string, unknown>) => boolean) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const check = () => {
+        const found = lines.find(predicate);
+        if (!found) return;
+        waiters.delete(check);
+        resolve(found);
+      };
+      waiters.add(check);
+      check();
+    });
+  return { logger, lines, waitFor };
 }
 
 export async function startEchos(n: number, service = 'echo'): Promise<EchoServer[]> {
@@ -138,7 +160,7 @@ export async function startProxy(options: HarnessOptions): Promise<ProxyHarness>
     routes: options.routes ?? routeAll(ref),
     logger: log.logger,
     accessLog: accessLog.logger,
-    shutdownGrace: 2_000,
+    drainTimeout: 2_000,
     ...options.proxy,
   });
   const address = await proxy.listen({ port: 0, host: '127.0.0.1' });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { EchoServer } from '../../src/echo/echo-server.js';
-import { deadPort, endpoint, endpointOf, noRoutes, sleep, startEchos, startProxy, trackedFixtures } from './proxy-fixture.js';
+import { deadPort, endpoint, endpointOf, noRoutes, startEchos, startProxy, trackedFixtures } from './proxy-fixture.js';
 import type { ProxyHarness } from './proxy-fixture.js';
 
 const { cleanups, echos, proxy } = trackedFixtures();
@@ -41,8 +41,7 @@ describe('WebSocket through the proxy', () => {
     const closed = new Promise((resolve) => ws.once('close', resolve));
     ws.close();
     await closed;
-    await sleep(50);
-    const line = h.accessLog.lines.find((l) => l['path'] === '/chat?room=1');
+    const line = await h.accessLog.waitFor((l) => l['path'] === '/chat?room=1');
     expect(line).toMatchObject({ status: 101, method: 'GET', upstream: `127.0.0.1:${echo.port}`, service: 'default/echo/80' });
     expect(line?.['bytes']).toBeGreaterThan(200_000);
   });
@@ -144,7 +143,7 @@ describe('WebSocket through the proxy', () => {
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => backend.close(() => resolve()));
     });
-    const h = await startProxy({ endpoints: [endpoint((backend.address() as AddressInfo).port)], proxy: { shutdownGrace: 600_000 } });
+    const h = await startProxy({ endpoints: [endpoint((backend.address() as AddressInfo).port)], proxy: { drainTimeout: 600_000 } });
     const client = connect({ port: h.port, host: '127.0.0.1', allowHalfOpen: true });
     client.on('error', () => undefined);
     client.write('GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PorticoError } from '../../src/lib/errors.js';
-import { parseManifest } from '../../src/source/parse-manifest.js';
+import { parseManifest, renderCodeFrame } from '../../src/source/parse-manifest.js';
 
 const service = `apiVersion: v1
 kind: Service
@@ -40,6 +40,19 @@ describe('parseManifest', () => {
     expect(caught).toBeInstanceOf(PorticoError);
     expect((caught as PorticoError).code).toBe('PORTICO_ERR_MANIFEST_PARSE');
     expect((caught as PorticoError).message).toMatch(/^broken\.yaml:\d+:\d+: /);
+  });
+
+  it('marks, in its code frame, exactly the line and column the message names', () => {
+    const text = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  name: again\nspec: {}\n';
+    let message = '';
+    try {
+      parseManifest(text, 'dup.yaml');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    // The duplicate key is line 5 ("  name: again"), column 3.
+    expect(message.split('\n')).toEqual(['dup.yaml:5:3: Map keys must be unique', '  4 |   name: web', '> 5 |   name: again', '    |   ^']);
+    expect(renderCodeFrame('a\nb\n', 3, 1)).toBe('  2 | b\n> 3 | \n    | ^');
   });
 
   it('throws PORTICO_ERR_MANIFEST_PARSE for invalid JSON', () => {

@@ -10,6 +10,7 @@ import type { CniResult } from '../result.js';
 import { Rollback } from '../rollback.js';
 import type { CniPlugin, CniRequest } from '../skel.js';
 import { checkAttachment } from './check.js';
+import type { BridgeDeps } from './deps.js';
 import { parseBridgeConfig, type BridgeConfig } from './config.js';
 import { MASQ_CHAIN, MASQ_TABLE, ownedRules, renderMasqAdd, renderMasqDelete, renderMasqRules, staleRules, type MasqTarget } from './masquerade.js';
 import { ownerAlias, planContainer, planIps, type IpPlan } from './plan.js';
@@ -18,18 +19,7 @@ import { ownerAlias, planContainer, planIps, type IpPlan } from './plan.js';
 // the NetHost / NftRunner / HostLocal interfaces. ADD registers an undo for each change it makes
 // and runs them all if a later step fails.
 
-export interface BridgeDeps {
-  host: NetHost;
-  nft: NftRunner;
-  ipam: HostLocal;
-  /** 8 random hex characters for a host veth name (`veth1a2b3c4d`). */
-  randomSuffix(): string;
-  sleep(ms: number): Promise<void>;
-  /** Diagnostics to stderr. */
-  log(message: string): void;
-  /** Which of these executables the host lacks (STATUS). */
-  missingTools(names: readonly string[]): Promise<string[]>;
-}
+export type { BridgeDeps } from './deps.js';
 
 /** Pauses between reads of the host veth's state after ADD, as the reference does. */
 const PORT_STATE_RETRIES_MS = [0, 50, 500, 1000, 1000];

@@ -3,7 +3,7 @@ import type { Link } from '../../host/net-types.js';
 import { CniError } from '../cni-error.js';
 import { parseResult, type CniResult } from '../result.js';
 import type { CniRequest } from '../skel.js';
-import type { BridgeDeps } from './bridge.js';
+import type { BridgeDeps } from './deps.js';
 import type { BridgeConfig } from './config.js';
 import { JUMP_COMMENT, MASQ_CHAIN, MASQ_TABLE, ownedRules, parseMasqComment, POSTROUTING_CHAIN } from './masquerade.js';
 import { ownerAlias, routeGateway } from './plan.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FAKE_OWN_NETNS } from '../../../src/host/fake-net-host.js';
+import { MASQ_CHAIN, MASQ_TABLE, parseMasqComment } from '../../../src/cni/bridge/masquerade.js';
 import { bridgeConfig, env, harness, POD_NETNS } from '../harness.js';
 
 const add = (h: ReturnType<typeof harness>, config: unknown, overrides: Record<string, string | undefined> = {}) => h.run({ env: env('ADD', overrides), config });
@@ -209,6 +210,25 @@ describe('bridge DEL', () => {
     expect(h.nft.ruleCount()).toBe(1); // only the postrouting jump
     expect((await h.run({ env: env('DEL'), config: bridgeConfig({ ipMasq: true }) })).code).toBe(0);
     expect(before[POD_NETNS]!.links.map((l) => l.name)).toEqual(['lo']);
+  });
+
+  it('DEL of a pod\'s second interface (net1) removes only net1\'s masquerade rule, never eth0\'s', async () => {
+    const h = harness();
+    const config = bridgeConfig({ ipMasq: true });
+    const eth0Added = await add(h, config);
+    expect(eth0Added.code).toBe(0);
+    expect((await add(h, config, { CNI_IFNAME: 'net1' })).code).toBe(0);
+    const rules = () => h.nft.listRules({ ...MASQ_TABLE, chain: MASQ_CHAIN }).then((list) => list.map((r) => r.comment ?? ''));
+    expect((await rules()).map((c) => c.split(' if=')[1])).toEqual(['eth0', 'net1']);
+    // The two attachments own different rules: the hash covers the interface name.
+    const [eth0, net1] = (await rules()).map((c) => parseMasqComment(c)!.attachmentHash);
+    expect(eth0).not.toBe(net1);
+
+    expect((await h.run({ env: env('DEL', { CNI_IFNAME: 'net1' }), config })).code).toBe(0);
+    expect((await rules()).map((c) => c.split(' if=')[1])).toEqual(['eth0']);
+    // eth0 still checks out: CHECK finds its masquerade rule, addresses and routes.
+    const check = await h.run({ env: env('CHECK'), config: withPrev(config, eth0Added.json) });
+    expect(check).toMatchObject({ code: 0, stdout: '' });
   });
 
   it('succeeds when the netns is gone, or not given, and still releases IPAM and rules', async () => {

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { parseCniArgs } from '../../../src/cni/cni-args.js';
 import { allocate, release } from '../../../src/cni/ipam/host-local/allocator.js';
 import { parseHostLocalConfig } from '../../../src/cni/ipam/host-local/config.js';
@@ -9,6 +9,7 @@ import { DiskStore } from '../../../src/cni/ipam/host-local/disk-store.js';
 import { missingTools } from '../../../src/host/tools.js';
 import { formatIp } from '../../../src/lib/cidr.js';
 import { ExecCommandRunner } from '../../../src/lib/run-command.js';
+import { holdFlock } from '../../helpers/flock-holder.js';
 
 const hasFlock = (await missingTools(['flock'], process.env['PATH'])).length === 0;
 if (!hasFlock) console.warn('DiskStore tests skipped: util-linux flock is not installed');
@@ -51,17 +52,14 @@ describe.skipIf(!hasFlock)('DiskStore (the reference on-disk layout)', () => {
 
   it('answers "try again later" (CNI code 11) when the lock stays taken', async () => {
     const { mkdir } = await import('node:fs/promises');
-    const { spawn } = await import('node:child_process');
     const { cniCodeFor } = await import('../../../src/cni/skel.js');
     await mkdir(join(dataDir, 'podnet'), { recursive: true });
-    const holder = spawn('flock', ['--exclusive', join(dataDir, 'podnet', 'lock'), 'sleep', '1'], { stdio: 'ignore' });
-    const exited = new Promise((resolve) => holder.on('close', resolve));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    const holder = await holdFlock(join(dataDir, 'podnet', 'lock'));
+    onTestFinished(() => holder.release());
     const busy = new DiskStore({ dataDir, network: 'podnet', runner, lockTimeoutMs: 200 });
     const error = await allocate(busy, { attachment: { containerId: 'a', ifname: 'eth0' }, config: config([[{ subnet: '10.0.0.0/24' }]]) }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'PORTICO_ERR_CNI_TRY_AGAIN' });
     expect(cniCodeFor(error)).toBe(11);
-    await exited;
   });
 
   it('writes nothing for read-only operations on a network it never saw', async () => {
