@@ -41,13 +41,14 @@ if (process.argv[2] !== '--inside') {
 } else {
   const { ServiceProxier } = await import(join(REPO, 'dist/service-proxy/proxier.js'));
   const { ObjectStore } = await import(join(REPO, 'dist/store/object-store.js'));
-  const { ExecNft } = await import(join(REPO, 'dist/nft/exec-nft.js'));
+  const { SessionNft } = await import(join(REPO, 'dist/nft/session-nft.js'));
   const { ExecCommandRunner } = await import(join(REPO, 'dist/lib/run-command.js'));
   const { createSilentLogger } = await import(join(REPO, 'dist/lib/logger.js'));
   const { parseCidr } = await import(join(REPO, 'dist/lib/cidr.js'));
   const { Transaction } = await import(join(REPO, 'dist/nft/transaction.js'));
 
-  const nft = new ExecNft({ runner: new ExecCommandRunner(), timeoutMs: 900_000 });
+  // As `portico service-proxy` runs it: partial syncs through one `nft -i`, full syncs one-shot.
+  const nft = new SessionNft({ runner: new ExecCommandRunner(), timeoutMs: 900_000 });
   const ip = (i, base) => `${base}.${(i >> 8) & 255}.${i & 255}`;
   const service = (i) => ({
     apiVersion: 'v1',
@@ -113,6 +114,7 @@ if (process.argv[2] !== '--inside') {
     await proxier.stop();
     await nft.run(new Transaction({ family: 'ip', name: 'portico-proxy' }).deleteTable());
   }
+  nft.close();
   const out = join(REPO, 'bench', 'results', 'service-proxy-sync.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, nft: spawnSync('nft', ['--version'], { encoding: 'utf8' }).stdout.trim(), results }, null, 2) + '\n');

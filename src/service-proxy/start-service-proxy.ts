@@ -7,6 +7,7 @@ import { PorticoError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { ExecCommandRunner } from '../lib/run-command.js';
 import { ExecNft } from '../nft/exec-nft.js';
+import { SessionNft } from '../nft/session-nft.js';
 import { NftError, type NftRunner } from '../nft/runner.js';
 import { Transaction } from '../nft/transaction.js';
 import { ManifestSource } from '../source/manifest-source.js';
@@ -69,7 +70,9 @@ export async function checkNftUsable(nft: NftRunner): Promise<void> {
 export async function startServiceProxy(options: StartServiceProxyOptions): Promise<RunningServiceProxy> {
   const { logger } = options;
   const runner = new ExecCommandRunner();
-  const nft = options.nft ?? new ExecNft({ runner });
+  // Partial syncs through one long-lived `nft -i` (its cache survives between syncs).
+  const session = options.nft ? undefined : new SessionNft({ runner, timeoutMs: 600_000 });
+  const nft = options.nft ?? session!;
   await checkNftUsable(nft);
   const store = new ObjectStore();
   const metrics = new ServiceProxyMetrics();
@@ -106,6 +109,7 @@ export async function startServiceProxy(options: StartServiceProxyOptions): Prom
         : undefined;
     if (metricsServer) closers.push(() => close(metricsServer.server));
     proxier.start();
+    closers.push(async () => session?.close());
     closers.push(() => proxier.stop());
     closers.push(() => healthChecks.close());
     let source: { stop(): Promise<void> } | undefined;
