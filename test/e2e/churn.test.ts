@@ -24,6 +24,11 @@ const fallbackCertificate = createDefaultCertificate();
 /** Bounded by STEPS, not by time; on a loaded 2-core box a run can take a minute. */
 const TIMEOUT = { timeout: 180_000 };
 
+/** Loopback listeners on free ports, quiet logs: what both churn runs start the controller with. */
+function listeners(log: ReturnType<typeof captureLogger>) {
+  return { httpPort: 0, httpsPort: 0, adminPort: 0, bindAddress: '127.0.0.1', compile: DEFAULT_COMPILE_OPTIONS, logger: log.logger, accessLog: false as const, fallbackCertificate };
+}
+
 describe('configuration churn under load', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -66,14 +71,7 @@ describe('configuration churn under load', () => {
     const log = captureLogger('info');
     const running = await startController({
       manifestsDir: dir,
-      httpPort: 0,
-      httpsPort: 0,
-      adminPort: 0,
-      bindAddress: '127.0.0.1',
-      compile: DEFAULT_COMPILE_OPTIONS,
-      logger: log.logger,
-      accessLog: false,
-      fallbackCertificate,
+      ...listeners(log),
     });
     cleanups.push(() => running.close());
     await churnAndCheck(cluster, running, sink);
@@ -99,14 +97,7 @@ describe('configuration churn under load', () => {
         leaderElection: { leaseDurationMs: 800, renewDeadlineMs: 500, retryPeriodMs: 100 },
         backoff: { initialMs: 20, maxMs: 200 },
       },
-      httpPort: 0,
-      httpsPort: 0,
-      adminPort: 0,
-      bindAddress: '127.0.0.1',
-      compile: DEFAULT_COMPILE_OPTIONS,
-      logger: log.logger,
-      accessLog: false,
-      fallbackCertificate,
+      ...listeners(log),
     });
     cleanups.push(() => running.close());
     await eventually(async () => running.controller.ready, 5000, 'initial sync');
