@@ -189,8 +189,7 @@ function applyOp(tables: Map<string, FakeTable>, ref: NftTableRef, op: NftOp): v
     case 'add-rule': {
       const chain = table.chains.get(op.rule.chain);
       if (!chain) throw missing(`chain ${key} ${op.rule.chain}`);
-      const set = /@([a-zA-Z0-9_./-]+)/.exec(op.rule.rule)?.[1];
-      if (set !== undefined && !table.sets.has(set)) throw missing(`set ${set}`);
+      for (const m of op.rule.rule.matchAll(SET_REF)) if (!table.sets.has(m[1]!)) throw missing(`set ${m[1]}`);
       chain.rules.push({ handle: table.nextHandle++, rule: op.rule.rule, ...(op.rule.comment !== undefined ? { comment: op.rule.comment } : {}) });
       return;
     }
@@ -223,7 +222,7 @@ function applyOp(tables: Map<string, FakeTable>, ref: NftTableRef, op: NftOp): v
       const set = table.sets.get(op.set);
       if (!set || (set.spec.valueType !== undefined) !== op.map) throw missing(`${op.map ? 'map' : 'set'} ${op.set}`);
       for (const chain of table.chains.values()) {
-        if (chain.rules.some((r) => r.rule.includes(`@${op.set}`) && new RegExp(`@${escape(op.set)}(?![a-zA-Z0-9_./-])`).test(r.rule))) {
+        if (chain.rules.some((r) => [...r.rule.matchAll(SET_REF)].some((m) => m[1] === op.set))) {
           throw new NftError('busy', `Error: Could not process rule: Device or resource busy (set ${op.set} is used by chain ${chain.spec.name})`);
         }
       }
@@ -253,11 +252,8 @@ function applyOp(tables: Map<string, FakeTable>, ref: NftTableRef, op: NftOp): v
   }
 }
 
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 const JUMP = /\b(?:jump|goto)\s+([a-zA-Z0-9_./-]+)/g;
+const SET_REF = /@([a-zA-Z0-9_./-]+)/g;
 
 /** Where a chain is the target of a jump/goto: rules and verdict-map elements. */
 function referencesTo(table: FakeTable, chain: string): string[] {

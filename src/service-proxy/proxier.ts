@@ -125,6 +125,8 @@ export class ServiceProxier {
   #failingSince: number | undefined;
   /** Last diagnostics logged per object, so each is said once. */
   readonly #reported = new Map<string, string>();
+  /** Services that lost an element key to another Service, by `family key`. */
+  readonly #lostConflict = new Set<string>();
 
   constructor(options: ProxierOptions) {
     this.#options = options;
@@ -182,11 +184,6 @@ export class ServiceProxier {
     clearTimeout(this.#timer);
     clearTimeout(this.#resyncTimer);
     await this.#syncing;
-  }
-
-  /** Service keys currently programmed (any family), for /debug and tests. */
-  programmedServices(): string[] {
-    return [...new Set(this.#families.flatMap((f) => [...f.fragments.keys()]))].sort();
   }
 
   #onChange(change: StoreChange): void {
@@ -383,9 +380,6 @@ export class ServiceProxier {
       state.elements += now.elements - was.elements;
     }
   }
-
-  /** Services that lost an element key to another Service, by `family key`. */
-  readonly #lostConflict = new Set<string>();
 
   #buildService(state: FamilyState, key: string, owners: OwnerView): ServiceFragment | undefined {
     const service = this.#options.store.get('Service', key) as Service | undefined;
