@@ -106,6 +106,8 @@ export class Controller {
   #dirty = new Set<BuildPart>(ALL_PARTS);
   #model: RouteModel | undefined;
   #tlsDiagnostics: readonly Diagnostic[] = [];
+  /** The last applied plan: its certificates outlive a Secret that stops parsing. */
+  #tlsPlan: TlsPlan | undefined;
   #backendDiagnostics: readonly Diagnostic[] = [];
   #tlsTimer: NodeJS.Timeout | undefined;
   #reportedDiagnostics = new Set<string>();
@@ -204,7 +206,9 @@ export class Controller {
         const plan = compileTls(model.tls, snapshot.secrets, {
           now: tls.now?.() ?? new Date(),
           ...(tls.defaultSecret !== undefined && { defaultSecret: tls.defaultSecret }),
+          ...(this.#tlsPlan !== undefined && { lastValid: this.#tlsPlan.certificates }),
         });
+        this.#tlsPlan = plan;
         if (tls.sink.apply(plan).fallbackChanged) tls.onDefaultCertificateChange?.();
         this.#tlsDiagnostics = plan.diagnostics;
         this.stats.tlsApplies++;

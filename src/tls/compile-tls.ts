@@ -25,6 +25,12 @@ export interface CompileTlsOptions {
   readonly now: Date;
   /** `namespace/name` of --default-ssl-certificate. */
   readonly defaultSecret?: string;
+  /**
+   * The previous plan's certificates. A Secret that still exists but no longer parses (a bad edit,
+   * a manifest caught half-written) keeps serving its last valid certificate, as ingress-nginx
+   * keeps its last good one; a deleted Secret does not.
+   */
+  readonly lastValid?: ReadonlyMap<string, ParsedCertificate>;
 }
 
 const parsed = new WeakMap<Secret, ParseTlsResult>();
@@ -62,11 +68,22 @@ export function compileTls(tlsHosts: readonly TlsHost[], secrets: ReadonlyMap<st
       return undefined;
     }
     const result = parseOnce(secret);
-    if (!result.ok) {
-      onProblem(result.code, result.reason, objectOf('Secret', key));
-      return undefined;
+    let certificate: ParsedCertificate;
+    if (result.ok) certificate = result.certificate;
+    else {
+      const kept = options.lastValid?.get(key);
+      if (kept === undefined) {
+        onProblem(result.code, result.reason, objectOf('Secret', key));
+        return undefined;
+      }
+      report({
+        severity: 'error',
+        code: result.code,
+        object: objectOf('Secret', key),
+        message: `${result.reason}; its last valid certificate (names: ${kept.dnsNames.join(', ') || 'none'}) keeps serving`,
+      });
+      certificate = kept;
     }
-    const { certificate } = result;
     if (now < certificate.notBefore.getTime() || now > certificate.notAfter.getTime()) {
       const when = now < certificate.notBefore.getTime() ? `is not valid before ${certificate.notBefore.toISOString()}` : `expired at ${certificate.notAfter.toISOString()}`;
       onProblem('PORTICO_ERR_TLS_CERT_EXPIRED', `the certificate ${when}`, objectOf('Secret', key));

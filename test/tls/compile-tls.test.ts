@@ -103,6 +103,26 @@ describe('TLS secrets and plans', () => {
       expect(a.certificates.get('ns/web')).toBe(b.certificates.get('ns/web'));
     });
 
+    it('keeps serving the last valid certificate of a Secret that stops parsing, not of one deleted or expired', () => {
+      const good = compileTls(hosts(['web.example.com', 'ns/web']), new Map([['ns/web', tlsSecret('ns/web', web)]]), { now: NOW });
+      // Caught half-written: the certificate's base64 cut in the middle.
+      const whole = tlsSecret('ns/web', web);
+      const torn = { ...whole, data: { ...whole.data, 'tls.crt': whole.data!['tls.crt']!.slice(0, 300) } };
+      const broken = new Map([['ns/web', torn]]);
+      const kept = compileTls(hosts(['web.example.com', 'ns/web']), broken, { now: NOW, lastValid: good.certificates });
+      expect(kept.hosts).toEqual([{ host: 'web.example.com', secret: 'ns/web' }]);
+      expect(kept.certificates.get('ns/web')).toBe(good.certificates.get('ns/web'));
+      expect(kept.diagnostics).toEqual([expect.objectContaining({ object: expect.objectContaining({ kind: 'Secret', name: 'web' }), message: expect.stringContaining('last valid certificate (names: web.example.com, www.example.com) keeps serving') })]);
+      // It carries on from plan to plan while the Secret stays broken.
+      const again = compileTls(hosts(['web.example.com', 'ns/web']), broken, { now: NOW, lastValid: kept.certificates });
+      expect(again.certificates.get('ns/web')).toBe(good.certificates.get('ns/web'));
+      // No previous plan, a deleted Secret, or a kept certificate that has since expired: the default.
+      expect(compileTls(hosts(['web.example.com', 'ns/web']), broken, { now: NOW }).hosts).toEqual([{ host: 'web.example.com' }]);
+      expect(compileTls(hosts(['web.example.com', 'ns/web']), new Map(), { now: NOW, lastValid: good.certificates }).hosts).toEqual([{ host: 'web.example.com' }]);
+      const expired = compileTls(hosts(['web.example.com', 'ns/web']), broken, { now: new Date(NOW.getTime() + 2 * DAY), lastValid: good.certificates });
+      expect(expired.hosts).toEqual([{ host: 'web.example.com' }]);
+    });
+
     it('uses --default-ssl-certificate when valid and reports it when not', () => {
       const secrets = new Map([['portico/default', tlsSecret('portico/default', web)]]);
       expect(compileTls([], secrets, { now: NOW, defaultSecret: 'portico/default' }).defaultCertificate?.dnsNames).toEqual(['web.example.com', 'www.example.com']);
