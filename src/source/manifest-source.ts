@@ -64,8 +64,8 @@ export class ManifestSource {
   readonly #settleTimers = new Map<string, NodeJS.Timeout>();
   /** When a file was first found missing (a rename-based save briefly removes it). */
   readonly #missingSince = new Map<string, number>();
-  /** A read with fewer objects than the last good one: its signature and when it was first seen. */
-  readonly #shrunk = new Map<string, { signature: string; at: number }>();
+  /** A read that may be a cut-off write (fewer objects, no final newline): its signature and when first seen. */
+  readonly #suspect = new Map<string, { signature: string; at: number }>();
   /** When a file was first read less than a quiet period after its last write. */
   readonly #freshSince = new Map<string, number>();
   readonly #quietMs: number;
@@ -264,13 +264,14 @@ export class ManifestSource {
     try {
       const { objects, problems } = parseManifest(text, name);
       const previous = this.#files.get(name);
-      if (previous !== undefined && objects.length < previous.length) {
-        // Fewer objects: believed once the same content has been seen for settleMs. Timed from our
-        // own first sight, not the file's mtime: a stalled writer leaves a truncated file whose
-        // mtime says nothing about when the rest will come.
-        const seen = this.#shrunk.get(name);
+      // Fewer objects, or text that stops mid-line (serializers and editors end files with a newline;
+      // a writer cut off between two write() calls mostly does not): believed once the same content
+      // has been seen for settleMs. Timed from our own first sight, not the file's mtime: a stalled
+      // writer leaves a truncated file whose mtime says nothing about when the rest will come.
+      if ((previous !== undefined && objects.length < previous.length) || (text.length > 0 && !text.endsWith('\n'))) {
+        const seen = this.#suspect.get(name);
         if (seen === undefined || seen.signature !== signature) {
-          this.#shrunk.set(name, { signature, at: now });
+          this.#suspect.set(name, { signature, at: now });
           this.#signatures.delete(name);
           this.#settleLater(name, this.#settleMs);
           return;
@@ -281,7 +282,7 @@ export class ManifestSource {
           return;
         }
       }
-      this.#shrunk.delete(name);
+      this.#suspect.delete(name);
       for (const problem of problems) {
         this.#log.error({ code: problem.code, file: name, where: problem.where, reason: problem.message }, `skipped ${problem.where}: ${problem.message}`);
       }

@@ -203,4 +203,27 @@ describe('ManifestSource', () => {
     await until(() => store.snapshot().services.get('shop/a')?.spec?.ports?.[0]?.port === 83);
     expect(removed).toEqual([]);
   });
+
+  it('does not believe a stalled writer cut off mid-line (same objects, no final newline) until it settles', async () => {
+    const full = `apiVersion: v1\nkind: Secret\nmetadata: { name: tls, namespace: shop }\ndata:\n  tls.crt: ${'QUJD'.repeat(40)}\n`;
+    await writeFile(join(dir, 'a.yaml'), full.replace('QUJD', 'WFla'));
+    // The clock is far ahead of every mtime: judged by mtime alone, the cut file looks finished.
+    const { store, source } = await start({ settleMs: 60_000, now: () => Date.now() + 3_600_000 });
+    const seen: string[] = [];
+    store.subscribe(() => seen.push(String((store.get('Secret', 'shop/tls') as { data?: Record<string, string> } | undefined)?.data?.['tls.crt']?.length)));
+    const reads = source.stats.fileReads;
+    await writeFile(join(dir, 'a.yaml'), full.slice(0, full.length - 50)); // parses: one Secret, a shorter value
+    await until(() => source.stats.fileReads > reads);
+    expect(source.stats.readsSetAside).toBeGreaterThan(0);
+    expect((store.get('Secret', 'shop/tls') as { data: Record<string, string> }).data['tls.crt']!.startsWith('WFla')).toBe(true);
+    await writeFile(join(dir, 'a.yaml'), full);
+    await until(() => (store.get('Secret', 'shop/tls') as { data: Record<string, string> }).data['tls.crt']!.startsWith('QUJD'));
+    expect(seen).toEqual(['160']);
+  });
+
+  it('does believe a file without a final newline once it has stayed the same for settleMs', async () => {
+    const { store } = await start({ settleMs: 30 });
+    await writeFile(join(dir, 'a.yaml'), service('a', 84).trimEnd());
+    await until(() => store.snapshot().services.get('shop/a')?.spec?.ports?.[0]?.port === 84);
+  });
 });
