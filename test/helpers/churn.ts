@@ -34,7 +34,8 @@ export function seededRandom(seed: number): () => number {
 /**
  * A backend pod on loopback. Stopping behaves like a well-behaved app after SIGTERM: the listener
  * closes at once (new connections are refused), requests on open connections are answered with
- * `Connection: close`, and whatever is left is cut after `drainMs`.
+ * `Connection: close`, and whatever is left is cut `drainMs` after `unrouted` resolves (the proxy
+ * no longer routes to it: what a terminationGracePeriod longer than propagation gives in a cluster).
  */
 export class ChurnPod {
   requests = 0;
@@ -65,11 +66,12 @@ export class ChurnPod {
     return pod;
   }
 
-  stop(drainMs = 300): Promise<void> {
+  stop(drainMs = 300, unrouted: () => Promise<void> = async () => undefined): Promise<void> {
     this.#stopped ??= (async () => {
       this.#stopping = true;
       // net.Server's close: stop accepting without http.Server's immediate idle-connection cut.
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.server, () => resolve()));
+      await unrouted();
       await sleep(drainMs);
       this.server.closeAllConnections();
       await closed;
@@ -122,6 +124,8 @@ export class ChurnCluster {
   /** probe host index → Service name. */
   readonly probeBackendOf: string[] = [];
   readonly stopping: Array<Promise<void>> = [];
+  /** Resolves once the proxy no longer routes to `pod`; a stopping pod cuts its connections after. */
+  untilUnrouted: ((pod: ChurnPod) => Promise<void>) | undefined;
   readonly allPods: ChurnPod[] = [];
   #podSerial = 0;
   readonly stats = { switches: 0, rotations: 0, scaleUps: 0, terminations: 0, removals: 0, extraToggles: 0, touches: 0, configMapSwaps: 0, writes: 0 };
@@ -306,7 +310,8 @@ export class ChurnCluster {
       await sink.write(`${name}.yaml`, this.serviceObjects(name), this.#method());
       // The pod stops right after its endpoint is removed, whether or not the proxy has caught up.
       const delay = Math.floor(this.random() * 20);
-      this.stopping.push(sleep(delay).then(() => victim.pod.stop()));
+      const unrouted = this.untilUnrouted;
+      this.stopping.push(sleep(delay).then(() => victim.pod.stop(300, unrouted && (() => unrouted(victim.pod)))));
     } else if (r < 0.8) {
       const x = Math.floor(this.random() * this.options.extraHosts);
       this.extraPresent[x] = !this.extraPresent[x];
