@@ -17,7 +17,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_INGRESS_ANNOTATION_INVALID: 'An Ingress annotation has a value Portico cannot use; its default applies.',
   PORTICO_ERR_INGRESS_TLS_CONFLICT: 'Two Ingresses name different Secrets for one TLS host; the oldest Ingress wins.',
   PORTICO_ERR_TLS_SECRET_MISSING: 'The TLS Secret an Ingress names does not exist; the host gets the default certificate.',
-  PORTICO_ERR_TLS_SECRET_INVALID: 'The TLS Secret has no usable tls.crt/tls.key (unparsable PEM, or a key that does not match); the host gets the default certificate.',
+  PORTICO_ERR_TLS_SECRET_INVALID: 'The TLS Secret has no usable tls.crt/tls.key (unparsable PEM, or a key that does not match); the host gets the default certificate, or the last valid one if the Secret had one.',
   PORTICO_ERR_TLS_CERT_EXPIRED: 'The certificate has expired or is not valid yet; the host gets the default certificate.',
   PORTICO_ERR_TLS_CERT_HOST_MISMATCH: 'The certificate does not cover the host; the host gets the default certificate.',
   PORTICO_ERR_TLS_DEFAULT_CERT: 'The --default-ssl-certificate Secret is missing or invalid; the generated self-signed certificate is used.',

@@ -168,6 +168,26 @@ describe('TLS termination', () => {
     }, 3000, 'a deleted Secret falls back to the default certificate');
   });
 
+  it('keeps serving the last valid certificate of a Secret updated into one that does not parse', async () => {
+    const keep = issueCertificate({ commonName: 'keep.example.com', dnsNames: ['keep.example.com'], issuer: ca });
+    const keepIngress = ingress('shop/keep', { className: 'portico', tls: [{ hosts: ['keep.example.com'], secretName: 'keep-tls' }], rules: [rule('keep.example.com', [prefix('/', 'web', 80)])] });
+    await harness.write('keep.yaml', [keepIngress, tlsSecret('shop/keep-tls', keep)]);
+    const servedName = async () => {
+      const socket = await tlsHandshake({ port: harness.tlsPort, servername: 'keep.example.com' });
+      const cn = socket.getPeerCertificate().subject.CN;
+      socket.destroy();
+      return cn;
+    };
+    await eventually(async () => (await servedName()) === 'keep.example.com', 3000, 'the valid certificate served');
+    const broken = tlsSecret('shop/keep-tls', keep);
+    broken.data = { ...broken.data, 'tls.crt': broken.data!['tls.crt']!.slice(0, 200) };
+    await harness.write('keep.yaml', [keepIngress, broken]);
+    await eventually(async () => harness.log.lines.some((l) => l.code === 'PORTICO_ERR_TLS_SECRET_INVALID' && l.object === 'Secret shop/keep-tls'), 3000, 'the broken Secret reported');
+    expect(harness.log.lines.find((l) => l.object === 'Secret shop/keep-tls')?.msg).toMatch(/last valid certificate .* keeps serving/);
+    expect(await servedName()).toBe('keep.example.com');
+    await harness.remove('keep.yaml');
+  });
+
   it('redirects plain HTTP to HTTPS with 308 for TLS hosts, keeping path and query, without a port', async () => {
     const res = await harness.get('web.example.com:8080', '/a/b?c=1&d=%2F');
     expect(res.status).toBe(308);
