@@ -14,7 +14,7 @@ import { startController, type RunningController } from '../../src/controller/st
 import { KubeClient } from '../../src/k8s/kube-client.js';
 import { createDefaultCertificate } from '../../src/tls/certificate-factory.js';
 import { captureLogger } from '../helpers/capture-logger.js';
-import { ApiSink, ChurnCluster, ManifestDirSink, servedDifferences, startLoad, type ChurnOptions } from '../helpers/churn.js';
+import { ApiSink, ChurnCluster, ManifestDirSink, servedDifferences, startLoad, unroutedVia, type ChurnOptions } from '../helpers/churn.js';
 import { eventually } from '../helpers/http.js';
 import { FakeApiServer } from '../k8s/fake-api-server.js';
 
@@ -24,18 +24,6 @@ const LOAD = { keepAlive: 3, newConnection: 1, https: 2, post: 2 };
 const fallbackCertificate = createDefaultCertificate();
 const fallbackFingerprint = new X509Certificate(fallbackCertificate.certPem).fingerprint256;
 
-/** Polls the admin port's /debug/backends until no backend lists an endpoint on `port`. */
-async function untilUnrouted(adminPort: number, port: number): Promise<void> {
-  await eventually(
-    async () => {
-      const res = await fetch(`http://127.0.0.1:${adminPort}/debug/backends`);
-      const view = (await res.json()) as { backends: Array<{ endpoints: Array<{ port: number }> }> };
-      return view.backends.every((backend) => backend.endpoints.every((endpoint) => endpoint.port !== port));
-    },
-    30_000,
-    `no backend routes to port ${port}`,
-  );
-}
 /** Bounded by STEPS, not by time; on a loaded 2-core box a run can take a minute. */
 const TIMEOUT = { timeout: 180_000 };
 
@@ -53,7 +41,7 @@ describe('configuration churn under load', () => {
   async function churnAndCheck(cluster: ChurnCluster, running: RunningController, sink: ManifestDirSink | ApiSink) {
     const httpPort = running.http.port;
     const httpsPort = running.https!.port;
-    cluster.untilUnrouted = (pod) => untilUnrouted(running.admin.port, pod.port);
+    cluster.untilUnrouted = unroutedVia(running.admin.port);
     // Everything is served before the load starts.
     let first: string[] = [];
     await eventually(async () => (first = await servedDifferences(cluster, httpPort, httpsPort)).length === 0, 10_000, 'initial state served').catch(() => undefined);

@@ -14,6 +14,7 @@ import type { KubeObject } from '../../src/model/k8s-objects.js';
 import { createCertificateAuthority, issueCertificate, type IssuedCertificate } from '../../src/tls/certificate-factory.js';
 import type { FakeApiServer } from '../k8s/fake-api-server.js';
 import { renderManifests, tlsSecret } from './e2e.js';
+import { eventually } from './http.js';
 import { endpointSlice, ingress, ingressClass, prefix, rule, service } from './objects.js';
 
 const NS = 'churn';
@@ -339,6 +340,21 @@ export class ChurnCluster {
     await Promise.all(this.stopping);
     await Promise.all(this.allPods.map((pod) => pod.stop(0)));
   }
+}
+
+/** Resolves once the controller's admin /debug/backends lists no endpoint on the pod's port. */
+export function unroutedVia(adminPort: number): (pod: ChurnPod) => Promise<void> {
+  return async (pod) => {
+    await eventually(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/debug/backends`);
+        const view = (await res.json()) as { backends: Array<{ endpoints: Array<{ port: number }> }> };
+        return view.backends.every((backend) => backend.endpoints.every((endpoint) => endpoint.port !== pod.port));
+      },
+      30_000,
+      `no backend routes to ${pod.name} (port ${pod.port})`,
+    );
+  };
 }
 
 export function fingerprintOf(certificate: IssuedCertificate): string {
