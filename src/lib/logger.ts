@@ -12,9 +12,36 @@ export interface LoggerOptions {
   name?: string;
 }
 
+/** How long the exit flush may wait for a stdout reader that has stopped reading. */
+const EXIT_FLUSH_MS = 2000;
+let stdoutDestination: DestinationStream | undefined;
+
+/**
+ * stdout, asynchronous, flushed on exit — but never for longer than EXIT_FLUSH_MS. pino's own exit
+ * hook flushes without a bound, and a pipe's fd 1 stays blocking until Node opens process.stdout,
+ * so a log reader that stopped reading held the process forever after SIGTERM.
+ */
+function stdout(): DestinationStream {
+  if (stdoutDestination) return stdoutDestination;
+  void process.stdout.writable; // libuv makes a pipe non-blocking when it opens it: EAGAIN, not a hang
+  let exitDeadline: number | undefined;
+  const stream = pino.destination({ dest: 1, sync: false, retryEAGAIN: () => exitDeadline === undefined || Date.now() < exitDeadline });
+  process.prependListener('exit', () => {
+    exitDeadline = Date.now() + EXIT_FLUSH_MS;
+    try {
+      stream.flushSync();
+    } catch {
+      // The reader is gone or stalled: what is left is dropped.
+    }
+    stream.destroy(); // pino's hook then skips its unbounded flush
+  });
+  stdoutDestination = stream;
+  return stream;
+}
+
 /** The process logger: pino JSON lines. Access logs are a child with `{ log: 'access' }`. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = options.destination ?? stdout();
   return pino(
     {
       level: options.level ?? 'info',
