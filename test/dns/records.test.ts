@@ -7,12 +7,14 @@ import { endpointSlice, pod, service, shuffled } from '../helpers/objects.js';
 // A model cluster with one Service of every kind, and the answer to each record form
 // (networking reference §5, CoreDNS kubernetes plugin).
 
-function clusterIP(key: string, ips: string[], ports: Service['spec'] extends infer S ? NonNullable<S>['ports'] : never = []): Service {
-  const svc = service(key, ports ?? []);
+type Ports = NonNullable<NonNullable<Service['spec']>['ports']>;
+
+function clusterIP(key: string, ips: string[], ports: Ports = []): Service {
+  const svc = service(key, ports);
   return { ...svc, spec: { ...svc.spec, clusterIP: ips[0]!, clusterIPs: ips } };
 }
-function headless(key: string, ports: NonNullable<Service['spec']>['ports'] = [], extra: Partial<NonNullable<Service['spec']>> = {}): Service {
-  const svc = service(key, ports ?? []);
+function headless(key: string, ports: Ports = [], extra: Partial<NonNullable<Service['spec']>> = {}): Service {
+  const svc = service(key, ports);
   return { ...svc, spec: { ...svc.spec, clusterIP: 'None', clusterIPs: ['None'], ...extra } };
 }
 
