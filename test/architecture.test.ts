@@ -43,6 +43,10 @@ const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; 
     specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'", "'../k8s/event-recorder.js'"],
     why: 'the same Kubernetes client cost: the service proxy in --manifests mode (the lab) never loads it',
   },
+  'dns/start-dns.ts': {
+    specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'"],
+    why: 'the same Kubernetes client cost: portico dns in --manifests mode (the lab) never loads it',
+  },
   'cmd/bench-command.ts': {
     specifiers: ['specifier'],
     why: 'autocannon (portico bench only) is loaded on demand, so the other commands start without it',
