@@ -48,6 +48,8 @@ export interface RunningDns {
   readonly metricsAddress: AddressInfo | undefined;
   /** The zone now served. */
   zone(): DnsZone;
+  /** Whether the source has delivered its first complete state. */
+  ready(): boolean;
   close(): Promise<void>;
 }
 
@@ -115,6 +117,8 @@ export async function startDns(options: StartDnsOptions): Promise<RunningDns> {
       handleQuery(bytes, transport, { zone: () => zone, answerOptions: () => ({ ...answerOptions, serial }), forwarder, observer: metrics }),
   });
 
+  // /readyz: 200 once the source has listed every kind once (CoreDNS's ready plugin).
+  let ready = false;
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -131,34 +135,45 @@ export async function startDns(options: StartDnsOptions): Promise<RunningDns> {
       const manifests = new ManifestSource({ dir: options.manifestsDir, store, logger });
       await manifests.start();
       source = manifests;
+      ready = true;
     } else {
       const [{ KubernetesSource: Source }, { loadKubeConfig, KubeClient }] = await Promise.all([import('../k8s/kubernetes-source.js'), import('../k8s/kube-client.js')]);
       const client = new KubeClient(loadKubeConfig(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : {}), { access: DNS_API_ACCESS });
       const kube: KubernetesSource = new Source({ client, store, logger, kinds });
       kube.start();
       source = kube;
+      void kube.synced.then(() => {
+        ready = true;
+        rebuild.flush();
+      });
     }
     closers.push(() => source.stop());
     rebuild.flush();
     await server.listen();
     closers.push(() => server.close());
-    const metricsServer = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, metrics) : undefined;
+    const metricsServer = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, metrics, () => ready) : undefined;
     if (metricsServer) closers.push(() => close(metricsServer));
     const metricsAddress = metricsServer?.address() as AddressInfo | undefined;
     logger.info(
       { listen: `${options.host}:${server.port}`, zone: options.zone, upstreams: options.upstreams.map((u) => `${u.host}:${u.port}`), pods: options.pods, metrics: metricsAddress?.port },
       `portico dns on ${options.host}:${server.port} (udp, tcp) for ${options.zone}`,
     );
-    return { server, store, metrics, metricsAddress, zone: () => zone, close: closeAll };
+    return { server, store, metrics, metricsAddress, zone: () => zone, ready: () => ready, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
   }
 }
 
-async function serveMetrics(port: number, metrics: DnsMetrics): Promise<Server> {
+/** /metrics, plus /healthz (the process answers) and /readyz (the first state has arrived). */
+async function serveMetrics(port: number, metrics: DnsMetrics, ready: () => boolean): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
+    if (path === '/healthz' || path === '/readyz') {
+      const ok = path === '/healthz' || ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not synced\n');
+      return;
+    }
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
