@@ -23,7 +23,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   nft: ['lib'],
   cni: ['host', 'nft', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
-  cmd: ['service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  dns: ['endpoints', 'source', 'store', 'k8s', 'model', 'lib'],
+  cmd: ['dns', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */

@@ -14,7 +14,6 @@ import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
 // Types only: the Kubernetes client is imported lazily (manifest mode never loads it).
 import type { KubernetesSource } from '../k8s/kubernetes-source.js';
-import { close, listen } from '../service-proxy/health-check-servers.js';
 import type { AnswerOptions } from './answer.js';
 import { Forwarder, type Upstream } from './forwarder.js';
 import { handleQuery } from './handler.js';
@@ -107,7 +106,17 @@ export async function startDns(options: StartDnsOptions): Promise<RunningDns> {
   const unsubscribe = store.subscribe((change) => {
     if (kinds.includes(change.kind)) rebuild.trigger();
   });
-  const forwarder = options.upstreams.length > 0 ? new Forwarder({ upstreams: options.upstreams, observer: metrics, ...(options.upstreamTimeoutMs !== undefined && { timeoutMs: options.upstreamTimeoutMs }) }) : undefined;
+  const forwarder = options.upstreams.length > 0 ? new Forwarder({
+          upstreams: options.upstreams,
+          observer: {
+            cacheHit: () => metrics.cacheHit(),
+            cacheMiss: () => metrics.cacheMiss(),
+            // At most one line per upstream per down period (a failed upstream is skipped for a while).
+            upstreamFailure: (upstream, reason) => {
+              metrics.upstreamFailure(upstream, reason);
+              logger.warn({ code: 'PORTICO_ERR_DNS_UPSTREAM', upstream: `${upstream.host}:${upstream.port}`, reason }, `dns: upstream ${upstream.host}:${upstream.port} failed: ${reason}`);
+            },
+          }, ...(options.upstreamTimeoutMs !== undefined && { timeoutMs: options.upstreamTimeoutMs }) }) : undefined;
   const answerOptions: AnswerOptions = { ttl: options.ttl, pods: options.pods, serial: 0 };
   const server = new DnsServer({
     host: options.host,
@@ -183,6 +192,17 @@ async function serveMetrics(port: number, metrics: DnsMetrics, ready: () => bool
       (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`),
     );
   });
-  await listen(server, port);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   return server;
+}
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
 }
