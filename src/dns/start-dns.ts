@@ -106,14 +106,19 @@ export async function startDns(options: StartDnsOptions): Promise<RunningDns> {
   const unsubscribe = store.subscribe((change) => {
     if (kinds.includes(change.kind)) rebuild.trigger();
   });
+  const loggedAt = new Map<string, number>();
   const forwarder = options.upstreams.length > 0 ? new Forwarder({
           upstreams: options.upstreams,
           observer: {
             cacheHit: () => metrics.cacheHit(),
             cacheMiss: () => metrics.cacheMiss(),
-            // At most one line per upstream per down period (a failed upstream is skipped for a while).
+            // Every failure is counted; at most one log line per upstream every 10 s.
             upstreamFailure: (upstream, reason) => {
               metrics.upstreamFailure(upstream, reason);
+              const key = `${upstream.host}:${upstream.port}`;
+              const now = Date.now();
+              if (now - (loggedAt.get(key) ?? -Infinity) < 10_000) return;
+              loggedAt.set(key, now);
               logger.warn({ code: 'PORTICO_ERR_DNS_UPSTREAM', upstream: `${upstream.host}:${upstream.port}`, reason }, `dns: upstream ${upstream.host}:${upstream.port} failed: ${reason}`);
             },
           }, ...(options.upstreamTimeoutMs !== undefined && { timeoutMs: options.upstreamTimeoutMs }) }) : undefined;
