@@ -19,6 +19,9 @@ const BENCHES = [
   'compare/compare.bench.js',
   // Needs root and nftables (skips and says so otherwise).
   'service-proxy/sync.bench.js',
+  // portico dns: the codec choice, then queries/s with dnsperf beside dnsmasq (skips without dnsperf).
+  'dns/codec.bench.js',
+  'dns/qps.bench.js',
 ];
 const only = process.argv.slice(2);
 let failed = 0;

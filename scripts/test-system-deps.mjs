@@ -15,6 +15,8 @@ const needs = [
   { pkg: 'nftables', present: () => has('nft') },
   { pkg: 'util-linux', present: () => has('nsenter') && has('flock') },
   { pkg: 'conntrack', present: () => has('conntrack') },
+  // test/dns: end to end with a real resolver client (dig).
+  { pkg: 'bind9-dnsutils', present: () => has('dig') },
   { pkg: 'containernetworking-plugins', present: () => ['bridge', 'host-local', 'loopback'].every((p) => existsSync(`/usr/lib/cni/${p}`)) },
 ];
 

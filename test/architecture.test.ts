@@ -23,7 +23,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   nft: ['lib'],
   cni: ['host', 'nft', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
-  cmd: ['service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  dns: ['endpoints', 'source', 'store', 'k8s', 'model', 'lib'],
+  cmd: ['dns', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */
@@ -42,6 +43,10 @@ const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; 
   'service-proxy/start-service-proxy.ts': {
     specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'", "'../k8s/event-recorder.js'"],
     why: 'the same Kubernetes client cost: the service proxy in --manifests mode (the lab) never loads it',
+  },
+  'dns/start-dns.ts': {
+    specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'"],
+    why: 'the same Kubernetes client cost: portico dns in --manifests mode (the lab) never loads it',
   },
   'cmd/bench-command.ts': {
     specifiers: ['specifier'],

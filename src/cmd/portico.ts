@@ -8,6 +8,7 @@ import { CERTS_FLAGS, runCertsCommand } from './certs-command.js';
 import { CNI_FLAGS, runCniCommand } from './cni-command.js';
 import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
 import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
+import { DNS_FLAGS, runDnsCommand } from './dns-command.js';
 import { renderFlagHelp } from './flags.js';
 import { runServiceProxyCommand, SERVICE_PROXY_FLAGS } from './service-proxy-command.js';
 
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand, serves: true },
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand, serves: true },
   'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand, serves: true },
+  dns: { summary: 'Cluster DNS (what CoreDNS\'s kubernetes plugin answers): Service and pod names, the rest forwarded', flags: DNS_FLAGS, run: runDnsCommand, serves: true },
   cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
   bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },

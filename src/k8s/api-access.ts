@@ -21,6 +21,7 @@ export const RESOURCES = {
   endpointSlices: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
   secrets: { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true },
   nodes: { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false },
+  pods: { group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true },
   events: { group: '', version: 'v1', resource: 'events', kind: 'Event', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true },
 } as const satisfies Record<string, ApiResource>;
@@ -56,6 +57,16 @@ export const REQUIRED_API_ACCESS: readonly ApiAccess[] = [
   { group: '', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', usedBy: 'EventRecorder' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'], scope: 'controller-namespace', usedBy: 'LeaderElector' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], scope: 'controller-namespace', resourceName: 'election-id', usedBy: 'LeaderElector' },
+];
+
+/**
+ * Every API call `portico dns` makes (deploy/dns/clusterrole.yaml grants exactly this): what
+ * CoreDNS's kubernetes plugin reads, pods only for `--pods verified`.
+ */
+export const DNS_API_ACCESS: readonly ApiAccess[] = [
+  { group: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico dns)' },
+  { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico dns)' },
+  { group: '', resource: 'pods', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico dns --pods verified)' },
 ];
 
 export interface ApiCall {

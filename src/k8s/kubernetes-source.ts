@@ -272,7 +272,7 @@ export class KubernetesSource {
   }
 }
 
-const OBJECT_KIND_LIST: readonly ObjectKind[] = ['IngressClass', 'Ingress', 'Service', 'EndpointSlice', 'Secret', 'Node'];
+const OBJECT_KIND_LIST: readonly ObjectKind[] = ['IngressClass', 'Ingress', 'Service', 'EndpointSlice', 'Secret', 'Node', 'Pod'];
 
 const RESOURCE_BY_KIND: Record<ObjectKind, ApiResource> = {
   IngressClass: RESOURCES.ingressClasses,
@@ -281,6 +281,7 @@ const RESOURCE_BY_KIND: Record<ObjectKind, ApiResource> = {
   EndpointSlice: RESOURCES.endpointSlices,
   Secret: RESOURCES.secrets,
   Node: RESOURCES.nodes,
+  Pod: RESOURCES.pods,
 };
 
 /** The store key of a raw object, from its metadata alone (usable even when its shape is bad). */

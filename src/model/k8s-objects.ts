@@ -143,7 +143,15 @@ export interface Node {
   status?: { addresses?: Array<{ type: string; address: string }> };
 }
 
-export type KubeObject = IngressClass | Ingress | Service | EndpointSlice | Secret | Node;
+/** Read by `portico dns --pods verified` only: which pod IPs exist in which namespace. */
+export interface Pod {
+  apiVersion: string;
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  status?: { podIP?: string; podIPs?: Array<{ ip: string }>; phase?: string };
+}
+
+export type KubeObject = IngressClass | Ingress | Service | EndpointSlice | Secret | Node | Pod;
 export type ObjectKind = KubeObject['kind'];
 
 export const OBJECT_KINDS: readonly ObjectKind[] = [
@@ -153,6 +161,7 @@ export const OBJECT_KINDS: readonly ObjectKind[] = [
   'EndpointSlice',
   'Secret',
   'Node',
+  'Pod',
 ];
 
 /** Kinds without a namespace; their store key is the bare name. */
@@ -172,4 +181,5 @@ export interface ObjectSnapshot {
   readonly endpointSlices: ReadonlyMap<string, EndpointSlice>;
   readonly secrets: ReadonlyMap<string, Secret>;
   readonly nodes: ReadonlyMap<string, Node>;
+  readonly pods: ReadonlyMap<string, Pod>;
 }

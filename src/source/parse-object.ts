@@ -204,6 +204,20 @@ const KINDS: Record<ObjectKind, { apiVersions: readonly string[]; schema: Schema
       },
     },
   },
+  Pod: {
+    apiVersions: ['v1'],
+    schema: {
+      type: 'object',
+      required: ['metadata'],
+      properties: {
+        metadata,
+        status: {
+          type: 'object',
+          properties: { podIP: str, phase: str, podIPs: { type: 'array', items: { type: 'object', required: ['ip'], properties: { ip: str } } } },
+        },
+      },
+    },
+  },
 };
 
 export const SUPPORTED_KINDS = Object.keys(KINDS) as ObjectKind[];
@@ -240,6 +254,15 @@ export function parseKubeObject(raw: unknown): KubeObject {
   const obj = structuredClone(raw) as unknown as KubeObject & { stringData?: Record<string, string> };
   if (!CLUSTER_SCOPED_KINDS.has(obj.kind)) obj.metadata.namespace ??= 'default';
   if (obj.kind === 'EndpointSlice') obj.endpoints ??= [];
+  if (obj.kind === 'Pod') {
+    // Only the addresses matter (portico dns --pods verified): condition churn is not a change.
+    const { podIP, podIPs, phase } = obj.status ?? {};
+    const trimmed: Record<string, unknown> = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata };
+    if (podIP !== undefined || podIPs !== undefined || phase !== undefined) {
+      trimmed['status'] = { ...(podIP !== undefined && { podIP }), ...(podIPs !== undefined && { podIPs: podIPs.map(({ ip }) => ({ ip })) }), ...(phase !== undefined && { phase }) };
+    }
+    return trimmed as unknown as KubeObject;
+  }
   if (obj.kind === 'Secret' && obj.stringData) {
     // Like the API server: stringData is merged into data, base64-encoded.
     obj.data = { ...obj.data };

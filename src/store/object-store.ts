@@ -5,6 +5,7 @@ import {
   type IngressClass,
   type KubeObject,
   type Node,
+  type Pod,
   type ObjectKind,
   type ObjectSnapshot,
   type Secret,
@@ -31,6 +32,7 @@ export class ObjectStore {
   readonly #endpointSlices = new Map<string, EndpointSlice>();
   readonly #secrets = new Map<string, Secret>();
   readonly #nodes = new Map<string, Node>();
+  readonly #pods = new Map<string, Pod>();
   /** Comparable form of each stored object, so no-op updates are dropped cheaply. */
   readonly #fingerprints = new Map<string, string>();
   readonly #listeners = new Set<StoreListener>();
@@ -42,6 +44,7 @@ export class ObjectStore {
     endpointSlices: this.#endpointSlices,
     secrets: this.#secrets,
     nodes: this.#nodes,
+    pods: this.#pods,
   };
 
   /** Live read-only view. Compilation is synchronous, so no copy is needed. */
@@ -100,6 +103,8 @@ export class ObjectStore {
         return this.#secrets;
       case 'Node':
         return this.#nodes;
+      case 'Pod':
+        return this.#pods;
     }
   }
 }

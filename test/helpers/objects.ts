@@ -20,6 +20,7 @@ import type {
   IngressTLS,
   KubeObject,
   Node,
+  Pod,
   ObjectMeta,
   ObjectSnapshot,
   Secret,
@@ -202,6 +203,10 @@ export function node(name: string, options: MetaOptions & { podCIDRs?: string[];
   };
 }
 
+export function pod(key: string, ips: string[], options: MetaOptions = {}): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: objectMeta(key, options), status: { phase: 'Running', ...(ips[0] !== undefined && { podIP: ips[0] }), podIPs: ips.map((ip) => ({ ip })) } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Snapshot
 
@@ -213,6 +218,7 @@ export function snapshot(objects: readonly KubeObject[]): ObjectSnapshot {
   const endpointSlices = new Map<string, EndpointSlice>();
   const secrets = new Map<string, Secret>();
   const nodes = new Map<string, Node>();
+  const pods = new Map<string, Pod>();
   for (const obj of objects) {
     const key = objectKey(obj);
     switch (obj.kind) {
@@ -234,9 +240,12 @@ export function snapshot(objects: readonly KubeObject[]): ObjectSnapshot {
       case 'Node':
         nodes.set(key, obj);
         break;
+      case 'Pod':
+        pods.set(key, obj);
+        break;
     }
   }
-  return { ingressClasses, ingresses, services, endpointSlices, secrets, nodes };
+  return { ingressClasses, ingresses, services, endpointSlices, secrets, nodes, pods };
 }
 
 /** Fisher–Yates with a seeded PRNG (mulberry32), so shuffled-input tests are reproducible. */
