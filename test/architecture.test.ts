@@ -22,13 +22,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   host: ['lib'],
   nft: ['lib'],
   cni: ['host', 'nft', 'model', 'lib'],
+  'lb-ipam': ['model', 'lib'],
+  'lb-controller': ['lb-ipam', 'source', 'store', 'k8s', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
-  cmd: ['service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  cmd: ['lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */
 const IO_MODULES = /^node:(fs|fs\/promises|net|http|https|tls|child_process|dgram|dns)$/;
-const PURE = new Set(['compile', 'endpoints', 'routing', 'model']);
+const PURE = new Set(['compile', 'endpoints', 'routing', 'model', 'lb-ipam']);
 
 /**
  * The only dynamic import()s in src/, each with its reason. Anything else is a failure: a lazy
