@@ -45,6 +45,10 @@ const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; 
     specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'", "'../k8s/event-recorder.js'"],
     why: 'the same Kubernetes client cost: the service proxy in --manifests mode (the lab) never loads it',
   },
+  'cmd/lb-controller-command.ts': {
+    specifiers: ["'../lb-controller/start-lb-controller.js'", "'../k8s/kube-client.js'"],
+    why: 'the Kubernetes client cost again: `portico help` and the other commands never load it for the lb-controller',
+  },
   'cmd/bench-command.ts': {
     specifiers: ['specifier'],
     why: 'autocannon (portico bench only) is loaded on demand, so the other commands start without it',

@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch, type Dispatcher } from 'undici';
 import { PorticoError } from '../lib/errors.js';
-import { isDeclaredApiCall, resourcePath, type ApiCall, type ApiResource, type ApiVerb } from './api-access.js';
+import { isDeclaredApiCall, resourcePath, type ApiAccess, type ApiCall, type ApiResource, type ApiVerb } from './api-access.js';
 
 /** An API answer other than 2xx, or no answer at all (`status` 0: connection refused, reset, timeout). */
 export class KubeApiError extends Error {
@@ -61,6 +61,8 @@ export interface KubeClientOptions {
   requestTimeoutMs?: number;
   /** Extra check on every call, after REQUIRED_API_ACCESS; tests use it to record calls. */
   onCall?: (call: ApiCall) => void;
+  /** The calls this component may make (its RBAC); default REQUIRED_API_ACCESS (the controller's). */
+  access?: readonly ApiAccess[];
 }
 
 /**
@@ -132,9 +134,9 @@ export class KubeClient {
   }
 
   /** JSON merge patch (RFC 7386). */
-  async patch(resource: ApiResource, ref: ObjectRef, body: object): Promise<Record<string, unknown>> {
-    this.#check({ verb: 'patch', resource, namespace: ref.namespace, name: ref.name });
-    return (await this.#json('PATCH', resourcePath(resource, ref), {
+  async patch(resource: ApiResource, ref: ObjectRef, body: object, options: { subresource?: 'status' } = {}): Promise<Record<string, unknown>> {
+    this.#check({ verb: 'patch', resource, namespace: ref.namespace, name: ref.name, subresource: options.subresource });
+    return (await this.#json('PATCH', resourcePath(resource, { ...ref, subresource: options.subresource }), {
       body,
       contentType: 'application/merge-patch+json',
     })) as Record<string, unknown>;
@@ -222,7 +224,7 @@ export class KubeClient {
       ...(call.namespace !== undefined && { namespace: call.namespace }),
       ...(call.name !== undefined && { name: call.name }),
     };
-    if (!isDeclaredApiCall(apiCall)) {
+    if (!isDeclaredApiCall(apiCall, {}, this.#options.access)) {
       const what = `${call.verb} ${call.resource.group || 'core'}/${call.resource.resource}${call.subresource ? `/${call.subresource}` : ''}`;
       throw new PorticoError('PORTICO_ERR_K8S_ACCESS_UNDECLARED', `${what} is not declared in REQUIRED_API_ACCESS`);
     }
