@@ -160,6 +160,7 @@ describe('portico lb-controller against the fake API server', () => {
     api.failNext(2, { match: (r) => r.verb === 'patch' && r.resource === 'services' });
     const running = await start(api, '192.0.2.0/30', { logger: log.logger });
     await eventually(async () => ips(api, 'shop/a').length === 1, 3000, 'assigned after retries');
+    await running.controller.idle();
     expect(running.controller.stats.failures).toBe(2);
     expect(log.lines.filter((l) => l.code === 'PORTICO_ERR_LB_STATUS_WRITE')).toHaveLength(2);
   });
@@ -171,6 +172,7 @@ describe('portico lb-controller against the fake API server', () => {
     const two = await start(api, '192.0.2.0/29');
     await eventually(async () => ips(api, 'shop/a').length === 1, 3000, 'assigned');
     const [leader, follower] = one.controller.isLeader ? [one, two] : [two, one];
+    await leader.controller.idle();
     expect(follower.controller.isLeader).toBe(false);
     expect(follower.controller.stats.writes).toBe(0);
     await leader.close();
@@ -178,6 +180,8 @@ describe('portico lb-controller against the fake API server', () => {
     api.create(lb('shop/b'));
     await eventually(async () => ips(api, 'shop/b').length === 1, 3000, 'new leader assigns');
     expect([ips(api, 'shop/a'), ips(api, 'shop/b')]).toEqual([['192.0.2.1'], ['192.0.2.2']]);
+    // The fake applies the patch before its answer reaches the controller: wait for the pass to end.
+    await follower.controller.idle();
     expect(follower.controller.stats.writes).toBe(1);
   });
 
