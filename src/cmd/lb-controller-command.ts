@@ -21,7 +21,7 @@ export async function runLbControllerCommand(argv: readonly string[]): Promise<R
   if (flags.pool === undefined) throw new PorticoError('PORTICO_ERR_CLI_FLAG', '--pool is required (like --pool 192.0.2.0/28,2001:db8::/120)');
   const { ranges, diagnostics } = parsePools(flags.pool);
   if (ranges.length === 0) {
-    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--pool has no usable range: ${diagnostics.map((d) => d.message).join('; ')} [PORTICO_ERR_LB_POOL]`);
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--pool has no usable range: ${diagnostics.map((d) => d.message.replace(/; skipped$/, '')).join('; ')} [PORTICO_ERR_LB_POOL]`);
   }
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const [{ startLbController }, { loadKubeConfig }] = await Promise.all([import('../lb-controller/start-lb-controller.js'), import('../k8s/kube-client.js')]);
