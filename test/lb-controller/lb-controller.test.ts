@@ -195,6 +195,16 @@ describe('portico lb-controller against the fake API server', () => {
     expect(log.lines.find((l) => l.code === 'PORTICO_ERR_LB_POOL')?.msg).toMatch(/"banana" is neither a CIDR/);
   });
 
+  it('in a pod, a bad pool range is also a Warning Event on the controller Pod', async () => {
+    const api = await startApi();
+    await start(api, 'banana,192.0.2.9-192.0.2.9', { env: { POD_NAME: 'lb-0', POD_NAMESPACE: 'portico' } });
+    await eventually(async () => api.list('Event').length === 1, 3000, 'pool Event');
+    const [event] = api.list('Event');
+    expect(event!.involvedObject).toMatchObject({ kind: 'Pod', namespace: 'portico', name: 'lb-0', apiVersion: 'v1' });
+    expect(event!.reason).toBe('LbPool');
+    expect(event!.message).toMatch(/^--pool: pool range "banana" is neither a CIDR/);
+  });
+
   it('serves /healthz once Services have listed, and /metrics', async () => {
     const api = await startApi();
     api.create(lb('shop/a'));
