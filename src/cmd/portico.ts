@@ -10,6 +10,7 @@ import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js'
 import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
 import { DNS_FLAGS, runDnsCommand } from './dns-command.js';
 import { renderFlagHelp } from './flags.js';
+import { LB_CONTROLLER_FLAGS, runLbControllerCommand } from './lb-controller-command.js';
 import { runServiceProxyCommand, SERVICE_PROXY_FLAGS } from './service-proxy-command.js';
 
 interface Closable {
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand, serves: true },
   'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand, serves: true },
   dns: { summary: 'Cluster DNS (what CoreDNS\'s kubernetes plugin answers): Service and pod names, the rest forwarded', flags: DNS_FLAGS, run: runDnsCommand, serves: true },
+  'lb-controller': { summary: 'Assign Services of type LoadBalancer addresses from a pool (MetalLB-style IPAM), leader-elected', flags: LB_CONTROLLER_FLAGS, run: runLbControllerCommand, serves: true },
   cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
   bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },
@@ -45,9 +47,9 @@ function version(): string {
 
 function usage(): string {
   const commands = Object.entries(COMMANDS)
-    .map(([name, command]) => `  ${name.padEnd(12)}${command.summary}`)
+    .map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`)
     .join('\n');
-  return `Usage: portico <command> [flags]\n\nCommands:\n${commands}\n  version     Print the version\n  help        Show help for a command: portico help <command>\n`;
+  return `Usage: portico <command> [flags]\n\nCommands:\n${commands}\n  version       Print the version\n  help          Show help for a command: portico help <command>\n`;
 }
 
 async function main(argv: readonly string[]): Promise<void> {

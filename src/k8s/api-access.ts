@@ -69,6 +69,18 @@ export const DNS_API_ACCESS: readonly ApiAccess[] = [
   { group: '', resource: 'pods', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico dns --pods verified)' },
 ];
 
+/**
+ * Every API call `portico lb-controller` makes; deploy/lb-controller grants exactly this
+ * (test/lb-controller/deploy.test.ts). The Lease rows mirror the controller's.
+ */
+export const LB_CONTROLLER_API_ACCESS: readonly ApiAccess[] = [
+  { group: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource' },
+  { group: '', resource: 'services/status', verbs: ['patch'], scope: 'cluster', usedBy: 'LoadBalancerController' },
+  { group: '', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', usedBy: 'EventRecorder' },
+  { group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'], scope: 'controller-namespace', usedBy: 'LeaderElector' },
+  { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], scope: 'controller-namespace', resourceName: 'election-id', usedBy: 'LeaderElector' },
+];
+
 export interface ApiCall {
   readonly verb: ApiVerb;
   readonly group: string;

@@ -61,7 +61,7 @@ export interface KubeClientOptions {
   requestTimeoutMs?: number;
   /** Extra check on every call, after REQUIRED_API_ACCESS; tests use it to record calls. */
   onCall?: (call: ApiCall) => void;
-  /** The calls this client may make; default REQUIRED_API_ACCESS (the controller's). */
+  /** The calls this component may make (its RBAC); default REQUIRED_API_ACCESS (the controller's). */
   access?: readonly ApiAccess[];
 }
 
@@ -134,9 +134,9 @@ export class KubeClient {
   }
 
   /** JSON merge patch (RFC 7386). */
-  async patch(resource: ApiResource, ref: ObjectRef, body: object): Promise<Record<string, unknown>> {
-    this.#check({ verb: 'patch', resource, namespace: ref.namespace, name: ref.name });
-    return (await this.#json('PATCH', resourcePath(resource, ref), {
+  async patch(resource: ApiResource, ref: ObjectRef, body: object, options: { subresource?: 'status' } = {}): Promise<Record<string, unknown>> {
+    this.#check({ verb: 'patch', resource, namespace: ref.namespace, name: ref.name, subresource: options.subresource });
+    return (await this.#json('PATCH', resourcePath(resource, { ...ref, subresource: options.subresource }), {
       body,
       contentType: 'application/merge-patch+json',
     })) as Record<string, unknown>;
