@@ -1,7 +1,8 @@
 import type { Logger } from '../lib/logger.js';
 import type { Ingress } from '../model/k8s-objects.js';
 import { RESOURCES } from './api-access.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { ReconcileLoop } from './reconcile-loop.js';
 import { KubeApiError, type KubeClient } from './kube-client.js';
 import { normalizeAddresses, sameAddresses, type LoadBalancerIngress } from './publish-address.js';
 
@@ -45,23 +46,24 @@ export interface StatusWriterStats {
 export class StatusWriter {
   readonly #options: StatusWriterOptions;
   readonly #log: Logger;
-  readonly #backoff: Backoff;
   #leader = false;
   #desired: { owned: Set<string>; addresses: LoadBalancerIngress[] } | undefined;
   /** Every address this process ever published: a status made only of these is ours to clear. */
   readonly #published = new Set<string>();
   /** What we wrote per Ingress and on top of which resourceVersion, until the watch catches up. */
   readonly #written = new Map<string, { fromVersion: string | undefined; addresses: LoadBalancerIngress[] }>();
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = false;
+  readonly #loop: ReconcileLoop;
   readonly stats: StatusWriterStats = { writes: 0, failures: 0, passes: 0 };
 
   constructor(options: StatusWriterOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'status-writer' });
-    this.#backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...options.retryBackoff });
+    this.#loop = new ReconcileLoop({
+      delayMs: options.debounceMs ?? 10,
+      canRun: () => this.#leader && this.#desired !== undefined,
+      pass: () => this.#pass(),
+      ...(options.retryBackoff && { retryBackoff: options.retryBackoff }),
+    });
   }
 
   get isLeader(): boolean {
@@ -72,57 +74,34 @@ export class StatusWriter {
     const addresses = normalizeAddresses(desired.addresses);
     for (const entry of addresses) this.#published.add(addressKey(entry));
     this.#desired = { owned: new Set(desired.owned), addresses };
-    this.#schedule();
+    this.#loop.schedule();
   }
 
   setLeader(leader: boolean): void {
     if (this.#leader === leader) return;
     this.#leader = leader;
     this.#written.clear();
-    if (leader) this.#schedule();
+    if (leader) this.#loop.schedule();
   }
 
   /** An Ingress changed (any field, status included) or went away. */
   ingressChanged(_key?: string): void {
-    this.#schedule();
+    this.#loop.schedule();
   }
 
   /** Resolves when no pass is running or scheduled (retries after failures still count as scheduled). */
-  async idle(): Promise<void> {
-    while (this.#running || this.#timer) {
-      await (this.#running ?? new Promise((resolve) => setTimeout(resolve, 5)));
-    }
+  idle(): Promise<void> {
+    return this.#loop.idle();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
-  #schedule(delayMs = this.#options.debounceMs ?? 10): void {
-    if (this.#stopped || !this.#leader || !this.#desired) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    if (this.#timer) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#running = this.#pass().finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          this.#schedule();
-        }
-      });
-    }, delayMs);
-  }
-
-  async #pass(): Promise<void> {
+  /** Resolves false when a write failed (the loop retries). */
+  async #pass(): Promise<boolean> {
     const desired = this.#desired;
-    if (!desired || !this.#leader) return;
+    if (!desired || !this.#leader) return true;
     this.stats.passes++;
     const work: Array<{ key: string; ingress: Ingress; want: LoadBalancerIngress[] }> = [];
     for (const key of this.#options.ingressKeys()) {
@@ -145,23 +124,13 @@ export class StatusWriter {
     const concurrency = Math.max(1, this.#options.concurrency ?? 8);
     let next = 0;
     const worker = async () => {
-      while (next < work.length && this.#leader && !this.#stopped) {
+      while (next < work.length && this.#leader && !this.#loop.stopped) {
         const item = work[next++]!;
         if (!(await this.#write(item.key, item.ingress, item.want))) failed = true;
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, work.length) }, worker));
-    if (failed && !this.#stopped) {
-      const delay = this.#backoff.next();
-      this.#again = false;
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#schedule(0);
-      }, delay);
-    } else if (!failed) {
-      this.#backoff.reset();
-    }
+    return !failed;
   }
 
   async #write(key: string, ingress: Ingress, want: LoadBalancerIngress[]): Promise<boolean> {

@@ -6,7 +6,8 @@ import { objectKey, type Service } from '../model/k8s-objects.js';
 import type { Diagnostic } from '../model/route-model.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 import { RESOURCES } from '../k8s/api-access.js';
-import { Backoff, type BackoffOptions } from '../k8s/backoff.js';
+import type { BackoffOptions } from '../k8s/backoff.js';
+import { ReconcileLoop } from '../k8s/reconcile-loop.js';
 import type { KubeClient } from '../k8s/kube-client.js';
 
 export interface LoadBalancerControllerOptions {
@@ -44,7 +45,6 @@ export interface LoadBalancerControllerStats {
 export class LoadBalancerController {
   readonly #options: LoadBalancerControllerOptions;
   readonly #log: Logger;
-  readonly #backoff: Backoff;
   /** `namespace/name` → addresses of the last pass. */
   #assigned = new Map<string, readonly string[]>();
   /** What we wrote on top of which resourceVersion, until the watch brings it back. */
@@ -52,10 +52,7 @@ export class LoadBalancerController {
   #reported = new Set<string>();
   #leader = false;
   #synced = false;
-  #stopped = false;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
+  readonly #loop: ReconcileLoop;
   #unsubscribe: (() => void) | undefined;
   #last: AllocationResult | undefined;
   readonly stats: LoadBalancerControllerStats = { passes: 0, writes: 0, failures: 0 };
@@ -63,7 +60,12 @@ export class LoadBalancerController {
   constructor(options: LoadBalancerControllerOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'lb-controller' });
-    this.#backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...options.retryBackoff });
+    this.#loop = new ReconcileLoop({
+      delayMs: options.debounceMs ?? 10,
+      canRun: () => this.#leader && this.#synced,
+      pass: () => this.#pass(),
+      ...(options.retryBackoff && { retryBackoff: options.retryBackoff }),
+    });
   }
 
   /** The last allocation (for /debug and tests). */
@@ -82,7 +84,7 @@ export class LoadBalancerController {
   /** The first list of Services is in: passes may run. */
   markSynced(): void {
     this.#synced = true;
-    this.#schedule();
+    this.#loop.schedule();
   }
 
   /** From the elector. A new leader forgets what it assigned before and starts from the statuses. */
@@ -92,47 +94,26 @@ export class LoadBalancerController {
     this.#assigned = new Map();
     this.#written.clear();
     this.#reported = new Set();
-    if (leader) this.#schedule();
+    if (leader) this.#loop.schedule();
   }
 
   /** Resolves when no pass is running or scheduled. */
-  async idle(): Promise<void> {
-    while (this.#running || this.#timer) await (this.#running ?? new Promise((resolve) => setTimeout(resolve, 5)));
+  idle(): Promise<void> {
+    return this.#loop.idle();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
     this.#unsubscribe?.();
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
+    await this.#loop.stop();
   }
 
   #onChange = (change: StoreChange): void => {
-    if (change.kind === 'Service') this.#schedule();
+    if (change.kind === 'Service') this.#loop.schedule();
   };
 
-  #schedule(delayMs = this.#options.debounceMs ?? 10): void {
-    if (this.#stopped || !this.#leader || !this.#synced) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    if (this.#timer) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#running = this.#pass().finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          this.#schedule();
-        }
-      });
-    }, delayMs);
-  }
-
-  async #pass(): Promise<void> {
-    if (!this.#leader || this.#stopped) return;
+  /** Resolves false when a write failed (the loop retries). */
+  async #pass(): Promise<boolean> {
+    if (!this.#leader || this.#loop.stopped) return true;
     this.stats.passes++;
     const { pools, loadBalancerClass } = this.#options;
     const services = [...this.#options.store.snapshot().services.values()] as Service[];
@@ -162,21 +143,12 @@ export class LoadBalancerController {
     }
     let failed = false;
     for (const item of work) {
-      if (!this.#leader || this.#stopped) break;
+      if (!this.#leader || this.#loop.stopped) break;
       if (!(await this.#write(item.service, item.key, item.ips))) failed = true;
     }
-    if (failed && !this.#stopped) {
-      const delay = this.#backoff.next();
-      this.#again = false;
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#schedule(0);
-      }, delay);
-      return;
-    }
-    this.#backoff.reset();
+    if (failed) return false;
     this.#options.onPass?.(result, this.stats);
+    return true;
   }
 
   #report(diagnostics: readonly Diagnostic[]): void {
