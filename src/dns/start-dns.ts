@@ -1,7 +1,7 @@
 // Wires `portico dns`: source (manifest directory or Kubernetes API) → store → zone (rebuilt after
 // each burst of changes) → UDP/TCP listeners, with the forwarder for everything outside the zone
 // and the metrics listener.
-import { createServer, type Server } from 'node:http';
+import { close, serveEndpoints, type EndpointReply } from '../lib/http-endpoints.js';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -166,8 +166,8 @@ export async function startDns(options: StartDnsOptions): Promise<RunningDns> {
     await server.listen();
     closers.push(() => server.close());
     const metricsServer = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, metrics, () => ready) : undefined;
-    if (metricsServer) closers.push(() => close(metricsServer));
-    const metricsAddress = metricsServer?.address() as AddressInfo | undefined;
+    if (metricsServer) closers.push(() => close(metricsServer.server));
+    const metricsAddress = metricsServer?.address;
     logger.info(
       { listen: `${options.host}:${server.port}`, zone: options.zone, upstreams: options.upstreams.map((u) => `${u.host}:${u.port}`), pods: options.pods, metrics: metricsAddress?.port },
       `portico dns on ${options.host}:${server.port} (udp, tcp) for ${options.zone}`,
@@ -180,34 +180,13 @@ export async function startDns(options: StartDnsOptions): Promise<RunningDns> {
 }
 
 /** /metrics, plus /healthz (the process answers) and /readyz (the first state has arrived). */
-async function serveMetrics(port: number, metrics: DnsMetrics, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0];
+function serveMetrics(port: number, metrics: DnsMetrics, ready: () => boolean) {
+  return serveEndpoints(port, undefined, async (path): Promise<EndpointReply> => {
     if (path === '/healthz' || path === '/readyz') {
       const ok = path === '/healthz' || ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not synced\n');
-      return;
+      return { status: ok ? 200 : 503, type: 'text/plain', body: ok ? 'ok\n' : 'not synced\n' };
     }
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    metrics.render().then(
-      (body) => res.writeHead(200, { 'content-type': metrics.contentType }).end(body),
-      (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`),
-    );
+    if (path !== '/metrics') return { status: 404, type: 'text/plain', body: 'not found\n' };
+    return { status: 200, type: metrics.contentType, body: await metrics.render() };
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
-}
-
-function close(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
 }

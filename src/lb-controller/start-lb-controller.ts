@@ -1,11 +1,11 @@
 // Wires `portico lb-controller`: Kubernetes API → store (Services) → LoadBalancerController →
 // Service status, leader-elected on a Lease, with Events, /healthz and /metrics.
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { close, serveEndpoints } from '../lib/http-endpoints.js';
 import type { Logger } from '../lib/logger.js';
 import { formatPool, type PoolRange } from '../lb-ipam/pool.js';
 import type { Diagnostic } from '../model/route-model.js';
@@ -113,20 +113,20 @@ export async function startLbController(options: StartLbControllerOptions): Prom
   try {
     const healthz =
       options.healthzPort !== undefined
-        ? await serve(options.healthzPort, options.bindAddress, (path) =>
+        ? await serveEndpoints(options.healthzPort, options.bindAddress, (path) =>
             path !== '/healthz' && path !== '/livez'
               ? { status: 404, type: 'text/plain', body: 'not found\n' }
               : path === '/livez' || source.isSynced ? { status: 200, type: 'text/plain', body: 'ok\n' } : { status: 503, type: 'text/plain', body: 'waiting for the first list of Services\n' },
           )
         : undefined;
-    if (healthz) closers.push(() => closeServer(healthz.server));
+    if (healthz) closers.push(() => close(healthz.server));
     const metricsServer =
       options.metricsPort !== undefined
-        ? await serve(options.metricsPort, options.bindAddress, async (path) =>
+        ? await serveEndpoints(options.metricsPort, options.bindAddress, async (path) =>
             path === '/metrics' ? { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() } : { status: 404, type: 'text/plain', body: 'not found\n' },
           )
         : undefined;
-    if (metricsServer) closers.push(() => closeServer(metricsServer.server));
+    if (metricsServer) closers.push(() => close(metricsServer.server));
     closers.push(() => source.stop());
     closers.push(() => events.flush());
     closers.push(() => controller.stop());
@@ -175,37 +175,4 @@ class LbMetrics {
   }
 }
 
-async function serve(
-  port: number,
-  host: string | undefined,
-  reply: (path: string) => Promise<{ status: number; type: string; body: string }> | { status: number; type: string; body: string },
-): Promise<{ server: Server; address: AddressInfo }> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0]!;
-    Promise.resolve(reply(path)).then(
-      ({ status, type, body }) => {
-        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      },
-      (error: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`${(error as Error).message}\n`);
-      },
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return { server, address: server.address() as AddressInfo };
-}
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}

@@ -3,6 +3,7 @@
 // local endpoint. Any path answers; the body is kube-proxy's JSON.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../lib/logger.js';
+import { close, listen } from '../lib/http-endpoints.js';
 import type { HealthCheckSink, HealthCheckTarget } from './proxier.js';
 
 export class HealthCheckServers implements HealthCheckSink {
@@ -53,17 +54,4 @@ export class HealthCheckServers implements HealthCheckSink {
   }
 }
 
-export function listen(server: Server, port: number, host?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
 
-export function close(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}

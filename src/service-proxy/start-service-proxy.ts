@@ -1,6 +1,5 @@
 // Wires `portico service-proxy`: source (manifest directory or Kubernetes API) → store → proxier →
 // nft, plus the healthz and metrics listeners and the healthCheckNodePort servers.
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { IpFamily, IpPrefix } from '../lib/cidr.js';
 import { PorticoError } from '../lib/errors.js';
@@ -16,7 +15,8 @@ import { ObjectStore } from '../store/object-store.js';
 import type { KubernetesSource } from '../k8s/kubernetes-source.js';
 import type { Diagnostic } from '../model/route-model.js';
 import { ExecConntrack, type ConntrackCleaner } from './conntrack.js';
-import { close, HealthCheckServers, listen } from './health-check-servers.js';
+import { close, serveEndpoints } from '../lib/http-endpoints.js';
+import { HealthCheckServers } from './health-check-servers.js';
 import { ServiceProxyMetrics } from './metrics.js';
 import { ServiceProxier } from './proxier.js';
 import { PROXY_TABLE_NAME, tableFamily } from './ruleset.js';
@@ -99,11 +99,11 @@ export async function startServiceProxy(options: StartServiceProxyOptions): Prom
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
   };
   try {
-    const healthz = options.healthzPort !== undefined ? await serve(options.healthzPort, options.bindAddress, (path) => healthzReply(path, proxier)) : undefined;
+    const healthz = options.healthzPort !== undefined ? await serveEndpoints(options.healthzPort, options.bindAddress, (path) => healthzReply(path, proxier)) : undefined;
     if (healthz) closers.push(() => close(healthz.server));
     const metricsServer =
       options.metricsPort !== undefined
-        ? await serve(options.metricsPort, options.bindAddress, async (path) =>
+        ? await serveEndpoints(options.metricsPort, options.bindAddress, async (path) =>
             path === '/metrics' ? { status: 200, type: metrics.contentType, body: await metrics.render() } : { status: 404, type: 'text/plain', body: 'not found\n' },
           )
         : undefined;
@@ -157,27 +157,6 @@ function healthzReply(path: string, proxier: ServiceProxier): { status: number; 
   return { status: healthy ? 200 : 503, type: 'application/json', body: `${JSON.stringify({ lastUpdated, currentTime: new Date().toISOString() })}\n` };
 }
 
-async function serve(
-  port: number,
-  host: string | undefined,
-  reply: (path: string) => Promise<{ status: number; type: string; body: string }> | { status: number; type: string; body: string },
-): Promise<{ server: Server; address: AddressInfo }> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0]!;
-    Promise.resolve(reply(path)).then(
-      ({ status, type, body }) => {
-        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      },
-      (error: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`${(error as Error).message}\n`);
-      },
-    );
-  });
-  await listen(server, port, host);
-  return { server, address: server.address() as AddressInfo };
-}
 
 /** `--cleanup`: deletes the proxy's tables (both families); the rest of the ruleset is untouched. */
 export async function cleanupServiceProxy(options: { nft?: NftRunner; logger: Logger }): Promise<string[]> {
