@@ -25,8 +25,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   'lb-ipam': ['model', 'lib'],
   'lb-controller': ['lb-ipam', 'source', 'store', 'k8s', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
+  'route-agent': ['cni', 'host', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
   dns: ['endpoints', 'source', 'store', 'k8s', 'model', 'lib'],
-  cmd: ['dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  cmd: ['route-agent', 'dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */
@@ -45,6 +46,10 @@ const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; 
   'service-proxy/start-service-proxy.ts': {
     specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'", "'../k8s/event-recorder.js'"],
     why: 'the same Kubernetes client cost: the service proxy in --manifests mode (the lab) never loads it',
+  },
+  'route-agent/start-node-agent.ts': {
+    specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'", "'../k8s/event-recorder.js'"],
+    why: 'the same Kubernetes client cost: the node agent in --manifests mode (the lab) never loads it',
   },
   'dns/start-dns.ts': {
     specifiers: ["'../k8s/kubernetes-source.js'", "'../k8s/kube-client.js'"],
