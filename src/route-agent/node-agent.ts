@@ -86,8 +86,7 @@ export class NodeAgent {
     this.#interval = setInterval(() => {
       this.#fullDue = true;
       this.#loop.schedule(0);
-    }, this.#options.syncPeriodMs);
-    this.#interval.unref?.();
+    }, this.#options.syncPeriodMs); // ref'd: with a manifest source nothing else keeps the agent alive
   }
 
   /** Resolves after the next pass (tests, and `--once`-style callers). */
