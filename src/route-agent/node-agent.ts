@@ -162,10 +162,15 @@ export class NodeAgent {
       this.#status = { ...this.#status, self, iface };
       return false;
     }
-    this.#report(problems);
     const wanted = buildNetworkState({ mode: options.mode, self, selfName: options.nodeName, nodes, iface, vni: options.vni, port: options.port });
     const families = [...new Set(options.clusterCIDRs.map((c) => c.ip.family))];
-    await options.host.ensureForwarding(families.length > 0 ? families : [4]);
+    try {
+      await options.host.ensureForwarding(families);
+    } catch (error) {
+      // A read-only /proc/sys (an unprivileged container): the node's setup usually has it on.
+      problems.push(this.#problem('PORTICO_ERR_NODE_AGENT_APPLY', `cannot turn IP forwarding on: ${(error as Error).message}; pods on other nodes are unreachable unless it is on`));
+    }
+    this.#report(problems);
     const observed = await options.host.observe();
     const ops = diffNetwork(wanted, observed);
     const failures = ops.length > 0 ? await options.host.apply(ops) : [];

@@ -133,6 +133,16 @@ describe('NodeAgent', () => {
     expect(host.routes.map((r) => r.dst)).toEqual(['10.244.2.0/24', '10.244.3.0/24']);
   });
 
+  it('a read-only /proc/sys (unprivileged container) is reported, and the routes are still programmed', async () => {
+    const { host, agent, diagnostics } = setup();
+    host.ensureForwarding = async () => {
+      throw new Error('EROFS: read-only file system');
+    };
+    expect(await firstPass(agent)).toBe(true);
+    expect(diagnostics.map((d) => d.message)).toEqual([expect.stringContaining('cannot turn IP forwarding on: EROFS')]);
+    expect(host.routes).toHaveLength(2);
+  });
+
   it('no underlay interface: reported, nothing programmed, retried', async () => {
     const { host, agent, diagnostics } = setup({ iface: 'eth9' });
     expect(await firstPass(agent)).toBe(false);
