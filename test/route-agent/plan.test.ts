@@ -45,6 +45,7 @@ describe('buildNodeNetworks', () => {
         node('e-overlap', { podCIDRs: ['10.244.1.128/25'], internalIP: '10.250.0.15' }),
         node('f-garbage', { podCIDRs: ['10.244.6.0/33'], internalIP: '10.250.0.16' }),
         node('g-v6-without-v6-address', { podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'], internalIP: '10.250.0.17' }),
+        node('h-wider-overlap', { podCIDRs: ['10.244.0.0/20'], internalIP: '10.250.0.18' }),
       ],
       clusterCIDRs: CLUSTER,
     });
@@ -57,6 +58,7 @@ describe('buildNodeNetworks', () => {
       ['e-overlap', 'PORTICO_ERR_NODE_AGENT_POD_CIDR', 'spec.podCIDRs[0]'],
       ['f-garbage', 'PORTICO_ERR_NODE_AGENT_NODE', 'spec.podCIDRs[0]'],
       ['g-v6-without-v6-address', 'PORTICO_ERR_NODE_AGENT_NODE', 'spec.podCIDRs[1]'],
+      ['h-wider-overlap', 'PORTICO_ERR_NODE_AGENT_POD_CIDR', 'spec.podCIDRs[0]'],
     ]);
     expect(diagnostics[3]!.message).toContain('overlaps 10.244.1.0/24 of Node a-ok');
   });
