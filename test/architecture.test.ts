@@ -25,9 +25,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   'lb-ipam': ['model', 'lib'],
   'lb-controller': ['lb-ipam', 'source', 'store', 'k8s', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
+  lab: ['cni', 'host', 'lb-ipam', 'source', 'model', 'lib'],
   'route-agent': ['cni', 'host', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
   dns: ['endpoints', 'source', 'store', 'k8s', 'model', 'lib'],
-  cmd: ['route-agent', 'dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  cmd: ['lab', 'route-agent', 'dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */
