@@ -18,8 +18,8 @@ export interface DeploymentSpec {
   readonly labels: Readonly<Record<string, string>>;
   /** containerPorts: number and optional name. */
   readonly ports: ReadonlyArray<{ readonly port: number; readonly name?: string }>;
-  /** The lab's own controller Deployment runs `portico controller`, not the echo server. */
-  readonly role?: 'controller';
+  /** The lab's own Deployments run `portico controller` or `portico dns`, not the echo server. */
+  readonly role?: 'controller' | 'dns';
 }
 
 export interface LabPod {

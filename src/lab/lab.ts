@@ -4,7 +4,7 @@
 // status and EndpointSlices into a manifest directory that every component watches with its own
 // --manifests source, exactly as in a cluster. State lives in /run/portico-lab/<name>/.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installPlugin } from '../cni/install.js';
@@ -15,7 +15,7 @@ import { ExecCommandRunner } from '../lib/run-command.js';
 import { missingTools } from '../host/tools.js';
 import type { KubeObject } from '../model/k8s-objects.js';
 import { emptyState, renderEndpointSlices, renderNodes, renderServices, scheduleNode, serviceKey, type DeploymentSpec, type LabPod, type LabState } from './control-plane.js';
-import { buildLayout, labStateDir, podNetnsName, POD_NETWORK, type LabLayout, type LabNode } from './layout.js';
+import { buildLayout, CLUSTER_DOMAIN, DNS_CLUSTER_IP, labStateDir, podNetnsName, POD_NETWORK, type LabLayout, type LabNode } from './layout.js';
 import { alive, callCni, httpGetInNetns, must, processesMentioning, run, spawnInNetns, stopProcesses, waitForTcpInNetns } from './lab-os.js';
 import { parseLabObjects, type LabObject } from './parse-lab-objects.js';
 
@@ -49,6 +49,28 @@ const CONTROLLER_SERVICE = {
   },
 } as const;
 const ADMIN_PORT = 10254;
+const DNS_DEPLOYMENT: DeploymentSpec = {
+  namespace: 'kube-system',
+  name: 'dns',
+  replicas: 1,
+  selector: { 'k8s-app': 'kube-dns' },
+  labels: { 'k8s-app': 'kube-dns' },
+  ports: [{ port: 53, name: 'dns-tcp' }],
+  role: 'dns',
+};
+const DNS_SERVICE = {
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { namespace: 'kube-system', name: 'kube-dns' },
+  spec: {
+    clusterIP: DNS_CLUSTER_IP,
+    selector: { 'k8s-app': 'kube-dns' },
+    ports: [
+      { name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' },
+      { name: 'dns-tcp', port: 53, targetPort: 53, protocol: 'TCP' },
+    ],
+  },
+} as const;
 
 export interface LabContext {
   readonly layout: LabLayout;
@@ -155,6 +177,9 @@ async function startPod(ctx: LabContext, state: LabState, deployment: Deployment
   const name = `${deployment.name}-${state.serial.toString(36).padStart(5, '0')}`;
   const netns = podNetnsName(layout, deployment.namespace, name);
   await must('ip', ['netns', 'add', netns]);
+  // `ip netns exec` bind-mounts /etc/netns/<netns>/resolv.conf over /etc/resolv.conf: the pod's DNS.
+  await mkdir(`/etc/netns/${netns}`, { recursive: true });
+  await writeFile(`/etc/netns/${netns}/resolv.conf`, `nameserver ${DNS_CLUSTER_IP}\nsearch ${deployment.namespace}.svc.${CLUSTER_DOMAIN} svc.${CLUSTER_DOMAIN} ${CLUSTER_DOMAIN}\noptions ndots:5\n`);
   const pod: LabPod = { namespace: deployment.namespace, name, deployment: deployment.name, node: nodeName, ip: '', netns, labels: deployment.labels, ports: deployment.ports, ready: false, terminating: false, pids: [] };
   state.pods.push(pod);
   await saveState(state); // a crash from here on still leaves a record of the namespace
@@ -163,7 +188,10 @@ async function startPod(ctx: LabContext, state: LabState, deployment: Deployment
   await must('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
   const logFile = join(layout.stateDir, 'logs', `pod-${deployment.namespace}-${name}.log`);
   const env = { NODE_NAME: nodeName, POD_NAME: name, POD_NAMESPACE: deployment.namespace };
-  if (deployment.role === 'controller') {
+  if (deployment.role === 'dns') {
+    // Names outside the zone go to nothing reachable (the lab sends no traffic off the host): SERVFAIL.
+    pod.pids.push(spawnInNetns({ netns, logFile, env, argv: [process.execPath, PORTICO, 'dns', '--manifests', layout.manifestsDir, '--listen', '0.0.0.0:53', '--upstream', '127.0.0.1:5353', '--metrics-port', '9153'] }));
+  } else if (deployment.role === 'controller') {
     pod.pids.push(
       spawnInNetns({
         netns,
@@ -225,6 +253,7 @@ async function removePod(ctx: LabContext, state: LabState, pod: LabPod): Promise
     );
   }
   await run('ip', ['netns', 'del', pod.netns]);
+  await rm(`/etc/netns/${pod.netns}`, { recursive: true, force: true });
   state.pods = state.pods.filter((p) => p !== pod);
   ctx.log(`pod ${pod.namespace}/${pod.name} removed from ${pod.node}`);
 }
@@ -283,6 +312,8 @@ async function buildLab(ctx: LabContext, state: LabState, options: UpOptions, st
     await must('ip', ['link', 'set', layout.bridge, 'up']);
     for (const node of layout.nodes) await createNode(layout, node);
     await writeManifest(layout, '00-nodes.json', renderNodes(layout));
+    state.services[serviceKey(DNS_SERVICE)] = structuredClone(DNS_SERVICE) as never;
+    state.deployments[`${DNS_DEPLOYMENT.namespace}/${DNS_DEPLOYMENT.name}`] = DNS_DEPLOYMENT;
     state.services[serviceKey(CONTROLLER_SERVICE)] = structuredClone(CONTROLLER_SERVICE) as never;
     state.deployments[`${CONTROLLER_NAMESPACE}/${CONTROLLER_DEPLOYMENT.name}`] = CONTROLLER_DEPLOYMENT;
     await publish(state, layout);
@@ -290,6 +321,7 @@ async function buildLab(ctx: LabContext, state: LabState, options: UpOptions, st
     for (const node of layout.nodes) {
       if (!(await waitForFile(conflistPath(layout, node.name), 20_000))) throw new PorticoError('PORTICO_ERR_LAB_HOST', `the node agent on ${node.name} wrote no conflist (log: ${join(layout.stateDir, 'logs', `${node.name}-node-agent.log`)})`);
     }
+    await reconcileDeployment(ctx, state, DNS_DEPLOYMENT);
     await reconcileDeployment(ctx, state, CONTROLLER_DEPLOYMENT);
     const loadBalancerIP = state.allocations.loadBalancerIPs[serviceKey(CONTROLLER_SERVICE)]?.[0];
     const answered = loadBalancerIP !== undefined && (await waitForHttp(`http://${loadBalancerIP}/`, 30_000));
@@ -341,13 +373,15 @@ export async function labDown(options: { name: string; log: (line: string) => vo
   const links = (JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n === `pl-${options.name}` || n.startsWith(netnsPrefix));
   const state = await loadState(options.name).catch(() => undefined);
   const pids = [...new Set([...(await processesMentioning(`${stateDir}/`)), ...(state?.pods.flatMap((p) => p.pids) ?? [])])].filter(alive);
-  if (!existsSync(stateDir) && netns.length === 0 && links.length === 0 && pids.length === 0) {
+  const etcEntries = (await readdir('/etc/netns').catch(() => [] as string[])).filter((e) => e.startsWith(netnsPrefix));
+  if (!existsSync(stateDir) && netns.length === 0 && links.length === 0 && pids.length === 0 && etcEntries.length === 0) {
     options.log(`lab ${options.name} is not up: nothing to remove`);
     return false;
   }
   await stopProcesses(pids, 3000);
   for (const name of netns) await run('ip', ['netns', 'del', name]);
   for (const link of links) await run('ip', ['link', 'del', link]);
+  for (const entry of etcEntries) await rm(`/etc/netns/${entry}`, { recursive: true, force: true });
   await rm(stateDir, { recursive: true, force: true });
   options.log(`lab ${options.name} down: ${pids.length} process(es), ${netns.length} namespace(s), ${links.length} host link(s) and ${stateDir} removed`);
   return true;

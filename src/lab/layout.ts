@@ -10,6 +10,9 @@ export const STATE_ROOT = '/run/portico-lab';
 export const MAX_NODES = 40;
 export const POD_NETWORK = '10.244.0.0/16';
 export const SERVICE_NETWORK = '10.96.0.0/16';
+/** kube-system/kube-dns, where kubeadm puts it: pods' resolv.conf names it. */
+export const DNS_CLUSTER_IP = '10.96.0.10';
+export const CLUSTER_DOMAIN = 'cluster.local';
 /** The host end of the underlay, and its prefix on the host (`pl-<name>`). */
 export const HOST_OCTET = 1;
 export const FIRST_NODE_OCTET = 11;

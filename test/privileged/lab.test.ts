@@ -174,6 +174,18 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
     }
   });
 
+  it('pods resolve Service names through the cluster DNS (kube-system/kube-dns at 10.96.0.10)', async () => {
+    const st = await status();
+    const web = (st.services as Array<{ namespace: string; name: string; clusterIP: string }>).find((s) => s.namespace === 'default' && s.name === 'web')!;
+    const pod = (st.pods as Array<{ namespace: string; name: string; deployment: string }>).find((p) => p.deployment === 'api')!;
+    const netns = `pl-${NAME}-${pod.namespace}-${pod.name}`;
+    for (const name of ['web.default.svc.cluster.local', 'web']) {
+      const result = await exec('ip', ['netns', 'exec', netns, 'getent', 'hosts', name]);
+      expect(result.code, `${name}: ${result.stderr}`).toBe(0);
+      expect(result.stdout.split(/\s+/)[0]).toBe(web.clusterIP);
+    }
+  });
+
   it('reports an invalid object by kind/name, applies the rest, exits 1', async () => {
     const text = [
       'apiVersion: v1\nkind: Service\nmetadata: {name: broken}\nspec: {ports: [{port: 70000}]}',
@@ -223,6 +235,7 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
     const links = (await exec('ip', ['-o', 'link', 'show'])).stdout;
     expect(links).not.toContain(`pl-${NAME}`);
     expect(existsSync(`/run/portico-lab/${NAME}`)).toBe(false);
+    expect(existsSync('/etc/netns') ? (await exec('ls', ['/etc/netns'])).stdout : '').not.toContain(`pl-${NAME}-`);
     const ps = (await exec('ps', ['-eo', 'args'])).stdout;
     expect(ps).not.toContain(`/run/portico-lab/${NAME}/`);
     const again = await lab(['down']);
