@@ -1,0 +1,349 @@
+// Makes the kernel answer ARP (and NDP) on the underlay interface for the LoadBalancer addresses
+// this node owns, for as long as the agent process lives.
+//
+// IPv4: with the default arp_ignore=0 Linux answers ARP on any interface for any local address. The
+// owned addresses are /32s on a holder link `portico-lb`: one end of a veth pair whose other end
+// lives in a network namespace owned by a tiny child process (`unshare --net sh -c 'read _'`) whose
+// stdin is a pipe from the agent. When the agent dies — even by SIGKILL — the pipe closes, the
+// child exits, its namespace is destroyed, the veth pair goes and the addresses (and the local
+// routes the kernel made for them) vanish with it. No stale ARP answers survive the agent.
+//
+// IPv6: the kernel answers neighbour solicitations only for addresses on the receiving interface,
+// so the address goes on the holder link (local delivery) and a proxy NDP entry on the underlay
+// interface (`proxy_ndp=1`; the kernel answers proxied solicitations only while the interface has
+// forwarding=1). Proxy entries live in the node's namespace, not the holder's: the holder's shell
+// deletes them (those tagged with PROXY_NEIGH_PROTOCOL) when its stdin closes, which covers a
+// SIGKILLed agent process, but not a kill of the whole container or cgroup, which takes the shell
+// too. Then they last until the agent starts again (ensureHolder removes stale ones) or runs
+// `--cleanup`.
+//
+// Takeover: a gratuitous ARP (`arping -U`, package iputils-arping) for each newly owned IPv4
+// address, so neighbours' caches move at once. No unsolicited NA for IPv6 (no Debian tool sends
+// one): neighbours move when their cache entry for the old owner fails (NUD, seconds).
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { formatIp, parseIp } from '../lib/cidr.js';
+import { PorticoError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { CommandError, type CommandRunner } from '../lib/run-command.js';
+import type { NetHost } from '../host/net-host.js';
+import type { NetChange } from '../host/net-types.js';
+
+export const HOLDER_LINK = 'portico-lb';
+/** The veth end inside the holder's namespace. */
+export const HOLDER_PEER = 'holder0';
+/** Routing protocol number tagging the proxy NDP entries this module creates (cleanup deletes only these). */
+export const PROXY_NEIGH_PROTOCOL = 80;
+
+/** The child process whose network namespace carries the holder link's peer. */
+export interface HolderProcess {
+  /** The holder's network namespace, e.g. `/proc/1234/ns/net`. */
+  readonly netns: string;
+  /** Resolves when the holder has exited. */
+  readonly exited: Promise<void>;
+  /** Closes its stdin: it exits and its namespace (with the veth pair) goes. */
+  close(): void;
+}
+
+export type SpawnHolder = () => Promise<HolderProcess>;
+
+// Positional parameters: $1 unshare, $2 ip, $3 the proxy protocol. fd 0 is the agent's pipe; the
+// inner shell reads it too, so both see EOF when the agent goes. `ready` is printed from inside the
+// new namespace, so /proc/PID/ns/net is the new one by the time the agent reads it.
+const HOLDER_SCRIPT = [
+  'exec 3<&0',
+  '"$1" --net sh -c \'echo "ready $$"; read _ || true\' <&3 &',
+  'read _ || true',
+  // The agent is gone (or stopping): drop the proxy NDP entries it made, in this (the node's) netns.
+  '"$2" -6 neigh show proxy proto "$3" 2>/dev/null | while read -r addr _dev ifname _rest; do',
+  '  "$2" -6 neigh del proxy "$addr" dev "$ifname" 2>/dev/null',
+  'done',
+  'wait',
+].join('\n');
+
+/** Spawns the real holder: `sh` (in this namespace) → `unshare --net sh` (in a new one). */
+export function execHolder(options: { unshare?: string; ip?: string; sh?: string } = {}): SpawnHolder {
+  return () =>
+    new Promise<HolderProcess>((resolve, reject) => {
+      const child = spawn(options.sh ?? '/bin/sh', ['-c', HOLDER_SCRIPT, 'portico-lb-holder', options.unshare ?? 'unshare', options.ip ?? 'ip', String(PROXY_NEIGH_PROTOCOL)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      let settled = false;
+      const exited = new Promise<void>((done) => child.once('close', () => done()));
+      child.stdin!.on('error', () => {});
+      child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        out += chunk.toString();
+        const pid = /ready (\d+)/.exec(out)?.[1];
+        if (!pid) return;
+        settled = true;
+        resolve({ netns: `/proc/${pid}/ns/net`, exited, close: () => child.stdin!.end() });
+      });
+      child.once('error', (error) => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      });
+      void exited.then(() => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`the holder process exited before it was ready: ${err.trim() || 'no output'}`));
+      });
+    });
+}
+
+export interface AnnouncerOptions {
+  net: NetHost;
+  /** The underlay interface (the one holding the node's InternalIP). */
+  iface: string;
+  runner: CommandRunner;
+  spawnHolder: SpawnHolder;
+  logger: Logger;
+  /** Default `arping`. */
+  arping?: string;
+  /** Default `ip` (for listing proxy NDP entries). */
+  ip?: string;
+  /** Gratuitous ARPs per takeover, one second apart (arping -c). Default 2. */
+  garpCount?: number;
+  /** `net/ipv4/conf/all/arp_ignore` → value; default reads /proc/sys. */
+  readSysctl?: (key: string) => Promise<string | undefined>;
+  /** The holder exited on its own: every announcement is gone. The owner should sync again. */
+  onHolderLost?: () => void;
+}
+
+export interface SyncResult {
+  added: string[];
+  removed: string[];
+}
+
+async function procSysctl(key: string): Promise<string | undefined> {
+  try {
+    return (await readFile(`/proc/sys/${key}`, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function canonical(ip: string): { text: string; family: 4 | 6 } {
+  const parsed = parseIp(ip);
+  if (!parsed) throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `${JSON.stringify(ip)} is not an IP address`);
+  return { text: formatIp(parsed), family: parsed.family };
+}
+
+/** The addresses on the holder link and the proxy NDP entries for them; see the file comment. */
+export class HolderAnnouncer {
+  readonly #o: AnnouncerOptions;
+  readonly #readSysctl: (key: string) => Promise<string | undefined>;
+  #holder: HolderProcess | undefined;
+  /** What is announced now (canonical text). */
+  readonly #announced = new Set<string>();
+  #chain: Promise<unknown> = Promise.resolve();
+  #warned = new Set<string>();
+  #pendingGarps = new Set<Promise<void>>();
+
+  constructor(options: AnnouncerOptions) {
+    this.#o = options;
+    this.#readSysctl = options.readSysctl ?? procSysctl;
+  }
+
+  /** Announced addresses, sorted as strings. */
+  announced(): string[] {
+    return [...this.#announced].sort();
+  }
+
+  /** Starts the holder and its link if they are not there (idempotent). Removes stale proxy entries at first start. */
+  ensureHolder(): Promise<void> {
+    return this.#serial(() => this.#ensureHolder());
+  }
+
+  /** Makes the announced set exactly `ips` (IPv4 and IPv6); gratuitous ARP for new IPv4 ones. */
+  sync(ips: readonly string[]): Promise<SyncResult> {
+    return this.#serial(() => this.#sync(ips));
+  }
+
+  /** SIGTERM: drops every announcement at once (deletes the link, closes the holder). */
+  withdrawAll(): Promise<void> {
+    return this.#serial(async () => {
+      const v6 = [...this.#announced].filter((ip) => ip.includes(':'));
+      this.#announced.clear();
+      const holder = this.#holder;
+      this.#holder = undefined;
+      try {
+        const changes: NetChange[] = v6.map((ip) => ({ op: 'del-proxy-neigh', ip, dev: this.#o.iface }));
+        if (changes.length > 0) await this.#o.net.namespace().apply(changes).catch((error: Error) => this.#applyFailed('withdraw', error));
+        await this.#o.net.namespace().deleteLink(HOLDER_LINK).catch((error: Error) => this.#applyFailed('withdraw', error));
+      } finally {
+        holder?.close();
+      }
+      if (holder) await holder.exited;
+    });
+  }
+
+  /** Waits for gratuitous ARPs in flight (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.#chain.catch(() => {});
+    await Promise.all(this.#pendingGarps);
+  }
+
+  /** `--cleanup`: removes the holder link and the proxy NDP entries this module tagged; nothing else. */
+  cleanup(): Promise<{ link: boolean; proxies: string[] }> {
+    return this.#serial(async () => {
+      const link = await this.#o.net.namespace().deleteLink(HOLDER_LINK);
+      const proxies = await this.#removeStaleProxies();
+      return { link, proxies };
+    });
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(task, task);
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async #ensureHolder(): Promise<void> {
+    if (this.#holder) return;
+    const ns = this.#o.net.namespace();
+    // A link left by a previous instance (still going away, or another agent's): start clean.
+    await ns.deleteLink(HOLDER_LINK).catch(() => false);
+    await this.#removeStaleProxies();
+    this.#announced.clear();
+    await this.#checkArp();
+    let holder: HolderProcess;
+    try {
+      holder = await this.#o.spawnHolder();
+    } catch (error) {
+      throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `cannot start the holder process (is unshare installed?): ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      await ns.apply([{ op: 'create-veth', name: HOLDER_LINK, peerName: HOLDER_PEER, peerNetns: holder.netns }]);
+      await this.#o.net.namespace(holder.netns).apply([{ op: 'set-up', name: HOLDER_PEER }]);
+      await ns.apply([
+        // No router solicitations or SLAAC on a link nothing is attached to.
+        { op: 'sysctl', key: `net/ipv6/conf/${HOLDER_LINK}/accept_ra`, value: '0', optional: true },
+        { op: 'set-up', name: HOLDER_LINK },
+      ]);
+    } catch (error) {
+      holder.close();
+      throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `cannot create the holder link ${HOLDER_LINK}: ${(error as Error).message}`, { cause: error });
+    }
+    this.#holder = holder;
+    void holder.exited.then(() => {
+      if (this.#holder !== holder) return; // closed on purpose
+      this.#holder = undefined;
+      this.#announced.clear();
+      this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY' }, `the holder process of ${HOLDER_LINK} exited: every announcement is gone until the next sync`);
+      this.#o.onHolderLost?.();
+    });
+  }
+
+  async #sync(wanted: readonly string[]): Promise<SyncResult> {
+    await this.#ensureHolder();
+    const want = new Map(wanted.map((ip) => canonical(ip)).map((ip) => [ip.text, ip.family]));
+    const ns = this.#o.net.namespace();
+    const link = await ns.lookupLink(HOLDER_LINK);
+    if (!link) throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `the holder link ${HOLDER_LINK} has gone`);
+    const present = new Set(
+      link.addresses
+        .filter((a) => a.scope !== 'link')
+        .map((a) => a.cidr.split('/')[0]!)
+        .map((ip) => canonical(ip).text),
+    );
+    const added = [...want.keys()].filter((ip) => !present.has(ip));
+    const removed = [...present].filter((ip) => !want.has(ip));
+    const changes: NetChange[] = [];
+    const iface = this.#o.iface;
+    if ([...want.values()].includes(6)) {
+      changes.push({ op: 'sysctl', key: `net/ipv6/conf/${iface}/proxy_ndp`, value: '1' });
+      await this.#checkForwarding();
+    }
+    for (const ip of removed) {
+      changes.push({ op: 'del-addr', dev: HOLDER_LINK, cidr: ip.includes(':') ? `${ip}/128` : `${ip}/32` });
+      if (ip.includes(':')) changes.push({ op: 'del-proxy-neigh', ip, dev: iface });
+    }
+    for (const ip of added) {
+      const v6 = want.get(ip) === 6;
+      if (!present.has(ip)) changes.push({ op: 'add-addr', dev: HOLDER_LINK, cidr: v6 ? `${ip}/128` : `${ip}/32`, noDad: true });
+      if (v6) changes.push({ op: 'add-proxy-neigh', ip, dev: iface, protocol: PROXY_NEIGH_PROTOCOL });
+    }
+    if (changes.length > 0) {
+      try {
+        await ns.apply(changes);
+      } catch (error) {
+        // Some changes may have gone through: the next sync reads the link again.
+        for (const ip of removed) this.#announced.delete(ip);
+        throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `cannot update ${HOLDER_LINK}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    this.#announced.clear();
+    for (const ip of want.keys()) this.#announced.add(ip);
+    for (const ip of added) if (want.get(ip) === 4) this.#garp(ip);
+    return { added, removed };
+  }
+
+  #garp(ip: string): void {
+    const arping = this.#o.arping ?? 'arping';
+    const task = this.#o.runner
+      .run({ command: arping, args: ['-q', '-U', '-c', String(this.#o.garpCount ?? 2), '-I', this.#o.iface, ip], timeoutMs: 10_000 })
+      .then(
+        (result) => {
+          // iputils arping exits 1 in -U mode when no reply came, which is the normal case.
+          if (result.code > 1) this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY', ip, stderr: result.stderr.trim() }, 'gratuitous ARP failed');
+        },
+        (error: Error) => {
+          if (error instanceof CommandError && error.errno === 'ENOENT') {
+            this.#warnOnce('arping', `${arping} is not installed (apt-get install iputils-arping): no gratuitous ARP on takeover, neighbours move when their ARP entry expires`);
+          } else {
+            this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY', ip, err: error.message }, 'gratuitous ARP failed');
+          }
+        },
+      );
+    this.#pendingGarps.add(task);
+    void task.finally(() => this.#pendingGarps.delete(task));
+  }
+
+  async #removeStaleProxies(): Promise<string[]> {
+    const result = await this.#o.runner
+      .run({ command: this.#o.ip ?? 'ip', args: ['-j', '-6', 'neigh', 'show', 'proxy', 'proto', String(PROXY_NEIGH_PROTOCOL)] })
+      .catch(() => undefined);
+    if (!result || result.code !== 0 || result.stdout.trim() === '') return [];
+    let entries: Array<{ dst?: string; dev?: string }>;
+    try {
+      entries = JSON.parse(result.stdout) as Array<{ dst?: string; dev?: string }>;
+    } catch {
+      return [];
+    }
+    const changes: NetChange[] = entries
+      .filter((e): e is { dst: string; dev: string } => typeof e.dst === 'string' && typeof e.dev === 'string')
+      .map((e) => ({ op: 'del-proxy-neigh', ip: e.dst, dev: e.dev }));
+    if (changes.length > 0) await this.#o.net.namespace().apply(changes);
+    return changes.map((c) => (c.op === 'del-proxy-neigh' ? `${c.ip} dev ${c.dev}` : ''));
+  }
+
+  async #checkArp(): Promise<void> {
+    const values = await Promise.all([`net/ipv4/conf/all/arp_ignore`, `net/ipv4/conf/${this.#o.iface}/arp_ignore`].map((key) => this.#readSysctl(key)));
+    const max = Math.max(...values.map((v) => Number(v ?? '0') || 0));
+    if (max !== 0) {
+      this.#warnOnce('arp_ignore', `arp_ignore is ${max} on ${this.#o.iface}: the kernel does not answer ARP there for addresses on ${HOLDER_LINK}, so IPv4 LoadBalancer addresses are not reachable (set net.ipv4.conf.all.arp_ignore=0 and net.ipv4.conf.${this.#o.iface}.arp_ignore=0)`);
+    }
+  }
+
+  async #checkForwarding(): Promise<void> {
+    const value = await this.#readSysctl(`net/ipv6/conf/${this.#o.iface}/forwarding`);
+    if (value !== '1') {
+      this.#warnOnce('forwarding', `IPv6 forwarding is off on ${this.#o.iface}: the kernel answers proxy NDP only on forwarding interfaces, so IPv6 LoadBalancer addresses are not reachable (set net.ipv6.conf.${this.#o.iface}.forwarding=1)`);
+    }
+  }
+
+  #warnOnce(key: string, message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_CONFIG' }, message);
+  }
+
+  #applyFailed(what: string, error: Error): void {
+    this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY', err: error.message }, `${what} failed`);
+  }
+}
