@@ -1,0 +1,227 @@
+// The LoadBalancer L2 announcement of one node agent: Services, EndpointSlices and Nodes from the
+// store plus the live set from the heartbeats → chooseAnnouncers → the addresses this node owns →
+// the holder link. Recomputed on every relevant store change and every membership change, one pass
+// at a time (changes during a pass coalesce into one more), retried after a failure.
+import { parseCidr, parseIp, prefixContains, formatIp, type IpPrefix } from '../lib/cidr.js';
+import type { ErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ObjectStore, StoreChange } from '../store/object-store.js';
+import { chooseAnnouncers, nodeAddresses, type Election } from './elect.js';
+import type { Peer } from './heartbeat.js';
+import type { SyncResult } from './announcer.js';
+
+/** What LoadBalancerAnnouncer needs of a Membership (heartbeat.ts). */
+export interface MembershipLike {
+  readonly nodeName: string;
+  live(): ReadonlySet<string>;
+  subscribe(listener: (live: ReadonlySet<string>) => void): () => void;
+  setPeers(peers: readonly Peer[]): void;
+  stop(): Promise<void>;
+}
+
+/** What LoadBalancerAnnouncer needs of a HolderAnnouncer (announcer.ts). */
+export interface HolderLike {
+  sync(ips: readonly string[]): Promise<SyncResult>;
+  withdrawAll(): Promise<void>;
+  announced(): string[];
+}
+
+export interface AnnounceDiagnostic {
+  code: ErrorCode;
+  message: string;
+}
+
+export interface Timeouts {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface LoadBalancerAnnouncerOptions {
+  store: ObjectStore;
+  nodeName: string;
+  /** The underlay interface (for log lines; the holder announces on it). */
+  iface: string;
+  /**
+   * The node's InternalIP(s) as configured on `iface`, with their prefix (`10.30.0.11/24`): the
+   * underlay subnets. Only LoadBalancer addresses inside them are announced.
+   */
+  nodeAddresses: readonly string[];
+  membership: MembershipLike;
+  holder: HolderLike;
+  logger: Logger;
+  /** As lb-controller's `--load-balancer-class`: undefined handles Services without a class. */
+  loadBalancerClass?: string | undefined;
+  onDiagnostic?: (diagnostic: AnnounceDiagnostic) => void;
+  /** Delay before retrying a failed pass. Default 2000 ms. */
+  retryMs?: number;
+  timers?: Timeouts;
+}
+
+const RELEVANT: ReadonlySet<string> = new Set(['Service', 'EndpointSlice', 'Node']);
+
+export class LoadBalancerAnnouncer {
+  readonly #o: LoadBalancerAnnouncerOptions;
+  readonly #subnets: IpPrefix[];
+  readonly #timers: Timeouts;
+  #unsubscribe: Array<() => void> = [];
+  #elections: Election[] = [];
+  #running: Promise<void> | undefined;
+  #dirty = false;
+  #stopped = true;
+  #retry: unknown;
+  #peersKey = '';
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: LoadBalancerAnnouncerOptions) {
+    this.#o = options;
+    this.#subnets = options.nodeAddresses.map((text) => {
+      const cidr = parseCidr(text);
+      if (!cidr) throw new Error(`nodeAddresses: ${JSON.stringify(text)} is not a CIDR`);
+      return cidr;
+    });
+    this.#timers = options.timers ?? {
+      setTimeout: (callback, ms) => setTimeout(callback, ms),
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    };
+  }
+
+  /** Subscribes to the store and the membership and runs the first pass (resolves when it is done). */
+  async start(): Promise<void> {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#unsubscribe.push(
+      this.#o.store.subscribe((change: StoreChange) => {
+        if (RELEVANT.has(change.kind)) this.#schedule();
+      }),
+      this.#o.membership.subscribe(() => this.#schedule()),
+    );
+    this.#schedule();
+    await this.idle();
+  }
+
+  /** Runs a pass now (the holder lost its addresses, or a periodic resync). */
+  resync(): void {
+    this.#schedule();
+  }
+
+  /** Withdraws every announcement at once, then tells the peers this node leaves. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    if (this.#retry !== undefined) this.#timers.clearTimeout(this.#retry);
+    this.#retry = undefined;
+    // Withdraw first: the peers may take over as soon as they hear we leave.
+    await this.#o.holder.withdrawAll();
+    await this.#o.membership.stop();
+    await this.#running?.catch(() => {});
+    // A pass that was running when stop() began may have announced again: withdraw once more.
+    await this.#o.holder.withdrawAll();
+  }
+
+  /** The addresses this node answers for now. */
+  announced(): string[] {
+    return this.#o.holder.announced();
+  }
+
+  /** The last election, every address in the underlay subnets (debug views). */
+  elections(): readonly Election[] {
+    return this.#elections;
+  }
+
+  /** Resolves when no pass is running (a retry may be pending). */
+  idle(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#dirty = true;
+    if (this.#running) return;
+    if (this.#retry !== undefined) {
+      this.#timers.clearTimeout(this.#retry);
+      this.#retry = undefined;
+    }
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  async #loop(): Promise<void> {
+    // Let synchronous bursts of store changes (a manifest reload) land before the first pass.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#dirty && !this.#stopped) {
+      this.#dirty = false;
+      try {
+        await this.#pass();
+      } catch (error) {
+        const message = `LoadBalancer announcement failed: ${(error as Error).message}`;
+        const code: ErrorCode = (error as { code?: ErrorCode }).code ?? 'PORTICO_ERR_ANNOUNCE_APPLY';
+        this.#o.logger.warn({ code, err: (error as Error).message }, message);
+        this.#o.onDiagnostic?.({ code, message });
+        if (!this.#stopped) {
+          this.#dirty = false; // the retry runs a full pass anyway
+          this.#retry = this.#timers.setTimeout(() => {
+            this.#retry = undefined;
+            this.#schedule();
+          }, this.#o.retryMs ?? 2000);
+        }
+        return;
+      }
+    }
+  }
+
+  async #pass(): Promise<void> {
+    const snapshot = this.#o.store.snapshot();
+    this.#updatePeers();
+    const elections = chooseAnnouncers({
+      services: snapshot.services.values(),
+      endpointSlices: snapshot.endpointSlices.values(),
+      nodes: snapshot.nodes.values(),
+      liveNodes: this.#o.membership.live(),
+      subnets: this.#o.nodeAddresses,
+      loadBalancerClass: this.#o.loadBalancerClass,
+    });
+    this.#elections = elections;
+    if (this.#stopped) return;
+    const owned = elections.filter((e) => e.owner === this.#o.nodeName);
+    const result = await this.#o.holder.sync(owned.map((e) => e.ip));
+    for (const ip of result.added) {
+      const e = owned.find((o) => o.ip === ip);
+      this.#o.logger.info({ ip, service: e?.service, reason: e?.reason, iface: this.#o.iface }, 'announcing LoadBalancer address');
+    }
+    for (const ip of result.removed) {
+      const e = elections.find((o) => o.ip === ip);
+      this.#o.logger.info({ ip, service: e?.service, owner: e?.owner ?? null, iface: this.#o.iface }, 'withdrew LoadBalancer address');
+    }
+  }
+
+  /** Heartbeat peers: every other Node, at its InternalIP in an underlay subnet (else its first). */
+  #updatePeers(): void {
+    const peers: Peer[] = [];
+    // Every Node, excluded ones too: they never announce, but their agents send heartbeats.
+    const all = [...this.#o.store.snapshot().nodes.values()].map((n) => ({ ...n, metadata: { ...n.metadata, labels: {} } }));
+    for (const [name, addrs] of nodeAddresses(all)) {
+      if (name === this.#o.nodeName || addrs.length === 0) continue;
+      const onSegment = addrs.filter((a) => this.#subnets.some((s) => prefixContains(s, a)));
+      const pick = [...onSegment, ...addrs].sort((a, b) => a.family - b.family)[0]!;
+      peers.push({ name, address: formatIp(pick) });
+    }
+    peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const key = JSON.stringify(peers);
+    if (key === this.#peersKey) return;
+    this.#peersKey = key;
+    this.#o.membership.setPeers(peers);
+  }
+}
+
+/** The CIDRs on an interface's address list that hold one of the given IPs (helper for the agent). */
+export function underlaySubnets(interfaceCidrs: readonly string[], internalIps: readonly string[]): string[] {
+  const ips = internalIps.map((ip) => parseIp(ip)).filter((ip) => ip !== undefined);
+  return interfaceCidrs.filter((text) => {
+    const cidr = parseCidr(text);
+    return cidr !== undefined && ips.some((ip) => ip.family === cidr.ip.family && ip.value === cidr.ip.value);
+  });
+}
