@@ -243,8 +243,17 @@ export class HolderAnnouncer {
     await this.#ensureHolder();
     const want = new Map(wanted.map((ip) => canonical(ip)).map((ip) => [ip.text, ip.family]));
     const ns = this.#o.net.namespace();
-    const link = await ns.lookupLink(HOLDER_LINK);
-    if (!link) throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `the holder link ${HOLDER_LINK} has gone`);
+    let link = await ns.lookupLink(HOLDER_LINK);
+    if (!link) {
+      // Deleted under us (by hand, or by another program): start a new holder.
+      this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY' }, `the holder link ${HOLDER_LINK} has gone: creating it again`);
+      const holder = this.#holder;
+      this.#holder = undefined;
+      holder?.close();
+      await this.#ensureHolder();
+      link = await ns.lookupLink(HOLDER_LINK);
+      if (!link) throw new PorticoError('PORTICO_ERR_ANNOUNCE_APPLY', `the holder link ${HOLDER_LINK} has gone`);
+    }
     const present = new Set(
       link.addresses
         .filter((a) => a.scope !== 'link')

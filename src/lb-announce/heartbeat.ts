@@ -10,6 +10,7 @@
 // timestamp further than maxClockSkewMs from its own clock (a replay after the receiver restarted).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { formatIp, parseIp } from '../lib/cidr.js';
 import { PorticoError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -31,6 +32,30 @@ const MAC_BYTES = 32;
 const HEADER_BYTES = MAGIC.length + 1 + MAC_BYTES;
 const MAX_DATAGRAM = 512;
 const REJECT_LOG_INTERVAL_MS = 60_000;
+
+/** Minimum secret length; shorter ones are refused. */
+export const MIN_SECRET_BYTES = 16;
+
+/**
+ * Reads `--heartbeat-secret-file`: its bytes, without trailing whitespace (a newline an editor or
+ * `kubectl create secret --from-file` left). Every node must use the same file content.
+ * Throws PORTICO_ERR_ANNOUNCE_CONFIG when it cannot be read or is shorter than MIN_SECRET_BYTES.
+ */
+export async function loadHeartbeatSecret(path: string): Promise<Buffer> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (error) {
+    throw new PorticoError('PORTICO_ERR_ANNOUNCE_CONFIG', `cannot read the heartbeat secret ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let end = data.length;
+  while (end > 0 && [0x0a, 0x0d, 0x20, 0x09].includes(data[end - 1]!)) end--;
+  const secret = data.subarray(0, end);
+  if (secret.length < MIN_SECRET_BYTES) {
+    throw new PorticoError('PORTICO_ERR_ANNOUNCE_CONFIG', `the heartbeat secret ${path} has ${secret.length} bytes; it needs at least ${MIN_SECRET_BYTES}`);
+  }
+  return Buffer.from(secret);
+}
 
 export interface Peer {
   /** The Node name. */
@@ -134,6 +159,8 @@ export class Membership {
   readonly #rejectLogged = new Map<string, number>();
   #sockets: Array<{ family: 4 | 6; socket: Socket; address: string }> = [];
   #timer: unknown;
+  /** Expiry checks between heartbeats, so a peer is dead within deadAfterMs + intervalMs/4. */
+  #checkTimer: unknown;
   #incarnation = 0;
   #seq = 0;
   #live: ReadonlySet<string>;
@@ -199,6 +226,7 @@ export class Membership {
     this.#recompute();
     this.tick();
     this.#timer = this.#timers.setInterval(() => this.tick(), this.#intervalMs);
+    this.#checkTimer = this.#timers.setInterval(() => this.#recompute(), Math.max(10, Math.floor(this.#intervalMs / 4)));
   }
 
   /** The bound sockets (port 0 resolved), for tests. */
@@ -252,7 +280,9 @@ export class Membership {
     if (!this.#running) return;
     this.#running = false;
     if (this.#timer !== undefined) this.#timers.clearInterval(this.#timer);
+    if (this.#checkTimer !== undefined) this.#timers.clearInterval(this.#checkTimer);
     this.#timer = undefined;
+    this.#checkTimer = undefined;
     await Promise.all(this.#broadcast('leaving'));
     this.#closeSockets();
     this.#recompute();

@@ -114,6 +114,17 @@ describe('HolderAnnouncer', () => {
     expect(live.length).toBe(2);
   });
 
+  it('a holder link deleted under it is created again on the next sync', async () => {
+    const { host, announcer, addresses, live } = setup();
+    await announcer.sync(['10.30.0.100']);
+    host.deleteLink(undefined, HOLDER_LINK);
+    expect(addresses()).toEqual([]);
+    expect(await announcer.sync(['10.30.0.100'])).toEqual({ added: ['10.30.0.100'], removed: [] });
+    expect(addresses()).toEqual(['10.30.0.100/32']);
+    expect(live.length).toBe(2);
+    expect(host.snapshot()['/fake/holder-1']).toBeUndefined(); // the old holder was ended
+  });
+
   it('starting removes a stale holder link and stale tagged proxy entries, and leaves untagged ones', async () => {
     const { host, announcer } = setup();
     host.addNamespace('/fake/old');

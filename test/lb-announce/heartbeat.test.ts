@@ -188,17 +188,42 @@ describe('Membership', () => {
     await expect(other.start()).rejects.toMatchObject({ code: 'PORTICO_ERR_ANNOUNCE_HEARTBEAT' });
   });
 
-  it('the interval timer sends heartbeats', async () => {
-    const callbacks: Array<() => void> = [];
-    const timers = { setInterval: (cb: () => void) => callbacks.push(cb), clearInterval: () => {} };
+  it('its timers send a heartbeat every intervalMs, and check expiry four times as often', async () => {
+    const callbacks = new Map<number, () => void>();
+    const timers = { setInterval: (cb: () => void, ms: number) => callbacks.set(ms, cb), clearInterval: () => {} };
     const [a] = await members(1);
-    const b = new Membership({ nodeName: 'node-2', bind: ['127.0.0.2'], port: 0, secret: SECRET, clock, timers, logger: createSilentLogger() });
+    const b = new Membership({ nodeName: 'node-2', bind: ['127.0.0.2'], port: 0, secret: SECRET, clock, timers, intervalMs: 1000, deadAfterMs: 3000, logger: createSilentLogger() });
     await b.start();
     b.setPeers([{ name: 'node-1', address: '127.0.0.1', port: a!.m.boundAddresses()[0]!.port }]);
-    a!.m.setPeers([{ name: 'node-2', address: '127.0.0.2' }]);
-    expect(callbacks.length).toBe(1);
-    callbacks[0]!();
+    a!.m.setPeers([{ name: 'node-2', address: '127.0.0.2', port: b.boundAddresses()[0]!.port }]);
+    expect([...callbacks.keys()].sort()).toEqual([1000, 250]);
+    callbacks.get(1000)!();
     await a!.waitFor(accepted('node-2'));
+    a!.m.tick();
+    for (let i = 0; i < 200 && !b.live().has('node-1'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(b.live().has('node-1')).toBe(true);
+    now += 3100; // no tick: only the expiry check runs
+    callbacks.get(250)!();
+    expect([...b.live()]).toEqual(['node-2']);
     await b.stop();
+  });
+});
+
+describe('loadHeartbeatSecret', () => {
+  it('reads the file without trailing whitespace, and refuses short or missing ones', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadHeartbeatSecret } = await import('../../src/lb-announce/heartbeat.js');
+    const dir = await mkdtemp(join(tmpdir(), 'portico-secret-'));
+    try {
+      await writeFile(join(dir, 'ok'), 'a-long-enough-secret-value\r\n');
+      expect((await loadHeartbeatSecret(join(dir, 'ok'))).toString()).toBe('a-long-enough-secret-value');
+      await writeFile(join(dir, 'short'), 'short\n');
+      await expect(loadHeartbeatSecret(join(dir, 'short'))).rejects.toMatchObject({ code: 'PORTICO_ERR_ANNOUNCE_CONFIG' });
+      await expect(loadHeartbeatSecret(join(dir, 'missing'))).rejects.toMatchObject({ code: 'PORTICO_ERR_ANNOUNCE_CONFIG' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
