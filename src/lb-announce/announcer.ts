@@ -11,8 +11,8 @@
 // IPv6: the kernel answers neighbour solicitations only for addresses on the receiving interface,
 // so the address goes on the holder link (local delivery) and a proxy NDP entry on the underlay
 // interface (`proxy_ndp=1`; the kernel answers proxied solicitations only while the interface has
-// forwarding=1). Proxy entries live in the node's namespace, not the holder's: the holder's shell
-// deletes them (those tagged with PROXY_NEIGH_PROTOCOL) when its stdin closes, which covers a
+// forwarding=1; and `proxy_delay=0`, or it waits up to 0.8 s before each answer). Proxy entries
+// live in the node's namespace, not the holder's: the holder's shell deletes them (those tagged with PROXY_NEIGH_PROTOCOL) when its stdin closes, which covers a
 // SIGKILLed agent process, but not a kill of the whole container or cgroup, which takes the shell
 // too. Then they last until the agent starts again (ensureHolder removes stale ones) or runs
 // `--cleanup`.
@@ -266,6 +266,9 @@ export class HolderAnnouncer {
     const iface = this.#o.iface;
     if ([...want.values()].includes(6)) {
       changes.push({ op: 'sysctl', key: `net/ipv6/conf/${iface}/proxy_ndp`, value: '1' });
+      // The kernel delays proxied answers to multicast solicitations by up to proxy_delay (0.8 s)
+      // (RFC 4861's anycast delay); an owner is the only answer, so answer at once.
+      changes.push({ op: 'sysctl', key: `net/ipv6/neigh/${iface}/proxy_delay`, value: '0', optional: true });
       await this.#checkForwarding();
     }
     for (const ip of removed) {

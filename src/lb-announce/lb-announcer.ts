@@ -54,6 +54,8 @@ export interface LoadBalancerAnnouncerOptions {
   onDiagnostic?: (diagnostic: AnnounceDiagnostic) => void;
   /** Delay before retrying a failed pass. Default 2000 ms. */
   retryMs?: number;
+  /** A full pass this often even without changes, repairing drift (an address deleted by hand). Default 30 000 ms; 0 turns it off. */
+  resyncMs?: number;
   timers?: Timeouts;
 }
 
@@ -69,6 +71,7 @@ export class LoadBalancerAnnouncer {
   #dirty = false;
   #stopped = true;
   #retry: unknown;
+  #resync: unknown;
   #peersKey = '';
   #idleWaiters: Array<() => void> = [];
 
@@ -96,7 +99,18 @@ export class LoadBalancerAnnouncer {
       this.#o.membership.subscribe(() => this.#schedule()),
     );
     this.#schedule();
+    this.#armResync();
     await this.idle();
+  }
+
+  #armResync(): void {
+    const every = this.#o.resyncMs ?? 30_000;
+    if (every <= 0 || this.#stopped) return;
+    this.#resync = this.#timers.setTimeout(() => {
+      this.#resync = undefined;
+      this.#schedule();
+      this.#armResync();
+    }, every);
   }
 
   /** Runs a pass now (the holder lost its addresses, or a periodic resync). */
@@ -110,7 +124,9 @@ export class LoadBalancerAnnouncer {
     this.#stopped = true;
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     if (this.#retry !== undefined) this.#timers.clearTimeout(this.#retry);
+    if (this.#resync !== undefined) this.#timers.clearTimeout(this.#resync);
     this.#retry = undefined;
+    this.#resync = undefined;
     // Withdraw first: the peers may take over as soon as they hear we leave.
     await this.#o.holder.withdrawAll();
     await this.#o.membership.stop();

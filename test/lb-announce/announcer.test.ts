@@ -74,6 +74,7 @@ describe('HolderAnnouncer', () => {
     expect(snap['/fake/holder-1']!.links.find((l) => l.name === HOLDER_PEER)!.up).toBe(true);
     expect(snap['host']!.proxyNeighbours).toEqual([`2001:db8::a eth0 protocol ${PROXY_NEIGH_PROTOCOL}`]);
     expect(snap['host']!.sysctls['net/ipv6/conf/eth0/proxy_ndp']).toBe('1');
+    expect(snap['host']!.sysctls['net/ipv6/neigh/eth0/proxy_delay']).toBe('0');
     expect(commands.filter((c) => c.startsWith('arping'))).toEqual(['arping -q -U -c 2 -I eth0 10.30.0.100']);
     expect(announcer.announced()).toEqual(['10.30.0.100', '2001:db8::a']);
   });

@@ -90,6 +90,7 @@ function setup() {
     logger: createSilentLogger(),
     onDiagnostic: (d) => diagnostics.push(d.code),
     timers: { setTimeout: (cb) => retries.push(cb), clearTimeout: () => {} },
+    resyncMs: 0,
   });
   return { store, membership, holder, announcer, retries, diagnostics, log };
 }
@@ -181,6 +182,30 @@ describe('LoadBalancerAnnouncer', () => {
     await announcer.idle();
     expect(holder.syncs.length).toBe(before + 1);
     expect(announcer.announced().length).toBe(IPS.length + 20);
+  });
+
+  it('resyncs every resyncMs without changes, and stops doing so on stop', async () => {
+    const store = new ObjectStore();
+    store.upsert(node('node-a', { internalIP: '10.30.0.11' }));
+    store.upsert(lbService('default/web', ['10.30.0.100']));
+    const log: string[] = [];
+    const holder = new FakeHolder(log);
+    const timers: Array<{ cb: () => void; ms: number; cleared: boolean }> = [];
+    const announcer = new LoadBalancerAnnouncer({
+      store, nodeName: 'node-a', iface: 'eth0', nodeAddresses: ['10.30.0.11/24'], membership: new FakeMembership(log), holder, logger: createSilentLogger(), resyncMs: 30_000,
+      timers: { setTimeout: (cb, ms) => timers.push({ cb, ms, cleared: false }) - 1, clearTimeout: (i) => (timers[i as number]!.cleared = true) },
+    });
+    await announcer.start();
+    expect(holder.syncs.length).toBe(1);
+    expect(timers.map((t) => t.ms)).toEqual([30_000]);
+    holder.current.clear(); // drift: the address went missing
+    timers[0]!.cb();
+    await announcer.idle();
+    expect(holder.syncs.length).toBe(2);
+    expect(announcer.announced()).toEqual(['10.30.0.100']);
+    expect(timers.length).toBe(2);
+    await announcer.stop();
+    expect(timers[1]!.cleared).toBe(true);
   });
 
   it('underlaySubnets picks the interface CIDRs holding an InternalIP', () => {

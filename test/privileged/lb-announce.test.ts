@@ -71,7 +71,6 @@ async function startAgent(name: string): Promise<Agent> {
     nodeName: name,
     iface: 'eth0',
     nodeAddresses: [`${v4(i)}/24`, `${v6(i)}/64`],
-    bind: [v4(i)],
     port: HB_PORT,
     secretFile: join(secretDir, 'secret'),
     intervalMs: 200,
@@ -79,7 +78,7 @@ async function startAgent(name: string): Promise<Agent> {
     httpPort: HTTP_PORT,
     objects: objects(),
   };
-  const child = spawn('ip', ['netns', 'exec', ns[name]!, process.execPath, AGENT, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${SYSTEM_PATH}:${process.env['PATH'] ?? ''}` } });
+  const child = spawn('ip', ['netns', 'exec', ns[name]!, process.execPath, AGENT, JSON.stringify(config)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${SYSTEM_PATH}:${process.env['PATH'] ?? ''}` } });
   const agent: Agent = { name, child, events: [], stderr: '', exited: new Promise((resolve) => child.once('close', (code) => resolve(code))) };
   let buffer = '';
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -102,6 +101,15 @@ async function until(check: () => boolean | Promise<boolean>, what: string, agen
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`timed out waiting for ${what}${agent ? `; ${agent.name} stderr:\n${agent.stderr}` : ''}`);
+}
+
+/** The agent and every process it started (its holder): what a container kill does. */
+function killGroup(agent: Agent): void {
+  try {
+    process.kill(-agent.child.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 const lastAnnounced = (agent: Agent) => (agent.events.filter((e) => e['event'] === 'announced').at(-1)?.['ips'] as string[] | undefined) ?? [];
@@ -137,7 +145,7 @@ async function outsideNeighbour(ip: string): Promise<string | undefined> {
 describe.skipIf(LB_SKIP !== undefined)('LoadBalancer L2 announcement in node namespaces', () => {
   beforeAll(async () => {
     secretDir = await mkdtemp(join(tmpdir(), 'portico-lb-'));
-    await writeFile(join(secretDir, 'secret'), 'privileged-test-secret');
+    await writeFile(join(secretDir, 'secret'), 'privileged-test-secret\n');
     const ul = (await sandbox.netns('ul')).name;
     await mustExec('ip', ['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
     await mustExec('ip', ['-n', ul, 'link', 'set', 'br0', 'up']);
@@ -167,7 +175,7 @@ describe.skipIf(LB_SKIP !== undefined)('LoadBalancer L2 announcement in node nam
   });
 
   afterAll(async () => {
-    for (const agent of agents.values()) agent.child.kill('SIGKILL');
+    for (const agent of agents.values()) killGroup(agent);
     await Promise.all([...agents.values()].map((a) => a.exited));
     await sandbox.cleanup();
     if (secretDir) await rm(secretDir, { recursive: true, force: true });
@@ -239,5 +247,22 @@ describe.skipIf(LB_SKIP !== undefined)('LoadBalancer L2 announcement in node nam
     expect(survivor.events[leftAt + 1]).toEqual({ event: 'live', nodes: [stays] });
     expect(await reach(LB4)).toBe(stays);
     agents.delete(leaving);
+  });
+
+  it(title('a kill of the whole agent (holder included) leaves IPv6 proxy entries, which --cleanup removes, and only those'), async () => {
+    const [name] = [...agents.keys()];
+    const agent = agents.get(name!)!;
+    expect(await proxies(name!)).toEqual([LB6]);
+    await mustExec('ip', ['-n', ns[name!]!, '-6', 'neigh', 'add', 'proxy', 'fd40::77', 'dev', 'eth0']); // not ours
+    killGroup(agent);
+    await agent.exited;
+    await until(async () => (await holderAddresses(name!)).length === 0, `${HOLDER_LINK} gone from ${name}`);
+    expect(await proxies(name!)).toEqual([LB6]); // the documented leftover
+    const cleanup = await mustExec('ip', ['netns', 'exec', ns[name!]!, process.execPath, AGENT, JSON.stringify({ cleanup: true, iface: 'eth0' })]);
+    expect(JSON.parse(cleanup.trim())).toEqual({ event: 'cleanup', link: false, proxies: [`${LB6} dev eth0`] });
+    expect(await proxies(name!)).toEqual([]);
+    const all = (await ipJson(ns[name!]!, ['-6', 'neigh', 'show', 'proxy'])) as Array<{ dst: string }>;
+    expect(all.map((e) => e.dst)).toEqual(['fd40::77']);
+    agents.delete(name!);
   });
 });
