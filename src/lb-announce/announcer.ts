@@ -12,10 +12,10 @@
 // so the address goes on the holder link (local delivery) and a proxy NDP entry on the underlay
 // interface (`proxy_ndp=1`; the kernel answers proxied solicitations only while the interface has
 // forwarding=1; and `proxy_delay=0`, or it waits up to 0.8 s before each answer). Proxy entries
-// live in the node's namespace, not the holder's: the holder's shell deletes them (those tagged with PROXY_NEIGH_PROTOCOL) when its stdin closes, which covers a
-// SIGKILLed agent process, but not a kill of the whole container or cgroup, which takes the shell
-// too. Then they last until the agent starts again (ensureHolder removes stale ones) or runs
-// `--cleanup`.
+// live in the node's namespace, not the holder's: the holder's shell deletes those tagged with
+// PROXY_NEIGH_PROTOCOL when its stdin closes, which covers a SIGKILLed agent process, but not a
+// kill of the whole container or cgroup, which takes the shell too. Then they last until the
+// agent starts again (ensureHolder removes stale ones) or runs `--cleanup`.
 //
 // Takeover: a gratuitous ARP (`arping -U`, package iputils-arping) for each newly owned IPv4
 // address, so neighbours' caches move at once. No unsolicited NA for IPv6 (no Debian tool sends
