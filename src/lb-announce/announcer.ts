@@ -18,8 +18,9 @@
 // agent starts again (ensureHolder removes stale ones) or runs `--cleanup`.
 //
 // Takeover: a gratuitous ARP (`arping -U`, package iputils-arping) for each newly owned IPv4
-// address, so neighbours' caches move at once. No unsolicited NA for IPv6 (no Debian tool sends
-// one): neighbours move when their cache entry for the old owner fails (NUD, seconds).
+// address, and an unsolicited neighbour advertisement with the override flag for each IPv6 one,
+// so neighbours' caches move at once. No Debian tool sends such an NA, so a few lines of perl do
+// (perl-base is Essential in Debian; its Socket module opens the raw ICMPv6 socket).
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { formatIp, parseIp } from '../lib/cidr.js';
@@ -27,13 +28,32 @@ import { PorticoError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { CommandError, type CommandRunner } from '../lib/run-command.js';
 import type { NetHost } from '../host/net-host.js';
-import type { NetChange } from '../host/net-types.js';
+import type { Link, NetChange } from '../host/net-types.js';
 
 export const HOLDER_LINK = 'portico-lb';
 /** The veth end inside the holder's namespace. */
 export const HOLDER_PEER = 'holder0';
 /** Routing protocol number tagging the proxy NDP entries this module creates (cleanup deletes only these). */
 export const PROXY_NEIGH_PROTOCOL = 80;
+
+/**
+ * Sends, for each target, two unsolicited neighbour advertisements (RFC 4861 7.2.6: override set,
+ * solicited clear, target link-layer address option) to ff02::1 on the interface, hop limit 255.
+ * The kernel fills in the ICMPv6 checksum of raw ICMPv6 sockets. Arguments: IFINDEX MAC TARGET…
+ */
+export const UNSOLICITED_NA_SCRIPT = [
+  'use strict; use Socket qw(AF_INET6 SOCK_RAW IPPROTO_IPV6 IPV6_MULTICAST_HOPS IPV6_MULTICAST_IF inet_pton pack_sockaddr_in6);',
+  'my ($index, $mac, @targets) = @ARGV;',
+  'socket(my $s, AF_INET6, SOCK_RAW, 58) or die "raw ICMPv6 socket: $!\n";',
+  'setsockopt($s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, pack("i", 255)) or die "hops: $!\n";',
+  'setsockopt($s, IPPROTO_IPV6, IPV6_MULTICAST_IF, pack("i", $index)) or die "interface: $!\n";',
+  '(my $hex = $mac) =~ s/://g; my $ll = pack("H12", $hex);',
+  'my $to = pack_sockaddr_in6(0, inet_pton(AF_INET6, "ff02::1"), $index);',
+  'for my $round (1, 2) { for my $t (@targets) {',
+  '  my $target = inet_pton(AF_INET6, $t) or die "bad address $t\n";',
+  '  send($s, pack("CCnN", 136, 0, 0, 0x20000000) . $target . pack("CC", 2, 1) . $ll, 0, $to) or die "send: $!\n";',
+  '} select(undef, undef, undef, 0.2) if $round == 1; }',
+].join('\n');
 
 /** The child process whose network namespace carries the holder link's peer. */
 export interface HolderProcess {
@@ -108,6 +128,8 @@ export interface AnnouncerOptions {
   ip?: string;
   /** Gratuitous ARPs per takeover, one second apart (arping -c). Default 2. */
   garpCount?: number;
+  /** Runs UNSOLICITED_NA_SCRIPT; default `perl`. */
+  perl?: string;
   /** `net/ipv4/conf/all/arp_ignore` → value; default reads /proc/sys. */
   readSysctl?: (key: string) => Promise<string | undefined>;
   /** The holder exited on its own: every announcement is gone. The owner should sync again. */
@@ -292,6 +314,8 @@ export class HolderAnnouncer {
     this.#announced.clear();
     for (const ip of want.keys()) this.#announced.add(ip);
     for (const ip of added) if (want.get(ip) === 4) this.#garp(ip);
+    const added6 = added.filter((ip) => want.get(ip) === 6);
+    if (added6.length > 0) this.#unsolicitedNa(added6, await ns.lookupLink(iface).catch(() => undefined));
     return { added, removed };
   }
 
@@ -309,6 +333,31 @@ export class HolderAnnouncer {
             this.#warnOnce('arping', `${arping} is not installed (apt-get install iputils-arping): no gratuitous ARP on takeover, neighbours move when their ARP entry expires`);
           } else {
             this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY', ip, err: error.message }, 'gratuitous ARP failed');
+          }
+        },
+      );
+    this.#pendingGarps.add(task);
+    void task.finally(() => this.#pendingGarps.delete(task));
+  }
+
+  #unsolicitedNa(ips: readonly string[], link: Link | undefined): void {
+    const mac = link?.mac ?? '';
+    if (!link || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) {
+      this.#warnOnce('na-mac', `${this.#o.iface} has no Ethernet address: no unsolicited neighbour advertisement on takeover`);
+      return;
+    }
+    const perl = this.#o.perl ?? 'perl';
+    const task = this.#o.runner
+      .run({ command: perl, args: ['-e', UNSOLICITED_NA_SCRIPT, String(link.index), mac, ...ips], timeoutMs: 10_000 })
+      .then(
+        (result) => {
+          if (result.code !== 0) this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY', ips, stderr: result.stderr.trim() }, 'unsolicited neighbour advertisement failed');
+        },
+        (error: Error) => {
+          if (error instanceof CommandError && error.errno === 'ENOENT') {
+            this.#warnOnce('perl', `${perl} is not installed: no unsolicited neighbour advertisement on takeover, IPv6 neighbours move when their entry for the old owner fails`);
+          } else {
+            this.#o.logger.warn({ code: 'PORTICO_ERR_ANNOUNCE_APPLY', ips, err: error.message }, 'unsolicited neighbour advertisement failed');
           }
         },
       );

@@ -37,6 +37,8 @@ export interface StartLoadBalancerAnnouncementOptions {
   net?: NetHost;
   spawnHolder?: SpawnHolder;
   arping?: string;
+  /** Runs the unsolicited-NA script; default `perl`. */
+  perl?: string;
 }
 
 export interface RunningAnnouncement {
@@ -74,6 +76,7 @@ export async function startLoadBalancerAnnouncement(options: StartLoadBalancerAn
     spawnHolder: options.spawnHolder ?? execHolder(),
     logger: options.logger,
     ...(options.arping !== undefined ? { arping: options.arping } : {}),
+    ...(options.perl !== undefined ? { perl: options.perl } : {}),
     onHolderLost: () => announcer?.resync(),
   });
   announcer = new LoadBalancerAnnouncer({

@@ -18,6 +18,7 @@ function setup(options: { arping?: 'ok' | 'missing'; sysctls?: Record<string, st
         if (options.arping === 'missing') throw new CommandError('arping', 'cannot run arping: ENOENT', 'ENOENT');
         return { code: 0, stdout: '', stderr: '' };
       }
+      if (spec.command === 'perl') return { code: 0, stdout: '', stderr: '' };
       if (spec.command === 'ip' && spec.args.join(' ') === `-j -6 neigh show proxy proto ${PROXY_NEIGH_PROTOCOL}`) {
         const entries = host
           .proxyNeighbours()
@@ -76,6 +77,9 @@ describe('HolderAnnouncer', () => {
     expect(snap['host']!.sysctls['net/ipv6/conf/eth0/proxy_ndp']).toBe('1');
     expect(snap['host']!.sysctls['net/ipv6/neigh/eth0/proxy_delay']).toBe('0');
     expect(commands.filter((c) => c.startsWith('arping'))).toEqual(['arping -q -U -c 2 -I eth0 10.30.0.100']);
+    const eth0 = snap['host']!.links.find((l) => l.name === 'eth0')!;
+    const index = (await host.namespace().lookupLink('eth0'))!.index;
+    expect(commands.filter((c) => c.startsWith('perl')).map((c) => c.split(' ').slice(-3))).toEqual([[String(index), eth0.mac, '2001:db8::a']]);
     expect(announcer.announced()).toEqual(['10.30.0.100', '2001:db8::a']);
   });
 

@@ -1,7 +1,7 @@
 // A node agent's LoadBalancer announcement, alone, for test/privileged/lb-announce.test.ts: run it
 // inside a node namespace (`ip netns exec`), so killing this process really is the agent dying.
 // argv[2] is JSON: { nodeName, iface, nodeAddresses, port, secretFile, intervalMs, deadAfterMs,
-// objects, httpPort, arping? } — or { cleanup: true, iface } to run the --cleanup step and exit.
+// objects, httpPort, arping?, perl? } — or { cleanup: true, iface } to run the --cleanup step and exit.
 // It prints JSON lines: {"event":"live",…}, {"event":"announced",…}, {"event":"leaving",…},
 // {"event":"stopped"}. A TCP server on httpPort answers every connection with the node name.
 import { createServer } from 'node:net';
@@ -36,6 +36,7 @@ const running = await startLoadBalancerAnnouncement({
   logger,
   onHeartbeatEvent: (event) => event.type === 'accepted' && event.kind === 'leaving' && print({ event: 'leaving', from: event.from }),
   ...(config.arping ? { arping: config.arping } : {}),
+  ...(config.perl ? { perl: config.perl } : {}),
 });
 
 const live = (nodes) => print({ event: 'live', nodes: [...nodes].sort() });

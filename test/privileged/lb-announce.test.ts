@@ -25,7 +25,6 @@ const LB_SKIP =
 const title = (t: string) => (LB_SKIP ? `${t} (skipped: ${LB_SKIP})` : t);
 
 const LB4 = '10.40.0.100';
-const LB6 = 'fd40::100';
 const NAMES = ['node-1', 'node-2', 'node-3'];
 const HTTP_PORT = 8080;
 const HB_PORT = 7946;
@@ -44,6 +43,15 @@ const agents = new Map<string, Agent>();
 let secretDir = '';
 
 const ownerOf = (ip: string, names: readonly string[]) => [...names].sort((a, b) => (rendezvousScore(ip, b) > rendezvousScore(ip, a) ? 1 : -1))[0]!;
+/** An IPv6 address that moves with LB4 on both takeovers, so each one checks both families. */
+const LB6 = (() => {
+  const rest = NAMES.filter((n) => n !== ownerOf(LB4, NAMES));
+  for (let i = 0x100; i < 0x200; i++) {
+    const ip = `fd40::${i.toString(16)}`;
+    if (ownerOf(ip, NAMES) === ownerOf(LB4, NAMES) && ownerOf(ip, rest) === ownerOf(LB4, rest)) return ip;
+  }
+  throw new Error('no such address');
+})();
 const v4 = (i: number) => `10.40.0.${11 + i}`;
 const v6 = (i: number) => `fd40::${11 + i}`;
 
@@ -204,7 +212,7 @@ describe.skipIf(LB_SKIP !== undefined)('LoadBalancer L2 announcement in node nam
     expect(await outsideNeighbour(LB6)).toBe(await macOf(owner6));
   });
 
-  it(title('SIGKILL of the owner: its addresses vanish with it, another node takes over and sends a gratuitous ARP'), async () => {
+  it(title('SIGKILL of the owner: its addresses vanish with it, another node takes over and sends a gratuitous ARP and an unsolicited NA'), async () => {
     const victim = agents.get(owner4)!;
     const rest = NAMES.filter((n) => n !== owner4);
     const next4 = ownerOf(LB4, rest);
@@ -219,11 +227,12 @@ describe.skipIf(LB_SKIP !== undefined)('LoadBalancer L2 announcement in node nam
     // The outside client never asked again: its cache moved because of the gratuitous ARP.
     await until(async () => (await outsideNeighbour(LB4)) === (await macOf(next4)), 'the outside ARP entry to move to the new owner');
     expect(await reach(LB4)).toBe(next4);
-    if (owner6 === owner4) {
-      const next6 = ownerOf(LB6, rest);
-      await until(() => lastAnnounced(agents.get(next6)!).includes(LB6), `${next6} announces ${LB6}`, agents.get(next6));
-      expect(await proxies(next6)).toContain(LB6);
-    }
+    // IPv6 moved with it, and the unsolicited neighbour advertisement moved the outside's entry.
+    expect(owner6).toBe(owner4);
+    expect(lastAnnounced(agents.get(next4)!)).toContain(LB6);
+    expect(await proxies(next4)).toEqual([LB6]);
+    await until(async () => (await outsideNeighbour(LB6)) === (await macOf(next4)), 'the outside NDP entry to move to the new owner');
+    expect(await reach(LB6)).toBe(next4);
     agents.delete(owner4);
   });
 
