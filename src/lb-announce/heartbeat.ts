@@ -4,10 +4,11 @@
 // deadAfterMs. No API writes, so failover works the same in manifest mode.
 //
 // Wire format (one datagram): "PLB1" | type (1 heartbeat, 2 leaving) | HMAC-SHA256 (32 bytes) |
-// JSON {"n": node, "i": incarnation, "s": sequence, "t": sender clock ms}. The MAC covers magic,
-// type and JSON. A receiver drops: a bad MAC, a node not in its peer list, a source address that is
-// not that node's, an (incarnation, sequence) not above the last accepted one (replay), and a
-// timestamp further than maxClockSkewMs from its own clock (a replay after the receiver restarted).
+// JSON {"n": node, "i": incarnation, "s": sequence, "t": sender clock ms, "r": 1 once ready}.
+// The MAC covers magic, type and JSON. A receiver drops: a bad MAC, a node not in its peer list, a
+// source address that is not that node's, an (incarnation, sequence) not above the last accepted
+// one (replay), and a timestamp further than maxClockSkewMs from its own clock (a replay after the
+// receiver restarted).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
@@ -105,6 +106,10 @@ interface PeerState {
   seq: number;
   /** When the last heartbeat was accepted; undefined before the first and after a leaving message. */
   lastSeen: number | undefined;
+  /** Whether its last heartbeat said it is ready (it has settled and may announce). */
+  ready: boolean;
+  /** Any valid message arrived since this membership started. */
+  heard: boolean;
 }
 
 interface Body {
@@ -112,6 +117,8 @@ interface Body {
   i: number;
   s: number;
   t: number;
+  /** 1 once the sender has settled (see Membership.ready). */
+  r?: number;
 }
 
 /** The signed datagram for a message (exported for tests that forge and replay). */
@@ -137,7 +144,7 @@ function decodeMessage(secret: Buffer, data: Buffer): { type: 'heartbeat' | 'lea
     return 'malformed';
   }
   const b = body as Partial<Body> | null;
-  if (!b || typeof b.n !== 'string' || !Number.isSafeInteger(b.i) || !Number.isSafeInteger(b.s) || !Number.isFinite(b.t)) return 'malformed';
+  if (!b || typeof b.n !== 'string' || !Number.isSafeInteger(b.i) || !Number.isSafeInteger(b.s) || !Number.isFinite(b.t) || (b.r !== undefined && b.r !== 0 && b.r !== 1)) return 'malformed';
   return { type: typeByte === TYPE_HEARTBEAT ? 'heartbeat' : 'leaving', body: b as Body };
 }
 
@@ -165,6 +172,8 @@ export class Membership {
   #seq = 0;
   #live: ReadonlySet<string>;
   #running = false;
+  #ready = false;
+  #startedAt = 0;
   /** The port peers listen on unless a Peer says otherwise: our own bound port. */
   #port = DEFAULT_HEARTBEAT_PORT;
   #missingFamilyWarned = new Set<number>();
@@ -223,6 +232,9 @@ export class Membership {
     this.#running = true;
     this.#incarnation = this.#clock();
     this.#seq = 0;
+    this.#ready = false;
+    this.#startedAt = this.#clock();
+    for (const state of this.#peers.values()) state.heard = false;
     this.#recompute();
     this.tick();
     this.#timer = this.#timers.setInterval(() => this.tick(), this.#intervalMs);
@@ -249,16 +261,26 @@ export class Membership {
     for (const name of [...this.#peers.keys()]) if (!wanted.has(name)) this.#peers.delete(name);
     for (const [name, peer] of wanted) {
       const state = this.#peers.get(name);
-      if (!state) this.#peers.set(name, { peer, incarnation: -1, seq: -1, lastSeen: undefined });
+      if (!state) this.#peers.set(name, { peer, incarnation: -1, seq: -1, lastSeen: undefined, ready: false, heard: false });
       else if (state.peer.address !== peer.address || state.peer.port !== peer.port) {
         // A new address is a new peer: nothing heard from the old one counts.
-        this.#peers.set(name, { peer, incarnation: -1, seq: -1, lastSeen: undefined });
+        this.#peers.set(name, { peer, incarnation: -1, seq: -1, lastSeen: undefined, ready: false, heard: false });
       }
     }
     this.#recompute();
   }
 
-  /** Live nodes: this one (while started) and every peer heard from within deadAfterMs. */
+  /**
+   * Whether this node has settled: it heard every peer once since start, or deadAfterMs passed.
+   * Until then it counts nobody, itself included, as live — so an agent that just started does
+   * not announce every address before it knows who else is there — and its heartbeats say so,
+   * so its peers do not hand it addresses yet either.
+   */
+  ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Live nodes: every ready peer heard from within deadAfterMs, and this one once it is ready itself. */
   live(): ReadonlySet<string> {
     return this.#live;
   }
@@ -300,7 +322,7 @@ export class Membership {
   }
 
   #broadcast(type: 'heartbeat' | 'leaving'): Array<Promise<void>> {
-    const data = encodeMessage(this.#secret, type, { n: this.#options.nodeName, i: this.#incarnation, s: ++this.#seq, t: this.#clock() });
+    const data = encodeMessage(this.#secret, type, { n: this.#options.nodeName, i: this.#incarnation, s: ++this.#seq, t: this.#clock(), r: this.#ready ? 1 : 0 });
     const sends: Array<Promise<void>> = [];
     for (const { peer } of this.#peers.values()) {
       const family = peer.address.includes(':') ? 6 : 4;
@@ -345,6 +367,8 @@ export class Membership {
     state.incarnation = body.i;
     state.seq = body.s;
     state.lastSeen = type === 'leaving' ? undefined : now;
+    state.ready = type === 'heartbeat' && body.r === 1;
+    state.heard = true;
     this.#options.onEvent?.({ type: 'accepted', from: body.n, kind: type });
     this.#recompute();
   }
@@ -361,11 +385,21 @@ export class Membership {
 
   #recompute(): void {
     const now = this.#clock();
-    const live = new Set<string>();
-    if (this.#running) live.add(this.#options.nodeName);
-    for (const [name, state] of this.#peers) {
-      if (state.lastSeen !== undefined && now - state.lastSeen < this.#deadAfterMs) live.add(name);
+    let settled = false;
+    if (this.#running && !this.#ready) {
+      const peers = [...this.#peers.values()];
+      if ((peers.length > 0 && peers.every((p) => p.heard)) || now - this.#startedAt >= this.#deadAfterMs) {
+        this.#ready = true;
+        settled = true;
+      }
     }
+    const live = new Set<string>();
+    if (this.#running && this.#ready) live.add(this.#options.nodeName);
+    for (const [name, state] of this.#peers) {
+      if (state.ready && state.lastSeen !== undefined && now - state.lastSeen < this.#deadAfterMs) live.add(name);
+    }
+    // Tell the peers at once that this node may now own addresses.
+    if (settled) this.#broadcast('heartbeat');
     const same = live.size === this.#live.size && [...live].every((name) => this.#live.has(name));
     if (same) return;
     this.#live = live;

@@ -90,17 +90,50 @@ async function round(list: Member[]): Promise<void> {
   );
 }
 
+/** Two rounds: the first makes everyone ready (heard every peer), the second carries that news. */
+async function settle(list: Member[]): Promise<void> {
+  await round(list);
+  for (const member of list) expect(member.m.ready()).toBe(true);
+  await round(list);
+}
+
 describe('Membership', () => {
   it('authenticated heartbeats make every peer live', async () => {
     const [a, b, c] = await members(3);
-    await round([a!, b!, c!]);
+    expect([...a!.m.live()]).toEqual([]); // not settled: not even itself
+    await settle([a!, b!, c!]);
     for (const member of [a!, b!, c!]) expect([...member.m.live()].sort()).toEqual(['node-1', 'node-2', 'node-3']);
     expect(a!.events.filter((e) => e.type === 'rejected')).toEqual([]);
   });
 
+  it('settles once it heard every peer, or after deadAfterMs; peers count it only once it says it is ready', async () => {
+    const [a, b] = await members(2);
+    a!.m.tick();
+    await b!.waitFor(accepted('node-1'));
+    // b heard its only peer: ready. a has not heard b: not ready, and its heartbeat said so.
+    expect(b!.m.ready()).toBe(true);
+    expect(a!.m.ready()).toBe(false);
+    expect([...b!.m.live()]).toEqual(['node-2']);
+    // b's ready flip sent a heartbeat at once: a hears it, settles, and its next heartbeat counts.
+    await a!.waitFor(accepted('node-2'));
+    expect(a!.m.ready()).toBe(true);
+    expect([...a!.m.live()].sort()).toEqual(['node-1', 'node-2']);
+    await b!.waitFor(() => count(b!, accepted('node-1')) === 2);
+    expect([...b!.m.live()].sort()).toEqual(['node-1', 'node-2']);
+    // Alone (no peer ever answers): ready after deadAfterMs.
+    const lonely = new Membership({ nodeName: 'solo', bind: ['127.0.0.9'], port: 0, secret: SECRET, clock, timers: NEVER, deadAfterMs: 3000, logger: createSilentLogger(), peers: [{ name: 'ghost', address: '127.0.0.10' }] });
+    await lonely.start();
+    expect(lonely.ready()).toBe(false);
+    now += 3000;
+    lonely.tick();
+    expect(lonely.ready()).toBe(true);
+    expect([...lonely.live()]).toEqual(['solo']);
+    await lonely.stop();
+  });
+
   it('a peer is dead once deadAfterMs passes without a heartbeat, and live again when one comes', async () => {
     const [a, b, c] = await members(3);
-    await round([a!, b!, c!]);
+    await settle([a!, b!, c!]);
     // c goes quiet (not stopped: its process hangs, say); a and b keep talking.
     now += 2000;
     await round([a!, b!]);
@@ -117,11 +150,12 @@ describe('Membership', () => {
 
   it('a leaving message makes the peer dead at once', async () => {
     const [a, b] = await members(2);
-    await round([a!, b!]);
+    await settle([a!, b!]);
+    expect(a!.changes.at(-1)).toEqual(['node-1', 'node-2']);
     await b!.m.stop();
     await a!.waitFor(accepted('node-2', 'leaving'));
     expect([...a!.m.live()]).toEqual(['node-1']);
-    expect(a!.changes).toEqual([['node-1'], ['node-1', 'node-2'], ['node-1']]);
+    expect(a!.changes.at(-1)).toEqual(['node-1']);
   });
 
   it('rejects a bad MAC: a peer with another secret never becomes live', async () => {
@@ -130,6 +164,9 @@ describe('Membership', () => {
     await a!.waitFor(rejected('bad-mac'));
     a!.m.tick();
     await b!.waitFor(rejected('bad-mac'));
+    now += 3000; // settled by the timeout: alone
+    a!.m.tick();
+    b!.m.tick();
     expect([...a!.m.live()]).toEqual(['node-1']);
     expect([...b!.m.live()]).toEqual(['node-2']);
   });
@@ -144,7 +181,7 @@ describe('Membership', () => {
         const socket = createSocket('udp4');
         socket.bind(0, from, () => socket.send(data, port, '127.0.0.1', (error) => (socket.close(), error ? reject(error) : resolve())));
       });
-    const msg = (n: string, s: number, t = now, i = 1) => encodeMessage(SECRET, 'heartbeat', { n, i, s, t });
+    const msg = (n: string, s: number, t = now, i = 1) => encodeMessage(SECRET, 'heartbeat', { n, i, s, t, r: 1 });
 
     await send('127.0.0.2', msg('node-2', 5));
     await a!.waitFor(accepted('node-2'));
