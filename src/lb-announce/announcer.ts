@@ -69,10 +69,11 @@ export type SpawnHolder = () => Promise<HolderProcess>;
 
 // Positional parameters: $1 unshare, $2 ip, $3 the proxy protocol. fd 0 is the agent's pipe; the
 // inner shell reads it too, so both see EOF when the agent goes. `ready` is printed from inside the
-// new namespace, so /proc/PID/ns/net is the new one by the time the agent reads it.
+// new namespace, so /proc/PID/ns/net is the new one by the time the agent reads it; `gone` says
+// the inner one ended (at once when unshare fails: not installed, no CAP_SYS_ADMIN).
 const HOLDER_SCRIPT = [
   'exec 3<&0',
-  '"$1" --net sh -c \'echo "ready $$"; read _ || true\' <&3 &',
+  '( "$1" --net sh -c \'echo "ready $$"; read _ || true\' <&3; echo "gone $?" ) &',
   'read _ || true',
   // The agent is gone (or stopping): drop the proxy NDP entries it made, in this (the node's) netns.
   '"$2" -6 neigh show proxy proto "$3" 2>/dev/null | while read -r addr _dev ifname _rest; do',
@@ -82,7 +83,7 @@ const HOLDER_SCRIPT = [
 ].join('\n');
 
 /** Spawns the real holder: `sh` (in this namespace) → `unshare --net sh` (in a new one). */
-export function execHolder(options: { unshare?: string; ip?: string; sh?: string } = {}): SpawnHolder {
+export function execHolder(options: { unshare?: string; ip?: string; sh?: string; timeoutMs?: number } = {}): SpawnHolder {
   return () =>
     new Promise<HolderProcess>((resolve, reject) => {
       const child = spawn(options.sh ?? '/bin/sh', ['-c', HOLDER_SCRIPT, 'portico-lb-holder', options.unshare ?? 'unshare', options.ip ?? 'ip', String(PROXY_NEIGH_PROTOCOL)], {
@@ -92,26 +93,29 @@ export function execHolder(options: { unshare?: string; ip?: string; sh?: string
       let err = '';
       let settled = false;
       const exited = new Promise<void>((done) => child.once('close', () => done()));
+      const fail = (message: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        child.stdin!.end();
+        child.kill('SIGKILL');
+        reject(new Error(message));
+      };
+      const timer = setTimeout(() => fail(`the holder process was not ready within ${options.timeoutMs ?? 10_000} ms: ${err.trim() || 'no output'}`), options.timeoutMs ?? 10_000);
       child.stdin!.on('error', () => {});
       child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
       child.stdout!.on('data', (chunk: Buffer) => {
         if (settled) return;
         out += chunk.toString();
+        if (/^gone /m.test(out) && !/ready \d+/.test(out)) return fail(`the holder process failed: ${err.trim() || out.trim()}`);
         const pid = /ready (\d+)/.exec(out)?.[1];
         if (!pid) return;
         settled = true;
+        clearTimeout(timer);
         resolve({ netns: `/proc/${pid}/ns/net`, exited, close: () => child.stdin!.end() });
       });
-      child.once('error', (error) => {
-        if (settled) return;
-        settled = true;
-        reject(error);
-      });
-      void exited.then(() => {
-        if (settled) return;
-        settled = true;
-        reject(new Error(`the holder process exited before it was ready: ${err.trim() || 'no output'}`));
-      });
+      child.once('error', (error) => fail(error.message));
+      void exited.then(() => fail(`the holder process exited before it was ready: ${err.trim() || 'no output'}`));
     });
 }
 

@@ -175,3 +175,15 @@ describe('HolderAnnouncer', () => {
     expect(addresses()).toEqual(['10.30.0.100/32']);
   });
 });
+
+describe('execHolder', () => {
+  it('fails at once when unshare cannot run, instead of waiting for a holder that never comes', async () => {
+    const { execHolder } = await import('../../src/lb-announce/announcer.js');
+    await expect(execHolder({ unshare: '/nonexistent/unshare' })()).rejects.toThrow(/holder process failed/);
+  });
+
+  it('fails after timeoutMs when the holder never says it is ready', async () => {
+    const { execHolder } = await import('../../src/lb-announce/announcer.js');
+    await expect(execHolder({ unshare: 'true', timeoutMs: 200 })()).rejects.toThrow(/holder process failed|not ready within 200 ms/);
+  });
+});
