@@ -24,7 +24,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   cni: ['host', 'nft', 'model', 'lib'],
   'lb-ipam': ['model', 'lib'],
   'lb-controller': ['lb-ipam', 'source', 'store', 'k8s', 'model', 'lib'],
-  'lb-announce': ['endpoints', 'lb-ipam', 'host', 'store', 'model', 'lib'],
+  'lb-announce': ['endpoints', 'lb-ipam', 'host', 'k8s', 'store', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
   lab: ['cni', 'host', 'lb-ipam', 'source', 'model', 'lib'],
   'route-agent': ['cni', 'host', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],

@@ -291,11 +291,11 @@ export class HolderAnnouncer {
     const changes: NetChange[] = [];
     const iface = this.#o.iface;
     if ([...want.values()].includes(6)) {
-      changes.push({ op: 'sysctl', key: `net/ipv6/conf/${iface}/proxy_ndp`, value: '1' });
+      // Optional: a read-only /proc/sys (an unprivileged container) is a warning below, not a failure.
+      changes.push({ op: 'sysctl', key: `net/ipv6/conf/${iface}/proxy_ndp`, value: '1', optional: true });
       // The kernel delays proxied answers to multicast solicitations by up to proxy_delay (0.8 s)
       // (RFC 4861's anycast delay); an owner is the only answer, so answer at once.
       changes.push({ op: 'sysctl', key: `net/ipv6/neigh/${iface}/proxy_delay`, value: '0', optional: true });
-      await this.#checkForwarding();
     }
     for (const ip of removed) {
       changes.push({ op: 'del-addr', dev: HOLDER_LINK, cidr: ip.includes(':') ? `${ip}/128` : `${ip}/32` });
@@ -317,6 +317,7 @@ export class HolderAnnouncer {
     }
     this.#announced.clear();
     for (const ip of want.keys()) this.#announced.add(ip);
+    if ([...want.values()].includes(6)) await this.#checkIpv6();
     for (const ip of added) if (want.get(ip) === 4) this.#garp(ip);
     const added6 = added.filter((ip) => want.get(ip) === 6);
     if (added6.length > 0) this.#unsolicitedNa(added6, await ns.lookupLink(iface).catch(() => undefined));
@@ -395,8 +396,13 @@ export class HolderAnnouncer {
     }
   }
 
-  async #checkForwarding(): Promise<void> {
-    const value = await this.#readSysctl(`net/ipv6/conf/${this.#o.iface}/forwarding`);
+  async #checkIpv6(): Promise<void> {
+    const iface = this.#o.iface;
+    const [proxyAll, proxyIface] = await Promise.all([this.#readSysctl('net/ipv6/conf/all/proxy_ndp'), this.#readSysctl(`net/ipv6/conf/${iface}/proxy_ndp`)]);
+    if (proxyAll !== '1' && proxyIface !== '1') {
+      this.#warnOnce('proxy_ndp', `proxy_ndp is off on ${iface} and cannot be set (read-only /proc/sys?): IPv6 LoadBalancer addresses are not answered (set net.ipv6.conf.${iface}.proxy_ndp=1)`);
+    }
+    const value = await this.#readSysctl(`net/ipv6/conf/${iface}/forwarding`);
     if (value !== '1') {
       this.#warnOnce('forwarding', `IPv6 forwarding is off on ${this.#o.iface}: the kernel answers proxy NDP only on forwarding interfaces, so IPv6 LoadBalancer addresses are not reachable (set net.ipv6.conf.${this.#o.iface}.forwarding=1)`);
     }

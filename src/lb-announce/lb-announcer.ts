@@ -1,11 +1,13 @@
 // The LoadBalancer L2 announcement of one node agent: Services, EndpointSlices and Nodes from the
 // store plus the live set from the heartbeats → chooseAnnouncers → the addresses this node owns →
 // the holder link. Recomputed on every relevant store change and every membership change, one pass
-// at a time (changes during a pass coalesce into one more), retried after a failure.
+// at a time through ReconcileLoop (changes during a pass coalesce into one more), retried with backoff.
 import { parseCidr, parseIp, prefixContains, formatIp, type IpPrefix } from '../lib/cidr.js';
-import type { ErrorCode } from '../lib/errors.js';
+import { PorticoError, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
+import type { BackoffOptions } from '../k8s/backoff.js';
+import { ReconcileLoop } from '../k8s/reconcile-loop.js';
 import { chooseAnnouncers, nodeAddresses, type Election } from './elect.js';
 import type { Peer } from './heartbeat.js';
 import type { SyncResult } from './announcer.js';
@@ -31,11 +33,6 @@ export interface AnnounceDiagnostic {
   message: string;
 }
 
-export interface Timeouts {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface LoadBalancerAnnouncerOptions {
   store: ObjectStore;
   nodeName: string;
@@ -52,28 +49,31 @@ export interface LoadBalancerAnnouncerOptions {
   /** As lb-controller's `--load-balancer-class`: undefined handles Services without a class. */
   loadBalancerClass?: string | undefined;
   onDiagnostic?: (diagnostic: AnnounceDiagnostic) => void;
-  /** Delay before retrying a failed pass. Default 2000 ms. */
-  retryMs?: number;
+  /** Quiet time before a pass (a burst of changes makes one). Default 50 ms. */
+  delayMs?: number;
+  /** Retry after a failed pass. Default 500 ms doubling to 30 s (ReconcileLoop's). */
+  retryBackoff?: BackoffOptions;
   /** A full pass this often even without changes, repairing drift (an address deleted by hand). Default 30 000 ms; 0 turns it off. */
   resyncMs?: number;
-  timers?: Timeouts;
 }
 
 const RELEVANT: ReadonlySet<string> = new Set(['Service', 'EndpointSlice', 'Node']);
 
+/**
+ * Subscribes to the store and the membership when constructed; passes start with markSynced()
+ * (a pass over a half-listed store would withdraw addresses it merely has not seen yet).
+ */
 export class LoadBalancerAnnouncer {
   readonly #o: LoadBalancerAnnouncerOptions;
   readonly #subnets: IpPrefix[];
-  readonly #timers: Timeouts;
-  #unsubscribe: Array<() => void> = [];
+  readonly #loop: ReconcileLoop;
+  readonly #unsubscribe: Array<() => void>;
+  readonly #passListeners = new Set<(ok: boolean) => void>();
   #elections: Election[] = [];
-  #running: Promise<void> | undefined;
-  #dirty = false;
-  #stopped = true;
-  #retry: unknown;
-  #resync: unknown;
+  #synced = false;
+  #stopped = false;
+  #interval: NodeJS.Timeout | undefined;
   #peersKey = '';
-  #idleWaiters: Array<() => void> = [];
 
   constructor(options: LoadBalancerAnnouncerOptions) {
     this.#o = options;
@@ -82,55 +82,60 @@ export class LoadBalancerAnnouncer {
       if (!cidr) throw new Error(`nodeAddresses: ${JSON.stringify(text)} is not a CIDR`);
       return cidr;
     });
-    this.#timers = options.timers ?? {
-      setTimeout: (callback, ms) => setTimeout(callback, ms),
-      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-    };
-  }
-
-  /** Subscribes to the store and the membership and runs the first pass (resolves when it is done). */
-  async start(): Promise<void> {
-    if (!this.#stopped) return;
-    this.#stopped = false;
-    this.#unsubscribe.push(
-      this.#o.store.subscribe((change: StoreChange) => {
-        if (RELEVANT.has(change.kind)) this.#schedule();
+    this.#loop = new ReconcileLoop({
+      delayMs: options.delayMs ?? 50,
+      canRun: () => this.#synced && !this.#stopped,
+      pass: () => this.#pass(),
+      ...(options.retryBackoff ? { retryBackoff: options.retryBackoff } : {}),
+    });
+    this.#unsubscribe = [
+      options.store.subscribe((change: StoreChange) => {
+        if (RELEVANT.has(change.kind)) this.#loop.schedule();
       }),
-      this.#o.membership.subscribe(() => this.#schedule()),
-    );
-    this.#schedule();
-    this.#armResync();
-    await this.idle();
+      options.membership.subscribe(() => this.#loop.schedule(0)),
+    ];
   }
 
-  #armResync(): void {
+  /** The source has listed everything once: the first pass may run. */
+  markSynced(): void {
+    if (this.#synced || this.#stopped) return;
+    this.#synced = true;
+    this.#loop.schedule(0);
     const every = this.#o.resyncMs ?? 30_000;
-    if (every <= 0 || this.#stopped) return;
-    this.#resync = this.#timers.setTimeout(() => {
-      this.#resync = undefined;
-      this.#schedule();
-      this.#armResync();
-    }, every);
+    if (every > 0) this.#interval = setInterval(() => this.#loop.schedule(0), every).unref();
   }
 
   /** Runs a pass now (the holder lost its addresses, or a periodic resync). */
   resync(): void {
-    this.#schedule();
+    this.#loop.schedule(0);
+  }
+
+  /** Resolves after the next pass with whether it succeeded. */
+  nextPass(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const listener = (ok: boolean) => {
+        this.#passListeners.delete(listener);
+        resolve(ok);
+      };
+      this.#passListeners.add(listener);
+    });
+  }
+
+  /** Resolves when no pass is running or scheduled (a retry after a failure counts as scheduled). */
+  idle(): Promise<void> {
+    return this.#loop.idle();
   }
 
   /** Withdraws every announcement at once, then tells the peers this node leaves. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
-    if (this.#retry !== undefined) this.#timers.clearTimeout(this.#retry);
-    if (this.#resync !== undefined) this.#timers.clearTimeout(this.#resync);
-    this.#retry = undefined;
-    this.#resync = undefined;
+    clearInterval(this.#interval);
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
     // Withdraw first: the peers may take over as soon as they hear we leave.
     await this.#o.holder.withdrawAll();
     await this.#o.membership.stop();
-    await this.#running?.catch(() => {});
+    await this.#loop.stop();
     // A pass that was running when stop() began may have announced again: withdraw once more.
     await this.#o.holder.withdrawAll();
   }
@@ -145,51 +150,22 @@ export class LoadBalancerAnnouncer {
     return this.#elections;
   }
 
-  /** Resolves when no pass is running (a retry may be pending). */
-  idle(): Promise<void> {
-    if (!this.#running) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#dirty = true;
-    if (this.#running) return;
-    if (this.#retry !== undefined) {
-      this.#timers.clearTimeout(this.#retry);
-      this.#retry = undefined;
+  async #pass(): Promise<boolean> {
+    let ok = false;
+    try {
+      await this.#reconcile();
+      ok = true;
+    } catch (error) {
+      const code: ErrorCode = error instanceof PorticoError ? error.code : 'PORTICO_ERR_ANNOUNCE_APPLY';
+      const message = `LoadBalancer announcement failed: ${(error as Error).message}`;
+      this.#o.logger.warn({ code, err: (error as Error).message }, message);
+      this.#o.onDiagnostic?.({ code, message });
     }
-    this.#running = this.#loop().finally(() => {
-      this.#running = undefined;
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    });
+    for (const listener of [...this.#passListeners]) listener(ok);
+    return ok;
   }
 
-  async #loop(): Promise<void> {
-    // Let synchronous bursts of store changes (a manifest reload) land before the first pass.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#dirty && !this.#stopped) {
-      this.#dirty = false;
-      try {
-        await this.#pass();
-      } catch (error) {
-        const message = `LoadBalancer announcement failed: ${(error as Error).message}`;
-        const code: ErrorCode = (error as { code?: ErrorCode }).code ?? 'PORTICO_ERR_ANNOUNCE_APPLY';
-        this.#o.logger.warn({ code, err: (error as Error).message }, message);
-        this.#o.onDiagnostic?.({ code, message });
-        if (!this.#stopped) {
-          this.#dirty = false; // the retry runs a full pass anyway
-          this.#retry = this.#timers.setTimeout(() => {
-            this.#retry = undefined;
-            this.#schedule();
-          }, this.#o.retryMs ?? 2000);
-        }
-        return;
-      }
-    }
-  }
-
-  async #pass(): Promise<void> {
+  async #reconcile(): Promise<void> {
     const snapshot = this.#o.store.snapshot();
     this.#updatePeers();
     const elections = chooseAnnouncers({

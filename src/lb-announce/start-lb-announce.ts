@@ -45,11 +45,13 @@ export interface RunningAnnouncement {
   readonly announcer: LoadBalancerAnnouncer;
   readonly membership: Membership;
   readonly holder: HolderAnnouncer;
+  /** The store's source has listed everything once: announcing may start (LoadBalancerAnnouncer.markSynced). */
+  markSynced(): void;
   /** SIGTERM: withdraws every address at once, then tells the peers this node leaves. */
   stop(): Promise<void>;
 }
 
-/** Binds the heartbeat sockets (PORTICO_ERR_ANNOUNCE_HEARTBEAT), starts the holder and runs the first pass. */
+/** Binds the heartbeat sockets (PORTICO_ERR_ANNOUNCE_HEARTBEAT). Nothing is announced before markSynced(). */
 export async function startLoadBalancerAnnouncement(options: StartLoadBalancerAnnouncementOptions): Promise<RunningAnnouncement> {
   const runner = options.runner ?? new ExecCommandRunner();
   const net = options.net ?? new ExecNetHost({ runner });
@@ -91,14 +93,8 @@ export async function startLoadBalancerAnnouncement(options: StartLoadBalancerAn
     ...(options.onDiagnostic ? { onDiagnostic: options.onDiagnostic } : {}),
   });
   await membership.start();
-  try {
-    await announcer.start();
-  } catch (error) {
-    await membership.stop();
-    throw error;
-  }
   const running = announcer;
-  return { announcer: running, membership, holder, stop: () => running.stop() };
+  return { announcer: running, membership, holder, markSynced: () => running.markSynced(), stop: () => running.stop() };
 }
 
 /** `--cleanup`: deletes the holder link and the proxy NDP entries tagged by this module, nothing else. */

@@ -62,7 +62,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_ANNOUNCE_HEARTBEAT: 'LoadBalancer announcement: the heartbeat UDP socket could not bind (address in use, no such address) or sending to a peer failed; without heartbeats peers count this node dead.',
   PORTICO_ERR_ANNOUNCE_REJECTED: 'LoadBalancer announcement: a heartbeat was dropped (bad MAC, unknown node, wrong source address, replayed or stale); the sender does not count as live.',
   PORTICO_ERR_ANNOUNCE_APPLY: 'LoadBalancer announcement: adding or removing an address, the holder link or a proxy NDP entry failed; it is retried on the next change and every few seconds.',
-  PORTICO_ERR_ANNOUNCE_CONFIG: 'LoadBalancer announcement: the host setup keeps addresses from being answered or announced (arp_ignore set, IPv6 forwarding off, arping missing, no heartbeat secret); the message says which.',
+  PORTICO_ERR_ANNOUNCE_CONFIG: 'LoadBalancer announcement: the host setup keeps addresses from being answered or announced (arp_ignore set, proxy_ndp or IPv6 forwarding off, arping or perl missing, no or a bad heartbeat secret); the message says which.',
   PORTICO_ERR_NODE_AGENT_NODE: 'portico node-agent: a Node has no usable pod CIDR (spec.podCIDR(s)) or no address of its family, or this node is not known yet; it gets no routes, the other nodes keep theirs.',
   PORTICO_ERR_NODE_AGENT_POD_CIDR: 'portico node-agent: a Node pod CIDR lies outside --cluster-cidr or overlaps another Node\'s (the Node whose name sorts first keeps it); that CIDR gets no routes.',
   PORTICO_ERR_NODE_AGENT_IFACE: 'portico node-agent: the underlay interface (--iface, or the one holding the node\'s InternalIP) does not exist; nothing is programmed until it does (retried).',

@@ -56,7 +56,7 @@ function setup(options: { arping?: 'ok' | 'missing'; sysctls?: Record<string, st
     runner,
     spawnHolder,
     logger: capture.logger,
-    readSysctl: async (key) => (sysctls as Record<string, string | undefined>)[key],
+    readSysctl: async (key) => (sysctls as Record<string, string | undefined>)[key] ?? host.snapshot()['host']!.sysctls[key],
     onHolderLost: () => lost++,
   });
   const addresses = () => (host.snapshot()['host']!.links.find((l) => l.name === HOLDER_LINK)?.addresses ?? []).map((a) => a.cidr).sort();
@@ -162,6 +162,7 @@ describe('HolderAnnouncer', () => {
   it.each([
     { name: 'arp_ignore set', sysctls: { 'net/ipv4/conf/all/arp_ignore': '1' }, ips: ['10.30.0.100'], warning: 'arp_ignore is 1' },
     { name: 'IPv6 forwarding off', sysctls: { 'net/ipv6/conf/eth0/forwarding': '0' }, ips: ['2001:db8::a'], warning: 'IPv6 forwarding is off' },
+    { name: 'proxy_ndp cannot be set', sysctls: { 'net/ipv6/conf/eth0/proxy_ndp': '0' }, ips: ['2001:db8::a'], warning: 'proxy_ndp is off' },
   ])('warns when $name', async ({ sysctls, ips, warning }) => {
     const { announcer, capture } = setup({ sysctls });
     await announcer.sync(ips);

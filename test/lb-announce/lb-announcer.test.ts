@@ -66,6 +66,12 @@ class FakeHolder implements HolderLike {
   }
 }
 
+/** What the agent does once its source has listed everything. */
+async function begin(announcer: LoadBalancerAnnouncer): Promise<void> {
+  announcer.markSynced();
+  await announcer.idle();
+}
+
 const IPS = Array.from({ length: 12 }, (_, i) => `10.30.0.${100 + i}`);
 const owner = (ip: string, names: string[]) => [...names].sort((a, b) => (rendezvousScore(ip, b) > rendezvousScore(ip, a) ? 1 : -1))[0];
 
@@ -78,7 +84,6 @@ function setup() {
   IPS.forEach((ip, i) => store.upsert(lbService(`default/svc-${i}`, [ip])));
   const membership = new FakeMembership(log);
   const holder = new FakeHolder(log);
-  const retries: Array<() => void> = [];
   const diagnostics: string[] = [];
   const announcer = new LoadBalancerAnnouncer({
     store,
@@ -89,17 +94,18 @@ function setup() {
     holder,
     logger: createSilentLogger(),
     onDiagnostic: (d) => diagnostics.push(d.code),
-    timers: { setTimeout: (cb) => retries.push(cb), clearTimeout: () => {} },
+    delayMs: 0,
+    retryBackoff: { initialMs: 5, jitter: 0 },
     resyncMs: 0,
   });
-  return { store, membership, holder, announcer, retries, diagnostics, log };
+  return { store, membership, holder, announcer, diagnostics, log };
 }
 
 describe('LoadBalancerAnnouncer', () => {
   it('announces what this node wins among the live nodes, and takes over when a peer dies or comes back', async () => {
     const { announcer, membership } = setup();
     membership.liveSet = new Set(['node-a', 'node-b']);
-    await announcer.start();
+    await begin(announcer);
     const mine = IPS.filter((ip) => owner(ip, ['node-a', 'node-b']) === 'node-a');
     expect(mine.length).toBeGreaterThan(0);
     expect(mine.length).toBeLessThan(IPS.length);
@@ -116,7 +122,7 @@ describe('LoadBalancerAnnouncer', () => {
   it('follows the store: a deleted Service is withdrawn, a Node object going away hands its addresses over', async () => {
     const { announcer, membership, store } = setup();
     membership.liveSet = new Set(['node-a', 'node-b']);
-    await announcer.start();
+    await begin(announcer);
     store.remove('Service', 'default/svc-0');
     store.remove('Node', 'node-b'); // its agent still beats, but without a Node object it is no candidate
     await announcer.idle();
@@ -128,7 +134,7 @@ describe('LoadBalancerAnnouncer', () => {
     membership.liveSet = new Set(['node-a', 'node-b']);
     const ip = IPS.find((i) => owner(i, ['node-a', 'node-b']) === 'node-b')!;
     store.upsert(lbService('default/local', [ip], 'Local'));
-    await announcer.start();
+    await begin(announcer);
     IPS.forEach((_, i) => store.remove('Service', `default/svc-${i}`));
     await announcer.idle();
     expect(announcer.announced()).toEqual([]);
@@ -140,7 +146,7 @@ describe('LoadBalancerAnnouncer', () => {
   it('gives the membership every other Node as a peer, at its underlay InternalIP', async () => {
     const { announcer, membership, store } = setup();
     store.upsert({ ...node('node-c'), status: { addresses: [{ type: 'InternalIP', address: '2001:db8::13' }, { type: 'InternalIP', address: '10.30.0.13' }] } });
-    await announcer.start();
+    await begin(announcer);
     expect(membership.peers).toEqual([
       { name: 'node-b', address: '10.30.0.12' },
       { name: 'node-c', address: '10.30.0.13' },
@@ -150,7 +156,7 @@ describe('LoadBalancerAnnouncer', () => {
 
   it('stop withdraws first, then leaves the membership, and ignores later changes', async () => {
     const { announcer, membership, holder, log, store } = setup();
-    await announcer.start();
+    await begin(announcer);
     expect(announcer.announced().length).toBe(IPS.length);
     await announcer.stop();
     expect(log).toEqual(['holder.withdrawAll', 'membership.stop', 'holder.withdrawAll']);
@@ -162,21 +168,29 @@ describe('LoadBalancerAnnouncer', () => {
     expect(holder.syncs.length).toBe(syncs);
   });
 
+  it('does nothing before markSynced (a half-listed store would withdraw what it has not seen yet)', async () => {
+    const { announcer, holder, membership } = setup();
+    membership.set(['node-a']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(holder.syncs).toEqual([]);
+    await begin(announcer);
+    expect(holder.syncs.length).toBe(1);
+  });
+
   it('a failed pass is reported and retried', async () => {
-    const { announcer, holder, retries, diagnostics } = setup();
+    const { announcer, holder, diagnostics } = setup();
     holder.failNext = 1;
-    await announcer.start();
+    const first = announcer.nextPass();
+    await begin(announcer); // idle() waits for the retry too
+    expect(await first).toBe(false);
     expect(diagnostics).toEqual(['PORTICO_ERR_ANNOUNCE_APPLY']);
-    expect(announcer.announced()).toEqual([]);
-    expect(retries.length).toBe(1);
-    retries[0]!();
-    await announcer.idle();
+    expect(holder.syncs.length).toBe(2);
     expect(announcer.announced().length).toBe(IPS.length);
   });
 
   it('coalesces a burst of store changes into one pass', async () => {
     const { announcer, holder, store } = setup();
-    await announcer.start();
+    await begin(announcer);
     const before = holder.syncs.length;
     for (let i = 0; i < 20; i++) store.upsert(lbService(`default/burst-${i}`, [`10.30.0.${150 + i}`]));
     await announcer.idle();
@@ -190,22 +204,17 @@ describe('LoadBalancerAnnouncer', () => {
     store.upsert(lbService('default/web', ['10.30.0.100']));
     const log: string[] = [];
     const holder = new FakeHolder(log);
-    const timers: Array<{ cb: () => void; ms: number; cleared: boolean }> = [];
-    const announcer = new LoadBalancerAnnouncer({
-      store, nodeName: 'node-a', iface: 'eth0', nodeAddresses: ['10.30.0.11/24'], membership: new FakeMembership(log), holder, logger: createSilentLogger(), resyncMs: 30_000,
-      timers: { setTimeout: (cb, ms) => timers.push({ cb, ms, cleared: false }) - 1, clearTimeout: (i) => (timers[i as number]!.cleared = true) },
-    });
-    await announcer.start();
+    const announcer = new LoadBalancerAnnouncer({ store, nodeName: 'node-a', iface: 'eth0', nodeAddresses: ['10.30.0.11/24'], membership: new FakeMembership(log), holder, logger: createSilentLogger(), delayMs: 0, resyncMs: 10 });
+    await begin(announcer);
     expect(holder.syncs.length).toBe(1);
-    expect(timers.map((t) => t.ms)).toEqual([30_000]);
     holder.current.clear(); // drift: the address went missing
-    timers[0]!.cb();
-    await announcer.idle();
+    await announcer.nextPass();
     expect(holder.syncs.length).toBe(2);
     expect(announcer.announced()).toEqual(['10.30.0.100']);
-    expect(timers.length).toBe(2);
     await announcer.stop();
-    expect(timers[1]!.cleared).toBe(true);
+    const after = holder.syncs.length;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(holder.syncs.length).toBe(after);
   });
 
   it('underlaySubnets picks the interface CIDRs holding an InternalIP', () => {

@@ -59,5 +59,8 @@ process.on('SIGTERM', async () => {
   process.exit(0);
 });
 
+const first = running.announcer.nextPass();
+running.markSynced(); // the store is complete: the objects came on the command line
+await first;
 report();
 print({ event: 'ready' });
