@@ -193,14 +193,12 @@ export class HolderAnnouncer {
   /** SIGTERM: drops every announcement at once (deletes the link, closes the holder). */
   withdrawAll(): Promise<void> {
     return this.#serial(async () => {
-      const v6 = [...this.#announced].filter((ip) => ip.includes(':'));
       this.#announced.clear();
       const holder = this.#holder;
       this.#holder = undefined;
       try {
-        const changes: NetChange[] = v6.map((ip) => ({ op: 'del-proxy-neigh', ip, dev: this.#o.iface }));
-        if (changes.length > 0) await this.#o.net.namespace().apply(changes).catch((error: Error) => this.#applyFailed('withdraw', error));
         await this.#o.net.namespace().deleteLink(HOLDER_LINK).catch((error: Error) => this.#applyFailed('withdraw', error));
+        await this.#removeStaleProxies().catch((error: Error) => this.#applyFailed('withdraw', error));
       } finally {
         holder?.close();
       }
@@ -297,15 +295,14 @@ export class HolderAnnouncer {
       // (RFC 4861's anycast delay); an owner is the only answer, so answer at once.
       changes.push({ op: 'sysctl', key: `net/ipv6/neigh/${iface}/proxy_delay`, value: '0', optional: true });
     }
-    for (const ip of removed) {
-      changes.push({ op: 'del-addr', dev: HOLDER_LINK, cidr: ip.includes(':') ? `${ip}/128` : `${ip}/32` });
-      if (ip.includes(':')) changes.push({ op: 'del-proxy-neigh', ip, dev: iface });
-    }
-    for (const ip of added) {
-      const v6 = want.get(ip) === 6;
-      if (!present.has(ip)) changes.push({ op: 'add-addr', dev: HOLDER_LINK, cidr: v6 ? `${ip}/128` : `${ip}/32`, noDad: true });
-      if (v6) changes.push({ op: 'add-proxy-neigh', ip, dev: iface, protocol: PROXY_NEIGH_PROTOCOL });
-    }
+    for (const ip of removed) changes.push({ op: 'del-addr', dev: HOLDER_LINK, cidr: ip.includes(':') ? `${ip}/128` : `${ip}/32` });
+    for (const ip of added) changes.push({ op: 'add-addr', dev: HOLDER_LINK, cidr: want.get(ip) === 6 ? `${ip}/128` : `${ip}/32`, noDad: true });
+    // Proxy entries are compared with what the kernel has (tagged ones), not with the link: one
+    // left behind by a failed change, or removed by hand, is fixed on the next sync.
+    const proxies = await this.#listOwnProxies();
+    const want6 = new Set([...want].filter(([, family]) => family === 6).map(([ip]) => ip));
+    for (const p of proxies) if (p.dev !== iface || !want6.has(p.ip)) changes.push({ op: 'del-proxy-neigh', ip: p.ip, dev: p.dev });
+    for (const ip of want6) if (!proxies.some((p) => p.ip === ip && p.dev === iface)) changes.push({ op: 'add-proxy-neigh', ip, dev: iface, protocol: PROXY_NEIGH_PROTOCOL });
     if (changes.length > 0) {
       try {
         await ns.apply(changes);
@@ -318,10 +315,22 @@ export class HolderAnnouncer {
     this.#announced.clear();
     for (const ip of want.keys()) this.#announced.add(ip);
     if ([...want.values()].includes(6)) await this.#checkIpv6();
-    for (const ip of added) if (want.get(ip) === 4) this.#garp(ip);
-    const added6 = added.filter((ip) => want.get(ip) === 6);
-    if (added6.length > 0) this.#unsolicitedNa(added6, await ns.lookupLink(iface).catch(() => undefined));
+    await this.#advertise(added);
     return { added, removed };
+  }
+
+  /**
+   * Gratuitous ARP / unsolicited NA again for addresses that stay announced: a node that held one
+   * while this one was out of reach (a partition) has neighbours pointing at it.
+   */
+  reannounce(ips: readonly string[]): Promise<void> {
+    return this.#serial(() => this.#advertise(ips.map((ip) => canonical(ip).text).filter((ip) => this.#announced.has(ip))));
+  }
+
+  async #advertise(ips: readonly string[]): Promise<void> {
+    for (const ip of ips) if (!ip.includes(':')) this.#garp(ip);
+    const v6 = ips.filter((ip) => ip.includes(':'));
+    if (v6.length > 0) this.#unsolicitedNa(v6, await this.#o.net.namespace().lookupLink(this.#o.iface).catch(() => undefined));
   }
 
   #garp(ip: string): void {
@@ -370,22 +379,28 @@ export class HolderAnnouncer {
     void task.finally(() => this.#pendingGarps.delete(task));
   }
 
-  async #removeStaleProxies(): Promise<string[]> {
+  /** Proxy NDP entries tagged PROXY_NEIGH_PROTOCOL, addresses canonical. */
+  async #listOwnProxies(): Promise<Array<{ ip: string; dev: string }>> {
     const result = await this.#o.runner
       .run({ command: this.#o.ip ?? 'ip', args: ['-j', '-6', 'neigh', 'show', 'proxy', 'proto', String(PROXY_NEIGH_PROTOCOL)] })
       .catch(() => undefined);
     if (!result || result.code !== 0 || result.stdout.trim() === '') return [];
-    let entries: Array<{ dst?: string; dev?: string }>;
+    let entries: Array<{ dst?: unknown; dev?: unknown }>;
     try {
-      entries = JSON.parse(result.stdout) as Array<{ dst?: string; dev?: string }>;
+      entries = JSON.parse(result.stdout) as Array<{ dst?: unknown; dev?: unknown }>;
     } catch {
       return [];
     }
-    const changes: NetChange[] = entries
-      .filter((e): e is { dst: string; dev: string } => typeof e.dst === 'string' && typeof e.dev === 'string')
-      .map((e) => ({ op: 'del-proxy-neigh', ip: e.dst, dev: e.dev }));
-    if (changes.length > 0) await this.#o.net.namespace().apply(changes);
-    return changes.map((c) => (c.op === 'del-proxy-neigh' ? `${c.ip} dev ${c.dev}` : ''));
+    return entries.flatMap((e) => {
+      const ip = typeof e.dst === 'string' ? parseIp(e.dst) : undefined;
+      return ip && typeof e.dev === 'string' ? [{ ip: formatIp(ip), dev: e.dev }] : [];
+    });
+  }
+
+  async #removeStaleProxies(): Promise<string[]> {
+    const proxies = await this.#listOwnProxies();
+    if (proxies.length > 0) await this.#o.net.namespace().apply(proxies.map((p): NetChange => ({ op: 'del-proxy-neigh', ip: p.ip, dev: p.dev })));
+    return proxies.map((p) => `${p.ip} dev ${p.dev}`);
   }
 
   async #checkArp(): Promise<void> {

@@ -24,6 +24,8 @@ export interface MembershipLike {
 /** What LoadBalancerAnnouncer needs of a HolderAnnouncer (announcer.ts). */
 export interface HolderLike {
   sync(ips: readonly string[]): Promise<SyncResult>;
+  /** Gratuitous ARP / unsolicited NA again for addresses that stay announced. */
+  reannounce(ips: readonly string[]): Promise<void>;
   withdrawAll(): Promise<void>;
   announced(): string[];
 }
@@ -176,10 +178,21 @@ export class LoadBalancerAnnouncer {
       subnets: this.#o.nodeAddresses,
       loadBalancerClass: this.#o.loadBalancerClass,
     });
+    const previous = new Map(this.#elections.map((e) => [e.ip, e]));
     this.#elections = elections;
     if (this.#stopped) return;
     const owned = elections.filter((e) => e.owner === this.#o.nodeName);
     const result = await this.#o.holder.sync(owned.map((e) => e.ip));
+    // Kept an address while a candidate came (back): that node may have held it while we could not
+    // hear each other, and its neighbours' caches point at it. Advertise again.
+    const again = owned.filter((e) => {
+      const before = previous.get(e.ip);
+      return before?.owner === this.#o.nodeName && !result.added.includes(e.ip) && e.candidates.some((c) => !before.candidates.includes(c));
+    });
+    if (again.length > 0) {
+      await this.#o.holder.reannounce(again.map((e) => e.ip));
+      this.#o.logger.info({ ips: again.map((e) => e.ip), iface: this.#o.iface }, 'advertising LoadBalancer addresses again: a node came back');
+    }
     for (const ip of result.added) {
       const e = owned.find((o) => o.ip === ip);
       this.#o.logger.info({ ip, service: e?.service, reason: e?.reason, iface: this.#o.iface }, 'announcing LoadBalancer address');

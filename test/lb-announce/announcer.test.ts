@@ -94,6 +94,27 @@ describe('HolderAnnouncer', () => {
     expect(live.length).toBe(1); // one holder for the lifetime
   });
 
+  it('keeps the tagged proxy entries equal to the wanted IPv6 addresses, whatever happened to them', async () => {
+    const { host, announcer } = setup();
+    await announcer.sync(['2001:db8::a', '2001:db8::b']);
+    host.applyChange(undefined, { op: 'del-proxy-neigh', ip: '2001:db8::a', dev: 'eth0' }); // by hand
+    host.applyChange(undefined, { op: 'add-proxy-neigh', ip: '2001:db8::99', dev: 'eth0', protocol: PROXY_NEIGH_PROTOCOL }); // left over
+    await announcer.sync(['2001:db8::a', '2001:db8::b']);
+    expect(host.proxyNeighbours()).toEqual([`2001:db8::a eth0 protocol ${PROXY_NEIGH_PROTOCOL}`, `2001:db8::b eth0 protocol ${PROXY_NEIGH_PROTOCOL}`]);
+    await announcer.sync(['2001:db8::b']);
+    expect(host.proxyNeighbours()).toEqual([`2001:db8::b eth0 protocol ${PROXY_NEIGH_PROTOCOL}`]);
+  });
+
+  it('reannounce advertises again the given addresses it holds, and no others', async () => {
+    const { announcer, commands } = setup();
+    await announcer.sync(['10.30.0.100', '2001:db8::a']);
+    commands.length = 0;
+    await announcer.reannounce(['10.30.0.100', '10.30.0.200', '2001:db8::a']);
+    await announcer.idle();
+    expect(commands.filter((c) => c.startsWith('arping')).map((c) => c.split(' ').at(-1))).toEqual(['10.30.0.100']);
+    expect(commands.filter((c) => c.startsWith('perl')).map((c) => c.split(' ').at(-1))).toEqual(['2001:db8::a']);
+  });
+
   it('withdrawAll removes everything at once and ends the holder', async () => {
     const { host, announcer, addresses } = setup();
     await announcer.sync(['10.30.0.100', '2001:db8::a']);

@@ -44,6 +44,7 @@ class FakeMembership implements MembershipLike {
 class FakeHolder implements HolderLike {
   current = new Set<string>();
   syncs: string[][] = [];
+  reannounced: string[][] = [];
   failNext = 0;
   constructor(readonly log: string[]) {}
   async sync(ips: readonly string[]): Promise<SyncResult> {
@@ -56,6 +57,9 @@ class FakeHolder implements HolderLike {
     const removed = [...this.current].filter((ip) => !ips.includes(ip));
     this.current = new Set(ips);
     return { added, removed };
+  }
+  async reannounce(ips: readonly string[]) {
+    this.reannounced.push([...ips].sort());
   }
   async withdrawAll() {
     this.log.push('holder.withdrawAll');
@@ -117,6 +121,21 @@ describe('LoadBalancerAnnouncer', () => {
     await announcer.idle();
     expect(announcer.announced()).toEqual([...mine].sort());
     expect(announcer.elections().map((e) => e.ip)).toEqual(IPS);
+  });
+
+  it('advertises again the addresses it kept when a node comes back (it may have held them meanwhile)', async () => {
+    const { announcer, membership, holder } = setup();
+    membership.liveSet = new Set(['node-a']);
+    await begin(announcer);
+    expect(holder.reannounced).toEqual([]);
+    membership.set(['node-a', 'node-b']); // node-b back: node-a keeps what it wins against node-b
+    await announcer.idle();
+    const kept = IPS.filter((ip) => owner(ip, ['node-a', 'node-b']) === 'node-a');
+    expect(holder.reannounced).toEqual([[...kept].sort()]);
+    membership.set(['node-a', 'node-b']);
+    announcer.resync();
+    await announcer.idle();
+    expect(holder.reannounced.length).toBe(1); // nothing came back this time
   });
 
   it('follows the store: a deleted Service is withdrawn, a Node object going away hands its addresses over', async () => {
