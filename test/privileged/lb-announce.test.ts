@@ -274,4 +274,18 @@ describe.skipIf(LB_SKIP !== undefined)('LoadBalancer L2 announcement in node nam
     expect(all.map((e) => e.dst)).toEqual(['fd40::77']);
     agents.delete(name!);
   });
+
+  it(title('a starting agent announces nothing before it has heard its peers: it never grabs what a live node owns'), async () => {
+    // Nobody runs now. One agent alone takes everything once it has waited deadAfterMs for peers.
+    const first = ownerOf(LB4, NAMES);
+    const second = NAMES.find((n) => n !== first)!; // loses both addresses against first
+    const a = await startAgent(first);
+    await until(() => lastAnnounced(a).join() === [LB4, LB6].sort().join(), `${first} announces both alone`, a);
+    const b = await startAgent(second);
+    await until(() => lastLive(b).length === 2 && lastLive(a).length === 2, 'both see each other', b);
+    // Alone for its first moments, second would have owned both; it waited for first instead.
+    expect(b.events.filter((e) => e['event'] === 'announced')).toEqual([]);
+    expect(a.events.filter((e) => e['event'] === 'announced').map((e) => e['ips'])).toEqual([[LB4, LB6].sort()]);
+    expect(await reach(LB4)).toBe(first);
+  });
 });
