@@ -92,10 +92,13 @@ export class LoadBalancerAnnouncer {
     });
     this.#unsubscribe = [
       options.store.subscribe((change: StoreChange) => {
+        // Peers follow the Nodes at once, synced or not: their heartbeats are expected from the start.
+        if (change.kind === 'Node') this.#updatePeers();
         if (RELEVANT.has(change.kind)) this.#loop.schedule();
       }),
       options.membership.subscribe(() => this.#loop.schedule(0)),
     ];
+    this.#updatePeers();
   }
 
   /** The source has listed everything once: the first pass may run. */
@@ -169,7 +172,6 @@ export class LoadBalancerAnnouncer {
 
   async #reconcile(): Promise<void> {
     const snapshot = this.#o.store.snapshot();
-    this.#updatePeers();
     const elections = chooseAnnouncers({
       services: snapshot.services.values(),
       endpointSlices: snapshot.endpointSlices.values(),

@@ -162,10 +162,10 @@ describe('LoadBalancerAnnouncer', () => {
     expect(announcer.announced()).toEqual([ip]);
   });
 
-  it('gives the membership every other Node as a peer, at its underlay InternalIP', async () => {
-    const { announcer, membership, store } = setup();
+  it('gives the membership every other Node as a peer, at its underlay InternalIP, before it is synced too', async () => {
+    const { membership, store } = setup();
+    expect(membership.peers.map((p) => p.name)).toEqual(['node-b', 'node-far']);
     store.upsert({ ...node('node-c'), status: { addresses: [{ type: 'InternalIP', address: '2001:db8::13' }, { type: 'InternalIP', address: '10.30.0.13' }] } });
-    await begin(announcer);
     expect(membership.peers).toEqual([
       { name: 'node-b', address: '10.30.0.12' },
       { name: 'node-c', address: '10.30.0.13' },
