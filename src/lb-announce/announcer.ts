@@ -245,7 +245,8 @@ export class HolderAnnouncer {
       await ns.apply([{ op: 'create-veth', name: HOLDER_LINK, peerName: HOLDER_PEER, peerNetns: holder.netns }]);
       await this.#o.net.namespace(holder.netns).apply([{ op: 'set-up', name: HOLDER_PEER }]);
       await ns.apply([
-        // No router solicitations or SLAAC on a link nothing is attached to.
+        // IPv6 on (a host may default new links to disable_ipv6=1), but no router solicitations or SLAAC.
+        { op: 'sysctl', key: `net/ipv6/conf/${HOLDER_LINK}/disable_ipv6`, value: '0', optional: true },
         { op: 'sysctl', key: `net/ipv6/conf/${HOLDER_LINK}/accept_ra`, value: '0', optional: true },
         { op: 'set-up', name: HOLDER_LINK },
       ]);
