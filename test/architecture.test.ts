@@ -27,7 +27,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   'lb-announce': ['endpoints', 'lb-ipam', 'host', 'k8s', 'store', 'model', 'lib'],
   'service-proxy': ['endpoints', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
   lab: ['cni', 'host', 'lb-ipam', 'source', 'model', 'lib'],
-  'route-agent': ['cni', 'host', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
+  'route-agent': ['lb-announce', 'cni', 'host', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
   dns: ['endpoints', 'source', 'store', 'k8s', 'model', 'lib'],
   cmd: ['lab', 'route-agent', 'dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };

@@ -17,6 +17,9 @@ export const NODE_AGENT_FLAGS = {
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', description: "Where the portico-cni conflist for this node's pod CIDR(s) is written (atomically, when it changes)" },
   'vxlan-vni': { type: 'string', default: '1', description: 'VXLAN network identifier' },
   'vxlan-port': { type: 'port', default: 8472, description: 'VXLAN UDP port (8472: the Linux and flannel default)' },
+  'lb-announce': { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Answer ARP/NDP for LoadBalancer IPs in the node subnet when this node is elected (one node per address, failover in seconds)' },
+  'heartbeat-port': { type: 'port', default: 7946, description: 'UDP port of the heartbeats between node agents (LoadBalancer failover), the same on every node' },
+  'heartbeat-secret-file': { type: 'string', description: 'File holding the shared heartbeat key (at least 16 bytes, the same on every node); without it heartbeats are not authenticated (a warning says so)' },
   'sync-period': { type: 'string', default: '10s', description: 'Full reconcile period: restores routes and entries changed by hand' },
   cleanup: { type: 'boolean', description: 'Remove what the agent created (devices, routes, nft tables, conflist) and exit; run it after the agent has stopped, with the same flags' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
@@ -52,6 +55,7 @@ export async function runNodeAgentCommand(argv: readonly string[]): Promise<Runn
     vni,
     port: flags['vxlan-port'],
     syncPeriodMs,
+    ...(flags['lb-announce'] === 'true' && { announce: { port: flags['heartbeat-port'], ...(flags['heartbeat-secret-file'] !== undefined && { secretFile: flags['heartbeat-secret-file'] }) } }),
     logger,
   });
 }

@@ -3,6 +3,7 @@
 // LoadBalancer IPs, runs pods (echo servers, and the controller), and writes Nodes, Services with
 // status and EndpointSlices into a manifest directory that every component watches with its own
 // --manifests source, exactly as in a cluster. State lives in /run/portico-lab/<name>/.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -306,6 +307,7 @@ export async function labUp(options: UpOptions): Promise<{ layout: LabLayout; lo
 async function buildLab(ctx: LabContext, state: LabState, options: UpOptions, started: number): Promise<{ layout: LabLayout; loadBalancerIP: string | undefined }> {
   const { layout } = ctx;
   {
+    await writeFile(join(layout.stateDir, 'heartbeat.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     await installPlugin({ binDir: join(layout.stateDir, 'bin'), appDir: DIST, nodeBinary: process.execPath, nodeVersion: process.version, log: () => undefined });
     await must('ip', ['link', 'add', layout.bridge, 'type', 'bridge']);
     await must('ip', ['addr', 'add', `${layout.hostAddress}/24`, 'dev', layout.bridge]);
@@ -346,7 +348,8 @@ async function createNode(layout: LabLayout, node: LabNode): Promise<void> {
 function startNodeComponents(layout: LabLayout, state: LabState, node: LabNode): void {
   const log = (role: string) => join(layout.stateDir, 'logs', `${node.name}-${role}.log`);
   const base = ['--manifests', layout.manifestsDir, '--node-name', node.name, '--cluster-cidr', POD_NETWORK];
-  spawnInNetns({ netns: node.netns, logFile: log('node-agent'), argv: [process.execPath, PORTICO, 'node-agent', ...base, '--mode', state.mode, '--iface', 'eth0', '--cni-conf-dir', join(layout.stateDir, 'cni', node.name)] });
+  const agent = ['--mode', state.mode, '--iface', 'eth0', '--cni-conf-dir', join(layout.stateDir, 'cni', node.name), '--heartbeat-secret-file', join(layout.stateDir, 'heartbeat.key')];
+  spawnInNetns({ netns: node.netns, logFile: log('node-agent'), argv: [process.execPath, PORTICO, 'node-agent', ...base, ...agent] });
   spawnInNetns({ netns: node.netns, logFile: log('service-proxy'), argv: [process.execPath, PORTICO, 'service-proxy', ...base, '--min-sync-period', '200ms'] });
 }
 

@@ -21,6 +21,10 @@ import { masqueradeTable } from './masquerade.js';
 import { cleanupNodeNetwork, NodeAgent } from './node-agent.js';
 import type { RouteAgentMode } from './plan.js';
 import type { RouteHost } from './route-host.js';
+import { formatIp } from '../lib/cidr.js';
+import { loadHeartbeatSecret } from '../lb-announce/heartbeat.js';
+import { underlaySubnets } from '../lb-announce/lb-announcer.js';
+import { cleanupLoadBalancerAnnouncement, startLoadBalancerAnnouncement, type RunningAnnouncement } from '../lb-announce/start-lb-announce.js';
 
 export interface StartNodeAgentOptions {
   readonly manifestsDir?: string;
@@ -35,6 +39,8 @@ export interface StartNodeAgentOptions {
   readonly port: number;
   readonly syncPeriodMs: number;
   readonly logger: Logger;
+  /** LoadBalancer announcement (L2); undefined: off. */
+  readonly announce?: { readonly port: number; readonly secretFile?: string };
   /** Tests: fakes. */
   readonly host?: RouteHost;
   readonly nft?: NftRunner;
@@ -43,6 +49,8 @@ export interface StartNodeAgentOptions {
 export interface RunningNodeAgent {
   readonly agent: NodeAgent;
   readonly store: ObjectStore;
+  /** The LoadBalancer announcement once it runs (it starts when the node's interface is known). */
+  announcement(): RunningAnnouncement | undefined;
   /** SIGTERM: stops watching; routes, devices and tables stay (pods keep talking). */
   close(): Promise<void>;
 }
@@ -108,7 +116,7 @@ export async function startNodeAgent(options: StartNodeAgentOptions): Promise<Ru
         kubeConfig: loadKubeConfig(options.kubeconfigPath !== undefined ? { kubeconfigPath: options.kubeconfigPath } : {}),
         store,
         logger,
-        kinds: ['Node'],
+        kinds: options.announce ? ['Node', 'Service', 'EndpointSlice'] : ['Node'],
       });
       const events = new EventRecorder({ client: kube.client, logger, component: 'portico-node-agent', instance: options.nodeName });
       events.setEnabled(true);
@@ -125,14 +133,66 @@ export async function startNodeAgent(options: StartNodeAgentOptions): Promise<Ru
     { node: options.nodeName, mode: options.mode, source: options.manifestsDir !== undefined ? `manifests:${options.manifestsDir}` : 'kubernetes' },
     `portico node-agent on node ${options.nodeName} (${options.mode})`,
   );
+  let announcement: RunningAnnouncement | undefined;
+  let closing = false;
+  const announcing = options.announce ? startAnnouncementWhenReady({ agent, store, logger, nodeName: options.nodeName, announce: options.announce, closing: () => closing, synced: sourceSynced(source) }) : Promise.resolve(undefined);
+  void announcing.then(
+    (running) => (announcement = running),
+    (error) => logger.error({ err: error, code: error instanceof PorticoError ? error.code : undefined }, `LoadBalancer announcement stopped: ${(error as Error).message}`),
+  );
   return {
     agent,
     store,
+    announcement: () => announcement,
     close: async () => {
+      closing = true;
+      // Announcements go at once (another node takes over); routes and devices stay.
+      await (await announcing.catch(() => undefined))?.stop();
       await agent.stop();
       await source?.stop();
     },
   };
+}
+
+function sourceSynced(source: { stop(): Promise<void> } | undefined): Promise<void> {
+  const synced = (source as { synced?: Promise<void> } | undefined)?.synced;
+  return synced ?? Promise.resolve();
+}
+
+/**
+ * Starts the L2 announcement once the agent knows this node's interface and InternalIPs (after a
+ * pass), the source having listed everything once.
+ */
+async function startAnnouncementWhenReady(options: {
+  agent: NodeAgent;
+  store: ObjectStore;
+  logger: Logger;
+  nodeName: string;
+  announce: { port: number; secretFile?: string };
+  closing: () => boolean;
+  synced: Promise<void>;
+}): Promise<RunningAnnouncement | undefined> {
+  const secret = options.announce.secretFile !== undefined ? await loadHeartbeatSecret(options.announce.secretFile) : undefined;
+  await options.synced;
+  for (;;) {
+    const { iface, self } = options.agent.status;
+    if (iface && self) {
+      if (options.closing()) return undefined;
+      const running = await startLoadBalancerAnnouncement({
+        store: options.store,
+        nodeName: options.nodeName,
+        iface: iface.name,
+        nodeAddresses: underlaySubnets(iface.addresses, [...self.addresses.values()].map(formatIp)),
+        port: options.announce.port,
+        secret,
+        logger: options.logger,
+      });
+      running.markSynced();
+      return running;
+    }
+    if (options.closing()) return undefined;
+    await options.agent.nextPass();
+  }
 }
 
 /** `--cleanup`: the agent's devices, routes, nft tables and its conflist (if still its own). */
@@ -140,7 +200,16 @@ export async function cleanupNodeAgent(options: { cniConfDir?: string; logger: L
   const runner = new ExecCommandRunner();
   const nft = options.nft ?? new ExecNft({ runner });
   if (!options.host) await checkNodeAgentTools(nft);
-  const removed = await cleanupNodeNetwork({ host: options.host ?? new ExecRouteHost({ runner }), nft });
+  const host = options.host ?? new ExecRouteHost({ runner });
+  const removed = await cleanupNodeNetwork({ host, nft });
+  if (!options.host) {
+    // The announcement's holder link and tagged proxy-NDP entries, on whichever interface has them.
+    for (const iface of await host.interfaces()) {
+      const gone = await cleanupLoadBalancerAnnouncement({ iface: iface.name, logger: options.logger }).catch(() => ({ link: false, proxies: [] as string[] }));
+      if (gone.link && !removed.includes('remove holder link')) removed.push('remove holder link');
+      removed.push(...gone.proxies.map((p) => `remove proxy neighbour ${p} on ${iface.name}`));
+    }
+  }
   if (options.cniConfDir !== undefined) {
     const path = join(options.cniConfDir, CONFLIST_FILE);
     const text = await readFile(path, 'utf8').catch(() => undefined);

@@ -44,7 +44,8 @@ const WORKLOADS = [
   {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
-    metadata: { name: 'site' },
+    // Plain HTTP keeps working for the TLS host too (the load below uses it).
+    metadata: { name: 'site', annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' } },
     spec: {
       tls: [{ hosts: ['web.lab.test'], secretName: 'web-tls' }],
       rules: [
@@ -163,7 +164,7 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
         const req = httpsRequest({ host: address, port, servername: 'web.lab.test', headers: { host: 'web.lab.test' }, path: '/tls', ca: ca.certPem, agent: false }, (res) => {
           let text = '';
           res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, subject: (res.socket as TLSSocket).getPeerCertificate().subject.CN, body: text }));
+          res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, subject: String((res.socket as TLSSocket).getPeerCertificate().subject.CN), body: text }));
         });
         req.on('error', reject);
         req.end();
