@@ -91,6 +91,27 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('node agent on a th
     expect(conflist.plugins[0]).toMatchObject({ mtu: 1450, ipMasq: false, ipam: { ranges: [[{ subnet: '10.244.1.0/24' }]] } });
   });
 
+  it('a LoadBalancer IP in the node subnet is answered by exactly one node, and by another once that agent stops', async () => {
+    const LB = '10.30.0.200';
+    await cluster.writeManifest('10-lb.json', [
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'front', namespace: 'default' }, spec: { type: 'LoadBalancer', clusterIP: '10.96.0.50', ports: [{ port: 80, protocol: 'TCP' }] }, status: { loadBalancer: { ingress: [{ ip: LB }] } } },
+    ]);
+    const macs = new Map<string, string>();
+    for (const n of cluster.nodes) macs.set((await ipJson(n.netns, ['link', 'show', 'dev', 'eth0']))[0].address, n.name);
+    const answering = async () => {
+      const arping = await exec('ip', ['netns', 'exec', cluster.client, 'arping', '-c', '2', '-w', '2', '-I', 'eth0', LB]);
+      return [...new Set([...arping.stdout.matchAll(/\[([0-9A-F:]+)\]/gi)].map((m) => macs.get(m[1]!.toLowerCase()) ?? m[1]!))];
+    };
+    const first = await pollUntil(answering, (owners) => owners.length > 0, { attempts: 20, pauseMs: 250 });
+    expect(first).toHaveLength(1);
+    const owner = cluster.node(first[0]!);
+    expect(await agents.get(owner.name)!.stop()).toBe(0);
+    const next = await pollUntil(answering, (owners) => owners.length === 1 && owners[0] !== owner.name, { attempts: 20, pauseMs: 250 });
+    expect(next).toHaveLength(1);
+    expect(next[0]).not.toBe(owner.name);
+    agents.set(owner.name, cluster.startPortico(owner, agentArgs(owner, 'vxlan')));
+  });
+
   it('pod traffic leaving the cluster is masqueraded to the node address; pod ↔ pod is not', async () => {
     await cluster.sandbox.listen(cluster.client, '0.0.0.0', 9090);
     expect(await tcpProbe(cluster.pod('web-2').netns, CLIENT_IP, 9090)).toBe(node(2).ip);
@@ -106,10 +127,16 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('node agent on a th
 
   it('a removed Node loses its route, neighbour and FDB entry on the others; it comes back when the Node does', async () => {
     await cluster.writeManifest('00-nodes.json', cluster.nodeObjects().filter((n: any) => n.metadata.name !== 'node-3'));
-    const routes = await pollUntil(() => agentRoutes(node(1)), (r) => r.length === 1, { attempts: 40, pauseMs: 100 });
-    expect(routes).toEqual(['10.244.2.0/24 via 10.244.2.0 dev portico-vxlan']);
-    expect(await mustExec('bridge', ['-n', node(1).netns, 'fdb', 'show', 'dev', 'portico-vxlan'])).not.toContain(node(3).ip);
-    expect(await mustExec('ip', ['-n', node(1).netns, 'neigh', 'show', 'dev', 'portico-vxlan'])).not.toContain('10.244.3.0');
+    // The route goes first, then (a moment later, in the same pass) the neighbour and FDB entry.
+    const entries = async () => ({
+      routes: await agentRoutes(node(1)),
+      fdb: await mustExec('bridge', ['-n', node(1).netns, 'fdb', 'show', 'dev', 'portico-vxlan']),
+      neigh: await mustExec('ip', ['-n', node(1).netns, 'neigh', 'show', 'dev', 'portico-vxlan']),
+    });
+    const gone = await pollUntil(entries, (e) => e.routes.length === 1 && !e.fdb.includes(node(3).ip) && !e.neigh.includes('10.244.3.0'), { attempts: 40, pauseMs: 100 });
+    expect(gone.routes).toEqual(['10.244.2.0/24 via 10.244.2.0 dev portico-vxlan']);
+    expect(gone.fdb).not.toContain(node(3).ip);
+    expect(gone.neigh).not.toContain('10.244.3.0');
     expect((await podToPod('web-1', 'web-3')).pod).toBeUndefined();
     await cluster.writeManifest('00-nodes.json', cluster.nodeObjects());
     await pollUntil(() => agentRoutes(node(1)), (r) => r.length === 2, { attempts: 40, pauseMs: 100 });

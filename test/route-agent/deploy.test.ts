@@ -33,6 +33,8 @@ describe('deploy/node', () => {
     expect(flags['cluster-cidr']).toBeDefined();
     const mount = agent.volumeMounts.find((m: { mountPath: string }) => m.mountPath === flags['cni-conf-dir']);
     expect(pod.volumes.find((v: { name: string }) => v.name === mount.name).hostPath.path).toBe('/etc/cni/net.d');
+    expect(agent.securityContext.capabilities.add).toEqual(expect.arrayContaining(['NET_RAW', 'SYS_ADMIN']));
+    expect(agent.ports).toContainEqual({ name: 'heartbeat', containerPort: flags['heartbeat-port'], protocol: 'UDP' });
     expect(proxy.args[0]).toBe('service-proxy');
     const proxyFlags = parseFlags(proxy.args.slice(1), SERVICE_PROXY_FLAGS);
     expect(proxyFlags['cluster-cidr']).toBe(flags['cluster-cidr']);
