@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -159,7 +160,8 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
   });
 
   it('serves HTTPS with the SNI certificate from the Secret through the LoadBalancer IP and a NodePort', async () => {
-    for (const [address, port] of [[loadBalancerIP, 443], [(await status()).nodes[2].address, 30443]] as const) {
+    const nodes = (await status()).nodes as Array<{ address: string }>;
+    for (const [address, port] of [[loadBalancerIP, 443], ...nodes.map((n) => [n.address, 30443] as const)] as const) {
       const { statusCode, subject, body } = await new Promise<{ statusCode: number; subject: string; body: string }>((resolve, reject) => {
         const req = httpsRequest({ host: address, port, servername: 'web.lab.test', headers: { host: 'web.lab.test' }, path: '/tls', ca: ca.certPem, agent: false }, (res) => {
           let text = '';
@@ -185,6 +187,16 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
       expect(result.code, `${name}: ${result.stderr}`).toBe(0);
       expect(result.stdout.split(/\s+/)[0]).toBe(web.clusterIP);
     }
+  });
+
+  it('refuses another lab on a subnet that is already routed, changing nothing', async () => {
+    const other = `u${randomBytes(2).toString('hex')}`;
+    const result = await exec(process.execPath, [PORTICO, 'lab', 'up', '--name', other, '--nodes', '1', '--subnet', SUBNET]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('PORTICO_ERR_LAB_HOST');
+    expect(result.stderr).toContain('already routes');
+    expect(existsSync(`/run/portico-lab/${other}`)).toBe(false);
+    expect((await exec('ip', ['netns', 'list'])).stdout).not.toContain(`pl-${other}-`);
   });
 
   it('reports an invalid object by kind/name, applies the rest, exits 1', async () => {
@@ -242,5 +254,35 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
     const again = await lab(['down']);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('is not up');
+  });
+});
+
+describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: faults'), () => {
+  it('down cleans up everything after up was killed (SIGKILL) halfway', async () => {
+    const name = `k${randomBytes(2).toString('hex')}`;
+    const subnet = `10.${SUBNET_OCTET}.9.0/24`;
+    const child = spawn(process.execPath, [PORTICO, 'lab', 'up', '--name', name, '--nodes', '2', '--subnet', subnet], { stdio: 'ignore' });
+    // Kill it once nodes exist and their components run: the worst moment (processes detached).
+    for (let i = 0; i < 400; i++) {
+      const ps = (await exec('ps', ['-eo', 'args'])).stdout;
+      if (ps.includes(`/run/portico-lab/${name}/manifests`)) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    expect((await exec('ip', ['netns', 'list'])).stdout).toContain(`pl-${name}-`);
+    const down = await exec(process.execPath, [PORTICO, 'lab', 'down', '--name', name]);
+    expect(down.code, down.stderr).toBe(0);
+    expect((await exec('ip', ['netns', 'list'])).stdout).not.toContain(`pl-${name}-`);
+    expect((await exec('ip', ['-o', 'link', 'show'])).stdout).not.toContain(`pl-${name}`);
+    expect((await exec('ps', ['-eo', 'args'])).stdout).not.toContain(`/run/portico-lab/${name}/`);
+    expect(existsSync(`/run/portico-lab/${name}`)).toBe(false);
+  }, 60_000);
+
+  it('refuses to run without root, saying so', async () => {
+    const result = await exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, PORTICO, 'lab', 'up', '--name', 'nobody']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('needs root');
+    expect(existsSync('/run/portico-lab/nobody')).toBe(false);
   });
 });
