@@ -24,7 +24,11 @@ function feedPieces(parser: Feedable, pieces: Buffer[]): number {
 
 function splits(raw: Buffer): Buffer[][] {
   const out: Buffer[][] = [[raw]];
-  for (let k = 1; k < raw.length; k++) out.push([raw.subarray(0, k), raw.subarray(k)]);
+  // Every boundary for inputs up to 2 KiB; for longer ones (the limit cases, parsing each split is
+  // O(n)), the first and last 64, every 97th, and 3 around every CR/LF.
+  const n = raw.length;
+  const at = (k: number): boolean => n <= 2048 || k <= 64 || k >= n - 64 || k % 97 === 0 || [raw[k - 2], raw[k - 1], raw[k], raw[k + 1]].some((b) => b === 0x0d || b === 0x0a);
+  for (let k = 1; k < n; k++) if (at(k)) out.push([raw.subarray(0, k), raw.subarray(k)]);
   if (raw.length <= 600) out.push([...raw].map((b) => Buffer.from([b])));
   // three pieces around the middle, to cross two boundaries inside one line
   if (raw.length > 4) {
