@@ -49,10 +49,22 @@ export type Http1ErrorStatus = (typeof HTTP1_ERRORS)[Http1ErrorCode];
 
 export interface Http1Error {
   readonly code: Http1ErrorCode;
-  /** What to answer a client with. For a response parser's errors the proxy answers 502 regardless. */
-  readonly status: Http1ErrorStatus;
+  /** What to answer the client with: the class's status for requests, 502 for upstream responses. */
+  readonly status: Http1ErrorStatus | 502;
 }
 
 export const ERR = Object.fromEntries(
   Object.entries(HTTP1_ERRORS).map(([code, status]) => [code, Object.freeze({ code, status })]),
 ) as { readonly [K in Http1ErrorCode]: { readonly code: K; readonly status: (typeof HTTP1_ERRORS)[K] } };
+
+/**
+ * The same codes as seen from the upstream side: a malformed response is the backend's fault, and
+ * the proxy answers 502 whatever the class (ResponseHeadParser reports these).
+ */
+export const UPSTREAM_ERR = Object.fromEntries(
+  Object.keys(HTTP1_ERRORS).map((code) => [code, Object.freeze({ code, status: 502 })]),
+) as unknown as { readonly [K in Http1ErrorCode]: { readonly code: K; readonly status: 502 } };
+
+export function asUpstreamError(err: Http1Error): Http1Error {
+  return UPSTREAM_ERR[err.code];
+}

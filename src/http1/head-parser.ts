@@ -3,7 +3,7 @@
 // the subclass. A head that arrives in one chunk is parsed in place (no copy); one split across chunks
 // is accumulated into one owned buffer, at most maxHeadSize bytes.
 import { COLON, CR, FIELD_VALUE, HTAB, LF, SP, TOKEN } from './chars.js';
-import { ERR, type Http1Error } from './errors.js';
+import { asUpstreamError, ERR, type Http1Error } from './errors.js';
 
 /** `feed` results other than a body offset (>= 0). */
 export const NEED_MORE = -1;
@@ -148,7 +148,7 @@ export abstract class HeadParser {
     this.acc = null;
     this.accLen = 0;
     if (err !== null) {
-      this.error = err;
+      this.error = this.upstream ? asUpstreamError(err) : err;
       return ERROR;
     }
     return before === 0 ? base + r : p + (r - before);
@@ -162,8 +162,11 @@ export abstract class HeadParser {
     this.acc = next;
   }
 
+  /** Responses: every error is reported with status 502 (the upstream's fault). */
+  protected upstream = false;
+
   protected fail(err: Http1Error): number {
-    this.error = err;
+    this.error = this.upstream ? asUpstreamError(err) : err;
     this.done = true;
     return ERROR;
   }

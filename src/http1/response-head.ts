@@ -59,6 +59,7 @@ export class ResponseHeadParser extends HeadParser {
 
   constructor(limits: Partial<HeadLimits> = {}) {
     super(limits);
+    this.upstream = true;
   }
 
   /** Ready for the response to a request: call before each response (and after each interim one). */
