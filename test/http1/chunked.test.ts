@@ -29,6 +29,7 @@ describe('ChunkedTracker rejects', () => {
     ['data longer than the size', '5\r\nhelloXX\r\n' + END, 'BAD_CHUNK_DATA'],
     ['data shorter than the size', '5\r\nhell\r\n' + END, 'BAD_CHUNK_DATA'],
     ['LF only after data', '5\r\nhello\n' + END, 'BAD_CHUNK_DATA'],
+    ['junk then LF after data', '5\r\nhelloX\n' + END, 'BAD_CHUNK_DATA'],
     ['bare LF after the last chunk', '5\r\nhello\r\n0\r\n\n', 'BARE_LF'],
     ['trailer without colon', '0\r\nX y\r\n\r\n', 'BAD_TRAILER'],
     ['trailer obs-fold', '0\r\nX: a\r\n b\r\n\r\n', 'BAD_TRAILER'],

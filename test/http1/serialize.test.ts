@@ -1,6 +1,6 @@
 // Heads written for the other side: unchanged field lines are copied as received, hop-by-hop
 // fields go, framing and upgrade fields are written anew.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { errorResponse, type RequestHead, RequestHeadParser, ResponseHeadParser, serializeRequestHead, serializeResponseHead } from '../../src/http1/index.js';
 
 function request(raw: string, split?: number): RequestHead {
@@ -19,6 +19,17 @@ describe('serializeRequestHead', () => {
     const raw = 'GET /a?b HTTP/1.1\r\nHost: A.example\r\nConnection: keep-alive, X-Secret\r\nx-MiXeD:  v  w\r\nKeep-Alive: 5\r\nX-Secret: s\r\nTE: trailers\r\nProxy-Connection: x\r\nTrailer: y\r\nUpgrade: h2c\r\nAccept: */*\r\n\r\n';
     for (const split of [undefined, 10, 40, raw.length - 1]) {
       expect(serializeRequestHead(request(raw, split)).toString('latin1')).toBe('GET /a?b HTTP/1.1\r\nHost: A.example\r\nx-MiXeD:  v  w\r\nAccept: */*\r\n\r\n');
+    }
+  });
+
+  it('copies consecutive kept lines as one run', () => {
+    const head = request(`GET / HTTP/1.1\r\nHost: a\r\n${'X-A: 1\r\n'.repeat(8)}Connection: close\r\n${'X-B: 2\r\n'.repeat(8)}\r\n`);
+    const copy = vi.spyOn(Buffer.prototype, 'copy');
+    try {
+      serializeRequestHead(head);
+      expect(copy).toHaveBeenCalledTimes(2);
+    } finally {
+      copy.mockRestore();
     }
   });
 
