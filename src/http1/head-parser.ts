@@ -30,9 +30,10 @@ export const DEFAULT_HEAD_LIMITS: HeadLimits = { maxLineSize: 8192, maxHeadSize:
 
 /**
  * Validates one field line buf[s, e) (CRLF excluded) and appends its offsets (relative to `base`)
- * to `fields`. Returns null or the error. Shared by headers and chunked trailers.
+ * to `fields`. Returns null or the error. Shared by headers (`checked`: bytes already validated)
+ * and chunked trailers.
  */
-export function parseFieldLine(buf: Buffer, s: number, e: number, lineEnd: number, base: number, fields: number[]): Http1Error | null {
+export function parseFieldLine(buf: Buffer, s: number, e: number, lineEnd: number, base: number, fields: number[], checked = false): Http1Error | null {
   const first = buf[s]!;
   if (first === SP || first === HTAB) return ERR.OBS_FOLD;
   let i = s;
@@ -45,12 +46,12 @@ export function parseFieldLine(buf: Buffer, s: number, e: number, lineEnd: numbe
   i++;
   while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
   const valueStart = i;
-  let valueEnd = i;
-  for (; i < e; i++) {
-    const b = buf[i]!;
-    if (FIELD_VALUE[b] !== 1) return ERR.BAD_FIELD_VALUE;
-    if (b !== SP && b !== HTAB) valueEnd = i + 1;
+  let valueEnd = e;
+  if (!checked) {
+    // `checked`: the head scanner already validated every byte of the line.
+    for (; i < e; i++) if (FIELD_VALUE[buf[i]!] !== 1) return ERR.BAD_FIELD_VALUE;
   }
+  while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
   fields.push(s - base, nameEnd - base, valueStart - base, valueEnd - base, lineEnd - base);
   return null;
 }
@@ -64,6 +65,8 @@ export abstract class HeadParser {
   private accLen = 0;
   /** Next line's start, relative to the head start. */
   private lineStart = 0;
+  /** Where the scan for the current line's end resumes, relative to the head start. */
+  private scanFrom = 0;
   private lineNo = 0;
   /** Bytes of leading empty lines skipped, and whether a CR of one is pending. */
   private skipped = 0;
@@ -80,6 +83,7 @@ export abstract class HeadParser {
     this.acc = null;
     this.accLen = 0;
     this.lineStart = 0;
+    this.scanFrom = 0;
     this.lineNo = 0;
     this.skipped = 0;
     this.skipCR = false;
@@ -171,39 +175,43 @@ export abstract class HeadParser {
     return ERROR;
   }
 
-  /** Returns the head length (relative to base) once the empty line is seen, NEED_MORE or ERROR. */
+  /**
+   * Returns the head length (relative to base) once the empty line is seen, NEED_MORE or ERROR.
+   * One pass per byte: the FIELD_VALUE table both validates line bytes (no NUL, CTL, DEL) and stops
+   * at the CR (or the bad byte) that ends the line; an incomplete line resumes where it stopped, so
+   * a head fed one byte at a time costs no more than one fed whole.
+   */
   private scan(buf: Buffer, base: number, limit: number): number {
     const { maxLineSize, maxHeadSize } = this.limits;
     let ls = base + this.lineStart;
     for (;;) {
-      let lf = ls < limit ? buf.indexOf(LF, ls) : -1;
-      if (lf >= limit) lf = -1;
-      if (lf === -1) {
-        if (limit - ls > maxLineSize) return this.fail(this.lineNo === 0 ? this.lineTooLong() : ERR.HEADER_LINE_TOO_LONG);
-        if (limit - base > maxHeadSize) return this.fail(ERR.HEAD_TOO_LARGE);
+      let i = base + this.scanFrom;
+      while (i < limit && FIELD_VALUE[buf[i]!] === 1) i++;
+      if (i - ls + 2 > maxLineSize) return this.fail(this.lineNo === 0 ? this.lineTooLong() : ERR.HEADER_LINE_TOO_LONG);
+      if (i - base + 2 > maxHeadSize) return this.fail(ERR.HEAD_TOO_LARGE);
+      if (i === limit || (buf[i] === CR && i + 1 === limit)) {
         this.lineStart = ls - base;
+        this.scanFrom = i - base;
         return NEED_MORE;
       }
-      const lineEnd = lf + 1;
-      if (lineEnd - ls > maxLineSize) return this.fail(this.lineNo === 0 ? this.lineTooLong() : ERR.HEADER_LINE_TOO_LONG);
-      if (lineEnd - base > maxHeadSize) return this.fail(ERR.HEAD_TOO_LARGE);
-      if (lf === ls || buf[lf - 1] !== CR) return this.fail(ERR.BARE_LF);
-      const e = lf - 1;
-      if (e === ls && this.lineNo > 0) return lineEnd - base;
-      // A CR inside a line is a bare CR; FIELD_VALUE/TARGET tables reject it where the line is parsed,
-      // but say so precisely for the common injection shape.
-      const err = this.lineNo === 0 ? this.firstLine(buf, ls, e) : this.fieldLine(buf, ls, e, lineEnd, base);
-      if (err !== null) {
-        const cr = buf.indexOf(CR, ls);
-        return this.fail(cr !== -1 && cr < e ? ERR.BARE_CR : err);
-      }
+      const b = buf[i]!;
+      if (b === LF) return this.fail(ERR.BARE_LF);
+      if (b !== CR) return this.fail(this.lineNo === 0 ? this.badFirstLine() : ERR.BAD_FIELD_VALUE);
+      if (buf[i + 1] !== LF) return this.fail(ERR.BARE_CR);
+      const lineEnd = i + 2;
+      if (i === ls && this.lineNo > 0) return lineEnd - base;
+      const err = this.lineNo === 0 ? this.firstLine(buf, ls, i) : this.fieldLine(buf, ls, i, lineEnd, base);
+      if (err !== null) return this.fail(err);
       this.lineNo++;
       ls = lineEnd;
+      this.scanFrom = ls - base;
     }
   }
 
   protected abstract acceptsLeadingEmptyLines(): boolean;
   protected abstract lineTooLong(): Http1Error;
+  /** A NUL, CTL or DEL in the first line. */
+  protected abstract badFirstLine(): Http1Error;
   protected abstract resetHead(): void;
   protected abstract firstLine(buf: Buffer, s: number, e: number): Http1Error | null;
   protected abstract fieldLine(buf: Buffer, s: number, e: number, lineEnd: number, base: number): Http1Error | null;

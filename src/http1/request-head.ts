@@ -256,6 +256,9 @@ export class RequestHeadParser extends HeadParser {
   protected override acceptsLeadingEmptyLines(): boolean {
     return true;
   }
+  protected override badFirstLine(): Http1Error {
+    return ERR.BAD_REQUEST_LINE;
+  }
   protected override lineTooLong(): Http1Error {
     return ERR.URI_TOO_LONG;
   }
@@ -341,7 +344,7 @@ export class RequestHeadParser extends HeadParser {
     const fields = this.fields;
     const index = fields.length / FIELD_STRIDE;
     if (index >= this.options.maxFields) return ERR.TOO_MANY_FIELDS;
-    const err = parseFieldLine(buf, s, e, lineEnd, base, fields);
+    const err = parseFieldLine(buf, s, e, lineEnd, base, fields, true);
     if (err !== null) return err;
     const f = index * FIELD_STRIDE;
     const nameEnd = base + fields[f + F_NAME_END]!;

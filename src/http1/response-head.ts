@@ -71,6 +71,9 @@ export class ResponseHeadParser extends HeadParser {
   protected override acceptsLeadingEmptyLines(): boolean {
     return false;
   }
+  protected override badFirstLine(): Http1Error {
+    return ERR.BAD_STATUS_LINE;
+  }
   protected override lineTooLong(): Http1Error {
     return ERR.HEADER_LINE_TOO_LONG;
   }
@@ -120,7 +123,7 @@ export class ResponseHeadParser extends HeadParser {
     const fields = this.fields;
     const index = fields.length / FIELD_STRIDE;
     if (index >= this.limits.maxFields) return ERR.TOO_MANY_FIELDS;
-    const err = parseFieldLine(buf, s, e, lineEnd, base, fields);
+    const err = parseFieldLine(buf, s, e, lineEnd, base, fields, true);
     if (err !== null) return err;
     const f = index * FIELD_STRIDE;
     const nameEnd = base + fields[f + F_NAME_END]!;
