@@ -159,9 +159,8 @@ export class ChunkedTracker {
           if (b !== LF) return this.fail(ERR.BARE_CR, p, start);
           if (++this.trailerFields > this.limits.maxTrailerFields) return this.fail(ERR.TRAILERS_TOO_LARGE, p, start);
           const offsets = this.fieldOffsets;
-          offsets.length = 0;
           const s = this.scratch!;
-          const err = parseFieldLine(s, 0, this.scratchLen, this.scratchLen, 0, offsets);
+          const err = parseFieldLine(s, 0, this.scratchLen, 0, offsets, 0);
           if (err !== null) return this.fail(ERR.BAD_TRAILER, p, start);
           const nameEnd = offsets[F_NAME_END]!;
           if (equalsLower(s, 0, nameEnd, 'content-length') || equalsLower(s, 0, nameEnd, 'transfer-encoding') || equalsLower(s, 0, nameEnd, 'host')) {

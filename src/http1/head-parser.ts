@@ -9,13 +9,15 @@ import { asUpstreamError, ERR, type Http1Error } from './errors.js';
 export const NEED_MORE = -1;
 export const ERROR = -2;
 
-/** Offsets of one field line, relative to the head start; FIELD_STRIDE numbers per field. */
-export const FIELD_STRIDE = 5;
+/**
+ * Offsets of one field line, relative to the head start; FIELD_STRIDE numbers per field. A line ends
+ * where the next begins (the last one: two bytes before the head's end).
+ */
+export const FIELD_STRIDE = 4;
 export const F_LINE = 0; // first byte of the line (= first byte of the name)
 export const F_NAME_END = 1;
 export const F_VALUE = 2; // value without leading OWS
 export const F_VALUE_END = 3; // value without trailing OWS
-export const F_LINE_END = 4; // just past the line's LF
 
 export interface HeadLimits {
   /** Longest request/status line or field line, CRLF included (nginx large_client_header_buffers: 8k). */
@@ -29,11 +31,11 @@ export interface HeadLimits {
 export const DEFAULT_HEAD_LIMITS: HeadLimits = { maxLineSize: 8192, maxHeadSize: 32768, maxFields: 100 };
 
 /**
- * Validates one field line buf[s, e) (CRLF excluded) and appends its offsets (relative to `base`)
- * to `fields`. Returns null or the error. Shared by headers (`checked`: bytes already validated)
+ * Validates one field line buf[s, e) (CRLF excluded) and writes its offsets (relative to `base`)
+ * to fields[at, at + FIELD_STRIDE). Returns null or the error. Shared by headers (`checked`: bytes already validated)
  * and chunked trailers.
  */
-export function parseFieldLine(buf: Buffer, s: number, e: number, lineEnd: number, base: number, fields: number[], checked = false): Http1Error | null {
+export function parseFieldLine(buf: Buffer, s: number, e: number, base: number, fields: number[], at: number, checked = false): Http1Error | null {
   const first = buf[s]!;
   if (first === SP || first === HTAB) return ERR.OBS_FOLD;
   let i = s;
@@ -52,7 +54,10 @@ export function parseFieldLine(buf: Buffer, s: number, e: number, lineEnd: numbe
     for (; i < e; i++) if (FIELD_VALUE[buf[i]!] !== 1) return ERR.BAD_FIELD_VALUE;
   }
   while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
-  fields.push(s - base, nameEnd - base, valueStart - base, valueEnd - base, lineEnd - base);
+  fields[at] = s - base;
+  fields[at + 1] = nameEnd - base;
+  fields[at + 2] = valueStart - base;
+  fields[at + 3] = valueEnd - base;
   return null;
 }
 

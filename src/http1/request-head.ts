@@ -62,6 +62,9 @@ export const DEFAULT_REQUEST_OPTIONS: RequestParserOptions = {
 };
 
 /** Fields and their offsets; the common part of request and response heads. */
+/** Shared placeholder until a head is complete. */
+export const NO_FIELDS: readonly number[] = Object.freeze([]);
+
 export class HeadFields {
   /**
    * The head's bytes are buf[base, base + length): the caller's chunk when the head arrived in one,
@@ -71,8 +74,8 @@ export class HeadFields {
   base: number;
   length: number;
   /** FIELD_STRIDE offsets per field line (relative to base), in received order. */
-  readonly fields: number[];
-  constructor(buf: Buffer, base: number, length: number, fields: number[]) {
+  fields: readonly number[];
+  constructor(buf: Buffer, base: number, length: number, fields: readonly number[]) {
     this.buf = buf;
     this.base = base;
     this.length = length;
@@ -80,6 +83,11 @@ export class HeadFields {
   }
   get fieldCount(): number {
     return this.fields.length / FIELD_STRIDE;
+  }
+  /** Just past field line i's CRLF, relative to base. */
+  lineEnd(i: number): number {
+    const next = (i + 1) * FIELD_STRIDE;
+    return next < this.fields.length ? this.fields[next]! : this.length - 2;
   }
   /** Field name i as received (original case). */
   name(i: number): string {
@@ -236,7 +244,9 @@ export class RequestHeadParser extends HeadParser {
   head: RequestHead | null = null;
   private readonly options: RequestParserOptions;
   // Per-head state.
-  private fields: number[] = [];
+  /** Offsets of the head being parsed; reused across heads (its first fieldLen entries count). */
+  private readonly fields: number[] = [];
+  private fieldLen = 0;
   private h: RequestHead | null = null;
   private hostCount = 0;
   private clField = -1;
@@ -264,7 +274,7 @@ export class RequestHeadParser extends HeadParser {
   }
   protected override resetHead(): void {
     this.head = null;
-    this.fields = [];
+    this.fieldLen = 0;
     this.h = null;
     this.hostCount = 0;
     this.clField = -1;
@@ -295,7 +305,7 @@ export class RequestHeadParser extends HeadParser {
     if (major < 0 || major > 9 || minor < 0 || minor > 9) return ERR.BAD_VERSION;
     if (major !== 1 || minor > 1) return ERR.VERSION_NOT_SUPPORTED;
 
-    const head = new RequestHead(buf, 0, 0, this.fields);
+    const head = new RequestHead(buf, 0, 0, NO_FIELDS);
     head.method = method;
     head.versionMinor = minor;
     let pathStart = t0;
@@ -342,11 +352,12 @@ export class RequestHeadParser extends HeadParser {
 
   protected override fieldLine(buf: Buffer, s: number, e: number, lineEnd: number, base: number): Http1Error | null {
     const fields = this.fields;
-    const index = fields.length / FIELD_STRIDE;
+    const f = this.fieldLen;
+    const index = f / FIELD_STRIDE;
     if (index >= this.options.maxFields) return ERR.TOO_MANY_FIELDS;
-    const err = parseFieldLine(buf, s, e, lineEnd, base, fields, true);
+    const err = parseFieldLine(buf, s, e, base, fields, f, true);
     if (err !== null) return err;
-    const f = index * FIELD_STRIDE;
+    this.fieldLen = f + FIELD_STRIDE;
     const nameEnd = base + fields[f + F_NAME_END]!;
     const vs = base + fields[f + F_VALUE]!;
     const ve = base + fields[f + F_VALUE_END]!;
@@ -426,7 +437,9 @@ export class RequestHeadParser extends HeadParser {
     head.buf = buf;
     head.base = base;
     head.length = length;
-    const fields = this.fields;
+    // The parser's array is reused for the next head; the head gets an exact-size copy.
+    head.fields = this.fields.slice(0, this.fieldLen);
+    const fields = head.fields;
     head.fieldsStart = fields.length > 0 ? fields[F_LINE]! : length - 2;
     if ((head.form === 'origin' || head.form === 'asterisk') && head.hostField !== -1) {
       const f = head.hostField * FIELD_STRIDE;

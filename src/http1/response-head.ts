@@ -11,7 +11,7 @@
 import { equalsLower, HTAB, SP, TOKEN } from './chars.js';
 import { ERR, type Http1Error } from './errors.js';
 import { F_NAME_END, F_VALUE, F_VALUE_END, FIELD_STRIDE, HeadParser, type HeadLimits, parseContentLength, parseFieldLine } from './head-parser.js';
-import { HeadFields } from './request-head.js';
+import { HeadFields, NO_FIELDS } from './request-head.js';
 
 export { ERROR, NEED_MORE } from './head-parser.js';
 
@@ -49,7 +49,9 @@ export interface ResponseContext {
 export class ResponseHeadParser extends HeadParser {
   head: ResponseHead | null = null;
   private context: ResponseContext = { head: false, upgrade: false };
-  private fields: number[] = [];
+  /** Offsets of the head being parsed; reused across heads (its first fieldLen entries count). */
+  private readonly fields: number[] = [];
+  private fieldLen = 0;
   private h: ResponseHead | null = null;
   private clField = -1;
   private teField = -1;
@@ -79,7 +81,7 @@ export class ResponseHeadParser extends HeadParser {
   }
   protected override resetHead(): void {
     this.head = null;
-    this.fields = [];
+    this.fieldLen = 0;
     this.h = null;
     this.clField = -1;
     this.teField = -1;
@@ -110,7 +112,7 @@ export class ResponseHeadParser extends HeadParser {
         if (b !== HTAB && (b < 0x20 || b === 0x7f)) return ERR.BAD_STATUS_LINE;
       }
     }
-    const head = new ResponseHead(buf, 0, 0, this.fields);
+    const head = new ResponseHead(buf, 0, 0, NO_FIELDS);
     head.status = status;
     head.versionMinor = buf[s + 7]! - 0x30;
     head.reasonStart = r - s;
@@ -121,11 +123,12 @@ export class ResponseHeadParser extends HeadParser {
 
   protected override fieldLine(buf: Buffer, s: number, e: number, lineEnd: number, base: number): Http1Error | null {
     const fields = this.fields;
-    const index = fields.length / FIELD_STRIDE;
+    const f = this.fieldLen;
+    const index = f / FIELD_STRIDE;
     if (index >= this.limits.maxFields) return ERR.TOO_MANY_FIELDS;
-    const err = parseFieldLine(buf, s, e, lineEnd, base, fields, true);
+    const err = parseFieldLine(buf, s, e, base, fields, f, true);
     if (err !== null) return err;
-    const f = index * FIELD_STRIDE;
+    this.fieldLen = f + FIELD_STRIDE;
     const nameEnd = base + fields[f + F_NAME_END]!;
     const vs = base + fields[f + F_VALUE]!;
     const ve = base + fields[f + F_VALUE_END]!;
@@ -170,7 +173,9 @@ export class ResponseHeadParser extends HeadParser {
     head.buf = buf;
     head.base = base;
     head.length = length;
-    head.fieldsStart = this.fields.length > 0 ? this.fields[0]! : length - 2;
+    // The parser's array is reused for the next head; the head gets an exact-size copy.
+    head.fields = this.fields.slice(0, this.fieldLen);
+    head.fieldsStart = this.fieldLen > 0 ? this.fields[0]! : length - 2;
     head.keepAlive = head.versionMinor === 1 ? !this.connClose : this.connKeepAlive && !this.connClose;
     if (status < 200) {
       if (status === 101) {

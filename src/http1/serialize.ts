@@ -2,7 +2,7 @@
 // byte runs from the received head (names keep their case, values their bytes); only the first line,
 // the removed hop-by-hop fields and the appended fields are written anew.
 import { equalsLower } from './chars.js';
-import { F_LINE, F_LINE_END, F_NAME_END, FIELD_STRIDE } from './head-parser.js';
+import { F_LINE, F_NAME_END, FIELD_STRIDE } from './head-parser.js';
 import type { HeadFields, RequestHead } from './request-head.js';
 import type { ResponseHead } from './response-head.js';
 
@@ -49,7 +49,7 @@ function keptRuns(head: HeadFields, drop: (i: number) => boolean): { runs: numbe
   for (let i = 0, n = head.fieldCount; i < n; i++) {
     const f = i * FIELD_STRIDE;
     const s = head.base + head.fields[f + F_LINE]!;
-    const e = head.base + head.fields[f + F_LINE_END]!;
+    const e = head.base + head.lineEnd(i);
     if (drop(i)) continue;
     if (runEnd === s) runEnd = e;
     else {
