@@ -22,6 +22,8 @@ const BENCHES = [
   // portico dns: the codec choice, then queries/s with dnsperf beside dnsmasq (skips without dnsperf).
   'dns/codec.bench.js',
   'dns/qps.bench.js',
+  // src/http1 (issue 13's engine): head parser ns/allocations beside llhttp.
+  'http1/head-parser.bench.js',
 ];
 const only = process.argv.slice(2);
 let failed = 0;
