@@ -5,15 +5,10 @@
 // number nginx answered 2xx. Where the parsers accept fewer, the case must carry `stricter` with
 // the reason: the list of deliberate differences is asserted, so it cannot drift.
 // HTTP1_DIFF_TABLE=path writes the results as a Markdown table.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser } from '../../src/http1/index.js';
-
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+import { exchange, freePort, NGINX, NGINX_MISSING, type RunningNginx, startNginx, statuses } from './nginx.js';
 
 interface Case {
   name: string;
@@ -163,39 +158,6 @@ function parserVerdict(raw: Buffer): (string | number)[] {
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Sends raw bytes, half-closes, and collects everything until nginx closes (or 3 s). */
-function exchange(port: number, raw: Buffer): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    };
-    const timer = setTimeout(() => {
-      socket.destroy();
-      done();
-    }, 3000);
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('error', () => {});
-    socket.on('close', done);
-    socket.end(raw);
-  });
-}
-
-/** Final statuses in order (interim 1xx, such as 100 Continue, left out). */
-const statuses = (response: string): number[] => [...response.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1])).filter((s) => s >= 200);
 const leadingOk = (list: (string | number)[]): number => {
   let n = 0;
   while (n < list.length && (list[n] === 'ok' || (typeof list[n] === 'number' && (list[n] as number) < 300))) n++;
@@ -203,24 +165,14 @@ const leadingOk = (list: (string | number)[]): number => {
 };
 
 describe.skipIf(NGINX === undefined)('http1 parsers vs nginx (never more permissive)', () => {
-  let dir = '';
-  let nginx: ChildProcess | undefined;
+  let nginx: RunningNginx | undefined;
   let port = 0;
   const rows: { name: string; nginx: string; parser: string; verdict: string }[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'portico-http1-nginx-'));
     port = await freePort();
     const back = await freePort();
-    const conf = `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+    nginx = await startNginx(port, `
   client_max_body_size 0;          # Portico has no body limit by default: do not let 413 hide a difference
   client_header_timeout 2s;
   client_body_timeout 2s;
@@ -230,30 +182,15 @@ http {
     # side after sending, which must not make nginx drop the request (it would answer nothing).
     location / { proxy_pass http://127.0.0.1:${back}; proxy_ignore_client_abort on; }
   }
-  server { listen 127.0.0.1:${back}; location / { return 200 "ok\\n"; } }
-}
-`;
-    writeFileSync(join(dir, 'nginx.conf'), conf);
-    nginx = spawn(NGINX!, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    for (let i = 0; i < 100; i++) {
-      const out = await exchange(port, Buffer.from(get('/'))).catch(() => '');
-      if (statuses(out)[0] === 200) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`nginx did not come up on ${port}`);
+  server { listen 127.0.0.1:${back}; location / { return 200 "ok\\n"; } }`);
   });
 
   afterAll(async () => {
-    if (nginx !== undefined && nginx.exitCode === null) {
-      const exited = new Promise((r) => nginx!.once('exit', r));
-      nginx.kill('SIGTERM');
-      await exited;
-    }
+    await nginx?.stop();
     if (process.env.HTTP1_DIFF_TABLE) {
       const lines = ['| case | nginx | parser | verdict |', '|---|---|---|---|', ...rows.map((r) => `| ${r.name} | ${r.nginx} | ${r.parser} | ${r.verdict} |`)];
       writeFileSync(process.env.HTTP1_DIFF_TABLE, `${lines.join('\n')}\n`);
     }
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
@@ -272,7 +209,7 @@ http {
 
 if (NGINX === undefined) {
   describe('http1 parsers vs nginx', () => {
-    it.skip('SKIPPED: nginx is not installed (apt-get install -y nginx-light; npm test installs it as root via scripts/test-system-deps.mjs)', () => {});
+    it.skip(NGINX_MISSING, () => {});
   });
 }
 
