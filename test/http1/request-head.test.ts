@@ -256,6 +256,17 @@ describe('RequestHeadParser accepts', () => {
     expect(parser.head!.entries()).toEqual([['Host', 'a'], ['X-A', '1']]);
   });
 
+  it('a head stays valid after the parser has moved on to the next one', () => {
+    const parser = new RequestHeadParser();
+    const chunk = Buffer.from(`GET /1 HTTP/1.1\r\nHost: a\r\nX-One: 1\r\n\r\nGET /2 HTTP/1.1\r\nHost: b\r\n\r\n`);
+    const at = parser.feed(chunk);
+    const first = parser.head!;
+    parser.reset();
+    parser.feed(chunk, at);
+    expect(parser.head!.entries()).toEqual([['Host', 'b']]);
+    expect(first.entries()).toEqual([['Host', 'a'], ['X-One', '1']]);
+  });
+
   it('refuses to be fed after a head until reset', () => {
     const parser = new RequestHeadParser();
     parser.feed(Buffer.from(get('/')));

@@ -1,7 +1,7 @@
 // The upstream response-head parser: hostile backends. Every case is fed whole, split at every
 // boundary and byte by byte (feed.ts).
 import { describe, expect, it } from 'vitest';
-import { ResponseHeadParser } from '../../src/http1/index.js';
+import { type ResponseHead, ResponseHeadParser } from '../../src/http1/index.js';
 import { parseResponse } from './feed.js';
 
 const ok = (fields: string, status = '200 OK', version = 'HTTP/1.1'): string => `${version} ${status}\r\n${fields}\r\n`;
@@ -73,15 +73,17 @@ describe('ResponseHeadParser framing', () => {
   it('parses interim responses and then the final one from one chunk', () => {
     const chunk = Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: <a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi');
     const parser = new ResponseHeadParser();
-    const statuses: number[] = [];
+    const heads: ResponseHead[] = [];
     let at = 0;
     for (;;) {
       parser.expect({ head: false, upgrade: false });
       at = parser.feed(chunk, at);
-      statuses.push(parser.head!.status);
+      heads.push(parser.head!);
       if (!parser.head!.interim) break;
     }
-    expect(statuses).toEqual([100, 103, 200]);
+    expect(heads.map((h) => h.status)).toEqual([100, 103, 200]);
+    // each head keeps its own fields after the parser moved on
+    expect(heads.map((h) => h.entries())).toEqual([[], [['Link', '<a>']], [['Content-Length', '2']]]);
     expect(chunk.subarray(at).toString()).toBe('hi');
   });
 });
