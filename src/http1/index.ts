@@ -1,6 +1,6 @@
 // src/http1: the HTTP/1.1 wire layer of the engine (issue 13). Pure: bytes in, offsets and verdicts out.
 export { ERR, HTTP1_ERRORS, type Http1Error, type Http1ErrorCode, type Http1ErrorStatus } from './errors.js';
-export { DEFAULT_HEAD_LIMITS, ERROR, NEED_MORE, type HeadLimits } from './head-parser.js';
+export { DEFAULT_HEAD_LIMITS, ERROR, F_LINE, F_NAME_END, F_VALUE, F_VALUE_END, FIELD_STRIDE, NEED_MORE, type HeadLimits } from './head-parser.js';
 export {
   DEFAULT_REQUEST_OPTIONS,
   HeadFields,
