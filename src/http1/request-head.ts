@@ -6,17 +6,21 @@
 //   const at = parser.feed(chunk);            // NEED_MORE | ERROR | body offset in chunk
 //   if (at >= 0) { const head = parser.head!; …; parser.reset(); }
 //
-// Decisions where RFC 9112 leaves room (each is tested, and listed in README-http1 in the tests):
+// Decisions where RFC 9112 leaves room. Each has a row in test/http1/request-head.test.ts; where
+// nginx accepts and this parser refuses, the row in test/http1/nginx-differential.test.ts says why.
 // - Bare LF line endings are rejected (400 BARE_LF). nginx accepts them and RFC 9112 §2.2 says a
 //   recipient MAY; a proxy that accepts what its backend may not is a smuggling vector.
-// - Leading empty lines (CRLF) before the request line are skipped, as nginx does.
+// - Leading empty lines (CRLF) before the request line are skipped, as nginx does (bounded).
+// - Methods are 1*[A-Z_-], at most 32 bytes: nginx's alphabet (it refuses `get`), narrower than token.
+// - Limits (options): a line over 8 KiB is 414 (request line) or 431 (field line), a head over
+//   32 KiB is 431, more than 100 field lines is 431. nginx: 414 / 400 for the first two, no count.
 // - Exactly one SP between request-line parts and none at its end (nginx accepts more).
 // - HTTP/1.0 and HTTP/1.1 only; any other well-formed version is 505 (nginx serves HTTP/1.2 as 1.1).
 // - Transfer-Encoding must be exactly `chunked` (501 otherwise, as nginx); on HTTP/1.0 it is 400 (nginx).
 // - Content-Length: 1*DIGIT (leading zeros allowed, as nginx), no list, no second line.
 // - Host: required on HTTP/1.1, exactly once, `reg-name | IPv4 | IP-literal` with an optional port;
 //   `%`, empty labels (`a..b`, `.a`) and an empty value are refused. An absolute-form authority
-//   replaces it for routing.
+//   replaces it for routing, but the Host line must still be there and valid (nginx: the same).
 // - `#` in the target, `.`/`..` path segments (also as %2e) and invalid %-escapes in the path are 400:
 //   routing looks at the raw path, so a path a backend would normalise differently is refused.
 // - Field names must be tokens (nginx ignores invalid names instead); values may not hold CTLs
