@@ -343,8 +343,8 @@ export class RequestHeadParser extends HeadParser {
       pathStart = a1;
     }
     if (head.form === 'origin' || head.form === 'absolute') {
-      const q = buf.indexOf(0x3f, pathStart);
-      pathEnd = q === -1 || q > t1 ? t1 : q;
+      pathEnd = pathStart;
+      while (pathEnd < t1 && buf[pathEnd] !== 0x3f) pathEnd++;
       if (!isSafePath(buf, pathStart, pathEnd)) return ERR.BAD_PATH;
     }
     head.target = latin1(buf, t0, t1);
