@@ -22,6 +22,10 @@ const BENCHES = [
   // portico dns: the codec choice, then queries/s with dnsperf beside dnsmasq (skips without dnsperf).
   'dns/codec.bench.js',
   'dns/qps.bench.js',
+  // Root: the node agent against the kernel, LB failover, and the lab (needs wrk).
+  'node-agent/converge.bench.js',
+  'node-agent/failover.bench.js',
+  'lab/lab.bench.js',
   // src/http1 (issue 13's engine): head parser ns/allocations beside llhttp.
   'http1/head-parser.bench.js',
 ];

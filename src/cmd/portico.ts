@@ -10,7 +10,9 @@ import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js'
 import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
 import { DNS_FLAGS, runDnsCommand } from './dns-command.js';
 import { renderFlagHelp } from './flags.js';
+import { LAB_FLAGS, runLabCommand } from './lab-command.js';
 import { LB_CONTROLLER_FLAGS, runLbControllerCommand } from './lb-controller-command.js';
+import { NODE_AGENT_FLAGS, runNodeAgentCommand } from './node-agent-command.js';
 import { runServiceProxyCommand, SERVICE_PROXY_FLAGS } from './service-proxy-command.js';
 
 interface Closable {
@@ -33,8 +35,10 @@ const COMMANDS: Record<string, Command> = {
   controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand, serves: true },
   demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand, serves: true },
   'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand, serves: true },
+  'node-agent': { summary: 'Pod routes between nodes (host-gw or vxlan), masquerade, the CNI conflist; LoadBalancer IP announcement', flags: NODE_AGENT_FLAGS, run: runNodeAgentCommand, serves: true },
   dns: { summary: 'Cluster DNS (what CoreDNS\'s kubernetes plugin answers): Service and pod names, the rest forwarded', flags: DNS_FLAGS, run: runDnsCommand, serves: true },
   'lb-controller': { summary: 'Assign Services of type LoadBalancer addresses from a pool (MetalLB-style IPAM), leader-elected', flags: LB_CONTROLLER_FLAGS, run: runLbControllerCommand, serves: true },
+  lab: { summary: 'A multi-node cluster in network namespaces with Portico as its front door: lab up | apply -f | delete -f | scale | drain | status | down', flags: LAB_FLAGS, run: runLabCommand },
   cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
   certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
   bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },

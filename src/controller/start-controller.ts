@@ -262,6 +262,7 @@ export async function startController(options: StartControllerOptions): Promise<
           { phase: 'grace', gracePeriodMs, drainTimeoutMs },
           `shutting down: /readyz answers 503; still accepting connections for ${gracePeriodMs} ms, then draining for up to ${drainTimeoutMs} ms`,
         );
+        proxy.endKeepAlive();
         await waitGracePeriod(gracePeriodMs);
         logger.info({ phase: 'drain', drainTimeoutMs }, 'grace period over: listeners closed, draining in-flight requests');
         await close();

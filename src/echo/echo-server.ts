@@ -26,6 +26,8 @@ export interface EchoServerOptions {
   host?: string;
   podName: string;
   serviceName: string;
+  /** The lab's node name: replies then carry `node` and `client` (the peer address the pod saw). */
+  nodeName?: string;
 }
 
 export interface EchoServer {
@@ -40,6 +42,8 @@ export interface EchoServer {
 
 interface EchoReply {
   pod: string;
+  node?: string;
+  client?: string;
   service: string;
   method: string;
   path: string;
@@ -92,6 +96,7 @@ export async function startEchoServer(options: EchoServerOptions): Promise<EchoS
     const url = req.url ?? '/';
     const reply: EchoReply = {
       pod: podName,
+      ...(options.nodeName !== undefined && { node: options.nodeName, client: req.socket.remoteAddress ?? '' }),
       service: serviceName,
       method: req.method ?? '',
       path: url,

@@ -30,6 +30,8 @@ interface FakeNs {
   links: Map<string, FakeLink>;
   routes: Route[];
   sysctls: Map<string, string>;
+  /** LoadBalancer announcement: proxy NDP entries by `ip dev`, with their protocol. */
+  proxyNeighbours: Map<string, number | undefined>;
 }
 
 export interface FakeNetHostSnapshot {
@@ -37,6 +39,8 @@ export interface FakeNetHostSnapshot {
     links: Array<Omit<Link, 'index' | 'peerIndex'> & { peer?: string }>;
     routes: Route[];
     sysctls: Record<string, string>;
+    /** `ip dev [protocol N]`, sorted; only present when there are some. */
+    proxyNeighbours?: string[];
   };
 }
 
@@ -54,7 +58,7 @@ export class FakeNetHost implements NetHost {
   /** Creates a namespace with a loopback device (down, as in a fresh netns). */
   addNamespace(path: string): void {
     if (this.#namespaces.has(path)) throw new Error(`namespace ${path} exists`);
-    const ns: FakeNs = { links: new Map(), routes: [], sysctls: new Map() };
+    const ns: FakeNs = { links: new Map(), routes: [], sysctls: new Map(), proxyNeighbours: new Map() };
     ns.links.set('lo', this.#newLink({ name: 'lo', kind: undefined, mtu: 65536, mac: '00:00:00:00:00:00' }));
     this.#namespaces.set(path, ns);
   }
@@ -91,6 +95,7 @@ export class FakeNetHost implements NetHost {
           }),
         routes: [...ns.routes].sort((a, b) => `${a.dst} ${a.dev}`.localeCompare(`${b.dst} ${b.dev}`)),
         sysctls: Object.fromEntries([...ns.sysctls.entries()].sort()),
+        ...(ns.proxyNeighbours.size > 0 ? { proxyNeighbours: this.proxyNeighbours(key) } : {}),
       };
     }
     return out;
@@ -115,6 +120,11 @@ export class FakeNetHost implements NetHost {
 
   links(nsKey: string | undefined): Link[] {
     return [...this.ns(nsKey).links.values()].map((l) => this.#toLink(nsKey ?? HOST, l));
+  }
+
+  /** LoadBalancer announcement: the proxy NDP entries of a namespace, `ip dev [protocol N]`, sorted. */
+  proxyNeighbours(nsKey?: string): string[] {
+    return [...this.ns(nsKey).proxyNeighbours.entries()].map(([key, protocol]) => (protocol === undefined ? key : `${key} protocol ${protocol}`)).sort();
   }
 
   deleteLink(nsKey: string | undefined, name: string): boolean {
@@ -202,6 +212,18 @@ export class FakeNetHost implements NetHost {
         ns.sysctls.set(change.key, change.value);
         return;
       }
+      // -- LoadBalancer announcement
+      case 'add-proxy-neigh': {
+        need(change.dev);
+        if (parseIp(change.ip)?.family !== 6) throw new HostError('failed', `Error: inet6 address is expected rather than "${change.ip}".`);
+        ns.proxyNeighbours.set(`${change.ip} ${change.dev}`, change.protocol); // the kernel replaces an existing entry
+        return;
+      }
+      case 'del-proxy-neigh': {
+        need(change.dev);
+        if (!ns.proxyNeighbours.delete(`${change.ip} ${change.dev}`)) throw new HostError('failed', 'RTNETLINK answers: No such file or directory');
+        return;
+      }
     }
   }
 
@@ -247,6 +269,7 @@ export class FakeNetHost implements NetHost {
     ns.routes = ns.routes.filter((r) => r.dev !== name);
     for (const other of ns.links.values()) if (other.master === name) other.master = undefined;
     for (const key of [...ns.sysctls.keys()]) if (key.includes(`/conf/${name}/`)) ns.sysctls.delete(key);
+    for (const key of [...ns.proxyNeighbours.keys()]) if (key.endsWith(` ${name}`)) ns.proxyNeighbours.delete(key);
     if (withPeer && link.peer) this.#removeLink(link.peer.ns, link.peer.name, false);
     return true;
   }

@@ -72,6 +72,11 @@ export function renderIpChange(change: NetChange): string | undefined {
       return renderRoute(change.route);
     case 'sysctl':
       return undefined;
+    // -- LoadBalancer announcement
+    case 'add-proxy-neigh':
+      return `neigh add proxy ${token(change.ip, 'address')} dev ${token(change.dev, 'link name')}${change.protocol !== undefined ? ` protocol ${token(change.protocol, 'protocol')}` : ''}`;
+    case 'del-proxy-neigh':
+      return `neigh del proxy ${token(change.ip, 'address')} dev ${token(change.dev, 'link name')}`;
   }
 }
 

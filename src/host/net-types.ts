@@ -74,7 +74,11 @@ export type NetChange =
   | { op: 'del-addr'; dev: string; cidr: string }
   | { op: 'add-route'; route: RouteSpec }
   /** A sysctl under /proc/sys (key `net/ipv4/ip_forward`). Optional ones ignore failures. */
-  | { op: 'sysctl'; key: string; value: string; optional?: boolean };
+  | { op: 'sysctl'; key: string; value: string; optional?: boolean }
+  // -- LoadBalancer announcement (src/lb-announce) -------------------------------------------
+  /** A proxy NDP entry: the kernel answers neighbour solicitations for `ip` on `dev` (needs proxy_ndp and forwarding). */
+  | { op: 'add-proxy-neigh'; ip: string; dev: string; protocol?: number }
+  | { op: 'del-proxy-neigh'; ip: string; dev: string };
 
 export function describeChange(change: NetChange): string {
   switch (change.op) {
@@ -104,5 +108,9 @@ export function describeChange(change: NetChange): string {
       return `add route ${change.route.dst}${change.route.gateway ? ` via ${change.route.gateway}` : ''} dev ${change.route.dev}`;
     case 'sysctl':
       return `set ${change.key}=${change.value}`;
+    case 'add-proxy-neigh':
+      return `add proxy neighbour ${change.ip} on ${change.dev}`;
+    case 'del-proxy-neigh':
+      return `remove proxy neighbour ${change.ip} from ${change.dev}`;
   }
 }

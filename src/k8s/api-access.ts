@@ -70,6 +70,17 @@ export const DNS_API_ACCESS: readonly ApiAccess[] = [
 ];
 
 /**
+ * Every API call `portico node-agent` makes (deploy/node grants this, together with the service
+ * proxy's): Nodes for routes, Services and EndpointSlices for LoadBalancer announcement.
+ */
+export const NODE_AGENT_API_ACCESS: readonly ApiAccess[] = [
+  { group: '', resource: 'nodes', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico node-agent)' },
+  { group: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico node-agent: LoadBalancer announcement)' },
+  { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (portico node-agent: externalTrafficPolicy Local)' },
+  { group: '', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', usedBy: 'EventRecorder (portico node-agent)' },
+];
+
+/**
  * Every API call `portico lb-controller` makes; deploy/lb-controller grants exactly this
  * (test/lb-controller/deploy.test.ts). The Lease rows mirror the controller's.
  */

@@ -308,6 +308,15 @@ export class ProxyServer {
   }
 
   /**
+   * From now on every response carries `Connection: close` while the listeners keep accepting:
+   * keep-alive clients reconnect, and their new connections reach an endpoint that is still ready
+   * (the shutdown grace period), so few idle connections are left to close when the drain starts.
+   */
+  endKeepAlive(): void {
+    this.#ctx.closing = true;
+  }
+
+  /**
    * Stops accepting connections, lets in-flight requests finish (responses then carry
    * `Connection: close`), cuts what is left after `drainTimeout`, then closes the upstream pools.
    */

@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { IngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -53,6 +54,7 @@ const MODELS: Record<string, { new (data: any): { validate(): void } }> = {
   'v1/Namespace': Namespace,
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
+  'apps/v1/DaemonSet': DaemonSet,
   'apps/v1/Deployment': Deployment,
   'networking.k8s.io/v1/IngressClass': IngressClass,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,

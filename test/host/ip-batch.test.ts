@@ -19,6 +19,10 @@ describe('renderIpChange', () => {
     [{ op: 'add-addr', dev: 'eth0', cidr: '10.1.0.2/24' }, 'addr add 10.1.0.2/24 broadcast + dev eth0'],
     [{ op: 'add-addr', dev: 'eth0', cidr: 'fd00::2/64', noDad: true }, 'addr add fd00::2/64 dev eth0 nodad'],
     [{ op: 'del-addr', dev: 'cni0', cidr: '10.9.0.1/24' }, 'addr del 10.9.0.1/24 dev cni0'],
+    // LoadBalancer announcement
+    [{ op: 'add-proxy-neigh', ip: 'fd40::100', dev: 'eth0', protocol: 80 }, 'neigh add proxy fd40::100 dev eth0 protocol 80'],
+    [{ op: 'add-proxy-neigh', ip: 'fd40::100', dev: 'eth0' }, 'neigh add proxy fd40::100 dev eth0'],
+    [{ op: 'del-proxy-neigh', ip: 'fd40::100', dev: 'eth0' }, 'neigh del proxy fd40::100 dev eth0'],
     [{ op: 'add-route', route: { dst: '0.0.0.0/0', gateway: '10.1.0.1', dev: 'eth0' } }, 'route add 0.0.0.0/0 via 10.1.0.1 dev eth0'],
     [
       { op: 'add-route', route: { dst: '10.96.0.0/12', dev: 'eth0', table: 100, metric: 5, scope: 253, mtu: 1300, advmss: 1260 } },

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec, installedPlugin, mustExec, REPO, runPlugin, Sandbox, SKIP_REASON, SYSTEM_PATH } from './helpers.js';
@@ -51,6 +51,8 @@ export interface ClusterOptions {
   pods: string[][];
   /** Ports every pod's echo server listens on (TCP and UDP). */
   echoPorts?: number[];
+  /** false: no routes between the nodes' pod subnets (a node agent's job). Default true. */
+  staticRoutes?: boolean;
 }
 
 const UNDERLAY = '10.30.0';
@@ -66,6 +68,7 @@ export class Cluster {
   /** A directory for the test's manifests (see writeManifest). */
   manifestsDir = '';
   #dataDir = '';
+  #echoPorts: number[] = [8080];
   readonly #children: ChildProcess[] = [];
 
   static async create(options: ClusterOptions): Promise<Cluster> {
@@ -95,7 +98,6 @@ export class Cluster {
     this.#dataDir = await mkdtemp(join(tmpdir(), 'pcni-cluster-'));
     this.manifestsDir = join(this.#dataDir, 'manifests');
     await mustExec('mkdir', ['-p', this.manifestsDir]);
-    const plugin = await installedPlugin();
 
     const underlay = (await this.sandbox.netns('ul')).name;
     await mustExec('ip', ['-n', underlay, 'link', 'add', 'br0', 'type', 'bridge']);
@@ -128,9 +130,10 @@ export class Cluster {
     }
     for (const node of this.nodes) {
       for (const peer of this.nodes) {
-        if (peer !== node) await mustExec('ip', ['-n', node.netns, 'route', 'add', peer.podCidr, 'via', peer.ip]);
+        if (peer !== node && options.staticRoutes !== false) await mustExec('ip', ['-n', node.netns, 'route', 'add', peer.podCidr, 'via', peer.ip]);
       }
     }
+    this.#echoPorts = options.echoPorts ?? [8080];
 
     for (const [index, names] of options.pods.entries()) {
       const node = this.nodes[index]!;
@@ -145,15 +148,41 @@ export class Cluster {
         hairpinMode: true,
         ipam: { type: 'host-local', dataDir: join(this.#dataDir, node.name), ranges: [[{ subnet: node.podCidr }]] },
       };
-      for (const name of names) {
-        const pod = await this.sandbox.netns(`pod-${name}`);
-        const added = await runPlugin({ plugin, command: 'ADD', node: node.netns, config, containerId: name, netns: pod.path, cniPath: join(plugin, '..') });
-        if (added.code !== 0) throw new Error(`portico-cni ADD ${name} on ${node.name} failed (${added.code}): ${added.stdout}${added.stderr}`);
-        const ip = String(added.json.ips[0].address).split('/')[0]!;
-        this.pods.set(name, { name, node, netns: pod.name, ip });
-      }
+      for (const name of names) await this.#wire(name, node, config);
     }
-    await Promise.all([...this.pods.values()].map((pod) => this.#serve(pod.netns, [PROBE, 'echo', '0.0.0.0', (options.echoPorts ?? [8080]).join(','), pod.name])));
+    await Promise.all([...this.pods.values()].map((pod) => this.#serve(pod.netns, [PROBE, 'echo', '0.0.0.0', this.#echoPorts.join(','), pod.name])));
+  }
+
+  async #wire(name: string, node: ClusterNode, config: unknown): Promise<Pod> {
+    const plugin = await installedPlugin();
+    const netns = await this.sandbox.netns(`pod-${name}`);
+    const added = await runPlugin({ plugin, command: 'ADD', node: node.netns, config, containerId: name, netns: netns.path, cniPath: join(plugin, '..') });
+    if (added.code !== 0) throw new Error(`portico-cni ADD ${name} on ${node.name} failed (${added.code}): ${added.stdout}${added.stderr}`);
+    const ip = String(added.json.ips[0].address).split('/')[0]!;
+    const pod: Pod = { name, node, netns: netns.name, ip };
+    this.pods.set(name, pod);
+    return pod;
+  }
+
+  /**
+   * Adds a pod the way a runtime does from a conflist file on the node (its first plugin, with the
+   * IPAM state kept in this cluster's data directory instead of /var/lib/cni), and starts its echo
+   * server.
+   */
+  async addPodFromConflist(name: string, node: ClusterNode, conflistPath: string): Promise<Pod> {
+    const conflist = JSON.parse(await readFile(conflistPath, 'utf8')) as { cniVersion: string; name: string; plugins: Array<Record<string, any>> };
+    const first = conflist.plugins[0]!;
+    const config = { cniVersion: conflist.cniVersion, name: conflist.name, ...first, ipam: { ...first['ipam'], dataDir: join(this.#dataDir, `${node.name}-ipam`) } };
+    const pod = await this.#wire(name, node, config);
+    await this.#serve(pod.netns, [PROBE, 'echo', '0.0.0.0', this.#echoPorts.join(','), pod.name]);
+    return pod;
+  }
+
+  /** A directory inside this cluster's data directory (removed by teardown). */
+  async dataPath(name: string): Promise<string> {
+    const path = join(this.#dataDir, name);
+    await mustExec('mkdir', ['-p', path]);
+    return path;
   }
 
   /** Starts `node ARGS…` in a namespace and resolves once it prints `ready`. */
