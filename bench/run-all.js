@@ -26,6 +26,8 @@ const BENCHES = [
   'node-agent/converge.bench.js',
   'node-agent/failover.bench.js',
   'lab/lab.bench.js',
+  // src/http1 (issue 13's engine): head parser ns/allocations beside llhttp.
+  'http1/head-parser.bench.js',
 ];
 const only = process.argv.slice(2);
 let failed = 0;

@@ -19,6 +19,8 @@ const needs = [
   { pkg: 'bind9-dnsutils', present: () => has('dig') },
   // test/privileged/lb-announce: gratuitous ARP on takeover, and ARP probes from the outside client.
   { pkg: 'iputils-arping', present: () => has('arping') },
+  // test/http1: the parser is checked against a real nginx (never more permissive than it).
+  { pkg: 'nginx-light', present: () => has('nginx') },
   { pkg: 'containernetworking-plugins', present: () => ['bridge', 'host-local', 'loopback'].every((p) => existsSync(`/usr/lib/cni/${p}`)) },
 ];
 

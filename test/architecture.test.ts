@@ -15,6 +15,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   balancer: ['model', 'lib'],
   proxy: ['balancer', 'model', 'lib'],
   echo: ['lib'],
+  http1: ['lib'],
   tls: ['model', 'lib'],
   k8s: ['source', 'store', 'model', 'lib'],
   metrics: ['model', 'lib'],
@@ -34,7 +35,7 @@ const ALLOWED: Record<string, readonly string[]> = {
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */
 const IO_MODULES = /^node:(fs|fs\/promises|net|http|https|tls|child_process|dgram|dns)$/;
-const PURE = new Set(['compile', 'endpoints', 'routing', 'model', 'lb-ipam']);
+const PURE = new Set(['compile', 'endpoints', 'routing', 'model', 'lb-ipam', 'http1']);
 /** Pure files inside folders that also hold OS adapters. */
 const PURE_FILES = new Set(['lb-announce/elect.ts']);
 

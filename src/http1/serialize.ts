@@ -1,0 +1,154 @@
+// Writing heads for the other side of the proxy. Field lines that pass unchanged are copied as raw
+// byte runs from the received head (names keep their case, values their bytes); only the first line,
+// the removed hop-by-hop fields and the appended fields are written anew.
+import { equalsLower } from './chars.js';
+import { F_LINE, F_NAME_END, FIELD_STRIDE } from './head-parser.js';
+import type { HeadFields, RequestHead } from './request-head.js';
+import type { ResponseHead } from './response-head.js';
+
+/** RFC 9110 §7.6.1 hop-by-hop fields (lower-case), removed in both directions. */
+export const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
+
+function isHopByHop(head: HeadFields, i: number): boolean {
+  const f = i * FIELD_STRIDE;
+  const buf = head.buf;
+  const s = head.base + head.fields[f + F_LINE]!;
+  const e = head.base + head.fields[f + F_NAME_END]!;
+  switch (e - s) {
+    case 2: return equalsLower(buf, s, e, 'te');
+    case 7: return equalsLower(buf, s, e, 'trailer') || equalsLower(buf, s, e, 'upgrade');
+    case 10: return equalsLower(buf, s, e, 'connection') || equalsLower(buf, s, e, 'keep-alive');
+    case 16: return equalsLower(buf, s, e, 'proxy-connection');
+    case 17: return equalsLower(buf, s, e, 'transfer-encoding');
+    default: return false;
+  }
+}
+
+/** Lower-cased names listed in the Connection fields (only computed when they name others). */
+function connectionNamed(head: HeadFields): Set<string> {
+  const names = new Set<string>();
+  for (let i = 0, n = head.fieldCount; i < n; i++) {
+    if (!head.nameIs(i, 'connection')) continue;
+    for (const token of head.value(i).split(',')) {
+      const t = token.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
+      if (t !== '') names.add(t);
+    }
+  }
+  return names;
+}
+
+/**
+ * The kept field lines as [start, end) byte runs of head.buf (consecutive kept lines merged), plus
+ * their total length.
+ */
+function keptRuns(head: HeadFields, drop: (i: number) => boolean): { runs: number[]; bytes: number } {
+  const runs: number[] = [];
+  let bytes = 0;
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0, n = head.fieldCount; i < n; i++) {
+    const f = i * FIELD_STRIDE;
+    const s = head.base + head.fields[f + F_LINE]!;
+    const e = head.base + head.lineEnd(i);
+    if (drop(i)) continue;
+    if (runEnd === s) runEnd = e;
+    else {
+      if (runStart !== -1) {
+        runs.push(runStart, runEnd);
+        bytes += runEnd - runStart;
+      }
+      runStart = s;
+      runEnd = e;
+    }
+  }
+  if (runStart !== -1) {
+    runs.push(runStart, runEnd);
+    bytes += runEnd - runStart;
+  }
+  return { runs, bytes };
+}
+
+function assemble(first: string, head: HeadFields, runs: number[], runBytes: number, tail: string): Buffer {
+  const firstLen = Buffer.byteLength(first, 'latin1');
+  const tailLen = Buffer.byteLength(tail, 'latin1');
+  const out = Buffer.allocUnsafe(firstLen + runBytes + tailLen + 2);
+  let o = out.write(first, 0, 'latin1');
+  for (let r = 0; r < runs.length; r += 2) o += head.buf.copy(out, o, runs[r]!, runs[r + 1]!);
+  o += out.write(tail, o, 'latin1');
+  out[o++] = 0x0d;
+  out[o++] = 0x0a;
+  return out;
+}
+
+export interface SerializeOptions {
+  /** Field lines to append, each `Name: value\r\n` (the caller builds and validates them). */
+  extra?: string;
+  /** Also drop fields with these lower-case names (e.g. `x-forwarded-for` before setting it). */
+  drop?: ReadonlySet<string>;
+}
+
+/**
+ * The request head to send upstream: `METHOD origin-target HTTP/1.1`, the end-to-end fields as
+ * received, then `Host` (for absolute-form, from its authority), framing (`Transfer-Encoding:
+ * chunked` when the body is chunked: it is forwarded as received), `Connection: upgrade` + `Upgrade`
+ * for an upgrade, and `extra`.
+ */
+export function serializeRequestHead(head: RequestHead, options: SerializeOptions = {}): Buffer {
+  const named = head.connectionNamesOthers ? connectionNamed(head) : null;
+  const drop = options.drop;
+  const absolute = head.form === 'absolute';
+  const { runs, bytes } = keptRuns(head, (i) =>
+    isHopByHop(head, i) ||
+    (absolute && i === head.hostField) ||
+    (named !== null && named.has(head.name(i).toLowerCase())) ||
+    (drop !== undefined && drop.has(head.name(i).toLowerCase())));
+  let target = head.target;
+  if (absolute) {
+    target = target.slice(head.pathStart);
+    if (target === '' || target[0] === '?') target = `/${target}`;
+  }
+  let tail = absolute ? `Host: ${head.host}\r\n` : '';
+  if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
+  if (head.upgrade) tail += `Connection: upgrade\r\nUpgrade: ${head.value(head.upgradeField)}\r\n`;
+  if (options.extra !== undefined) tail += options.extra;
+  return assemble(`${head.method} ${target} HTTP/1.1\r\n`, head, runs, bytes, tail);
+}
+
+/**
+ * The response head to send the client: `HTTP/1.1` + the received status code and reason, the
+ * end-to-end fields as received (original case), `Transfer-Encoding: chunked` when the body is
+ * chunked (forwarded as received), `Connection: upgrade` + `Upgrade` for a 101, then `extra`
+ * (typically `Connection: close` or `Server: portico`).
+ */
+export function serializeResponseHead(head: ResponseHead, options: SerializeOptions = {}): Buffer {
+  const named = head.connectionNamesOthers ? connectionNamed(head) : null;
+  const drop = options.drop;
+  const { runs, bytes } = keptRuns(head, (i) =>
+    isHopByHop(head, i) ||
+    (named !== null && named.has(head.name(i).toLowerCase())) ||
+    (drop !== undefined && drop.has(head.name(i).toLowerCase())));
+  let tail = '';
+  if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
+  if (head.upgrade) {
+    const up = head.indexOf('upgrade');
+    tail += `Connection: upgrade\r\n${up === -1 ? '' : `Upgrade: ${head.value(up)}\r\n`}`;
+  }
+  if (options.extra !== undefined) tail += options.extra;
+  const reason = head.buf.toString('latin1', head.base + head.reasonStart, head.base + head.reasonEnd);
+  return assemble(`HTTP/1.1 ${head.status} ${reason}\r\n`, head, runs, bytes, tail);
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long',
+  417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
+};
+
+/** A complete reply that closes the connection: status line, Content-Type, Content-Length, Connection: close. */
+export function errorResponse(status: number, body: string | Buffer = '', contentType = 'application/json'): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nServer: portico\r\n` +
+    (bytes.length > 0 ? `Content-Type: ${contentType}\r\n` : '') +
+    `Content-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), bytes]);
+}
