@@ -240,6 +240,8 @@ async function retirePods(ctx: LabContext, state: LabState, pods: readonly LabPo
   // its holdoff; wait for the controller to say so, and give the proxies their period.
   for (const pod of pods) await untilUnrouted(ctx.layout, state, pod, 10_000);
   await new Promise((resolve) => setTimeout(resolve, 600));
+  // All at once: each stop may wait out its grace period (an echo server closing kept-alive connections).
+  await stopProcesses(pods.flatMap((pod) => pod.pids));
   for (const pod of pods) await removePod(ctx, state, pod);
   await publish(state, ctx.layout);
 }
