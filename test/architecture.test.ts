@@ -14,6 +14,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   routing: ['model', 'lib'],
   balancer: ['model', 'lib'],
   proxy: ['balancer', 'model', 'lib'],
+  engine: ['http1', 'proxy', 'balancer', 'model', 'lib'],
   echo: ['lib'],
   http1: ['lib'],
   tls: ['model', 'lib'],

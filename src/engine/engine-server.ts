@@ -1,0 +1,576 @@
+// The HTTP/1.1 engine (issue 13), first cut: node:net sockets on both sides, the strict src/http1
+// parsers, routing on the parsed Host and path before anything is copied, raw-byte body relay
+// with the framing tracked, keep-alive upstream pools of our own. One request at a time per
+// client connection: pipelined requests wait in order, so responses go out in request order.
+//
+// Covered: keep-alive and pipelining, Content-Length and chunked bodies both ways, close-delimited
+// responses, HEAD/204/304, 1xx relayed, Expect: 100-continue answered here, X-Forwarded-*, X-Real-IP
+// and X-Request-ID, `Server: portico`, ssl-redirect and HSTS, Portico's own JSON errors, a connect
+// failure retried on another endpoint, a stale keep-alive connection retried once for requests
+// without a body, client aborts. Not yet: upgrades, TLS listeners, timeouts other than connect,
+// access log and metrics, per-route steps. The proxy in src/proxy stays the data plane until this
+// engine passes its tests (test/engine).
+import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { BackendRegistry } from '../balancer/backend-registry.js';
+import type { ErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { Endpoint, RouteLookup } from '../model/route-model.js';
+import { errorReply } from '../proxy/error-reply.js';
+import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
+import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
+
+export interface EngineServerOptions {
+  readonly backends: BackendRegistry;
+  readonly routes?: RouteLookup;
+  readonly logger: Logger;
+  readonly pool?: UpstreamPoolOptions;
+  /** Largest request head, bytes (431 above). Default 16 KiB, as the README promises. */
+  readonly maxHeaderSize?: number;
+  /** Strict-Transport-Security value on HTTPS responses; undefined: none. */
+  readonly hsts?: string;
+}
+
+export interface EngineListenOptions {
+  readonly port: number;
+  readonly host?: string;
+  readonly proto?: 'http' | 'https';
+}
+
+/** Client headers replaced by the proxy's own (ingress-nginx default: never trust them). */
+const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'expect', 'x-request-id']);
+const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const MAX_PENDING = 256 * 1024;
+
+interface Listener {
+  readonly proto: 'http' | 'https';
+  port: string;
+}
+
+export class EngineServer {
+  #routes: RouteLookup | undefined;
+  readonly #options: EngineServerOptions;
+  readonly pool: UpstreamPool;
+  readonly #servers = new Set<Server>();
+  readonly #clients = new Set<ClientConnection>();
+  closing = false;
+
+  constructor(options: EngineServerOptions) {
+    this.#options = options;
+    this.#routes = options.routes;
+    this.pool = new UpstreamPool(options.pool);
+  }
+
+  get routes(): RouteLookup | undefined {
+    return this.#routes;
+  }
+
+  get backends(): BackendRegistry {
+    return this.#options.backends;
+  }
+
+  get logger(): Logger {
+    return this.#options.logger;
+  }
+
+  get maxHeaderSize(): number {
+    return this.#options.maxHeaderSize ?? 16 * 1024;
+  }
+
+  get hsts(): string | undefined {
+    return this.#options.hsts;
+  }
+
+  /** Swaps the routing table: one reference; a request keeps the match it resolved. */
+  setRoutes(routes: RouteLookup): void {
+    this.#routes = routes;
+  }
+
+  async listen(options: EngineListenOptions): Promise<AddressInfo> {
+    const listener: Listener = { proto: options.proto ?? 'http', port: String(options.port) };
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, listener));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    listener.port = String(address.port);
+    this.#servers.add(server);
+    return address;
+  }
+
+  /** Serves a connected client socket (plain, or a TLS socket after its handshake). */
+  accept(socket: Socket, listener: Listener): void {
+    const client = new ClientConnection(this, socket, listener);
+    this.#clients.add(client);
+    socket.once('close', () => this.#clients.delete(client));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = [...this.#servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const client of this.#clients) client.closeIfIdle();
+    await Promise.all(closed);
+    this.pool.close();
+  }
+}
+
+type State = 'head' | 'body' | 'waiting' | 'closed';
+
+/** One client connection: parse a request, forward it and its body, relay the response, repeat. */
+class ClientConnection {
+  readonly #engine: EngineServer;
+  readonly #socket: Socket;
+  readonly #listener: Listener;
+  readonly #parser: RequestHeadParser;
+  readonly #clientAddress: string;
+  #state: State = 'head';
+  /** Bytes received while a request is in flight (the next pipelined requests). */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #exchange: Exchange | undefined;
+
+  constructor(engine: EngineServer, socket: Socket, listener: Listener) {
+    this.#engine = engine;
+    this.#socket = socket;
+    this.#listener = listener;
+    const max = engine.maxHeaderSize;
+    this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
+    const remote = socket.remoteAddress ?? '';
+    this.#clientAddress = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => this.#abort());
+    socket.on('close', () => this.#abort());
+    socket.on('end', () => {
+      // A half-close between requests ends the connection; during one, the response still goes out.
+      if (this.#state === 'head' && this.#pendingBytes === 0) socket.end();
+    });
+  }
+
+  closeIfIdle(): void {
+    if (this.#state === 'head' && this.#pendingBytes === 0) this.#socket.end();
+  }
+
+  #abort(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#exchange?.clientGone();
+    this.#exchange = undefined;
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'body') {
+      const rest = this.#exchange!.requestBody(chunk, 0);
+      if (rest < chunk.length && rest >= 0) this.#queue(chunk.subarray(rest));
+      return;
+    }
+    if (this.#state === 'waiting') {
+      this.#queue(chunk);
+      return;
+    }
+    this.#parse(chunk, 0);
+  }
+
+  #queue(bytes: Buffer): void {
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    // Back-pressure: a client pipelining faster than we answer waits.
+    if (this.#pendingBytes > MAX_PENDING) this.#socket.pause();
+  }
+
+  /** Parses request heads from chunk[at…]; starts the exchange for the first complete one. */
+  #parse(chunk: Buffer, at: number): void {
+    const parser = this.#parser;
+    const result = parser.feed(chunk, at);
+    if (result === NEED_MORE) return;
+    if (result === ERROR) {
+      const status = parser.error!.status;
+      this.#replyAndClose(status === 413 || status === 414 || status === 431 || status === 417 || status === 501 || status === 505 ? status : 400, status === 431 ? 'PORTICO_ERR_PROXY_HEADERS_TOO_LARGE' : 'PORTICO_ERR_PROXY_BAD_REQUEST');
+      return;
+    }
+    const head = parser.head!;
+    parser.reset();
+    this.#start(head, chunk, result);
+  }
+
+  #replyAndClose(status: number, code: ErrorCode): void {
+    this.#state = 'closed';
+    this.#socket.end(errorReply(status, code).raw);
+  }
+
+  /** Portico's own answer; the connection stays open when the request had no body to skip. */
+  #reply(head: RequestHead, status: number, code: ErrorCode, chunk: Buffer, bodyAt: number): void {
+    const reply = errorReply(status, code);
+    const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
+    const hsts = this.#listener.proto === 'https' && this.#engine.hsts !== undefined ? `strict-transport-security: ${this.#engine.hsts}\r\n` : '';
+    let text = `HTTP/1.1 ${status} ${statusText(status)}\r\nserver: portico\r\ncontent-type: application/json\r\ncontent-length: ${reply.body.length}\r\ncache-control: no-store\r\n${hsts}`;
+    text += keep ? '\r\n' : 'connection: close\r\n\r\n';
+    this.#socket.write(Buffer.from(text, 'latin1'));
+    if (!keep) {
+      this.#state = 'closed';
+      if (head.method === 'HEAD') this.#socket.end();
+      else this.#socket.end(reply.body);
+      return;
+    }
+    if (head.method !== 'HEAD') this.#socket.write(reply.body);
+    this.#next(chunk, bodyAt);
+  }
+
+  /** 308 keeps method and body (ingress-nginx uses 308 for ssl-redirect too). */
+  #redirect(head: RequestHead, location: string, chunk: Buffer, bodyAt: number): void {
+    const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
+    this.#socket.write(Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
+    if (!keep) {
+      this.#state = 'closed';
+      this.#socket.end();
+      return;
+    }
+    this.#next(chunk, bodyAt);
+  }
+
+  #start(head: RequestHead, chunk: Buffer, bodyAt: number): void {
+    const engine = this.#engine;
+    if (head.form === 'asterisk' || head.form === 'authority') return this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    if (head.upgrade) return this.#replyAndClose(501, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    const match = engine.routes?.lookup(head.host, head.path);
+    if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', chunk, bodyAt);
+    if (this.#listener.proto === 'http' && match.route?.sslRedirect === true) {
+      const target = head.form === 'absolute' ? head.target.slice(head.pathStart) || '/' : head.target;
+      return this.#redirect(head, `https://${hostWithoutPort(head.host)}${target}`, chunk, bodyAt);
+    }
+    const backend = engine.backends.get(match.backend.key);
+    if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt);
+    const problem = backend.current.problem;
+    if (problem !== undefined) return this.#reply(head, 503, problem.code, chunk, bodyAt);
+    const endpoint = backend.balancer.pick();
+    if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt);
+    const requestId = requestIdOf(head);
+    const extra =
+      `X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
+      `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
+    const upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
+    if (head.expectContinue && head.framing !== 'none') this.#socket.write(CONTINUE);
+    const exchange = new Exchange({
+      engine,
+      client: this,
+      clientSocket: this.#socket,
+      head,
+      upstreamHead,
+      endpoint,
+      backendKey: match.backend.key,
+      hsts: this.#listener.proto === 'https' ? engine.hsts : undefined,
+    });
+    this.#exchange = exchange;
+    if (head.framing === 'none') {
+      this.#state = 'waiting';
+      if (bodyAt < chunk.length) this.#queue(chunk.subarray(bodyAt));
+    } else {
+      this.#state = 'body';
+      const rest = exchange.requestBody(chunk, bodyAt);
+      if (rest >= 0 && rest < chunk.length) this.#queue(chunk.subarray(rest));
+    }
+    exchange.send();
+  }
+
+  /** The request body is complete: what follows is the next request. */
+  requestBodyDone(): void {
+    if (this.#state === 'body') this.#state = 'waiting';
+  }
+
+  /** Bad request body framing: answer 400 unless the response has started, then close. */
+  requestBodyFailed(responseStarted: boolean): void {
+    if (responseStarted) {
+      this.#state = 'closed';
+      this.#socket.destroy();
+    } else this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+  }
+
+  /** The response is complete; keepAlive: go on with the next request. */
+  exchangeDone(keepAlive: boolean): void {
+    this.#exchange = undefined;
+    if (this.#state === 'closed') return;
+    if (!keepAlive || this.#engine.closing) {
+      this.#state = 'closed';
+      this.#socket.end();
+      return;
+    }
+    this.#state = 'head';
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#socket.isPaused()) this.#socket.resume();
+    // The queued bytes parse as if they arrived now (one buffer: heads may span chunks).
+    if (pending.length > 0) this.#parse(pending.length === 1 ? pending[0]! : Buffer.concat(pending), 0);
+  }
+
+  /** Failed before any response byte: Portico answers, then closes (the request may be half-read). */
+  exchangeFailed(status: number, code: ErrorCode): void {
+    this.#exchange = undefined;
+    if (this.#state === 'closed') return;
+    this.#replyAndClose(status, code);
+  }
+
+  #next(chunk: Buffer, at: number): void {
+    this.#state = 'head';
+    if (at < chunk.length) this.#parse(chunk, at);
+  }
+}
+
+interface ExchangeOptions {
+  readonly engine: EngineServer;
+  readonly client: ClientConnection;
+  readonly clientSocket: Socket;
+  readonly head: RequestHead;
+  readonly upstreamHead: Buffer;
+  readonly endpoint: Endpoint;
+  readonly backendKey: string;
+  readonly hsts: string | undefined;
+}
+
+/** One request forwarded to one upstream connection and its response relayed back. */
+class Exchange {
+  readonly #o: ExchangeOptions;
+  #endpoint: Endpoint;
+  #upstream: Socket | undefined;
+  #reused = false;
+  /** Request body bytes that arrived before the upstream connection was there. */
+  #early: Buffer[] = [];
+  #bodyTracker: ChunkedTracker | LengthTracker | undefined;
+  #bodyDone: boolean;
+  #bodySent = false;
+  readonly #responseParser = new ResponseHeadParser();
+  #response: ResponseHead | undefined;
+  #responseBody: ChunkedTracker | LengthTracker | undefined;
+  #responseStarted = false;
+  #tried = new Set<string>();
+  #finished = false;
+  #retriedStale = false;
+
+  constructor(options: ExchangeOptions) {
+    this.#o = options;
+    this.#endpoint = options.endpoint;
+    const { head } = options;
+    this.#bodyDone = head.framing === 'none';
+    if (head.framing === 'length') this.#bodyTracker = new LengthTracker(head.contentLength);
+    else if (head.framing === 'chunked') this.#bodyTracker = new ChunkedTracker();
+    this.#responseParser.expect({ head: head.method === 'HEAD', upgrade: false });
+  }
+
+  /** Feeds request body bytes from chunk[at…]; returns where the body ended (-1: all consumed or failed). */
+  requestBody(chunk: Buffer, at: number): number {
+    const tracker = this.#bodyTracker!;
+    const end = tracker.feed(chunk, at);
+    if (end === ERROR) {
+      this.#fail();
+      this.#o.client.requestBodyFailed(this.#responseStarted);
+      return -1;
+    }
+    const until = end === NEED_MORE ? chunk.length : end;
+    if (until > at) {
+      this.#bodySent = true;
+      const part = chunk.subarray(at, until);
+      if (this.#upstream) this.#upstream.write(part);
+      else this.#early.push(part);
+    }
+    if (end !== NEED_MORE) {
+      this.#bodyDone = true;
+      this.#o.client.requestBodyDone();
+      return end;
+    }
+    return -1;
+  }
+
+  send(): void {
+    this.#tried.add(this.#endpoint.key);
+    const lease = this.#o.engine.pool.acquire(this.#endpoint);
+    if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
+    else this.#attach(lease.socket, lease.reused);
+  }
+
+  #connectFailed(error: Error): void {
+    if (this.#finished) return;
+    // Nothing reached the backend: another endpoint can always take it.
+    const backend = this.#o.engine.backends.get(this.#o.backendKey);
+    const next = backend?.balancer.pick(this.#tried);
+    if (next !== undefined) {
+      this.#endpoint = next;
+      this.send();
+      return;
+    }
+    this.#o.engine.logger.debug({ err: error, upstream: this.#endpoint.key }, 'upstream connect failed');
+    this.#finish();
+    this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+  }
+
+  #attach(socket: Socket, reused: boolean): void {
+    if (this.#finished) {
+      socket.destroy();
+      return;
+    }
+    this.#upstream = socket;
+    this.#reused = reused;
+    socket.on('data', this.#onUpstreamData);
+    socket.on('error', this.#onUpstreamError);
+    socket.on('close', this.#onUpstreamClose);
+    socket.cork();
+    socket.write(this.#o.upstreamHead);
+    for (const part of this.#early) socket.write(part);
+    this.#early = [];
+    socket.uncork();
+  }
+
+  #detach(): Socket | undefined {
+    const socket = this.#upstream;
+    if (!socket) return undefined;
+    socket.removeListener('data', this.#onUpstreamData);
+    socket.removeListener('error', this.#onUpstreamError);
+    socket.removeListener('close', this.#onUpstreamClose);
+    this.#upstream = undefined;
+    return socket;
+  }
+
+  readonly #onUpstreamError = (): void => {
+    // 'close' follows and decides.
+  };
+
+  readonly #onUpstreamClose = (): void => {
+    this.#detach();
+    if (this.#finished) return;
+    if (this.#response?.framing === 'close' && this.#responseStarted) {
+      this.#finish();
+      this.#o.client.exchangeDone(false);
+      return;
+    }
+    if (!this.#responseStarted) {
+      // A kept-alive connection the backend had closed: resend once when nothing can be duplicated.
+      if (this.#reused && !this.#retriedStale && !this.#bodySent && this.#o.head.framing === 'none' && IDEMPOTENT.has(this.#o.head.method)) {
+        this.#retriedStale = true;
+        this.#responseParser.reset();
+        this.#responseParser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
+        this.send();
+        return;
+      }
+      this.#finish();
+      this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+      return;
+    }
+    // Mid-body: the client cannot be told; close it.
+    this.#finish();
+    this.#o.clientSocket.destroy();
+  };
+
+  readonly #onUpstreamData = (chunk: Buffer): void => {
+    let at = 0;
+    while (at < chunk.length && !this.#finished) {
+      if (this.#response === undefined) {
+        const parser = this.#responseParser;
+        const result = parser.feed(chunk, at);
+        if (result === NEED_MORE) return;
+        if (result === ERROR) {
+          this.#fail();
+          this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+          return;
+        }
+        const response = parser.head!;
+        if (response.interim) {
+          // 1xx relayed as received (100 Continue from the backend is dropped: we sent ours).
+          if (response.status !== 100) this.#o.clientSocket.write(chunk.subarray(at, result));
+          parser.reset();
+          parser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
+          at = result;
+          continue;
+        }
+        this.#response = response;
+        this.#startResponse(response);
+        at = result;
+        if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) return this.#responseDone();
+        continue;
+      }
+      const tracker = this.#responseBody;
+      if (tracker === undefined) {
+        // close-delimited: everything until the upstream closes.
+        this.#o.clientSocket.write(at === 0 ? chunk : chunk.subarray(at));
+        return;
+      }
+      const end = tracker.feed(chunk, at);
+      if (end === ERROR) {
+        this.#fail();
+        this.#o.clientSocket.destroy();
+        return;
+      }
+      const until = end === NEED_MORE ? chunk.length : end;
+      this.#o.clientSocket.write(at === 0 && until === chunk.length ? chunk : chunk.subarray(at, until));
+      if (end === NEED_MORE) return;
+      // Bytes after the response on a keep-alive upstream connection are a protocol error: drop it.
+      if (end < chunk.length) this.#response.keepAlive = false;
+      return this.#responseDone();
+    }
+  };
+
+  #startResponse(response: ResponseHead): void {
+    this.#responseStarted = true;
+    const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
+    let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
+    if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
+    if (!clientKeepAlive) extra += 'Connection: close\r\n';
+    this.#o.clientSocket.write(serializeResponseHead(response, { extra }));
+    if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
+    else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
+  }
+
+  #responseDone(): void {
+    const response = this.#response!;
+    const socket = this.#detach();
+    this.#finish();
+    // The upstream connection goes back only when the request body was fully sent too.
+    if (socket) {
+      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket);
+      else socket.destroy();
+    }
+    this.#o.client.exchangeDone(this.#o.head.keepAlive && response.framing !== 'close' && this.#bodyDone);
+  }
+
+  #finish(): void {
+    this.#finished = true;
+  }
+
+  #fail(): void {
+    this.#finish();
+    this.#detach()?.destroy();
+  }
+
+  /** The client went away: the upstream connection cannot be reused (a response may be half-read). */
+  clientGone(): void {
+    if (this.#finished) return;
+    this.#fail();
+  }
+}
+
+function requestIdOf(head: RequestHead): string {
+  const i = head.indexOf('x-request-id');
+  if (i !== -1) {
+    const value = head.value(i);
+    if (PASSABLE_REQUEST_ID.test(value)) return value;
+  }
+  return randomUUID();
+}
+
+function hostWithoutPort(host: string): string {
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    return close < 0 ? host : host.slice(0, close + 1);
+  }
+  const colon = host.indexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? 'Error';
+}

@@ -1,0 +1,232 @@
+// The engine's first cut (src/engine), against real echo backends and raw upstreams on loopback:
+// what engine-server.ts says it covers. Bounded by counts and events, never by elapsed time.
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Agent } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BackendRegistry } from '../../src/balancer/backend-registry.js';
+import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
+import { EngineServer } from '../../src/engine/engine-server.js';
+import { createLogger } from '../../src/lib/logger.js';
+import type { RouteLookup } from '../../src/model/route-model.js';
+import { backendEndpoints, backendRef, deadPort, endpoint, endpointOf, rawExchange, send } from '../proxy/proxy-fixture.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const ref = backendRef();
+const logger = createLogger({ level: 'silent' });
+
+async function echo(pod = 'echo-1'): Promise<EchoServer> {
+  const server = await startEchoServer({ podName: pod, serviceName: 'echo' });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function engine(endpoints: ReturnType<typeof endpoint>[], routes?: RouteLookup): Promise<{ port: number; engine: EngineServer; registry: BackendRegistry }> {
+  const registry = new BackendRegistry();
+  registry.sync(new Map([[ref.key, backendEndpoints(ref, endpoints)]]));
+  const server = new EngineServer({ backends: registry, routes: routes ?? { lookup: () => ({ backend: ref, ingress: 'default/echo' }) }, logger, pool: { connectTimeoutMs: 1000 } });
+  const address = await server.listen({ port: 0, host: '127.0.0.1' });
+  cleanups.push(async () => {
+    await server.close();
+    await registry.close();
+  });
+  return { port: address.port, engine: server, registry };
+}
+
+/** A raw upstream: answers each connection's requests with `respond(requestText)`. */
+async function rawUpstream(respond: (request: string, socket: Socket) => void): Promise<{ port: number; connections: () => number }> {
+  let connections = 0;
+  const server: Server = createServer((socket) => {
+    connections++;
+    let buffer = '';
+    socket.on('data', (c: Buffer) => {
+      buffer += c.toString('latin1');
+      while (buffer.includes('\r\n\r\n')) {
+        const end = buffer.indexOf('\r\n\r\n') + 4;
+        const request = buffer.slice(0, end);
+        buffer = buffer.slice(end);
+        respond(request, socket);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as AddressInfo).port, connections: () => connections };
+}
+
+describe('engine: forwarding', () => {
+  it('forwards method, path and query byte for byte with X-Forwarded-* and X-Request-ID, and adds Server', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const reply = await send(port, { path: '/a/b?x=1&y=%20', headers: { host: 'shop.example', 'x-forwarded-for': '6.6.6.6', 'x-request-id': 'abc-123' } });
+    expect(reply.status).toBe(200);
+    const seen = reply.json();
+    expect(seen.path).toBe('/a/b?x=1&y=%20');
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(seen.headers['x-forwarded-host']).toBe('shop.example');
+    expect(seen.headers['x-forwarded-proto']).toBe('http');
+    expect(seen.headers['x-forwarded-port']).toBe(String(port));
+    expect(seen.headers['x-request-id']).toBe('abc-123');
+    expect(reply.headers['server']).toBeDefined();
+  });
+
+  it('keeps the client connection alive and reuses one upstream connection for sequential requests', async () => {
+    const backend = await echo();
+    const { port, engine: server } = await engine([endpointOf(backend)]);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    for (let i = 0; i < 20; i++) expect((await send(port, { path: `/${i}`, agent })).json().path).toBe(`/${i}`);
+    expect(backend.connections).toBe(1);
+    expect(backend.requests).toBe(20);
+    expect(server.pool.openConnections).toBe(1);
+  });
+
+  it('answers pipelined requests in order on one connection', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const text = ['/one', '/two', '/three'].map((p) => `GET ${p} HTTP/1.1\r\nHost: a\r\n\r\n`).join('') + 'GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+    const out = await rawExchange(port, text);
+    const paths = [...out.matchAll(/"path":"([^"]+)"/g)].map((m) => m[1]);
+    expect(paths).toEqual(['/one', '/two', '/three', '/last']);
+  });
+
+  it('forwards Content-Length and chunked request bodies, then the next request on the same connection', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const text =
+      'POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello' +
+      'POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n' +
+      'GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+    const out = await rawExchange(port, text);
+    expect([...out.matchAll(/"path":"([^"]+)"/g)].map((m) => m[1])).toEqual(['/cl', '/te', '/after']);
+    expect([...out.matchAll(/"body":"([^"]*)"/g)].map((m) => m[1])).toEqual(['hello', 'abcde', '']);
+  });
+
+  it('answers Expect: 100-continue itself, then forwards the body', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const socket = connect({ host: '127.0.0.1', port });
+    cleanups.push(() => void socket.destroy());
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.write('POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
+    while (!text.includes('100 Continue')) await new Promise((resolve) => setTimeout(resolve, 5));
+    socket.write('data');
+    while (!text.includes('"body":"data"')) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(text.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200')).toBe(true);
+  });
+
+  it('relays chunked and close-delimited responses, HEAD without a body, and 103 before the final response', async () => {
+    const upstream = await rawUpstream((request, socket) => {
+      if (request.startsWith('GET /chunked')) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n');
+      else if (request.startsWith('GET /hints')) socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else if (request.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+      else socket.end('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end');
+    });
+    const { port } = await engine([endpoint(upstream.port)]);
+    const chunked = await rawExchange(port, 'GET /chunked HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(chunked).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(chunked).toContain('Transfer-Encoding: chunked\r\n');
+    expect(chunked.endsWith('4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n')).toBe(true);
+    const hints = await rawExchange(port, 'GET /hints HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(hints).toMatch(/^HTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    const head = await rawExchange(port, 'HEAD /h HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(head).toContain('Content-Length: 1000\r\n');
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
+    const closeDelimited = await rawExchange(port, 'GET /close HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(closeDelimited.endsWith('\r\n\r\nuntil the end')).toBe(true);
+    expect(closeDelimited).toContain('Connection: close\r\n');
+  });
+
+  it('keeps the response header case and drops hop-by-hop response headers', async () => {
+    const upstream = await rawUpstream((_request, socket) => socket.write('HTTP/1.1 200 OK\r\nX-MiXeD-Case: 1\r\nKeep-Alive: timeout=5\r\nConnection: X-Secret\r\nX-Secret: no\r\nContent-Length: 0\r\n\r\n'));
+    const { port } = await engine([endpoint(upstream.port)]);
+    const out = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(out).toContain('X-MiXeD-Case: 1\r\n');
+    expect(out).not.toMatch(/keep-alive: timeout|x-secret/i);
+  });
+});
+
+describe('engine: Portico answers', () => {
+  it('404 and 503 JSON on a connection that stays open', async () => {
+    const { port, registry } = await engine([], { lookup: (host) => (host === 'known' ? { backend: ref, ingress: 'default/echo' } : undefined) });
+    void registry;
+    const text = 'GET /x HTTP/1.1\r\nHost: unknown\r\n\r\nGET /y HTTP/1.1\r\nHost: known\r\nConnection: close\r\n\r\n';
+    const out = await rawExchange(port, text);
+    expect(out).toMatch(/^HTTP\/1\.1 404 Not Found\r\n[\s\S]*"code":"PORTICO_ERR_PROXY_NO_ROUTE"[\s\S]*HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*"code":"PORTICO_ERR_BACKEND_NO_ENDPOINTS"/);
+  });
+
+  it('a malformed request after a valid one: the first is answered, then 400, then the connection closes', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const out = await rawExchange(port, 'GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST /bad HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n');
+    expect(out.indexOf('"path":"/first"')).toBeGreaterThan(0);
+    expect(out.indexOf('HTTP/1.1 400')).toBeGreaterThan(out.indexOf('"path":"/first"'));
+    expect(backend.requests).toBe(1);
+  });
+
+  it('rejects the smuggling and Host classes with 400, never forwarding', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    for (const text of [
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc',
+      'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: probe test/<"x">\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n',
+      'GET / HTTP/1.1\r\n\r\n',
+    ]) {
+      expect(await rawExchange(port, text)).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    expect(backend.requests).toBe(0);
+  });
+
+  it('431 for a head over 16 KiB', async () => {
+    const { port } = await engine([]);
+    const out = await rawExchange(port, `GET / HTTP/1.1\r\nHost: a\r\n${'X-Big: y\r\n'.repeat(1800)}\r\n`);
+    expect(out).toMatch(/^HTTP\/1\.1 431 /);
+  });
+
+  it('a refused connect goes to another endpoint; with none left, 502', async () => {
+    const backend = await echo();
+    const dead = await deadPort();
+    const { port, registry } = await engine([endpoint(dead), endpointOf(backend)]);
+    for (let i = 0; i < 4; i++) expect((await send(port)).status).toBe(200);
+    registry.sync(new Map([[ref.key, backendEndpoints(ref, [endpoint(dead)])]]));
+    const reply = await send(port);
+    expect(reply.status).toBe(502);
+    expect(reply.json<{ code: string }>().code).toBe('PORTICO_ERR_PROXY_UPSTREAM');
+  });
+
+  it('resends a GET once when a kept-alive upstream connection turns out closed', async () => {
+    let answered = 0;
+    const upstream = await rawUpstream((_request, socket) => {
+      answered++;
+      // Answers, then closes without saying so: the next request on it finds it dead.
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', () => setImmediate(() => socket.destroy()));
+    });
+    const { port } = await engine([endpoint(upstream.port)]);
+    expect((await send(port)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await send(port)).status).toBe(200);
+    expect(answered).toBe(2);
+    expect(upstream.connections()).toBe(2);
+  });
+
+  it('a client that goes away mid-response leaves the engine serving', async () => {
+    const upstream = await rawUpstream((_request, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'));
+    const backend = await echo();
+    const { port, registry } = await engine([endpoint(upstream.port)]);
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.destroy();
+    registry.sync(new Map([[ref.key, backendEndpoints(ref, [endpointOf(backend)])]]));
+    expect((await send(port)).status).toBe(200);
+  });
+});
