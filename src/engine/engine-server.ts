@@ -7,11 +7,11 @@
 // responses, HEAD/204/304, 1xx relayed, Expect: 100-continue answered here, X-Forwarded-*, X-Real-IP
 // and X-Request-ID, `Server: portico`, ssl-redirect and HSTS, Portico's own JSON errors, a connect
 // failure retried on another endpoint, a stale keep-alive connection retried once for requests
-// without a body, client aborts. Not yet: upgrades, TLS listeners, timeouts other than connect,
+// without a body, client aborts, upgrades (WebSocket) as tunnels on the same pipeline. Timeouts: connect, a stalled head or body (408), idle keep-alive, upstream silence (504). Not yet: TLS listeners,
 // access log and metrics, per-route steps. The proxy in src/proxy stays the data plane until this
 // engine passes its tests (test/engine).
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -29,6 +29,12 @@ export interface EngineServerOptions {
   readonly maxHeaderSize?: number;
   /** Strict-Transport-Security value on HTTPS responses; undefined: none. */
   readonly hsts?: string;
+  /** A started request head or body that stalls this long: 408 and close, ms. Default 60 s (nginx's client_header/body_timeout). */
+  readonly clientTimeoutMs?: number;
+  /** An idle keep-alive client connection is closed after this long, ms. Default 75 s (ingress-nginx). */
+  readonly keepAliveTimeoutMs?: number;
+  /** No response byte from the upstream for this long: 504 (or the client cut mid-body), ms. Default 60 s. */
+  readonly upstreamTimeoutMs?: number;
 }
 
 export interface EngineListenOptions {
@@ -43,6 +49,7 @@ const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const MAX_PENDING = 256 * 1024;
+const TUNNEL_LINGER_MS = 1_000;
 
 interface Listener {
   readonly proto: 'http' | 'https';
@@ -81,6 +88,10 @@ export class EngineServer {
 
   get hsts(): string | undefined {
     return this.#options.hsts;
+  }
+
+  get timeouts(): { client: number; keepAlive: number; upstream: number } {
+    return { client: this.#options.clientTimeoutMs ?? 60_000, keepAlive: this.#options.keepAliveTimeoutMs ?? 75_000, upstream: this.#options.upstreamTimeoutMs ?? 60_000 };
   }
 
   /** Swaps the routing table: one reference; a request keeps the match it resolved. */
@@ -134,6 +145,8 @@ class ClientConnection {
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #exchange: Exchange | undefined;
+  /** Bytes of a request head are in (the head timeout applies, not the idle one). */
+  #partialHead = false;
 
   constructor(engine: EngineServer, socket: Socket, listener: Listener) {
     this.#engine = engine;
@@ -144,12 +157,27 @@ class ClientConnection {
     const remote = socket.remoteAddress ?? '';
     this.#clientAddress = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.setTimeout(engine.timeouts.keepAlive);
+    socket.on('timeout', () => this.#onTimeout());
     socket.on('error', () => this.#abort());
     socket.on('close', () => this.#abort());
     socket.on('end', () => {
       // A half-close between requests ends the connection; during one, the response still goes out.
       if (this.#state === 'head' && this.#pendingBytes === 0) socket.end();
     });
+  }
+
+  /** Socket inactivity: an idle keep-alive connection closes; a stalled head or body gets 408. */
+  #onTimeout(): void {
+    if (this.#state === 'waiting') return; // the upstream's timeout decides
+    if (this.#state === 'body' || (this.#state === 'head' && this.#partialHead)) {
+      this.#exchange?.clientGone();
+      this.#exchange = undefined;
+      this.#replyAndClose(408, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+      return;
+    }
+    this.#state = 'closed';
+    this.#socket.destroy();
   }
 
   closeIfIdle(): void {
@@ -188,7 +216,14 @@ class ClientConnection {
   #parse(chunk: Buffer, at: number): void {
     const parser = this.#parser;
     const result = parser.feed(chunk, at);
-    if (result === NEED_MORE) return;
+    if (result === NEED_MORE) {
+      if (!this.#partialHead) {
+        this.#partialHead = true;
+        this.#socket.setTimeout(this.#engine.timeouts.client);
+      }
+      return;
+    }
+    if (this.#partialHead) this.#partialHead = false;
     if (result === ERROR) {
       const status = parser.error!.status;
       this.#replyAndClose(status === 413 || status === 414 || status === 431 || status === 417 || status === 501 || status === 505 ? status : 400, status === 431 ? 'PORTICO_ERR_PROXY_HEADERS_TOO_LARGE' : 'PORTICO_ERR_PROXY_BAD_REQUEST');
@@ -237,7 +272,6 @@ class ClientConnection {
   #start(head: RequestHead, chunk: Buffer, bodyAt: number): void {
     const engine = this.#engine;
     if (head.form === 'asterisk' || head.form === 'authority') return this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
-    if (head.upgrade) return this.#replyAndClose(501, 'PORTICO_ERR_PROXY_BAD_REQUEST');
     const match = engine.routes?.lookup(head.host, head.path);
     if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', chunk, bodyAt);
     if (this.#listener.proto === 'http' && match.route?.sslRedirect === true) {
@@ -255,6 +289,7 @@ class ClientConnection {
       `X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
       `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
     const upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
+    if (head.upgrade) return this.#tunnel(upstreamHead, endpoint, match.backend.key, chunk.subarray(bodyAt));
     if (head.expectContinue && head.framing !== 'none') this.#socket.write(CONTINUE);
     const exchange = new Exchange({
       engine,
@@ -272,10 +307,57 @@ class ClientConnection {
       if (bodyAt < chunk.length) this.#queue(chunk.subarray(bodyAt));
     } else {
       this.#state = 'body';
+      this.#socket.setTimeout(this.#engine.timeouts.client);
       const rest = exchange.requestBody(chunk, bodyAt);
       if (rest >= 0 && rest < chunk.length) this.#queue(chunk.subarray(rest));
     }
     exchange.send();
+  }
+
+  /**
+   * Upgrade (WebSocket, h2c…), after the same routing, redirect and endpoint choice as any request:
+   * a new upstream connection, the request head, then raw bytes both ways. The upstream's answer
+   * (101, or a refusal) reaches the client untouched. When one side hangs up, the other gets
+   * TUNNEL_LINGER_MS to finish before both are cut.
+   */
+  #tunnel(upstreamHead: Buffer, first: Endpoint, backendKey: string, early: Buffer): void {
+    this.#state = 'closed';
+    const client = this.#socket;
+    client.removeAllListeners('data');
+    client.removeAllListeners('end');
+    client.pause();
+    const tried = new Set<string>();
+    const open = (endpoint: Endpoint): void => {
+      tried.add(endpoint.key);
+      const upstream = connect({ host: endpoint.address, port: endpoint.port, noDelay: true });
+      const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), 5_000);
+      upstream.once('error', () => {
+        clearTimeout(timer);
+        if (upstream.readyState === 'opening' || !upstream.remoteAddress) {
+          const next = this.#engine.backends.get(backendKey)?.balancer.pick(tried);
+          if (next !== undefined && !client.destroyed) return open(next);
+          if (!client.destroyed) client.end(errorReply(502, 'PORTICO_ERR_PROXY_UPSTREAM').raw);
+          return;
+        }
+        client.destroy();
+      });
+      upstream.once('connect', () => {
+        clearTimeout(timer);
+        upstream.write(upstreamHead);
+        if (early.length > 0) upstream.write(early);
+        for (const part of this.#pending) upstream.write(part);
+        this.#pending = [];
+        upstream.pipe(client);
+        client.pipe(upstream);
+        const linger = () => setTimeout(() => (client.destroy(), upstream.destroy()), TUNNEL_LINGER_MS).unref();
+        upstream.once('end', linger);
+        client.once('end', linger);
+        upstream.once('close', () => client.destroy());
+        client.once('close', () => upstream.destroy());
+        client.resume();
+      });
+    };
+    open(first);
   }
 
   /** The request body is complete: what follows is the next request. */
@@ -301,6 +383,7 @@ class ClientConnection {
       return;
     }
     this.#state = 'head';
+    this.#socket.setTimeout(this.#engine.timeouts.keepAlive);
     const pending = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -418,6 +501,8 @@ class Exchange {
     socket.on('data', this.#onUpstreamData);
     socket.on('error', this.#onUpstreamError);
     socket.on('close', this.#onUpstreamClose);
+    socket.on('timeout', this.#onUpstreamTimeout);
+    socket.setTimeout(this.#o.engine.timeouts.upstream);
     socket.cork();
     socket.write(this.#o.upstreamHead);
     for (const part of this.#early) socket.write(part);
@@ -431,9 +516,19 @@ class Exchange {
     socket.removeListener('data', this.#onUpstreamData);
     socket.removeListener('error', this.#onUpstreamError);
     socket.removeListener('close', this.#onUpstreamClose);
+    socket.removeListener('timeout', this.#onUpstreamTimeout);
+    socket.setTimeout(0);
     this.#upstream = undefined;
     return socket;
   }
+
+  readonly #onUpstreamTimeout = (): void => {
+    if (this.#finished) return;
+    const started = this.#responseStarted;
+    this.#fail();
+    if (started) this.#o.clientSocket.destroy();
+    else this.#o.client.exchangeFailed(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
+  };
 
   readonly #onUpstreamError = (): void => {
     // 'close' follows and decides.

@@ -3,6 +3,7 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { BackendRegistry } from '../../src/balancer/backend-registry.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { EngineServer } from '../../src/engine/engine-server.js';
@@ -24,10 +25,14 @@ async function echo(pod = 'echo-1'): Promise<EchoServer> {
   return server;
 }
 
-async function engine(endpoints: ReturnType<typeof endpoint>[], routes?: RouteLookup): Promise<{ port: number; engine: EngineServer; registry: BackendRegistry }> {
+async function engine(
+  endpoints: ReturnType<typeof endpoint>[],
+  routes?: RouteLookup,
+  timeouts: { clientTimeoutMs?: number; keepAliveTimeoutMs?: number; upstreamTimeoutMs?: number } = {},
+): Promise<{ port: number; engine: EngineServer; registry: BackendRegistry }> {
   const registry = new BackendRegistry();
   registry.sync(new Map([[ref.key, backendEndpoints(ref, endpoints)]]));
-  const server = new EngineServer({ backends: registry, routes: routes ?? { lookup: () => ({ backend: ref, ingress: 'default/echo' }) }, logger, pool: { connectTimeoutMs: 1000 } });
+  const server = new EngineServer({ backends: registry, routes: routes ?? { lookup: () => ({ backend: ref, ingress: 'default/echo' }) }, logger, pool: { connectTimeoutMs: 1000 }, ...timeouts });
   const address = await server.listen({ port: 0, host: '127.0.0.1' });
   cleanups.push(async () => {
     await server.close();
@@ -228,5 +233,57 @@ describe('engine: Portico answers', () => {
     socket.destroy();
     registry.sync(new Map([[ref.key, backendEndpoints(ref, [endpointOf(backend)])]]));
     expect((await send(port)).status).toBe(200);
+  });
+});
+
+describe('engine: upgrades', () => {
+  it('tunnels a WebSocket to the endpoint: the 101 and every message pass both ways', async () => {
+    const backend = await echo('ws-pod');
+    const { port } = await engine([endpointOf(backend)]);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+    cleanups.push(() => ws.terminate());
+    const upgraded = await new Promise<string | string[] | undefined>((resolve, reject) => {
+      ws.once('upgrade', (res) => resolve(res.headers['x-echo-pod']));
+      ws.once('error', reject);
+    });
+    expect(upgraded).toBe('ws-pod');
+    await new Promise<void>((resolve) => (ws.readyState === ws.OPEN ? resolve() : ws.once('open', () => resolve())));
+    for (const text of ['one', 'two']) {
+      const reply = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+      ws.send(text);
+      expect(await reply).toBe(text);
+    }
+  });
+
+  it('an upgrade to a host with ssl-redirect gets the same 308 as a plain request (one pipeline)', async () => {
+    const backend = await echo();
+    const redirecting: RouteLookup = { lookup: () => ({ backend: ref, ingress: 'default/tls', route: { sslRedirect: true } as never }) };
+    const { port } = await engine([endpointOf(backend)], redirecting);
+    const out = await rawExchange(port, 'GET /ws HTTP/1.1\r\nHost: secure.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 308 Permanent Redirect\r\n/);
+    expect(out).toContain('location: https://secure.example/ws\r\n');
+    expect(backend.connections).toBe(0);
+  });
+});
+
+describe('engine: timeouts (configured short; the tests assert outcomes, not durations)', () => {
+  it('504 when the upstream sends nothing, and that upstream connection is not reused', async () => {
+    const upstream = await rawUpstream(() => undefined);
+    const { port, engine: server } = await engine([endpoint(upstream.port)], undefined, { upstreamTimeoutMs: 100 });
+    const reply = await send(port);
+    expect(reply.status).toBe(504);
+    expect(reply.json<{ code: string }>().code).toBe('PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.pool.openConnections).toBe(0);
+  });
+
+  it('408 for a head that stops halfway, and for a body that stalls; an idle keep-alive connection just closes', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)], undefined, { clientTimeoutMs: 100, keepAliveTimeoutMs: 150 });
+    expect(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nX-Half:', 3000)).toMatch(/^HTTP\/1\.1 408 /);
+    expect(await rawExchange(port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly ten b', 3000)).toMatch(/^HTTP\/1\.1 408 /);
+    const idle = await rawExchange(port, 'GET /one HTTP/1.1\r\nHost: a\r\n\r\n', 3000);
+    expect(idle).toMatch(/^HTTP\/1\.1 200 /);
+    expect(idle).not.toContain('408');
   });
 });
