@@ -110,6 +110,8 @@ export async function startController(options: StartControllerOptions): Promise<
     logger,
     observer: metrics,
     drainTimeout: options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
+    // The pools close after the controller stops (below), so no rebuild ever meets a closed registry.
+    closeBackends: false,
     ...(options.accessLog !== false && { accessLog: options.accessLog ?? logger.child({ log: 'access' }) }),
     ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
@@ -208,6 +210,7 @@ export async function startController(options: StartControllerOptions): Promise<
   try {
     const adminAddress = await admin.listen({ port: options.adminPort, ...host });
     closers.push(() => admin.close());
+    closers.push(() => backends.close());
     controller.start();
     closers.push(async () => controller.stop());
     if (source) {
