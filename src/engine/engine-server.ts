@@ -272,7 +272,7 @@ class ClientConnection {
   #start(head: RequestHead, chunk: Buffer, bodyAt: number): void {
     const engine = this.#engine;
     if (head.form === 'asterisk' || head.form === 'authority') return this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
-    const match = engine.routes?.lookup(head.host, head.path);
+    const match = engine.routes?.lookup(head.hostField === -1 && head.form !== 'absolute' ? undefined : head.host, head.path);
     if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', chunk, bodyAt);
     if (this.#listener.proto === 'http' && match.route?.sslRedirect === true) {
       const target = head.form === 'absolute' ? head.target.slice(head.pathStart) || '/' : head.target;
@@ -285,9 +285,12 @@ class ClientConnection {
     const endpoint = backend.balancer.pick();
     if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt);
     const requestId = requestIdOf(head);
+    // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
+    const host = head.hostField === -1 && head.form !== 'absolute' ? `Host: ${endpoint.key}\r\n` : '';
     const extra =
-      `X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
-      `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
+      `${host}X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
+      `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n` +
+      (head.upgrade ? '' : 'Connection: keep-alive\r\n');
     const upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
     if (head.upgrade) return this.#tunnel(upstreamHead, endpoint, match.backend.key, chunk.subarray(bodyAt));
     if (head.expectContinue && head.framing !== 'none') this.#socket.write(CONTINUE);
@@ -544,10 +547,14 @@ class Exchange {
     }
     if (!this.#responseStarted) {
       // A kept-alive connection the backend had closed: resend once when nothing can be duplicated.
-      if (this.#reused && !this.#retriedStale && !this.#bodySent && this.#o.head.framing === 'none' && IDEMPOTENT.has(this.#o.head.method)) {
+      // A reset before any response: an idempotent request without a body is resent once (to another
+      // endpoint when there is one; a stale kept-alive connection is the common cause).
+      if (!this.#retriedStale && !this.#bodySent && this.#o.head.framing === 'none' && IDEMPOTENT.has(this.#o.head.method)) {
         this.#retriedStale = true;
         this.#responseParser.reset();
         this.#responseParser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
+        const other = this.#reused ? undefined : this.#o.engine.backends.get(this.#o.backendKey)?.balancer.pick(this.#tried);
+        if (other !== undefined) this.#endpoint = other;
         this.send();
         return;
       }

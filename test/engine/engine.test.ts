@@ -236,6 +236,27 @@ describe('engine: Portico answers', () => {
   });
 });
 
+describe('engine: HTTP/1.0 and resets', () => {
+  it('serves an HTTP/1.0 request without Host (the upstream request gets one)', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const out = await rawExchange(port, 'GET /old HTTP/1.0\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).host).toBe(`127.0.0.1:${backend.port}`);
+  });
+
+  it('a reset before the response: a GET is resent once to the other endpoint, a POST never', async () => {
+    const resets = await rawUpstream((_request, socket) => socket.destroy());
+    const other = await rawUpstream((_request, socket) => socket.destroy());
+    const { port } = await engine([endpoint(resets.port), endpoint(other.port)]);
+    expect((await send(port)).status).toBe(502);
+    expect(resets.connections() + other.connections()).toBe(2);
+    expect(resets.connections()).toBe(1);
+    expect((await send(port, { method: 'POST', body: 'x' })).status).toBe(502);
+    expect(resets.connections() + other.connections()).toBe(3);
+  });
+});
+
 describe('engine: upgrades', () => {
   it('tunnels a WebSocket to the endpoint: the 101 and every message pass both ways', async () => {
     const backend = await echo('ws-pod');
