@@ -15,8 +15,10 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Endpoint, RouteLookup } from '../model/route-model.js';
+import type { Endpoint, RouteLookup, RouteMatch } from '../model/route-model.js';
+import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
+import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
 import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
 
@@ -35,6 +37,12 @@ export interface EngineServerOptions {
   readonly keepAliveTimeoutMs?: number;
   /** No response byte from the upstream for this long: 504 (or the client cut mid-body), ms. Default 60 s. */
   readonly upstreamTimeoutMs?: number;
+  /** A request whose every known endpoint failed to connect waits this long for a newer endpoint set, ms. Default 1 s; 0: no wait. */
+  readonly endpointWaitMs?: number;
+  /** One JSON line per request (the README's fields); omitted: no access log, and no cost for it. */
+  readonly accessLog?: Logger;
+  readonly accessLogFields?: readonly AccessLogField[];
+  readonly observer?: RequestObserver;
 }
 
 export interface EngineListenOptions {
@@ -64,10 +72,15 @@ export class EngineServer {
   readonly #clients = new Set<ClientConnection>();
   closing = false;
 
+  readonly accessLog: AccessLogWriter | undefined;
+  readonly observer: RequestObserver | undefined;
+
   constructor(options: EngineServerOptions) {
     this.#options = options;
     this.#routes = options.routes;
     this.pool = new UpstreamPool(options.pool);
+    this.accessLog = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
+    this.observer = options.observer;
   }
 
   get routes(): RouteLookup | undefined {
@@ -88,6 +101,10 @@ export class EngineServer {
 
   get hsts(): string | undefined {
     return this.#options.hsts;
+  }
+
+  get endpointWaitMs(): number {
+    return this.#options.endpointWaitMs ?? 1_000;
   }
 
   get timeouts(): { client: number; keepAlive: number; upstream: number } {
@@ -147,6 +164,21 @@ class ClientConnection {
   #exchange: Exchange | undefined;
   /** Bytes of a request head are in (the head timeout applies, not the idle one). */
   #partialHead = false;
+  /** performance.now() when the current request's head was complete. */
+  #requestStart = 0;
+
+  get clientAddress(): string {
+    return this.#clientAddress;
+  }
+
+  /** The access-log line (and metrics) for an answer of Portico's own. */
+  #logOwn(head: RequestHead, status: number, bytes: number, match: RouteMatch | undefined): void {
+    const engine = this.#engine;
+    const seconds = (performance.now() - this.#requestStart) / 1000;
+    engine.observer?.observeRequest(match, status, seconds);
+    if (engine.accessLog === undefined) return;
+    engine.accessLog(entryFor(head, this.#clientAddress, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
+  }
 
   constructor(engine: EngineServer, socket: Socket, listener: Listener) {
     this.#engine = engine;
@@ -231,6 +263,7 @@ class ClientConnection {
     }
     const head = parser.head!;
     parser.reset();
+    this.#requestStart = performance.now();
     this.#start(head, chunk, result);
   }
 
@@ -240,8 +273,9 @@ class ClientConnection {
   }
 
   /** Portico's own answer; the connection stays open when the request had no body to skip. */
-  #reply(head: RequestHead, status: number, code: ErrorCode, chunk: Buffer, bodyAt: number): void {
+  #reply(head: RequestHead, status: number, code: ErrorCode, chunk: Buffer, bodyAt: number, match?: RouteMatch): void {
     const reply = errorReply(status, code);
+    this.#logOwn(head, status, head.method === 'HEAD' ? 0 : reply.body.length, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
     const hsts = this.#listener.proto === 'https' && this.#engine.hsts !== undefined ? `strict-transport-security: ${this.#engine.hsts}\r\n` : '';
     let text = `HTTP/1.1 ${status} ${statusText(status)}\r\nserver: portico\r\ncontent-type: application/json\r\ncontent-length: ${reply.body.length}\r\ncache-control: no-store\r\n${hsts}`;
@@ -258,7 +292,8 @@ class ClientConnection {
   }
 
   /** 308 keeps method and body (ingress-nginx uses 308 for ssl-redirect too). */
-  #redirect(head: RequestHead, location: string, chunk: Buffer, bodyAt: number): void {
+  #redirect(head: RequestHead, location: string, chunk: Buffer, bodyAt: number, match: RouteMatch): void {
+    this.#logOwn(head, 308, 0, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
     this.#socket.write(Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
     if (!keep) {
@@ -276,14 +311,14 @@ class ClientConnection {
     if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', chunk, bodyAt);
     if (this.#listener.proto === 'http' && match.route?.sslRedirect === true) {
       const target = head.form === 'absolute' ? head.target.slice(head.pathStart) || '/' : head.target;
-      return this.#redirect(head, `https://${hostWithoutPort(head.host)}${target}`, chunk, bodyAt);
+      return this.#redirect(head, `https://${hostWithoutPort(head.host)}${target}`, chunk, bodyAt, match);
     }
     const backend = engine.backends.get(match.backend.key);
-    if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt);
+    if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt, match);
     const problem = backend.current.problem;
-    if (problem !== undefined) return this.#reply(head, 503, problem.code, chunk, bodyAt);
+    if (problem !== undefined) return this.#reply(head, 503, problem.code, chunk, bodyAt, match);
     const endpoint = backend.balancer.pick();
-    if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt);
+    if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt, match);
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' ? `Host: ${endpoint.key}\r\n` : '';
@@ -303,6 +338,9 @@ class ClientConnection {
       endpoint,
       backendKey: match.backend.key,
       hsts: this.#listener.proto === 'https' ? engine.hsts : undefined,
+      match,
+      requestId,
+      start: this.#requestStart,
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -417,6 +455,10 @@ interface ExchangeOptions {
   readonly endpoint: Endpoint;
   readonly backendKey: string;
   readonly hsts: string | undefined;
+  readonly match: RouteMatch;
+  readonly requestId: string;
+  /** performance.now() when the request head was complete. */
+  readonly start: number;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -437,6 +479,12 @@ class Exchange {
   #tried = new Set<string>();
   #finished = false;
   #retriedStale = false;
+  #waited = false;
+  /** Response body bytes relayed; request bytes received (head + body). */
+  #bytes = 0;
+  #requestBytes: number;
+  #upstreamStart = 0;
+  #upstreamMs: number | undefined;
 
   constructor(options: ExchangeOptions) {
     this.#o = options;
@@ -446,6 +494,29 @@ class Exchange {
     if (head.framing === 'length') this.#bodyTracker = new LengthTracker(head.contentLength);
     else if (head.framing === 'chunked') this.#bodyTracker = new ChunkedTracker();
     this.#responseParser.expect({ head: head.method === 'HEAD', upgrade: false });
+    this.#requestBytes = head.length;
+  }
+
+  /** The request's one access-log line and metrics sample; status 499 (aborted) when the client left first. */
+  #log(status: number, own: boolean, aborted: boolean): void {
+    const { engine, head, match } = this.#o;
+    const seconds = (performance.now() - this.#o.start) / 1000;
+    engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
+    if (engine.accessLog === undefined) return;
+    engine.accessLog(
+      entryFor(head, this.#o.client.clientAddress, {
+        status,
+        bytes: this.#bytes,
+        requestBytes: this.#requestBytes,
+        durationMs: roundMs(seconds * 1000),
+        match,
+        requestId: this.#o.requestId,
+        upstream: this.#endpoint.key,
+        upstreamMs: this.#upstreamMs !== undefined ? roundMs(this.#upstreamMs) : undefined,
+        upstreamStatus: !own && this.#response ? this.#response.status : undefined,
+        aborted,
+      }),
+    );
   }
 
   /** Feeds request body bytes from chunk[at…]; returns where the body ended (-1: all consumed or failed). */
@@ -460,6 +531,7 @@ class Exchange {
     const until = end === NEED_MORE ? chunk.length : end;
     if (until > at) {
       this.#bodySent = true;
+      this.#requestBytes += until - at;
       const part = chunk.subarray(at, until);
       if (this.#upstream) this.#upstream.write(part);
       else this.#early.push(part);
@@ -489,8 +561,35 @@ class Exchange {
       this.send();
       return;
     }
+    // Every known endpoint failed: the source may lag behind pods that just stopped. Wait (once, up
+    // to endpointWaitMs) for a newer endpoint set and go on with an endpoint not tried yet.
+    const waitMs = this.#o.engine.endpointWaitMs;
+    if (!this.#waited && waitMs > 0) {
+      this.#waited = true;
+      const registry = this.#o.engine.backends;
+      let unsubscribe = (): void => undefined;
+      const timer = setTimeout(() => {
+        unsubscribe();
+        this.#giveUp(error);
+      }, waitMs);
+      unsubscribe = registry.onSync(() => {
+        const again = registry.get(this.#o.backendKey)?.balancer.pick(this.#tried);
+        if (again === undefined || this.#finished) return;
+        clearTimeout(timer);
+        unsubscribe();
+        this.#endpoint = again;
+        this.send();
+      });
+      return;
+    }
+    this.#giveUp(error);
+  }
+
+  #giveUp(error: Error): void {
+    if (this.#finished) return;
     this.#o.engine.logger.debug({ err: error, upstream: this.#endpoint.key }, 'upstream connect failed');
     this.#finish();
+    this.#log(502, true, false);
     this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
   }
 
@@ -501,6 +600,7 @@ class Exchange {
     }
     this.#upstream = socket;
     this.#reused = reused;
+    if (this.#upstreamStart === 0) this.#upstreamStart = performance.now();
     socket.on('data', this.#onUpstreamData);
     socket.on('error', this.#onUpstreamError);
     socket.on('close', this.#onUpstreamClose);
@@ -529,6 +629,7 @@ class Exchange {
     if (this.#finished) return;
     const started = this.#responseStarted;
     this.#fail();
+    this.#log(started ? this.#response!.status : 504, !started, started);
     if (started) this.#o.clientSocket.destroy();
     else this.#o.client.exchangeFailed(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
   };
@@ -542,6 +643,7 @@ class Exchange {
     if (this.#finished) return;
     if (this.#response?.framing === 'close' && this.#responseStarted) {
       this.#finish();
+      this.#log(this.#response.status, false, false);
       this.#o.client.exchangeDone(false);
       return;
     }
@@ -559,11 +661,13 @@ class Exchange {
         return;
       }
       this.#finish();
+      this.#log(502, true, false);
       this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
       return;
     }
     // Mid-body: the client cannot be told; close it.
     this.#finish();
+    this.#log(this.#response!.status, false, true);
     this.#o.clientSocket.destroy();
   };
 
@@ -576,6 +680,7 @@ class Exchange {
         if (result === NEED_MORE) return;
         if (result === ERROR) {
           this.#fail();
+          this.#log(502, true, false);
           this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
           return;
         }
@@ -597,16 +702,19 @@ class Exchange {
       const tracker = this.#responseBody;
       if (tracker === undefined) {
         // close-delimited: everything until the upstream closes.
+        this.#bytes += chunk.length - at;
         this.#o.clientSocket.write(at === 0 ? chunk : chunk.subarray(at));
         return;
       }
       const end = tracker.feed(chunk, at);
       if (end === ERROR) {
         this.#fail();
+        this.#log(this.#response.status, false, true);
         this.#o.clientSocket.destroy();
         return;
       }
       const until = end === NEED_MORE ? chunk.length : end;
+      this.#bytes += until - at;
       this.#o.clientSocket.write(at === 0 && until === chunk.length ? chunk : chunk.subarray(at, until));
       if (end === NEED_MORE) return;
       // Bytes after the response on a keep-alive upstream connection are a protocol error: drop it.
@@ -617,6 +725,7 @@ class Exchange {
 
   #startResponse(response: ResponseHead): void {
     this.#responseStarted = true;
+    this.#upstreamMs = performance.now() - this.#upstreamStart;
     const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
@@ -630,6 +739,7 @@ class Exchange {
     const response = this.#response!;
     const socket = this.#detach();
     this.#finish();
+    this.#log(response.status, false, false);
     // The upstream connection goes back only when the request body was fully sent too.
     if (socket) {
       if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket);
@@ -651,7 +761,46 @@ class Exchange {
   clientGone(): void {
     if (this.#finished) return;
     this.#fail();
+    this.#log(this.#responseStarted ? this.#response!.status : 499, !this.#responseStarted, true);
   }
+}
+
+interface EntryParts {
+  status: number;
+  bytes: number;
+  requestBytes?: number;
+  durationMs: number;
+  match: RouteMatch | undefined;
+  requestId: string;
+  upstream?: string;
+  upstreamMs?: number | undefined;
+  upstreamStatus?: number | undefined;
+  aborted?: boolean;
+}
+
+/** One access-log entry, its keys in the documented order (pino leaves out the undefined ones). */
+function entryFor(head: RequestHead, client: string, o: EntryParts): AccessLogEntry {
+  const ua = head.indexOf('user-agent');
+  const referer = head.indexOf('referer');
+  return {
+    client,
+    method: head.method,
+    host: head.host || undefined,
+    path: head.target,
+    status: o.status,
+    bytes: o.bytes,
+    requestBytes: o.requestBytes ?? head.length,
+    durationMs: o.durationMs,
+    upstream: o.upstream,
+    upstreamMs: o.upstreamMs,
+    upstreamStatus: o.upstreamStatus,
+    ingress: o.match?.ingress,
+    service: o.match?.backend.key,
+    requestId: o.requestId,
+    userAgent: ua === -1 ? undefined : head.value(ua),
+    referer: referer === -1 ? undefined : head.value(referer),
+    aborted: o.aborted ? true : undefined,
+  };
 }
 
 function requestIdOf(head: RequestHead): string {

@@ -9,6 +9,7 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { EngineServer } from '../../src/engine/engine-server.js';
 import { createLogger } from '../../src/lib/logger.js';
 import type { RouteLookup } from '../../src/model/route-model.js';
+import { captureLogger } from '../helpers/capture-logger.js';
 import { backendEndpoints, backendRef, deadPort, endpoint, endpointOf, rawExchange, send } from '../proxy/proxy-fixture.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -28,11 +29,11 @@ async function echo(pod = 'echo-1'): Promise<EchoServer> {
 async function engine(
   endpoints: ReturnType<typeof endpoint>[],
   routes?: RouteLookup,
-  timeouts: { clientTimeoutMs?: number; keepAliveTimeoutMs?: number; upstreamTimeoutMs?: number } = {},
+  extra: Partial<ConstructorParameters<typeof EngineServer>[0]> = {},
 ): Promise<{ port: number; engine: EngineServer; registry: BackendRegistry }> {
   const registry = new BackendRegistry();
   registry.sync(new Map([[ref.key, backendEndpoints(ref, endpoints)]]));
-  const server = new EngineServer({ backends: registry, routes: routes ?? { lookup: () => ({ backend: ref, ingress: 'default/echo' }) }, logger, pool: { connectTimeoutMs: 1000 }, ...timeouts });
+  const server = new EngineServer({ backends: registry, routes: routes ?? { lookup: () => ({ backend: ref, ingress: 'default/echo' }) }, logger, pool: { connectTimeoutMs: 1000 }, ...extra });
   const address = await server.listen({ port: 0, host: '127.0.0.1' });
   cleanups.push(async () => {
     await server.close();
@@ -306,5 +307,32 @@ describe('engine: timeouts (configured short; the tests assert outcomes, not dur
     const idle = await rawExchange(port, 'GET /one HTTP/1.1\r\nHost: a\r\n\r\n', 3000);
     expect(idle).toMatch(/^HTTP\/1\.1 200 /);
     expect(idle).not.toContain('408');
+  });
+});
+
+describe('engine: access log and the endpoint wait', () => {
+  it('writes one line per request with the documented fields, in order, for forwarded requests and its own answers', async () => {
+    const backend = await echo('log-pod');
+    const access = captureLogger('info');
+    const { port } = await engine([endpointOf(backend)], { lookup: (host) => (host === 'known' ? { backend: ref, ingress: 'default/web' } : undefined) }, { accessLog: access.logger });
+    await send(port, { method: 'POST', path: '/p?q=1', body: 'abc', headers: { host: 'known', 'user-agent': 'ua/1', 'x-request-id': 'rid-1' } });
+    await send(port, { path: '/nowhere', headers: { host: 'unknown' } });
+    const [forwarded, own] = [await access.waitFor((l) => l['path'] === '/p?q=1'), await access.waitFor((l) => l['path'] === '/nowhere')];
+    expect(Object.keys(forwarded).filter((k) => !['level', 'time'].includes(k))).toEqual(['client', 'method', 'host', 'path', 'status', 'bytes', 'requestBytes', 'durationMs', 'upstream', 'upstreamMs', 'upstreamStatus', 'ingress', 'service', 'requestId', 'userAgent']);
+    expect(forwarded).toMatchObject({ client: '127.0.0.1', method: 'POST', host: 'known', status: 200, upstream: `127.0.0.1:${backend.port}`, upstreamStatus: 200, ingress: 'default/web', service: ref.key, requestId: 'rid-1', userAgent: 'ua/1' });
+    expect(forwarded['bytes']).toBeGreaterThan(0);
+    expect(own).toMatchObject({ status: 404, host: 'unknown' });
+    expect(own['upstream']).toBeUndefined();
+  });
+
+  it('every known endpoint refused: waits for a newer endpoint set and goes on there', async () => {
+    const backend = await echo('new-pod');
+    const { port, registry } = await engine([endpoint(await deadPort())], undefined, { endpointWaitMs: 10_000 });
+    const pending = send(port);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    registry.sync(new Map([[ref.key, backendEndpoints(ref, [endpointOf(backend)])]]));
+    const reply = await pending;
+    expect(reply.status).toBe(200);
+    expect(reply.json().pod).toBe('new-pod');
   });
 });
