@@ -1,12 +1,14 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from '../lib/logger.js';
-import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { TlsPlane } from './data-plane.js';
 import type { SniStore } from '../tls/sni-store.js';
 import { SECURE_CONTEXT_OPTIONS, TLS_SERVER_OPTIONS } from '../tls/tls-settings.js';
 
 export interface HttpsListenerOptions {
-  readonly proxy: ProxyServer;
+  /** Who serves the connections: the node:http proxy (an https.Server) or the engine (a tls.Server). */
+  readonly plane: TlsPlane;
   readonly sni: SniStore;
   readonly port: number;
   readonly host?: string;
@@ -16,7 +18,7 @@ export interface HttpsListenerOptions {
 }
 
 export interface HttpsListener {
-  readonly server: Server;
+  readonly server: Server | TlsServer;
   readonly address: AddressInfo;
   /** Re-reads the default certificate for clients that send no SNI (after a default-certificate change). */
   refreshDefaultCertificate(): void;
@@ -29,19 +31,16 @@ export interface HttpsListener {
 export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsListener> {
   const { sni, logger } = options;
   const fallback = sni.fallbackCertificate;
-  const server = createServer({
-    ...options.proxy.serverOptions,
-    ...TLS_SERVER_OPTIONS,
-    cert: fallback.certPem,
-    key: fallback.keyPem,
-    SNICallback: sni.sniCallback,
-  });
+  const tlsOptions = { ...TLS_SERVER_OPTIONS, cert: fallback.certPem, key: fallback.keyPem, SNICallback: sni.sniCallback };
+  const { plane } = options;
+  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer(tlsOptions);
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     const reason = handshakeFailureReason(error);
     options.onHandshakeFailure?.(reason);
     logger.debug({ reason, client: socket.remoteAddress, err: error.message }, 'TLS handshake failed');
   });
-  options.proxy.attach(server, { proto: 'https' });
+  if (plane.kind === 'node') plane.proxy.attach(server as Server, { proto: 'https' });
+  else plane.engine.serveTls(server as TlsServer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

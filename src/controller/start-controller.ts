@@ -9,7 +9,9 @@ import type { KubernetesIntegration, KubernetesIntegrationOptions } from '../k8s
 import type { Logger } from '../lib/logger.js';
 import { PorticoMetrics } from '../metrics/metrics.js';
 import type { AccessLogField } from '../proxy/access-log.js';
-import { ProxyServer, type HstsOptions } from '../proxy/proxy-server.js';
+import { DEFAULT_HSTS, ProxyServer, renderHsts, type HstsOptions } from '../proxy/proxy-server.js';
+import { EngineServer } from '../engine/engine-server.js';
+import { engineDataPlane, nodeDataPlane, type DataPlane } from './data-plane.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
 import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
@@ -46,6 +48,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   fallbackCertificate?: IssuedCertificate;
   /** Strict-Transport-Security on HTTPS responses; false turns it off. */
   hsts?: HstsOptions | false;
+  /** `node` (node:http + undici, the default) or `engine` (src/engine, the HTTP/1.1 engine in progress). */
+  dataPlane?: 'node' | 'engine';
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
   compile: CompileOptions;
@@ -105,17 +109,34 @@ export async function startController(options: StartControllerOptions): Promise<
   const store = new ObjectStore();
   const metrics = new PorticoMetrics();
   const backends = new BackendRegistry({});
-  const proxy = new ProxyServer({
-    backends,
-    logger,
-    observer: metrics,
-    drainTimeout: options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
-    // The pools close after the controller stops (below), so no rebuild ever meets a closed registry.
-    closeBackends: false,
-    ...(options.accessLog !== false && { accessLog: options.accessLog ?? logger.child({ log: 'access' }) }),
-    ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
-    ...(options.hsts !== undefined && { hsts: options.hsts }),
-  });
+  const drainTimeout = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
+  const accessLog = options.accessLog !== false ? (options.accessLog ?? logger.child({ log: 'access' })) : undefined;
+  const proxy: DataPlane =
+    options.dataPlane === 'engine'
+      ? engineDataPlane(
+          new EngineServer({
+            backends,
+            logger,
+            observer: metrics,
+            ...(accessLog && { accessLog }),
+            ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
+            ...(renderHsts(options.hsts ?? DEFAULT_HSTS) !== undefined && { hsts: renderHsts(options.hsts ?? DEFAULT_HSTS)! }),
+          }),
+          drainTimeout,
+        )
+      : nodeDataPlane(
+          new ProxyServer({
+            backends,
+            logger,
+            observer: metrics,
+            drainTimeout,
+            // The pools close after the controller stops (below), so no rebuild ever meets a closed registry.
+            closeBackends: false,
+            ...(accessLog && { accessLog }),
+            ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
+            ...(options.hsts !== undefined && { hsts: options.hsts }),
+          }),
+        );
   const sni = new SniStore({ fallbackCertificate: options.fallbackCertificate ?? createDefaultCertificate() });
   const handshakeFailures = new Map<string, number>();
   let refreshDefaultCertificate: () => void = () => undefined;
@@ -223,7 +244,7 @@ export async function startController(options: StartControllerOptions): Promise<
     let httpsAddress: AddressInfo | undefined;
     if (options.httpsPort !== undefined) {
       const https = await listenHttps({
-        proxy,
+        plane: proxy.tls,
         sni,
         port: options.httpsPort,
         ...host,

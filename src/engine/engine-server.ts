@@ -5,13 +5,16 @@
 //
 // Covered: keep-alive and pipelining, Content-Length and chunked bodies both ways, close-delimited
 // responses, HEAD/204/304, 1xx relayed, Expect: 100-continue answered here, X-Forwarded-*, X-Real-IP
-// and X-Request-ID, `Server: portico`, ssl-redirect and HSTS, Portico's own JSON errors, a connect
-// failure retried on another endpoint, a stale keep-alive connection retried once for requests
-// without a body, client aborts, upgrades (WebSocket) as tunnels on the same pipeline. Timeouts: connect, a stalled head or body (408), idle keep-alive, upstream silence (504). Not yet: TLS listeners,
-// access log and metrics, per-route steps. The proxy in src/proxy stays the data plane until this
-// engine passes its tests (test/engine).
+// and X-Request-ID, `Server: portico`, ssl-redirect and HSTS, Portico's own JSON errors, connect
+// failures retried on the other endpoints and then after a newer endpoint set, an idempotent
+// body-less request resent once after a reset, client aborts, upgrades (WebSocket) as tunnels after
+// the same routing, TLS connections from a tls.Server, timeouts (connect, stalled head or body 408,
+// idle keep-alive, upstream silence 504), the access log and request metrics, the shutdown drain.
+// Not yet: per-route steps, workers. `portico controller --data-plane engine` selects it; the
+// node:http proxy in src/proxy stays the default until the engine passes every proxy test.
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -68,7 +71,7 @@ export class EngineServer {
   #routes: RouteLookup | undefined;
   readonly #options: EngineServerOptions;
   readonly pool: UpstreamPool;
-  readonly #servers = new Set<Server>();
+  readonly #servers = new Set<Server | TlsServer>();
   readonly #clients = new Set<ClientConnection>();
   closing = false;
 
@@ -139,11 +142,38 @@ export class EngineServer {
     socket.once('close', () => this.#clients.delete(client));
   }
 
-  async close(): Promise<void> {
+  /** From now on every response carries `Connection: close` while the listeners keep accepting (the shutdown grace period). */
+  endKeepAlive(): void {
+    this.closing = true;
+  }
+
+  /** Serves the TLS connections of `server` (its certificates chosen elsewhere, by SNI). */
+  serveTls(server: TlsServer): void {
+    const listener: Listener = { proto: 'https', port: '' };
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (listener.port === '') listener.port = String((server.address() as AddressInfo | null)?.port ?? '');
+      this.accept(socket, listener);
+    });
+    this.#servers.add(server);
+  }
+
+  /**
+   * Stops accepting, closes idle connections, lets in-flight requests finish (their responses carry
+   * `Connection: close`), cuts what is left after drainTimeoutMs, then closes the upstream pool.
+   */
+  async close(drainTimeoutMs = 25_000): Promise<void> {
     this.closing = true;
     const closed = [...this.#servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const client of this.#clients) client.closeIfIdle();
-    await Promise.all(closed);
+    const timer = setTimeout(() => {
+      for (const client of this.#clients) client.destroy();
+    }, drainTimeoutMs);
+    timer.unref();
+    try {
+      await Promise.all(closed);
+    } finally {
+      clearTimeout(timer);
+    }
     this.pool.close();
   }
 }
@@ -213,7 +243,11 @@ class ClientConnection {
   }
 
   closeIfIdle(): void {
-    if (this.#state === 'head' && this.#pendingBytes === 0) this.#socket.end();
+    if (this.#state === 'head' && this.#pendingBytes === 0 && !this.#partialHead) this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
   }
 
   #abort(): void {
@@ -279,7 +313,7 @@ class ClientConnection {
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
     const hsts = this.#listener.proto === 'https' && this.#engine.hsts !== undefined ? `strict-transport-security: ${this.#engine.hsts}\r\n` : '';
     let text = `HTTP/1.1 ${status} ${statusText(status)}\r\nserver: portico\r\ncontent-type: application/json\r\ncontent-length: ${reply.body.length}\r\ncache-control: no-store\r\n${hsts}`;
-    text += keep ? '\r\n' : 'connection: close\r\n\r\n';
+    text += keep ? 'connection: keep-alive\r\n\r\n' : 'connection: close\r\n\r\n';
     this.#socket.write(Buffer.from(text, 'latin1'));
     if (!keep) {
       this.#state = 'closed';
@@ -729,7 +763,7 @@ class Exchange {
     const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
-    if (!clientKeepAlive) extra += 'Connection: close\r\n';
+    extra += clientKeepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
     this.#o.clientSocket.write(serializeResponseHead(response, { extra }));
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();

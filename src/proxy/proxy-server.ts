@@ -64,7 +64,8 @@ export interface HstsOptions {
 
 export const DEFAULT_HSTS: HstsOptions = { maxAge: 31_536_000, includeSubDomains: true, preload: false };
 
-function renderHsts(hsts: HstsOptions | false): string | undefined {
+/** The Strict-Transport-Security value for the options; undefined when off. */
+export function renderHsts(hsts: HstsOptions | false): string | undefined {
   if (hsts === false) return undefined;
   return `max-age=${hsts.maxAge}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`;
 }

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { backend, ingress, prefix, rule, service } from '../helpers/objects.js';
-import { closePods, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
+import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
 
-describe('serving through the controller', () => {
+describe.each(DATA_PLANES)('serving through the controller (data plane: %s)', (dataPlane) => {
   let harness: Harness;
   let pods: { web: EchoPod[]; named: EchoPod[]; many: EchoPod[]; fallback: EchoPod[] };
 
@@ -35,7 +35,7 @@ describe('serving through the controller', () => {
           ],
         }),
       ],
-    });
+    }, { dataPlane });
   });
   afterAll(async () => {
     await harness.close();

@@ -5,7 +5,7 @@ import { createServer, Agent, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ingress, prefix, rule } from '../helpers/objects.js';
-import { closePods, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
+import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
 import { httpRequest } from '../helpers/http.js';
 
 /** A grace period that lasts until the test opens it. */
@@ -22,7 +22,7 @@ const web = (pods: readonly Pick<EchoPod, 'port'>[]) => [
   ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] }),
 ];
 
-describe('shutdown', () => {
+describe.each(DATA_PLANES)('shutdown (data plane: %s)', (dataPlane) => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -32,7 +32,7 @@ describe('shutdown', () => {
     const pods = await startEchoPods('web', 1);
     cleanups.push(() => closePods(pods));
     const grace = gate();
-    const harness: Harness = await startHarness({ 'web.yaml': web(pods) }, { shutdown: { shutdownGracePeriodMs: 5000, sleep: grace.sleep } });
+    const harness: Harness = await startHarness({ 'web.yaml': web(pods) }, { dataPlane, shutdown: { shutdownGracePeriodMs: 5000, sleep: grace.sleep } });
     cleanups.push(() => harness.close());
     const admin = harness.running.admin.port;
     expect((await httpRequest({ port: admin, path: '/readyz' })).status).toBe(200);
@@ -93,7 +93,7 @@ describe('shutdown', () => {
     cleanups.push(() => new Promise((resolve) => backend.close(() => resolve())));
     const harness = await startHarness(
       { 'web.yaml': web([{ port: (backend.address() as AddressInfo).port }]) },
-      { shutdown: { shutdownGracePeriodMs: 0, sleep: async () => undefined } },
+      { dataPlane, shutdown: { shutdownGracePeriodMs: 0, sleep: async () => undefined } },
     );
     cleanups.push(() => harness.close());
     const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -7,14 +7,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type IssuedCertificate } from '../../src/tls/certificate-factory.js';
 import { ingress, prefix, rule } from '../helpers/objects.js';
-import { closePods, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, tlsSecret, type EchoPod, type Harness } from '../helpers/e2e.js';
+import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, tlsSecret, type EchoPod, type Harness } from '../helpers/e2e.js';
 import { eventually } from '../helpers/http.js';
 import { httpsRequest, sansOf, tlsHandshake } from '../helpers/tls-client.js';
 
 const DAY = 86_400_000;
 const DEFAULT_CN = 'Portico Default Certificate';
 
-describe('TLS termination', () => {
+describe.each(DATA_PLANES)('TLS termination (data plane: %s)', (dataPlane) => {
   let ca: CertificateAuthority;
   let certs: Record<string, IssuedCertificate>;
   let pods: EchoPod[];
@@ -71,7 +71,7 @@ describe('TLS termination', () => {
         tlsSecret('shop/badkey-tls', badKey),
         garbage,
       ],
-    });
+    }, { dataPlane });
   });
   afterAll(async () => {
     await harness.close();

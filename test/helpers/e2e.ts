@@ -41,11 +41,16 @@ export const PORTICO_CLASS = ingressClass('portico');
 /** One self-signed fallback certificate per test file: key generation is the slow part. */
 let fallbackCertificate: IssuedCertificate | undefined;
 
+/** The data planes the end-to-end suites that take one run on. */
+export const DATA_PLANES = ['node', 'engine'] as const;
+
 export interface HarnessOptions {
   compile?: Partial<CompileOptions>;
   defaultSslCertificate?: string;
   hsts?: HstsOptions | false;
   shutdown?: Pick<StartControllerOptions, 'shutdownGracePeriodMs' | 'shutdownDrainTimeoutMs' | 'sleep'>;
+  /** Default: node, or PORTICO_TEST_DATA_PLANE (=engine runs a suite on src/engine). */
+  dataPlane?: 'node' | 'engine';
 }
 
 export async function startHarness(files: Record<string, readonly KubeObject[] | string>, options: HarnessOptions = {}): Promise<Harness> {
@@ -57,6 +62,8 @@ export async function startHarness(files: Record<string, readonly KubeObject[] |
   const log = captureLogger('info');
   const running = await startController({
     manifestsDir: dir,
+    // PORTICO_TEST_DATA_PLANE=engine runs the end-to-end suites on the engine (src/engine).
+    dataPlane: options.dataPlane ?? (process.env['PORTICO_TEST_DATA_PLANE'] === 'engine' ? 'engine' : 'node'),
     httpPort: 0,
     httpsPort: 0,
     adminPort: 0,
