@@ -22,6 +22,8 @@ const BENCHES = [
   // portico dns: the codec choice, then queries/s with dnsperf beside dnsmasq (skips without dnsperf).
   'dns/codec.bench.js',
   'dns/qps.bench.js',
+  // The HTTP/1.1 engine beside today's proxy and nginx (needs nginx-light and wrk).
+  'engine/hot-path.bench.js',
   // Root: the node agent against the kernel, LB failover, and the lab (needs wrk).
   'node-agent/converge.bench.js',
   'node-agent/failover.bench.js',

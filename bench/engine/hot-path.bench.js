@@ -109,10 +109,12 @@ async function main() {
       rounds[name].push({ ...result, cpuUsPerRequest: (cpu * 1e6) / result.requests, coreShare: cpu / SECONDS });
     }
   }
+  const rssMb = (pid) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
   const summary = {};
   for (const name of Object.keys(rounds)) {
     const list = rounds[name];
     summary[name] = {
+      rssMb: rssMb(pids[name]),
       rps: Math.round(median(list.map((r) => r.rps))),
       cpuUsPerRequest: Math.round(median(list.map((r) => r.cpuUsPerRequest)) * 10) / 10,
       coreShare: Math.round(median(list.map((r) => r.coreShare)) * 100) / 100,

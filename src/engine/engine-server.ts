@@ -706,6 +706,17 @@ class Exchange {
   };
 
   readonly #onUpstreamData = (chunk: Buffer): void => {
+    // One writev for the response head and the body bytes of this chunk, not a syscall each.
+    const client = this.#o.clientSocket;
+    client.cork();
+    try {
+      this.#relay(chunk);
+    } finally {
+      client.uncork();
+    }
+  };
+
+  #relay(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length && !this.#finished) {
       if (this.#response === undefined) {
@@ -755,7 +766,7 @@ class Exchange {
       if (end < chunk.length) this.#response.keepAlive = false;
       return this.#responseDone();
     }
-  };
+  }
 
   #startResponse(response: ResponseHead): void {
     this.#responseStarted = true;
