@@ -308,31 +308,29 @@ export async function labUp(options: UpOptions): Promise<{ layout: LabLayout; lo
 
 async function buildLab(ctx: LabContext, state: LabState, options: UpOptions, started: number): Promise<{ layout: LabLayout; loadBalancerIP: string | undefined }> {
   const { layout } = ctx;
-  {
-    await writeFile(join(layout.stateDir, 'heartbeat.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    await installPlugin({ binDir: join(layout.stateDir, 'bin'), appDir: DIST, nodeBinary: process.execPath, nodeVersion: process.version, log: () => undefined });
-    await must('ip', ['link', 'add', layout.bridge, 'type', 'bridge']);
-    await must('ip', ['addr', 'add', `${layout.hostAddress}/24`, 'dev', layout.bridge]);
-    await must('ip', ['link', 'set', layout.bridge, 'up']);
-    for (const node of layout.nodes) await createNode(layout, node);
-    await writeManifest(layout, '00-nodes.json', renderNodes(layout));
-    state.services[serviceKey(DNS_SERVICE)] = structuredClone(DNS_SERVICE) as never;
-    state.deployments[`${DNS_DEPLOYMENT.namespace}/${DNS_DEPLOYMENT.name}`] = DNS_DEPLOYMENT;
-    state.services[serviceKey(CONTROLLER_SERVICE)] = structuredClone(CONTROLLER_SERVICE) as never;
-    state.deployments[`${CONTROLLER_NAMESPACE}/${CONTROLLER_DEPLOYMENT.name}`] = CONTROLLER_DEPLOYMENT;
-    await publish(state, layout);
-    for (const node of layout.nodes) startNodeComponents(layout, state, node);
-    for (const node of layout.nodes) {
-      if (!(await waitForFile(conflistPath(layout, node.name), 20_000))) throw new PorticoError('PORTICO_ERR_LAB_HOST', `the node agent on ${node.name} wrote no conflist (log: ${join(layout.stateDir, 'logs', `${node.name}-node-agent.log`)})`);
-    }
-    await reconcileDeployment(ctx, state, DNS_DEPLOYMENT);
-    await reconcileDeployment(ctx, state, CONTROLLER_DEPLOYMENT);
-    const loadBalancerIP = state.allocations.loadBalancerIPs[serviceKey(CONTROLLER_SERVICE)]?.[0];
-    const answered = loadBalancerIP !== undefined && (await waitForHttp(`http://${loadBalancerIP}/`, 30_000));
-    if (!answered) throw new PorticoError('PORTICO_ERR_LAB_HOST', `the LoadBalancer IP ${loadBalancerIP ?? '(none)'} does not answer; logs in ${join(layout.stateDir, 'logs')}`);
-    options.log(`lab ${options.name} up: ${options.nodes} nodes (${options.mode}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { layout, loadBalancerIP };
+  await writeFile(join(layout.stateDir, 'heartbeat.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  await installPlugin({ binDir: join(layout.stateDir, 'bin'), appDir: DIST, nodeBinary: process.execPath, nodeVersion: process.version, log: () => undefined });
+  await must('ip', ['link', 'add', layout.bridge, 'type', 'bridge']);
+  await must('ip', ['addr', 'add', `${layout.hostAddress}/24`, 'dev', layout.bridge]);
+  await must('ip', ['link', 'set', layout.bridge, 'up']);
+  for (const node of layout.nodes) await createNode(layout, node);
+  await writeManifest(layout, '00-nodes.json', renderNodes(layout));
+  state.services[serviceKey(DNS_SERVICE)] = structuredClone(DNS_SERVICE) as never;
+  state.deployments[`${DNS_DEPLOYMENT.namespace}/${DNS_DEPLOYMENT.name}`] = DNS_DEPLOYMENT;
+  state.services[serviceKey(CONTROLLER_SERVICE)] = structuredClone(CONTROLLER_SERVICE) as never;
+  state.deployments[`${CONTROLLER_NAMESPACE}/${CONTROLLER_DEPLOYMENT.name}`] = CONTROLLER_DEPLOYMENT;
+  await publish(state, layout);
+  for (const node of layout.nodes) startNodeComponents(layout, state, node);
+  for (const node of layout.nodes) {
+    if (!(await waitForFile(conflistPath(layout, node.name), 20_000))) throw new PorticoError('PORTICO_ERR_LAB_HOST', `the node agent on ${node.name} wrote no conflist (log: ${join(layout.stateDir, 'logs', `${node.name}-node-agent.log`)})`);
   }
+  await reconcileDeployment(ctx, state, DNS_DEPLOYMENT);
+  await reconcileDeployment(ctx, state, CONTROLLER_DEPLOYMENT);
+  const loadBalancerIP = state.allocations.loadBalancerIPs[serviceKey(CONTROLLER_SERVICE)]?.[0];
+  const answered = loadBalancerIP !== undefined && (await waitForHttp(`http://${loadBalancerIP}/`, 30_000));
+  if (!answered) throw new PorticoError('PORTICO_ERR_LAB_HOST', `the LoadBalancer IP ${loadBalancerIP ?? '(none)'} does not answer; logs in ${join(layout.stateDir, 'logs')}`);
+  options.log(`lab ${options.name} up: ${options.nodes} nodes (${options.mode}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { layout, loadBalancerIP };
 }
 
 async function createNode(layout: LabLayout, node: LabNode): Promise<void> {
