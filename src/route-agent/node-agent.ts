@@ -63,6 +63,7 @@ export class NodeAgent {
   #reported = new Set<string>();
   #appliedMasquerade = new Map<IpFamily, string>();
   #lastConflist: string | undefined;
+  #lastSelf: NodeNetwork | undefined;
   #status: NodeAgentStatus = { lastSuccess: 0, passes: 0, failedPasses: 0, changes: 0, wanted: EMPTY_NETWORK, self: undefined, iface: undefined };
   readonly #passListeners = new Set<(ok: boolean) => void>();
 
@@ -146,7 +147,11 @@ export class NodeAgent {
     this.#fullDue = false;
     const { nodes, diagnostics } = buildNodeNetworks({ nodes: options.store.snapshot().nodes.values(), clusterCIDRs: options.clusterCIDRs });
     const problems = [...diagnostics];
-    const self = nodes.find((n) => n.name === options.nodeName);
+    let self = nodes.find((n) => n.name === options.nodeName);
+    // This node's Node became unusable (a bad edit) but still exists: keep routing with what it
+    // was, rather than tearing down the local device under the pods.
+    if (self) this.#lastSelf = self;
+    else if (this.#lastSelf && options.store.snapshot().nodes.has(options.nodeName)) self = this.#lastSelf;
     if (!self && !diagnostics.some((d) => d.object.name === options.nodeName)) {
       problems.push(this.#problem('PORTICO_ERR_NODE_AGENT_NODE', `Node ${options.nodeName} (this node, --node-name) is not known yet; no local VXLAN device and no conflist until it is`));
     }

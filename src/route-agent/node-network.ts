@@ -45,12 +45,20 @@ export interface BuildNodeNetworksOptions {
 
 /**
  * Usable nodes: a Node needs a pod CIDR inside the cluster CIDR and an address of the same family.
- * Two Nodes with overlapping pod CIDRs: the one whose name sorts first keeps its CIDR.
+ * Two Nodes with overlapping pod CIDRs: the older one (creationTimestamp, then name) keeps its
+ * CIDR, so a newcomer with a bad (say, cluster-wide) podCIDR cannot take the established nodes'.
  */
 export function buildNodeNetworks(options: BuildNodeNetworksOptions): NodeNetworksResult {
   const diagnostics: Diagnostic[] = [];
   const nodes: NodeNetwork[] = [];
-  const sorted = [...options.nodes].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+  const created = (node: Node) => node.metadata.creationTimestamp ?? '';
+  const sorted = [...options.nodes].sort((a, b) => {
+    // A Node without a timestamp (a manifest) sorts after those that have one.
+    const ta = created(a) || '\uffff';
+    const tb = created(b) || '\uffff';
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+  });
   const claimed = new ClaimedPrefixes();
   for (const node of sorted) {
     const texts = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
@@ -86,6 +94,7 @@ export function buildNodeNetworks(options: BuildNodeNetworksOptions): NodeNetwor
     for (const cidr of podCIDRs) claimed.add(cidr, node.metadata.name);
     nodes.push({ name: node.metadata.name, podCIDRs, addresses });
   }
+  nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { nodes, diagnostics };
 }
 

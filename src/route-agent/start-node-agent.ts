@@ -134,8 +134,13 @@ export async function startNodeAgent(options: StartNodeAgentOptions): Promise<Ru
     `portico node-agent on node ${options.nodeName} (${options.mode})`,
   );
   let announcement: RunningAnnouncement | undefined;
-  let closing = false;
-  const announcing = options.announce ? startAnnouncementWhenReady({ agent, store, logger, nodeName: options.nodeName, announce: options.announce, closing: () => closing, synced: sourceSynced(source) }) : Promise.resolve(undefined);
+  // Closing aborts a start still waiting for the source or a pass (an API server that never lists
+  // must not keep SIGTERM waiting).
+  const abort = new AbortController();
+  const aborted = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const announcing = options.announce
+    ? startAnnouncementWhenReady({ agent, store, logger, nodeName: options.nodeName, announce: options.announce, aborted, isAborted: () => abort.signal.aborted, synced: sourceSynced(source) })
+    : Promise.resolve(undefined);
   void announcing.then(
     (running) => (announcement = running),
     (error) => logger.error({ err: error, code: error instanceof PorticoError ? error.code : undefined }, `LoadBalancer announcement stopped: ${(error as Error).message}`),
@@ -145,7 +150,7 @@ export async function startNodeAgent(options: StartNodeAgentOptions): Promise<Ru
     store,
     announcement: () => announcement,
     close: async () => {
-      closing = true;
+      abort.abort();
       // Announcements go at once (another node takes over); routes and devices stay.
       await (await announcing.catch(() => undefined))?.stop();
       await agent.stop();
@@ -169,15 +174,16 @@ async function startAnnouncementWhenReady(options: {
   logger: Logger;
   nodeName: string;
   announce: { port: number; secretFile?: string };
-  closing: () => boolean;
+  aborted: Promise<void>;
+  isAborted: () => boolean;
   synced: Promise<void>;
 }): Promise<RunningAnnouncement | undefined> {
   const secret = options.announce.secretFile !== undefined ? await loadHeartbeatSecret(options.announce.secretFile) : undefined;
-  await options.synced;
+  await Promise.race([options.synced, options.aborted]);
   for (;;) {
     const { iface, self } = options.agent.status;
     if (iface && self) {
-      if (options.closing()) return undefined;
+      if (options.isAborted()) return undefined;
       const running = await startLoadBalancerAnnouncement({
         store: options.store,
         nodeName: options.nodeName,
@@ -190,8 +196,8 @@ async function startAnnouncementWhenReady(options: {
       running.markSynced();
       return running;
     }
-    if (options.closing()) return undefined;
-    await options.agent.nextPass();
+    if (options.isAborted()) return undefined;
+    await Promise.race([options.agent.nextPass(), options.aborted]);
   }
 }
 

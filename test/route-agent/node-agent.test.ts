@@ -143,6 +143,18 @@ describe('NodeAgent', () => {
     expect(host.routes).toHaveLength(2);
   });
 
+  it("this node's Node turning unusable (podCIDR dropped by a bad edit) keeps the device and routes", async () => {
+    // --iface given: the pass goes on without this node's address, so only the kept state saves the device.
+    const { store, host, agent, diagnostics } = setup({ iface: 'eth0' });
+    await firstPass(agent);
+    const pass = agent.nextPass();
+    store.upsert(node('node-1', { internalIP: '10.250.0.11' }));
+    await pass;
+    expect(diagnostics.map((d) => [d.code, d.object.name])).toContainEqual(['PORTICO_ERR_NODE_AGENT_NODE', 'node-1']);
+    expect([...host.devices.keys()]).toEqual(['portico-vxlan']);
+    expect(host.routes).toHaveLength(2);
+  });
+
   it('no underlay interface: reported, nothing programmed, retried', async () => {
     const { host, agent, diagnostics } = setup({ iface: 'eth9' });
     expect(await firstPass(agent)).toBe(false);

@@ -64,6 +64,14 @@ describe('buildNodeNetworks', () => {
   });
 });
 
+it('an overlapping newcomer loses to the established Nodes (creationTimestamp), even when its name sorts first', () => {
+  const established = [1, 2].map((n) => node(`node-${n}`, { podCIDRs: [`10.244.${n}.0/24`], internalIP: `10.250.0.1${n}`, creationTimestamp: '2026-01-01T00:00:00Z' }));
+  const newcomer = node('aaa', { podCIDRs: ['10.244.0.0/16'], internalIP: '10.250.0.99', creationTimestamp: '2026-12-01T00:00:00Z' });
+  const { nodes, diagnostics } = buildNodeNetworks({ nodes: [newcomer, ...established], clusterCIDRs: CLUSTER });
+  expect(nodes.map((n) => n.name)).toEqual(['node-1', 'node-2']);
+  expect(diagnostics.map((d) => [d.object.name, d.code])).toEqual([['aaa', 'PORTICO_ERR_NODE_AGENT_POD_CIDR']]);
+});
+
 describe('vtepMac', () => {
   it('is 02:70 and the IPv4 address bytes, and a stable hash for IPv6', () => {
     expect(vtepMac(parseIp('10.250.0.12')!)).toBe('02:70:0a:fa:00:0c');
