@@ -176,7 +176,8 @@ export function renderEndpointSlices(state: LabState, services: readonly Service
     const selector = service.spec?.selector;
     if (!selector) continue;
     const namespace = service.metadata.namespace ?? 'default';
-    const pods = state.pods.filter((pod) => pod.namespace === namespace && matches(selector, pod.labels)).sort((a, b) => (a.name < b.name ? -1 : 1));
+    // A pod without an address (wiring failed) is no endpoint.
+    const pods = state.pods.filter((pod) => pod.ip !== '' && pod.namespace === namespace && matches(selector, pod.labels)).sort((a, b) => (a.name < b.name ? -1 : 1));
     const ports = (service.spec?.ports ?? []).map((port) => {
       const target = port.targetPort ?? port.port;
       const resolved = typeof target === 'number' ? target : pods.flatMap((pod) => pod.ports).find((p) => p.name === target)?.port;

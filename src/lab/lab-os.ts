@@ -62,6 +62,16 @@ export async function stopProcesses(pids: readonly number[], graceMs = 3000): Pr
   for (let waited = 0; waited < 2000 && living.some(alive); waited += 20) await sleep(20);
 }
 
+/** The pids that are still ours: alive and their command line mentions `marker` (a reused pid is someone else's). */
+export async function ownedPids(pids: readonly number[], marker: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of pids) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').some((arg) => arg.includes(marker))) out.push(pid);
+  }
+  return out;
+}
+
 /** Every process whose command line mentions `marker` (the lab's state path), this one excepted. */
 export async function processesMentioning(marker: string): Promise<number[]> {
   const pids: number[] = [];

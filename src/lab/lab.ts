@@ -17,7 +17,7 @@ import { missingTools } from '../host/tools.js';
 import type { KubeObject } from '../model/k8s-objects.js';
 import { emptyState, renderEndpointSlices, renderNodes, renderServices, scheduleNode, serviceKey, type DeploymentSpec, type LabPod, type LabState } from './control-plane.js';
 import { buildLayout, CLUSTER_DOMAIN, DNS_CLUSTER_IP, labStateDir, podNetnsName, POD_NETWORK, type LabLayout, type LabNode } from './layout.js';
-import { alive, callCni, httpGetInNetns, must, processesMentioning, run, spawnInNetns, stopProcesses, waitForTcpInNetns } from './lab-os.js';
+import { alive, callCni, httpGetInNetns, must, ownedPids, processesMentioning, run, spawnInNetns, stopProcesses, waitForTcpInNetns } from './lab-os.js';
 import { parseLabObjects, type LabObject } from './parse-lab-objects.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -171,7 +171,19 @@ async function podConfig(layout: LabLayout, node: string): Promise<unknown> {
   return { cniVersion: conflist.cniVersion, name: conflist.name, ...first, ipam: { ...first['ipam'], dataDir: join(layout.stateDir, 'ipam', node) } };
 }
 
+/** Starts a pod; one that cannot be wired or does not answer is removed again (never a phantom replica). */
 async function startPod(ctx: LabContext, state: LabState, deployment: DeploymentSpec, nodeName: string): Promise<LabPod> {
+  const before = new Set(state.pods);
+  try {
+    return await startPodOnce(ctx, state, deployment, nodeName);
+  } catch (error) {
+    for (const pod of state.pods.filter((p) => !before.has(p))) await removePod(ctx, state, pod).catch(() => undefined);
+    await saveState(state);
+    throw error;
+  }
+}
+
+async function startPodOnce(ctx: LabContext, state: LabState, deployment: DeploymentSpec, nodeName: string): Promise<LabPod> {
   const { layout } = ctx;
   const node = layout.nodes.find((n) => n.name === nodeName)!;
   state.serial += 1;
@@ -241,14 +253,14 @@ async function retirePods(ctx: LabContext, state: LabState, pods: readonly LabPo
   for (const pod of pods) await untilUnrouted(ctx.layout, state, pod, 10_000);
   await new Promise((resolve) => setTimeout(resolve, 600));
   // All at once: each stop may wait out its grace period (an echo server closing kept-alive connections).
-  await stopProcesses(pods.flatMap((pod) => pod.pids));
+  await stopProcesses(await ownedPids(pods.flatMap((pod) => pod.pids), `${ctx.layout.stateDir}/`));
   for (const pod of pods) await removePod(ctx, state, pod);
   await publish(state, ctx.layout);
 }
 
 async function removePod(ctx: LabContext, state: LabState, pod: LabPod): Promise<void> {
   const { layout } = ctx;
-  await stopProcesses(pod.pids);
+  await stopProcesses(await ownedPids(pod.pids, `${layout.stateDir}/`));
   const node = layout.nodes.find((n) => n.name === pod.node);
   if (node && pod.ip !== '') {
     await callCni({ plugin: join(layout.stateDir, 'bin', 'portico-cni'), command: 'DEL', nodeNetns: node.netns, podNetnsPath: `/run/netns/${pod.netns}`, containerId: `${pod.namespace}-${pod.name}`, config: await podConfig(layout, pod.node) }).catch(
@@ -288,10 +300,16 @@ export interface UpOptions {
 export async function labUp(options: UpOptions): Promise<{ layout: LabLayout; loadBalancerIP: string | undefined }> {
   await checkHost();
   const layout = buildLayout(options);
-  if (existsSync(layout.stateDir)) throw new PorticoError('PORTICO_ERR_LAB_STATE', `lab ${options.name} is already up (${layout.stateDir} exists); run portico lab down --name ${options.name} first`);
+  const alreadyUp = () => new PorticoError('PORTICO_ERR_LAB_STATE', `lab ${options.name} is already up (${layout.stateDir} exists); run portico lab down --name ${options.name} first`);
+  if (existsSync(layout.stateDir)) throw alreadyUp();
   const conflict = await routedConflict(layout);
   if (conflict) throw new PorticoError('PORTICO_ERR_LAB_HOST', `the host already routes ${conflict}, which overlaps the lab subnet ${options.subnet}; pick another --subnet or remove that route`);
   const started = Date.now();
+  // The claim is atomic: of two `up` of one name at once, exactly one gets the directory.
+  await mkdir(dirname(layout.stateDir), { recursive: true });
+  await mkdir(layout.stateDir).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'EEXIST' ? alreadyUp() : error;
+  });
   for (const dir of ['manifests', 'logs', 'bin', 'ipam', 'cni']) await mkdir(join(layout.stateDir, dir), { recursive: true });
   const state = emptyState({ name: options.name, mode: options.mode, subnet: options.subnet, nodes: options.nodes, now: new Date() });
   await saveState(state);
@@ -375,7 +393,8 @@ export async function labDown(options: { name: string; log: (line: string) => vo
   const netns = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((line) => line.split(' ')[0]!).filter((n) => n.startsWith(netnsPrefix));
   const links = (JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n === `pl-${options.name}` || n.startsWith(netnsPrefix));
   const state = await loadState(options.name).catch(() => undefined);
-  const pids = [...new Set([...(await processesMentioning(`${stateDir}/`)), ...(state?.pods.flatMap((p) => p.pids) ?? [])])].filter(alive);
+  // Only processes that still mention the lab's path: a recorded pid may have been reused since.
+  const pids = [...new Set([...(await processesMentioning(`${stateDir}/`)), ...(await ownedPids(state?.pods.flatMap((p) => p.pids) ?? [], `${stateDir}/`))])];
   const etcEntries = (await readdir('/etc/netns').catch(() => [] as string[])).filter((e) => e.startsWith(netnsPrefix));
   if (!existsSync(stateDir) && netns.length === 0 && links.length === 0 && pids.length === 0 && etcEntries.length === 0) {
     options.log(`lab ${options.name} is not up: nothing to remove`);

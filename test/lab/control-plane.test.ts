@@ -68,7 +68,7 @@ describe('renderEndpointSlices', () => {
   it("lists the selected pods with ready/serving/terminating and resolves named targetPorts to containerPorts", () => {
     const s = state();
     s.services['default/web'] = service('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] });
-    s.pods = [pod('web-2', 'node-2', '10.244.2.2'), pod('web-1', 'node-1', '10.244.1.2', { terminating: true }), pod('other', 'node-1', '10.244.1.3', { labels: { app: 'other' } })];
+    s.pods = [pod('web-2', 'node-2', '10.244.2.2'), pod('web-1', 'node-1', '10.244.1.2', { terminating: true }), pod('other', 'node-1', '10.244.1.3', { labels: { app: 'other' } }), pod('unwired', 'node-3', '', { ready: false })];
     const [slice] = renderEndpointSlices(s, renderServices(s, layout));
     expect(slice!.metadata.labels).toMatchObject({ 'kubernetes.io/service-name': 'web' });
     expect(slice!.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);

@@ -279,6 +279,22 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: faults'), () 
     expect(existsSync(`/run/portico-lab/${name}`)).toBe(false);
   }, 60_000);
 
+  it('two `up` of one name at once: exactly one builds the lab, the other refuses and leaves it standing', async () => {
+    const name = `c${randomBytes(2).toString('hex')}`;
+    const subnet = `10.${SUBNET_OCTET}.11.0/24`;
+    const up = () => exec(process.execPath, [PORTICO, 'lab', 'up', '--name', name, '--nodes', '1', '--subnet', subnet]);
+    const results = await Promise.all([up(), up()]);
+    try {
+      expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
+      expect(results.find((r) => r.code === 1)!.stderr).toContain('PORTICO_ERR_LAB_STATE');
+      const status = await exec(process.execPath, [PORTICO, 'lab', 'status', '--name', name, '-o', 'json']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout).nodes[0].ready).toBe(true);
+    } finally {
+      await exec(process.execPath, [PORTICO, 'lab', 'down', '--name', name]);
+    }
+  }, 90_000);
+
   it('refuses to run without root, saying so', async () => {
     const result = await exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, PORTICO, 'lab', 'up', '--name', 'nobody']);
     expect(result.code).toBe(1);
