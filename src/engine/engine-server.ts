@@ -61,6 +61,8 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
+/** Request body held while the upstream connection is being made. */
+const EARLY_MAX = 1024 * 1024;
 
 interface Listener {
   readonly proto: 'http' | 'https';
@@ -121,7 +123,8 @@ export class EngineServer {
 
   async listen(options: EngineListenOptions): Promise<AddressInfo> {
     const listener: Listener = { proto: options.proto ?? 'http', port: String(options.port) };
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, listener));
+    // allowHalfOpen: a client that sends its request and half-closes still gets the response.
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket, listener));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, options.host, () => {
@@ -196,6 +199,8 @@ class ClientConnection {
   #partialHead = false;
   /** performance.now() when the current request's head was complete. */
   #requestStart = 0;
+  /** The client half-closed: no more requests will come. */
+  #readEnded = false;
 
   get clientAddress(): string {
     return this.#clientAddress;
@@ -224,7 +229,9 @@ class ClientConnection {
     socket.on('error', () => this.#abort());
     socket.on('close', () => this.#abort());
     socket.on('end', () => {
-      // A half-close between requests ends the connection; during one, the response still goes out.
+      // A half-close between requests ends the connection; during one, the response still goes out
+      // (and the requests already queued behind it), then the connection ends.
+      this.#readEnded = true;
       if (this.#state === 'head' && this.#pendingBytes === 0) socket.end();
     });
   }
@@ -278,27 +285,35 @@ class ClientConnection {
     if (this.#pendingBytes > MAX_PENDING) this.#socket.pause();
   }
 
-  /** Parses request heads from chunk[at…]; starts the exchange for the first complete one. */
+  /**
+   * Parses request heads from chunk[at…]: answers Portico's own replies in a loop (never by
+   * recursion: a burst of thousands of pipelined 404s must not grow the stack) and stops at the
+   * first request that goes upstream.
+   */
   #parse(chunk: Buffer, at: number): void {
     const parser = this.#parser;
-    const result = parser.feed(chunk, at);
-    if (result === NEED_MORE) {
-      if (!this.#partialHead) {
-        this.#partialHead = true;
-        this.#socket.setTimeout(this.#engine.timeouts.client);
+    while (this.#state === 'head' && at < chunk.length) {
+      const result = parser.feed(chunk, at);
+      if (result === NEED_MORE) {
+        if (!this.#partialHead) {
+          this.#partialHead = true;
+          this.#socket.setTimeout(this.#engine.timeouts.client);
+        }
+        return;
       }
-      return;
+      if (this.#partialHead) this.#partialHead = false;
+      if (result === ERROR) {
+        const status = parser.error!.status;
+        this.#replyAndClose(status === 413 || status === 414 || status === 431 || status === 417 || status === 501 || status === 505 ? status : 400, status === 431 ? 'PORTICO_ERR_PROXY_HEADERS_TOO_LARGE' : 'PORTICO_ERR_PROXY_BAD_REQUEST');
+        return;
+      }
+      const head = parser.head!;
+      parser.reset();
+      this.#requestStart = performance.now();
+      // -1: the request went upstream (or the connection closed); else where the next one starts.
+      at = this.#start(head, chunk, result);
+      if (at < 0) return;
     }
-    if (this.#partialHead) this.#partialHead = false;
-    if (result === ERROR) {
-      const status = parser.error!.status;
-      this.#replyAndClose(status === 413 || status === 414 || status === 431 || status === 417 || status === 501 || status === 505 ? status : 400, status === 431 ? 'PORTICO_ERR_PROXY_HEADERS_TOO_LARGE' : 'PORTICO_ERR_PROXY_BAD_REQUEST');
-      return;
-    }
-    const head = parser.head!;
-    parser.reset();
-    this.#requestStart = performance.now();
-    this.#start(head, chunk, result);
   }
 
   #replyAndClose(status: number, code: ErrorCode): void {
@@ -307,7 +322,7 @@ class ClientConnection {
   }
 
   /** Portico's own answer; the connection stays open when the request had no body to skip. */
-  #reply(head: RequestHead, status: number, code: ErrorCode, chunk: Buffer, bodyAt: number, match?: RouteMatch): void {
+  #reply(head: RequestHead, status: number, code: ErrorCode, bodyAt: number, match?: RouteMatch): number {
     const reply = errorReply(status, code);
     this.#logOwn(head, status, head.method === 'HEAD' ? 0 : reply.body.length, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
@@ -319,40 +334,44 @@ class ClientConnection {
       this.#state = 'closed';
       if (head.method === 'HEAD') this.#socket.end();
       else this.#socket.end(reply.body);
-      return;
+      return -1;
     }
     if (head.method !== 'HEAD') this.#socket.write(reply.body);
-    this.#next(chunk, bodyAt);
+    return bodyAt;
   }
 
   /** 308 keeps method and body (ingress-nginx uses 308 for ssl-redirect too). */
-  #redirect(head: RequestHead, location: string, chunk: Buffer, bodyAt: number, match: RouteMatch): void {
+  #redirect(head: RequestHead, location: string, bodyAt: number, match: RouteMatch): number {
     this.#logOwn(head, 308, 0, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
     this.#socket.write(Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
     if (!keep) {
       this.#state = 'closed';
       this.#socket.end();
-      return;
+      return -1;
     }
-    this.#next(chunk, bodyAt);
+    return bodyAt;
   }
 
-  #start(head: RequestHead, chunk: Buffer, bodyAt: number): void {
+  /** Answers or forwards one request; returns where the next request starts in chunk, or -1. */
+  #start(head: RequestHead, chunk: Buffer, bodyAt: number): number {
     const engine = this.#engine;
-    if (head.form === 'asterisk' || head.form === 'authority') return this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    if (head.form === 'asterisk' || head.form === 'authority') {
+      this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+      return -1;
+    }
     const match = engine.routes?.lookup(head.hostField === -1 && head.form !== 'absolute' ? undefined : head.host, head.path);
-    if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', chunk, bodyAt);
+    if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', bodyAt);
     if (this.#listener.proto === 'http' && match.route?.sslRedirect === true) {
       const target = head.form === 'absolute' ? head.target.slice(head.pathStart) || '/' : head.target;
-      return this.#redirect(head, `https://${hostWithoutPort(head.host)}${target}`, chunk, bodyAt, match);
+      return this.#redirect(head, `https://${hostWithoutPort(head.host)}${target}`, bodyAt, match);
     }
     const backend = engine.backends.get(match.backend.key);
-    if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt, match);
+    if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;
-    if (problem !== undefined) return this.#reply(head, 503, problem.code, chunk, bodyAt, match);
+    if (problem !== undefined) return this.#reply(head, 503, problem.code, bodyAt, match);
     const endpoint = backend.balancer.pick();
-    if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', chunk, bodyAt, match);
+    if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' ? `Host: ${endpoint.key}\r\n` : '';
@@ -360,9 +379,14 @@ class ClientConnection {
       `${host}X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
       `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n` +
       (head.upgrade ? '' : 'Connection: keep-alive\r\n');
-    const upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
-    if (head.upgrade) return this.#tunnel(upstreamHead, endpoint, match.backend.key, chunk.subarray(bodyAt));
-    if (head.expectContinue && head.framing !== 'none') this.#socket.write(CONTINUE);
+    let upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
+    // An HTTP/1.0 client cannot take a chunked response or a 1xx: ask the upstream in HTTP/1.0 too.
+    if (head.versionMinor === 0) upstreamHead = asHttp10(upstreamHead);
+    if (head.upgrade) {
+      this.#tunnel(upstreamHead, endpoint, match.backend.key, chunk.subarray(bodyAt));
+      return -1;
+    }
+    if (head.expectContinue && head.framing !== 'none' && head.versionMinor === 1) this.#socket.write(CONTINUE);
     const exchange = new Exchange({
       engine,
       client: this,
@@ -384,9 +408,12 @@ class ClientConnection {
       this.#state = 'body';
       this.#socket.setTimeout(this.#engine.timeouts.client);
       const rest = exchange.requestBody(chunk, bodyAt);
+      // A body whose framing is broken was already answered with 400: nothing goes upstream.
+      if ((this.#state as State) === 'closed') return -1;
       if (rest >= 0 && rest < chunk.length) this.#queue(chunk.subarray(rest));
     }
     exchange.send();
+    return -1;
   }
 
   /**
@@ -419,17 +446,44 @@ class ClientConnection {
       upstream.once('connect', () => {
         clearTimeout(timer);
         upstream.write(upstreamHead);
-        if (early.length > 0) upstream.write(early);
-        for (const part of this.#pending) upstream.write(part);
+        // The client's bytes after the head go upstream only once the upstream said 101: had it
+        // refused, they would reach it as a second request past routing and the X-Forwarded-*
+        // rewrite (request smuggling through a refused upgrade, h2c-style).
+        const held: Buffer[] = early.length > 0 ? [early, ...this.#pending] : [...this.#pending];
         this.#pending = [];
-        upstream.pipe(client);
-        client.pipe(upstream);
-        const linger = () => setTimeout(() => (client.destroy(), upstream.destroy()), TUNNEL_LINGER_MS).unref();
-        upstream.once('end', linger);
-        client.once('end', linger);
+        client.on('data', (c: Buffer) => held.push(c));
+        client.resume();
+        const parser = new ResponseHeadParser();
+        parser.expect({ head: false, upgrade: true });
+        const received: Buffer[] = [];
         upstream.once('close', () => client.destroy());
         client.once('close', () => upstream.destroy());
-        client.resume();
+        const onHead = (c: Buffer): void => {
+          received.push(c);
+          const bytes = received.length === 1 ? c : Buffer.concat(received);
+          const result = parser.feed(bytes, 0);
+          if (result === NEED_MORE) {
+            received.length = 0;
+            received.push(bytes);
+            return;
+          }
+          upstream.removeListener('data', onHead);
+          client.removeAllListeners('data');
+          if (result === ERROR || !parser.head!.upgrade) {
+            // A refusal (or garbage): relay what came, then close both; nothing of the client's follows.
+            client.end(bytes);
+            upstream.destroy();
+            return;
+          }
+          client.write(bytes);
+          for (const part of held) upstream.write(part);
+          upstream.pipe(client);
+          client.pipe(upstream);
+          const linger = () => setTimeout(() => (client.destroy(), upstream.destroy()), TUNNEL_LINGER_MS).unref();
+          upstream.once('end', linger);
+          client.once('end', linger);
+        };
+        upstream.on('data', onHead);
       });
     };
     open(first);
@@ -465,6 +519,10 @@ class ClientConnection {
     if (this.#socket.isPaused()) this.#socket.resume();
     // The queued bytes parse as if they arrived now (one buffer: heads may span chunks).
     if (pending.length > 0) this.#parse(pending.length === 1 ? pending[0]! : Buffer.concat(pending), 0);
+    if (this.#readEnded && this.#state === 'head') {
+      this.#state = 'closed';
+      this.#socket.end();
+    }
   }
 
   /** Failed before any response byte: Portico answers, then closes (the request may be half-read). */
@@ -474,10 +532,6 @@ class ClientConnection {
     this.#replyAndClose(status, code);
   }
 
-  #next(chunk: Buffer, at: number): void {
-    this.#state = 'head';
-    if (at < chunk.length) this.#parse(chunk, at);
-  }
 }
 
 interface ExchangeOptions {
@@ -503,6 +557,7 @@ class Exchange {
   #reused = false;
   /** Request body bytes that arrived before the upstream connection was there. */
   #early: Buffer[] = [];
+  #earlyBytes = 0;
   #bodyTracker: ChunkedTracker | LengthTracker | undefined;
   #bodyDone: boolean;
   #bodySent = false;
@@ -514,6 +569,8 @@ class Exchange {
   #finished = false;
   #retriedStale = false;
   #waited = false;
+  #upstreamPaused = false;
+  #clientPaused = false;
   /** Response body bytes relayed; request bytes received (head + body). */
   #bytes = 0;
   #requestBytes: number;
@@ -567,8 +624,16 @@ class Exchange {
       this.#bodySent = true;
       this.#requestBytes += until - at;
       const part = chunk.subarray(at, until);
-      if (this.#upstream) this.#upstream.write(part);
-      else this.#early.push(part);
+      const upstream = this.#upstream;
+      if (upstream) {
+        // Back-pressure towards the client: a fast upload to a slow upstream waits.
+        if (!upstream.write(part)) this.#pauseClient(upstream);
+      } else {
+        this.#early.push(part);
+        this.#earlyBytes += part.length;
+        // Not connected yet: hold at most EARLY_MAX of body, then stop reading the client.
+        if (this.#earlyBytes > EARLY_MAX) this.#pauseClient(undefined);
+      }
     }
     if (end !== NEED_MORE) {
       this.#bodyDone = true;
@@ -577,6 +642,22 @@ class Exchange {
     }
     return -1;
   }
+
+  /** Stops reading the client until `upstream` drains (or, with none yet, until it is attached). */
+  #pauseClient(upstream: Socket | undefined): void {
+    if (this.#clientPaused) return;
+    this.#clientPaused = true;
+    const client = this.#o.clientSocket;
+    client.pause();
+    const resume = () => {
+      this.#clientPaused = false;
+      client.resume();
+    };
+    if (upstream) upstream.once('drain', resume);
+    else this.#onAttach = resume;
+  }
+
+  #onAttach: (() => void) | undefined;
 
   send(): void {
     this.#tried.add(this.#endpoint.key);
@@ -644,7 +725,11 @@ class Exchange {
     socket.write(this.#o.upstreamHead);
     for (const part of this.#early) socket.write(part);
     this.#early = [];
+    this.#earlyBytes = 0;
     socket.uncork();
+    const resume = this.#onAttach;
+    this.#onAttach = undefined;
+    resume?.();
   }
 
   #detach(): Socket | undefined {
@@ -732,7 +817,7 @@ class Exchange {
         const response = parser.head!;
         if (response.interim) {
           // 1xx relayed as received (100 Continue from the backend is dropped: we sent ours).
-          if (response.status !== 100) this.#o.clientSocket.write(chunk.subarray(at, result));
+          if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#o.clientSocket.write(chunk.subarray(at, result));
           parser.reset();
           parser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
           at = result;
@@ -741,14 +826,18 @@ class Exchange {
         this.#response = response;
         this.#startResponse(response);
         at = result;
-        if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) return this.#responseDone();
+        if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
+          // Bytes after a body-less response: the upstream connection is not clean, never reuse it.
+          if (at < chunk.length) response.keepAlive = false;
+          return this.#responseDone();
+        }
         continue;
       }
       const tracker = this.#responseBody;
       if (tracker === undefined) {
         // close-delimited: everything until the upstream closes.
         this.#bytes += chunk.length - at;
-        this.#o.clientSocket.write(at === 0 ? chunk : chunk.subarray(at));
+        this.#toClient(at === 0 ? chunk : chunk.subarray(at));
         return;
       }
       const end = tracker.feed(chunk, at);
@@ -760,12 +849,28 @@ class Exchange {
       }
       const until = end === NEED_MORE ? chunk.length : end;
       this.#bytes += until - at;
-      this.#o.clientSocket.write(at === 0 && until === chunk.length ? chunk : chunk.subarray(at, until));
+      this.#toClient(at === 0 && until === chunk.length ? chunk : chunk.subarray(at, until));
       if (end === NEED_MORE) return;
       // Bytes after the response on a keep-alive upstream connection are a protocol error: drop it.
       if (end < chunk.length) this.#response.keepAlive = false;
       return this.#responseDone();
     }
+  }
+
+  /**
+   * Back-pressure towards the upstream: when the client's socket buffer is full, the upstream
+   * socket pauses until it drains, so a client that does not read cannot make us buffer a body.
+   */
+  #toClient(bytes: Buffer): void {
+    const client = this.#o.clientSocket;
+    if (client.write(bytes) || this.#upstreamPaused || !this.#upstream) return;
+    this.#upstreamPaused = true;
+    const upstream = this.#upstream;
+    upstream.pause();
+    client.once('drain', () => {
+      this.#upstreamPaused = false;
+      upstream.resume();
+    });
   }
 
   #startResponse(response: ResponseHead): void {
@@ -785,6 +890,10 @@ class Exchange {
     const socket = this.#detach();
     this.#finish();
     this.#log(response.status, false, false);
+    if (this.#upstreamPaused) {
+      this.#upstreamPaused = false;
+      socket?.resume();
+    }
     // The upstream connection goes back only when the request body was fully sent too.
     if (socket) {
       if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket);
@@ -855,6 +964,14 @@ function requestIdOf(head: RequestHead): string {
     if (PASSABLE_REQUEST_ID.test(value)) return value;
   }
   return randomUUID();
+}
+
+/** The same head with `HTTP/1.0` at the end of its request line. */
+function asHttp10(head: Buffer): Buffer {
+  const lineEnd = head.indexOf(0x0d);
+  // `… HTTP/1.1\r\n`: the minor version digit is the byte before CR.
+  if (lineEnd > 0 && head[lineEnd - 1] === 0x31) head[lineEnd - 1] = 0x30;
+  return head;
 }
 
 function hostWithoutPort(host: string): string {

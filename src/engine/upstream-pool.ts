@@ -43,11 +43,10 @@ export class UpstreamPool {
     const idle = this.#idle.get(endpoint.key);
     while (idle !== undefined && idle.length > 0) {
       const socket = idle.pop()!;
-      if (!socket.destroyed && socket.readyState === 'open') {
-        socket.removeListener('error', onIdleError);
-        socket.removeListener('close', onIdleClose);
-        return { socket, reused: true };
-      }
+      socket.removeListener('error', onIdleError);
+      socket.removeListener('close', onIdleClose);
+      socket.removeListener('data', onIdleData);
+      if (!socket.destroyed && socket.readyState === 'open') return { socket, reused: true };
     }
     return new Promise((resolve, reject) => {
       const socket = connect({ host: endpoint.address, port: endpoint.port, noDelay: true });
@@ -82,6 +81,8 @@ export class UpstreamPool {
     // An idle connection the upstream closes, or that errors, leaves the pool on its own.
     socket.on('error', onIdleError);
     socket.on('close', onIdleClose);
+    // Bytes on an idle connection belong to no request: they would reach the next client. Drop it.
+    socket.on('data', onIdleData);
     idle.push(pooled);
     this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(250, this.#options.idleMs / 4)).unref();
   }
@@ -112,6 +113,9 @@ export class UpstreamPool {
 }
 
 function onIdleError(): void {}
+function onIdleData(this: Socket): void {
+  this.destroy();
+}
 function onIdleClose(this: Socket): void {
   this.destroy();
 }

@@ -336,3 +336,99 @@ describe('engine: access log and the endpoint wait', () => {
     expect(reply.json().pod).toBe('new-pod');
   });
 });
+
+describe('engine: hostile clients and upstreams (review findings)', () => {
+  it('thousands of pipelined requests answered by Portico itself: all answered, in order, no stack overflow', async () => {
+    const { port } = await engine([], { lookup: () => undefined });
+    const n = 3000;
+    const out = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(n - 1) + 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 20_000);
+    expect(out.split('HTTP/1.1 404 Not Found').length - 1).toBe(n);
+  });
+
+  it('bytes after an upgrade the upstream refuses never reach it (no smuggling past routing)', async () => {
+    const requests: string[] = [];
+    const upstream = await rawUpstream((request, socket) => {
+      requests.push(request.split('\r\n')[0]!);
+      socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+    });
+    const { port } = await engine([endpoint(upstream.port)]);
+    const out = await rawExchange(port, 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /admin HTTP/1.1\r\nHost: internal\r\nX-Real-IP: 10.0.0.1\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 400 /);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(requests).toEqual(['GET /ws HTTP/1.1']);
+  });
+
+  it('an upstream that sends bytes after a body-less response is not reused for the next client', async () => {
+    const upstream = await rawUpstream((request, socket) => {
+      if (request.startsWith('HEAD')) {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+        setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON'), 20);
+      } else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean');
+    });
+    const { port } = await engine([endpoint(upstream.port)]);
+    expect((await send(port, { method: 'HEAD' })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const next = await send(port);
+    expect(next.body.toString()).toBe('clean');
+  });
+
+  it('a client that half-closes after its request still gets the response', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)]);
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    cleanups.push(() => void socket.destroy());
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+    socket.end('GET /half HTTP/1.1\r\nHost: a\r\n\r\n');
+    await ended;
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toContain('"path":"/half"');
+  });
+
+  it('an HTTP/1.0 client never gets a chunked response (the upstream is asked in HTTP/1.0)', async () => {
+    const seen: string[] = [];
+    const upstream = await rawUpstream((request, socket) => {
+      seen.push(request.split('\r\n')[0]!);
+      if (request.includes('HTTP/1.1\r\n')) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+      else socket.end('HTTP/1.0 200 OK\r\n\r\nok');
+    });
+    const { port } = await engine([endpoint(upstream.port)]);
+    const out = await rawExchange(port, 'GET /old HTTP/1.0\r\nHost: a\r\n\r\n');
+    expect(seen).toEqual(['GET /old HTTP/1.0']);
+    expect(out).not.toMatch(/transfer-encoding/i);
+    expect(out.endsWith('\r\n\r\nok')).toBe(true);
+  });
+
+  it('a client that does not read: the upstream is paused, not buffered in memory', async () => {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 268435456\r\n\r\n');
+        const block = Buffer.alloc(1024 * 1024);
+        const pump = () => {
+          while (accepted < 268_435_456) {
+            accepted += block.length;
+            if (!socket.write(block)) return void socket.once('drain', pump);
+          }
+        };
+        pump();
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = await engine([endpoint((server.address() as AddressInfo).port)]);
+    const client = connect({ host: '127.0.0.1', port });
+    cleanups.push(() => void client.destroy());
+    client.write('GET /huge HTTP/1.1\r\nHost: a\r\n\r\n');
+    client.pause();
+    // Let the pipe fill: the upstream keeps writing only as far as socket buffers and our pause allow.
+    let last = -1;
+    for (let i = 0; i < 100 && accepted !== last; i++) {
+      last = accepted;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(accepted).toBeLessThan(64 * 1024 * 1024);
+  });
+});
