@@ -33,7 +33,7 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
   const fallback = sni.fallbackCertificate;
   const tlsOptions = { ...TLS_SERVER_OPTIONS, cert: fallback.certPem, key: fallback.keyPem, SNICallback: sni.sniCallback };
   const { plane } = options;
-  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer({ ...tlsOptions, allowHalfOpen: true });
+  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer(tlsOptions);
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     const reason = handshakeFailureReason(error);
     options.onHandshakeFailure?.(reason);
