@@ -33,6 +33,11 @@ export interface NftSetSpec {
   type: string;
   /** Maps only: the value type, e.g. `verdict`. */
   valueType?: string;
+  /**
+   * `type` and `valueType` are `typeof` expressions (`ip daddr . numgen random mod 1`): for keys
+   * that have no type name, such as numgen's integer.
+   */
+  typeof?: boolean;
   flags?: ReadonlyArray<'constant' | 'interval' | 'timeout' | 'dynamic'>;
   /** Default element timeout in seconds (sets with the `timeout` flag). */
   timeoutSeconds?: number;
@@ -203,7 +208,7 @@ function checkElement(element: NftElementSpec): void {
 }
 
 function renderSet(table: string, s: NftSetSpec): string {
-  const parts = [`type ${s.type}${s.valueType !== undefined ? ` : ${s.valueType}` : ''} ;`];
+  const parts = [`${s.typeof ? 'typeof' : 'type'} ${s.type}${s.valueType !== undefined ? ` : ${s.valueType}` : ''} ;`];
   if (s.flags && s.flags.length > 0) parts.push(`flags ${s.flags.join(',')} ;`);
   if (s.timeoutSeconds !== undefined) parts.push(`timeout ${s.timeoutSeconds}s ;`);
   if (s.comment !== undefined) parts.push(`comment "${s.comment}" ;`);

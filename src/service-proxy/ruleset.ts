@@ -17,6 +17,12 @@ export const NO_ENDPOINT_NODEPORTS_MAP = 'no-endpoint-nodeports';
 export const CLUSTER_IPS_SET = 'cluster-ips';
 /** `endpoint . endpoint` for every endpoint IP: a pod that reached itself through a Service. */
 export const HAIRPIN_SET = 'hairpin-endpoints';
+/** (entry address . proto . port . slot) → endpoint address . port: the DNAT targets of every Service. */
+export const ENDPOINTS_MAP = 'service-endpoints';
+/** (proto . nodePort . slot) → endpoint address . port: the same for NodePort traffic. */
+export const NODEPORT_ENDPOINTS_MAP = 'nodeport-endpoints';
+/** Slots of a local-… chain start here, so they don't collide with the service-… chain's slots. */
+export const LOCAL_SLOT_OFFSET = 1048576;
 const REJECT_CHAIN = 'reject-chain';
 const MARK_MASQ_CHAIN = 'mark-for-masquerade';
 
@@ -101,6 +107,9 @@ export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
     [SERVICE_NODEPORTS_MAP, { name: SERVICE_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'NodePort traffic' }],
     [NO_ENDPOINT_SERVICES_MAP, { name: NO_ENDPOINT_SERVICES_MAP, type: `${f.addrType} . inet_proto . inet_service`, valueType: 'verdict', comment: 'vmap to drop or reject packets to services with no endpoints' }],
     [NO_ENDPOINT_NODEPORTS_MAP, { name: NO_ENDPOINT_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'vmap to drop or reject packets to service nodeports with no endpoints' }],
+    // numgen's value has no type name: these two are declared with typeof.
+    [ENDPOINTS_MAP, { name: ENDPOINTS_MAP, typeof: true, type: `${f.addr} daddr . meta l4proto . th dport . numgen random mod 1`, valueType: `${f.addr} daddr . th dport`, comment: 'DNAT target per Service address and endpoint slot' }],
+    [NODEPORT_ENDPOINTS_MAP, { name: NODEPORT_ENDPOINTS_MAP, typeof: true, type: 'meta l4proto . th dport . numgen random mod 1', valueType: `${f.addr} daddr . th dport`, comment: 'DNAT target per NodePort and endpoint slot' }],
   ]);
   const elements: ElementState[] = [];
   if (options.clusterCIDRs.length > 0) {
@@ -253,19 +262,36 @@ export function buildServiceFragment(
     const affinitySet = (endpoint: ServiceEndpoint) => chainName('affinity', `${info.id}__${endpoint.key}@${info.affinitySeconds}`, `${readable}__${readableEndpoint(endpoint)}`);
     // Off-cluster sources reaching the ClusterIP are masqueraded so replies come back through here.
     const masqueradeRule = podCIDRs !== undefined ? [`${f.addr} daddr ${info.clusterIP} meta l4proto ${proto} th dport ${info.port} ${f.addr} saddr != ${podCIDRs} jump ${MARK_MASQ_CHAIN}`] : [];
-    // DNAT straight from the service chain, no chain per endpoint: nft 1.0 reads every chain of the
-    // table before each transaction, so 100k endpoint chains made a one-Service change cost 0.85 s
-    // (10k chains: 35 ms). Endpoint i of n is taken with probability 1/(n-i), the last always:
-    // uniform, as kube-proxy's iptables mode. (kube-proxy's nftables `numgen … vmap { … }` is an
-    // anonymous kernel set per Service, found by walking a list: 3,000 Services took 9.7 s, not 3.4.)
+    // Endpoint choice without affinity: one rule picks a slot (`numgen random mod n`, uniform) and
+    // looks the DNAT target up in a map keyed by the address the packet came to (or the NodePort)
+    // and the slot. An endpoint change with the same count then rewrites map elements only: no rule
+    // is added, so nft's kernel side skips the table-wide validation walk that every new DNAT or
+    // jump rule costs (about 40 ms at 10k Services, kernel 6.18), and nft parses no rules.
+    // (kube-proxy's `numgen … vmap { … }` is an anonymous kernel set per Service, found by walking
+    // a list: 3,000 Services took 9.7 s, not 3.4; a named map per Service is as slow.)
+    const entryAddresses = [info.clusterIP, ...info.externalIPs, ...info.loadBalancerIPs];
+    const mapDispatch = (eps: readonly ServiceEndpoint[], offset: number): string[] => {
+      const slots = `numgen random mod ${eps.length}${offset ? ` offset ${offset}` : ''}`;
+      eps.forEach((e, i) => {
+        const value = `${e.address} . ${e.port}`;
+        for (const a of entryAddresses) elements.push({ set: ENDPOINTS_MAP, key: `${a} . ${proto} . ${info.port} . ${offset + i}`, value });
+        if (info.nodePort !== undefined) elements.push({ set: NODEPORT_ENDPOINTS_MAP, key: `${proto} . ${info.nodePort} . ${offset + i}`, value });
+      });
+      const rules = [`dnat ${f.addr} addr . port to ${f.addr} daddr . meta l4proto . th dport . ${slots} map @${ENDPOINTS_MAP}`];
+      if (info.nodePort !== undefined) rules.push(`dnat ${f.addr} addr . port to meta l4proto . th dport . ${slots} map @${NODEPORT_ENDPOINTS_MAP}`);
+      return rules;
+    };
+    // With affinity: a rule per endpoint (the sticky lookups must precede the pick), DNAT straight
+    // from the service chain. Endpoint i of n is taken with probability 1/(n-i), the last always.
     const dnat = (e: ServiceEndpoint) => {
       const target = options.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
       const remember = info.affinitySeconds !== undefined ? `update @${affinitySet(e)} { ${f.addr} saddr } ` : '';
       return `meta l4proto ${proto} ${remember}dnat to ${target}`;
     };
-    const dispatch = (eps: readonly ServiceEndpoint[]): string[] => {
+    const dispatch = (eps: readonly ServiceEndpoint[], offset: number): string[] => {
       if (eps.length === 0) return ['drop']; // Local policy, no local endpoint
-      const sticky = info.affinitySeconds !== undefined ? eps.map((e) => `${f.addr} saddr @${affinitySet(e)} ${dnat(e)}`) : [];
+      if (info.affinitySeconds === undefined) return mapDispatch(eps, offset);
+      const sticky = eps.map((e) => `${f.addr} saddr @${affinitySet(e)} ${dnat(e)}`);
       const pick = eps.map((e, i) => (i === eps.length - 1 ? dnat(e) : `numgen random mod ${eps.length - i} 0 ${dnat(e)}`));
       return [...sticky, ...pick];
     };
@@ -273,10 +299,10 @@ export function buildServiceFragment(
     const needService = !info.internalLocal || external;
     const needLocal = info.internalLocal || (external && info.externalLocal);
     if (needService) {
-      chains.set(serviceChain, { spec: { name: serviceChain }, rules: [...(info.internalLocal ? [] : masqueradeRule), ...dispatch(clusterEps)] });
+      chains.set(serviceChain, { spec: { name: serviceChain }, rules: [...(info.internalLocal ? [] : masqueradeRule), ...dispatch(clusterEps, 0)] });
     }
     if (needLocal) {
-      chains.set(localChain, { spec: { name: localChain }, rules: [...(info.internalLocal ? masqueradeRule : []), ...dispatch(localEps)] });
+      chains.set(localChain, { spec: { name: localChain }, rules: [...(info.internalLocal ? masqueradeRule : []), ...dispatch(localEps, LOCAL_SLOT_OFFSET)] });
     }
     if (external) {
       const rules = info.externalLocal
