@@ -17,10 +17,14 @@ export const NO_ENDPOINT_NODEPORTS_MAP = 'no-endpoint-nodeports';
 export const CLUSTER_IPS_SET = 'cluster-ips';
 /** `endpoint . endpoint` for every endpoint IP: a pod that reached itself through a Service. */
 export const HAIRPIN_SET = 'hairpin-endpoints';
-/** (entry address . proto . port . slot) → endpoint address . port: the DNAT targets of every Service. */
-export const ENDPOINTS_MAP = 'service-endpoints';
+/**
+ * (entry address . proto . port . slot) → endpoint address . port: the DNAT targets of every Service,
+ * one map per protocol (see buildBaseRuleset).
+ */
+export const endpointsMap = (proto: string): string => `service-endpoints-${proto}`;
 /** (proto . nodePort . slot) → endpoint address . port: the same for NodePort traffic. */
-export const NODEPORT_ENDPOINTS_MAP = 'nodeport-endpoints';
+export const nodePortEndpointsMap = (proto: string): string => `nodeport-endpoints-${proto}`;
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 /** Slots of a local-… chain start here, so they don't collide with the service-… chain's slots. */
 export const LOCAL_SLOT_OFFSET = 1048576;
 const REJECT_CHAIN = 'reject-chain';
@@ -107,9 +111,15 @@ export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
     [SERVICE_NODEPORTS_MAP, { name: SERVICE_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'NodePort traffic' }],
     [NO_ENDPOINT_SERVICES_MAP, { name: NO_ENDPOINT_SERVICES_MAP, type: `${f.addrType} . inet_proto . inet_service`, valueType: 'verdict', comment: 'vmap to drop or reject packets to services with no endpoints' }],
     [NO_ENDPOINT_NODEPORTS_MAP, { name: NO_ENDPOINT_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'vmap to drop or reject packets to service nodeports with no endpoints' }],
-    // numgen's value has no type name: these two are declared with typeof.
-    [ENDPOINTS_MAP, { name: ENDPOINTS_MAP, typeof: true, type: `${f.addr} daddr . meta l4proto . th dport . numgen random mod 1`, valueType: `${f.addr} daddr . th dport`, comment: 'DNAT target per Service address and endpoint slot' }],
-    [NODEPORT_ENDPOINTS_MAP, { name: NODEPORT_ENDPOINTS_MAP, typeof: true, type: 'meta l4proto . th dport . numgen random mod 1', valueType: `${f.addr} daddr . th dport`, comment: 'DNAT target per NodePort and endpoint slot' }],
+    // numgen's value has no type name: these maps are declared with typeof. One map per protocol:
+    // the value must name the port as `tcp dport` (or udp, sctp), and nft then adds a
+    // `meta l4proto tcp` match to each rule using it. `th dport` would fit every protocol, but
+    // nft 1.0.6 can't read `ip daddr . th dport` back from the kernel ("conflicting protocols
+    // specified: ip vs. th"), which breaks every later transaction and listing.
+    ...PROTOCOLS.flatMap((p): Array<[string, NftSetSpec]> => [
+      [endpointsMap(p), { name: endpointsMap(p), typeof: true, type: `${f.addr} daddr . meta l4proto . th dport . numgen random mod 1`, valueType: `${f.addr} daddr . ${p} dport`, comment: `DNAT target per ${p.toUpperCase()} Service address and endpoint slot` }],
+      [nodePortEndpointsMap(p), { name: nodePortEndpointsMap(p), typeof: true, type: 'meta l4proto . th dport . numgen random mod 1', valueType: `${f.addr} daddr . ${p} dport`, comment: `DNAT target per ${p.toUpperCase()} NodePort and endpoint slot` }],
+    ]),
   ]);
   const elements: ElementState[] = [];
   if (options.clusterCIDRs.length > 0) {
@@ -274,11 +284,12 @@ export function buildServiceFragment(
       const slots = `numgen random mod ${eps.length}${offset ? ` offset ${offset}` : ''}`;
       eps.forEach((e, i) => {
         const value = `${e.address} . ${e.port}`;
-        for (const a of entryAddresses) elements.push({ set: ENDPOINTS_MAP, key: `${a} . ${proto} . ${info.port} . ${offset + i}`, value });
-        if (info.nodePort !== undefined) elements.push({ set: NODEPORT_ENDPOINTS_MAP, key: `${proto} . ${info.nodePort} . ${offset + i}`, value });
+        for (const a of entryAddresses) elements.push({ set: endpointsMap(proto), key: `${a} . ${proto} . ${info.port} . ${offset + i}`, value });
+        if (info.nodePort !== undefined) elements.push({ set: nodePortEndpointsMap(proto), key: `${proto} . ${info.nodePort} . ${offset + i}`, value });
       });
-      const rules = [`dnat ${f.addr} addr . port to ${f.addr} daddr . meta l4proto . th dport . ${slots} map @${ENDPOINTS_MAP}`];
-      if (info.nodePort !== undefined) rules.push(`dnat ${f.addr} addr . port to meta l4proto . th dport . ${slots} map @${NODEPORT_ENDPOINTS_MAP}`);
+      // `tcp dport` here is the same bytecode as `th dport`; it is what nft lists, given the map.
+      const rules = [`dnat ${f.addr} addr . port to ${f.addr} daddr . meta l4proto . ${proto} dport . ${slots} map @${endpointsMap(proto)}`];
+      if (info.nodePort !== undefined) rules.push(`dnat ${f.addr} addr . port to meta l4proto . ${proto} dport . ${slots} map @${nodePortEndpointsMap(proto)}`);
       return rules;
     };
     // With affinity: a rule per endpoint (the sticky lookups must precede the pick), DNAT straight

@@ -13,7 +13,7 @@ const webSlice = (...endpoints: Parameters<typeof slice>[3]) => slice('default/w
 /** Every DNAT target in a dump (`dnat to` rules and endpoint map values), sorted, deduplicated. */
 function dnatTargets(dump: string): string[] {
   const targets = [...dump.matchAll(/dnat to (\S+)/g)].map((m) => m[1]!);
-  for (const block of dump.matchAll(/\tmap (?:service|nodeport)-endpoints \{\n([\s\S]*?)\n\t\}/g)) {
+  for (const block of dump.matchAll(/\tmap (?:service|nodeport)-endpoints-\w+ \{\n([\s\S]*?)\n\t\}/g)) {
     for (const m of block[1]!.matchAll(/element .* : (\S+) \. (\d+)$/gm)) targets.push(m[1]!.includes(':') ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`);
   }
   return [...new Set(targets)].sort();
@@ -36,9 +36,9 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const [rules] = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()];
     expect(rules![0]).toBe('ip daddr 10.96.0.10 meta l4proto tcp th dport 80 ip saddr != @cluster-cidrs jump mark-for-masquerade');
     // A uniform slot of n, looked up with the address the packet came to: the endpoints are map elements.
-    expect(rules!.slice(1)).toEqual(['dnat ip addr . port to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints']);
-    expect(elementsOf(dump, 'service-endpoints')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.10 . tcp . 80 . 1 : 10.244.2.5 . 8080']);
-    expect(elementsOf(dump, 'nodeport-endpoints')).toEqual([]);
+    expect(rules!.slice(1)).toEqual(['dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 2 map @service-endpoints-tcp']);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.10 . tcp . 80 . 1 : 10.244.2.5 . 8080']);
+    expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual([]);
     expect(elementsOf(dump, 'cluster-cidrs')).toEqual(['10.244.0.0/16']);
     // Hairpin: a pod reaching itself through the Service is masqueraded (one element per endpoint IP).
     expect(elementsOf(dump, 'hairpin-endpoints')).toEqual(['10.244.1.5 . 10.244.1.5', '10.244.2.5 . 10.244.2.5']);
@@ -52,8 +52,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect([...chainsOf(dump, 'external-', 'default/web/tcp/http').values()][0]).toEqual(['jump mark-for-masquerade', expect.stringMatching(/^goto service-/)]);
     expect(dump).toContain('fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports');
     // NodePort traffic comes to a node address: its slot is looked up by protocol and node port.
-    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('dnat ip addr . port to meta l4proto . th dport . numgen random mod 1 map @nodeport-endpoints');
-    expect(elementsOf(dump, 'nodeport-endpoints')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080']);
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 1 map @nodeport-endpoints-tcp');
+    expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080']);
   });
 
   it('--nodeport-addresses limits NodePorts to local addresses inside the CIDRs', async () => {
@@ -74,7 +74,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const keys = elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''));
     expect(keys).toEqual(['10.96.0.10 . tcp . 80', '192.0.2.10 . tcp . 80', '192.0.2.200 . tcp . 80']);
     expect(elementsOf(dump, 'service-ips').filter((e) => e.includes('goto external-'))).toHaveLength(2);
-    expect(elementsOf(dump, 'service-endpoints')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '192.0.2.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '192.0.2.200 . tcp . 80 . 0 : 10.244.1.5 . 8080']);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '192.0.2.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '192.0.2.200 . tcp . 80 . 0 : 10.244.1.5 . 8080']);
   });
 
   it('externalIPs on a ClusterIP Service', async () => {
@@ -113,8 +113,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/itp-local.nft');
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/: goto local-\w+-default\/web\/tcp\/http$/)]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local.at(-1)).toBe('dnat ip addr . port to ip daddr . meta l4proto . th dport . numgen random mod 1 offset 1048576 map @service-endpoints');
-    expect(elementsOf(dump, 'service-endpoints')).toEqual(['10.96.0.10 . tcp . 80 . 1048576 : 10.244.1.5 . 8080']);
+    expect(local.at(-1)).toBe('dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @service-endpoints-tcp');
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 1048576 : 10.244.1.5 . 8080']);
     expect(dump).not.toContain('10.244.2.5');
   });
 
@@ -137,9 +137,9 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       expect.stringMatching(/^goto local-/),
     ]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local).toEqual(['dnat ip addr . port to ip daddr . meta l4proto . th dport . numgen random mod 1 offset 1048576 map @service-endpoints', 'dnat ip addr . port to meta l4proto . th dport . numgen random mod 1 offset 1048576 map @nodeport-endpoints']);
+    expect(local).toEqual(['dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @service-endpoints-tcp', 'dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @nodeport-endpoints-tcp']);
     // Cluster-wide slots 0..1, local slots from the offset: only this node's endpoint.
-    expect(elementsOf(dump, 'nodeport-endpoints')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080', 'tcp . 30080 . 1 : 10.244.2.5 . 8080', 'tcp . 30080 . 1048576 : 10.244.1.5 . 8080']);
+    expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080', 'tcp . 30080 . 1 : 10.244.2.5 . 8080', 'tcp . 30080 . 1048576 : 10.244.1.5 . 8080']);
   });
 
   it('externalTrafficPolicy Local without a local endpoint: external traffic is dropped, pods still go cluster-wide', async () => {
@@ -166,7 +166,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     );
     await expect(dump).toMatchFileSnapshot('golden/multi-port.nft');
     expect(dnatTargets(dump)).toEqual(['10.244.1.5:8080', '10.244.1.5:9102']);
-    expect(elementsOf(dump, 'service-endpoints')).toEqual(['10.96.0.20 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.20 . tcp . 9100 . 0 : 10.244.1.5 . 9102']);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.20 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.20 . tcp . 9100 . 0 : 10.244.1.5 . 9102']);
     expect(elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''))).toEqual(['10.96.0.20 . tcp . 80', '10.96.0.20 . tcp . 9100']);
   });
 
@@ -177,7 +177,9 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     );
     await expect(dump).toMatchFileSnapshot('golden/tcp-udp.nft');
     expect(elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''))).toEqual(['10.96.0.53 . tcp . 53', '10.96.0.53 . udp . 53']);
-    expect(elementsOf(dump, 'service-endpoints')).toEqual(['10.96.0.53 . tcp . 53 . 0 : 10.244.1.9 . 53', '10.96.0.53 . udp . 53 . 0 : 10.244.1.9 . 53']);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.53 . tcp . 53 . 0 : 10.244.1.9 . 53']);
+    expect(elementsOf(dump, 'service-endpoints-udp')).toEqual(['10.96.0.53 . udp . 53 . 0 : 10.244.1.9 . 53']);
+    expect(dump).toContain('dnat ip addr . port to ip daddr . meta l4proto . udp dport . numgen random mod 1 map @service-endpoints-udp');
   });
 
   it('SCTP ports are programmed like TCP and UDP', async () => {
@@ -186,7 +188,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       slice('default/sig-1', 'sig', [{ name: 'sctp', port: 9001, protocol: 'SCTP' }], ['10.244.1.9']),
     );
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/^10\.96\.0\.60 \. sctp \. 9000 : goto service-\w+-default\/sig\/sctp\/sctp$/)]);
-    expect(elementsOf(dump, 'service-endpoints')).toEqual(['10.96.0.60 . sctp . 9000 . 0 : 10.244.1.9 . 9001']);
+    expect(elementsOf(dump, 'service-endpoints-sctp')).toEqual(['10.96.0.60 . sctp . 9000 . 0 : 10.244.1.9 . 9001']);
   });
 
   it('dual-stack: each family table gets its own ClusterIP and endpoints', async () => {
@@ -201,8 +203,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const dump = h.nft.dump();
     await expect(dump).toMatchFileSnapshot('golden/dual-stack.nft');
     expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'service-ips')).toEqual([expect.stringMatching(/^fd00:10:96::a \. tcp \. 80 : goto service-/)]);
-    expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'service-endpoints')).toEqual(['fd00:10:96::a . tcp . 80 . 0 : fd00:10:244:1::5 . 8080']);
-    expect(dump).toContain('dnat ip6 addr . port to ip6 daddr . meta l4proto . th dport . numgen random mod 1 map @service-endpoints');
+    expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'service-endpoints-tcp')).toEqual(['fd00:10:96::a . tcp . 80 . 0 : fd00:10:244:1::5 . 8080']);
+    expect(dump).toContain('dnat ip6 addr . port to ip6 daddr . meta l4proto . tcp dport . numgen random mod 1 map @service-endpoints-tcp');
     expect(dump).toContain('ip6 daddr fd00:10:96::a meta l4proto tcp th dport 80 ip6 saddr != @cluster-cidrs jump mark-for-masquerade');
     expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'cluster-cidrs')).toEqual(['fd00:10:244::/56']);
     expect(dump).not.toMatch(/table ip portico-proxy[\s\S]*fd00:10:244:1::5[\s\S]*table ip6/);
