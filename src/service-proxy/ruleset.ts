@@ -25,6 +25,25 @@ export const endpointsMap = (proto: string): string => `service-endpoints-${prot
 /** (proto . nodePort . slot) → endpoint address . port: the same for NodePort traffic. */
 export const nodePortEndpointsMap = (proto: string): string => `nodeport-endpoints-${proto}`;
 const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+/**
+ * Endpoint counts up to this share one dispatch chain per protocol, count and kind (cluster-wide or
+ * local); Services with more endpoints get the lookups in their own chain.
+ */
+export const SHARED_DISPATCH_MAX = 16;
+/** The shared chain that picks one of `n` endpoints (slots from `offset`) for `proto`. */
+export function dispatchChain(proto: string, n: number, offset: number): string {
+  return `${offset ? 'local-' : ''}endpoints-${proto}-${n}`;
+}
+
+/** The two lookups that DNAT to slot `offset + numgen random mod n`: by Service address, then by NodePort. */
+function dispatchRules(addr: 'ip' | 'ip6', proto: string, n: number, offset: number): string[] {
+  const slots = `numgen random mod ${n}${offset ? ` offset ${offset}` : ''}`;
+  // `tcp dport` here is the same bytecode as `th dport`; it is what nft lists, given the map.
+  return [
+    `dnat ${addr} addr . port to ${addr} daddr . meta l4proto . ${proto} dport . ${slots} map @${endpointsMap(proto)}`,
+    `dnat ${addr} addr . port to meta l4proto . ${proto} dport . ${slots} map @${nodePortEndpointsMap(proto)}`,
+  ];
+}
 /** Slots of a local-… chain start here, so they don't collide with the service-… chain's slots. */
 export const LOCAL_SLOT_OFFSET = 1048576;
 const REJECT_CHAIN = 'reject-chain';
@@ -165,6 +184,13 @@ export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
       'masquerade fully-random',
     ]),
   ]);
+  // Why shared: the kernel walks every rule bound to a map for each element added to it (and each
+  // bind walks the other bindings), so a lookup rule per Service made a 10k full sync take 45 s.
+  for (const p of PROTOCOLS) {
+    for (const offset of [0, LOCAL_SLOT_OFFSET]) {
+      for (let n = 1; n <= SHARED_DISPATCH_MAX; n++) chains.set(dispatchChain(p, n, offset), { spec: { name: dispatchChain(p, n, offset) }, rules: dispatchRules(f.addr, p, n, offset) });
+    }
+  }
   return { chains, sets, elements };
 }
 
@@ -272,25 +298,23 @@ export function buildServiceFragment(
     const affinitySet = (endpoint: ServiceEndpoint) => chainName('affinity', `${info.id}__${endpoint.key}@${info.affinitySeconds}`, `${readable}__${readableEndpoint(endpoint)}`);
     // Off-cluster sources reaching the ClusterIP are masqueraded so replies come back through here.
     const masqueradeRule = podCIDRs !== undefined ? [`${f.addr} daddr ${info.clusterIP} meta l4proto ${proto} th dport ${info.port} ${f.addr} saddr != ${podCIDRs} jump ${MARK_MASQ_CHAIN}`] : [];
-    // Endpoint choice without affinity: one rule picks a slot (`numgen random mod n`, uniform) and
-    // looks the DNAT target up in a map keyed by the address the packet came to (or the NodePort)
-    // and the slot. An endpoint change with the same count then rewrites map elements only: no rule
-    // is added, so nft's kernel side skips the table-wide validation walk that every new DNAT or
-    // jump rule costs (about 40 ms at 10k Services, kernel 6.18), and nft parses no rules.
+    // Endpoint choice without affinity: the Service chain goes to the shared chain for its endpoint
+    // count, which picks a slot (`numgen random mod n`, uniform) and looks the DNAT target up in a
+    // map keyed by the address the packet came to (or the NodePort) and the slot. An endpoint change
+    // with the same count then rewrites map elements only: no rule is added, so the kernel skips the
+    // table-wide validation walk that every new DNAT or jump rule costs (about 40 ms at 10k Services
+    // with a rule per endpoint, kernel 6.18), and nft parses no rules.
     // (kube-proxy's `numgen … vmap { … }` is an anonymous kernel set per Service, found by walking
     // a list: 3,000 Services took 9.7 s, not 3.4; a named map per Service is as slow.)
     const entryAddresses = [info.clusterIP, ...info.externalIPs, ...info.loadBalancerIPs];
     const mapDispatch = (eps: readonly ServiceEndpoint[], offset: number): string[] => {
-      const slots = `numgen random mod ${eps.length}${offset ? ` offset ${offset}` : ''}`;
       eps.forEach((e, i) => {
         const value = `${e.address} . ${e.port}`;
         for (const a of entryAddresses) elements.push({ set: endpointsMap(proto), key: `${a} . ${proto} . ${info.port} . ${offset + i}`, value });
         if (info.nodePort !== undefined) elements.push({ set: nodePortEndpointsMap(proto), key: `${proto} . ${info.nodePort} . ${offset + i}`, value });
       });
-      // `tcp dport` here is the same bytecode as `th dport`; it is what nft lists, given the map.
-      const rules = [`dnat ${f.addr} addr . port to ${f.addr} daddr . meta l4proto . ${proto} dport . ${slots} map @${endpointsMap(proto)}`];
-      if (info.nodePort !== undefined) rules.push(`dnat ${f.addr} addr . port to meta l4proto . ${proto} dport . ${slots} map @${nodePortEndpointsMap(proto)}`);
-      return rules;
+      if (eps.length <= SHARED_DISPATCH_MAX) return [`goto ${dispatchChain(proto, eps.length, offset)}`];
+      return dispatchRules(f.addr, proto, eps.length, offset);
     };
     // With affinity: a rule per endpoint (the sticky lookups must precede the pick), DNAT straight
     // from the service chain. Endpoint i of n is taken with probability 1/(n-i), the last always.

@@ -36,7 +36,11 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const [rules] = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()];
     expect(rules![0]).toBe('ip daddr 10.96.0.10 meta l4proto tcp th dport 80 ip saddr != @cluster-cidrs jump mark-for-masquerade');
     // A uniform slot of n, looked up with the address the packet came to: the endpoints are map elements.
-    expect(rules!.slice(1)).toEqual(['dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 2 map @service-endpoints-tcp']);
+    expect(rules!.slice(1)).toEqual(['goto endpoints-tcp-2']);
+    expect([...chainsOf(dump, 'endpoints-tcp-2', '').values()][0]).toEqual([
+      'dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 2 map @service-endpoints-tcp',
+      'dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 2 map @nodeport-endpoints-tcp',
+    ]);
     expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.10 . tcp . 80 . 1 : 10.244.2.5 . 8080']);
     expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual([]);
     expect(elementsOf(dump, 'cluster-cidrs')).toEqual(['10.244.0.0/16']);
@@ -52,7 +56,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect([...chainsOf(dump, 'external-', 'default/web/tcp/http').values()][0]).toEqual(['jump mark-for-masquerade', expect.stringMatching(/^goto service-/)]);
     expect(dump).toContain('fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports');
     // NodePort traffic comes to a node address: its slot is looked up by protocol and node port.
-    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 1 map @nodeport-endpoints-tcp');
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('goto endpoints-tcp-1');
+    expect([...chainsOf(dump, 'endpoints-tcp-1', '').values()][0]!.at(-1)).toBe('dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 1 map @nodeport-endpoints-tcp');
     expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080']);
   });
 
@@ -113,7 +118,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/itp-local.nft');
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/: goto local-\w+-default\/web\/tcp\/http$/)]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local.at(-1)).toBe('dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @service-endpoints-tcp');
+    expect(local.at(-1)).toBe('goto local-endpoints-tcp-1');
+    expect([...chainsOf(dump, 'local-endpoints-tcp-1', '').values()][0]![0]).toBe('dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @service-endpoints-tcp');
     expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 1048576 : 10.244.1.5 . 8080']);
     expect(dump).not.toContain('10.244.2.5');
   });
@@ -137,7 +143,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       expect.stringMatching(/^goto local-/),
     ]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local).toEqual(['dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @service-endpoints-tcp', 'dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @nodeport-endpoints-tcp']);
+    expect(local).toEqual(['goto local-endpoints-tcp-1']);
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('goto endpoints-tcp-2');
     // Cluster-wide slots 0..1, local slots from the offset: only this node's endpoint.
     expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080', 'tcp . 30080 . 1 : 10.244.2.5 . 8080', 'tcp . 30080 . 1048576 : 10.244.1.5 . 8080']);
   });
@@ -157,6 +164,17 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(dnatTargets(draining)).toEqual(['10.244.1.5:8080']);
     const mixed = await synced(web({}), webSlice(on('10.244.1.5', NODE, { ready: false, serving: true, terminating: true }), on('10.244.1.7', NODE)));
     expect(dnatTargets(mixed)).toEqual(['10.244.1.7:8080']);
+  });
+
+  it('more endpoints than the shared dispatch chains cover: the lookups sit in the service chain', async () => {
+    const ips = Array.from({ length: 17 }, (_, i) => `10.244.3.${i + 1}`);
+    const dump = await synced(web({}), webSlice(...ips.map((ip) => on(ip, 'node-b'))));
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.slice(1)).toEqual([
+      'dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 17 map @service-endpoints-tcp',
+      'dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 17 map @nodeport-endpoints-tcp',
+    ]);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toHaveLength(17);
+    expect(dnatTargets(dump)).toEqual(ips.map((ip) => `${ip}:8080`).sort());
   });
 
   it('multi-port: a chain per port, slice ports matched by name', async () => {
@@ -179,6 +197,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''))).toEqual(['10.96.0.53 . tcp . 53', '10.96.0.53 . udp . 53']);
     expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.53 . tcp . 53 . 0 : 10.244.1.9 . 53']);
     expect(elementsOf(dump, 'service-endpoints-udp')).toEqual(['10.96.0.53 . udp . 53 . 0 : 10.244.1.9 . 53']);
+    expect(dump).toContain('goto endpoints-udp-1');
     expect(dump).toContain('dnat ip addr . port to ip daddr . meta l4proto . udp dport . numgen random mod 1 map @service-endpoints-udp');
   });
 

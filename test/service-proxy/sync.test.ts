@@ -315,7 +315,7 @@ describe('after a sync', () => {
     await h.proxier.syncNow();
     const dump = h.nft.dump();
     expect(dump).not.toContain('10.244.1.1');
-    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), 'dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 map @service-endpoints-tcp']);
+    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), 'goto endpoints-tcp-1']);
     expect(elementsOf(dump, 'service-endpoints-tcp')).toContainEqual(expect.stringMatching(/ : 10\.244\.1\.2 \. 8080$/));
   });
 });
