@@ -55,7 +55,7 @@ if (process.argv[2] !== '--inside') {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: `svc-${i}`, namespace: `ns-${i % 50}` },
-    spec: { type: i % 4 === 0 ? 'NodePort' : 'ClusterIP', clusterIP: ip(i, '10.96'), ports: [{ name: 'http', port: 80, protocol: 'TCP', ...(i % 4 === 0 && { nodePort: 30000 + (i % 2700) + Math.floor(i / 2700) * 0 }) }] },
+    spec: { type: i % 4 === 0 ? 'NodePort' : 'ClusterIP', clusterIP: ip(i, '10.96'), ports: [{ name: 'http', port: 80, protocol: 'TCP', ...(i % 4 === 0 && { nodePort: 30000 + i / 4 }) }] },
   });
   const slice = (i, generation, count = ENDPOINTS) => ({
     apiVersion: 'discovery.k8s.io/v1',
