@@ -1,6 +1,7 @@
 // portico service-proxy sync cost against the real kernel: full sync of N Services × 10 endpoints
 // (N = 1,000 and 10,000), a second full sync over the existing table (the periodic resync), and a
-// partial sync after one Service's endpoints change, with RSS after each size. kube-proxy's nftables
+// partial sync after one Service's endpoints change (same count: map elements only), one after a
+// Service scales (its dispatch rule changes), with RSS after each size. kube-proxy's nftables
 // mode is the anchor: targets full sync of 1k < 1 s, partial < 50 ms at 10k Services.
 //
 //   sudo npm run bench:service-proxy            (BENCH_SIZES=1000,10000 BENCH_RUNS=7)
@@ -54,15 +55,15 @@ if (process.argv[2] !== '--inside') {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: `svc-${i}`, namespace: `ns-${i % 50}` },
-    spec: { type: i % 4 === 0 ? 'NodePort' : 'ClusterIP', clusterIP: ip(i, '10.96'), ports: [{ name: 'http', port: 80, protocol: 'TCP', ...(i % 4 === 0 && { nodePort: 30000 + (i % 2700) + Math.floor(i / 2700) * 0 }) }] },
+    spec: { type: i % 4 === 0 ? 'NodePort' : 'ClusterIP', clusterIP: ip(i, '10.96'), ports: [{ name: 'http', port: 80, protocol: 'TCP', ...(i % 4 === 0 && { nodePort: 30000 + i / 4 }) }] },
   });
-  const slice = (i, generation) => ({
+  const slice = (i, generation, count = ENDPOINTS) => ({
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: `svc-${i}-abc`, namespace: `ns-${i % 50}`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-    endpoints: Array.from({ length: ENDPOINTS }, (_, e) => ({ addresses: [ip(i * ENDPOINTS + e + generation, '10.0')], nodeName: e % 2 ? 'node-a' : 'node-b' })),
+    endpoints: Array.from({ length: count }, (_, e) => ({ addresses: [ip(i * ENDPOINTS + e + generation, '10.0')], nodeName: e % 2 ? 'node-a' : 'node-b' })),
   });
 
   const results = [];
@@ -93,6 +94,14 @@ if (process.argv[2] !== '--inside') {
       await proxier.syncNow();
       partial.push(performance.now() - t);
     }
+    // One Service scales (10 → 9 → 10 endpoints): its dispatch rule changes, not only map elements.
+    const scale = [];
+    for (let r = 1; r <= RUNS; r++) {
+      store.upsert(slice((Math.ceil(r / 2) * 11 + 3) % size, 0, r % 2 ? ENDPOINTS - 1 : ENDPOINTS)); // 9, then 10 again
+      const t = performance.now();
+      await proxier.syncNow();
+      scale.push(performance.now() - t);
+    }
     const resync = [];
     for (let r = 0; r < (size > 2000 ? 1 : Math.min(RUNS, 3)); r++) {
       const t = performance.now();
@@ -106,10 +115,11 @@ if (process.argv[2] !== '--inside') {
       services: size, endpointsPerService: ENDPOINTS, rules: last.rules, elements: last.elements,
       fullSyncFirstMs: Math.round(fullFirstMs), fullResyncMedianMs: Math.round(median(resync)),
       partialSyncMedianMs: Number(median(partial).toFixed(1)), partialSyncMaxMs: Number(Math.max(...partial).toFixed(1)),
+      scaleSyncMedianMs: Number(median(scale).toFixed(1)), scaleSyncMaxMs: Number(Math.max(...scale).toFixed(1)),
        rssMb: Math.round(rssMb),
     });
     console.log(
-      `${String(size).padStart(6)} services × ${ENDPOINTS}: ${last.rules} rules, ${last.elements} elements | full (empty table) ${Math.round(fullFirstMs)} ms | full resync ${Math.round(median(resync))} ms | partial ${median(partial).toFixed(1)} ms median (max ${Math.max(...partial).toFixed(1)}) | RSS ${Math.round(rssMb)} MB`,
+      `${String(size).padStart(6)} services × ${ENDPOINTS}: ${last.rules} rules, ${last.elements} elements | full (empty table) ${Math.round(fullFirstMs)} ms | full resync ${Math.round(median(resync))} ms | partial ${median(partial).toFixed(1)} ms median (max ${Math.max(...partial).toFixed(1)}) | scale one Service ${median(scale).toFixed(1)} ms median (max ${Math.max(...scale).toFixed(1)}) | RSS ${Math.round(rssMb)} MB`,
     );
     await proxier.stop();
     await nft.run(new Transaction({ family: 'ip', name: 'portico-proxy' }).deleteTable());

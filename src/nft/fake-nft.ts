@@ -87,7 +87,7 @@ export class FakeNft implements NftRunner {
       for (const name of [...t.sets.keys()].sort()) {
         const { spec, elements } = t.sets.get(name)!;
         out.push(`\t${spec.valueType !== undefined ? 'map' : 'set'} ${name} {`);
-        out.push(`\t\ttype ${spec.type}${spec.valueType !== undefined ? ` : ${spec.valueType}` : ''}`);
+        out.push(`\t\t${spec.typeof ? 'typeof' : 'type'} ${spec.type}${spec.valueType !== undefined ? ` : ${spec.valueType}` : ''}`);
         if (spec.flags && spec.flags.length > 0) out.push(`\t\tflags ${spec.flags.join(',')}`);
         if (spec.timeoutSeconds !== undefined) out.push(`\t\ttimeout ${spec.timeoutSeconds}s`);
         if (spec.comment !== undefined) out.push(`\t\tcomment "${spec.comment}"`);
@@ -204,7 +204,7 @@ function applyOp(tables: Map<string, FakeTable>, ref: NftTableRef, op: NftOp): v
     case 'add-set': {
       const existing = table.sets.get(op.set.name);
       if (existing) {
-        if (existing.spec.type !== op.set.type || existing.spec.valueType !== op.set.valueType) {
+        if (existing.spec.type !== op.set.type || existing.spec.valueType !== op.set.valueType || !existing.spec.typeof !== !op.set.typeof) {
           throw new NftError('exists', `Error: Could not process rule: File exists (set ${op.set.name} has another type)`);
         }
         return;

@@ -126,7 +126,8 @@ export class ServiceProxier {
   /** Last diagnostics logged per object, so each is said once. */
   readonly #reported = new Map<string, string>();
   /** Services that lost an element key to another Service, by `family key`. */
-  readonly #lostConflict = new Set<string>();
+  /** `family key` of each Service that lost an element key to another → the element ids it lost. */
+  readonly #lostConflict = new Map<string, Set<string>>();
 
   constructor(options: ProxierOptions) {
     this.#options = options;
@@ -261,7 +262,8 @@ export class ServiceProxier {
     try {
       for (const state of this.#families) {
         const { updates, owners, changes } = this.#buildFamily(state, services, full);
-        const hairpin = hairpinDelta(full ? new Map() : state.hairpinRefs, full ? [...updates.values()].map((after) => ({ before: undefined, after })) : changes);
+        const hairpinBase = full ? new Map<string, number>() : state.hairpinRefs;
+        const hairpin = hairpinDelta(hairpinBase, full ? [...updates.values()].map((after) => ({ before: undefined, after })) : changes);
         const table = { family: tableFamily(state.family), name: this.#options.tableName ?? PROXY_TABLE_NAME };
         let tx;
         if (full) {
@@ -272,14 +274,18 @@ export class ServiceProxier {
           const trusted = this.#firstApplied && this.#failingSince === undefined && existing !== undefined && [...state.fragments.values()].every((f) => [...f.chains.keys()].every((c) => present.has(c)));
           const wanted = new Map<string, ServiceFragment>();
           for (const [key, fragment] of updates) if (fragment) wanted.set(key, fragment);
-          tx = renderFullSync(table, state.base, wanted, existing, trusted ? state.fragments : undefined, [...hairpin.refs.keys()].sort().map((ip) => hairpinElement(ip)));
+          tx = renderFullSync(table, state.base, wanted, existing, trusted ? state.fragments : undefined, [...hairpin.counts].filter(([, n]) => n > 0).map(([ip]) => ip).sort().map((ip) => hairpinElement(ip)));
         } else tx = renderPartialSync(table, changes, hairpin);
         await this.#options.nft.run(tx);
         operations += tx.size;
         for (const change of changes) outcomes.push({ before: change.before?.ports ?? [], after: change.after?.ports ?? [] });
         // Commit per family at once: a later family's failure must not make us forget this one.
         this.#commit(state, full, updates, owners, changes);
-        state.hairpinRefs = hairpin.refs;
+        for (const [ip, count] of hairpin.counts) {
+          if (count > 0) hairpinBase.set(ip, count);
+          else hairpinBase.delete(ip);
+        }
+        state.hairpinRefs = hairpinBase;
       }
     } catch (error) {
       this.#needFull = true;
@@ -328,7 +334,7 @@ export class ServiceProxier {
     const updates = new Map<string, ServiceFragment | undefined>();
     const owners = new OwnerView(full ? new Map() : state.owners);
     const changes: FragmentChange[] = [];
-    let released = false;
+    const released = new Set<string>();
     for (const key of services) {
       const before = state.fragments.get(key);
       if (!full && before) {
@@ -336,7 +342,7 @@ export class ServiceProxier {
           const id = `${e.set}\u0000${e.key}`;
           if (owners.get(id) === key) {
             owners.delete(id);
-            released = true;
+            released.add(id);
           }
         }
       }
@@ -345,8 +351,10 @@ export class ServiceProxier {
       changes.push({ before, after });
     }
     // A key another Service gave up may now belong to one that lost it earlier: rebuild those too.
-    if (!full && released) {
-      for (const id of this.#lostConflict) {
+    // Only those that lost one of the released keys (a rebuild of each one per sync is O(conflicts)).
+    if (!full && released.size > 0) {
+      for (const [id, lostIds] of this.#lostConflict) {
+        if (![...lostIds].some((lostId) => released.has(lostId))) continue;
         const [family, key] = [Number(id.slice(0, 1)), id.slice(2)];
         if (family !== state.family || updates.has(key)) continue;
         const before = state.fragments.get(key);
@@ -408,18 +416,21 @@ export class ServiceProxier {
     }
     const built = buildServiceFragment(compiled.ports, endpoints, state.options);
     // An element key (an externalIP:port two Services both claim) belongs to whoever had it first.
+    const lostIds = new Set<string>();
     const elements = built.elements.filter((e) => {
       const id = `${e.set}\u0000${e.key}`;
       const owner = owners.get(id);
       if (owner !== undefined && owner !== key) {
-        diagnostics.push({ object: `Service ${key}`, field: 'spec.externalIPs', message: `${e.key.replace(/ \. /g, ' ')} is already used by Service ${owner}; ignored` });
+        lostIds.add(id);
+        // One report per entry point, not one per endpoint slot of it.
+        if (!ENDPOINT_MAP.test(e.set)) diagnostics.push({ object: `Service ${key}`, field: 'spec.externalIPs', message: `${e.key.replace(/ \. /g, ' ')} is already used by Service ${owner}; ignored` });
         return false;
       }
       owners.set(id, key);
       return true;
     });
     const lost = elements.length !== built.elements.length;
-    if (lost) this.#lostConflict.add(`${state.family} ${key}`);
+    if (lost) this.#lostConflict.set(`${state.family} ${key}`, lostIds);
     else this.#lostConflict.delete(`${state.family} ${key}`);
     this.#report(`Service ${key}`, diagnostics);
     return lost ? { ...built, elements } : built;
@@ -497,26 +508,30 @@ export class ServiceProxier {
   }
 }
 
+const ENDPOINT_MAP = /^(?:service|nodeport)-endpoints-/;
+
 function hairpinElement(ip: string): ElementState {
   return { set: HAIRPIN_SET, key: `${ip} . ${ip}` };
 }
 
-/** New hairpin refcounts after `changes`, and the elements that appear or disappear. */
+/**
+ * The new refcounts of the endpoint IPs `changes` touch (not a copy of all of them: a partial sync
+ * must not cost O(endpoints)), and the elements that appear or disappear. `current` is not changed.
+ */
 function hairpinDelta(current: ReadonlyMap<string, number>, changes: readonly FragmentChange[]) {
-  const refs = new Map(current);
+  const counts = new Map<string, number>();
   for (const { before, after } of changes) {
-    for (const ip of before?.hairpin ?? []) refs.set(ip, (refs.get(ip) ?? 0) - 1);
-    for (const ip of after?.hairpin ?? []) refs.set(ip, (refs.get(ip) ?? 0) + 1);
+    for (const ip of before?.hairpin ?? []) counts.set(ip, (counts.get(ip) ?? current.get(ip) ?? 0) - 1);
+    for (const ip of after?.hairpin ?? []) counts.set(ip, (counts.get(ip) ?? current.get(ip) ?? 0) + 1);
   }
   const adds: ElementState[] = [];
   const deletes: ElementState[] = [];
-  for (const [ip, count] of refs) {
+  for (const [ip, count] of counts) {
     const was = current.get(ip) ?? 0;
-    if (count <= 0) refs.delete(ip);
     if (was === 0 && count > 0) adds.push(hairpinElement(ip));
     else if (was > 0 && count <= 0) deletes.push(hairpinElement(ip));
   }
-  return { refs, adds, deletes };
+  return { counts, adds, deletes };
 }
 
 /**

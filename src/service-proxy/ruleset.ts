@@ -17,6 +17,35 @@ export const NO_ENDPOINT_NODEPORTS_MAP = 'no-endpoint-nodeports';
 export const CLUSTER_IPS_SET = 'cluster-ips';
 /** `endpoint . endpoint` for every endpoint IP: a pod that reached itself through a Service. */
 export const HAIRPIN_SET = 'hairpin-endpoints';
+/**
+ * (entry address . proto . port . slot) → endpoint address . port: the DNAT targets of every Service,
+ * one map per protocol (see buildBaseRuleset).
+ */
+export const endpointsMap = (proto: string): string => `service-endpoints-${proto}`;
+/** (proto . nodePort . slot) → endpoint address . port: the same for NodePort traffic. */
+export const nodePortEndpointsMap = (proto: string): string => `nodeport-endpoints-${proto}`;
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+/**
+ * Endpoint counts up to this share one dispatch chain per protocol, count and kind (cluster-wide or
+ * local); Services with more endpoints get the lookups in their own chain.
+ */
+export const SHARED_DISPATCH_MAX = 16;
+/** The shared chain that picks one of `n` endpoints (slots from `offset`) for `proto`. */
+export function dispatchChain(proto: string, n: number, offset: number): string {
+  return `${offset ? 'local-' : ''}endpoints-${proto}-${n}`;
+}
+
+/** The two lookups that DNAT to slot `offset + numgen random mod n`: by Service address, then by NodePort. */
+function dispatchRules(addr: 'ip' | 'ip6', proto: string, n: number, offset: number): string[] {
+  const slots = `numgen random mod ${n}${offset ? ` offset ${offset}` : ''}`;
+  // `tcp dport` here is the same bytecode as `th dport`; it is what nft lists, given the map.
+  return [
+    `dnat ${addr} addr . port to ${addr} daddr . meta l4proto . ${proto} dport . ${slots} map @${endpointsMap(proto)}`,
+    `dnat ${addr} addr . port to meta l4proto . ${proto} dport . ${slots} map @${nodePortEndpointsMap(proto)}`,
+  ];
+}
+/** Slots of a local-… chain start here, so they don't collide with the service-… chain's slots. */
+export const LOCAL_SLOT_OFFSET = 1048576;
 const REJECT_CHAIN = 'reject-chain';
 const MARK_MASQ_CHAIN = 'mark-for-masquerade';
 
@@ -101,6 +130,15 @@ export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
     [SERVICE_NODEPORTS_MAP, { name: SERVICE_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'NodePort traffic' }],
     [NO_ENDPOINT_SERVICES_MAP, { name: NO_ENDPOINT_SERVICES_MAP, type: `${f.addrType} . inet_proto . inet_service`, valueType: 'verdict', comment: 'vmap to drop or reject packets to services with no endpoints' }],
     [NO_ENDPOINT_NODEPORTS_MAP, { name: NO_ENDPOINT_NODEPORTS_MAP, type: 'inet_proto . inet_service', valueType: 'verdict', comment: 'vmap to drop or reject packets to service nodeports with no endpoints' }],
+    // numgen's value has no type name: these maps are declared with typeof. One map per protocol:
+    // the value must name the port as `tcp dport` (or udp, sctp), and nft then adds a
+    // `meta l4proto tcp` match to each rule using it. `th dport` would fit every protocol, but
+    // nft 1.0.6 can't read `ip daddr . th dport` back from the kernel ("conflicting protocols
+    // specified: ip vs. th"), which breaks every later transaction and listing.
+    ...PROTOCOLS.flatMap((p): Array<[string, NftSetSpec]> => [
+      [endpointsMap(p), { name: endpointsMap(p), typeof: true, type: `${f.addr} daddr . meta l4proto . th dport . numgen random mod 1`, valueType: `${f.addr} daddr . ${p} dport`, comment: `DNAT target per ${p.toUpperCase()} Service address and endpoint slot` }],
+      [nodePortEndpointsMap(p), { name: nodePortEndpointsMap(p), typeof: true, type: 'meta l4proto . th dport . numgen random mod 1', valueType: `${f.addr} daddr . ${p} dport`, comment: `DNAT target per ${p.toUpperCase()} NodePort and endpoint slot` }],
+    ]),
   ]);
   const elements: ElementState[] = [];
   if (options.clusterCIDRs.length > 0) {
@@ -146,6 +184,13 @@ export function buildBaseRuleset(options: RulesetOptions): BaseRuleset {
       'masquerade fully-random',
     ]),
   ]);
+  // Why shared: the kernel walks every rule bound to a map for each element added to it (and each
+  // bind walks the other bindings), so a lookup rule per Service made a 10k full sync take 45 s.
+  for (const p of PROTOCOLS) {
+    for (const offset of [0, LOCAL_SLOT_OFFSET]) {
+      for (let n = 1; n <= SHARED_DISPATCH_MAX; n++) chains.set(dispatchChain(p, n, offset), { spec: { name: dispatchChain(p, n, offset) }, rules: dispatchRules(f.addr, p, n, offset) });
+    }
+  }
   return { chains, sets, elements };
 }
 
@@ -253,19 +298,35 @@ export function buildServiceFragment(
     const affinitySet = (endpoint: ServiceEndpoint) => chainName('affinity', `${info.id}__${endpoint.key}@${info.affinitySeconds}`, `${readable}__${readableEndpoint(endpoint)}`);
     // Off-cluster sources reaching the ClusterIP are masqueraded so replies come back through here.
     const masqueradeRule = podCIDRs !== undefined ? [`${f.addr} daddr ${info.clusterIP} meta l4proto ${proto} th dport ${info.port} ${f.addr} saddr != ${podCIDRs} jump ${MARK_MASQ_CHAIN}`] : [];
-    // DNAT straight from the service chain, no chain per endpoint: nft 1.0 reads every chain of the
-    // table before each transaction, so 100k endpoint chains made a one-Service change cost 0.85 s
-    // (10k chains: 35 ms). Endpoint i of n is taken with probability 1/(n-i), the last always:
-    // uniform, as kube-proxy's iptables mode. (kube-proxy's nftables `numgen … vmap { … }` is an
-    // anonymous kernel set per Service, found by walking a list: 3,000 Services took 9.7 s, not 3.4.)
+    // Endpoint choice without affinity: the Service chain goes to the shared chain for its endpoint
+    // count, which picks a slot (`numgen random mod n`, uniform) and looks the DNAT target up in a
+    // map keyed by the address the packet came to (or the NodePort) and the slot. An endpoint change
+    // with the same count then rewrites map elements only: no rule is added, so the kernel skips the
+    // table-wide validation walk that every new DNAT or jump rule costs (about 40 ms at 10k Services
+    // with a rule per endpoint, kernel 6.18), and nft parses no rules.
+    // (kube-proxy's `numgen … vmap { … }` is an anonymous kernel set per Service, found by walking
+    // a list: 3,000 Services took 9.7 s, not 3.4; a named map per Service is as slow.)
+    const entryAddresses = [info.clusterIP, ...info.externalIPs, ...info.loadBalancerIPs];
+    const mapDispatch = (eps: readonly ServiceEndpoint[], offset: number): string[] => {
+      eps.forEach((e, i) => {
+        const value = `${e.address} . ${e.port}`;
+        for (const a of entryAddresses) elements.push({ set: endpointsMap(proto), key: `${a} . ${proto} . ${info.port} . ${offset + i}`, value });
+        if (info.nodePort !== undefined) elements.push({ set: nodePortEndpointsMap(proto), key: `${proto} . ${info.nodePort} . ${offset + i}`, value });
+      });
+      if (eps.length <= SHARED_DISPATCH_MAX) return [`goto ${dispatchChain(proto, eps.length, offset)}`];
+      return dispatchRules(f.addr, proto, eps.length, offset);
+    };
+    // With affinity: a rule per endpoint (the sticky lookups must precede the pick), DNAT straight
+    // from the service chain. Endpoint i of n is taken with probability 1/(n-i), the last always.
     const dnat = (e: ServiceEndpoint) => {
       const target = options.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
       const remember = info.affinitySeconds !== undefined ? `update @${affinitySet(e)} { ${f.addr} saddr } ` : '';
       return `meta l4proto ${proto} ${remember}dnat to ${target}`;
     };
-    const dispatch = (eps: readonly ServiceEndpoint[]): string[] => {
+    const dispatch = (eps: readonly ServiceEndpoint[], offset: number): string[] => {
       if (eps.length === 0) return ['drop']; // Local policy, no local endpoint
-      const sticky = info.affinitySeconds !== undefined ? eps.map((e) => `${f.addr} saddr @${affinitySet(e)} ${dnat(e)}`) : [];
+      if (info.affinitySeconds === undefined) return mapDispatch(eps, offset);
+      const sticky = eps.map((e) => `${f.addr} saddr @${affinitySet(e)} ${dnat(e)}`);
       const pick = eps.map((e, i) => (i === eps.length - 1 ? dnat(e) : `numgen random mod ${eps.length - i} 0 ${dnat(e)}`));
       return [...sticky, ...pick];
     };
@@ -273,10 +334,10 @@ export function buildServiceFragment(
     const needService = !info.internalLocal || external;
     const needLocal = info.internalLocal || (external && info.externalLocal);
     if (needService) {
-      chains.set(serviceChain, { spec: { name: serviceChain }, rules: [...(info.internalLocal ? [] : masqueradeRule), ...dispatch(clusterEps)] });
+      chains.set(serviceChain, { spec: { name: serviceChain }, rules: [...(info.internalLocal ? [] : masqueradeRule), ...dispatch(clusterEps, 0)] });
     }
     if (needLocal) {
-      chains.set(localChain, { spec: { name: localChain }, rules: [...(info.internalLocal ? masqueradeRule : []), ...dispatch(localEps)] });
+      chains.set(localChain, { spec: { name: localChain }, rules: [...(info.internalLocal ? masqueradeRule : []), ...dispatch(localEps, LOCAL_SLOT_OFFSET)] });
     }
     if (external) {
       const rules = info.externalLocal

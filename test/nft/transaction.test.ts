@@ -72,6 +72,32 @@ describe('Transaction sets, maps and elements', () => {
     ]);
   });
 
+  it('renders a run of element adds or deletes as one statement per set, keeping the order of the runs', () => {
+    const tx = new Transaction({ family: 'ip', name: 't' })
+      .deleteElement({ set: 'a', key: '1' })
+      .deleteElement({ set: 'b', key: '2' })
+      .deleteElement({ set: 'a', key: '3' })
+      .addElement({ set: 'm', key: '1', value: 'goto c' })
+      .addElement({ set: 'a', key: '4' })
+      .addElement({ set: 'm', key: '2', value: 'drop' })
+      .flushChain('c')
+      .addElement({ set: 'a', key: '5' })
+      .addSet({ name: 'x', type: 'ipv4_addr', typeof: false })
+      .addSet({ name: 'y', typeof: true, type: 'ip daddr . numgen random mod 1', valueType: 'ip daddr . tcp dport' });
+    expect(tx.render().split('\n')).toEqual([
+      'delete element ip t a { 1, 3 }',
+      'delete element ip t b { 2 }',
+      'add element ip t m { 1 : goto c, 2 : drop }',
+      'add element ip t a { 4 }',
+      'flush chain ip t c',
+      'add element ip t a { 5 }',
+      'add set ip t x { type ipv4_addr ; }',
+      'add map ip t y { typeof ip daddr . numgen random mod 1 : ip daddr . tcp dport ; }',
+      '',
+    ]);
+    expect(tx.size).toBe(10);
+  });
+
   it('refuses element text and set types that would break the syntax', () => {
     const tx = new Transaction(table);
     expect(() => tx.addElement({ set: 's', key: '10.0.0.1 }; flush ruleset; {' })).toThrow(/element/);

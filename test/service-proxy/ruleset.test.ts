@@ -10,9 +10,13 @@ const web = (spec: Parameters<typeof svc>[1], options?: Parameters<typeof svc>[2
   svc('default/web', { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }], ...spec }, options);
 const webSlice = (...endpoints: Parameters<typeof slice>[3]) => slice('default/web-1', 'web', [{ name: 'http', port: 8080 }], endpoints);
 
-/** Every `dnat to` target in a dump, sorted, deduplicated. */
+/** Every DNAT target in a dump (`dnat to` rules and endpoint map values), sorted, deduplicated. */
 function dnatTargets(dump: string): string[] {
-  return [...new Set([...dump.matchAll(/dnat to (\S+)/g)].map((m) => m[1]!))].sort();
+  const targets = [...dump.matchAll(/dnat to (\S+)/g)].map((m) => m[1]!);
+  for (const block of dump.matchAll(/\tmap (?:service|nodeport)-endpoints-\w+ \{\n([\s\S]*?)\n\t\}/g)) {
+    for (const m of block[1]!.matchAll(/element .* : (\S+) \. (\d+)$/gm)) targets.push(m[1]!.includes(':') ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`);
+  }
+  return [...new Set(targets)].sort();
 }
 
 async function synced(...objects: KubeObject[]): Promise<string> {
@@ -31,8 +35,14 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(elementsOf(dump, 'cluster-ips')).toEqual(['10.96.0.10']);
     const [rules] = [...chainsOf(dump, 'service-', 'default/web/tcp/http').values()];
     expect(rules![0]).toBe('ip daddr 10.96.0.10 meta l4proto tcp th dport 80 ip saddr != @cluster-cidrs jump mark-for-masquerade');
-    // Endpoint i of n with probability 1/(n-i): uniform.
-    expect(rules!.slice(1)).toEqual(['numgen random mod 2 0 meta l4proto tcp dnat to 10.244.1.5:8080', 'meta l4proto tcp dnat to 10.244.2.5:8080']);
+    // A uniform slot of n, looked up with the address the packet came to: the endpoints are map elements.
+    expect(rules!.slice(1)).toEqual(['goto endpoints-tcp-2']);
+    expect([...chainsOf(dump, 'endpoints-tcp-2', '').values()][0]).toEqual([
+      'dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 2 map @service-endpoints-tcp',
+      'dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 2 map @nodeport-endpoints-tcp',
+    ]);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.10 . tcp . 80 . 1 : 10.244.2.5 . 8080']);
+    expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual([]);
     expect(elementsOf(dump, 'cluster-cidrs')).toEqual(['10.244.0.0/16']);
     // Hairpin: a pod reaching itself through the Service is masqueraded (one element per endpoint IP).
     expect(elementsOf(dump, 'hairpin-endpoints')).toEqual(['10.244.1.5 . 10.244.1.5', '10.244.2.5 . 10.244.2.5']);
@@ -45,6 +55,10 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(elementsOf(dump, 'service-nodeports')).toEqual([expect.stringMatching(/^tcp \. 30080 : goto external-\w+-default\/web\/tcp\/http$/)]);
     expect([...chainsOf(dump, 'external-', 'default/web/tcp/http').values()][0]).toEqual(['jump mark-for-masquerade', expect.stringMatching(/^goto service-/)]);
     expect(dump).toContain('fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports');
+    // NodePort traffic comes to a node address: its slot is looked up by protocol and node port.
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('goto endpoints-tcp-1');
+    expect([...chainsOf(dump, 'endpoints-tcp-1', '').values()][0]!.at(-1)).toBe('dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 1 map @nodeport-endpoints-tcp');
+    expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080']);
   });
 
   it('--nodeport-addresses limits NodePorts to local addresses inside the CIDRs', async () => {
@@ -65,6 +79,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const keys = elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''));
     expect(keys).toEqual(['10.96.0.10 . tcp . 80', '192.0.2.10 . tcp . 80', '192.0.2.200 . tcp . 80']);
     expect(elementsOf(dump, 'service-ips').filter((e) => e.includes('goto external-'))).toHaveLength(2);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '192.0.2.10 . tcp . 80 . 0 : 10.244.1.5 . 8080', '192.0.2.200 . tcp . 80 . 0 : 10.244.1.5 . 8080']);
   });
 
   it('externalIPs on a ClusterIP Service', async () => {
@@ -103,7 +118,9 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     await expect(dump).toMatchFileSnapshot('golden/itp-local.nft');
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/: goto local-\w+-default\/web\/tcp\/http$/)]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local.at(-1)).toBe('meta l4proto tcp dnat to 10.244.1.5:8080');
+    expect(local.at(-1)).toBe('goto local-endpoints-tcp-1');
+    expect([...chainsOf(dump, 'local-endpoints-tcp-1', '').values()][0]![0]).toBe('dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 1 offset 1048576 map @service-endpoints-tcp');
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.10 . tcp . 80 . 1048576 : 10.244.1.5 . 8080']);
     expect(dump).not.toContain('10.244.2.5');
   });
 
@@ -126,7 +143,10 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       expect.stringMatching(/^goto local-/),
     ]);
     const local = [...chainsOf(dump, 'local-', 'default/web/tcp/http').values()][0]!;
-    expect(local).toEqual(['meta l4proto tcp dnat to 10.244.1.5:8080']);
+    expect(local).toEqual(['goto local-endpoints-tcp-1']);
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.at(-1)).toBe('goto endpoints-tcp-2');
+    // Cluster-wide slots 0..1, local slots from the offset: only this node's endpoint.
+    expect(elementsOf(dump, 'nodeport-endpoints-tcp')).toEqual(['tcp . 30080 . 0 : 10.244.1.5 . 8080', 'tcp . 30080 . 1 : 10.244.2.5 . 8080', 'tcp . 30080 . 1048576 : 10.244.1.5 . 8080']);
   });
 
   it('externalTrafficPolicy Local without a local endpoint: external traffic is dropped, pods still go cluster-wide', async () => {
@@ -146,14 +166,25 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     expect(dnatTargets(mixed)).toEqual(['10.244.1.7:8080']);
   });
 
+  it('more endpoints than the shared dispatch chains cover: the lookups sit in the service chain', async () => {
+    const ips = Array.from({ length: 17 }, (_, i) => `10.244.3.${i + 1}`);
+    const dump = await synced(web({}), webSlice(...ips.map((ip) => on(ip, 'node-b'))));
+    expect([...chainsOf(dump, 'service-', 'default/web/tcp/http').values()][0]!.slice(1)).toEqual([
+      'dnat ip addr . port to ip daddr . meta l4proto . tcp dport . numgen random mod 17 map @service-endpoints-tcp',
+      'dnat ip addr . port to meta l4proto . tcp dport . numgen random mod 17 map @nodeport-endpoints-tcp',
+    ]);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toHaveLength(17);
+    expect(dnatTargets(dump)).toEqual(ips.map((ip) => `${ip}:8080`).sort());
+  });
+
   it('multi-port: a chain per port, slice ports matched by name', async () => {
     const dump = await synced(
       svc('default/multi', { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80 }, { name: 'metrics', port: 9100 }] }),
       slice('default/multi-1', 'multi', [{ name: 'http', port: 8080 }, { name: 'metrics', port: 9102 }], ['10.244.1.5']),
     );
     await expect(dump).toMatchFileSnapshot('golden/multi-port.nft');
-    expect(dump).toContain('meta l4proto tcp dnat to 10.244.1.5:8080');
-    expect(dump).toContain('meta l4proto tcp dnat to 10.244.1.5:9102');
+    expect(dnatTargets(dump)).toEqual(['10.244.1.5:8080', '10.244.1.5:9102']);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.20 . tcp . 80 . 0 : 10.244.1.5 . 8080', '10.96.0.20 . tcp . 9100 . 0 : 10.244.1.5 . 9102']);
     expect(elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''))).toEqual(['10.96.0.20 . tcp . 80', '10.96.0.20 . tcp . 9100']);
   });
 
@@ -164,8 +195,10 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     );
     await expect(dump).toMatchFileSnapshot('golden/tcp-udp.nft');
     expect(elementsOf(dump, 'service-ips').map((e) => e.replace(/ : .*/, ''))).toEqual(['10.96.0.53 . tcp . 53', '10.96.0.53 . udp . 53']);
-    expect(dump).toContain('meta l4proto udp dnat to 10.244.1.9:53');
-    expect(dump).toContain('meta l4proto tcp dnat to 10.244.1.9:53');
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toEqual(['10.96.0.53 . tcp . 53 . 0 : 10.244.1.9 . 53']);
+    expect(elementsOf(dump, 'service-endpoints-udp')).toEqual(['10.96.0.53 . udp . 53 . 0 : 10.244.1.9 . 53']);
+    expect(dump).toContain('goto endpoints-udp-1');
+    expect(dump).toContain('dnat ip addr . port to ip daddr . meta l4proto . udp dport . numgen random mod 1 map @service-endpoints-udp');
   });
 
   it('SCTP ports are programmed like TCP and UDP', async () => {
@@ -174,7 +207,7 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
       slice('default/sig-1', 'sig', [{ name: 'sctp', port: 9001, protocol: 'SCTP' }], ['10.244.1.9']),
     );
     expect(elementsOf(dump, 'service-ips')).toEqual([expect.stringMatching(/^10\.96\.0\.60 \. sctp \. 9000 : goto service-\w+-default\/sig\/sctp\/sctp$/)]);
-    expect(dump).toContain('meta l4proto sctp dnat to 10.244.1.9:9001');
+    expect(elementsOf(dump, 'service-endpoints-sctp')).toEqual(['10.96.0.60 . sctp . 9000 . 0 : 10.244.1.9 . 9001']);
   });
 
   it('dual-stack: each family table gets its own ClusterIP and endpoints', async () => {
@@ -189,7 +222,8 @@ describe('golden rulesets (FakeNft dump after a full sync)', () => {
     const dump = h.nft.dump();
     await expect(dump).toMatchFileSnapshot('golden/dual-stack.nft');
     expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'service-ips')).toEqual([expect.stringMatching(/^fd00:10:96::a \. tcp \. 80 : goto service-/)]);
-    expect(dump).toContain('meta l4proto tcp dnat to [fd00:10:244:1::5]:8080');
+    expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'service-endpoints-tcp')).toEqual(['fd00:10:96::a . tcp . 80 . 0 : fd00:10:244:1::5 . 8080']);
+    expect(dump).toContain('dnat ip6 addr . port to ip6 daddr . meta l4proto . tcp dport . numgen random mod 1 map @service-endpoints-tcp');
     expect(dump).toContain('ip6 daddr fd00:10:96::a meta l4proto tcp th dport 80 ip6 saddr != @cluster-cidrs jump mark-for-masquerade');
     expect(elementsOf(h.nft.dump({ family: 'ip6', name: 'portico-proxy' }), 'cluster-cidrs')).toEqual(['fd00:10:244::/56']);
     expect(dump).not.toMatch(/table ip portico-proxy[\s\S]*fd00:10:244:1::5[\s\S]*table ip6/);

@@ -165,8 +165,8 @@ describe('portico service-proxy over the Kubernetes API', () => {
         conntrack: new RecordingConntrack(),
         families: [4],
       });
-      for (let attempt = 0; attempt < 200 && !nft.dump().includes('dnat to 10.244.1.5:8080'); attempt++) await new Promise((r) => setTimeout(r, 25));
-      expect(nft.dump()).toContain('dnat to 10.244.1.5:8080');
+      for (let attempt = 0; attempt < 200 && !nft.dump().includes(': 10.244.1.5 . 8080'); attempt++) await new Promise((r) => setTimeout(r, 25));
+      expect(nft.dump()).toContain(': 10.244.1.5 . 8080');
       expect(nft.dump()).not.toContain('10.96.0.999');
       type Event = { type?: string; reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } };
       let events: Event[] = [];

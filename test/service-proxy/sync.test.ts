@@ -221,7 +221,7 @@ describe('full syncs and failures', () => {
     expect(h.nft.dump()).toBe(before); // not retried before the period
     await vi.advanceTimersByTimeAsync(1000);
     expect(h.nft.history.at(-1)).toMatch(/^add table ip portico-proxy/); // retried as a full sync
-    expect(h.nft.dump()).toContain('dnat to 10.244.1.9:8080');
+    expect(elementsOf(h.nft.dump(), 'service-endpoints-tcp')).toContainEqual(expect.stringMatching(/ : 10\.244\.1\.9 \. 8080$/));
     await h.proxier.stop();
   });
 });
@@ -315,7 +315,8 @@ describe('after a sync', () => {
     await h.proxier.syncNow();
     const dump = h.nft.dump();
     expect(dump).not.toContain('10.244.1.1');
-    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), 'meta l4proto tcp dnat to 10.244.1.2:8080']);
+    expect([...chainsOf(dump, 'service-', 'default/a/').values()][0]).toEqual([expect.stringMatching(/jump mark-for-masquerade$/), 'goto endpoints-tcp-1']);
+    expect(elementsOf(dump, 'service-endpoints-tcp')).toContainEqual(expect.stringMatching(/ : 10\.244\.1\.2 \. 8080$/));
   });
 });
 
