@@ -7,6 +7,11 @@
 // first on the same target, then the measured run; CPU ticks of the sampled processes and of the
 // machine are read right around the measured run.
 //
+// Since bench/compare switched to wrk, compare.bench.js uses this only for what wrk cannot drive
+// (a full TLS handshake per request, WebSocket), when wrk is missing or GENERATOR=load-worker;
+// profile.js uses it always. These generators are Node: on one core they saturate before nginx and
+// HAProxy do (the report flags such runs "generator-bound").
+//
 // Load generators:
 //   autocannon  keep-alive HTTP/1.1 or HTTPS through autocannon's programmatic API (latency taken
 //               from its per-response `responseTime`, which is in fractional ms; autocannon's own
@@ -21,7 +26,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
-import { cpuTicks, machineTicks } from './lib/procs.js';
+import { coreBusy, coreTicks, cpuTicks, machineTicks } from './lib/procs.js';
 
 const spec = JSON.parse(process.argv[2]);
 
@@ -57,6 +62,7 @@ function snapshot() {
     proxy: cpuTicks(spec.sample?.proxy ?? []),
     backend: cpuTicks(spec.sample?.backend ?? []),
     machine: machineTicks(),
+    cores: coreTicks(),
     client: process.cpuUsage(),
     at: performance.now(),
   };
@@ -70,6 +76,7 @@ function delta(a, b) {
     backendTicks: b.backend - a.backend,
     clientCpuSeconds: clientUs / 1e6,
     machineBusy: 1 - (b.machine.idle - a.machine.idle) / Math.max(1, b.machine.total - a.machine.total),
+    coreBusy: coreBusy(a.cores, b.cores),
   };
 }
 

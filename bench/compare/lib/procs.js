@@ -140,6 +140,29 @@ export function machineTicks() {
   return { idle, total };
 }
 
+/** Busy/total ticks per CPU from /proc/stat: { '0': { idle, total }, '1': … }. */
+export function coreTicks() {
+  const out = {};
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2].trim().split(/\s+/).map(Number);
+    out[m[1]] = { idle: v[3] + v[4], total: v.reduce((a, b) => a + b, 0) };
+  }
+  return out;
+}
+
+/** Busy fraction of each CPU between two coreTicks() snapshots. */
+export function coreBusy(a, b) {
+  const out = {};
+  for (const cpu of Object.keys(b)) {
+    if (!a[cpu]) continue;
+    const total = b[cpu].total - a[cpu].total;
+    out[cpu] = total > 0 ? 1 - (b[cpu].idle - a[cpu].idle) / total : null;
+  }
+  return out;
+}
+
 /** Moves every thread of every process in `pids` to `cpus` (e.g. "0", "1", "0,1"). */
 export function repin(pids, cpus) {
   for (const pid of pids) {
