@@ -9,10 +9,12 @@
 // Env (defaults in brackets):
 //   ROUNDS [3]  WARMUP_S [1]  DURATION_S [4]  CONNECTIONS [50]
 //   PIN [1]         1: proxy on CPU 1, load generator + backend on CPU 0 (taskset); 0: unpinned
+//   FIXED_RATE      req/s of the fixed-rate scenario (default: half the lowest proxy req/s of
+//                   http-keepalive in the same run, rounded down to 500; 5,000 without it)
 //   GENERATOR [wrk] wrk: wrk drives every scenario it can (falls back to load-worker.js when wrk is
 //                   not installed); load-worker: the Node generators (autocannon …) for all
 //   SCENARIOS       comma list of scenario ids (http-keepalive,https-keepalive,http-new-connection,
-//                   https-handshake,large-1mib,routing-10k,websocket); default all
+//                   http-fixed-rate,https-handshake,large-1mib,routing-10k,websocket); default all
 //   TARGETS         comma list among portico,nginx,haproxy,direct; default all available
 //   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and N Portico
 //                   processes (cluster-portico.js); everything then runs unpinned
@@ -176,6 +178,18 @@ function runLoad(spec, cpus) {
   });
 }
 
+/**
+ * The fixed-rate scenario's rate: FIXED_RATE, or half the lowest single-worker proxy req/s of the
+ * HTTP keep-alive scenario in this run, rounded down to 500/s (at least 500), or 5,000/s.
+ */
+function fixedRateFor() {
+  if (process.env.FIXED_RATE) return Number(process.env.FIXED_RATE);
+  const ka = results.find((r) => r.id === 'http-keepalive');
+  const rates = ka?.rows.filter((r) => r.target !== 'direct' && workersOf(r.target) === 1 && r.rps).map((r) => r.rps) ?? [];
+  if (rates.length === 0) return 5000;
+  return Math.max(500, Math.floor((Math.min(...rates) * 0.5) / 500) * 500);
+}
+
 const isSingleProcessTarget = (t) => ['portico', 'portico-baseline', 'nginx', 'haproxy'].includes(t.name);
 
 /**
@@ -218,6 +232,7 @@ async function measure(scenario, target, roundIndex) {
     warmupS: WARMUP_S,
     durationS: DURATION_S,
     sample: { proxy: isDirect ? [] : target.pids(), backend: backend.pids() },
+    ...(scenario.fixedRate && { rate: fixedRateFor() }),
   };
   let cpus;
   if (pinned) {
@@ -230,7 +245,7 @@ async function measure(scenario, target, roundIndex) {
   }
   try {
     const raw = useWrk(scenario) ? await runWrkLoad(scenario, target, backend, cpus) : { generator: scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`, ...(await runLoad(spec, cpus)) };
-    return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()), isDirect, workers: workersOf(target.name), proxyCpu: pinned && isSingleProcessTarget(target) ? CPUS.proxy : undefined });
+    return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()), isDirect, workers: workersOf(target.name), proxyCpu: pinned && isSingleProcessTarget(target) ? CPUS.proxy : undefined, offeredRate: scenario.fixedRate ? spec.rate : undefined });
   } finally {
     if (pinned && isDirect) repin(backend.pids(), CPUS.client);
   }
@@ -274,6 +289,7 @@ for (const [key, { profile, backend }] of groups) {
       const rows = addRatios(targets.map((t) => summarize(t.name, samples[t.name])));
       const generator = useWrk(scenario) ? 'wrk' : scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`;
       const load = useWrk(scenario) ? { ...scenario.wrk, requests: scenario.wrk.requests ? `${scenario.wrk.requests.length} (host, path) pairs` : undefined } : { ...scenario.load, requests: scenario.load.requests ? `${scenario.load.requests.length} (host, path) pairs` : undefined };
+      if (scenario.fixedRate) load.rate = fixedRateFor();
       results.push({ id: scenario.id, title: scenario.title, short: scenario.short, description: scenario.description, unit: scenario.unit, showMBps: scenario.showMBps, generator, backend: backendName(backend), load, rows, samples });
     }
   } finally {

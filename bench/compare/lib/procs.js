@@ -79,9 +79,21 @@ export async function stopAll(graceMs = 5_000) {
   );
 }
 
-/** Synchronous last resort (process 'exit' handler). */
+/**
+ * Synchronous last resort (process 'exit' handler): SIGKILL to every process we started and to its
+ * descendants (a SIGKILLed nginx master cannot stop its workers, which would be left running).
+ */
 export function killAllNow() {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of started) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    for (const pid of processTree(child.pid).reverse()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
 }
 
 /** Direct children of `pid` (from /proc/<pid>/task/<pid>/children). */

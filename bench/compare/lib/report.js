@@ -76,7 +76,7 @@ export function renderMarkdown(result) {
   for (const s of result.scenarios) {
     lines.push(`## ${s.title}`);
     lines.push('');
-    lines.push(`${s.description} Generator: ${s.generator}; backend: ${s.backend}.`);
+    lines.push(`${s.description} Generator: ${s.generator}; backend: ${s.backend}.${s.load?.rate ? ` **Offered rate: ${fmt(s.load.rate)} req/s.**` : ''}`);
     lines.push('');
     const unit = s.unit ?? 'req';
     const nginx = s.rows.find((r) => r.target === 'nginx');

@@ -46,6 +46,18 @@ export function buildScenarios({ connections }) {
       load: { kind: 'autocannon', path: '/bytes/128', connections },
     },
     {
+      id: 'http-fixed-rate',
+      title: 'HTTP keep-alive at a fixed rate (latency below saturation)',
+      short: 'HTTP fixed rate',
+      description: `**Generator: load-worker.js (paced)**, ${connections} keep-alive connections, GET /bytes/128 at the same fixed rate for every target (open loop; each latency counts from when its request was due, as wrk2 does; wrk2 is not in Debian). The rate is FIXED_RATE, or half the lowest proxy req/s of the HTTP keep-alive scenario in the same run (rounded down to 500/s): below every proxy's saturation point, so p99 compares latency, not queueing. The proxies are not meant to saturate here: a row is flagged only if the generator's CPU is saturated or the rate was not reached.`,
+      profile: 'base',
+      backend: 'nginx',
+      tls: false,
+      direct: true,
+      fixedRate: true,
+      load: { kind: 'paced', path: '/bytes/128', connections, rate: null },
+    },
+    {
       id: 'https-keepalive',
       title: 'HTTPS keep-alive, 128-byte body',
       short: 'HTTPS keep-alive',
