@@ -31,7 +31,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { coreBusy, coreTicks, cpuTicks, machineTicks, pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
+import { coreBusy, coreIrq, coreTicks, cpuTicks, waitIdle, machineTicks, pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import { buildScenarios } from './lib/scenarios.js';
@@ -197,7 +197,7 @@ const isSingleProcessTarget = (t) => ['portico', 'portico-baseline', 'nginx', 'h
  * load-worker.js: proxy tree and backend ticks from /proc/<pid>/stat and per-CPU busy time from
  * /proc/stat right around the measured run; wrk's own CPU from its parent shell's cutime/cstime.
  */
-async function runWrkLoad(scenario, target, backend, cpus) {
+async function runWrkLoad(scenario, target, backend, cpus, others) {
   const w = scenario.wrk;
   const port = scenario.tls ? target.tlsPort : target.port;
   const url = `${scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}${w.path ?? '/'}`;
@@ -205,9 +205,10 @@ async function runWrkLoad(scenario, target, backend, cpus) {
   const script = wrkScripts.get(scenario.id);
   const proxyPids = target.name === 'direct' ? [] : target.pids();
   await runWrk({ url, connections: w.connections, durationS: WARMUP_S, headers, script, cpus });
-  const before = { proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), machine: machineTicks(), cores: coreTicks() };
+  const snap = () => ({ proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), others: cpuTicks(others), machine: machineTicks(), cores: coreTicks() });
+  const before = snap();
   const r = await runWrk({ url, connections: w.connections, durationS: DURATION_S, headers, script, cpus });
-  const after = { proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), machine: machineTicks(), cores: coreTicks() };
+  const after = snap();
   return {
     ...r,
     generator: 'wrk',
@@ -215,14 +216,20 @@ async function runWrkLoad(scenario, target, backend, cpus) {
     cpuWindowSeconds: r.wallSeconds,
     proxyTicks: after.proxy - before.proxy,
     backendTicks: after.backend - before.backend,
+    othersTicks: after.others - before.others,
     clientCpuSeconds: r.wrkCpuSeconds,
     machineBusy: 1 - (after.machine.idle - before.machine.idle) / Math.max(1, after.machine.total - before.machine.total),
     coreBusy: coreBusy(before.cores, after.cores),
+    coreIrq: coreIrq(before.cores, after.cores),
   };
 }
 
-async function measure(scenario, target, roundIndex) {
+async function measure(scenario, target, roundIndex, allTargets) {
   const isDirect = target.name === 'direct';
+  // The other proxies share this proxy's CPU: wait until the previous one is idle, and count what
+  // they still use during the run.
+  const others = allTargets.filter((t) => t !== target && t.name !== 'direct').flatMap((t) => t.pids());
+  const settleMs = await waitIdle(others);
   const backend = backendOf(scenario);
   const tls = scenario.tls;
   const port = tls ? target.tlsPort : target.port;
@@ -231,7 +238,7 @@ async function measure(scenario, target, roundIndex) {
     target: { port, tls, servername: TLS_HOST, host: TLS_HOST },
     warmupS: WARMUP_S,
     durationS: DURATION_S,
-    sample: { proxy: isDirect ? [] : target.pids(), backend: backend.pids() },
+    sample: { proxy: isDirect ? [] : target.pids(), backend: backend.pids(), others },
     ...(scenario.fixedRate && { rate: fixedRateFor() }),
   };
   let cpus;
@@ -244,7 +251,8 @@ async function measure(scenario, target, roundIndex) {
     }
   }
   try {
-    const raw = useWrk(scenario) ? await runWrkLoad(scenario, target, backend, cpus) : { generator: scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`, ...(await runLoad(spec, cpus)) };
+    const raw = useWrk(scenario) ? await runWrkLoad(scenario, target, backend, cpus, others) : { generator: scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`, ...(await runLoad(spec, cpus)) };
+    raw.settleMs = settleMs;
     return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()), isDirect, workers: workersOf(target.name), proxyCpu: pinned && isSingleProcessTarget(target) ? CPUS.proxy : undefined, offeredRate: scenario.fixedRate ? spec.rate : undefined });
   } finally {
     if (pinned && isDirect) repin(backend.pids(), CPUS.client);
@@ -276,12 +284,12 @@ for (const [key, { profile, backend }] of groups) {
       for (let r = 0; r < ROUNDS; r++) {
         const order = targets.map((_, i) => targets[(i + r) % targets.length]);
         for (const t of order) {
-          const s = await measure(scenario, t, r);
+          const s = await measure(scenario, t, r, targets);
           samples[t.name].push(s);
           console.error(
             `${scenario.id.padEnd(20)} round ${r + 1}/${ROUNDS} ${t.name.padEnd(12)} ${Math.round(s.rps).toString().padStart(6)}/s  p50 ${fmt1(s.p50)} p99 ${fmt1(s.p99)} p99.9 ${fmt1(s.p999)} ms` +
               (t.name === 'direct' ? '' : `  proxy ${s.proxyUsPerReq?.toFixed(1)} µs/req ${s.proxyCores.toFixed(2)} cores  RSS ${s.rssMB.toFixed(0)} MB`) +
-              `  ${s.generator} ${s.clientCores?.toFixed(2) ?? '–'} cores  CPU0/1 busy ${fmtPct(s.coreBusy?.[CPUS.client])}/${fmtPct(s.coreBusy?.[CPUS.proxy])}` +
+              `  ${s.generator} ${s.clientCores?.toFixed(2) ?? '–'} cores  backend ${s.backendCores.toFixed(2)} cores  CPU0/1 busy ${fmtPct(s.coreBusy?.[CPUS.client])}/${fmtPct(s.coreBusy?.[CPUS.proxy])} (CPU1 irq ${fmtPct(s.coreIrq?.[CPUS.proxy])}, other proxies ${s.othersCores.toFixed(2)})` +
               `  errors ${s.errors}/${s.non2xx}${s.errorSamples ? ` ${s.errorSamples.join(',')}` : ''}${s.generatorBound ? `  GENERATOR-BOUND (${s.generatorBoundWhy.join('; ')})` : ''}`,
           );
         }

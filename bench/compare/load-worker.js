@@ -28,7 +28,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
-import { coreBusy, coreTicks, cpuTicks, machineTicks } from './lib/procs.js';
+import { coreBusy, coreIrq, coreTicks, cpuTicks, machineTicks } from './lib/procs.js';
 
 const spec = JSON.parse(process.argv[2]);
 
@@ -63,6 +63,7 @@ function snapshot() {
   return {
     proxy: cpuTicks(spec.sample?.proxy ?? []),
     backend: cpuTicks(spec.sample?.backend ?? []),
+    others: cpuTicks(spec.sample?.others ?? []),
     machine: machineTicks(),
     cores: coreTicks(),
     client: process.cpuUsage(),
@@ -76,9 +77,11 @@ function delta(a, b) {
     seconds: (b.at - a.at) / 1000,
     proxyTicks: b.proxy - a.proxy,
     backendTicks: b.backend - a.backend,
+    othersTicks: b.others - a.others,
     clientCpuSeconds: clientUs / 1e6,
     machineBusy: 1 - (b.machine.idle - a.machine.idle) / Math.max(1, b.machine.total - a.machine.total),
     coreBusy: coreBusy(a.cores, b.cores),
+    coreIrq: coreIrq(a.cores, b.cores),
   };
 }
 

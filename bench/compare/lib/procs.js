@@ -159,7 +159,9 @@ export function coreTicks() {
     const m = /^cpu(\d+)\s+(.*)$/.exec(line);
     if (!m) continue;
     const v = m[2].trim().split(/\s+/).map(Number);
-    out[m[1]] = { idle: v[3] + v[4], total: v.reduce((a, b) => a + b, 0) };
+    // irq + softirq: with IRQ time accounting this kernel work (loopback packet delivery, mostly on
+    // the sending CPU) is charged to no process, so it is not in the proxy's utime + stime.
+    out[m[1]] = { idle: v[3] + v[4], irq: v[5] + v[6], total: v.reduce((a, b) => a + b, 0) };
   }
   return out;
 }
@@ -173,6 +175,31 @@ export function coreBusy(a, b) {
     out[cpu] = total > 0 ? 1 - (b[cpu].idle - a[cpu].idle) / total : null;
   }
   return out;
+}
+
+/** irq + softirq fraction of each CPU between two coreTicks() snapshots. */
+export function coreIrq(a, b) {
+  const out = {};
+  for (const cpu of Object.keys(b)) {
+    if (!a[cpu]) continue;
+    const total = b[cpu].total - a[cpu].total;
+    out[cpu] = total > 0 ? (b[cpu].irq - a[cpu].irq) / total : null;
+  }
+  return out;
+}
+
+/**
+ * Waits until the processes are idle (at most `maxTicks` CPU ticks in a `windowMs` window) or
+ * `timeoutMs` passed; resolves with the time waited (ms). Used so that a proxy that just finished
+ * its run (closing connections, GC) does not take CPU from the next one on the shared core.
+ */
+export async function waitIdle(pids, { windowMs = 250, maxTicks = 1, timeoutMs = 5_000 } = {}) {
+  const start = performance.now();
+  for (;;) {
+    const a = cpuTicks(pids);
+    await new Promise((r) => setTimeout(r, windowMs));
+    if (cpuTicks(pids) - a <= maxTicks || performance.now() - start > timeoutMs) return performance.now() - start;
+  }
 }
 
 /** Moves every thread of every process in `pids` to `cpus` (e.g. "0", "1", "0,1"). */

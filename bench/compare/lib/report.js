@@ -32,7 +32,7 @@ export function renderMarkdown(result) {
   lines.push('');
   lines.push(
     '**Proxy CPU µs/req is the headline**: user + system time of the proxy\'s whole process tree (all processes and threads, `/proc/<pid>/stat`) during the measured run, divided by the requests completed. ' +
-      `A run is **generator-bound** when it did not measure the proxy at saturation: the proxy used less than ${g?.proxyCoresBelow ?? 0.9} of its core (per worker), or the load generator used ${g?.generatorCoresAtLeast ?? 0.95} of a core or more; a row is flagged when most of its rounds are, and every ratio it is part of carries ⚠. ` +
+      `A run is **generator-bound** when it did not measure the proxy at saturation: the proxy's CPU plus the irq/softirq time on its CPU (the kernel's packet work, charged to no process) stayed under ${g?.proxyCoresBelow ?? 0.9} of a core (per worker), or the load generator used ${g?.generatorCoresAtLeast ?? 0.95} of a core or more; a row is flagged when most of its rounds are, and every ratio it is part of carries ⚠. ` +
       'Requests/s ratios between unflagged rows are capacity ratios; with a flag they measure the generator or the machine. Latencies are client-side (at saturation: queueing, not a fixed-rate p99), in ms. "÷ nginx" compares with the nginx row that has the same number of workers.',
   );
   lines.push('');
@@ -81,12 +81,12 @@ export function renderMarkdown(result) {
     const unit = s.unit ?? 'req';
     const nginx = s.rows.find((r) => r.target === 'nginx');
     lines.push(
-      `| target | proxy CPU µs/${unit} | CPU ÷ nginx | ${unit}/s (min–max) | ${s.showMBps ? 'MiB/s | ' : ''}${unit}/s ÷ nginx | p50 / p99 / p99.9 ms | p99 ÷ nginx | errors / non-2xx | proxy cores | generator cores | CPU0 / CPU1 busy | generator-bound | RSS MB | ${unit}/s ÷ direct |`,
+      `| target | proxy CPU µs/${unit} | CPU ÷ nginx | ${unit}/s (min–max) | ${s.showMBps ? 'MiB/s | ' : ''}${unit}/s ÷ nginx | p50 / p99 / p99.9 ms | p99 ÷ nginx | errors / non-2xx | proxy cores | generator cores | backend cores | CPU0 / CPU1 busy (CPU1 irq) | generator-bound | RSS MB | ${unit}/s ÷ direct |`,
     );
-    lines.push(`|---|---|---|---|${s.showMBps ? '---|' : ''}---|---|---|---|---|---|---|---|---|---|`);
+    lines.push(`|---|---|---|---|${s.showMBps ? '---|' : ''}---|---|---|---|---|---|---|---|---|---|---|`);
     for (const r of s.rows) {
       lines.push(
-        `| ${r.target} | ${fmt(r.proxyUsPerReq, 1)} | ${ratioCell(r, nginx, 'cpuToNginx')} | ${fmt(r.rps)} (${fmt(r.rpsRange[0])}–${fmt(r.rpsRange[1])}) | ${s.showMBps ? `${fmt(r.mbPerSec)} | ` : ''}${ratioCell(r, nginx, 'rpsToNginx')} | ${ms(r.p50)} / ${ms(r.p99)} / ${ms(r.p999)} | ${fmt(r.p99ToNginx, 2)} | ${r.errors} / ${r.non2xx} | ${fmt(r.proxyCores, 2)} | ${fmt(r.clientCores, 2)} | ${pct(r.core0Busy)} / ${pct(r.core1Busy)} | ${boundCell(r)} | ${fmt(r.rssMB, 0)} | ${fmt(r.rpsToDirect, 2)} |`,
+        `| ${r.target} | ${fmt(r.proxyUsPerReq, 1)} | ${ratioCell(r, nginx, 'cpuToNginx')} | ${fmt(r.rps)} (${fmt(r.rpsRange[0])}–${fmt(r.rpsRange[1])}) | ${s.showMBps ? `${fmt(r.mbPerSec)} | ` : ''}${ratioCell(r, nginx, 'rpsToNginx')} | ${ms(r.p50)} / ${ms(r.p99)} / ${ms(r.p999)} | ${fmt(r.p99ToNginx, 2)} | ${r.errors} / ${r.non2xx} | ${fmt(r.proxyCores, 2)} | ${fmt(r.clientCores, 2)} | ${fmt(r.backendCores, 2)} | ${pct(r.core0Busy)} / ${pct(r.core1Busy)} (${pct(r.core1Irq)}) | ${boundCell(r)} | ${fmt(r.rssMB, 0)} | ${fmt(r.rpsToDirect, 2)} |`,
       );
     }
     lines.push('');

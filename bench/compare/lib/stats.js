@@ -11,22 +11,25 @@ export function median(xs) {
 export const round = (x, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** digits) / 10 ** digits);
 
 /**
- * When a run did not measure the proxy at saturation: its core was not saturated (proxy CPU below
- * `proxyCoresBelow` of one core per worker over the run), or the load generator's was (its CPU at
- * least `generatorCoresAtLeast` of a core). CPU per request is then not the proxy's capacity cost,
- * and requests/s ratios measure the generator.
+ * When a run did not measure the proxy at saturation: its core was not saturated, or the load
+ * generator's was (its CPU at least `generatorCoresAtLeast` of a core). The proxy's core counts as
+ * saturated when the proxy's CPU plus the irq/softirq time on its (pinned) CPU reach
+ * `proxyCoresBelow` of a core per worker: the kernel's packet work for the proxy's sockets runs
+ * there in softirq and is charged to no process. CPU per request is then the proxy's capacity cost;
+ * otherwise requests/s ratios measure the generator or the machine.
  */
 export const GENERATOR_BOUND = { proxyCoresBelow: 0.9, generatorCoresAtLeast: 0.95 };
 
-function generatorBoundWhy({ proxyCores, clientCores, workers, isDirect, proxyCoreBusy, offeredRate, rps }) {
+function generatorBoundWhy({ proxyCores, clientCores, workers, isDirect, proxyCoreBusy, proxyCoreIrq, othersCores, offeredRate, rps }) {
   const why = [];
   // At a fixed rate the proxy is not meant to saturate; the run only fails if the rate was not reached.
   if (offeredRate) {
     if (rps < 0.95 * offeredRate) why.push(`rate ${Math.round(rps)}/s < 0.95 × ${offeredRate}/s offered`);
-  } else if (!isDirect && proxyCores !== null && proxyCores < GENERATOR_BOUND.proxyCoresBelow * workers) {
+  } else if (!isDirect && proxyCores !== null && proxyCores + (proxyCoreIrq ?? 0) < GENERATOR_BOUND.proxyCoresBelow * workers) {
     // The proxy's CPU busy but not by the proxy: other processes took it (a shared machine).
-    const others = proxyCoreBusy !== null && proxyCoreBusy !== undefined && proxyCoreBusy - proxyCores > 0.1 ? ` (its CPU ${Math.round(proxyCoreBusy * 100)}% busy: other processes)` : '';
-    why.push(`proxy ${proxyCores.toFixed(2)} cores < ${(GENERATOR_BOUND.proxyCoresBelow * workers).toFixed(2)}${others}`);
+    const taken = proxyCoreBusy !== null && proxyCoreBusy !== undefined ? proxyCoreBusy - proxyCores - (proxyCoreIrq ?? 0) : 0;
+    const others = taken > 0.1 ? ` (its CPU ${Math.round(proxyCoreBusy * 100)}% busy: ${taken.toFixed(2)} core to other processes${othersCores > 0.05 ? `, ${othersCores.toFixed(2)} of it other proxies` : ''})` : '';
+    why.push(`proxy ${proxyCores.toFixed(2)} cores${proxyCoreIrq ? ` + irq ${proxyCoreIrq.toFixed(2)}` : ''} < ${(GENERATOR_BOUND.proxyCoresBelow * workers).toFixed(2)}${others}`);
   }
   if (clientCores !== null && clientCores >= GENERATOR_BOUND.generatorCoresAtLeast) why.push(`generator ${clientCores.toFixed(2)} cores ≥ ${GENERATOR_BOUND.generatorCoresAtLeast}`);
   return why;
@@ -39,7 +42,9 @@ export function sampleOf(raw, { round: r, rssBytes, isDirect = false, workers = 
   const cpuWindow = raw.cpuWindowSeconds ?? raw.seconds;
   const proxyCores = raw.proxyTicks / CLK_TCK / cpuWindow;
   const clientCores = raw.clientCpuSeconds === null || raw.clientCpuSeconds === undefined ? null : raw.clientCpuSeconds / cpuWindow;
-  const why = generatorBoundWhy({ proxyCores, clientCores, workers, isDirect, proxyCoreBusy: proxyCpu === undefined ? null : raw.coreBusy?.[proxyCpu], offeredRate, rps: requests / raw.seconds });
+  const othersCores = (raw.othersTicks ?? 0) / CLK_TCK / cpuWindow;
+  const proxyCoreIrq = proxyCpu === undefined ? null : (raw.coreIrq?.[proxyCpu] ?? null);
+  const why = generatorBoundWhy({ proxyCores, clientCores, workers, isDirect, proxyCoreBusy: proxyCpu === undefined ? null : raw.coreBusy?.[proxyCpu], proxyCoreIrq, othersCores, offeredRate, rps: requests / raw.seconds });
   return {
     generator: raw.generator,
     round: r,
@@ -61,6 +66,10 @@ export function sampleOf(raw, { round: r, rssBytes, isDirect = false, workers = 
     clientUsPerReq: perReq(raw.clientCpuSeconds),
     machineBusy: raw.machineBusy,
     coreBusy: raw.coreBusy,
+    coreIrq: raw.coreIrq,
+    proxyCoreIrq,
+    othersCores,
+    settleMs: raw.settleMs,
     generatorBound: why.length > 0,
     generatorBoundWhy: why,
     offeredRate: offeredRate ?? null,
@@ -93,10 +102,12 @@ export function summarize(target, samples) {
     machineBusy: round(median(pick('machineBusy')), 2),
     core0Busy: round(median(samples.map((s) => s.coreBusy?.['0'])), 2),
     core1Busy: round(median(samples.map((s) => s.coreBusy?.['1'])), 2),
+    core1Irq: round(median(samples.map((s) => s.coreIrq?.['1'])), 2),
+    othersCores: round(median(pick('othersCores')), 2),
     // Rounds flagged generator-bound; the row is flagged when most of its rounds are.
     generatorBoundRounds: samples.filter((s) => s.generatorBound).length,
     generatorBound: target === 'direct' ? null : samples.filter((s) => s.generatorBound).length * 2 > samples.length,
-    generatorBoundWhy: [...new Set(samples.flatMap((s) => s.generatorBoundWhy.map((w) => w.replace(/ [\d.]+ cores/, '').replace(/ \(its CPU.*\)/, ' (CPU shared with other processes)').replace(/rate \d+\/s/, 'rate'))))],
+    generatorBoundWhy: [...new Set(samples.flatMap((s) => s.generatorBoundWhy.map((w) => w.replace(/ [\d.]+ cores/, '').replace(/ \+ irq [\d.]+/, ' + irq').replace(/ \(its CPU.*\)/, ' (CPU shared with other processes)').replace(/rate \d+\/s/, 'rate'))))],
     offeredRate: samples[0]?.offeredRate ?? null,
     rssMB: target === 'direct' ? null : round(median(pick('rssMB')), 1),
     rssMaxMB: target === 'direct' ? null : round(Math.max(...pick('rssMB')), 1),
