@@ -31,7 +31,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { coreBusy, coreIrq, coreTicks, cpuTicks, waitIdle, machineTicks, pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
+import { coreBusy, coreIrq, coreTicks, cpuTicks, killTree, waitIdle, machineTicks, pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import { buildScenarios } from './lib/scenarios.js';
@@ -148,7 +148,9 @@ async function stopTargets(list) {
       (t) =>
         new Promise((resolve) => {
           if (t.child.exitCode !== null || t.child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => t.child.kill('SIGKILL'), 10_000);
+          // SIGKILL the whole tree if it does not stop: a SIGKILLed nginx master leaves its workers.
+          const tree = t.pids();
+          const timer = setTimeout(() => killTree(tree), 10_000);
           t.child.once('exit', () => {
             clearTimeout(timer);
             resolve();
@@ -277,7 +279,17 @@ for (const [key, { profile, backend }] of groups) {
       for (const t of targets) {
         const path = scenario.load.requests?.[0].path ?? (scenario.load.kind === 'websocket' ? '/' : scenario.load.path);
         const host = scenario.load.requests?.[0].host ?? TLS_HOST;
-        const status = await probe({ port: scenario.tls ? t.tlsPort : t.port, tls: scenario.tls, host, servername: TLS_HOST, path });
+        // A few tries: on a shared box a stall of several seconds happens.
+        let status;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            status = await probe({ port: scenario.tls ? t.tlsPort : t.port, tls: scenario.tls, host, servername: TLS_HOST, path });
+            break;
+          } catch (err) {
+            if (attempt === 3) throw new Error(`${scenario.id}: ${t.name} did not answer the sanity request ${host}${path}: ${err.message}`);
+            console.error(`compare: ${scenario.id}: ${t.name}: sanity request failed (${err.message}), retrying`);
+          }
+        }
         if (status !== 200) throw new Error(`${scenario.id}: ${t.name} answered ${status} to the sanity request ${host}${path}`);
       }
       const samples = Object.fromEntries(targets.map((t) => [t.name, []]));

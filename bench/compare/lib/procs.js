@@ -65,8 +65,9 @@ export async function stopAll(graceMs = 5_000) {
     alive.map(
       (child) =>
         new Promise((resolve) => {
+          const tree = processTree(child.pid);
           const timer = setTimeout(() => {
-            child.kill('SIGKILL');
+            killTree(tree);
             resolve();
           }, graceMs);
           child.once('exit', () => {
@@ -86,12 +87,21 @@ export async function stopAll(graceMs = 5_000) {
 export function killAllNow() {
   for (const child of started) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
-    for (const pid of processTree(child.pid).reverse()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+    killTree(processTree(child.pid));
+  }
+}
+
+/**
+ * SIGKILL to the processes of a tree taken with processTree() (children last, so that a master
+ * cannot fork a replacement). Only pids that tree listed, i.e. processes we started and their
+ * descendants.
+ */
+export function killTree(tree) {
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
 }
