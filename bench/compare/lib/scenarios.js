@@ -49,7 +49,7 @@ export function buildScenarios({ connections }) {
       id: 'http-fixed-rate',
       title: 'HTTP keep-alive at a fixed rate (latency below saturation)',
       short: 'HTTP fixed rate',
-      description: `**Generator: load-worker.js (paced)**, ${connections} keep-alive connections, GET /bytes/128 at the same fixed rate for every target (open loop; each latency counts from when its request was due, as wrk2 does; wrk2 is not in Debian). The rate is FIXED_RATE, or half the lowest proxy req/s of the HTTP keep-alive scenario in the same run (rounded down to 500/s): below every proxy's saturation point, so p99 compares latency, not queueing. The proxies are not meant to saturate here: a row is flagged only if the generator's CPU is saturated or the rate was not reached.`,
+      description: `**Generator: load-worker.js (paced)**, ${connections} keep-alive connections, GET /bytes/128 at the same fixed rate for every target (open loop; each latency counts from when its request was due, as wrk2 does; wrk2 is not in Debian). The rate is FIXED_RATE, or half the lowest proxy req/s of the HTTP keep-alive scenario in the same run (rounded down to 500/s): below every proxy's saturation point, so p99 compares latency, not queueing. The proxies are not meant to saturate here: a row is flagged only if the generator's CPU is saturated, the rate was not reached, or other processes took more than 0.2 of the proxy's CPU (its latency is then not its own).`,
       profile: 'base',
       backend: 'nginx',
       tls: false,

@@ -25,6 +25,9 @@ function generatorBoundWhy({ proxyCores, clientCores, workers, isDirect, proxyCo
   // At a fixed rate the proxy is not meant to saturate; the run only fails if the rate was not reached.
   if (offeredRate) {
     if (rps < 0.95 * offeredRate) why.push(`rate ${Math.round(rps)}/s < 0.95 × ${offeredRate}/s offered`);
+    // Latency at a fixed rate is only the proxy's own when it had its CPU to itself.
+    const taken = proxyCoreBusy !== null && proxyCoreBusy !== undefined && proxyCores !== null ? proxyCoreBusy - proxyCores - (proxyCoreIrq ?? 0) : 0;
+    if (!isDirect && taken > 0.2) why.push(`its CPU ${Math.round(proxyCoreBusy * 100)}% busy: ${taken.toFixed(2)} core to other processes`);
   } else if (!isDirect && proxyCores !== null && proxyCores + (proxyCoreIrq ?? 0) < GENERATOR_BOUND.proxyCoresBelow * workers) {
     // The proxy's CPU busy but not by the proxy: other processes took it (a shared machine).
     const taken = proxyCoreBusy !== null && proxyCoreBusy !== undefined ? proxyCoreBusy - proxyCores - (proxyCoreIrq ?? 0) : 0;
@@ -107,7 +110,7 @@ export function summarize(target, samples) {
     // Rounds flagged generator-bound; the row is flagged when most of its rounds are.
     generatorBoundRounds: samples.filter((s) => s.generatorBound).length,
     generatorBound: target === 'direct' ? null : samples.filter((s) => s.generatorBound).length * 2 > samples.length,
-    generatorBoundWhy: [...new Set(samples.flatMap((s) => s.generatorBoundWhy.map((w) => w.replace(/ [\d.]+ cores/, '').replace(/ \+ irq [\d.]+/, ' + irq').replace(/ \(its CPU.*\)/, ' (CPU shared with other processes)').replace(/rate \d+\/s/, 'rate'))))],
+    generatorBoundWhy: [...new Set(samples.flatMap((s) => s.generatorBoundWhy.map((w) => w.replace(/ [\d.]+ cores/, '').replace(/ \+ irq [\d.]+/, ' + irq').replace(/ \(its CPU.*\)/, ' (CPU shared with other processes)').replace(/rate \d+\/s/, 'rate').replace(/^its CPU .*/, 'its CPU shared with other processes'))))],
     offeredRate: samples[0]?.offeredRate ?? null,
     rssMB: target === 'direct' ? null : round(median(pick('rssMB')), 1),
     rssMaxMB: target === 'direct' ? null : round(Math.max(...pick('rssMB')), 1),
