@@ -1,5 +1,7 @@
-// Portico beside nginx and HAProxy: the same scenarios, the same echo backend, the same machine, one
-// run. See bench/README.md for what each scenario measures and how to read the numbers.
+// Portico beside nginx and HAProxy: the same scenarios, the same backend, the same machine, one run;
+// wrk as the load generator wherever it can drive the scenario, CPU per request at saturation as the
+// headline, runs that did not saturate the proxy flagged "generator-bound". See bench/README.md for what each scenario measures and how to read
+// the numbers.
 //
 //   npm run bench:compare            (builds dist/ and certs/ first)
 //   node bench/compare/compare.bench.js
@@ -7,8 +9,12 @@
 // Env (defaults in brackets):
 //   ROUNDS [3]  WARMUP_S [1]  DURATION_S [4]  CONNECTIONS [50]
 //   PIN [1]         1: proxy on CPU 1, load generator + backend on CPU 0 (taskset); 0: unpinned
+//   FIXED_RATE      req/s of the fixed-rate scenario (default: half the lowest proxy req/s of
+//                   http-keepalive in the same run, rounded down to 500; 5,000 without it)
+//   GENERATOR [wrk] wrk: wrk drives every scenario it can (falls back to load-worker.js when wrk is
+//                   not installed); load-worker: the Node generators (autocannon …) for all
 //   SCENARIOS       comma list of scenario ids (http-keepalive,https-keepalive,http-new-connection,
-//                   https-handshake,large-1mib,routing-10k,websocket); default all
+//                   http-fixed-rate,https-handshake,large-1mib,routing-10k,websocket); default all
 //   TARGETS         comma list among portico,nginx,haproxy,direct; default all available
 //   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and N Portico
 //                   processes (cluster-portico.js); everything then runs unpinned
@@ -18,18 +24,19 @@
 //                   node_modules/.cache/portico-baseline): adds the target "portico-baseline", run
 //                   the same way, for before/after comparisons of hot-path changes
 //
-// Needs nginx (apt-get install nginx-light), haproxy (apt-get install haproxy), taskset (util-linux)
-// for pinning. A missing proxy is reported and left out; the rest still runs.
+// Needs wrk (apt-get install wrk), nginx (apt-get install nginx-light; also the backend),
+// haproxy (apt-get install haproxy), taskset (util-linux) for pinning. A missing proxy is reported and left out; the rest still runs.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
+import { coreBusy, coreIrq, coreTicks, cpuTicks, killTree, waitIdle, machineTicks, pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
+import { runWrk, writeWrkScript } from './lib/wrk.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import { buildScenarios } from './lib/scenarios.js';
-import { addRatios, checkTargets, sampleOf, summarize } from './lib/stats.js';
-import { probe, startBackend, startHaproxy, startNginx, startPortico } from './lib/targets.js';
+import { addRatios, checkTargets, GENERATOR_BOUND, sampleOf, summarize, workersOf } from './lib/stats.js';
+import { probe, startBackend, startHaproxy, startNginx, startNginxBackend, startPortico } from './lib/targets.js';
 import { TLS_HOST } from './lib/configs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +49,7 @@ const CONNECTIONS = Number(env('CONNECTIONS', 50));
 const PIN = env('PIN', '1') !== '0';
 const WORKERS = Number(env('WORKERS', 1));
 const OUT = env('OUT', 'compare');
+const GENERATOR = env('GENERATOR', 'wrk');
 const CPUS = { proxy: '1', client: '0' };
 const certs = join(root, 'certs');
 
@@ -55,6 +63,10 @@ const haveNginx = hasCommand('nginx');
 const haveHaproxy = hasCommand('haproxy');
 if (!haveNginx) missing.push('nginx is not installed (apt-get install -y nginx-light): no nginx rows and no ratios to nginx');
 if (!haveHaproxy) missing.push('haproxy is not installed (apt-get install -y haproxy): no HAProxy rows');
+const haveWrk = hasCommand('wrk');
+if (GENERATOR === 'wrk' && !haveWrk) missing.push('wrk is not installed (apt-get install -y wrk): every scenario uses the Node load generators (load-worker.js), which saturate before the proxies do');
+if (!haveNginx) missing.push('no nginx backend: the echo backend (Node) serves every scenario and may be the bottleneck');
+const useWrk = (scenario) => GENERATOR === 'wrk' && haveWrk && scenario.wrk !== undefined;
 // N workers need N CPUs: with WORKERS > 1 everything runs unpinned.
 let pinned = PIN && WORKERS === 1 && os.availableParallelism() >= 2;
 if (PIN && !hasCommand('taskset')) {
@@ -77,6 +89,7 @@ const versions = {
   nginx: haveNginx ? versionOf('nginx', ['-v'], /nginx\/(\S+)/) : null,
   haproxy: haveHaproxy ? versionOf('haproxy', ['-v'], /version (\S+)/) : null,
   autocannon: JSON.parse(readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version,
+  wrk: haveWrk ? versionOf('wrk', ['-v'], /wrk (\S+)/) : null,
 };
 
 const wantedTargets = env('TARGETS', 'portico,nginx,haproxy,direct').split(',');
@@ -103,11 +116,16 @@ if (loadBefore.one > 1.5) console.error('compare: warning: the machine is alread
 
 // ---------------------------------------------------------------------------------------------
 // Targets per configuration profile.
-const backend = await startBackend({ root, cpus: pinned ? CPUS.client : undefined });
+// Two backends on the client's CPU: nginx `return 200` (never the bottleneck) for the HTTP
+// scenarios, the Node echo backend for WebSocket (and for everything when nginx is missing).
+const echoBackend = scenarios.some((s) => s.backend === 'echo' || !haveNginx) ? await startBackend({ root, cpus: pinned ? CPUS.client : undefined }) : null;
+const nginxBackend = haveNginx && scenarios.some((s) => s.backend === 'nginx') ? await startNginxBackend({ dir: join(work, 'backend-nginx'), cpus: pinned ? CPUS.client : undefined }) : null;
+const backendOf = (scenario) => (scenario.backend === 'nginx' && nginxBackend ? nginxBackend : echoBackend);
+const backendName = (b) => (b === nginxBackend ? 'nginx (1 worker: `return 200`, 1 MiB from a file)' : 'echo (Node)');
 const proxyCpus = pinned ? CPUS.proxy : undefined;
 
-async function startProfile(profile) {
-  const dir = (name) => join(work, `${profile}-${name}`);
+async function startProfile(profile, backend) {
+  const dir = (name) => join(work, `${profile}-${backend === nginxBackend ? 'nginxbe' : 'echobe'}-${name}`);
   const common = { root, profile, backendPort: backend.port, certs };
   const list = [];
   if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir('portico'), cpus: proxyCpus }));
@@ -130,7 +148,9 @@ async function stopTargets(list) {
       (t) =>
         new Promise((resolve) => {
           if (t.child.exitCode !== null || t.child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => t.child.kill('SIGKILL'), 10_000);
+          // SIGKILL the whole tree if it does not stop: a SIGKILLed nginx master leaves its workers.
+          const tree = t.pids();
+          const timer = setTimeout(() => killTree(tree), 10_000);
           t.child.once('exit', () => {
             clearTimeout(timer);
             resolve();
@@ -160,10 +180,59 @@ function runLoad(spec, cpus) {
   });
 }
 
+/**
+ * The fixed-rate scenario's rate: FIXED_RATE, or half the lowest single-worker proxy req/s of the
+ * HTTP keep-alive scenario in this run, rounded down to 500/s (at least 500), or 5,000/s.
+ */
+function fixedRateFor() {
+  if (process.env.FIXED_RATE) return Number(process.env.FIXED_RATE);
+  const ka = results.find((r) => r.id === 'http-keepalive');
+  const rates = ka?.rows.filter((r) => r.target !== 'direct' && workersOf(r.target) === 1 && r.rps).map((r) => r.rps) ?? [];
+  if (rates.length === 0) return 5000;
+  return Math.max(500, Math.floor((Math.min(...rates) * 0.5) / 500) * 500);
+}
+
 const isSingleProcessTarget = (t) => ['portico', 'portico-baseline', 'nginx', 'haproxy'].includes(t.name);
 
-async function measure(scenario, target, roundIndex) {
+/**
+ * One wrk run (warm-up, discarded, then the measured run) with the same CPU bookkeeping as
+ * load-worker.js: proxy tree and backend ticks from /proc/<pid>/stat and per-CPU busy time from
+ * /proc/stat right around the measured run; wrk's own CPU from its parent shell's cutime/cstime.
+ */
+async function runWrkLoad(scenario, target, backend, cpus, others) {
+  const w = scenario.wrk;
+  const port = scenario.tls ? target.tlsPort : target.port;
+  const url = `${scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}${w.path ?? '/'}`;
+  const headers = [...(w.requests ? [] : [`Host: ${TLS_HOST}`]), ...(w.headers ?? [])];
+  const script = wrkScripts.get(scenario.id);
+  const proxyPids = target.name === 'direct' ? [] : target.pids();
+  await runWrk({ url, connections: w.connections, durationS: WARMUP_S, headers, script, cpus });
+  const snap = () => ({ proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), others: cpuTicks(others), machine: machineTicks(), cores: coreTicks() });
+  const before = snap();
+  const r = await runWrk({ url, connections: w.connections, durationS: DURATION_S, headers, script, cpus });
+  const after = snap();
+  return {
+    ...r,
+    generator: 'wrk',
+    // CPU is counted over the whole wrk process lifetime (start-up included), so cores are per that window.
+    cpuWindowSeconds: r.wallSeconds,
+    proxyTicks: after.proxy - before.proxy,
+    backendTicks: after.backend - before.backend,
+    othersTicks: after.others - before.others,
+    clientCpuSeconds: r.wrkCpuSeconds,
+    machineBusy: 1 - (after.machine.idle - before.machine.idle) / Math.max(1, after.machine.total - before.machine.total),
+    coreBusy: coreBusy(before.cores, after.cores),
+    coreIrq: coreIrq(before.cores, after.cores),
+  };
+}
+
+async function measure(scenario, target, roundIndex, allTargets) {
   const isDirect = target.name === 'direct';
+  // The other proxies share this proxy's CPU: wait until the previous one is idle, and count what
+  // they still use during the run.
+  const others = allTargets.filter((t) => t !== target && t.name !== 'direct').flatMap((t) => t.pids());
+  const settleMs = await waitIdle(others);
+  const backend = backendOf(scenario);
   const tls = scenario.tls;
   const port = tls ? target.tlsPort : target.port;
   const spec = {
@@ -171,7 +240,8 @@ async function measure(scenario, target, roundIndex) {
     target: { port, tls, servername: TLS_HOST, host: TLS_HOST },
     warmupS: WARMUP_S,
     durationS: DURATION_S,
-    sample: { proxy: isDirect ? [] : target.pids(), backend: backend.pids() },
+    sample: { proxy: isDirect ? [] : target.pids(), backend: backend.pids(), others },
+    ...(scenario.fixedRate && { rate: fixedRateFor() }),
   };
   let cpus;
   if (pinned) {
@@ -183,46 +253,64 @@ async function measure(scenario, target, roundIndex) {
     }
   }
   try {
-    const raw = await runLoad(spec, cpus);
-    return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()) });
+    const raw = useWrk(scenario) ? await runWrkLoad(scenario, target, backend, cpus, others) : { generator: scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`, ...(await runLoad(spec, cpus)) };
+    raw.settleMs = settleMs;
+    return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()), isDirect, workers: workersOf(target.name), proxyCpu: pinned && isSingleProcessTarget(target) ? CPUS.proxy : undefined, offeredRate: scenario.fixedRate ? spec.rate : undefined });
   } finally {
     if (pinned && isDirect) repin(backend.pids(), CPUS.client);
   }
 }
 
+const fmtPct = (x) => (x === null || x === undefined ? '–' : `${Math.round(x * 100)}%`);
 const fmt1 = (x) => (x === null || x === undefined ? '–' : x.toFixed(x < 10 ? 2 : 1));
+const wrkScripts = new Map(scenarios.filter((s) => s.wrk).map((s) => [s.id, writeWrkScript(work, s.id, s.wrk)]));
 const startedAt = Date.now();
 const results = [];
-const profiles = [...new Set(scenarios.map((s) => s.profile))];
-for (const profile of profiles) {
-  console.error(`compare: starting the ${profile} configuration…`);
-  const proxies = await startProfile(profile);
+// One proxy configuration per (profile, backend): the WebSocket scenario forwards to the echo backend.
+const groups = [...new Map(scenarios.map((s) => [`${s.profile}/${backendOf(s) === nginxBackend ? 'nginx' : 'echo'}`, { profile: s.profile, backend: backendOf(s) }])).entries()];
+for (const [key, { profile, backend }] of groups) {
+  console.error(`compare: starting the ${profile} configuration (backend: ${backendName(backend)})…`);
+  const proxies = await startProfile(profile, backend);
   try {
-    for (const scenario of scenarios.filter((s) => s.profile === profile)) {
+    for (const scenario of scenarios.filter((s) => `${s.profile}/${backendOf(s) === nginxBackend ? 'nginx' : 'echo'}` === key)) {
       const targets = [...proxies.filter((t) => !scenario.tls || t.tlsPort !== undefined)];
       if (scenario.direct && wantedTargets.includes('direct')) targets.push(backend);
       // Sanity: every target answers 200 before anything is measured.
       for (const t of targets) {
         const path = scenario.load.requests?.[0].path ?? (scenario.load.kind === 'websocket' ? '/' : scenario.load.path);
         const host = scenario.load.requests?.[0].host ?? TLS_HOST;
-        const status = await probe({ port: scenario.tls ? t.tlsPort : t.port, tls: scenario.tls, host, servername: TLS_HOST, path });
+        // A few tries: on a shared box a stall of several seconds happens.
+        let status;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            status = await probe({ port: scenario.tls ? t.tlsPort : t.port, tls: scenario.tls, host, servername: TLS_HOST, path });
+            break;
+          } catch (err) {
+            if (attempt === 3) throw new Error(`${scenario.id}: ${t.name} did not answer the sanity request ${host}${path}: ${err.message}`);
+            console.error(`compare: ${scenario.id}: ${t.name}: sanity request failed (${err.message}), retrying`);
+          }
+        }
         if (status !== 200) throw new Error(`${scenario.id}: ${t.name} answered ${status} to the sanity request ${host}${path}`);
       }
       const samples = Object.fromEntries(targets.map((t) => [t.name, []]));
       for (let r = 0; r < ROUNDS; r++) {
         const order = targets.map((_, i) => targets[(i + r) % targets.length]);
         for (const t of order) {
-          const s = await measure(scenario, t, r);
+          const s = await measure(scenario, t, r, targets);
           samples[t.name].push(s);
           console.error(
             `${scenario.id.padEnd(20)} round ${r + 1}/${ROUNDS} ${t.name.padEnd(12)} ${Math.round(s.rps).toString().padStart(6)}/s  p50 ${fmt1(s.p50)} p99 ${fmt1(s.p99)} p99.9 ${fmt1(s.p999)} ms` +
               (t.name === 'direct' ? '' : `  proxy ${s.proxyUsPerReq?.toFixed(1)} µs/req ${s.proxyCores.toFixed(2)} cores  RSS ${s.rssMB.toFixed(0)} MB`) +
-              `  busy ${(s.machineBusy * 100).toFixed(0)}%  errors ${s.errors}/${s.non2xx}${s.errorSamples ? ` ${s.errorSamples.join(',')}` : ''}`,
+              `  ${s.generator} ${s.clientCores?.toFixed(2) ?? '–'} cores  backend ${s.backendCores.toFixed(2)} cores  CPU0/1 busy ${fmtPct(s.coreBusy?.[CPUS.client])}/${fmtPct(s.coreBusy?.[CPUS.proxy])} (CPU1 irq ${fmtPct(s.coreIrq?.[CPUS.proxy])}, other proxies ${s.othersCores.toFixed(2)})` +
+              `  errors ${s.errors}/${s.non2xx}${s.errorSamples ? ` ${s.errorSamples.join(',')}` : ''}${s.generatorBound ? `  GENERATOR-BOUND (${s.generatorBoundWhy.join('; ')})` : ''}`,
           );
         }
       }
       const rows = addRatios(targets.map((t) => summarize(t.name, samples[t.name])));
-      results.push({ id: scenario.id, title: scenario.title, short: scenario.short, description: scenario.description, unit: scenario.unit, showMBps: scenario.showMBps, load: { ...scenario.load, requests: scenario.load.requests ? `${scenario.load.requests.length} (host, path) pairs` : undefined }, rows, samples });
+      const generator = useWrk(scenario) ? 'wrk' : scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`;
+      const load = useWrk(scenario) ? { ...scenario.wrk, requests: scenario.wrk.requests ? `${scenario.wrk.requests.length} (host, path) pairs` : undefined } : { ...scenario.load, requests: scenario.load.requests ? `${scenario.load.requests.length} (host, path) pairs` : undefined };
+      if (scenario.fixedRate) load.rate = fixedRateFor();
+      results.push({ id: scenario.id, title: scenario.title, short: scenario.short, description: scenario.description, unit: scenario.unit, showMBps: scenario.showMBps, generator, backend: backendName(backend), load, rows, samples });
     }
   } finally {
     await stopTargets(proxies);
@@ -237,7 +325,7 @@ const result = {
   date: new Date().toISOString(),
   versions,
   machine: { cpus: os.availableParallelism(), loadBefore, loadAfter: machineLoad(), kernel: os.release() },
-  method: { rounds: ROUNDS, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, pinned, cpus: CPUS, workers: WORKERS, order: 'rotating' },
+  method: { rounds: ROUNDS, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, pinned, cpus: CPUS, workers: WORKERS, order: 'rotating', generator: GENERATOR, generatorBound: GENERATOR_BOUND },
   missing,
   totalSeconds: (Date.now() - startedAt) / 1000,
   targets: checkTargets(results),

@@ -7,6 +7,11 @@
 // first on the same target, then the measured run; CPU ticks of the sampled processes and of the
 // machine are read right around the measured run.
 //
+// Since bench/compare switched to wrk, compare.bench.js uses this only for what wrk cannot drive
+// (a full TLS handshake per request, WebSocket), when wrk is missing or GENERATOR=load-worker;
+// profile.js uses it always. These generators are Node: on one core they saturate before nginx and
+// HAProxy do (the report flags such runs "generator-bound").
+//
 // Load generators:
 //   autocannon  keep-alive HTTP/1.1 or HTTPS through autocannon's programmatic API (latency taken
 //               from its per-response `responseTime`, which is in fractional ms; autocannon's own
@@ -16,12 +21,14 @@
 //               a full handshake) or keep-alive with large bodies. autocannon cannot do either well:
 //               with `reconnectRate` it drops the response it reconnects after, and it appends every
 //               body to a string, which makes the client the bottleneck at 1 MiB;
+//   paced       keep-alive GETs at a fixed rate (`rate`/s, open loop, latency from when each request
+//               was due: the p99 at the same offered load, below every proxy's saturation point);
 //   websocket   N WebSocket connections (ws), each sending a message and waiting for its echo.
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
-import { cpuTicks, machineTicks } from './lib/procs.js';
+import { coreBusy, coreIrq, coreTicks, cpuTicks, machineTicks } from './lib/procs.js';
 
 const spec = JSON.parse(process.argv[2]);
 
@@ -56,7 +63,9 @@ function snapshot() {
   return {
     proxy: cpuTicks(spec.sample?.proxy ?? []),
     backend: cpuTicks(spec.sample?.backend ?? []),
+    others: cpuTicks(spec.sample?.others ?? []),
     machine: machineTicks(),
+    cores: coreTicks(),
     client: process.cpuUsage(),
     at: performance.now(),
   };
@@ -68,8 +77,11 @@ function delta(a, b) {
     seconds: (b.at - a.at) / 1000,
     proxyTicks: b.proxy - a.proxy,
     backendTicks: b.backend - a.backend,
+    othersTicks: b.others - a.others,
     clientCpuSeconds: clientUs / 1e6,
     machineBusy: 1 - (b.machine.idle - a.machine.idle) / Math.max(1, b.machine.total - a.machine.total),
+    coreBusy: coreBusy(a.cores, b.cores),
+    coreIrq: coreIrq(a.cores, b.cores),
   };
 }
 
@@ -252,6 +264,109 @@ async function runRaw() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// paced: keep-alive GETs at a fixed rate (open loop). Request i is due at t0 + i / rate; it goes out
+// on an idle connection as soon as there is one, and its latency counts from when it was due (so a
+// stall shows up in the tail instead of lowering the rate: no coordinated omission, as wrk2 does).
+
+function pacedRun(durationS, latencies) {
+  const t = spec.target;
+  const rate = spec.rate;
+  const request = Buffer.from(`GET ${spec.path} HTTP/1.1\r\nHost: ${t.host}\r\nUser-Agent: portico-bench\r\n\r\n`);
+  const stats = { requests: 0, bytes: 0, errors: 0, non2xx: 0, errorSamples: [], offered: 0, maxBacklog: 0 };
+  const idle = [];
+  const due = []; // scheduled times (ms, performance.now()) not yet sent
+  const sockets = [];
+  let running = true;
+  const t0 = performance.now();
+
+  const dispatch = () => {
+    while (idle.length && due.length) idle.pop().sendAt(due.shift());
+  };
+
+  const conn = () => {
+    const socket = t.tls
+      ? tlsConnect({ host: '127.0.0.1', port: t.port, servername: t.servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ host: '127.0.0.1', port: t.port, noDelay: true });
+    sockets.push(socket);
+    let scheduled = 0;
+    let head = [];
+    let headLen = 0;
+    let bodyLeft = -1;
+    let status = 0;
+    const c = {
+      sendAt(at) {
+        scheduled = at;
+        head = [];
+        headLen = 0;
+        bodyLeft = -1;
+        socket.write(request);
+      },
+    };
+    socket.on(t.tls ? 'secureConnect' : 'connect', () => {
+      idle.push(c);
+      dispatch();
+    });
+    socket.on('error', (err) => {
+      if (!running) return;
+      stats.errors++;
+      if (stats.errorSamples.length < 5) stats.errorSamples.push(String(err?.code ?? err?.message ?? err));
+    });
+    socket.on('data', (chunk) => {
+      if (bodyLeft < 0) {
+        head.push(chunk);
+        headLen += chunk.length;
+        const buf = head.length === 1 ? chunk : Buffer.concat(head, headLen);
+        const end = buf.indexOf(CRLFCRLF);
+        if (end < 0) return;
+        const text = buf.toString('latin1', 0, end);
+        status = Number(text.slice(9, 12));
+        const m = /\r\ncontent-length:\s*(\d+)/i.exec(text);
+        bodyLeft = (m ? Number(m[1]) : 0) - (buf.length - (end + 4));
+        stats.bytes += buf.length;
+      } else {
+        stats.bytes += chunk.length;
+        bodyLeft -= chunk.length;
+      }
+      if (bodyLeft > 0) return;
+      if (running) {
+        stats.requests++;
+        if (status < 200 || status > 299) stats.non2xx++;
+        latencies?.record(performance.now() - scheduled);
+      }
+      idle.push(c);
+      dispatch();
+    });
+  };
+  for (let i = 0; i < spec.connections; i++) conn();
+
+  const tick = setInterval(() => {
+    const now = performance.now();
+    const target = Math.floor(((now - t0) * rate) / 1000);
+    while (stats.offered < target) due.push(t0 + (stats.offered++ * 1000) / rate);
+    if (due.length > stats.maxBacklog) stats.maxBacklog = due.length;
+    dispatch();
+  }, 1);
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      running = false;
+      clearInterval(tick);
+      for (const s of sockets) s.destroy();
+      resolve(stats);
+    }, durationS * 1000);
+  });
+}
+
+async function runPaced() {
+  await pacedRun(spec.warmupS);
+  await sleep(200);
+  const latencies = new Latencies();
+  const s0 = snapshot();
+  const stats = await pacedRun(spec.durationS, latencies);
+  const s1 = snapshot();
+  return { ...stats, latency: latencies.summary(), ...delta(s0, s1) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // WebSocket echo
 
 async function runWebSocket() {
@@ -313,7 +428,7 @@ async function runWebSocket() {
 
 // ---------------------------------------------------------------------------------------------
 
-const runners = { autocannon: runAutocannon, raw: runRaw, websocket: runWebSocket };
+const runners = { autocannon: runAutocannon, raw: runRaw, paced: runPaced, websocket: runWebSocket };
 try {
   const result = await runners[spec.kind]();
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -9,8 +9,9 @@
 //     (ingress-nginx's default is `proxy_buffering off`; Portico streams);
 //   - one worker (nginx worker_processes 1, HAProxy nbthread 1, one Portico process) unless
 //     `workers` says otherwise.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 export const TLS_HOST = 'web.example.com';
 export const ROUTING = { hosts: 1000, pathsPerHost: 10, services: 10 };
@@ -131,6 +132,43 @@ http {
     body = `${lines.join('\n')}\n`;
   }
   return `${common}${body}}\n`;
+}
+
+/** Size of the nginx backend's small body (every path but the 1 MiB one). */
+export const SMALL_BODY_BYTES = 128;
+
+/**
+ * nginx.conf for the backend: one worker, `return 200` with SMALL_BODY_BYTES bytes on any path,
+ * /bytes/1048576 from a file (written here). Keep-alive without limits, no access log.
+ */
+export function renderNginxBackendConf({ dir, port }) {
+  mkdirSync(dir, { recursive: true });
+  const big = join(dir, 'bytes-1048576');
+  writeFileSync(big, Buffer.alloc(1048576, 'x'));
+  // nginx's workers run as an unprivileged user when started as root: they must be able to read it
+  // (the temp dirs above it are mkdtemp's 0700).
+  chmodSync(big, 0o644);
+  for (let d = dir; d !== dirname(d) && d.startsWith(tmpdir()) && d !== tmpdir(); d = dirname(d)) chmodSync(d, 0o755);
+  return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  sendfile on;
+  tcp_nopush on;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location = /bytes/1048576 { alias ${big}; }
+    location / { return 200 "${'x'.repeat(SMALL_BODY_BYTES)}"; }
+  }
+}
+`;
 }
 
 /** haproxy.cfg for a profile; writes the PEM bundle HAProxy needs next to it. */

@@ -65,8 +65,9 @@ export async function stopAll(graceMs = 5_000) {
     alive.map(
       (child) =>
         new Promise((resolve) => {
+          const tree = processTree(child.pid);
           const timer = setTimeout(() => {
-            child.kill('SIGKILL');
+            killTree(tree);
             resolve();
           }, graceMs);
           child.once('exit', () => {
@@ -79,9 +80,30 @@ export async function stopAll(graceMs = 5_000) {
   );
 }
 
-/** Synchronous last resort (process 'exit' handler). */
+/**
+ * Synchronous last resort (process 'exit' handler): SIGKILL to every process we started and to its
+ * descendants (a SIGKILLed nginx master cannot stop its workers, which would be left running).
+ */
 export function killAllNow() {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of started) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    killTree(processTree(child.pid));
+  }
+}
+
+/**
+ * SIGKILL to the processes of a tree taken with processTree() (children last, so that a master
+ * cannot fork a replacement). Only pids that tree listed, i.e. processes we started and their
+ * descendants.
+ */
+export function killTree(tree) {
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** Direct children of `pid` (from /proc/<pid>/task/<pid>/children). */
@@ -138,6 +160,56 @@ export function machineTicks() {
   const idle = cpu[3] + cpu[4];
   const total = cpu.reduce((a, b) => a + b, 0);
   return { idle, total };
+}
+
+/** Busy/total ticks per CPU from /proc/stat: { '0': { idle, total }, '1': … }. */
+export function coreTicks() {
+  const out = {};
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2].trim().split(/\s+/).map(Number);
+    // irq + softirq: with IRQ time accounting this kernel work (loopback packet delivery, mostly on
+    // the sending CPU) is charged to no process, so it is not in the proxy's utime + stime.
+    out[m[1]] = { idle: v[3] + v[4], irq: v[5] + v[6], total: v.reduce((a, b) => a + b, 0) };
+  }
+  return out;
+}
+
+/** Busy fraction of each CPU between two coreTicks() snapshots. */
+export function coreBusy(a, b) {
+  const out = {};
+  for (const cpu of Object.keys(b)) {
+    if (!a[cpu]) continue;
+    const total = b[cpu].total - a[cpu].total;
+    out[cpu] = total > 0 ? 1 - (b[cpu].idle - a[cpu].idle) / total : null;
+  }
+  return out;
+}
+
+/** irq + softirq fraction of each CPU between two coreTicks() snapshots. */
+export function coreIrq(a, b) {
+  const out = {};
+  for (const cpu of Object.keys(b)) {
+    if (!a[cpu]) continue;
+    const total = b[cpu].total - a[cpu].total;
+    out[cpu] = total > 0 ? (b[cpu].irq - a[cpu].irq) / total : null;
+  }
+  return out;
+}
+
+/**
+ * Waits until the processes are idle (at most `maxTicks` CPU ticks in a `windowMs` window) or
+ * `timeoutMs` passed; resolves with the time waited (ms). Used so that a proxy that just finished
+ * its run (closing connections, GC) does not take CPU from the next one on the shared core.
+ */
+export async function waitIdle(pids, { windowMs = 250, maxTicks = 1, timeoutMs = 5_000 } = {}) {
+  const start = performance.now();
+  for (;;) {
+    const a = cpuTicks(pids);
+    await new Promise((r) => setTimeout(r, windowMs));
+    if (cpuTicks(pids) - a <= maxTicks || performance.now() - start > timeoutMs) return performance.now() - start;
+  }
 }
 
 /** Moves every thread of every process in `pids` to `cpus` (e.g. "0", "1", "0,1"). */

@@ -4,29 +4,57 @@
 const fmt = (x, digits = 0) => (x === null || x === undefined ? '–' : Number(x).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const ms = (x) => (x === null || x === undefined ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 
+const pct = (x) => (x === null || x === undefined ? '–' : `${Math.round(x * 100)}%`);
+const boundCell = (r) => (r.target === 'direct' || r.generatorBound === null ? '–' : r.generatorBound ? `**yes** (${r.generatorBoundRounds}/${r.rounds}: ${r.generatorBoundWhy.join('; ')})` : r.generatorBoundRounds ? `no (${r.generatorBoundRounds}/${r.rounds} rounds)` : 'no');
+/** "1.85×" beside the ratio, with a warning when either side of it was generator-bound. */
+const ratioCell = (r, nginx, key) => {
+  if (r[key] === null || r[key] === undefined) return '–';
+  if (r.target === 'nginx') return fmt(r[key], 2);
+  const bound = [r.generatorBound && r.target, r.target !== 'nginx' && nginx?.generatorBound && 'nginx'].filter(Boolean);
+  return `${fmt(r[key], 2)}${bound.length ? ` ⚠ ${bound.join(', ')} generator-bound` : ''}`;
+};
+
 export function renderMarkdown(result) {
   const m = result.method;
+  const v = result.versions;
+  const g = m.generatorBound;
   const lines = [];
   lines.push(`# Portico beside nginx and HAProxy`);
   lines.push('');
-  lines.push(
-    `${result.date} · Node ${result.versions.node} · nginx ${result.versions.nginx ?? 'missing'} · HAProxy ${result.versions.haproxy ?? 'missing'} · autocannon ${result.versions.autocannon} · ${result.machine.cpus} CPUs`,
-  );
+  lines.push(`${result.date} · Node ${v.node} · nginx ${v.nginx ?? 'missing'} · HAProxy ${v.haproxy ?? 'missing'} · wrk ${v.wrk ?? 'missing'} · autocannon ${v.autocannon} · ${result.machine.cpus} CPUs`);
   lines.push('');
   lines.push(
     `Method: ${m.rounds} rounds, targets in rotating order each round (A B C, B C A, …); per run a ${m.warmupS} s warm-up (discarded) then ${m.durationS} s measured. ` +
-      `Medians over rounds. ${m.pinned ? `Pinned: proxy on CPU ${m.cpus.proxy}, load generator and echo backend on CPU ${m.cpus.client} (for "direct" the backend and the client may use both CPUs).` : 'Unpinned: every process may use every CPU.'} ` +
+      `Medians over rounds. ${m.pinned ? `Pinned: each proxy alone on CPU ${m.cpus.proxy}; the load generator and the backend on CPU ${m.cpus.client} (for "direct" the backend and the client may use both CPUs).` : 'Unpinned: every process may use every CPU.'} ` +
+      `Load generator: wrk (1 thread) where it can drive the scenario, else load-worker.js (Node; named per scenario). Backend: nginx \`return 200\` (1 worker) for HTTP, the Node echo server for WebSocket. ` +
       `Load average before: ${result.machine.loadBefore.one.toFixed(2)}, after: ${result.machine.loadAfter.one.toFixed(2)}. Run took ${Math.round(result.totalSeconds)} s.`,
   );
   lines.push('');
-  lines.push('Proxy CPU µs/req is the CPU time (user + system, all processes and threads of the proxy) per request during the measured run: the capacity measure least affected by the shared load generator. Latencies are client-side, in ms, with µs resolution. "÷ nginx" compares with the nginx row that has the same number of workers.');
+  lines.push(
+    '**Proxy CPU µs/req is the headline**: user + system time of the proxy\'s whole process tree (all processes and threads, `/proc/<pid>/stat`) during the measured run, divided by the requests completed. ' +
+      `A run is **generator-bound** when it did not measure the proxy at saturation: the proxy's CPU plus the irq/softirq time on its CPU (the kernel's packet work, charged to no process) stayed under ${g?.proxyCoresBelow ?? 0.9} of a core (per worker), or the load generator used ${g?.generatorCoresAtLeast ?? 0.95} of a core or more; a row is flagged when most of its rounds are, and every ratio it is part of carries ⚠. ` +
+      'Requests/s ratios between unflagged rows are capacity ratios; with a flag they measure the generator or the machine. Latencies are client-side (at saturation: queueing, not a fixed-rate p99), in ms. "÷ nginx" compares with the nginx row that has the same number of workers.',
+  );
   lines.push('');
   if (result.missing.length) lines.push(`**Missing:** ${result.missing.join('; ')}.`, '');
-  lines.push('## Targets (Portico / nginx, same run, one worker each)');
+  lines.push('## Targets (Portico ÷ nginx, same run, one worker each)');
   lines.push('');
   lines.push('| target | value | limit | met |');
   lines.push('|---|---|---|---|');
-  for (const c of result.targets) lines.push(`| ${c.target} | ${c.value ?? '–'} | ${c.limit} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`);
+  for (const c of result.targets) lines.push(`| ${c.target} | ${c.value ?? '–'} | ${c.limit} | ${c.met === null ? (c.generatorBound ? `– (${c.generatorBound})` : '–') : c.met ? 'yes' : '**no**'} |`);
+  lines.push('');
+  lines.push('## Summary: CPU per request at saturation');
+  lines.push('');
+  lines.push('| scenario | generator | target | req/s | proxy CPU µs/req | CPU ÷ nginx | req/s ÷ nginx | p50 / p99 ms | proxy cores | generator-bound |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const s of result.scenarios) {
+    const nginx = s.rows.find((r) => r.target === 'nginx');
+    s.rows.forEach((r, i) => {
+      lines.push(
+        `| ${i === 0 ? s.short : ''} | ${i === 0 ? s.generator : ''} | ${r.target} | ${fmt(r.rps)} | ${fmt(r.proxyUsPerReq, 1)} | ${ratioCell(r, nginx, 'cpuToNginx')} | ${ratioCell(r, nginx, 'rpsToNginx')} | ${ms(r.p50)} / ${ms(r.p99)} | ${fmt(r.proxyCores, 2)} | ${boundCell(r)} |`,
+      );
+    });
+  }
   lines.push('');
   const multi = [...new Set(result.scenarios.flatMap((s) => s.rows.map((r) => r.target)).filter((t) => /-\d+[wt]$/.test(t)))];
   if (multi.length) {
@@ -48,14 +76,17 @@ export function renderMarkdown(result) {
   for (const s of result.scenarios) {
     lines.push(`## ${s.title}`);
     lines.push('');
-    lines.push(s.description);
+    lines.push(`${s.description} Generator: ${s.generator}; backend: ${s.backend}.${s.load?.rate ? ` **Offered rate: ${fmt(s.load.rate)} req/s.**` : ''}`);
     lines.push('');
     const unit = s.unit ?? 'req';
-    lines.push(`| target | ${unit}/s (min–max) | ${s.showMBps ? 'MiB/s | ' : ''}p50 / p99 / p99.9 ms | errors / non-2xx | proxy CPU µs/${unit} | proxy cores | RSS MB | ${unit}/s ÷ nginx | p99 ÷ nginx | CPU ÷ nginx | ${unit}/s ÷ direct |`);
-    lines.push(`|---|---|${s.showMBps ? '---|' : ''}---|---|---|---|---|---|---|---|---|`);
+    const nginx = s.rows.find((r) => r.target === 'nginx');
+    lines.push(
+      `| target | proxy CPU µs/${unit} | CPU ÷ nginx | ${unit}/s (min–max) | ${s.showMBps ? 'MiB/s | ' : ''}${unit}/s ÷ nginx | p50 / p99 / p99.9 ms | p99 ÷ nginx | errors / non-2xx | proxy cores | generator cores | backend cores | CPU0 / CPU1 busy (CPU1 irq) | generator-bound | RSS MB | ${unit}/s ÷ direct |`,
+    );
+    lines.push(`|---|---|---|---|${s.showMBps ? '---|' : ''}---|---|---|---|---|---|---|---|---|---|---|`);
     for (const r of s.rows) {
       lines.push(
-        `| ${r.target} | ${fmt(r.rps)} (${fmt(r.rpsRange[0])}–${fmt(r.rpsRange[1])}) | ${s.showMBps ? `${fmt(r.mbPerSec)} | ` : ''}${ms(r.p50)} / ${ms(r.p99)} / ${ms(r.p999)} | ${r.errors} / ${r.non2xx} | ${fmt(r.proxyUsPerReq, 1)} | ${fmt(r.proxyCores, 2)} | ${fmt(r.rssMB, 0)} | ${fmt(r.rpsToNginx, 2)} | ${fmt(r.p99ToNginx, 2)} | ${fmt(r.cpuToNginx, 2)} | ${fmt(r.rpsToDirect, 2)} |`,
+        `| ${r.target} | ${fmt(r.proxyUsPerReq, 1)} | ${ratioCell(r, nginx, 'cpuToNginx')} | ${fmt(r.rps)} (${fmt(r.rpsRange[0])}–${fmt(r.rpsRange[1])}) | ${s.showMBps ? `${fmt(r.mbPerSec)} | ` : ''}${ratioCell(r, nginx, 'rpsToNginx')} | ${ms(r.p50)} / ${ms(r.p99)} / ${ms(r.p999)} | ${fmt(r.p99ToNginx, 2)} | ${r.errors} / ${r.non2xx} | ${fmt(r.proxyCores, 2)} | ${fmt(r.clientCores, 2)} | ${fmt(r.backendCores, 2)} | ${pct(r.core0Busy)} / ${pct(r.core1Busy)} (${pct(r.core1Irq)}) | ${boundCell(r)} | ${fmt(r.rssMB, 0)} | ${fmt(r.rpsToDirect, 2)} |`,
       );
     }
     lines.push('');
@@ -120,7 +151,9 @@ export function renderSvg(result) {
         if (!r || r[key] === null || r[key] === undefined) return;
         const bx = gx + k * barW;
         parts.push(`<rect x="${bx.toFixed(1)}" y="${y(r[key]).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(top + panelH - y(r[key])).toFixed(1)}" fill="${colorOf(t)}"><title>${esc(`${s.title} · ${t}: ${r[key]}× nginx (${fmt(r[absKey], absKey === 'rps' ? 0 : 1)} ${absUnit})`)}</title></rect>`);
-        const label = absKey === 'rps' ? (r[absKey] >= 10_000 ? `${(r[absKey] / 1000).toFixed(0)}k` : r[absKey] >= 1000 ? `${(r[absKey] / 1000).toFixed(1)}k` : fmt(r[absKey])) : fmt(r[absKey], r[absKey] >= 100 ? 0 : 1);
+        const mark = r.generatorBound ? '*' : '';
+        const label0 = absKey === 'rps' ? (r[absKey] >= 10_000 ? `${(r[absKey] / 1000).toFixed(0)}k` : r[absKey] >= 1000 ? `${(r[absKey] / 1000).toFixed(1)}k` : fmt(r[absKey])) : fmt(r[absKey], r[absKey] >= 100 ? 0 : 1);
+        const label = `${label0}${mark}`;
         parts.push(`<text x="${(bx + (barW - 2) / 2).toFixed(1)}" y="${(y(r[key]) - 3).toFixed(1)}" text-anchor="middle" font-size="8.5" fill="#333">${esc(label)}</text>`);
       });
       // Scenario label: two lines, split at the first space.
@@ -130,9 +163,9 @@ export function renderSvg(result) {
     });
     parts.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${top + panelH}" y2="${top + panelH}" stroke="#333"/>`);
   };
-  panel(left, 'Throughput ÷ nginx (higher is better; red dots: the 0.8× target)', 'rpsToNginx', 'rps', '/s', 0.8);
-  panel(left + panelW + gap, 'Proxy CPU per request ÷ nginx (lower is better; labels: µs)', 'cpuToNginx', 'proxyUsPerReq', 'µs');
-  parts.push(`<text x="${left}" y="${height - 12}" fill="#555">${esc(`Errors (Portico, all scenarios): ${result.scenarios.reduce((n, s) => n + s.rows.filter((r) => r.target === 'portico').reduce((a, r) => a + r.errors + r.non2xx, 0), 0)}. See compare.md for latencies, RSS and ratios to the backend served directly.`)}</text>`);
+  panel(left, 'Proxy CPU per request ÷ nginx (headline; lower is better; labels: µs; red dots: the 2.0× target)', 'cpuToNginx', 'proxyUsPerReq', 'µs', 2.0);
+  panel(left + panelW + gap, 'Throughput ÷ nginx (higher is better)', 'rpsToNginx', 'rps', '/s');
+  parts.push(`<text x="${left}" y="${height - 12}" fill="#555">${esc(`Errors (Portico, all scenarios): ${result.scenarios.reduce((n, s) => n + s.rows.filter((r) => r.target === 'portico').reduce((a, r) => a + r.errors + r.non2xx, 0), 0)}. * = generator-bound (not measured at saturation). See compare.md for latencies, RSS and ratios to the backend served directly.`)}</text>`);
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }

@@ -23,48 +23,71 @@ function routingRequests(count) {
 }
 
 /**
- * @param connections autocannon connections for the keep-alive scenarios (CONNECTIONS)
+ * @param connections connections for the keep-alive scenarios (CONNECTIONS)
  * Each scenario: id, title, short (chart label), description, profile (which configuration the
- * proxies load), tls, direct (whether the backend can be measured directly), and the load spec.
+ * proxies load), backend ('nginx': the nginx `return 200` backend that never saturates; 'echo': the
+ * Node echo backend, for WebSocket), tls, direct (whether the backend can be measured directly),
+ * `wrk` (the wrk run, when wrk can drive the scenario) and `load` (the load-worker.js spec: the
+ * generator when there is no `wrk` spec or wrk is not installed, and what profile.js uses).
  */
 export function buildScenarios({ connections }) {
+  const routing = routingRequests(1000);
   return [
     {
       id: 'http-keepalive',
       title: 'HTTP keep-alive, 128-byte body',
       short: 'HTTP keep-alive',
-      description: `autocannon, ${connections} keep-alive connections, GET /bytes/128 (Host ${TLS_HOST}): the per-request cost of the proxy.`,
+      description: `wrk, ${connections} keep-alive connections, GET /bytes/128 (Host ${TLS_HOST}), nginx backend answering 128 bytes: the per-request cost of the proxy.`,
       profile: 'base',
+      backend: 'nginx',
       tls: false,
       direct: true,
+      wrk: { path: '/bytes/128', connections },
       load: { kind: 'autocannon', path: '/bytes/128', connections },
+    },
+    {
+      id: 'http-fixed-rate',
+      title: 'HTTP keep-alive at a fixed rate (latency below saturation)',
+      short: 'HTTP fixed rate',
+      description: `**Generator: load-worker.js (paced)**, ${connections} keep-alive connections, GET /bytes/128 at the same fixed rate for every target (open loop; each latency counts from when its request was due, as wrk2 does; wrk2 is not in Debian). The rate is FIXED_RATE, or half the lowest proxy req/s of the HTTP keep-alive scenario in the same run (rounded down to 500/s): below every proxy's saturation point, so p99 compares latency, not queueing. The proxies are not meant to saturate here: a row is flagged only if the generator's CPU is saturated, the rate was not reached, or other processes took more than 0.2 of the proxy's CPU (its latency is then not its own).`,
+      profile: 'base',
+      backend: 'nginx',
+      tls: false,
+      direct: true,
+      fixedRate: true,
+      load: { kind: 'paced', path: '/bytes/128', connections, rate: null },
     },
     {
       id: 'https-keepalive',
       title: 'HTTPS keep-alive, 128-byte body',
       short: 'HTTPS keep-alive',
-      description: `autocannon over TLS (SNI ${TLS_HOST}, RSA-2048, TLS 1.3), ${connections} keep-alive connections, GET /bytes/128: TLS record cost without handshakes. No direct row (the backend speaks plain HTTP).`,
+      description: `wrk over TLS (RSA-2048 certificate, TLS 1.3; wrk sends the IP as SNI, so every proxy serves its default certificate, which is the same one), ${connections} keep-alive connections, GET /bytes/128: TLS record cost without handshakes. No direct row (the backend speaks plain HTTP).`,
       profile: 'base',
+      backend: 'nginx',
       tls: true,
       direct: false,
+      wrk: { path: '/bytes/128', connections },
       load: { kind: 'autocannon', path: '/bytes/128', connections },
     },
     {
       id: 'http-new-connection',
       title: 'HTTP, a new connection per request',
       short: 'HTTP new conn',
-      description: '16 concurrent clients, each opening a TCP connection, sending GET /bytes/128 with `Connection: close` and reading the response: accept + connection setup cost. Latency includes the connect.',
+      description: `wrk, ${connections} connections, GET /bytes/128 with \`Connection: close\`: every response closes its connection and wrk opens the next one (accept + connection set-up cost). wrk's latency starts when the request is written, so it does not include the connect.`,
       profile: 'base',
+      backend: 'nginx',
       tls: false,
       direct: true,
+      wrk: { path: '/bytes/128', connections, headers: ['Connection: close'] },
       load: { kind: 'raw', newConnection: true, path: '/bytes/128', connections: 16 },
     },
     {
       id: 'https-handshake',
       title: 'HTTPS, a new connection (full TLS handshake) per request',
       short: 'HTTPS handshake',
-      description: '16 concurrent clients, each doing a full TLS 1.3 handshake (no session resumption, ECDHE + RSA-2048 signature) and one GET /bytes/128 with `Connection: close`. Latency includes connect and handshake.',
+      description: '**Generator: load-worker.js** (Node, not wrk). 16 concurrent clients, each doing a full TLS 1.3 handshake (no session resumption, ECDHE + RSA-2048 signature) and one GET /bytes/128 with `Connection: close`. Latency includes connect and handshake.',
       profile: 'base',
+      backend: 'nginx',
       tls: true,
       direct: false,
       load: { kind: 'raw', newConnection: true, path: '/bytes/128', connections: 16 },
@@ -73,29 +96,34 @@ export function buildScenarios({ connections }) {
       id: 'large-1mib',
       title: '1 MiB responses',
       short: 'Large 1-MiB',
-      description: '8 keep-alive connections, GET /bytes/1048576 (content-length): streaming cost per byte (copies, socket writes, backpressure).',
+      description: 'wrk, 8 keep-alive connections, GET /bytes/1048576 (content-length; nginx backend serving a file): streaming cost per byte (copies, socket writes, backpressure). CPU is per response.',
       profile: 'base',
+      backend: 'nginx',
       tls: false,
       direct: true,
       showMBps: true,
+      wrk: { path: '/bytes/1048576', connections: 8 },
       load: { kind: 'raw', newConnection: false, path: '/bytes/1048576', connections: 8 },
     },
     {
       id: 'routing-10k',
       title: `Routing table: ${ROUTING.hosts.toLocaleString('en-US')} hosts × ${ROUTING.pathsPerHost} paths`,
       short: '10k routes',
-      description: `${ROUTING.hosts} Ingresses (one host each, ${ROUTING.pathsPerHost} Prefix paths over ${ROUTING.services} Services); autocannon, ${connections} connections cycling through 1,000 random (host, path) pairs; the echo answers with its JSON echo. nginx: one server block per host, one location per path; HAProxy: one map (map_beg on host+path).`,
+      description: `${ROUTING.hosts} Ingresses (one host each, ${ROUTING.pathsPerHost} Prefix paths over ${ROUTING.services} Services); wrk, ${connections} connections, a Lua script cycling through 1,000 random (host, path) pairs; the nginx backend answers 128 bytes. nginx: one server block per host, one location per path; HAProxy: one map (map_beg on host+path).`,
       profile: 'routing',
+      backend: 'nginx',
       tls: false,
       direct: true,
-      load: { kind: 'autocannon', requests: routingRequests(1000), connections },
+      wrk: { requests: routing, connections },
+      load: { kind: 'autocannon', requests: routing, connections },
     },
     {
       id: 'websocket',
       title: 'WebSocket echo, 128-byte messages',
       short: 'WebSocket echo',
-      description: `${connections} WebSocket connections opened through the proxy during the warm-up, each sending a 128-byte text message and waiting for its echo (closed loop). Rates are messages per second; CPU is per message.`,
+      description: `**Generator: load-worker.js** (Node \`ws\`; wrk has no WebSocket mode), echo backend (Node). ${connections} WebSocket connections opened through the proxy during the warm-up, each sending a 128-byte text message and waiting for its echo (closed loop). Rates are messages per second; CPU is per message.`,
       profile: 'base',
+      backend: 'echo',
       tls: false,
       direct: true,
       unit: 'msg',

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { renderHaproxyCfg, renderNginxConf, renderPorticoManifests, writeConfig } from './configs.js';
+import { renderHaproxyCfg, renderNginxBackendConf, renderNginxConf, renderPorticoManifests, writeConfig } from './configs.js';
 import { freePort, processTree, startProcess, waitUntil } from './procs.js';
 
 /** The echo backend (dist/echo/echo-main.js) in its own process. */
@@ -26,6 +26,20 @@ export async function startBackend({ root, cpus }) {
     },
   });
   return { ...backend, name: 'direct', pids: () => [backend.pid] };
+}
+
+/**
+ * The backend that never saturates: nginx (1 worker) answering `return 200` with a 128-byte body on
+ * any path, and /bytes/1048576 from a static file (sendfile). Every proxy forwards to it in the HTTP
+ * scenarios; the echo backend stays for WebSocket (nginx cannot echo).
+ */
+export async function startNginxBackend({ dir, cpus }) {
+  const port = await freePort();
+  const conf = writeConfig(dir, 'nginx.conf', renderNginxBackendConf({ dir, port }));
+  const p = await startProcess({ name: 'nginx backend', command: 'nginx', args: ['-p', dir, '-c', conf, '-g', 'daemon off;'], cpus, ready: () => ({}) });
+  await waitUntil('nginx backend', () => portOpen(port), 20_000, p);
+  await waitUntil('nginx backend worker', () => processTree(p.pid).length >= 2, 20_000, p);
+  return { name: 'direct', port, pid: p.pid, child: p.child, pids: () => processTree(p.pid) };
 }
 
 const portOpen = (port) =>
