@@ -15,7 +15,7 @@
 //                   not installed); load-worker: the Node generators (autocannon …) for all
 //   SCENARIOS       comma list of scenario ids (http-keepalive,https-keepalive,http-new-connection,
 //                   http-fixed-rate,https-handshake,large-1mib,routing-10k,websocket); default all
-//   TARGETS         comma list among portico,nginx,haproxy,direct; default all available
+//   TARGETS         comma list among portico,portico-engine,nginx,haproxy,direct; default all but portico-engine
 //   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and N Portico
 //                   processes (cluster-portico.js); everything then runs unpinned
 //   PORTICO_NODE_ARGS  extra node flags for Portico (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
@@ -129,6 +129,8 @@ async function startProfile(profile, backend) {
   const common = { root, profile, backendPort: backend.port, certs };
   const list = [];
   if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir('portico'), cpus: proxyCpus }));
+  // The HTTP/1.1 engine in progress (issue 13), the same CLI with --data-plane engine.
+  if (wantedTargets.includes('portico-engine')) list.push(await startPortico({ ...common, dir: dir('portico-engine'), cpus: proxyCpus, name: 'portico-engine', extraArgs: ['--data-plane', 'engine'] }));
   if (process.env.BASELINE_DIST) {
     list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js') }));
   }
@@ -192,7 +194,7 @@ function fixedRateFor() {
   return Math.max(500, Math.floor((Math.min(...rates) * 0.5) / 500) * 500);
 }
 
-const isSingleProcessTarget = (t) => ['portico', 'portico-baseline', 'nginx', 'haproxy'].includes(t.name);
+const isSingleProcessTarget = (t) => ['portico', 'portico-engine', 'portico-baseline', 'nginx', 'haproxy'].includes(t.name);
 
 /**
  * One wrk run (warm-up, discarded, then the measured run) with the same CPU bookkeeping as
