@@ -215,7 +215,7 @@ async function startPodOnce(ctx: LabContext, state: LabState, deployment: Deploy
     );
   } else {
     for (const port of deployment.ports) {
-      pod.pids.push(spawnInNetns({ netns, logFile, env, argv: [process.execPath, ECHO, '--host', '0.0.0.0', '--port', String(port.port), '--pod', name, '--service', deployment.name, '--node', nodeName, '--lab', layout.stateDir] }));
+      pod.pids.push(spawnInNetns({ netns, logFile, env, argv: [process.execPath, ECHO, '--host', '0.0.0.0', '--port', String(port.port), '--pod', name, '--service', deployment.name, '--node', nodeName, '--lab', `${layout.stateDir}/`] }));
     }
   }
   await saveState(state);

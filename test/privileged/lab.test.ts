@@ -222,7 +222,11 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
     expect(outcomes.failed).toEqual([]);
     expect(outcomes.ok).toBeGreaterThan(50);
     expect(outcomes.pods.size).toBeGreaterThanOrEqual(2);
-    expect(((await status()).pods as Array<{ deployment: string }>).filter((p) => p.deployment === 'web')).toHaveLength(1);
+    const pods = (await status()).pods as Array<{ deployment: string; name: string }>;
+    expect(pods.filter((p) => p.deployment === 'web')).toHaveLength(1);
+    // The retired pods' processes are gone too, not left running in deleted namespaces.
+    const echoes = (await exec('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes('echo-main.js') && l.includes(`/run/portico-lab/${NAME}`));
+    expect(echoes.length).toBe(pods.filter((p) => p.deployment !== 'portico' && p.deployment !== 'dns').length);
   });
 
   it('drains a node under load with zero failed requests and leaves no pod on it', async () => {
@@ -249,8 +253,9 @@ describe.skipIf(SKIP_REASON !== undefined)(skipTitle('portico lab: a 3-node clus
     expect(links).not.toContain(`pl-${NAME}`);
     expect(existsSync(`/run/portico-lab/${NAME}`)).toBe(false);
     expect(existsSync('/etc/netns') ? (await exec('ls', ['/etc/netns'])).stdout : '').not.toContain(`pl-${NAME}-`);
+    // Any process naming the lab path (with or without a slash after it), pods' echo servers included.
     const ps = (await exec('ps', ['-eo', 'args'])).stdout;
-    expect(ps).not.toContain(`/run/portico-lab/${NAME}/`);
+    expect(ps).not.toContain(`/run/portico-lab/${NAME}`);
     const again = await lab(['down']);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('is not up');
