@@ -80,6 +80,12 @@ function assemble(first: string, head: HeadFields, runs: number[], runBytes: num
   return out;
 }
 
+/** Field i is named in `drop`: byte compares (length first), no per-field lower-cased string. */
+function isDropped(head: HeadFields, i: number, drop: ReadonlySet<string>): boolean {
+  for (const name of drop) if (head.nameIs(i, name)) return true;
+  return false;
+}
+
 export interface SerializeOptions {
   /** Field lines to append, each `Name: value\r\n` (the caller builds and validates them). */
   extra?: string;
@@ -101,7 +107,7 @@ export function serializeRequestHead(head: RequestHead, options: SerializeOption
     isHopByHop(head, i) ||
     (absolute && i === head.hostField) ||
     (named !== null && named.has(head.name(i).toLowerCase())) ||
-    (drop !== undefined && drop.has(head.name(i).toLowerCase())));
+    (drop !== undefined && isDropped(head, i, drop)));
   let target = head.target;
   if (absolute) {
     target = target.slice(head.pathStart);
@@ -126,7 +132,7 @@ export function serializeResponseHead(head: ResponseHead, options: SerializeOpti
   const { runs, bytes } = keptRuns(head, (i) =>
     isHopByHop(head, i) ||
     (named !== null && named.has(head.name(i).toLowerCase())) ||
-    (drop !== undefined && drop.has(head.name(i).toLowerCase())));
+    (drop !== undefined && isDropped(head, i, drop)));
   let tail = '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) {
