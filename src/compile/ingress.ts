@@ -4,7 +4,7 @@ import type { Ingress } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
 import type { BackendRef, Diagnostic, DiagnosticObject, Route } from '../model/route-model.js';
 import type { ErrorCode } from '../lib/errors.js';
-import { parseIngressAnnotations, type IngressAnnotations } from './annotations.js';
+import { parseIngressAnnotations, type IngressAnnotations } from './annotations/index.js';
 import { parseIngressBackend } from './ingress-backend.js';
 import { parseIngressHost } from './ingress-host.js';
 import { parseIngressPath } from './ingress-path.js';
@@ -48,7 +48,7 @@ export function compileIngress(ingress: Ingress): CompiledIngress {
 
   const { annotations, problems } = parseIngressAnnotations(ingress);
   for (const problem of problems) {
-    diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_ANNOTATION_INVALID', object, field: `metadata.annotations.${problem.key}`, message: problem.message });
+    diagnostics.push({ severity: problem.severity, code: 'PORTICO_ERR_INGRESS_ANNOTATION_INVALID', object, field: `metadata.annotations.${problem.key}`, message: problem.message });
   }
 
   let defaultBackend: BackendRef | undefined;

@@ -9,7 +9,7 @@ import type {
   TlsHost,
   VirtualHost,
 } from '../model/route-model.js';
-import type { IngressAnnotations } from './annotations.js';
+import type { IngressAnnotations } from './annotations/index.js';
 import { compareStrings } from '../lib/compare.js';
 import type { CompiledIngress } from './ingress.js';
 
@@ -96,7 +96,7 @@ export class RouteModelBuilder {
     let hostless: Route[] = [];
     const backends = new Map<string, BackendRef>();
     for (const [host, claims] of this.#hosts) {
-      const routes = [...claims.values()].map((c) => this.#withRedirect(host, c.route)).sort(compareRoutes);
+      const routes = [...claims.values()].map((c) => this.#withPolicies(host, c.route)).sort(compareRoutes);
       for (const route of routes) backends.set(route.backend.key, route.backend);
       if (host === HOSTLESS) hostless = routes;
       else virtualHosts.push({ host, routes });
@@ -116,12 +116,17 @@ export class RouteModelBuilder {
     return this.#defaultBackend === undefined ? model : { ...model, defaultBackend: this.#defaultBackend };
   }
 
-  /** ssl-redirect applies where the host has TLS; force-ssl-redirect everywhere (ingress-nginx). */
-  #withRedirect(host: string, route: Route): Route {
+  /**
+   * The owning Ingress's policies. ssl-redirect applies where the host has TLS; force-ssl-redirect
+   * everywhere (ingress-nginx).
+   */
+  #withPolicies(host: string, route: Route): Route {
     const annotations = this.#annotations.get(route.ingress);
     if (annotations === undefined) return route;
     const redirect = annotations.forceSslRedirect || (annotations.sslRedirect && host !== HOSTLESS && this.#hasTls(host));
-    return redirect ? { ...route, sslRedirect: true } : route;
+    const policies = annotations.policies;
+    if (!redirect && policies === undefined) return route;
+    return { ...route, ...(redirect && { sslRedirect: true }), ...(policies && { policies }) };
   }
 
   #hasTls(host: string): boolean {

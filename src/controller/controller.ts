@@ -5,12 +5,13 @@ import type { Logger } from '../lib/logger.js';
 import type { ObjectKind } from '../model/k8s-objects.js';
 import type { BackendEndpoints, Diagnostic, RouteLookup, RouteModel } from '../model/route-model.js';
 import { RouteTable } from '../routing/route-table.js';
+import { withPipeline, type PipelineMatch } from '../proxy/policies/pipeline.js';
 import { compileTls, type TlsPlan } from '../tls/compile-tls.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 
 /** Where compiled state goes: the proxy's atomic route swap and the backend registry. */
 export interface RouteSink {
-  setRoutes(lookup: RouteLookup): void;
+  setRoutes(lookup: RouteLookup<PipelineMatch>): void;
 }
 export interface BackendSink {
   sync(next: ReadonlyMap<string, BackendEndpoints>): void;
@@ -192,10 +193,11 @@ export class Controller {
     this.#dirty = new Set();
     const changes = this.#plan(dirty);
     try {
-      let table: RouteTable | undefined;
+      let table: RouteTable<PipelineMatch> | undefined;
       if (changes.routes) {
         const model = compileRoutes(snapshot, this.#options.compile);
-        table = RouteTable.build(model);
+        // Each route's steps are composed here, once per build, not per request.
+        table = RouteTable.build(model, { extend: withPipeline });
         this.#model = model;
         this.stats.routeBuilds++;
       }

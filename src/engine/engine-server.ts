@@ -18,7 +18,9 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Endpoint, RouteLookup, RouteMatch } from '../model/route-model.js';
+import type { Endpoint, RouteMatch } from '../model/route-model.js';
+import type { RouteLookup } from '../model/route-model.js';
+import { newUpstreamEdits, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
@@ -27,7 +29,7 @@ import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
-  readonly routes?: RouteLookup;
+  readonly routes?: RouteLookup<PipelineMatch>;
   readonly logger: Logger;
   readonly pool?: UpstreamPoolOptions;
   /** Largest request head, bytes (431 above). Default 16 KiB, as the README promises. */
@@ -70,7 +72,7 @@ interface Listener {
 }
 
 export class EngineServer {
-  #routes: RouteLookup | undefined;
+  #routes: RouteLookup<PipelineMatch> | undefined;
   readonly #options: EngineServerOptions;
   readonly pool: UpstreamPool;
   readonly #servers = new Set<Server | TlsServer>();
@@ -88,7 +90,7 @@ export class EngineServer {
     this.observer = options.observer;
   }
 
-  get routes(): RouteLookup | undefined {
+  get routes(): RouteLookup<PipelineMatch> | undefined {
     return this.#routes;
   }
 
@@ -117,7 +119,7 @@ export class EngineServer {
   }
 
   /** Swaps the routing table: one reference; a request keeps the match it resolved. */
-  setRoutes(routes: RouteLookup): void {
+  setRoutes(routes: RouteLookup<PipelineMatch>): void {
     this.#routes = routes;
   }
 
@@ -340,11 +342,11 @@ class ClientConnection {
     return bodyAt;
   }
 
-  /** 308 keeps method and body (ingress-nginx uses 308 for ssl-redirect too). */
-  #redirect(head: RequestHead, location: string, bodyAt: number, match: RouteMatch): number {
-    this.#logOwn(head, 308, 0, match);
+  /** A redirect of Portico's own (ssl-redirect: 308, which keeps method and body, as ingress-nginx). */
+  #redirect(head: RequestHead, status: number, location: string, bodyAt: number, match: RouteMatch): number {
+    this.#logOwn(head, status, 0, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
-    this.#socket.write(Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
+    this.#socket.write(Buffer.from(`HTTP/1.1 ${status} ${REDIRECT_TEXT[status] ?? 'Redirect'}\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
     if (!keep) {
       this.#state = 'closed';
       this.#socket.end();
@@ -353,7 +355,12 @@ class ClientConnection {
     return bodyAt;
   }
 
-  /** Answers or forwards one request; returns where the next request starts in chunk, or -1. */
+  /** A step's answer: Portico replies, nothing goes upstream. */
+  #answer(head: RequestHead, answer: StepAnswer, bodyAt: number, match: RouteMatch): number {
+    return answer.kind === 'redirect' ? this.#redirect(head, answer.status, answer.location, bodyAt, match) : this.#reply(head, answer.status, answer.code, bodyAt, match);
+  }
+
+  /** Routes one request and runs its route's steps; returns where the next request starts in chunk, or -1. */
   #start(head: RequestHead, chunk: Buffer, bodyAt: number): number {
     const engine = this.#engine;
     if (head.form === 'asterisk' || head.form === 'authority') {
@@ -362,10 +369,49 @@ class ClientConnection {
     }
     const match = engine.routes?.lookup(head.hostField === -1 && head.form !== 'absolute' ? undefined : head.host, head.path);
     if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', bodyAt);
-    if (this.#listener.proto === 'http' && match.route?.sslRedirect === true) {
-      const target = head.form === 'absolute' ? head.target.slice(head.pathStart) || '/' : head.target;
-      return this.#redirect(head, `https://${hostWithoutPort(head.host)}${target}`, bodyAt, match);
+    const pipeline = match.pipeline;
+    if (pipeline === undefined) return this.#forward(head, chunk, bodyAt, match, undefined);
+    const edits = newUpstreamEdits();
+    const result = pipeline.request(new EngineStepRequest(head, this.#clientAddress, this.#listener.proto), edits);
+    if (result === undefined) return this.#forward(head, chunk, bodyAt, match, edits);
+    if (!(result instanceof Promise)) return this.#answer(head, result, bodyAt, match);
+    // An asynchronous step (external auth): what arrives meanwhile is queued; the request goes on
+    // (or is answered) when it settles, with the rest of this chunk and the queue as its bytes.
+    this.#state = 'waiting';
+    if (bodyAt < chunk.length) this.#queue(chunk.subarray(bodyAt));
+    result.then(
+      (answer) => this.#afterSteps(head, match, edits, answer),
+      (error: Error) => {
+        engine.logger.warn({ err: error, ingress: match.ingress }, 'a route step failed; answering 500');
+        this.#afterSteps(head, match, edits, { kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
+      },
+    );
+    return -1;
+  }
+
+  #afterSteps(head: RequestHead, match: PipelineMatch, edits: UpstreamEdits, answer: StepAnswer | undefined): void {
+    if (this.#state === 'closed') return;
+    const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#socket.isPaused()) this.#socket.resume();
+    this.#state = 'head';
+    const next = answer === undefined ? this.#forward(head, bytes, 0, match, edits) : this.#answer(head, answer, 0, match);
+    if (next >= 0) this.#continueAfter(bytes, next);
+  }
+
+  /** Parses what follows an answered request in `bytes`, then ends a half-closed connection. */
+  #continueAfter(bytes: Buffer, at: number): void {
+    if (at < bytes.length) this.#parse(bytes, at);
+    if (this.#readEnded && this.#state === 'head') {
+      this.#state = 'closed';
+      this.#socket.end();
     }
+  }
+
+  /** Picks an endpoint and sends the request (or opens the tunnel); returns where the next request starts, or -1. */
+  #forward(head: RequestHead, chunk: Buffer, bodyAt: number, match: PipelineMatch, edits: UpstreamEdits | undefined): number {
+    const engine = this.#engine;
     const backend = engine.backends.get(match.backend.key);
     if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;
@@ -374,12 +420,22 @@ class ClientConnection {
     if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
-    const host = head.hostField === -1 && head.form !== 'absolute' ? `Host: ${endpoint.key}\r\n` : '';
-    const extra =
+    const host = head.hostField === -1 && head.form !== 'absolute' && edits?.host === undefined ? `Host: ${endpoint.key}\r\n` : '';
+    let extra =
       `${host}X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
       `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n` +
       (head.upgrade ? '' : 'Connection: keep-alive\r\n');
-    let upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
+    let upstreamHead: Buffer;
+    if (edits === undefined) upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
+    else {
+      for (const [name, value] of edits.headers) extra += `${name}: ${value}\r\n`;
+      upstreamHead = serializeRequestHead(head, {
+        extra,
+        drop: REPLACED,
+        ...(edits.target !== undefined && { target: edits.target }),
+        ...(edits.host !== undefined && { host: edits.host }),
+      });
+    }
     // An HTTP/1.0 client cannot take a chunked response or a 1xx: ask the upstream in HTTP/1.0 too.
     if (head.versionMinor === 0) upstreamHead = asHttp10(upstreamHead);
     if (head.upgrade) {
@@ -919,6 +975,39 @@ class Exchange {
   }
 }
 
+/** The request as route steps see it; built only for routes that have steps. */
+class EngineStepRequest implements StepRequest {
+  readonly #head: RequestHead;
+  readonly clientAddress: string;
+  readonly proto: 'http' | 'https';
+
+  constructor(head: RequestHead, clientAddress: string, proto: 'http' | 'https') {
+    this.#head = head;
+    this.clientAddress = clientAddress;
+    this.proto = proto;
+  }
+
+  get method(): string {
+    return this.#head.method;
+  }
+
+  get host(): string {
+    return this.#head.host;
+  }
+
+  get target(): string {
+    const head = this.#head;
+    if (head.form !== 'absolute') return head.target;
+    const target = head.target.slice(head.pathStart);
+    return target === '' || target[0] === '?' ? `/${target}` : target;
+  }
+
+  header(name: string): string | undefined {
+    const i = this.#head.indexOf(name);
+    return i === -1 ? undefined : this.#head.value(i);
+  }
+}
+
 interface EntryParts {
   status: number;
   bytes: number;
@@ -974,16 +1063,8 @@ function asHttp10(head: Buffer): Buffer {
   return head;
 }
 
-function hostWithoutPort(host: string): string {
-  if (host.startsWith('[')) {
-    const close = host.indexOf(']');
-    return close < 0 ? host : host.slice(0, close + 1);
-  }
-  const colon = host.indexOf(':');
-  return colon < 0 ? host : host.slice(0, colon);
-}
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const REDIRECT_TEXT: Record<number, string> = { 301: 'Moved Permanently', 302: 'Found', 307: 'Temporary Redirect', 308: 'Permanent Redirect' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 function statusText(status: number): string {
   return STATUS_TEXT[status] ?? 'Error';
 }

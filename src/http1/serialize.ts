@@ -93,27 +93,35 @@ export interface SerializeOptions {
   drop?: ReadonlySet<string>;
 }
 
+export interface RequestSerializeOptions extends SerializeOptions {
+  /** Replaces the request target (an origin-form path and query, already validated). */
+  target?: string;
+  /** Replaces the Host field (the received one is dropped). */
+  host?: string;
+}
+
 /**
  * The request head to send upstream: `METHOD origin-target HTTP/1.1`, the end-to-end fields as
  * received, then `Host` (for absolute-form, from its authority), framing (`Transfer-Encoding:
  * chunked` when the body is chunked: it is forwarded as received), `Connection: upgrade` + `Upgrade`
  * for an upgrade, and `extra`.
  */
-export function serializeRequestHead(head: RequestHead, options: SerializeOptions = {}): Buffer {
+export function serializeRequestHead(head: RequestHead, options: RequestSerializeOptions = {}): Buffer {
   const named = head.connectionNamesOthers ? connectionNamed(head) : null;
   const drop = options.drop;
   const absolute = head.form === 'absolute';
+  const replaceHost = absolute || options.host !== undefined;
   const { runs, bytes } = keptRuns(head, (i) =>
     isHopByHop(head, i) ||
-    (absolute && i === head.hostField) ||
+    (replaceHost && i === head.hostField) ||
     (named !== null && named.has(head.name(i).toLowerCase())) ||
     (drop !== undefined && isDropped(head, i, drop)));
-  let target = head.target;
-  if (absolute) {
+  let target = options.target ?? head.target;
+  if (absolute && options.target === undefined) {
     target = target.slice(head.pathStart);
     if (target === '' || target[0] === '?') target = `/${target}`;
   }
-  let tail = absolute ? `Host: ${head.host}\r\n` : '';
+  let tail = options.host !== undefined ? `Host: ${options.host}\r\n` : absolute ? `Host: ${head.host}\r\n` : '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) tail += `Connection: upgrade\r\nUpgrade: ${head.value(head.upgradeField)}\r\n`;
   if (options.extra !== undefined) tail += options.extra;

@@ -21,6 +21,28 @@ export interface Route {
   readonly ingress: string;
   /** Plain-HTTP requests get a 308 to https (host has TLS, or force-ssl-redirect). Absent = false. */
   readonly sslRedirect?: boolean;
+  /** Per-route features from the Ingress's annotations; absent when the Ingress sets none. */
+  readonly policies?: RoutePolicies;
+}
+
+/**
+ * Typed per-route policies, one field per feature, each undefined when off (Contour's route
+ * policies). Plain data: the data plane composes them into the route's steps when its table is built.
+ */
+export interface RoutePolicies {
+  /** whitelist-/allowlist-source-range, denylist-source-range: 403 on the connection's own address. */
+  readonly sourceRange?: SourceRangePolicy;
+  /** upstream-vhost: the Host header the backend gets. */
+  readonly upstreamVhost?: string;
+  /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
+  readonly forwardedPrefix?: string;
+}
+
+export interface SourceRangePolicy {
+  /** CIDRs (normalised, sorted); when set, only these clients are served. */
+  readonly allow?: readonly string[];
+  /** CIDRs (normalised, sorted); these clients are refused (checked first). */
+  readonly deny?: readonly string[];
 }
 
 /** A host that Ingress `spec.tls` says is served over TLS. */
@@ -105,6 +127,6 @@ export interface RouteMatch {
 }
 
 /** What the proxy routes with; RouteTable implements it. */
-export interface RouteLookup {
-  lookup(host: string | undefined, path: string): RouteMatch | undefined;
+export interface RouteLookup<M extends RouteMatch = RouteMatch> {
+  lookup(host: string | undefined, path: string): M | undefined;
 }

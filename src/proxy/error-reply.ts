@@ -15,6 +15,7 @@ const MESSAGES_BY_CODE: Partial<Readonly<Record<ErrorCode, string>>> = {
 /** Else by status. */
 const MESSAGES: Readonly<Record<number, string>> = {
   400: 'The request is malformed.',
+  403: 'The client address is not allowed on this route.',
   404: 'No Ingress rule matches the request host and path.',
   408: 'The request was not received in time.',
   431: 'The request header fields are too large.',

@@ -160,13 +160,13 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#log(false);
   }
 
-  /** Answers 308 Permanent Redirect to `location` (HTTP → HTTPS) and logs the request. */
-  redirect(location: string, match: RouteMatch): void {
+  /** Answers a redirect to `location` (308 for HTTP → HTTPS) and logs the request. */
+  redirect(location: string, match: RouteMatch, status = 308): void {
     this.#match = match;
-    this.#status = 308;
+    this.#status = status;
     this.#upstreamDone = true;
     const res = this.#res;
-    res.writeHead(308, ['location', location, 'server', 'portico', 'content-length', '0']);
+    res.writeHead(status, ['location', location, 'server', 'portico', 'content-length', '0']);
     res.end();
     this.#log(false);
   }

@@ -13,6 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
+import { newUpstreamEdits, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
 import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
@@ -27,7 +28,7 @@ export type { ListenerInfo } from './hop-by-hop.js';
 export interface ProxyServerOptions {
   readonly backends: BackendRegistry;
   /** Routes to start with; until set, every request gets 404. */
-  readonly routes?: RouteLookup;
+  readonly routes?: RouteLookup<PipelineMatch>;
   readonly logger: Logger;
   /** One JSON line per request; omitted → no access log. */
   readonly accessLog?: Logger;
@@ -105,18 +106,8 @@ const DEFAULT_LISTENER: ListenerInfo = { proto: 'http', port: '' };
 
 function noop(): void {}
 
-/** `Example.com:8080` → `Example.com`, `[::1]:80` → `[::1]`; case kept (Location echoes the client's host). */
-function hostWithoutPort(host: string): string {
-  if (host.startsWith('[')) {
-    const close = host.indexOf(']');
-    return close < 0 ? host : host.slice(0, close + 1);
-  }
-  const colon = host.indexOf(':');
-  return colon < 0 ? host : host.slice(0, colon);
-}
-
 export class ProxyServer {
-  #routes: RouteLookup | undefined;
+  #routes: RouteLookup<PipelineMatch> | undefined;
   readonly #ctx: MutableContext;
   readonly #options: ProxyServerOptions;
   readonly #servers = new Set<ProxyListener>();
@@ -133,11 +124,11 @@ export class ProxyServer {
   }
 
   /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */
-  setRoutes(lookup: RouteLookup): void {
+  setRoutes(lookup: RouteLookup<PipelineMatch>): void {
     this.#routes = lookup;
   }
 
-  get routes(): RouteLookup | undefined {
+  get routes(): RouteLookup<PipelineMatch> | undefined {
     return this.#routes;
   }
 
@@ -235,11 +226,38 @@ export class ProxyServer {
       fwd.reply(404, 'PORTICO_ERR_PROXY_NO_ROUTE', undefined);
       return;
     }
-    if (listener.proto === 'http' && match.route?.sslRedirect === true) {
-      // 308 keeps the method and body (ingress-nginx uses 308 too); no port: HTTPS is on 443 upstream of us.
-      fwd.redirect(`https://${hostWithoutPort(fwd.host ?? '')}${fwd.target}`, match);
+    const pipeline = match.pipeline;
+    if (pipeline === undefined) {
+      this.#forward(fwd, match);
       return;
     }
+    const edits = newUpstreamEdits();
+    const result = pipeline.request(nodeStepRequest(req, fwd.host ?? '', fwd.target, listener.proto, fwd.clientAddress), edits);
+    if (result instanceof Promise) {
+      result.then(
+        (answer) => this.#afterSteps(fwd, match, edits, answer),
+        (error: Error) => {
+          this.#ctx.logger.warn({ err: error, ingress: match.ingress }, 'a route step failed; answering 500');
+          this.#afterSteps(fwd, match, edits, { kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
+        },
+      );
+      return;
+    }
+    this.#afterSteps(fwd, match, edits, result);
+  }
+
+  #afterSteps(fwd: ForwardHandler, match: PipelineMatch, edits: UpstreamEdits, answer: StepAnswer | undefined): void {
+    if (answer === undefined) {
+      // fwd.headers is this request's own array (buildRequestHead made it).
+      applyEdits(fwd.headers, edits);
+      if (edits.target !== undefined) fwd.target = edits.target;
+      this.#forward(fwd, match);
+    } else if (answer.kind === 'redirect') fwd.redirect(answer.location, match, answer.status);
+    else fwd.reply(answer.status, answer.code, match);
+  }
+
+  #forward(fwd: ForwardHandler, match: PipelineMatch): void {
+    const ctx = this.#ctx;
     const backend = ctx.backends.get(match.backend.key);
     if (backend === undefined) {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
@@ -283,6 +301,27 @@ export class ProxyServer {
     if (match === undefined) {
       this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, head: requestHead, clientAddress, start });
       return;
+    }
+    const pipeline = match.pipeline;
+    if (pipeline !== undefined) {
+      // The same steps as a plain request (an upgrade to a TLS host gets the ssl-redirect too).
+      const edits = newUpstreamEdits();
+      const result = pipeline.request(nodeStepRequest(req, requestHead.host ?? '', target, listener.proto, clientAddress), edits);
+      if (result instanceof Promise) {
+        // Asynchronous steps are the engine's (--data-plane engine); this plane refuses rather than skip them.
+        this.#rejectUpgrade({ req, socket, status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED', host: requestHead.host, match, head: requestHead, clientAddress, start });
+        result.catch(noop);
+        return;
+      }
+      if (result !== undefined) {
+        if (result.kind === 'error') this.#rejectUpgrade({ req, socket, status: result.status, code: result.code, host: requestHead.host, match, head: requestHead, clientAddress, start });
+        else {
+          socket.end(`HTTP/1.1 ${result.status} Redirect\r\nserver: portico\r\nlocation: ${result.location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+        }
+        return;
+      }
+      applyEdits(requestHead.headers, edits);
+      if (edits.target !== undefined) target = edits.target;
     }
     const backend = this.#ctx.backends.get(match.backend.key);
     const endpoint = backend?.current.problem === undefined ? backend?.balancer.pick() : undefined;
@@ -409,4 +448,34 @@ export class ProxyServer {
       referer: r.head?.referer,
     });
   }
+}
+
+/** Applies request-step edits to a flat [name, value, …] header list. */
+function applyEdits(headers: string[], edits: UpstreamEdits): void {
+  if (edits.host !== undefined) {
+    let replaced = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === 'host') {
+        headers[i + 1] = edits.host;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) headers.push('Host', edits.host);
+  }
+  for (const [name, value] of edits.headers) headers.push(name, value);
+}
+
+function nodeStepRequest(req: IncomingMessage, host: string, target: string, proto: 'http' | 'https', clientAddress: string): StepRequest {
+  return {
+    method: req.method ?? 'GET',
+    host,
+    target,
+    proto,
+    clientAddress,
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    },
+  };
 }

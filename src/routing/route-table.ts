@@ -28,18 +28,23 @@ export function normalizeHost(hostHeader: string): string {
   return host;
 }
 
-export class RouteTable implements RouteLookup {
-  readonly #hosts: ReadonlyMap<string, PathTrie<RouteMatch>>;
+export interface RouteTableOptions<M extends RouteMatch> {
+  /** Turns each pre-built match into what the data plane routes with (e.g. with its composed steps); called once per route per build. */
+  readonly extend?: (match: RouteMatch) => M;
+}
+
+export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLookup<M> {
+  readonly #hosts: ReadonlyMap<string, PathTrie<M>>;
   /** Wildcard hosts keyed by what follows `*.`: `*.example.com` → `example.com`. */
-  readonly #wildcards: ReadonlyMap<string, PathTrie<RouteMatch>>;
-  readonly #hostless: PathTrie<RouteMatch> | undefined;
-  readonly #defaultMatch: RouteMatch | undefined;
+  readonly #wildcards: ReadonlyMap<string, PathTrie<M>>;
+  readonly #hostless: PathTrie<M> | undefined;
+  readonly #defaultMatch: M | undefined;
 
   private constructor(parts: {
-    hosts: Map<string, PathTrie<RouteMatch>>;
-    wildcards: Map<string, PathTrie<RouteMatch>>;
-    hostless: PathTrie<RouteMatch> | undefined;
-    defaultMatch: RouteMatch | undefined;
+    hosts: Map<string, PathTrie<M>>;
+    wildcards: Map<string, PathTrie<M>>;
+    hostless: PathTrie<M> | undefined;
+    defaultMatch: M | undefined;
   }) {
     this.#hosts = parts.hosts;
     this.#wildcards = parts.wildcards;
@@ -47,21 +52,22 @@ export class RouteTable implements RouteLookup {
     this.#defaultMatch = parts.defaultMatch;
   }
 
-  static build(model: RouteModel): RouteTable {
-    const hosts = new Map<string, PathTrie<RouteMatch>>();
-    const wildcards = new Map<string, PathTrie<RouteMatch>>();
+  static build<M extends RouteMatch = RouteMatch>(model: RouteModel, options: RouteTableOptions<M> = {}): RouteTable<M> {
+    const extend = options.extend ?? ((match: RouteMatch) => match as M);
+    const hosts = new Map<string, PathTrie<M>>();
+    const wildcards = new Map<string, PathTrie<M>>();
     for (const vhost of model.virtualHosts) {
       if (vhost.routes.length === 0) continue;
       const host = vhost.host.toLowerCase();
-      if (host.startsWith('*.')) wildcards.set(host.slice(2), buildTrie(vhost.routes));
-      else hosts.set(host, buildTrie(vhost.routes));
+      if (host.startsWith('*.')) wildcards.set(host.slice(2), buildTrie(vhost.routes, extend));
+      else hosts.set(host, buildTrie(vhost.routes, extend));
     }
     const def = model.defaultBackend;
-    return new RouteTable({
+    return new RouteTable<M>({
       hosts,
       wildcards,
-      hostless: model.hostless.length > 0 ? buildTrie(model.hostless) : undefined,
-      defaultMatch: def === undefined ? undefined : { backend: def.backend, ingress: def.ingress },
+      hostless: model.hostless.length > 0 ? buildTrie(model.hostless, extend) : undefined,
+      defaultMatch: def === undefined ? undefined : extend({ backend: def.backend, ingress: def.ingress }),
     });
   }
 
@@ -75,7 +81,7 @@ export class RouteTable implements RouteLookup {
    * Undefined means no match at all (the proxy answers 404). Returned objects are shared: the table
    * pre-builds one RouteMatch per route, so a lookup allocates nothing in the common case.
    */
-  lookup(host: string | undefined, path: string): RouteMatch | undefined {
+  lookup(host: string | undefined, path: string): M | undefined {
     const q = path.indexOf('?');
     if (q >= 0) path = path.slice(0, q);
     const name = host === undefined ? '' : normalizeHost(host);
@@ -94,10 +100,10 @@ export class RouteTable implements RouteLookup {
   }
 }
 
-function buildTrie(routes: readonly Route[]): PathTrie<RouteMatch> {
-  const trie = new PathTrie<RouteMatch>();
+function buildTrie<M extends RouteMatch>(routes: readonly Route[], extend: (match: RouteMatch) => M): PathTrie<M> {
+  const trie = new PathTrie<M>();
   for (const route of routes) {
-    trie.insert(route.pathType, route.path, { backend: route.backend, ingress: route.ingress, route });
+    trie.insert(route.pathType, route.path, extend({ backend: route.backend, ingress: route.ingress, route }));
   }
   return trie;
 }

@@ -9,6 +9,7 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { EngineServer } from '../../src/engine/engine-server.js';
 import { createLogger } from '../../src/lib/logger.js';
 import type { RouteLookup } from '../../src/model/route-model.js';
+import { withPipeline, type PipelineMatch, type RoutePipeline, type StepResult } from '../../src/proxy/policies/pipeline.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { backendEndpoints, backendRef, deadPort, endpoint, endpointOf, rawExchange, send } from '../proxy/proxy-fixture.js';
 
@@ -279,7 +280,8 @@ describe('engine: upgrades', () => {
 
   it('an upgrade to a host with ssl-redirect gets the same 308 as a plain request (one pipeline)', async () => {
     const backend = await echo();
-    const redirecting: RouteLookup = { lookup: () => ({ backend: ref, ingress: 'default/tls', route: { sslRedirect: true } as never }) };
+    const match = withPipeline({ backend: ref, ingress: 'default/tls', route: { pathType: 'Prefix', path: '/', backend: ref, ingress: 'default/tls', sslRedirect: true } });
+    const redirecting: RouteLookup = { lookup: () => match };
     const { port } = await engine([endpointOf(backend)], redirecting);
     const out = await rawExchange(port, 'GET /ws HTTP/1.1\r\nHost: secure.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
     expect(out).toMatch(/^HTTP\/1\.1 308 Permanent Redirect\r\n/);
@@ -430,5 +432,82 @@ describe('engine: hostile clients and upstreams (review findings)', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(accepted).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe('engine: route steps', () => {
+  /** A route whose one request step waits until the test settles it (as external auth will). */
+  function deferredRoute(): { routes: RouteLookup; calls: string[]; settle: (result: StepResult | Error) => void; called: Promise<void> } {
+    const calls: string[] = [];
+    let settle: (result: StepResult | Error) => void = () => undefined;
+    let markCalled: () => void = () => undefined;
+    const called = new Promise<void>((resolve) => (markCalled = resolve));
+    const pipeline: RoutePipeline = {
+      steps: ['deferred'],
+      request: (request, edits) => {
+        calls.push(`${request.method} ${request.target} from ${request.clientAddress}`);
+        if (request.target !== '/wait') return undefined;
+        edits.headers.push(['X-Step', 'ran']);
+        markCalled();
+        return new Promise<StepResult>((resolve, reject) => (settle = (r) => (r instanceof Error ? reject(r) : resolve(r))));
+      },
+      response: undefined,
+    };
+    const match: PipelineMatch = { backend: ref, ingress: 'default/echo', pipeline };
+    return { routes: { lookup: () => match }, calls, settle: (r) => settle(r), called };
+  }
+
+  it('an asynchronous step holds the request; its body, sent meanwhile, and the next pipelined request follow in order', async () => {
+    const backend = await echo();
+    const route = deferredRoute();
+    const { port } = await engine([endpointOf(backend)], route.routes);
+    const socket = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('POST /wait HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\n\r\nhe');
+    await route.called;
+    socket.write('llo');
+    socket.write('GET /next HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    // Nothing reaches the backend while the step is pending.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(backend.requests).toBe(0);
+    route.settle(undefined);
+    await closed;
+    const out = Buffer.concat(chunks).toString('latin1');
+    const bodies = out.split('\r\n\r\n').filter((part) => part.startsWith('{')).map((part) => JSON.parse(part.slice(0, part.lastIndexOf('}') + 1)) as { path: string; body: string; headers: Record<string, string> });
+    expect(bodies.map((b) => [b.path, b.body])).toEqual([['/wait', 'hello'], ['/next', '']]);
+    expect(bodies[0]!.headers['x-step']).toBe('ran');
+    expect(route.calls).toEqual(['POST /wait from 127.0.0.1', 'GET /next from 127.0.0.1']);
+  });
+
+  it('an asynchronous answer is sent in its place, then the next request is served; a failing step answers 500', async () => {
+    const backend = await echo();
+    const route = deferredRoute();
+    const { port } = await engine([endpointOf(backend)], route.routes);
+    const answered = rawExchange(port, 'GET /wait HTTP/1.1\r\nHost: a.example\r\n\r\nGET /next HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    await route.called;
+    route.settle({ kind: 'error', status: 403, code: 'PORTICO_ERR_PROXY_FORBIDDEN' });
+    const out = await answered;
+    expect(out.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 403', 'HTTP/1.1 200']);
+    expect(backend.requests).toBe(1);
+
+    const again = deferredRoute();
+    const second = await engine([endpointOf(backend)], again.routes);
+    const failed = rawExchange(second.port, 'GET /wait HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    await again.called;
+    again.settle(new Error('auth backend exploded'));
+    expect(await failed).toMatch(/^HTTP\/1\.1 500 [^\r]*\r\n[\s\S]*PORTICO_ERR_PROXY_STEP_FAILED/);
+  });
+
+  it('composes a route’s steps once at build time, access check first; a route without policies has no pipeline', () => {
+    const route = { pathType: 'Prefix' as const, path: '/', backend: ref, ingress: 'default/a' };
+    expect(withPipeline({ backend: ref, ingress: 'default/a', route }).pipeline).toBeUndefined();
+    const full = withPipeline({
+      backend: ref,
+      ingress: 'default/a',
+      route: { ...route, sslRedirect: true, policies: { sourceRange: { allow: ['10.0.0.0/8'] }, upstreamVhost: 'in.svc', forwardedPrefix: '/p' } },
+    });
+    expect(full.pipeline?.steps).toEqual(['source-range', 'ssl-redirect', 'upstream-vhost', 'x-forwarded-prefix']);
   });
 });

@@ -1,0 +1,1 @@
+export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';

@@ -1,0 +1,77 @@
+// Per-route steps: a route's policies (plain data from the compiler) become one composed pipeline
+// when the route table is built, so a request on a route without policies pays one field check
+// (`match.pipeline === undefined`) and a route with some runs exactly its own steps, never an `if`
+// per feature. Steps are plane-neutral: they read a StepRequest and either answer the request
+// themselves (a redirect, a refusal) or edit what goes upstream.
+//
+// Phases, in order: request steps (answers and upstream edits, sync; a step may return a promise,
+// e.g. external auth, and the data plane waits for it), endpoint choice, the upstream request,
+// response steps (header fields added to the upstream's response).
+import type { Route, RouteMatch } from '../../model/route-model.js';
+import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepRequest, StepResult, UpstreamEdits } from './step.js';
+import { sourceRangeStep } from './source-range.js';
+import { sslRedirectStep } from './ssl-redirect.js';
+import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
+
+export type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResponse, StepResult, UpstreamEdits } from './step.js';
+
+export function newUpstreamEdits(): UpstreamEdits {
+  return { target: undefined, host: undefined, headers: [] };
+}
+
+/**
+ * The route's steps in their fixed order: access checks before redirects (ingress-nginx denies a
+ * refused client before it redirects it), redirects before anything is edited, then the edits.
+ */
+export function buildRoutePipeline(route: Route): RoutePipeline | undefined {
+  const policies = route.policies;
+  const request: RequestStep[] = [];
+  if (policies?.sourceRange) request.push(sourceRangeStep(policies.sourceRange));
+  if (route.sslRedirect === true) request.push(sslRedirectStep());
+  if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
+  if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));
+  const response: ResponseStep[] = [];
+  if (request.length === 0 && response.length === 0) return undefined;
+  return Object.freeze({
+    steps: [...request, ...response].map((step) => step.name),
+    request: composeRequest(request),
+    response: response.length === 0 ? undefined : composeResponse(response),
+  });
+}
+
+/** The route table's `extend` hook: every route match gets its pipeline once, at build time. */
+export function withPipeline(match: RouteMatch): PipelineMatch {
+  const pipeline = match.route === undefined ? undefined : buildRoutePipeline(match.route);
+  return pipeline === undefined ? match : { ...match, pipeline };
+}
+
+function composeRequest(steps: readonly RequestStep[]): RoutePipeline['request'] {
+  if (steps.length === 0) return () => undefined;
+  if (steps.length === 1) {
+    const only = steps[0]!;
+    return (request, edits) => only.run(request, edits);
+  }
+  const from = (i: number, request: StepRequest, edits: UpstreamEdits): StepResult | Promise<StepResult> => {
+    for (; i < steps.length; i++) {
+      const result = steps[i]!.run(request, edits);
+      if (result instanceof Promise) {
+        const next = i + 1;
+        return result.then((answer) => (answer !== undefined ? answer : from(next, request, edits)));
+      }
+      if (result !== undefined) return result;
+    }
+    return undefined;
+  };
+  return (request, edits) => from(0, request, edits);
+}
+
+function composeResponse(steps: readonly ResponseStep[]): NonNullable<RoutePipeline['response']> {
+  return (request, response) => {
+    const out: Array<readonly [string, string]> = [];
+    for (const step of steps) {
+      const fields = step.run(request, response);
+      if (fields !== undefined) out.push(...fields);
+    }
+    return out;
+  };
+}

@@ -1,0 +1,67 @@
+// The contract between route steps and the data planes that run them (see pipeline.ts).
+import type { ErrorCode } from '../../lib/errors.js';
+import type { RouteMatch } from '../../model/route-model.js';
+
+/** What a step sees of a request. The data plane builds it only for routes with a pipeline. */
+export interface StepRequest {
+  readonly method: string;
+  /** The Host the request was routed on (the header, or the absolute-form authority), as sent. */
+  readonly host: string;
+  /** The origin-form target: path and query as sent. */
+  readonly target: string;
+  readonly proto: 'http' | 'https';
+  /** The connection's peer address (never a header). */
+  readonly clientAddress: string;
+  /** The first value of a request header; `name` is lower-case. */
+  header(name: string): string | undefined;
+}
+
+/** Portico answers the request itself; nothing goes upstream. */
+export type StepAnswer =
+  | { readonly kind: 'error'; readonly status: number; readonly code: ErrorCode }
+  | { readonly kind: 'redirect'; readonly status: 301 | 302 | 307 | 308; readonly location: string };
+
+/** What request steps change in the upstream request. One object per request, filled by the steps. */
+export interface UpstreamEdits {
+  /** Replaces the request target (rewrites). */
+  target: string | undefined;
+  /** Replaces the Host header. */
+  host: string | undefined;
+  /** Header fields added to the upstream request, after the proxy's own. */
+  readonly headers: Array<readonly [name: string, value: string]>;
+  // Affinity and hashing (next) add a balancer hint here, read when the endpoint is picked.
+}
+
+export type StepResult = StepAnswer | undefined;
+
+export interface RequestStep {
+  readonly name: string;
+  run(request: StepRequest, edits: UpstreamEdits): StepResult | Promise<StepResult>;
+}
+
+/** The response as response steps see it. */
+export interface StepResponse {
+  readonly status: number;
+  /** The first value of a response header; `name` is lower-case. */
+  header(name: string): string | undefined;
+}
+
+export interface ResponseStep {
+  readonly name: string;
+  /** Header fields to add to the response, or undefined. */
+  run(request: StepRequest, response: StepResponse): ReadonlyArray<readonly [string, string]> | undefined;
+}
+
+export interface RoutePipeline {
+  /** Step names in the order they run (debug views, tests). */
+  readonly steps: readonly string[];
+  /** Runs the request steps in order; the first answer ends it. A promise only when a step is asynchronous. */
+  request(request: StepRequest, edits: UpstreamEdits): StepResult | Promise<StepResult>;
+  /** Response header additions, or undefined when the route has no response step. */
+  readonly response: ((request: StepRequest, response: StepResponse) => Array<readonly [string, string]>) | undefined;
+}
+
+/** A route match with its composed pipeline (undefined: the route has no per-route feature). */
+export interface PipelineMatch extends RouteMatch {
+  readonly pipeline?: RoutePipeline;
+}

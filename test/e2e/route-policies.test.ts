@@ -1,0 +1,79 @@
+// Per-route features from annotations, end to end on both data planes: the source-range check on the
+// connection's address, upstream-vhost and x-forwarded-prefix on the upstream request, an invalid
+// access list failing closed, and an annotation change applied without a restart.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/http.js';
+import { rawExchange } from '../proxy/proxy-fixture.js';
+import { ingress, prefix, rule } from '../helpers/objects.js';
+import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
+
+const A = 'nginx.ingress.kubernetes.io/';
+
+const policyIngress = (name: string, host: string, annotations: Record<string, string>) =>
+  ingress(`shop/${name}`, { className: 'portico', annotations, rules: [rule(host, [prefix('/', 'web', 80)])] });
+
+describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
+  let harness: Harness;
+  let pods: EchoPod[];
+  const ingresses = (allowed: string) => [
+    ...serviceFor('shop/web', pods),
+    policyIngress('allowed', 'allowed.example', { [`${A}whitelist-source-range`]: allowed }),
+    policyIngress('elsewhere', 'elsewhere.example', { [`${A}allowlist-source-range`]: '10.0.0.0/8, 192.0.2.7' }),
+    policyIngress('denied', 'denied.example', { [`${A}denylist-source-range`]: '127.0.0.1' }),
+    policyIngress('broken', 'broken.example', { [`${A}whitelist-source-range`]: '127.0.0.0/8, not-a-cidr' }),
+    policyIngress('force', 'force.example', { [`${A}force-ssl-redirect`]: 'true' }),
+    policyIngress('vhost', 'vhost.example', { [`${A}upstream-vhost`]: 'internal.svc:8080', [`${A}x-forwarded-prefix`]: '/shop' }),
+  ];
+
+  beforeAll(async () => {
+    pods = await startEchoPods('web', 1);
+    harness = await startHarness({ '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': ingresses('127.0.0.0/8') }, { dataPlane });
+  });
+  afterAll(async () => {
+    await harness.close();
+    await closePods(pods);
+  });
+
+  it('serves a client inside the allowlist and refuses one outside it with 403, before any endpoint is asked', async () => {
+    const served = pods[0]!.requests;
+    expect((await harness.get('allowed.example', '/')).status).toBe(200);
+    const refused = await harness.get('elsewhere.example', '/');
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ status: 403, code: 'PORTICO_ERR_PROXY_FORBIDDEN' });
+    expect((await harness.get('denied.example', '/')).status).toBe(403);
+    // A forged X-Forwarded-For changes nothing: the check is on the connection's address.
+    expect((await harness.get('elsewhere.example', '/', { headers: { 'x-forwarded-for': '10.1.2.3', 'x-real-ip': '10.1.2.3' } })).status).toBe(403);
+    expect(pods[0]!.requests - served).toBe(1);
+  });
+
+  it('an unreadable access list fails closed (403 for everyone) and names the bad entry', async () => {
+    expect((await harness.get('broken.example', '/')).status).toBe(403);
+    const line = harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_ANNOTATION_INVALID' && String(l.object).includes('shop/broken'));
+    expect(line).toMatchObject({ level: 'error', field: `metadata.annotations.${A}whitelist-source-range` });
+    expect(String(line?.msg)).toContain('"not-a-cidr" is not an IP address or CIDR');
+  });
+
+  it('upstream-vhost replaces the Host the backend gets (X-Forwarded-Host keeps the client’s); x-forwarded-prefix is sent', async () => {
+    const res = await harness.get('vhost.example', '/x');
+    expect(res.status).toBe(200);
+    expect(res.json?.host).toBe('internal.svc:8080');
+    expect(res.json?.headers['x-forwarded-host']).toBe('vhost.example');
+    expect(res.json?.headers['x-forwarded-prefix']).toBe('/shop');
+  });
+
+  it('an upgrade runs the same steps as a plain request: force-ssl-redirect answers both with 308', async () => {
+    const served = pods[0]!.requests;
+    expect((await harness.get('force.example', '/chat?room=1')).headers.location).toBe('https://force.example/chat?room=1');
+    const out = await rawExchange(harness.port, 'GET /chat?room=1 HTTP/1.1\r\nHost: force.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 308 /);
+    expect(out.toLowerCase()).toContain('location: https://force.example/chat?room=1\r\n');
+    expect(pods[0]!.requests).toBe(served);
+  });
+
+  it('an annotation change applies without a restart', async () => {
+    await harness.write('shop.yaml', ingresses('10.9.0.0/16'));
+    await eventually(async () => (await harness.get('allowed.example', '/')).status === 403, 3000, 'the new allowlist');
+    await harness.write('shop.yaml', ingresses('127.0.0.1/32'));
+    await eventually(async () => (await harness.get('allowed.example', '/')).status === 200, 3000, 'the allowlist back');
+  });
+});
