@@ -231,9 +231,15 @@ class ClientConnection {
     socket.on('error', () => this.#abort());
     socket.on('close', () => this.#abort());
     socket.on('end', () => {
-      // A half-close between requests ends the connection; during one, the response still goes out
-      // (and the requests already queued behind it), then the connection ends.
+      // The client's FIN. Between requests it ends the connection once what was received is
+      // answered. While a request is being uploaded or answered it is an abort, as in nginx (a FIN
+      // cannot be told from a client that left): 499, and the upstream request is cut.
       this.#readEnded = true;
+      if (this.#state === 'waiting' || this.#state === 'body') {
+        this.#abort();
+        socket.destroy();
+        return;
+      }
       if (this.#state === 'head' && this.#pendingBytes === 0) socket.end();
     });
   }
@@ -439,7 +445,7 @@ class ClientConnection {
     // An HTTP/1.0 client cannot take a chunked response or a 1xx: ask the upstream in HTTP/1.0 too.
     if (head.versionMinor === 0) upstreamHead = asHttp10(upstreamHead);
     if (head.upgrade) {
-      this.#tunnel(upstreamHead, endpoint, match.backend.key, chunk.subarray(bodyAt));
+      this.#tunnel(head, match, upstreamHead, endpoint, chunk.subarray(bodyAt));
       return -1;
     }
     if (head.expectContinue && head.framing !== 'none' && head.versionMinor === 1) this.#socket.write(CONTINUE);
@@ -478,9 +484,38 @@ class ClientConnection {
    * (101, or a refusal) reaches the client untouched. When one side hangs up, the other gets
    * TUNNEL_LINGER_MS to finish before both are cut.
    */
-  #tunnel(upstreamHead: Buffer, first: Endpoint, backendKey: string, early: Buffer): void {
+  #tunnel(head: RequestHead, match: RouteMatch, upstreamHead: Buffer, first: Endpoint, early: Buffer): void {
     this.#state = 'closed';
+    const backendKey = match.backend.key;
     const client = this.#socket;
+    // One access-log line when the tunnel (or its refusal) is over: the upstream's status, the
+    // bytes it sent the client, the whole tunnel's duration.
+    let status = 502;
+    let sent = 0;
+    let upstreamAddress: string | undefined;
+    let upstreamMs: number | undefined;
+    let logged = false;
+    const log = (): void => {
+      if (logged) return;
+      logged = true;
+      const seconds = (performance.now() - this.#requestStart) / 1000;
+      const engine = this.#engine;
+      engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined);
+      if (engine.accessLog === undefined) return;
+      engine.accessLog(
+        entryFor(head, this.#clientAddress, {
+          status,
+          bytes: sent,
+          durationMs: roundMs(seconds * 1000),
+          match,
+          requestId: requestIdOf(head),
+          upstream: upstreamAddress,
+          upstreamMs: upstreamMs !== undefined ? roundMs(upstreamMs) : undefined,
+          upstreamStatus: upstreamAddress !== undefined && status !== 502 ? status : undefined,
+        }),
+      );
+    };
+    client.once('close', log);
     client.removeAllListeners('data');
     client.removeAllListeners('end');
     client.pause();
@@ -501,6 +536,8 @@ class ClientConnection {
       });
       upstream.once('connect', () => {
         clearTimeout(timer);
+        upstreamAddress = endpoint.key;
+        const connected = performance.now();
         upstream.write(upstreamHead);
         // The client's bytes after the head go upstream only once the upstream said 101: had it
         // refused, they would reach it as a second request past routing and the X-Forwarded-*
@@ -525,6 +562,9 @@ class ClientConnection {
           }
           upstream.removeListener('data', onHead);
           client.removeAllListeners('data');
+          upstreamMs = performance.now() - connected;
+          if (result !== ERROR) status = parser.head!.status;
+          sent += bytes.length;
           if (result === ERROR || !parser.head!.upgrade) {
             // A refusal (or garbage): relay what came, then close both; nothing of the client's follows.
             client.end(bytes);
@@ -533,6 +573,7 @@ class ClientConnection {
           }
           client.write(bytes);
           for (const part of held) upstream.write(part);
+          upstream.on('data', (part: Buffer) => (sent += part.length));
           upstream.pipe(client);
           client.pipe(upstream);
           const linger = () => setTimeout(() => (client.destroy(), upstream.destroy()), TUNNEL_LINGER_MS).unref();
@@ -727,7 +768,9 @@ class Exchange {
     // Nothing reached the backend: another endpoint can always take it.
     const backend = this.#o.engine.backends.get(this.#o.backendKey);
     const next = backend?.balancer.pick(this.#tried);
+    const code = (error as NodeJS.ErrnoException).code;
     if (next !== undefined) {
+      this.#o.engine.logger.debug({ upstream: this.#endpoint.key, retry: next.key, err: code || error.message }, 'upstream connect failed; retrying on another endpoint');
       this.#endpoint = next;
       this.send();
       return;
@@ -737,6 +780,7 @@ class Exchange {
     const waitMs = this.#o.engine.endpointWaitMs;
     if (!this.#waited && waitMs > 0) {
       this.#waited = true;
+      this.#o.engine.logger.debug({ upstream: this.#endpoint.key, err: code || error.message, waitMs }, 'every known endpoint failed to connect; waiting for a newer endpoint set');
       const registry = this.#o.engine.backends;
       let unsubscribe = (): void => undefined;
       const timer = setTimeout(() => {

@@ -3,7 +3,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoServer } from '../../src/echo/echo-server.js';
-import { endpointOf, headerValues, rawExchange, send, startEchos, startProxy } from './proxy-fixture.js';
+import { endpointOf, headerValues, rawExchange, send, startEchos, startProxy, TEST_DATA_PLANE } from './proxy-fixture.js';
 import type { EchoJson, ProxyHarness } from './proxy-fixture.js';
 
 let echo: EchoServer;
@@ -22,9 +22,9 @@ afterAll(async () => {
 describe('request target and method', () => {
   it.each([
     ['GET', '/a%20b?x=1&y=%2F&z'],
-    ['POST', '/caf%C3%A9/%2e%2e/x?a=b=c&&'],
+    ['POST', '/caf%C3%A9/x?a=b=c&&'],
     ['PUT', '//double//slash/?'],
-    ['DELETE', '/~user/./x;param?q=%zz#'],
+    ['DELETE', '/~user/x;param?q=%zz'],
     ['PATCH', '/'],
     ['OPTIONS', '/path?'],
     ['PROPFIND', '/dav/'],
@@ -34,6 +34,15 @@ describe('request target and method', () => {
     const echoed = reply.json();
     expect(echoed.method).toBe(method);
     expect(echoed.path).toBe(path);
+  });
+
+  // Routes match the raw path, so `/public/../admin` would route as /public while the backend serves
+  // /admin: the engine refuses dot segments (400, as for other path confusion); the node data plane
+  // forwards them unchanged.
+  it.each(['/caf%C3%A9/%2e%2e/x', '/~user/./x', '/a/../b'])('%s: dot segments (node: forwarded as sent; engine: 400)', async (path) => {
+    const reply = await send(h.port, { method: 'POST', path });
+    if (TEST_DATA_PLANE === 'engine') expect(reply.status).toBe(400);
+    else expect([reply.status, reply.json().path]).toEqual([200, path]);
   });
 
   it('strips the query (only) for the route lookup', async () => {

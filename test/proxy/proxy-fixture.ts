@@ -15,6 +15,22 @@ import type { Logger } from '../../src/lib/logger.js';
 import type { BackendEndpoints, BackendRef, Endpoint, RouteLookup, RouteMatch } from '../../src/model/route-model.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type { ProxyServerOptions } from '../../src/proxy/proxy-server.js';
+import { EngineServer } from '../../src/engine/engine-server.js';
+import type { PipelineMatch } from '../../src/proxy/policies/pipeline.js';
+
+/**
+ * Which data plane the proxy tests run on: the README's "Proxy behaviour" is the contract of both.
+ * vitest.config.ts runs test/proxy once per plane (PORTICO_TEST_DATA_PLANE).
+ */
+export const TEST_DATA_PLANE: 'node' | 'engine' = process.env.PORTICO_TEST_DATA_PLANE === 'node' ? 'node' : process.env.PORTICO_TEST_DATA_PLANE === 'engine' ? 'engine' : 'node';
+
+/** What the proxy tests use of a data plane. */
+export interface TestProxy {
+  setRoutes(routes: RouteLookup<PipelineMatch>): void;
+  readonly routes: RouteLookup<PipelineMatch> | undefined;
+  close(): Promise<void>;
+  endKeepAlive(): void;
+}
 
 export function backendRef(key = 'default/echo/80'): BackendRef {
   const [namespace = 'default', service = 'echo', port = '80'] = key.split('/');
@@ -103,7 +119,9 @@ export async function deadPort(): Promise<number> {
 }
 
 export interface ProxyHarness {
-  readonly proxy: ProxyServer;
+  readonly proxy: TestProxy;
+  /** The node data plane's server, when the tests run on it (node-only tests use it). */
+  readonly nodeProxy: ProxyServer | undefined;
   readonly registry: BackendRegistry;
   readonly port: number;
   readonly ref: BackendRef;
@@ -118,6 +136,8 @@ export interface HarnessOptions {
   pool?: Partial<UpstreamPoolOptions>;
   registry?: Omit<BackendRegistryOptions, 'pool'>;
   proxy?: Partial<Omit<ProxyServerOptions, 'backends' | 'logger' | 'accessLog' | 'routes'>>;
+  /** Default: TEST_DATA_PLANE. */
+  plane?: 'node' | 'engine';
 }
 
 /** Registry with one backend (`default/echo/80`) over `endpoints`, a proxy routing everything to it. */
@@ -155,16 +175,48 @@ export async function startProxy(options: HarnessOptions): Promise<ProxyHarness>
   const log = captureLog('debug');
   const registry = new BackendRegistry({ ...options.registry, pool: { connectTimeout: 1_000, ...options.pool } });
   registry.sync(new Map([[ref.key, backendEndpoints(ref, options.endpoints)]]));
+  const routes = options.routes ?? routeAll(ref);
+  if ((options.plane ?? TEST_DATA_PLANE) === 'engine') {
+    const p = options.proxy ?? {};
+    const drainTimeout = p.drainTimeout ?? 2_000;
+    const engine = new EngineServer({
+      backends: registry,
+      routes,
+      logger: log.logger,
+      accessLog: accessLog.logger,
+      pool: { connectTimeoutMs: options.pool?.connectTimeout ?? 1_000, ...(options.pool?.keepAliveTimeout !== undefined && { idleMs: options.pool.keepAliveTimeout }) },
+      ...(options.pool?.headersTimeout !== undefined && { upstreamTimeoutMs: options.pool.headersTimeout }),
+      ...(p.maxHeaderSize !== undefined && { maxHeaderSize: p.maxHeaderSize }),
+      ...(p.endpointWaitMs !== undefined && { endpointWaitMs: p.endpointWaitMs }),
+      ...(p.accessLogFields !== undefined && { accessLogFields: p.accessLogFields }),
+      ...(p.headersTimeout !== undefined && { clientTimeoutMs: p.headersTimeout }),
+      ...(p.keepAliveTimeout !== undefined && { keepAliveTimeoutMs: p.keepAliveTimeout }),
+      ...(p.observer !== undefined && { observer: p.observer }),
+    });
+    const address = await engine.listen({ port: 0, host: '127.0.0.1' });
+    const proxy: TestProxy = {
+      setRoutes: (r) => engine.setRoutes(r),
+      get routes() {
+        return engine.routes;
+      },
+      close: async () => {
+        await engine.close(drainTimeout);
+        await registry.close();
+      },
+      endKeepAlive: () => engine.endKeepAlive(),
+    };
+    return { proxy, nodeProxy: undefined, registry, port: address.port, ref, accessLog, log, close: () => proxy.close() };
+  }
   const proxy = new ProxyServer({
     backends: registry,
-    routes: options.routes ?? routeAll(ref),
+    routes,
     logger: log.logger,
     accessLog: accessLog.logger,
     drainTimeout: 2_000,
     ...options.proxy,
   });
   const address = await proxy.listen({ port: 0, host: '127.0.0.1' });
-  return { proxy, registry, port: address.port, ref, accessLog, log, close: () => proxy.close() };
+  return { proxy, nodeProxy: proxy, registry, port: address.port, ref, accessLog, log, close: () => proxy.close() };
 }
 
 export interface Reply {
