@@ -12,7 +12,7 @@ export default defineConfig({
       { extends: true, test: { name: 'all', include: ['test/**/*.test.ts'] } },
       // The README's "Proxy behaviour" is the contract of both data planes: test/proxy runs again on
       // the one the first project does not use (test/proxy/proxy-fixture.ts reads the variable).
-      { extends: true, test: { name: 'proxy on engine', include: ['test/proxy/**/*.test.ts'], env: { PORTICO_TEST_DATA_PLANE: 'engine' } } },
+      { extends: true, test: { name: 'proxy on node', include: ['test/proxy/**/*.test.ts'], env: { PORTICO_TEST_DATA_PLANE: 'node' } } },
     ],
   },
 });

@@ -128,8 +128,9 @@ async function startProfile(profile, backend) {
   const dir = (name) => join(work, `${profile}-${backend === nginxBackend ? 'nginxbe' : 'echobe'}-${name}`);
   const common = { root, profile, backendPort: backend.port, certs };
   const list = [];
-  if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir('portico'), cpus: proxyCpus }));
-  // The HTTP/1.1 engine in progress (issue 13), the same CLI with --data-plane engine.
+  // `portico` keeps measuring the node:http data plane (now --data-plane node); `portico-engine` the default engine.
+  if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir('portico'), cpus: proxyCpus, extraArgs: ['--data-plane', 'node'] }));
+  // Portico's own HTTP/1.1 engine (issue 13, the default data plane).
   if (wantedTargets.includes('portico-engine')) list.push(await startPortico({ ...common, dir: dir('portico-engine'), cpus: proxyCpus, name: 'portico-engine', extraArgs: ['--data-plane', 'engine'] }));
   if (process.env.BASELINE_DIST) {
     list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js') }));

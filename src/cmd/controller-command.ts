@@ -24,7 +24,7 @@ export const CONTROLLER_FLAGS = {
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
-  'data-plane': { type: 'string', default: 'node', choices: ['node', 'engine'], description: 'node: node:http + undici (the default); engine: the HTTP/1.1 engine in progress (src/engine), faster, not yet every behaviour' },
+  'data-plane': { type: 'string', default: 'engine', choices: ['node', 'engine'], description: 'engine: Portico\'s own HTTP/1.1 engine (src/engine, the default); node: node:http + undici (the previous data plane)' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
   'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
   'access-log-fields': { type: 'string', description: 'Access-log fields to write, comma-separated: field names or ingress-nginx variables ($remote_addr, $status, $req_id …) (default: all)' },

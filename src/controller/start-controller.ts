@@ -48,7 +48,7 @@ export type StartControllerOptions = ObjectSourceOptions & {
   fallbackCertificate?: IssuedCertificate;
   /** Strict-Transport-Security on HTTPS responses; false turns it off. */
   hsts?: HstsOptions | false;
-  /** `node` (node:http + undici, the default) or `engine` (src/engine, the HTTP/1.1 engine in progress). */
+  /** `engine` (src/engine, Portico's HTTP/1.1 engine, the default) or `node` (node:http + undici). */
   dataPlane?: 'node' | 'engine';
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
@@ -112,7 +112,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const drainTimeout = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
   const accessLog = options.accessLog !== false ? (options.accessLog ?? logger.child({ log: 'access' })) : undefined;
   const proxy: DataPlane =
-    options.dataPlane === 'engine'
+    options.dataPlane !== 'node'
       ? engineDataPlane(
           new EngineServer({
             backends,

@@ -66,7 +66,8 @@ describe('host examples through the proxy', () => {
       const res = await harness.get(example.request, '/');
       const index = hostExampleMatchIndex(example);
       if (index < 0) {
-        expect(res.status).toBe(404);
+        // The engine refuses a Host that is not a uri-host (an empty label, `.foo.com`) with 400 before routing.
+        expect(res.status).toBe(example.request.startsWith('.') ? 400 : 404);
       } else {
         expect(res.status).toBe(200);
         expect(res.json?.service).toBe(hostExampleService(index));

@@ -49,7 +49,7 @@ export interface HarnessOptions {
   defaultSslCertificate?: string;
   hsts?: HstsOptions | false;
   shutdown?: Pick<StartControllerOptions, 'shutdownGracePeriodMs' | 'shutdownDrainTimeoutMs' | 'sleep'>;
-  /** Default: node, or PORTICO_TEST_DATA_PLANE (=engine runs a suite on src/engine). */
+  /** Default: engine, or PORTICO_TEST_DATA_PLANE (=node runs a suite on the node:http data plane). */
   dataPlane?: 'node' | 'engine';
 }
 
@@ -63,7 +63,7 @@ export async function startHarness(files: Record<string, readonly KubeObject[] |
   const running = await startController({
     manifestsDir: dir,
     // PORTICO_TEST_DATA_PLANE=engine runs the end-to-end suites on the engine (src/engine).
-    dataPlane: options.dataPlane ?? (process.env['PORTICO_TEST_DATA_PLANE'] === 'engine' ? 'engine' : 'node'),
+    dataPlane: options.dataPlane ?? (process.env['PORTICO_TEST_DATA_PLANE'] === 'node' ? 'node' : 'engine'),
     httpPort: 0,
     httpsPort: 0,
     adminPort: 0,

@@ -22,7 +22,7 @@ import type { PipelineMatch } from '../../src/proxy/policies/pipeline.js';
  * Which data plane the proxy tests run on: the README's "Proxy behaviour" is the contract of both.
  * vitest.config.ts runs test/proxy once per plane (PORTICO_TEST_DATA_PLANE).
  */
-export const TEST_DATA_PLANE: 'node' | 'engine' = process.env.PORTICO_TEST_DATA_PLANE === 'node' ? 'node' : process.env.PORTICO_TEST_DATA_PLANE === 'engine' ? 'engine' : 'node';
+export const TEST_DATA_PLANE: 'node' | 'engine' = process.env.PORTICO_TEST_DATA_PLANE === 'node' ? 'node' : 'engine';
 
 /** What the proxy tests use of a data plane. */
 export interface TestProxy {
