@@ -46,6 +46,8 @@ export interface EngineServerOptions {
   readonly accessLog?: Logger;
   readonly accessLogFields?: readonly AccessLogField[];
   readonly observer?: RequestObserver;
+  /** Request body buffered before an upstream connection is taken, bytes. Default REQUEST_BUFFER_BYTES (64 KiB). */
+  readonly requestBufferSize?: number;
 }
 
 export interface EngineListenOptions {
@@ -61,8 +63,13 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
-/** Request body held while the upstream connection is being made. */
-const EARLY_MAX = 1024 * 1024;
+/**
+ * Request body bytes read before an upstream connection is taken (nginx's proxy_request_buffering,
+ * in memory): a body up to this size is read whole first, so an upload that stalls holds no
+ * upstream connection; a larger one connects once this much has arrived and then streams with
+ * back-pressure (the client is not read while the connection is being made).
+ */
+export const REQUEST_BUFFER_BYTES = 64 * 1024;
 
 interface Listener {
   readonly proto: 'http' | 'https';
@@ -106,6 +113,10 @@ export class EngineServer {
 
   get hsts(): string | undefined {
     return this.#options.hsts;
+  }
+
+  get requestBufferSize(): number {
+    return this.#options.requestBufferSize ?? REQUEST_BUFFER_BYTES;
   }
 
   get endpointWaitMs(): number {
@@ -411,6 +422,8 @@ class ClientConnection {
       // A body whose framing is broken was already answered with 400: nothing goes upstream.
       if ((this.#state as State) === 'closed') return -1;
       if (rest >= 0 && rest < chunk.length) this.#queue(chunk.subarray(rest));
+      // The exchange takes an upstream connection itself, once the body is in (or over the buffer).
+      return -1;
     }
     exchange.send();
     return -1;
@@ -631,13 +644,18 @@ class Exchange {
       } else {
         this.#early.push(part);
         this.#earlyBytes += part.length;
-        // Not connected yet: hold at most EARLY_MAX of body, then stop reading the client.
-        if (this.#earlyBytes > EARLY_MAX) this.#pauseClient(undefined);
+        if (this.#earlyBytes >= this.#o.engine.requestBufferSize && end === NEED_MORE) {
+          // Over the buffer: connect now and stream the rest; until connected, stop reading the client.
+          if (!this.#sending) this.send();
+          if (!this.#upstream) this.#pauseClient(undefined);
+        }
       }
     }
     if (end !== NEED_MORE) {
       this.#bodyDone = true;
       this.#o.client.requestBodyDone();
+      // The whole body is here: only now is an upstream connection taken.
+      if (!this.#sending) this.send();
       return end;
     }
     return -1;
@@ -659,7 +677,11 @@ class Exchange {
 
   #onAttach: (() => void) | undefined;
 
+  /** An upstream connection was asked for (the body, if any, is complete or over the buffer). */
+  #sending = false;
+
   send(): void {
+    this.#sending = true;
     this.#tried.add(this.#endpoint.key);
     const lease = this.#o.engine.pool.acquire(this.#endpoint);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));

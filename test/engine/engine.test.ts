@@ -432,3 +432,94 @@ describe('engine: hostile clients and upstreams (review findings)', () => {
     expect(accepted).toBeLessThan(64 * 1024 * 1024);
   });
 });
+
+/** Raw client: connects, writes, collects what comes back. */
+function rawClient(port: number): { socket: Socket; text: () => string; closed: Promise<void>; until: (re: RegExp) => Promise<string> } {
+  const socket = connect({ host: '127.0.0.1', port });
+  cleanups.push(() => void socket.destroy());
+  let text = '';
+  const waiters = new Set<() => void>();
+  socket.on('data', (c: Buffer) => {
+    text += c.toString('latin1');
+    for (const wake of [...waiters]) wake();
+  });
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const until = (re: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        if (re.test(text)) {
+          waiters.delete(check);
+          resolve(text);
+        }
+      };
+      waiters.add(check);
+      socket.once('close', () => (re.test(text) ? resolve(text) : reject(new Error(`closed before ${re}: ${JSON.stringify(text.slice(0, 200))}`))));
+      check();
+    });
+  return { socket, text: () => text, closed, until };
+}
+
+describe('engine: an upstream connection only when there is something to send (issue 13)', () => {
+  it('stalled uploads take no upstream connection; a GET to the same Service is served meanwhile; the stalls get 408', async () => {
+    const requests: string[] = [];
+    const upstream = await rawUpstream((request, socket) => {
+      requests.push(request.split('\r\n')[0]!);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const { port, engine: server } = await engine([endpoint(upstream.port)], undefined, { clientTimeoutMs: 300 });
+    const stalled = Array.from({ length: 40 }, () => rawClient(port));
+    // Expect: 100-continue tells when the engine has parsed each head (and created its exchange).
+    for (const c of stalled) c.socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\nonly ten b');
+    await Promise.all(stalled.map((c) => c.until(/100 Continue/)));
+    expect(upstream.connections()).toBe(0);
+    expect(server.pool.openConnections).toBe(0);
+    const reply = await send(port, { path: '/meanwhile' });
+    expect(reply.status).toBe(200);
+    expect(requests).toEqual(['GET /meanwhile HTTP/1.1']);
+    const outs = await Promise.all(stalled.map((c) => c.until(/HTTP\/1\.1 408 /)));
+    for (const out of outs) expect(out).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 408 /);
+    expect(requests).toEqual(['GET /meanwhile HTTP/1.1']);
+    expect(upstream.connections()).toBe(1);
+  });
+
+  it('a body that completes goes upstream whole; a body over the buffer connects before it is complete and streams', async () => {
+    const bodies: string[] = [];
+    let heads = 0;
+    const server = createServer((socket) => {
+      let buffer = Buffer.alloc(0);
+      socket.on('data', (c: Buffer) => {
+        if (buffer.length === 0) heads++;
+        buffer = Buffer.concat([buffer, c]);
+        const headEnd = buffer.indexOf('\r\n\r\n');
+        if (headEnd < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(buffer.subarray(0, headEnd).toString('latin1'))?.[1] ?? 0);
+        if (buffer.length - headEnd - 4 < length) return;
+        bodies.push(buffer.subarray(headEnd + 4, headEnd + 4 + length).toString('latin1'));
+        buffer = Buffer.alloc(0);
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = await engine([endpoint((server.address() as AddressInfo).port)], undefined, { requestBufferSize: 1024 });
+    // Small: sent in pieces, arrives upstream as one complete request.
+    const small = rawClient(port);
+    small.socket.write('POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(heads).toBe(0);
+    small.socket.write('world');
+    await small.until(/\r\n\r\nok$/);
+    expect(bodies).toEqual(['helloworld']);
+    // Large: 4 KiB of an 8 KiB body is over the 1 KiB buffer: the upstream gets the head and what came.
+    const large = rawClient(port);
+    large.socket.write(`POST /large HTTP/1.1\r\nHost: a\r\nContent-Length: 8192\r\n\r\n${'x'.repeat(4096)}`);
+    for (let i = 0; i < 200 && heads < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(heads).toBe(2);
+    expect(bodies.length).toBe(1);
+    large.socket.write('y'.repeat(4096));
+    await large.until(/\r\n\r\nok$/);
+    expect(bodies[1]).toBe('x'.repeat(4096) + 'y'.repeat(4096));
+  });
+});
