@@ -50,6 +50,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   hsts?: HstsOptions | false;
   /** `node` (node:http + undici, the default) or `engine` (src/engine, the HTTP/1.1 engine in progress). */
   dataPlane?: 'node' | 'engine';
+  /** --max-connections-per-client (engine data plane): open connections per client address; 0 unlimited. Default 1024. */
+  maxConnectionsPerClient?: number;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
   compile: CompileOptions;
@@ -118,6 +120,7 @@ export async function startController(options: StartControllerOptions): Promise<
             backends,
             logger,
             observer: metrics,
+            ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
             ...(accessLog && { accessLog }),
             ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
             ...(renderHsts(options.hsts ?? DEFAULT_HSTS) !== undefined && { hsts: renderHsts(options.hsts ?? DEFAULT_HSTS)! }),

@@ -45,10 +45,22 @@ export interface EngineServerOptions {
   /** One JSON line per request (the README's fields); omitted: no access log, and no cost for it. */
   readonly accessLog?: Logger;
   readonly accessLogFields?: readonly AccessLogField[];
-  readonly observer?: RequestObserver;
+  readonly observer?: EngineObserver;
+  /**
+   * Open client connections one client address may hold; over it, a new connection gets 503
+   * (PORTICO_ERR_PROXY_CLIENT_LIMIT) and is closed. Default DEFAULT_MAX_CONNECTIONS_PER_CLIENT (1024); 0: unlimited.
+   */
+  readonly maxConnectionsPerClient?: number;
   /** Request body buffered before an upstream connection is taken, bytes. Default REQUEST_BUFFER_BYTES (64 KiB). */
   readonly requestBufferSize?: number;
 }
+
+/** The request metrics, and connections refused before any request (e.g. over the per-client limit). */
+export interface EngineObserver extends RequestObserver {
+  connectionRejected?(reason: 'client-limit'): void;
+}
+
+export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 1024;
 
 export interface EngineListenOptions {
   readonly port: number;
@@ -82,10 +94,15 @@ export class EngineServer {
   readonly pool: UpstreamPool;
   readonly #servers = new Set<Server | TlsServer>();
   readonly #clients = new Set<ClientConnection>();
+  /** Open connections per client address (only while a limit is set). */
+  readonly #perClient = new Map<string, number>();
+  readonly #maxPerClient: number;
+  /** Connections refused over the per-client limit. */
+  rejectedConnections = 0;
   closing = false;
 
   readonly accessLog: AccessLogWriter | undefined;
-  readonly observer: RequestObserver | undefined;
+  readonly observer: EngineObserver | undefined;
 
   constructor(options: EngineServerOptions) {
     this.#options = options;
@@ -93,6 +110,7 @@ export class EngineServer {
     this.pool = new UpstreamPool(options.pool);
     this.accessLog = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
     this.observer = options.observer;
+    this.#maxPerClient = options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
   }
 
   get routes(): RouteLookup | undefined {
@@ -151,9 +169,31 @@ export class EngineServer {
 
   /** Serves a connected client socket (plain, or a TLS socket after its handshake). */
   accept(socket: Socket, listener: Listener): void {
+    if (this.#maxPerClient > 0) {
+      const address = clientAddressOf(socket);
+      const open = this.#perClient.get(address) ?? 0;
+      if (open >= this.#maxPerClient) return this.#refuse(socket);
+      this.#perClient.set(address, open + 1);
+      socket.once('close', () => {
+        const left = (this.#perClient.get(address) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(address, left);
+        else this.#perClient.delete(address);
+      });
+    }
     const client = new ClientConnection(this, socket, listener);
     this.#clients.add(client);
     socket.once('close', () => this.#clients.delete(client));
+  }
+
+  /** Over the per-client limit: 503 and close, reading (and dropping) what the client still sends. */
+  #refuse(socket: Socket): void {
+    this.rejectedConnections++;
+    this.observer?.connectionRejected?.('client-limit');
+    socket.on('error', () => undefined);
+    socket.on('data', () => undefined);
+    socket.once('end', () => socket.destroy());
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.end(errorReply(503, 'PORTICO_ERR_PROXY_CLIENT_LIMIT').raw);
   }
 
   /** From now on every response carries `Connection: close` while the listeners keep accepting (the shutdown grace period). */
@@ -232,8 +272,7 @@ class ClientConnection {
     this.#listener = listener;
     const max = engine.maxHeaderSize;
     this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
-    const remote = socket.remoteAddress ?? '';
-    this.#clientAddress = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    this.#clientAddress = clientAddressOf(socket);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.setTimeout(engine.timeouts.keepAlive);
     socket.on('timeout', () => this.#onTimeout());
@@ -994,6 +1033,12 @@ function asHttp10(head: Buffer): Buffer {
   // `… HTTP/1.1\r\n`: the minor version digit is the byte before CR.
   if (lineEnd > 0 && head[lineEnd - 1] === 0x31) head[lineEnd - 1] = 0x30;
   return head;
+}
+
+/** The client's address, IPv4-mapped IPv6 as plain IPv4. */
+function clientAddressOf(socket: Socket): string {
+  const remote = socket.remoteAddress ?? '';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
 }
 
 function hostWithoutPort(host: string): string {

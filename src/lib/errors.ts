@@ -29,6 +29,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT: 'The upstream did not answer in time; the controller answers 504.',
   PORTICO_ERR_PROXY_BAD_REQUEST: 'The request is malformed HTTP; the controller answers 400.',
   PORTICO_ERR_PROXY_HEADERS_TOO_LARGE: 'The request headers exceed the limit; the controller answers 431.',
+  PORTICO_ERR_PROXY_CLIENT_LIMIT: 'The client address already holds --max-connections-per-client connections; the new one gets 503 and is closed (engine data plane).',
   PORTICO_ERR_CNI_VERSION: 'portico-cni: the cniVersion is not supported, or too old for the command (CNI code 1).',
   PORTICO_ERR_CNI_UNSUPPORTED_FIELD: 'portico-cni: a config field is set to something portico-cni does not implement (CNI code 2).',
   PORTICO_ERR_CNI_UNKNOWN_CONTAINER: 'portico-cni: CHECK for a container the plugin holds no state for (CNI code 3).',

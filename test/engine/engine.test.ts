@@ -523,3 +523,42 @@ describe('engine: an upstream connection only when there is something to send (i
     expect(bodies[1]).toBe('x'.repeat(4096) + 'y'.repeat(4096));
   });
 });
+
+describe('engine: per-client connection limit (issue 13)', () => {
+  it('a connection over maxConnectionsPerClient gets 503 PORTICO_ERR_PROXY_CLIENT_LIMIT and is closed; counted; a freed slot serves again', async () => {
+    const backend = await echo();
+    const rejected: string[] = [];
+    const observer = { observeRequest: () => undefined, connectionRejected: (reason: string) => void rejected.push(reason) };
+    const { port, engine: server } = await engine([endpointOf(backend)], undefined, { maxConnectionsPerClient: 3, observer });
+    const held = Array.from({ length: 3 }, () => rawClient(port));
+    for (const [i, c] of held.entries()) {
+      c.socket.write(`GET /held-${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      await c.until(new RegExp(`"path":"/held-${i}"`));
+    }
+    const over = rawClient(port);
+    over.socket.write('GET /over HTTP/1.1\r\nHost: a\r\n\r\n');
+    await over.closed;
+    expect(over.text()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    expect(over.text()).toContain('"code":"PORTICO_ERR_PROXY_CLIENT_LIMIT"');
+    expect(server.rejectedConnections).toBe(1);
+    expect(rejected).toEqual(['client-limit']);
+    expect(backend.requests).toBe(3);
+    held[0]!.socket.destroy();
+    await held[0]!.closed;
+    // The engine sees the close on its next turn: retry until the freed slot is there (bounded).
+    let out = '';
+    for (let i = 0; i < 50 && !out.includes('"path":"/again"'); i++) {
+      out = await rawExchange(port, 'GET /again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      if (!out.includes('"path":"/again"')) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('0 means unlimited', async () => {
+    const { port, engine: server } = await engine([], { lookup: () => undefined }, { maxConnectionsPerClient: 0 });
+    const clients = Array.from({ length: 20 }, () => rawClient(port));
+    for (const c of clients) c.socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await Promise.all(clients.map((c) => c.until(/HTTP\/1\.1 404 /)));
+    expect(server.rejectedConnections).toBe(0);
+  });
+});
