@@ -248,6 +248,12 @@ class ClientConnection {
   #exchange: Exchange | undefined;
   /** Bytes of a request head are in (the head timeout applies, not the idle one). */
   #partialHead = false;
+  /**
+   * performance.now() by which the current head must be complete (0: none running). Counted from
+   * the head's first byte (from the accept for a connection's first request), never pushed back by
+   * more bytes: a client trickling a head cannot hold the connection (nginx's client_header_timeout).
+   */
+  #headDeadline = 0;
   /** performance.now() when the current request's head was complete. */
   #requestStart = 0;
   /** The client half-closed: no more requests will come. */
@@ -274,7 +280,9 @@ class ClientConnection {
     this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
     this.#clientAddress = clientAddressOf(socket);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.setTimeout(engine.timeouts.keepAlive);
+    // A new connection gets the head timeout for its first request (nginx: from the accept).
+    socket.setTimeout(engine.timeouts.client);
+    this.#headDeadline = performance.now() + engine.timeouts.client;
     socket.on('timeout', () => this.#onTimeout());
     socket.on('error', () => this.#abort());
     socket.on('close', () => this.#abort());
@@ -345,12 +353,18 @@ class ClientConnection {
     while (this.#state === 'head' && at < chunk.length) {
       const result = parser.feed(chunk, at);
       if (result === NEED_MORE) {
+        const now = performance.now();
         if (!this.#partialHead) {
           this.#partialHead = true;
-          this.#socket.setTimeout(this.#engine.timeouts.client);
+          if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
         }
+        // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
+        const left = Math.ceil(this.#headDeadline - now);
+        if (left <= 0) this.#onTimeout();
+        else this.#socket.setTimeout(left);
         return;
       }
+      this.#headDeadline = 0;
       if (this.#partialHead) this.#partialHead = false;
       if (result === ERROR) {
         const status = parser.error!.status;

@@ -562,3 +562,88 @@ describe('engine: per-client connection limit (issue 13)', () => {
     expect(server.rejectedConnections).toBe(0);
   });
 });
+
+describe('engine: timeouts from the right moment (issue 13; short, asserting order and outcome)', () => {
+  /** Writes `bytes` one at a time every `everyMs` until the connection closes; resolves with how many went out. */
+  function trickle(c: ReturnType<typeof rawClient>, bytes: string, everyMs: number): Promise<number> {
+    return new Promise((resolve) => {
+      let i = 0;
+      const timer = setInterval(() => {
+        if (c.socket.destroyed || c.socket.writableEnded || i >= bytes.length) {
+          clearInterval(timer);
+          resolve(i);
+          return;
+        }
+        c.socket.write(bytes[i++]!);
+      }, everyMs);
+      c.socket.once('close', () => {
+        clearInterval(timer);
+        resolve(i);
+      });
+    });
+  }
+
+  it('a head trickled a byte at a time still gets 408 at the head deadline (more bytes do not push it back)', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)], undefined, { clientTimeoutMs: 300 });
+    const c = rawClient(port);
+    c.socket.write('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ');
+    // 200 bytes at one per 30 ms would take 6 s: the 300 ms head deadline cuts it long before.
+    const sent = await trickle(c, 'v'.repeat(200), 30);
+    await c.closed;
+    expect(c.text()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(sent).toBeLessThan(200);
+    expect(backend.requests).toBe(0);
+  });
+
+  it('a connection that sends nothing is closed at the head timeout without an answer', async () => {
+    const { port } = await engine([], undefined, { clientTimeoutMs: 100, keepAliveTimeoutMs: 60_000 });
+    const c = rawClient(port);
+    await c.closed;
+    expect(c.text()).toBe('');
+  });
+
+  it('a body that keeps arriving is not cut (the body timeout runs from the last byte); one that stops gets 408', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)], undefined, { clientTimeoutMs: 300 });
+    const c = rawClient(port);
+    c.socket.write('POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n');
+    // 12 bytes at one per 100 ms: 1.2 s in all, four times the timeout, never 300 ms without a byte.
+    await trickle(c, 'abcdefghijkl', 100);
+    const out = await c.until(/"body":"abcdefghijkl"/);
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    // The same connection, a body that stops: 408, and nothing more reached the backend.
+    c.socket.write('POST /stops HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\nabc');
+    await c.closed;
+    expect(c.text().slice(out.length)).toMatch(/^HTTP\/1\.1 408 /);
+    expect(backend.requests).toBe(1);
+  });
+
+  it('an upstream body that keeps coming is relayed whole (upstream timeout from the last byte); one that stops mid-body cuts the client', async () => {
+    const upstream = await rawUpstream((request, socket) => {
+      const body = request.startsWith('GET /stops') ? 'abcd' : 'abcdefghijkl';
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n');
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i >= body.length || socket.destroyed) return void clearInterval(timer);
+        socket.write(body[i++]!);
+      }, 100);
+    });
+    const { port } = await engine([endpoint(upstream.port)], undefined, { upstreamTimeoutMs: 300 });
+    const whole = await rawExchange(port, 'GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 10_000);
+    expect(whole.endsWith('\r\n\r\nabcdefghijkl')).toBe(true);
+    const cut = await rawExchange(port, 'GET /stops HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 10_000);
+    expect(cut).toMatch(/^HTTP\/1\.1 200 /);
+    expect(cut.endsWith('\r\n\r\nabcd')).toBe(true);
+  });
+
+  it('an idle keep-alive connection closes without an answer after its timeout, even with a long head timeout', async () => {
+    const backend = await echo();
+    const { port } = await engine([endpointOf(backend)], undefined, { clientTimeoutMs: 60_000, keepAliveTimeoutMs: 150 });
+    const c = rawClient(port);
+    c.socket.write('GET /one HTTP/1.1\r\nHost: a\r\n\r\n');
+    const out = await c.until(/"path":"\/one"/);
+    await c.closed;
+    expect(c.text()).toBe(out);
+  });
+});
