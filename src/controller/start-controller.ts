@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackendRegistry } from '../balancer/backend-registry.js';
+import { BackendRegistry, type UpstreamPool } from '../balancer/backend-registry.js';
 import type { CompileOptions } from '../compile/index.js';
 // Types only: the Kubernetes client (@kubernetes/client-node, ~60 MB resident) is imported lazily,
 // so --manifests mode never loads it.
@@ -73,6 +73,15 @@ export type StartControllerOptions = ObjectSourceOptions & {
   sleep?: (ms: number) => Promise<void>;
 };
 
+/** The registry's per-endpoint pool for the engine data plane, which never dispatches through it. */
+const NO_UNDICI_POOL = {
+  dispatch: () => {
+    throw new Error('the engine data plane has no undici pool');
+  },
+  close: () => Promise.resolve(),
+  destroy: () => Promise.resolve(),
+} as unknown as UpstreamPool;
+
 export const DEFAULT_SHUTDOWN_GRACE_PERIOD_MS = 5_000;
 export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
 
@@ -110,7 +119,8 @@ export async function startController(options: StartControllerOptions): Promise<
   const host = options.bindAddress ? { host: options.bindAddress } : {};
   const store = new ObjectStore();
   const metrics = new PorticoMetrics();
-  const backends = new BackendRegistry({});
+  // The engine brings its own upstream pools: no undici Pool per endpoint (nor undici loaded at all).
+  const backends = new BackendRegistry(options.dataPlane === 'engine' ? { poolFactory: () => NO_UNDICI_POOL } : {});
   const drainTimeout = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
   const accessLog = options.accessLog !== false ? (options.accessLog ?? logger.child({ log: 'access' })) : undefined;
   const proxy: DataPlane =
