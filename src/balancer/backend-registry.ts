@@ -73,7 +73,7 @@ export interface RegistrySyncResult {
 // pools and passes a poolFactory) never loads it (~20 MB resident: its modules and llhttp).
 let UndiciPool: typeof Pool | undefined;
 const defaultPoolFactory: PoolFactory = (origin, options) => {
-  UndiciPool ??= (createRequire(import.meta.url)('undici') as typeof import('undici')).Pool;
+  UndiciPool ??= (createRequire(import.meta.url)('undici') as { Pool: typeof Pool }).Pool;
   return new UndiciPool(origin, options);
 };
 const defaultBalancer: BalancerFactory = () => new RoundRobin();
