@@ -65,6 +65,10 @@ const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; 
     specifiers: ["'../lb-controller/start-lb-controller.js'", "'../k8s/kube-client.js'"],
     why: 'the Kubernetes client cost again: `portico help` and the other commands never load it for the lb-controller',
   },
+  'cmd/portico.ts': {
+    specifiers: ['./controller-command.js', './demo-command.js', './service-proxy-command.js', './node-agent-command.js', './dns-command.js', './lb-controller-command.js', './lab-command.js', './cni-command.js', './certs-command.js', './bench-command.js'].map((s) => `'${s}'`),
+    why: 'each command is loaded when it runs: `portico controller` does not load the DNS server, the lab, the CNI plugin… (~10 MB resident)',
+  },
   'cmd/bench-command.ts': {
     specifiers: ['specifier'],
     why: 'autocannon (portico bench only) is loaded on demand, so the other commands start without it',

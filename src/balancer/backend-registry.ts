@@ -4,8 +4,8 @@
 // that endpoint: two Services selecting the same pods on the same target port reach the same sockets,
 // so sharing keeps one set of idle keep-alive connections per pod and applies the connection limit
 // where it matters (per pod). A pool is closed gracefully as soon as no backend lists its endpoint.
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher, Pool } from 'undici';
 import type { Logger } from '../lib/logger.js';
 import type { BackendEndpoints, BackendRef, Endpoint } from '../model/route-model.js';
 import type { Balancer, BalancerFactory } from './balancer.js';
@@ -69,7 +69,13 @@ export interface RegistrySyncResult {
   readonly poolsClosed: number;
 }
 
-const defaultPoolFactory: PoolFactory = (origin, options) => new Pool(origin, options);
+// undici is loaded on the first pool, not at import: the engine data plane (which brings its own
+// pools and passes a poolFactory) never loads it (~20 MB resident: its modules and llhttp).
+let UndiciPool: typeof Pool | undefined;
+const defaultPoolFactory: PoolFactory = (origin, options) => {
+  UndiciPool ??= (createRequire(import.meta.url)('undici') as { Pool: typeof Pool }).Pool;
+  return new UndiciPool(origin, options);
+};
 const defaultBalancer: BalancerFactory = () => new RoundRobin();
 
 export class BackendRegistry {

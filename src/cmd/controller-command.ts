@@ -25,6 +25,7 @@ export const CONTROLLER_FLAGS = {
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
   'data-plane': { type: 'string', default: 'engine', choices: ['node', 'engine'], description: 'engine: Portico\'s own HTTP/1.1 engine (src/engine, the default); node: node:http + undici (the previous data plane)' },
+  'max-connections-per-client': { type: 'string', default: '1024', description: 'Engine data plane: open connections one client address may hold; over it a new connection gets 503 and is closed (0: unlimited)' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
   'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
   'access-log-fields': { type: 'string', description: 'Access-log fields to write, comma-separated: field names or ingress-nginx variables ($remote_addr, $status, $req_id …) (default: all)' },
@@ -53,6 +54,10 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   }
   const gracePeriodSeconds = parseSeconds('shutdown-grace-period', flags['shutdown-grace-period']);
   const drainTimeoutSeconds = parseSeconds('shutdown-drain-timeout', flags['shutdown-drain-timeout']);
+  const maxPerClient = flags['max-connections-per-client'];
+  if (maxPerClient === undefined || !/^\d+$/.test(maxPerClient)) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--max-connections-per-client must be a whole number (0: unlimited), got ${JSON.stringify(maxPerClient)}`);
+  }
   const accessLogFields = flags['access-log-fields'] !== undefined ? parseAccessLogFields(flags['access-log-fields']) : undefined;
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const source =
@@ -76,6 +81,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     hsts: flags.hsts === 'true' ? { maxAge, includeSubDomains: flags['hsts-include-subdomains'] === 'true' } : false,
     ...(flags['bind-address'] !== undefined && { bindAddress: flags['bind-address'] }),
     dataPlane: flags['data-plane'] as 'node' | 'engine',
+    maxConnectionsPerClient: Number(maxPerClient),
     compile: {
       controllerClass: flags['controller-class'] ?? DEFAULT_COMPILE_OPTIONS.controllerClass,
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,

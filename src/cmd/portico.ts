@@ -3,18 +3,7 @@
 import './require-node.js';
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
-import { BENCH_FLAGS, runBenchCommand } from './bench-command.js';
-import { CERTS_FLAGS, runCertsCommand } from './certs-command.js';
-import { CNI_FLAGS, runCniCommand } from './cni-command.js';
-import { CONTROLLER_FLAGS, runControllerCommand } from './controller-command.js';
-import { DEMO_FLAGS, runDemoCommand } from './demo-command.js';
-import { DNS_FLAGS, runDnsCommand } from './dns-command.js';
 import { renderFlagHelp } from './flags.js';
-import { LAB_FLAGS, runLabCommand } from './lab-command.js';
-import { LB_CONTROLLER_FLAGS, runLbControllerCommand } from './lb-controller-command.js';
-import { NODE_AGENT_FLAGS, runNodeAgentCommand } from './node-agent-command.js';
-import { runServiceProxyCommand, SERVICE_PROXY_FLAGS } from './service-proxy-command.js';
-
 interface Closable {
   close(): Promise<void>;
   /** The SIGTERM sequence (grace period, then drain); close() when absent. */
@@ -23,25 +12,33 @@ interface Closable {
   done?: true;
 }
 
-interface Command {
-  summary: string;
+interface CommandModule {
   flags?: Parameters<typeof renderFlagHelp>[0];
   run: (argv: readonly string[]) => Promise<Closable>;
+}
+
+interface Command {
+  summary: string;
+  /**
+   * The command's module, imported only when it runs (or its help is asked for): `portico
+   * controller` does not load the DNS server, the lab, autocannon… (resident memory per process).
+   */
+  load: () => Promise<CommandModule>;
   /** Keeps serving until a signal: SIGTERM/SIGINT are handled from before it starts. */
   serves?: true;
 }
 
 const COMMANDS: Record<string, Command> = {
-  controller: { summary: 'Run the ingress controller', flags: CONTROLLER_FLAGS, run: runControllerCommand, serves: true },
-  demo: { summary: 'Start echo backends and a controller over deploy/examples', flags: DEMO_FLAGS, run: runDemoCommand, serves: true },
-  'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", flags: SERVICE_PROXY_FLAGS, run: runServiceProxyCommand, serves: true },
-  'node-agent': { summary: 'Pod routes between nodes (host-gw or vxlan), masquerade, the CNI conflist; LoadBalancer IP announcement', flags: NODE_AGENT_FLAGS, run: runNodeAgentCommand, serves: true },
-  dns: { summary: 'Cluster DNS (what CoreDNS\'s kubernetes plugin answers): Service and pod names, the rest forwarded', flags: DNS_FLAGS, run: runDnsCommand, serves: true },
-  'lb-controller': { summary: 'Assign Services of type LoadBalancer addresses from a pool (MetalLB-style IPAM), leader-elected', flags: LB_CONTROLLER_FLAGS, run: runLbControllerCommand, serves: true },
-  lab: { summary: 'A multi-node cluster in network namespaces with Portico as its front door: lab up | apply -f | delete -f | scale | drain | status | down', flags: LAB_FLAGS, run: runLabCommand },
-  cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', flags: CNI_FLAGS, run: runCniCommand },
-  certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', flags: CERTS_FLAGS, run: runCertsCommand },
-  bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', flags: BENCH_FLAGS, run: runBenchCommand },
+  controller: { summary: 'Run the ingress controller', load: async () => { const m = await import('./controller-command.js'); return { flags: m.CONTROLLER_FLAGS, run: m.runControllerCommand }; }, serves: true },
+  demo: { summary: 'Start echo backends and a controller over deploy/examples', load: async () => { const m = await import('./demo-command.js'); return { flags: m.DEMO_FLAGS, run: m.runDemoCommand }; }, serves: true },
+  'service-proxy': { summary: "kube-proxy's job on nftables: ClusterIP, NodePort, LoadBalancer and externalIPs to endpoints", load: async () => { const m = await import('./service-proxy-command.js'); return { flags: m.SERVICE_PROXY_FLAGS, run: m.runServiceProxyCommand }; }, serves: true },
+  'node-agent': { summary: 'Pod routes between nodes (host-gw or vxlan), masquerade, the CNI conflist; LoadBalancer IP announcement', load: async () => { const m = await import('./node-agent-command.js'); return { flags: m.NODE_AGENT_FLAGS, run: m.runNodeAgentCommand }; }, serves: true },
+  dns: { summary: 'Cluster DNS (what CoreDNS\'s kubernetes plugin answers): Service and pod names, the rest forwarded', load: async () => { const m = await import('./dns-command.js'); return { flags: m.DNS_FLAGS, run: m.runDnsCommand }; }, serves: true },
+  'lb-controller': { summary: 'Assign Services of type LoadBalancer addresses from a pool (MetalLB-style IPAM), leader-elected', load: async () => { const m = await import('./lb-controller-command.js'); return { flags: m.LB_CONTROLLER_FLAGS, run: m.runLbControllerCommand }; }, serves: true },
+  lab: { summary: 'A multi-node cluster in network namespaces with Portico as its front door: lab up | apply -f | delete -f | scale | drain | status | down', load: async () => { const m = await import('./lab-command.js'); return { flags: m.LAB_FLAGS, run: m.runLabCommand }; } },
+  cni: { summary: 'The CNI plugin (reads CNI_* and stdin); "portico cni install" installs portico-cni', load: async () => { const m = await import('./cni-command.js'); return { flags: m.CNI_FLAGS, run: m.runCniCommand }; } },
+  certs: { summary: 'Write a local dev CA and leaf certificates (node-forge) into certs/', load: async () => { const m = await import('./certs-command.js'); return { flags: m.CERTS_FLAGS, run: m.runCertsCommand }; } },
+  bench: { summary: 'Load-test a URL with autocannon: portico bench URL [--connections N --duration S …]', load: async () => { const m = await import('./bench-command.js'); return { flags: m.BENCH_FLAGS, run: m.runBenchCommand }; } },
 };
 
 function version(): string {
@@ -60,7 +57,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topic = rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-    process.stdout.write(topic?.flags ? `Usage: portico ${rest[0]} [flags]\n\n${topic.summary}.\n\nFlags:\n${renderFlagHelp(topic.flags)}\n` : usage());
+    const flags = topic && (await topic.load()).flags;
+    process.stdout.write(topic && flags ? `Usage: portico ${rest[0]} [flags]\n\n${topic.summary}.\n\nFlags:\n${renderFlagHelp(flags)}\n` : usage());
     return;
   }
   if (name === 'version' || name === '--version') {
@@ -73,8 +71,9 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const module = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`Usage: portico ${name} [flags]\n\n${command.summary}.\n\nFlags:\n${renderFlagHelp(command.flags ?? {})}\n`);
+    process.stdout.write(`Usage: portico ${name} [flags]\n\n${command.summary}.\n\nFlags:\n${renderFlagHelp(module.flags ?? {})}\n`);
     return;
   }
   // Handlers first: a SIGTERM that lands while the listeners come up (they may already accept) must
@@ -93,7 +92,7 @@ async function main(argv: readonly string[]): Promise<void> {
     process.on('SIGTERM', stop);
   }
   try {
-    running = await command.run(rest);
+    running = await module.run(rest);
   } catch (error) {
     if (error instanceof PorticoError) {
       process.stderr.write(`portico ${name}: ${error.message} [${error.code}]\n`);

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackendRegistry } from '../balancer/backend-registry.js';
+import { BackendRegistry, type UpstreamPool } from '../balancer/backend-registry.js';
 import type { CompileOptions } from '../compile/index.js';
 // Types only: the Kubernetes client (@kubernetes/client-node, ~60 MB resident) is imported lazily,
 // so --manifests mode never loads it.
@@ -50,6 +50,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   hsts?: HstsOptions | false;
   /** `engine` (src/engine, Portico's HTTP/1.1 engine, the default) or `node` (node:http + undici). */
   dataPlane?: 'node' | 'engine';
+  /** --max-connections-per-client (engine data plane): open connections per client address; 0 unlimited. Default 1024. */
+  maxConnectionsPerClient?: number;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
   compile: CompileOptions;
@@ -70,6 +72,15 @@ export type StartControllerOptions = ObjectSourceOptions & {
   /** Waits out the grace period; tests hold it open and release it when they choose. */
   sleep?: (ms: number) => Promise<void>;
 };
+
+/** The registry's per-endpoint pool for the engine data plane, which never dispatches through it. */
+const NO_UNDICI_POOL = {
+  dispatch: () => {
+    throw new Error('the engine data plane has no undici pool');
+  },
+  close: () => Promise.resolve(),
+  destroy: () => Promise.resolve(),
+} as unknown as UpstreamPool;
 
 export const DEFAULT_SHUTDOWN_GRACE_PERIOD_MS = 5_000;
 export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
@@ -108,7 +119,8 @@ export async function startController(options: StartControllerOptions): Promise<
   const host = options.bindAddress ? { host: options.bindAddress } : {};
   const store = new ObjectStore();
   const metrics = new PorticoMetrics();
-  const backends = new BackendRegistry({});
+  // The engine brings its own upstream pools: no undici Pool per endpoint (nor undici loaded at all).
+  const backends = new BackendRegistry(options.dataPlane === 'engine' ? { poolFactory: () => NO_UNDICI_POOL } : {});
   const drainTimeout = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
   const accessLog = options.accessLog !== false ? (options.accessLog ?? logger.child({ log: 'access' })) : undefined;
   const proxy: DataPlane =
@@ -118,6 +130,7 @@ export async function startController(options: StartControllerOptions): Promise<
             backends,
             logger,
             observer: metrics,
+            ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
             ...(accessLog && { accessLog }),
             ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
             ...(renderHsts(options.hsts ?? DEFAULT_HSTS) !== undefined && { hsts: renderHsts(options.hsts ?? DEFAULT_HSTS)! }),

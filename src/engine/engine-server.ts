@@ -47,8 +47,22 @@ export interface EngineServerOptions {
   /** One JSON line per request (the README's fields); omitted: no access log, and no cost for it. */
   readonly accessLog?: Logger;
   readonly accessLogFields?: readonly AccessLogField[];
-  readonly observer?: RequestObserver;
+  readonly observer?: EngineObserver;
+  /**
+   * Open client connections one client address may hold; over it, a new connection gets 503
+   * (PORTICO_ERR_PROXY_CLIENT_LIMIT) and is closed. Default DEFAULT_MAX_CONNECTIONS_PER_CLIENT (1024); 0: unlimited.
+   */
+  readonly maxConnectionsPerClient?: number;
+  /** Request body buffered before an upstream connection is taken, bytes. Default REQUEST_BUFFER_BYTES (64 KiB). */
+  readonly requestBufferSize?: number;
 }
+
+/** The request metrics, and connections refused before any request (e.g. over the per-client limit). */
+export interface EngineObserver extends RequestObserver {
+  connectionRejected?(reason: 'client-limit'): void;
+}
+
+export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 1024;
 
 export interface EngineListenOptions {
   readonly port: number;
@@ -63,8 +77,13 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
-/** Request body held while the upstream connection is being made. */
-const EARLY_MAX = 1024 * 1024;
+/**
+ * Request body bytes read before an upstream connection is taken (nginx's proxy_request_buffering,
+ * in memory): a body up to this size is read whole first, so an upload that stalls holds no
+ * upstream connection; a larger one connects once this much has arrived and then streams with
+ * back-pressure (the client is not read while the connection is being made).
+ */
+export const REQUEST_BUFFER_BYTES = 64 * 1024;
 
 interface Listener {
   readonly proto: 'http' | 'https';
@@ -77,10 +96,15 @@ export class EngineServer {
   readonly pool: UpstreamPool;
   readonly #servers = new Set<Server | TlsServer>();
   readonly #clients = new Set<ClientConnection>();
+  /** Open connections per client address (only while a limit is set). */
+  readonly #perClient = new Map<string, number>();
+  readonly #maxPerClient: number;
+  /** Connections refused over the per-client limit. */
+  rejectedConnections = 0;
   closing = false;
 
   readonly accessLog: AccessLogWriter | undefined;
-  readonly observer: RequestObserver | undefined;
+  readonly observer: EngineObserver | undefined;
 
   constructor(options: EngineServerOptions) {
     this.#options = options;
@@ -88,6 +112,7 @@ export class EngineServer {
     this.pool = new UpstreamPool(options.pool);
     this.accessLog = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
     this.observer = options.observer;
+    this.#maxPerClient = options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
   }
 
   get routes(): RouteLookup<PipelineMatch> | undefined {
@@ -108,6 +133,10 @@ export class EngineServer {
 
   get hsts(): string | undefined {
     return this.#options.hsts;
+  }
+
+  get requestBufferSize(): number {
+    return this.#options.requestBufferSize ?? REQUEST_BUFFER_BYTES;
   }
 
   get endpointWaitMs(): number {
@@ -142,9 +171,31 @@ export class EngineServer {
 
   /** Serves a connected client socket (plain, or a TLS socket after its handshake). */
   accept(socket: Socket, listener: Listener): void {
+    if (this.#maxPerClient > 0) {
+      const address = clientAddressOf(socket);
+      const open = this.#perClient.get(address) ?? 0;
+      if (open >= this.#maxPerClient) return this.#refuse(socket);
+      this.#perClient.set(address, open + 1);
+      socket.once('close', () => {
+        const left = (this.#perClient.get(address) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(address, left);
+        else this.#perClient.delete(address);
+      });
+    }
     const client = new ClientConnection(this, socket, listener);
     this.#clients.add(client);
     socket.once('close', () => this.#clients.delete(client));
+  }
+
+  /** Over the per-client limit: 503 and close, reading (and dropping) what the client still sends. */
+  #refuse(socket: Socket): void {
+    this.rejectedConnections++;
+    this.observer?.connectionRejected?.('client-limit');
+    socket.on('error', () => undefined);
+    socket.on('data', () => undefined);
+    socket.once('end', () => socket.destroy());
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.end(errorReply(503, 'PORTICO_ERR_PROXY_CLIENT_LIMIT').raw);
   }
 
   /** From now on every response carries `Connection: close` while the listeners keep accepting (the shutdown grace period). */
@@ -199,6 +250,12 @@ class ClientConnection {
   #exchange: Exchange | undefined;
   /** Bytes of a request head are in (the head timeout applies, not the idle one). */
   #partialHead = false;
+  /**
+   * performance.now() by which the current head must be complete (0: none running). Counted from
+   * the head's first byte (from the accept for a connection's first request), never pushed back by
+   * more bytes: a client trickling a head cannot hold the connection (nginx's client_header_timeout).
+   */
+  #headDeadline = 0;
   /** performance.now() when the current request's head was complete. */
   #requestStart = 0;
   /** The client half-closed: no more requests will come. */
@@ -223,19 +280,20 @@ class ClientConnection {
     this.#listener = listener;
     const max = engine.maxHeaderSize;
     this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
-    const remote = socket.remoteAddress ?? '';
-    this.#clientAddress = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    this.#clientAddress = clientAddressOf(socket);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.setTimeout(engine.timeouts.keepAlive);
+    // A new connection gets the head timeout for its first request (nginx: from the accept).
+    socket.setTimeout(engine.timeouts.client);
+    this.#headDeadline = performance.now() + engine.timeouts.client;
     socket.on('timeout', () => this.#onTimeout());
     socket.on('error', () => this.#abort());
     socket.on('close', () => this.#abort());
     socket.on('end', () => {
-      // The client's FIN. Between requests it ends the connection once what was received is
-      // answered. While a request is being uploaded or answered it is an abort, as in nginx (a FIN
-      // cannot be told from a client that left): 499, and the upstream request is cut.
+      // The client's FIN. Mid-upload it is an abort (the body can never complete): 499, and the
+      // upstream request is cut. After a complete request the response still goes out (a client may
+      // half-close after sending, and nginx answers it too), then the connection ends.
       this.#readEnded = true;
-      if (this.#state === 'waiting' || this.#state === 'body') {
+      if (this.#state === 'body') {
         this.#abort();
         socket.destroy();
         return;
@@ -303,12 +361,18 @@ class ClientConnection {
     while (this.#state === 'head' && at < chunk.length) {
       const result = parser.feed(chunk, at);
       if (result === NEED_MORE) {
+        const now = performance.now();
         if (!this.#partialHead) {
           this.#partialHead = true;
-          this.#socket.setTimeout(this.#engine.timeouts.client);
+          if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
         }
+        // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
+        const left = Math.ceil(this.#headDeadline - now);
+        if (left <= 0) this.#onTimeout();
+        else this.#socket.setTimeout(left);
         return;
       }
+      this.#headDeadline = 0;
       if (this.#partialHead) this.#partialHead = false;
       if (result === ERROR) {
         const status = parser.error!.status;
@@ -473,6 +537,8 @@ class ClientConnection {
       // A body whose framing is broken was already answered with 400: nothing goes upstream.
       if ((this.#state as State) === 'closed') return -1;
       if (rest >= 0 && rest < chunk.length) this.#queue(chunk.subarray(rest));
+      // The exchange takes an upstream connection itself, once the body is in (or over the buffer).
+      return -1;
     }
     exchange.send();
     return -1;
@@ -728,13 +794,18 @@ class Exchange {
       } else {
         this.#early.push(part);
         this.#earlyBytes += part.length;
-        // Not connected yet: hold at most EARLY_MAX of body, then stop reading the client.
-        if (this.#earlyBytes > EARLY_MAX) this.#pauseClient(undefined);
+        if (this.#earlyBytes >= this.#o.engine.requestBufferSize && end === NEED_MORE) {
+          // Over the buffer: connect now and stream the rest; until connected, stop reading the client.
+          if (!this.#sending) this.send();
+          if (!this.#upstream) this.#pauseClient(undefined);
+        }
       }
     }
     if (end !== NEED_MORE) {
       this.#bodyDone = true;
       this.#o.client.requestBodyDone();
+      // The whole body is here: only now is an upstream connection taken.
+      if (!this.#sending) this.send();
       return end;
     }
     return -1;
@@ -756,7 +827,11 @@ class Exchange {
 
   #onAttach: (() => void) | undefined;
 
+  /** An upstream connection was asked for (the body, if any, is complete or over the buffer). */
+  #sending = false;
+
   send(): void {
+    this.#sending = true;
     this.#tried.add(this.#endpoint.key);
     const lease = this.#o.engine.pool.acquire(this.#endpoint);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
@@ -1105,6 +1180,12 @@ function asHttp10(head: Buffer): Buffer {
   // `… HTTP/1.1\r\n`: the minor version digit is the byte before CR.
   if (lineEnd > 0 && head[lineEnd - 1] === 0x31) head[lineEnd - 1] = 0x30;
   return head;
+}
+
+/** The client's address, IPv4-mapped IPv6 as plain IPv4. */
+function clientAddressOf(socket: Socket): string {
+  const remote = socket.remoteAddress ?? '';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
 }
 
 const REDIRECT_TEXT: Record<number, string> = { 301: 'Moved Permanently', 302: 'Found', 307: 'Temporary Redirect', 308: 'Permanent Redirect' };

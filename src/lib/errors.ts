@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_PROXY_HEADERS_TOO_LARGE: 'The request headers exceed the limit; the controller answers 431.',
   PORTICO_ERR_PROXY_FORBIDDEN: "The client's address is outside the route's allowlist-source-range or inside its denylist-source-range; the controller answers 403.",
   PORTICO_ERR_PROXY_STEP_FAILED: 'A route step (a per-route feature from an annotation) failed unexpectedly; the controller answers 500 and logs the error.',
+  PORTICO_ERR_PROXY_CLIENT_LIMIT: 'The client address already holds --max-connections-per-client connections; the new one gets 503 and is closed (engine data plane).',
   PORTICO_ERR_CNI_VERSION: 'portico-cni: the cniVersion is not supported, or too old for the command (CNI code 1).',
   PORTICO_ERR_CNI_UNSUPPORTED_FIELD: 'portico-cni: a config field is set to something portico-cni does not implement (CNI code 2).',
   PORTICO_ERR_CNI_UNKNOWN_CONTAINER: 'portico-cni: CHECK for a container the plugin holds no state for (CNI code 3).',

@@ -55,6 +55,7 @@ export class PorticoMetrics implements RequestObserver {
   readonly #statusWrites: Counter<'result'>;
   readonly #certificateExpiry: Gauge<'host' | 'secret'>;
   readonly #handshakeFailures: Counter<'reason'>;
+  readonly #connectionsRejected: Counter<'reason'>;
   /** ingress key (`ns/name`, '' for none) → backend key → series. */
   readonly #series = new Map<string, Map<string, RouteSeries>>();
 
@@ -129,6 +130,13 @@ export class PorticoMetrics implements RequestObserver {
       labelNames: ['reason'],
       registers,
     });
+    this.#connectionsRejected = new Counter({
+      name: 'portico_connections_rejected_total',
+      help: 'Client connections refused before any request (engine data plane), by reason: client-limit (over --max-connections-per-client).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#connectionsRejected.inc({ reason: 'client-limit' }, 0);
     for (const kind of ['routes', 'endpoints'] as const) this.#rebuilds.inc({ kind }, 0);
     this.#leader.set(0);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -149,6 +157,10 @@ export class PorticoMetrics implements RequestObserver {
     for (const { host, secret, notAfter } of hosts) {
       if (notAfter !== undefined) this.#certificateExpiry.set({ host, secret: secret ?? '' }, Math.floor(notAfter.getTime() / 1000));
     }
+  }
+
+  connectionRejected(reason: 'client-limit'): void {
+    this.#connectionsRejected.inc({ reason });
   }
 
   handshakeFailed(reason: string): void {

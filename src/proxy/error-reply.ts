@@ -10,6 +10,7 @@ const MESSAGES_BY_CODE: Partial<Readonly<Record<ErrorCode, string>>> = {
   PORTICO_ERR_BACKEND_SERVICE_MISSING: 'The Service this route points at does not exist.',
   PORTICO_ERR_BACKEND_PORT_UNKNOWN: 'The Service has no port with the number or name this route gives.',
   PORTICO_ERR_BACKEND_NO_ENDPOINTS: 'The backend has no endpoints to send the request to.',
+  PORTICO_ERR_PROXY_CLIENT_LIMIT: 'Too many connections from this client address.',
 };
 
 /** Else by status. */

@@ -44,6 +44,15 @@ describe('parseFlags', () => {
     }
   });
 
+  it('controller: --max-connections-per-client takes a whole number and names the flag when wrong', async () => {
+    for (const value of ['-1', 'many', '1.5']) {
+      await expect(runControllerCommand(['--manifests', '/nonexistent', `--max-connections-per-client=${value}`])).rejects.toMatchObject({
+        code: 'PORTICO_ERR_CLI_FLAG',
+        message: expect.stringContaining('--max-connections-per-client must be a whole number'),
+      });
+    }
+  });
+
   it('controller: --access-log-fields names the unknown field', async () => {
     await expect(runControllerCommand(['--manifests', '/nonexistent', '--access-log-fields', 'status,bogus'])).rejects.toMatchObject({
       code: 'PORTICO_ERR_CLI_FLAG',

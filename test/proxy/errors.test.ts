@@ -221,7 +221,8 @@ describe('bad clients', () => {
     // Half-way through an upload.
     const uploading = connect({ host: '127.0.0.1', port: h.port });
     uploading.on('error', () => undefined);
-    uploading.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'a'.repeat(10_000)}`);
+    // More than the engine reads before it connects upstream (64 KiB), so the upload is under way.
+    uploading.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'a'.repeat(100_000)}`);
     // Half-way through a large download.
     const downloading = connect({ host: '127.0.0.1', port: h.port });
     downloading.on('error', () => undefined);
@@ -231,7 +232,8 @@ describe('bad clients', () => {
 
     // Every request reached the upstream (one connection each) before the clients go away.
     await eventually(async () => echo.connections >= 3, 10_000, 'three upstream connections');
-    waiting.destroy();
+    // The waiting client resets its connection (a FIN after a complete request is a half-close, still answered).
+    waiting.resetAndDestroy();
     uploading.destroy();
     downloading.destroy();
     const aborted = (): Array<Record<string, unknown>> => h.accessLog.lines.filter((l) => l['aborted'] === true);
