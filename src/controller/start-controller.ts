@@ -120,11 +120,12 @@ export async function startController(options: StartControllerOptions): Promise<
   const store = new ObjectStore();
   const metrics = new PorticoMetrics();
   // The engine brings its own upstream pools: no undici Pool per endpoint (nor undici loaded at all).
-  const backends = new BackendRegistry(options.dataPlane === 'engine' ? { poolFactory: () => NO_UNDICI_POOL } : {});
+  const plane = options.dataPlane ?? 'engine';
+  const backends = new BackendRegistry(plane === 'engine' ? { poolFactory: () => NO_UNDICI_POOL } : {});
   const drainTimeout = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
   const accessLog = options.accessLog !== false ? (options.accessLog ?? logger.child({ log: 'access' })) : undefined;
   const proxy: DataPlane =
-    options.dataPlane !== 'node'
+    plane === 'engine'
       ? engineDataPlane(
           new EngineServer({
             backends,

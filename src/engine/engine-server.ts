@@ -18,13 +18,14 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Endpoint, RouteMatch } from '../model/route-model.js';
-import type { RouteLookup } from '../model/route-model.js';
-import { newUpstreamEdits, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { STATUS_CODES } from 'node:http';
+import type { Endpoint, RouteLookup, RouteMatch } from '../model/route-model.js';
+import { newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
-import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
+import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
 import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -172,7 +173,7 @@ export class EngineServer {
   /** Serves a connected client socket (plain, or a TLS socket after its handshake). */
   accept(socket: Socket, listener: Listener): void {
     if (this.#maxPerClient > 0) {
-      const address = clientAddressOf(socket);
+      const address = clientAddressOf(socket.remoteAddress);
       const open = this.#perClient.get(address) ?? 0;
       if (open >= this.#maxPerClient) return this.#refuse(socket);
       this.#perClient.set(address, open + 1);
@@ -280,7 +281,7 @@ class ClientConnection {
     this.#listener = listener;
     const max = engine.maxHeaderSize;
     this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
-    this.#clientAddress = clientAddressOf(socket);
+    this.#clientAddress = clientAddressOf(socket.remoteAddress);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     // A new connection gets the head timeout for its first request (nginx: from the accept).
     socket.setTimeout(engine.timeouts.client);
@@ -344,6 +345,15 @@ class ClientConnection {
     this.#parse(chunk, 0);
   }
 
+  /** The bytes queued while a request was in flight, as one buffer (undefined: none); reading resumes. */
+  #takePending(): Buffer | undefined {
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#socket.isPaused()) this.#socket.resume();
+    return pending.length === 0 ? undefined : pending.length === 1 ? pending[0] : Buffer.concat(pending);
+  }
+
   #queue(bytes: Buffer): void {
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
@@ -399,7 +409,7 @@ class ClientConnection {
     this.#logOwn(head, status, head.method === 'HEAD' ? 0 : reply.body.length, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
     const hsts = this.#listener.proto === 'https' && this.#engine.hsts !== undefined ? `strict-transport-security: ${this.#engine.hsts}\r\n` : '';
-    let text = `HTTP/1.1 ${status} ${statusText(status)}\r\nserver: portico\r\ncontent-type: application/json\r\ncontent-length: ${reply.body.length}\r\ncache-control: no-store\r\n${hsts}`;
+    let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nserver: portico\r\ncontent-type: application/json\r\ncontent-length: ${reply.body.length}\r\ncache-control: no-store\r\n${hsts}`;
     text += keep ? 'connection: keep-alive\r\n\r\n' : 'connection: close\r\n\r\n';
     this.#socket.write(Buffer.from(text, 'latin1'));
     if (!keep) {
@@ -416,7 +426,7 @@ class ClientConnection {
   #redirect(head: RequestHead, status: number, location: string, bodyAt: number, match: RouteMatch): number {
     this.#logOwn(head, status, 0, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
-    this.#socket.write(Buffer.from(`HTTP/1.1 ${status} ${REDIRECT_TEXT[status] ?? 'Redirect'}\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
+    this.#socket.write(Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Redirect'}\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
     if (!keep) {
       this.#state = 'closed';
       this.#socket.end();
@@ -449,22 +459,13 @@ class ClientConnection {
     // (or is answered) when it settles, with the rest of this chunk and the queue as its bytes.
     this.#state = 'waiting';
     if (bodyAt < chunk.length) this.#queue(chunk.subarray(bodyAt));
-    result.then(
-      (answer) => this.#afterSteps(head, match, edits, answer),
-      (error: Error) => {
-        engine.logger.warn({ err: error, ingress: match.ingress }, 'a route step failed; answering 500');
-        this.#afterSteps(head, match, edits, { kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
-      },
-    );
+    void settleSteps(result, engine.logger, match).then((answer) => this.#afterSteps(head, match, edits, answer));
     return -1;
   }
 
   #afterSteps(head: RequestHead, match: PipelineMatch, edits: UpstreamEdits, answer: StepAnswer | undefined): void {
     if (this.#state === 'closed') return;
-    const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    if (this.#socket.isPaused()) this.#socket.resume();
+    const bytes = this.#takePending() ?? Buffer.alloc(0);
     this.#state = 'head';
     const next = answer === undefined ? this.#forward(head, bytes, 0, match, edits) : this.#answer(head, answer, 0, match);
     if (next >= 0) this.#continueAfter(bytes, next);
@@ -509,7 +510,7 @@ class ClientConnection {
     // An HTTP/1.0 client cannot take a chunked response or a 1xx: ask the upstream in HTTP/1.0 too.
     if (head.versionMinor === 0) upstreamHead = asHttp10(upstreamHead);
     if (head.upgrade) {
-      this.#tunnel(head, match, upstreamHead, endpoint, chunk.subarray(bodyAt));
+      this.#tunnel(head, match, requestId, upstreamHead, endpoint, chunk.subarray(bodyAt));
       return -1;
     }
     if (head.expectContinue && head.framing !== 'none' && head.versionMinor === 1) this.#socket.write(CONTINUE);
@@ -550,7 +551,7 @@ class ClientConnection {
    * (101, or a refusal) reaches the client untouched. When one side hangs up, the other gets
    * TUNNEL_LINGER_MS to finish before both are cut.
    */
-  #tunnel(head: RequestHead, match: RouteMatch, upstreamHead: Buffer, first: Endpoint, early: Buffer): void {
+  #tunnel(head: RequestHead, match: RouteMatch, requestId: string, upstreamHead: Buffer, first: Endpoint, early: Buffer): void {
     this.#state = 'closed';
     const backendKey = match.backend.key;
     const client = this.#socket;
@@ -574,7 +575,7 @@ class ClientConnection {
           bytes: sent,
           durationMs: roundMs(seconds * 1000),
           match,
-          requestId: requestIdOf(head),
+          requestId,
           upstream: upstreamAddress,
           upstreamMs: upstreamMs !== undefined ? roundMs(upstreamMs) : undefined,
           upstreamStatus: upstreamAddress !== undefined && status !== 502 ? status : undefined,
@@ -676,12 +677,9 @@ class ClientConnection {
     }
     this.#state = 'head';
     this.#socket.setTimeout(this.#engine.timeouts.keepAlive);
-    const pending = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    if (this.#socket.isPaused()) this.#socket.resume();
     // The queued bytes parse as if they arrived now (one buffer: heads may span chunks).
-    if (pending.length > 0) this.#parse(pending.length === 1 ? pending[0]! : Buffer.concat(pending), 0);
+    const pending = this.#takePending();
+    if (pending !== undefined) this.#parse(pending, 0);
     if (this.#readEnded && this.#state === 'head') {
       this.#state = 'closed';
       this.#socket.end();
@@ -1115,10 +1113,7 @@ class EngineStepRequest implements StepRequest {
   }
 
   get target(): string {
-    const head = this.#head;
-    if (head.form !== 'absolute') return head.target;
-    const target = head.target.slice(head.pathStart);
-    return target === '' || target[0] === '?' ? `/${target}` : target;
+    return originTarget(this.#head);
   }
 
   header(name: string): string | undefined {
@@ -1182,14 +1177,3 @@ function asHttp10(head: Buffer): Buffer {
   return head;
 }
 
-/** The client's address, IPv4-mapped IPv6 as plain IPv4. */
-function clientAddressOf(socket: Socket): string {
-  const remote = socket.remoteAddress ?? '';
-  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
-}
-
-const REDIRECT_TEXT: Record<number, string> = { 301: 'Moved Permanently', 302: 'Found', 307: 'Temporary Redirect', 308: 'Permanent Redirect' };
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
-function statusText(status: number): string {
-  return STATUS_TEXT[status] ?? 'Error';
-}

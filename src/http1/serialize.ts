@@ -100,6 +100,13 @@ export interface RequestSerializeOptions extends SerializeOptions {
   host?: string;
 }
 
+/** The request target in origin form: an absolute-form target's path and query (`/` when it has no path). */
+export function originTarget(head: RequestHead): string {
+  if (head.form !== 'absolute') return head.target;
+  const target = head.target.slice(head.pathStart);
+  return target === '' || target[0] === '?' ? `/${target}` : target;
+}
+
 /**
  * The request head to send upstream: `METHOD origin-target HTTP/1.1`, the end-to-end fields as
  * received, then `Host` (for absolute-form, from its authority), framing (`Transfer-Encoding:
@@ -116,11 +123,7 @@ export function serializeRequestHead(head: RequestHead, options: RequestSerializ
     (replaceHost && i === head.hostField) ||
     (named !== null && named.has(head.name(i).toLowerCase())) ||
     (drop !== undefined && isDropped(head, i, drop)));
-  let target = options.target ?? head.target;
-  if (absolute && options.target === undefined) {
-    target = target.slice(head.pathStart);
-    if (target === '' || target[0] === '?') target = `/${target}`;
-  }
+  const target = options.target ?? originTarget(head);
   let tail = options.host !== undefined ? `Host: ${options.host}\r\n` : absolute ? `Host: ${head.host}\r\n` : '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) tail += `Connection: upgrade\r\nUpgrade: ${head.value(head.upgradeField)}\r\n`;

@@ -4,7 +4,7 @@
 // `handleUpgrade(...)` work for whichever server `attach()` wires them to (plain HTTP from listen(),
 // an HTTPS/SNI server later). Routes are swapped atomically with setRoutes(): one reference is
 // replaced, a request keeps the match it resolved, and listeners never restart.
-import { createServer } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerOptions, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -13,7 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
-import { newUpstreamEdits, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
+import { newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
 import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
@@ -234,13 +234,7 @@ export class ProxyServer {
     const edits = newUpstreamEdits();
     const result = pipeline.request(nodeStepRequest(req, fwd.host ?? '', fwd.target, listener.proto, fwd.clientAddress), edits);
     if (result instanceof Promise) {
-      result.then(
-        (answer) => this.#afterSteps(fwd, match, edits, answer),
-        (error: Error) => {
-          this.#ctx.logger.warn({ err: error, ingress: match.ingress }, 'a route step failed; answering 500');
-          this.#afterSteps(fwd, match, edits, { kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
-        },
-      );
+      void settleSteps(result, this.#ctx.logger, match).then((answer) => this.#afterSteps(fwd, match, edits, answer));
       return;
     }
     this.#afterSteps(fwd, match, edits, result);
@@ -316,7 +310,7 @@ export class ProxyServer {
       if (result !== undefined) {
         if (result.kind === 'error') this.#rejectUpgrade({ req, socket, status: result.status, code: result.code, host: requestHead.host, match, head: requestHead, clientAddress, start });
         else {
-          socket.end(`HTTP/1.1 ${result.status} Redirect\r\nserver: portico\r\nlocation: ${result.location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+          socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status] ?? 'Redirect'}\r\nserver: portico\r\nlocation: ${result.location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
         }
         return;
       }

@@ -8,12 +8,23 @@
 // e.g. external auth, and the data plane waits for it), endpoint choice, the upstream request,
 // response steps (header fields added to the upstream's response).
 import type { Route, RouteMatch } from '../../model/route-model.js';
-import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepRequest, StepResult, UpstreamEdits } from './step.js';
+import type { Logger } from '../../lib/logger.js';
+import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
 
 export type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResponse, StepResult, UpstreamEdits } from './step.js';
+
+const STEP_FAILED: StepAnswer = Object.freeze({ kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
+
+/** An asynchronous step result that never rejects: a failing step is logged and answered with 500. */
+export function settleSteps(result: Promise<StepResult>, logger: Logger, match: RouteMatch): Promise<StepResult> {
+  return result.catch((error: Error) => {
+    logger.warn({ err: error, ingress: match.ingress }, 'a route step failed; answering 500');
+    return STEP_FAILED;
+  });
+}
 
 export function newUpstreamEdits(): UpstreamEdits {
   return { target: undefined, host: undefined, headers: [] };
