@@ -12,6 +12,8 @@ export interface HttpsListenerOptions {
   readonly sni: SniStore;
   readonly port: number;
   readonly host?: string;
+  /** SO_REUSEPORT, for `--workers` (every worker listens on the port itself). */
+  readonly reusePort?: boolean;
   readonly logger: Logger;
   /** Called for every failed handshake with a short reason (an OpenSSL/Node error code). */
   readonly onHandshakeFailure?: (reason: string) => void;
@@ -43,7 +45,7 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
   else plane.engine.serveTls(server as TlsServer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, ...(options.reusePort && { reusePort: true }) }, () => {
       server.off('error', reject);
       resolve();
     });

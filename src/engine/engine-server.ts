@@ -51,6 +51,8 @@ export interface EngineServerOptions {
 export interface EngineListenOptions {
   readonly port: number;
   readonly host?: string;
+  /** SO_REUSEPORT: several worker processes listen on one port and the kernel spreads connections (`--workers`). */
+  readonly reusePort?: boolean;
   readonly proto?: 'http' | 'https';
 }
 
@@ -127,7 +129,7 @@ export class EngineServer {
     const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket, listener));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, options.host, () => {
+      server.listen({ port: options.port, host: options.host, ...(options.reusePort && { reusePort: true }) }, () => {
         server.removeListener('error', reject);
         resolve();
       });
