@@ -353,7 +353,8 @@ export class WorkerPool {
       slot.onFailed(new PorticoError('PORTICO_ERR_WORKER_START', `worker ${slot.id} (pid ${child.pid}) ${how} before it listened`));
       slot.onFailed = undefined;
       slot.onListening = undefined;
-      return;
+      // At start the controller fails; a replacement that dies before listening is retried below.
+      if (!this.#started) return;
     }
     if (this.#stopping || slot.stopping) {
       this.#log.info({ worker: slot.id, pid: child.pid, code, signal }, `worker ${slot.id} (pid ${child.pid}) ${how}`);
