@@ -137,7 +137,8 @@ const optionalString = (value: unknown, path: string): string | undefined => (va
 const bool = (value: unknown, path: string): boolean => (typeof value === 'boolean' ? value : fail(path, 'not a boolean'));
 const count = (value: unknown, path: string): number => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : fail(path, 'not a whole number ≥ 0'));
 const port = (value: unknown, path: string): number => (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535 ? (value as number) : fail(path, 'not a port'));
-const finite = (value: unknown, path: string): number => (typeof value === 'number' && !Number.isNaN(value) ? value : fail(path, 'not a number'));
+/** A sample value: JSON turns NaN (a gauge nothing has set yet, e.g. event-loop lag at start) into null. */
+const sample = (value: unknown, path: string): number => (typeof value === 'number' ? value : value === null ? Number.NaN : fail(path, 'not a number'));
 
 function backendRef(value: unknown, path: string): BackendRef {
   const o = object(value, path);
@@ -298,7 +299,7 @@ function wireMetric(value: unknown, path: string): WireMetric {
       const vo = object(v, `${path}.values[${i}]`);
       const labels = object(vo['labels'] ?? {}, `${path}.values[${i}].labels`) as Record<string, string | number>;
       const metricName = optionalString(vo['metricName'], `${path}.values[${i}].metricName`);
-      return { value: finite(vo['value'], `${path}.values[${i}].value`), labels, ...(metricName !== undefined && { metricName }) };
+      return { value: sample(vo['value'], `${path}.values[${i}].value`), labels, ...(metricName !== undefined && { metricName }) };
     }),
   };
 }

@@ -109,6 +109,11 @@ describe('configuration snapshot', () => {
       expect(() => parsePrimaryMessage(message), text).toThrow(expect.objectContaining({ code: 'PORTICO_ERR_WORKER_MESSAGE', message: expect.stringContaining(text) }));
     }
     expect(() => parseWorkerMessage({ type: 'listening', version: WORKER_PROTOCOL_VERSION, http: 'x' })).toThrow(expect.objectContaining({ code: 'PORTICO_ERR_WORKER_MESSAGE', message: expect.stringContaining('listening.http: not a port') }));
+    // NaN (an unset gauge) arrives as null and stays NaN; anything else that is not a number is rejected.
+    const report = (value: unknown) => ({ type: 'report', version: WORKER_PROTOCOL_VERSION, id: 1, requests: 1, handshakeFailures: {}, metrics: [{ name: 'x', help: 'h', type: 'gauge', aggregator: 'sum', values: [{ value, labels: {} }] }] });
+    const nan = parseWorkerMessage(wire(report(Number.NaN)));
+    expect(nan.type === 'report' && nan.metrics[0]?.values[0]?.value).toBeNaN();
+    expect(() => parseWorkerMessage(report('7'))).toThrow(expect.objectContaining({ message: expect.stringContaining('report.metrics[0].values[0].value: not a number') }));
     expect(() => parseWorkerMessage({ type: 'report', version: WORKER_PROTOCOL_VERSION, id: 1, requests: 1, handshakeFailures: {}, metrics: [{ name: 'x' }] })).toThrow(
       expect.objectContaining({ message: expect.stringContaining('report.metrics[0].help: not a string') }),
     );
