@@ -16,8 +16,8 @@
 //   SCENARIOS       comma list of scenario ids (http-keepalive,https-keepalive,http-new-connection,
 //                   http-fixed-rate,https-handshake,large-1mib,routing-10k,websocket); default all
 //   TARGETS         comma list among portico,portico-engine,nginx,haproxy,direct; default all but portico-engine
-//   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and N Portico
-//                   processes (cluster-portico.js); everything then runs unpinned
+//   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and Portico with
+//                   `--workers N` (portico-Nw, portico-engine-Nw); everything then runs unpinned
 //   PORTICO_NODE_ARGS  extra node flags for Portico (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
 //   OUT [compare]   results file names: bench/results/$OUT.{json,md,svg}
 //   BASELINE_DIST   a copy of an earlier dist/ (inside the repo tree, so node_modules resolves, e.g.
@@ -138,6 +138,9 @@ async function startProfile(profile, backend) {
   if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir('haproxy'), cpus: proxyCpus }));
   if (WORKERS > 1) {
     if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir(`portico-${WORKERS}w`), workers: WORKERS, name: `portico-${WORKERS}w` }));
+    if (wantedTargets.includes('portico-engine')) {
+      list.push(await startPortico({ ...common, dir: dir(`portico-engine-${WORKERS}w`), workers: WORKERS, name: `portico-engine-${WORKERS}w`, extraArgs: ['--data-plane', 'engine'] }));
+    }
     if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir(`nginx-${WORKERS}w`), workers: WORKERS, name: `nginx-${WORKERS}w` }));
     if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir(`haproxy-${WORKERS}t`), threads: WORKERS, name: `haproxy-${WORKERS}t` }));
   }
