@@ -20,7 +20,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   tls: ['model', 'lib'],
   k8s: ['source', 'store', 'model', 'lib'],
   metrics: ['model', 'lib'],
-  controller: ['engine', 'tls', 'k8s', 'metrics', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
+  'data-plane': ['engine', 'proxy', 'tls', 'balancer', 'metrics', 'model', 'lib'],
+  workers: ['data-plane', 'tls', 'metrics', 'routing', 'balancer', 'proxy', 'model', 'lib'],
+  controller: ['workers', 'data-plane', 'engine', 'tls', 'k8s', 'metrics', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'model', 'lib'],
   host: ['lib'],
   nft: ['lib'],
   cni: ['host', 'nft', 'model', 'lib'],
@@ -31,7 +33,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   lab: ['cni', 'host', 'lb-ipam', 'source', 'model', 'lib'],
   'route-agent': ['lb-announce', 'cni', 'host', 'nft', 'source', 'store', 'k8s', 'model', 'lib'],
   dns: ['endpoints', 'source', 'store', 'k8s', 'model', 'lib'],
-  cmd: ['engine', 'lab', 'route-agent', 'dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
+  cmd: ['workers', 'data-plane', 'engine', 'lab', 'route-agent', 'dns', 'lb-controller', 'lb-ipam', 'service-proxy', 'endpoints', 'tls', 'k8s', 'metrics', 'controller', 'compile', 'routing', 'balancer', 'proxy', 'source', 'store', 'echo', 'cni', 'host', 'nft', 'model', 'lib'],
 };
 
 /** Node built-ins the pure folders must not use (they would make compile output depend on the world). */

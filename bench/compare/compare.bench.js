@@ -15,9 +15,11 @@
 //                   not installed); load-worker: the Node generators (autocannon …) for all
 //   SCENARIOS       comma list of scenario ids (http-keepalive,https-keepalive,http-new-connection,
 //                   http-fixed-rate,https-handshake,large-1mib,routing-10k,websocket); default all
-//   TARGETS         comma list among portico,portico-engine,nginx,haproxy,direct; default all but portico-engine
-//   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and N Portico
-//                   processes (cluster-portico.js); everything then runs unpinned
+//   TARGETS         comma list among portico-engine (the CLI's default data plane), portico (the
+//                   CLI on --data-plane node), nginx, haproxy, direct; default all but portico
+//   WORKERS [1]     >1 also runs nginx with N workers, HAProxy with N threads and Portico with
+//                   `--workers N` (portico-Nw, portico-engine-Nw), unpinned, beside the 1-process
+//                   targets (pinned to CPU 1); the generator and backend stay on CPU 0
 //   PORTICO_NODE_ARGS  extra node flags for Portico (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
 //   OUT [compare]   results file names: bench/results/$OUT.{json,md,svg}
 //   BASELINE_DIST   a copy of an earlier dist/ (inside the repo tree, so node_modules resolves, e.g.
@@ -67,8 +69,10 @@ const haveWrk = hasCommand('wrk');
 if (GENERATOR === 'wrk' && !haveWrk) missing.push('wrk is not installed (apt-get install -y wrk): every scenario uses the Node load generators (load-worker.js), which saturate before the proxies do');
 if (!haveNginx) missing.push('no nginx backend: the echo backend (Node) serves every scenario and may be the bottleneck');
 const useWrk = (scenario) => GENERATOR === 'wrk' && haveWrk && scenario.wrk !== undefined;
-// N workers need N CPUs: with WORKERS > 1 everything runs unpinned.
-let pinned = PIN && WORKERS === 1 && os.availableParallelism() >= 2;
+// Pinned: the load generator and the backend on CPU 0, a one-process proxy alone on CPU 1. The
+// WORKERS > 1 targets are left unpinned (they may use every CPU, CPU 0 shared with the generator):
+// the 1-vs-N comparison the 2-core box allows.
+let pinned = PIN && os.availableParallelism() >= 2;
 if (PIN && !hasCommand('taskset')) {
   missing.push('taskset is not installed (util-linux): running unpinned');
   pinned = false;
@@ -92,7 +96,7 @@ const versions = {
   wrk: haveWrk ? versionOf('wrk', ['-v'], /wrk (\S+)/) : null,
 };
 
-const wantedTargets = env('TARGETS', 'portico,nginx,haproxy,direct').split(',');
+const wantedTargets = env('TARGETS', 'portico-engine,nginx,haproxy,direct').split(',');
 const wantedScenarios = process.env.SCENARIOS?.split(',');
 const scenarios = buildScenarios({ connections: CONNECTIONS }).filter((s) => !wantedScenarios || wantedScenarios.includes(s.id));
 if (scenarios.length === 0) {
@@ -138,7 +142,10 @@ async function startProfile(profile, backend) {
   if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir('nginx'), cpus: proxyCpus }));
   if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir('haproxy'), cpus: proxyCpus }));
   if (WORKERS > 1) {
-    if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir(`portico-${WORKERS}w`), workers: WORKERS, name: `portico-${WORKERS}w` }));
+    if (wantedTargets.includes('portico')) list.push(await startPortico({ ...common, dir: dir(`portico-${WORKERS}w`), workers: WORKERS, name: `portico-${WORKERS}w`, extraArgs: ['--data-plane', 'node'] }));
+    if (wantedTargets.includes('portico-engine')) {
+      list.push(await startPortico({ ...common, dir: dir(`portico-engine-${WORKERS}w`), workers: WORKERS, name: `portico-engine-${WORKERS}w`, extraArgs: ['--data-plane', 'engine'] }));
+    }
     if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir(`nginx-${WORKERS}w`), workers: WORKERS, name: `nginx-${WORKERS}w` }));
     if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir(`haproxy-${WORKERS}t`), threads: WORKERS, name: `haproxy-${WORKERS}t` }));
   }
@@ -251,7 +258,7 @@ async function measure(scenario, target, roundIndex, allTargets) {
     if (isDirect) {
       // Without a proxy the client and the backend get both CPUs, as the proxied runs use both.
       repin(backend.pids(), `${CPUS.client},${CPUS.proxy}`);
-    } else if (isSingleProcessTarget(target)) {
+    } else {
       cpus = CPUS.client;
     }
   }

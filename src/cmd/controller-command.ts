@@ -1,5 +1,9 @@
+import { fork } from 'node:child_process';
 import { DEFAULT_COMPILE_OPTIONS } from '../compile/index.js';
 import { startController, type RunningController } from '../controller/start-controller.js';
+import { availableCpus } from '../workers/cpu-count.js';
+import type { ForkWorker } from '../workers/primary.js';
+import { runWorker, WORKER_ID_ENV, workerIdOf, type RunningWorker } from '../workers/worker.js';
 import { PorticoError } from '../lib/errors.js';
 import { parseAccessLogFields } from '../proxy/access-log.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
@@ -30,13 +34,39 @@ export const CONTROLLER_FLAGS = {
   'disable-access-log': { type: 'boolean', description: 'Do not write one access-log line per request' },
   'access-log-fields': { type: 'string', description: 'Access-log fields to write, comma-separated: field names or ingress-nginx variables ($remote_addr, $status, $req_id …) (default: all)' },
   'shutdown-grace-period': { type: 'string', default: '5', description: 'Seconds to keep accepting new connections after SIGTERM while /readyz answers 503 (load balancers in front catch up)' },
+  workers: { type: 'string', default: 'auto', description: 'Processes serving traffic: N, or auto (the CPUs this process may use, cgroup quota included). 1: one process, as without workers; N ≥ 2: a primary (source, compile, admin port) and N workers each listening on the ports (SO_REUSEPORT)' },
   'shutdown-drain-timeout': { type: 'string', default: '25', description: 'Seconds in-flight requests then get to finish before connections are cut (grace + drain must fit terminationGracePeriodSeconds)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type ControllerFlags = ReturnType<typeof parseFlags<typeof CONTROLLER_FLAGS>>;
 
-export async function runControllerCommand(argv: readonly string[]): Promise<RunningController> {
+/** Upper bound for --workers N: far above any core count a controller pod gets, low enough to catch a typo. */
+const MAX_WORKERS = 1024;
+
+/** `--workers N|auto` → a process count ≥ 1 (`auto`: the CPUs we may use, see cpu-count.ts). */
+export function parseWorkers(raw: string | undefined, cpus: () => number = availableCpus): number {
+  if (raw === undefined || raw === 'auto') return cpus();
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_WORKERS) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--workers must be auto or a whole number 1-${MAX_WORKERS}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/**
+ * Forks worker `id`: the same CLI entry with the same arguments and Node flags, marked by
+ * PORTICO_WORKER_ID; it shares our stdout/stderr (one log stream) and talks over the IPC channel.
+ */
+const forkWorker: ForkWorker = (id) =>
+  fork(process.argv[1]!, process.argv.slice(2), {
+    env: { ...process.env, [WORKER_ID_ENV]: String(id) },
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+
+export async function runControllerCommand(argv: readonly string[]): Promise<RunningController | RunningWorker> {
   const flags = parseFlags(argv, CONTROLLER_FLAGS);
+  const workers = parseWorkers(flags.workers);
   if (flags.manifests !== undefined && flags.kubeconfig !== undefined) {
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', '--manifests and --kubeconfig are exclusive: serve a directory or watch an API server');
   }
@@ -60,6 +90,30 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   }
   const accessLogFields = flags['access-log-fields'] !== undefined ? parseAccessLogFields(flags['access-log-fields']) : undefined;
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
+  const hsts = flags.hsts === 'true' ? { maxAge, includeSubDomains: flags['hsts-include-subdomains'] === 'true' } : false;
+  // A process forked by a primary (--workers N ≥ 2) serves traffic with the configuration it is sent.
+  const workerId = workerIdOf(process.env, process.send !== undefined);
+  if (workerId !== undefined) {
+    try {
+      return await runWorker({
+        id: workerId,
+        channel: process as unknown as Parameters<typeof runWorker>[0]['channel'],
+        logger,
+        dataPlane: flags['data-plane'] as 'node' | 'engine',
+        maxConnectionsPerClient: Number(maxPerClient),
+        ...(flags['bind-address'] !== undefined && { bindAddress: flags['bind-address'] }),
+        ...(flags['disable-access-log'] && { accessLog: false as const }),
+        ...(accessLogFields && { accessLogFields }),
+        hsts,
+        shutdownGracePeriodMs: gracePeriodSeconds * 1000,
+        shutdownDrainTimeoutMs: drainTimeoutSeconds * 1000,
+        exit: (code) => process.exit(code),
+      });
+    } catch (error) {
+      process.disconnect?.(); // else the IPC channel keeps this process alive after the error is printed
+      throw error;
+    }
+  }
   const source =
     flags.manifests !== undefined
       ? { manifestsDir: flags.manifests }
@@ -78,7 +132,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     httpsPort: flags['https-port'],
     adminPort: flags['admin-port'],
     ...(defaultCert !== undefined && { defaultSslCertificate: defaultCert }),
-    hsts: flags.hsts === 'true' ? { maxAge, includeSubDomains: flags['hsts-include-subdomains'] === 'true' } : false,
+    hsts,
     ...(flags['bind-address'] !== undefined && { bindAddress: flags['bind-address'] }),
     dataPlane: flags['data-plane'] as 'node' | 'engine',
     maxConnectionsPerClient: Number(maxPerClient),
@@ -92,6 +146,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     ...(accessLogFields && { accessLogFields }),
     shutdownGracePeriodMs: gracePeriodSeconds * 1000,
     shutdownDrainTimeoutMs: drainTimeoutSeconds * 1000,
+    ...(workers >= 2 && { workers: { count: workers, fork: forkWorker } }),
   });
 }
 

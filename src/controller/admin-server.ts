@@ -13,6 +13,7 @@ export interface AdminServerOptions {
 export interface AdminView {
   /** One line for the `/debug/` index. */
   readonly description: string;
+  /** The JSON body; may be a promise (with `--workers`, /debug/stats asks the workers first). */
   readonly render: () => unknown;
 }
 
@@ -46,26 +47,33 @@ export class AdminServer {
         );
         return;
       }
-      let status = 404;
-      let body: unknown = { error: 'not found' };
-      if (path === '/healthz') {
-        status = 200;
-        body = { status: 'ok' };
-      } else if (path === '/readyz') {
+      const send = (status: number, body: unknown): void => {
+        const text = `${JSON.stringify(body)}\n`;
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      };
+      if (path === '/healthz') return send(200, { status: 'ok' });
+      if (path === '/readyz') {
         const readiness = options.readiness();
-        status = readiness.ready ? 200 : 503;
-        body = { status: readiness.ready ? 'ready' : `not ready: ${readiness.reason}` };
-      } else if (path === '/debug/' || path === '/debug') {
-        status = 200;
-        const views = Object.fromEntries(Object.entries(options.views ?? {}).map(([viewPath, view]) => [viewPath, view.description]));
-        body = { endpoints: { ...BUILT_IN, ...views } };
-      } else if (path !== undefined && options.views?.[path]) {
-        status = 200;
-        body = options.views[path].render();
+        return send(readiness.ready ? 200 : 503, { status: readiness.ready ? 'ready' : `not ready: ${readiness.reason}` });
       }
-      const text = `${JSON.stringify(body)}\n`;
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(req.method === 'HEAD' ? undefined : text);
+      if (path === '/debug/' || path === '/debug') {
+        const views = Object.fromEntries(Object.entries(options.views ?? {}).map(([viewPath, view]) => [viewPath, view.description]));
+        return send(200, { endpoints: { ...BUILT_IN, ...views } });
+      }
+      const view = path !== undefined ? options.views?.[path] : undefined;
+      if (!view) return send(404, { error: 'not found' });
+      let body: unknown;
+      try {
+        body = view.render();
+      } catch (error) {
+        return send(500, { error: (error as Error).message });
+      }
+      if (!(body instanceof Promise)) return send(200, body);
+      body.then(
+        (value: unknown) => send(200, value),
+        (error: unknown) => send(500, { error: (error as Error).message }),
+      );
     });
   }
 

@@ -3,7 +3,7 @@ import { compileBackends, compileRoutes, type CompileOptions } from '../compile/
 import { Holdoff } from '../lib/holdoff.js';
 import type { Logger } from '../lib/logger.js';
 import type { ObjectKind } from '../model/k8s-objects.js';
-import type { BackendEndpoints, Diagnostic, RouteLookup, RouteModel } from '../model/route-model.js';
+import type { BackendEndpoints, BuildChanges, BuildPart, Diagnostic, RouteLookup, RouteModel } from '../model/route-model.js';
 import { RouteTable } from '../routing/route-table.js';
 import { withPipeline, type PipelineMatch } from '../proxy/policies/pipeline.js';
 import { compileTls, type TlsPlan } from '../tls/compile-tls.js';
@@ -33,11 +33,9 @@ export interface ControllerTlsOptions {
   readonly recheckMs?: number;
 }
 
-/** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */
-export type BuildPart = 'routes' | 'tls' | 'endpoints';
 
 /** What a build recompiled. */
-export type BuildChanges = Readonly<Record<BuildPart, boolean>>;
+export type { BuildChanges, BuildPart };
 
 /** How a build is counted (portico_rebuilds_total{kind}): the widest part it recompiled. */
 export function buildKind(changes: BuildChanges): BuildPart {

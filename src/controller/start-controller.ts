@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackendRegistry, type UpstreamPool } from '../balancer/backend-registry.js';
 import type { CompileOptions } from '../compile/index.js';
 // Types only: the Kubernetes client (@kubernetes/client-node, ~60 MB resident) is imported lazily,
 // so --manifests mode never loads it.
@@ -9,9 +8,9 @@ import type { KubernetesIntegration, KubernetesIntegrationOptions } from '../k8s
 import type { Logger } from '../lib/logger.js';
 import { PorticoMetrics } from '../metrics/metrics.js';
 import type { AccessLogField } from '../proxy/access-log.js';
-import { DEFAULT_HSTS, ProxyServer, renderHsts, type HstsOptions } from '../proxy/proxy-server.js';
-import { EngineServer } from '../engine/engine-server.js';
-import { engineDataPlane, nodeDataPlane, type DataPlane } from './data-plane.js';
+import type { HstsOptions } from '../proxy/proxy-server.js';
+import { WorkerPool, type WorkerPoolOptions } from '../workers/primary.js';
+import { createBackendRegistry, createDataPlane, listenTraffic, type DataPlane } from '../data-plane/data-plane.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
 import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
@@ -19,7 +18,6 @@ import { SniStore } from '../tls/sni-store.js';
 import { AdminServer } from './admin-server.js';
 import { buildBackendsView, buildRoutesView } from './debug-views.js';
 import { Controller } from './controller.js';
-import { listenHttps } from './https-listener.js';
 
 /** Where objects come from: a manifest directory, or a Kubernetes API server. */
 export type ObjectSourceOptions =
@@ -71,16 +69,12 @@ export type StartControllerOptions = ObjectSourceOptions & {
   shutdownDrainTimeoutMs?: number;
   /** Waits out the grace period; tests hold it open and release it when they choose. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * --workers N: with N ≥ 2 this process becomes the primary (source, compile, admin, leader
+   * election) and `fork` starts N worker processes that listen on the traffic ports themselves.
+   */
+  workers?: Pick<WorkerPoolOptions, 'count' | 'fork' | 'backoff' | 'timers'>;
 };
-
-/** The registry's per-endpoint pool for the engine data plane, which never dispatches through it. */
-const NO_UNDICI_POOL = {
-  dispatch: () => {
-    throw new Error('the engine data plane has no undici pool');
-  },
-  close: () => Promise.resolve(),
-  destroy: () => Promise.resolve(),
-} as unknown as UpstreamPool;
 
 export const DEFAULT_SHUTDOWN_GRACE_PERIOD_MS = 5_000;
 export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
@@ -97,6 +91,8 @@ export interface RunningController {
   readonly handshakeFailures: ReadonlyMap<string, number>;
   readonly source: ManifestSource | undefined;
   readonly kubernetes: KubernetesIntegration | undefined;
+  /** The worker processes (`--workers N`, N ≥ 2); undefined when this process serves traffic itself. */
+  readonly workers: WorkerPool | undefined;
   /** True from the moment shutdown() is called. */
   readonly shuttingDown: boolean;
   /**
@@ -119,39 +115,42 @@ export async function startController(options: StartControllerOptions): Promise<
   const host = options.bindAddress ? { host: options.bindAddress } : {};
   const store = new ObjectStore();
   const metrics = new PorticoMetrics();
-  // The engine brings its own upstream pools: no undici Pool per endpoint (nor undici loaded at all).
-  const plane = options.dataPlane ?? 'engine';
-  const backends = new BackendRegistry(plane === 'engine' ? { poolFactory: () => NO_UNDICI_POOL } : {});
+  // --workers N ≥ 2: this process is the primary. It builds the configuration and broadcasts it; the
+  // workers it forks listen and proxy (src/workers). Otherwise it serves traffic itself.
+  const pool = options.workers && options.workers.count >= 2 ? options.workers : undefined;
+  // A primary dispatches nothing, so it never needs undici's pools either.
+  const backends = createBackendRegistry(pool ? 'engine' : options.dataPlane);
   const drainTimeout = options.shutdownDrainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS;
   const accessLog = options.accessLog !== false ? (options.accessLog ?? logger.child({ log: 'access' })) : undefined;
-  const proxy: DataPlane =
-    plane === 'engine'
-      ? engineDataPlane(
-          new EngineServer({
-            backends,
-            logger,
-            observer: metrics,
-            ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
-            ...(accessLog && { accessLog }),
-            ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
-            ...(renderHsts(options.hsts ?? DEFAULT_HSTS) !== undefined && { hsts: renderHsts(options.hsts ?? DEFAULT_HSTS)! }),
-          }),
-          drainTimeout,
-        )
-      : nodeDataPlane(
-          new ProxyServer({
-            backends,
-            logger,
-            observer: metrics,
-            drainTimeout,
-            // The pools close after the controller stops (below), so no rebuild ever meets a closed registry.
-            closeBackends: false,
-            ...(accessLog && { accessLog }),
-            ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
-            ...(options.hsts !== undefined && { hsts: options.hsts }),
-          }),
-        );
-  const sni = new SniStore({ fallbackCertificate: options.fallbackCertificate ?? createDefaultCertificate() });
+  const proxy: DataPlane | undefined = pool
+    ? undefined
+    : createDataPlane({
+        ...(options.dataPlane !== undefined && { dataPlane: options.dataPlane }),
+        backends,
+        logger,
+        observer: metrics,
+        drainTimeoutMs: drainTimeout,
+        ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
+        ...(accessLog && { accessLog }),
+        ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
+        ...(options.hsts !== undefined && { hsts: options.hsts }),
+      });
+  const fallbackCertificate = options.fallbackCertificate ?? createDefaultCertificate();
+  const sni = new SniStore({ fallbackCertificate });
+  const workers = pool
+    ? new WorkerPool({
+        count: pool.count,
+        fork: pool.fork,
+        logger,
+        fallbackCertificate,
+        ports: { http: options.httpPort, ...(options.httpsPort !== undefined && { https: options.httpsPort }) },
+        ...(pool.backoff && { backoff: pool.backoff }),
+        ...(pool.timers && { timers: pool.timers }),
+        // A worker gets grace + drain to finish; after that (and a margin) it is killed.
+        killAfterMs: (options.shutdownGracePeriodMs ?? DEFAULT_SHUTDOWN_GRACE_PERIOD_MS) + drainTimeout + 5_000,
+        metrics: metrics.registry,
+      })
+    : undefined;
   const handshakeFailures = new Map<string, number>();
   let refreshDefaultCertificate: () => void = () => undefined;
 
@@ -183,12 +182,22 @@ export async function startController(options: StartControllerOptions): Promise<
   const controller = new Controller({
     store,
     compile: options.compile,
-    routes: proxy,
-    backends,
+    routes: workers ?? proxy!,
+    backends: workers ?? backends,
     logger,
     ...(options.holdoffMs !== undefined && { holdoffMs: options.holdoffMs }),
     tls: {
-      sink: sni,
+      // The primary keeps its own SNI store too: /debug/certificates, the expiry metrics, and whether
+      // the default certificate changed come from it; the workers get the plan.
+      sink: workers
+        ? {
+            apply: (plan) => {
+              const result = sni.apply(plan);
+              workers.tlsApplied(plan);
+              return result;
+            },
+          }
+        : sni,
       ...(options.defaultSslCertificate !== undefined && { defaultSecret: options.defaultSslCertificate }),
       onDefaultCertificateChange: () => refreshDefaultCertificate(),
     },
@@ -199,6 +208,8 @@ export async function startController(options: StartControllerOptions): Promise<
           if (changed.routes) metrics.retainIngresses(model.ownedIngresses);
           if (changed.tls) metrics.setCertificates(sni.hosts);
           integration?.routesBuilt(model, { routesChanged: changed.routes });
+          // One snapshot per build, with what it recompiled, to every worker.
+          workers?.configurationBuilt(model, changed);
         },
         rebuilt: (kind, seconds) => {
           metrics.observeRebuild(kind, seconds);
@@ -212,10 +223,10 @@ export async function startController(options: StartControllerOptions): Promise<
     readiness: () =>
       shuttingDown
         ? { ready: false, reason: 'shutting down' }
-        : controller.ready
-          ? { ready: true }
-          : { ready: false, reason: 'the first full configuration has not loaded yet' },
-    metrics,
+        : !controller.ready
+          ? { ready: false, reason: 'the first full configuration has not loaded yet' }
+          : (workers?.readiness() ?? { ready: true }),
+    metrics: workers ? { contentType: metrics.contentType, render: () => workers.renderMetrics() } : metrics,
     views: {
       '/debug/routes': {
         description: 'The compiled route table: host, path, pathType, backend, Ingress, policy (https redirect, certificate)',
@@ -223,12 +234,18 @@ export async function startController(options: StartControllerOptions): Promise<
       },
       '/debug/backends': {
         description: 'Every backend the routes use: its endpoints with state (ready, serving-terminating, not-ready), or why it has none',
-        render: () => buildBackendsView(controller.model, (key) => backends.get(key)?.current),
+        render: () => buildBackendsView(controller.model, (key) => (workers ? workers.endpoints.get(key) : backends.get(key)?.current)),
       },
       '/debug/certificates': { description: 'Served certificates by host (SNI)', render: () => sni.hosts },
       '/debug/stats': {
         description: 'Build counters, readiness, leadership, TLS handshake failures by reason',
-        render: () => ({ ...controller.stats, ready: controller.ready, leader: integration?.isLeader, handshakeFailures: Object.fromEntries(handshakeFailures) }),
+        render: async () => {
+          const base = { ...controller.stats, ready: controller.ready, leader: integration?.isLeader };
+          if (!workers) return { ...base, handshakeFailures: Object.fromEntries(handshakeFailures) };
+          // Every worker's identity and counters (asked over IPC), and the handshake failures of all.
+          const stats = await workers.stats();
+          return { ...base, handshakeFailures: stats.handshakeFailures, workers: stats.workers };
+        },
       },
     },
   });
@@ -253,14 +270,19 @@ export async function startController(options: StartControllerOptions): Promise<
       closers.push(() => source.stop());
       controller.markSynced();
     }
-    const httpAddress = await proxy.listen({ port: options.httpPort, ...host });
-    closers.push(() => proxy.close());
+    let httpAddress: AddressInfo;
     let httpsAddress: AddressInfo | undefined;
-    if (options.httpsPort !== undefined) {
-      const https = await listenHttps({
-        plane: proxy.tls,
+    if (workers) {
+      closers.push(() => workers.close());
+      ({ http: httpAddress, https: httpsAddress } = await workers.start());
+    } else {
+      const plane = proxy!;
+      closers.push(() => plane.close());
+      const listeners = await listenTraffic({
+        plane,
         sni,
-        port: options.httpsPort,
+        httpPort: options.httpPort,
+        ...(options.httpsPort !== undefined && { httpsPort: options.httpsPort }),
         ...host,
         logger,
         onHandshakeFailure: (reason) => {
@@ -268,9 +290,9 @@ export async function startController(options: StartControllerOptions): Promise<
           metrics.handshakeFailed(reason);
         },
       });
-      refreshDefaultCertificate = https.refreshDefaultCertificate;
-      refreshDefaultCertificate();
-      httpsAddress = https.address;
+      refreshDefaultCertificate = listeners.refreshDefaultCertificate;
+      httpAddress = listeners.http;
+      httpsAddress = listeners.https;
     }
     if (integration) {
       integration.start();
@@ -288,6 +310,7 @@ export async function startController(options: StartControllerOptions): Promise<
         admin: adminAddress.port,
         source: source ? `manifests:${options.manifestsDir}` : 'kubernetes',
         ingresses: controller.model?.ownedIngresses.length ?? 0,
+        ...(workers && { workers: workers.count }),
       },
       `portico serving http on :${httpAddress.port}${httpsAddress ? `, https on :${httpsAddress.port}` : ''}, admin on :${adminAddress.port}`,
     );
@@ -300,9 +323,15 @@ export async function startController(options: StartControllerOptions): Promise<
           { phase: 'grace', gracePeriodMs, drainTimeoutMs },
           `shutting down: /readyz answers 503; still accepting connections for ${gracePeriodMs} ms, then draining for up to ${drainTimeoutMs} ms`,
         );
-        proxy.endKeepAlive();
-        await waitGracePeriod(gracePeriodMs);
-        logger.info({ phase: 'drain', drainTimeoutMs }, 'grace period over: listeners closed, draining in-flight requests');
+        if (workers) {
+          // Each worker runs the grace period and the drain itself; the primary waits for all of them.
+          await workers.shutdown();
+          logger.info({ phase: 'drain', drainTimeoutMs }, 'every worker has drained and exited');
+        } else {
+          proxy!.endKeepAlive();
+          await waitGracePeriod(gracePeriodMs);
+          logger.info({ phase: 'drain', drainTimeoutMs }, 'grace period over: listeners closed, draining in-flight requests');
+        }
         await close();
         logger.info({ phase: 'closed' }, 'shut down');
       })();
@@ -319,6 +348,7 @@ export async function startController(options: StartControllerOptions): Promise<
       controller,
       source,
       kubernetes: integration,
+      workers,
       get shuttingDown() {
         return shuttingDown !== undefined;
       },

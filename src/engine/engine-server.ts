@@ -68,6 +68,8 @@ export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 1024;
 export interface EngineListenOptions {
   readonly port: number;
   readonly host?: string;
+  /** SO_REUSEPORT: several worker processes listen on one port and the kernel spreads connections (`--workers`). */
+  readonly reusePort?: boolean;
   readonly proto?: 'http' | 'https';
 }
 
@@ -159,7 +161,7 @@ export class EngineServer {
     const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket, listener));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, options.host, () => {
+      server.listen({ port: options.port, host: options.host, ...(options.reusePort && { reusePort: true }) }, () => {
         server.removeListener('error', reject);
         resolve();
       });

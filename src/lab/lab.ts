@@ -210,7 +210,7 @@ async function startPodOnce(ctx: LabContext, state: LabState, deployment: Deploy
         netns,
         logFile,
         env,
-        argv: [process.execPath, PORTICO, 'controller', '--manifests', layout.manifestsDir, '--watch-ingress-without-class', '--admin-port', String(ADMIN_PORT), '--shutdown-grace-period', '2', '--shutdown-drain-timeout', '5'],
+        argv: [process.execPath, PORTICO, 'controller', '--manifests', layout.manifestsDir, '--workers', '1', '--watch-ingress-without-class', '--admin-port', String(ADMIN_PORT), '--shutdown-grace-period', '2', '--shutdown-drain-timeout', '5'],
       }),
     );
   } else {

@@ -130,3 +130,8 @@ export interface RouteMatch {
 export interface RouteLookup<M extends RouteMatch = RouteMatch> {
   lookup(host: string | undefined, path: string): M | undefined;
 }
+
+/** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */
+export type BuildPart = 'routes' | 'tls' | 'endpoints';
+/** Which parts one build recompiled (the controller's observers, the workers' snapshots). */
+export type BuildChanges = Readonly<Record<BuildPart, boolean>>;

@@ -74,6 +74,8 @@ export function renderHsts(hsts: HstsOptions | false): string | undefined {
 export interface ListenOptions {
   readonly port: number;
   readonly host?: string;
+  /** SO_REUSEPORT: several worker processes listen on one port and the kernel spreads connections (`--workers`). */
+  readonly reusePort?: boolean;
 }
 
 export interface AttachOptions {
@@ -157,7 +159,7 @@ export class ProxyServer {
         reject(err);
       };
       server.once('error', onError);
-      server.listen(options.port, options.host, () => {
+      server.listen({ port: options.port, host: options.host, ...(options.reusePort && { reusePort: true }) }, () => {
         server.off('error', onError);
         resolve();
       });

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { TlsPlan } from './compile-tls.js';
 import type { IssuedCertificate } from './certificate-factory.js';
+import type { ParsedCertificate } from './parse-tls-secret.js';
 import { SECURE_CONTEXT_OPTIONS } from './tls-settings.js';
 
 export interface SniStoreOptions {
@@ -29,6 +30,16 @@ interface Tables {
   readonly hosts: readonly HostCertificate[];
 }
 
+/** What the store needs of a certificate: a worker (`--workers`) gets these over IPC, without the parsed X509. */
+export type SniCertificate = Pick<ParsedCertificate, 'id' | 'certPem' | 'keyPem' | 'notAfter'>;
+
+/** The part of a TlsPlan the store installs (a TlsPlan is one). */
+export interface SniPlan {
+  readonly hosts: TlsPlan['hosts'];
+  readonly certificates: ReadonlyMap<string, SniCertificate>;
+  readonly defaultCertificate?: SniCertificate;
+}
+
 export class SniStore {
   readonly #generatedFallback: SecureContext;
   readonly #generatedPem: IssuedCertificate;
@@ -49,7 +60,7 @@ export class SniStore {
   }
 
   /** Installs a plan: new contexts only for certificate/key pairs not seen before. */
-  apply(plan: TlsPlan): { built: number; fallbackChanged: boolean } {
+  apply(plan: SniPlan): { built: number; fallbackChanged: boolean } {
     const contexts = new Map<string, SecureContext>();
     let built = 0;
     const contextFor = (certPem: string, keyPem: string, id: string): SecureContext => {

@@ -11,7 +11,8 @@ import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, t
 import { httpRequest } from '../helpers/http.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
-const LOCAL_PORTS = ['--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1'];
+// --workers 1: these tests are about one process (the default, auto, forks one worker per CPU).
+const LOCAL_PORTS = ['--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1', '--workers', '1'];
 
 /** Starts the CLI with `node`, collecting its JSON log lines. */
 function startCli(node: string, args: readonly string[]) {

@@ -51,7 +51,10 @@ const portOpen = (port) =>
     s.on('error', () => resolve(false));
   });
 
-/** Portico: `portico controller --manifests DIR`, access log off, as users run it. */
+/**
+ * Portico: `portico controller --manifests DIR`, access log off, as users run it; `--workers N`
+ * (1 unless asked: the CLI's default, auto, would fork one worker per CPU).
+ */
 export async function startPortico({ root, dir, profile, backendPort, certs, cpus, workers = 1, extraArgs = [], name = 'portico', entry = 'dist/cmd/portico.js' }) {
   const manifests = join(dir, 'manifests');
   writeConfig(manifests, 'bench.json', renderPorticoManifests({ profile, backendPort, certs }));
@@ -59,9 +62,10 @@ export async function startPortico({ root, dir, profile, backendPort, certs, cpu
   const tlsPort = await freePort();
   const args = [
     ...(process.env.PORTICO_NODE_ARGS ? process.env.PORTICO_NODE_ARGS.split(' ') : []),
-    // N > 1 workers: the bench-only cluster wrapper (see cluster-portico.js).
-    workers > 1 ? 'bench/compare/cluster-portico.js' : entry,
+    entry,
     'controller',
+    '--workers',
+    String(workers),
     '--manifests',
     manifests,
     '--http-port',
@@ -84,10 +88,9 @@ export async function startPortico({ root, dir, profile, backendPort, certs, cpu
     args,
     cpus,
     cwd: root,
-    env: { PORTICO_WORKERS: String(workers) },
     timeoutMs: 60_000,
-    // One "portico serving" line per process.
-    ready: (out) => (out.split('portico serving').length - 1 >= workers ? {} : undefined),
+    // The primary says "portico serving" once every worker listens.
+    ready: (out) => (out.includes('portico serving') ? {} : undefined),
   });
   await waitUntil(`${name} http`, () => portOpen(port), 20_000, p);
   return { name, port, tlsPort, pid: p.pid, child: p.child, spawnedAt, pids: () => processTree(p.pid) };

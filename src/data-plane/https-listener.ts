@@ -1,10 +1,14 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import type { EngineServer } from '../engine/engine-server.js';
 import type { Logger } from '../lib/logger.js';
-import type { TlsPlane } from './data-plane.js';
+import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { SniStore } from '../tls/sni-store.js';
 import { SECURE_CONTEXT_OPTIONS, TLS_SERVER_OPTIONS } from '../tls/tls-settings.js';
+
+/** What a TLS listener hands its decrypted connections to: the node:http server or the engine. */
+export type TlsPlane = { readonly kind: 'node'; readonly proxy: ProxyServer } | { readonly kind: 'engine'; readonly engine: EngineServer };
 
 export interface HttpsListenerOptions {
   /** Who serves the connections: the node:http proxy (an https.Server) or the engine (a tls.Server). */
@@ -12,6 +16,8 @@ export interface HttpsListenerOptions {
   readonly sni: SniStore;
   readonly port: number;
   readonly host?: string;
+  /** SO_REUSEPORT, for `--workers` (every worker listens on the port itself). */
+  readonly reusePort?: boolean;
   readonly logger: Logger;
   /** Called for every failed handshake with a short reason (an OpenSSL/Node error code). */
   readonly onHandshakeFailure?: (reason: string) => void;
@@ -43,7 +49,7 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
   else plane.engine.serveTls(server as TlsServer);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, ...(options.reusePort && { reusePort: true }) }, () => {
       server.off('error', reject);
       resolve();
     });
