@@ -64,6 +64,9 @@ describe('deploy/kubernetes manifests', () => {
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(container.resources.requests).toEqual({ cpu: expect.any(String), memory: expect.any(String) });
     expect(container.args[0]).toBe('controller');
+    // --workers auto would follow the node's CPU count (no CPU limit here), past the memory limit.
+    expect(container.args).toContain('--workers=2');
+    expect(container.resources.limits.memory).toBe('1Gi');
     expect(container.args).toEqual(expect.arrayContaining(['--election-id=portico-leader', '--publish-service=$(POD_NAMESPACE)/portico']));
     expect(pod.serviceAccountName).toBe(findManifest('ServiceAccount').metadata.name);
     const ports = Object.fromEntries(container.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
