@@ -28,6 +28,7 @@ export const CONTROLLER_FLAGS = {
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
+  'snippet-annotations': { type: 'string', default: 'refuse', description: 'Ingresses with nginx *-snippet annotations (never executed): refuse (not served, as ingress-nginx with snippets disabled) or ignore (served without the snippet)' },
   'data-plane': { type: 'string', default: 'engine', choices: ['node', 'engine'], description: 'engine: Portico\'s own HTTP/1.1 engine (src/engine, the default); node: node:http + undici (the previous data plane)' },
   'max-connections-per-client': { type: 'string', default: '1024', description: 'Engine data plane: open connections one client address may hold; over it a new connection gets 503 and is closed (0: unlimited)' },
   'log-level': { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'Log level' },
@@ -39,6 +40,12 @@ export const CONTROLLER_FLAGS = {
 } as const satisfies Record<string, FlagSpec>;
 
 export type ControllerFlags = ReturnType<typeof parseFlags<typeof CONTROLLER_FLAGS>>;
+
+/** `--snippet-annotations refuse|ignore`. */
+export function parseSnippetAnnotations(raw: string | undefined): 'refuse' | 'ignore' {
+  if (raw === undefined || raw === 'refuse' || raw === 'ignore') return raw ?? 'refuse';
+  throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--snippet-annotations must be refuse or ignore, got ${JSON.stringify(raw)}`);
+}
 
 /** Upper bound for --workers N: far above any core count a controller pod gets, low enough to catch a typo. */
 const MAX_WORKERS = 1024;
@@ -140,6 +147,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
       controllerClass: flags['controller-class'] ?? DEFAULT_COMPILE_OPTIONS.controllerClass,
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,
       watchIngressWithoutClass: flags['watch-ingress-without-class'],
+      snippetAnnotations: parseSnippetAnnotations(flags['snippet-annotations']),
     },
     logger,
     ...(flags['disable-access-log'] && { accessLog: false as const }),

@@ -17,6 +17,8 @@ export interface CompileOptions {
   ingressClass: string;
   /** Own Ingresses that name no class even when none of our IngressClasses is the default. */
   watchIngressWithoutClass: boolean;
+  /** `*-snippet` annotations: refuse the Ingress (default) or serve it without them. */
+  snippetAnnotations?: 'refuse' | 'ignore';
 }
 
 export const DEFAULT_COMPILE_OPTIONS: CompileOptions = Object.freeze({
@@ -37,7 +39,8 @@ export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions)
     (a, b) => a.created - b.created || compareStrings(a.key, b.key),
   );
   const builder = new RouteModelBuilder();
-  for (const { ing } of ordered) builder.add(compileIngress(ing));
+  const ingressOptions = options.snippetAnnotations !== undefined ? { snippetAnnotations: options.snippetAnnotations } : {};
+  for (const { ing } of ordered) builder.add(compileIngress(ing, ingressOptions));
   return builder.build();
 }
 

@@ -37,7 +37,12 @@ export interface CompiledIngress {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-export function compileIngress(ingress: Ingress): CompiledIngress {
+export interface CompileIngressOptions {
+  /** refuse (default, as ingress-nginx since snippets were disabled): an Ingress with a snippet is not served; ignore: served without it. */
+  readonly snippetAnnotations?: 'refuse' | 'ignore';
+}
+
+export function compileIngress(ingress: Ingress, options: CompileIngressOptions = {}): CompiledIngress {
   const key = objectKey(ingress);
   const namespace = ingress.metadata.namespace ?? 'default';
   const object: DiagnosticObject = { kind: 'Ingress', namespace, name: ingress.metadata.name };
@@ -49,6 +54,18 @@ export function compileIngress(ingress: Ingress): CompiledIngress {
   const { annotations, problems } = parseIngressAnnotations(ingress);
   for (const problem of problems) {
     diagnostics.push({ severity: problem.severity, code: 'PORTICO_ERR_INGRESS_ANNOTATION_INVALID', object, field: `metadata.annotations.${problem.key}`, message: problem.message });
+  }
+  if (annotations.unsupported.length > 0) {
+    const list = annotations.unsupported.join(', ');
+    diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED', object, field: 'metadata.annotations', message: `not implemented by Portico, served without: ${list}` });
+  }
+  if (annotations.snippets.length > 0) {
+    const list = annotations.snippets.join(', ');
+    if (options.snippetAnnotations !== 'ignore') {
+      error('PORTICO_ERR_INGRESS_SNIPPET_REFUSED', `metadata.annotations.${annotations.snippets[0]}`, `${list}: snippet annotations are raw nginx configuration and are never executed; the Ingress is not served (--snippet-annotations=ignore serves it without them)`);
+      return { key, object, routes: [], tls: [], annotations, diagnostics };
+    }
+    diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED', object, field: `metadata.annotations.${annotations.snippets[0]}`, message: `${list}: snippet annotations are never executed; served without them (--snippet-annotations=ignore)` });
   }
 
   let defaultBackend: BackendRef | undefined;

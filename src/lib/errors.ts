@@ -15,6 +15,8 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_INGRESS_CONFLICT: 'Two Ingresses define the same host, path and pathType; the oldest Ingress wins.',
   PORTICO_ERR_INGRESS_DEFAULT_BACKEND_CONFLICT: 'Several owned Ingresses set spec.defaultBackend; the oldest wins.',
   PORTICO_ERR_INGRESS_ANNOTATION_INVALID: 'An Ingress annotation has a value Portico cannot use; its default applies.',
+  PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED: 'An Ingress carries nginx.ingress.kubernetes.io annotations Portico does not implement; the Ingress is served without them (one warning per Ingress, naming them all).',
+  PORTICO_ERR_INGRESS_SNIPPET_REFUSED: 'An Ingress carries a *-snippet annotation (raw nginx configuration, never executed); the Ingress is not served, or is served without it with --snippet-annotations=ignore.',
   PORTICO_ERR_INGRESS_TLS_CONFLICT: 'Two Ingresses name different Secrets for one TLS host; the oldest Ingress wins.',
   PORTICO_ERR_TLS_SECRET_MISSING: 'The TLS Secret an Ingress names does not exist; the host gets the default certificate.',
   PORTICO_ERR_TLS_SECRET_INVALID: 'The TLS Secret has no usable tls.crt/tls.key (unparsable PEM, or a key that does not match); the host gets the default certificate, or the last valid one if the Secret had one.',

@@ -36,6 +36,17 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** permanent-redirect / temporal-redirect: every request is answered with this redirect. */
+  readonly redirect?: RedirectPolicy;
+  /** app-root: a request for `/` gets a 302 to this path. */
+  readonly appRoot?: string;
+}
+
+export interface RedirectPolicy {
+  /** Absolute URL; may contain $request_uri, $uri, $args, $host, $scheme. */
+  readonly url: string;
+  /** 300–308. */
+  readonly status: number;
 }
 
 export interface SourceRangePolicy {

@@ -184,6 +184,13 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     },
     upstreamVhost: string,
     forwardedPrefix: string,
+    redirect: (v, p) => {
+      const r = object(v, p);
+      const status = count(r['status'], `${p}.status`);
+      if (status < 300 || status > 308) fail(`${p}.status`, 'not a redirect status');
+      return { url: string(r['url'], `${p}.url`), status };
+    },
+    appRoot: string,
   };
   const policies: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(o)) {

@@ -60,3 +60,81 @@ describe('annotations → route policies', () => {
     ]);
   });
 });
+
+describe('redirect annotations', () => {
+  it('permanent-redirect: 301 by default, the code when 300–308, else 301 with a warning', () => {
+    expect(parse({ [`${A}permanent-redirect`]: 'https://new.example/' }).annotations.policies).toEqual({ redirect: { url: 'https://new.example/', status: 301 } });
+    expect(parse({ [`${A}permanent-redirect`]: 'https://new.example/', [`${A}permanent-redirect-code`]: '308' }).annotations.policies?.redirect?.status).toBe(308);
+    for (const code of ['309', '200', 'x', '30']) {
+      const { annotations, problems } = parse({ [`${A}permanent-redirect`]: 'https://new.example/', [`${A}permanent-redirect-code`]: code });
+      expect(annotations.policies?.redirect?.status, code).toBe(301);
+      expect(problems, code).toEqual([expect.objectContaining({ key: `${A}permanent-redirect-code`, severity: 'warning' })]);
+    }
+  });
+
+  it('temporal-redirect: 302, codes up to 307, and it wins over permanent-redirect', () => {
+    const both = parse({ [`${A}permanent-redirect`]: 'https://p.example/', [`${A}temporal-redirect`]: 'http://t.example/x', [`${A}temporal-redirect-code`]: '307' });
+    expect(both.annotations.policies?.redirect).toEqual({ url: 'http://t.example/x', status: 307 });
+    expect(parse({ [`${A}temporal-redirect`]: 'http://t.example/', [`${A}temporal-redirect-code`]: '308' }).annotations.policies?.redirect?.status).toBe(302);
+  });
+
+  it('the URL must be absolute http(s), with only the variables Portico expands; otherwise ignored with a warning', () => {
+    expect(parse({ [`${A}permanent-redirect`]: 'https://new.example$request_uri' }).annotations.policies?.redirect?.url).toBe('https://new.example$request_uri');
+    for (const url of ['/relative', 'ftp://x.example/', 'https://a b/', 'https://x.example/\r\nSet-Cookie: a=b', 'https://x.example/$remote_addr', 'https://x.example/${request_uri}']) {
+      const { annotations, problems } = parse({ [`${A}permanent-redirect`]: url });
+      expect(annotations.policies, url).toBeUndefined();
+      expect(problems, url).toEqual([expect.objectContaining({ key: `${A}permanent-redirect`, severity: 'warning' })]);
+    }
+  });
+
+  it('app-root must be a path starting with /', () => {
+    expect(parse({ [`${A}app-root`]: '/app' }).annotations.policies).toEqual({ appRoot: '/app' });
+    for (const root of ['app', 'https://x/app', '/a b', '/a#b']) {
+      const { annotations, problems } = parse({ [`${A}app-root`]: root });
+      expect(annotations.policies, root).toBeUndefined();
+      expect(problems, root).toEqual([expect.objectContaining({ key: `${A}app-root`, severity: 'warning' })]);
+    }
+  });
+});
+
+describe('annotations Portico does not implement, and snippets', () => {
+  it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
+    const model = compile(
+      ingress('shop/a', {
+        annotations: { [`${A}rewrite-target`]: '/$1', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}enable-cors`]: 'true' },
+        rules: [rule('h.example', [prefix('/', 'web', 80)])],
+      }),
+    );
+    expect(model.virtualHosts[0]!.routes[0]!.policies).toEqual({ upstreamVhost: 'in.svc' });
+    expect(model.diagnostics).toEqual([
+      {
+        severity: 'warning',
+        code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
+        object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
+        field: 'metadata.annotations',
+        message: `not implemented by Portico, served without: ${A}enable-cors, ${A}proxy-body-size, ${A}rewrite-target`,
+      },
+    ]);
+  });
+
+  it('a snippet refuses the whole Ingress by default (an error naming it; no routes, no TLS), other Ingresses unaffected', () => {
+    const snippet = ingress('shop/a', {
+      annotations: { [`${A}configuration-snippet`]: 'more_set_headers "X: y";', [`${A}server-snippet`]: 'location /x {}' },
+      rules: [rule('h.example', [prefix('/', 'web', 80)])],
+      tls: [{ hosts: ['h.example'], secretName: 'tls' }],
+    });
+    const model = compile(snippet, ingress('shop/b', { rules: [rule('other.example', [prefix('/', 'web', 80)])] }));
+    expect(model.virtualHosts.map((v) => v.host)).toEqual(['other.example']);
+    expect(model.tls).toEqual([]);
+    expect(model.diagnostics).toEqual([
+      expect.objectContaining({ severity: 'error', code: 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED', field: `metadata.annotations.${A}configuration-snippet`, message: expect.stringContaining(`${A}configuration-snippet, ${A}server-snippet`) }),
+    ]);
+  });
+
+  it('--snippet-annotations=ignore serves it without the snippet, with a warning', () => {
+    const snippet = ingress('shop/a', { annotations: { [`${A}auth-snippet`]: 'x' }, rules: [rule('h.example', [prefix('/', 'web', 80)])] });
+    const model = compileRoutes(snapshot([ingressClass('portico', { isDefault: true }), snippet]), { ...DEFAULT_COMPILE_OPTIONS, snippetAnnotations: 'ignore' });
+    expect(model.virtualHosts.map((v) => v.host)).toEqual(['h.example']);
+    expect(model.diagnostics).toEqual([expect.objectContaining({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED' })]);
+  });
+});

@@ -1,6 +1,7 @@
 // Per-route features from annotations, end to end on both data planes: the source-range check on the
 // connection's address, upstream-vhost and x-forwarded-prefix on the upstream request, an invalid
-// access list failing closed, and an annotation change applied without a restart.
+// access list failing closed, the redirects and app-root, snippets refused, unimplemented annotations
+// reported, and an annotation change applied without a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/http.js';
 import { rawExchange } from '../proxy/proxy-fixture.js';
@@ -23,6 +24,11 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('broken', 'broken.example', { [`${A}whitelist-source-range`]: '127.0.0.0/8, not-a-cidr' }),
     policyIngress('force', 'force.example', { [`${A}force-ssl-redirect`]: 'true' }),
     policyIngress('vhost', 'vhost.example', { [`${A}upstream-vhost`]: 'internal.svc:8080', [`${A}x-forwarded-prefix`]: '/shop' }),
+    policyIngress('moved', 'moved.example', { [`${A}permanent-redirect`]: 'https://new.example$request_uri', [`${A}permanent-redirect-code`]: '308' }),
+    policyIngress('temp', 'temp.example', { [`${A}temporal-redirect`]: 'https://$host.maintenance.example/?from=$uri', [`${A}permanent-redirect`]: 'https://never.example/' }),
+    policyIngress('approot', 'approot.example', { [`${A}app-root`]: '/app1' }),
+    policyIngress('snippet', 'snippet.example', { [`${A}configuration-snippet`]: 'more_set_headers "X-Evil: 1";' }),
+    policyIngress('unknown', 'unknown.example', { [`${A}proxy-body-size`]: '8m' }),
   ];
 
   beforeAll(async () => {
@@ -68,6 +74,35 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect(out).toMatch(/^HTTP\/1\.1 308 /);
     expect(out.toLowerCase()).toContain('location: https://force.example/chat?room=1\r\n');
     expect(pods[0]!.requests).toBe(served);
+  });
+
+  it('permanent-redirect and temporal-redirect answer every request themselves, with nginx variables expanded', async () => {
+    const served = pods[0]!.requests;
+    const moved = await harness.get('moved.example', '/a/b?c=1');
+    expect([moved.status, moved.headers.location]).toEqual([308, 'https://new.example/a/b?c=1']);
+    // temporal-redirect wins over permanent-redirect; $host is without the port, $uri without the query.
+    const temp = await harness.get('temp.example:8080', '/x?y=2');
+    expect([temp.status, temp.headers.location]).toEqual([302, 'https://temp.example.maintenance.example/?from=/x']);
+    // An upgrade is redirected the same way.
+    const out = await rawExchange(harness.port, 'GET /ws HTTP/1.1\r\nHost: moved.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 308 /);
+    expect(pods[0]!.requests).toBe(served);
+  });
+
+  it('app-root: / (with any query) gets a 302 to the root on the same scheme and host; other paths are proxied', async () => {
+    const root = await harness.get('approot.example', '/?x=1');
+    expect([root.status, root.headers.location]).toEqual([302, 'http://approot.example/app1']);
+    expect((await harness.get('approot.example', '/app1')).status).toBe(200);
+    expect((await harness.get('approot.example', '/other')).status).toBe(200);
+  });
+
+  it('an Ingress with a snippet is not served (error naming it); an unimplemented annotation is a warning and the Ingress serves', async () => {
+    expect((await harness.get('snippet.example', '/')).status).toBe(404);
+    expect(harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED' && String(l.object).includes('shop/snippet'))).toMatchObject({ level: 'error', field: `metadata.annotations.${A}configuration-snippet` });
+    expect((await harness.get('unknown.example', '/')).status).toBe(200);
+    const warning = harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED' && String(l.object).includes('shop/unknown'));
+    expect(warning).toMatchObject({ level: 'warn' });
+    expect(String(warning?.msg)).toContain(`${A}proxy-body-size`);
   });
 
   it('an annotation change applies without a restart', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newUpstreamEdits, type StepRequest } from '../../src/proxy/policies/pipeline.js';
+import { buildRoutePipeline, newUpstreamEdits, type StepRequest } from '../../src/proxy/policies/pipeline.js';
+import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
 import { sourceRangeStep } from '../../src/proxy/policies/source-range.js';
 import { sslRedirectStep } from '../../src/proxy/policies/ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from '../../src/proxy/policies/upstream-headers.js';
@@ -36,5 +37,38 @@ describe('route steps', () => {
     expect(upstreamVhostStep('in.svc:8080').run(request(), edits)).toBeUndefined();
     expect(forwardedPrefixStep('/shop').run(request(), edits)).toBeUndefined();
     expect(edits).toEqual({ target: undefined, host: 'in.svc:8080', headers: [['X-Forwarded-Prefix', '/shop']] });
+  });
+
+  it('redirect: a fixed URL is one frozen answer; variables expand per request ($host lower-case without port, $uri/$args split at ?)', () => {
+    const fixed = redirectStep({ url: 'https://new.example/', status: 301 });
+    expect(fixed.run(request(), newUpstreamEdits())).toBe(fixed.run(request({ target: '/other' }), newUpstreamEdits()));
+    const r = request({ host: 'Shop.Example:8080', target: '/p/q?a=1&b=2', proto: 'https' });
+    expect(expandVariables('$scheme://$host$request_uri|$uri|$args', r)).toBe('https://shop.example/p/q?a=1&b=2|/p/q|a=1&b=2');
+    expect(expandVariables('x$urix', r)).toBe('x$urix'); // not a variable boundary: left alone
+    expect(expandVariables('$args', request({ target: '/no-query' }))).toBe('');
+  });
+
+  it('app-root: only exactly / (with or without a query)', () => {
+    const step = appRootStep('/app');
+    expect(step.run(request({ target: '/' }), newUpstreamEdits())).toEqual({ kind: 'redirect', status: 302, location: 'http://a.example/app' });
+    expect(step.run(request({ target: '/?x=1', proto: 'https' }), newUpstreamEdits())).toMatchObject({ location: 'https://a.example/app' });
+    expect(step.run(request({ target: '/a' }), newUpstreamEdits())).toBeUndefined();
+    expect(step.run(request({ target: '//' }), newUpstreamEdits())).toBeUndefined();
+  });
+
+  it('composes a route\'s steps in one fixed order whatever the policies, and none for a route without any', () => {
+    const backend = { key: 's/w/80', namespace: 's', service: 'w', port: 80 };
+    const route = { pathType: 'Prefix' as const, path: '/', backend, ingress: 's/a' };
+    expect(buildRoutePipeline(route)).toBeUndefined();
+    const all = buildRoutePipeline({
+      ...route,
+      sslRedirect: true,
+      policies: { forwardedPrefix: '/p', upstreamVhost: 'v', redirect: { url: 'https://x.example/', status: 301 }, appRoot: '/app', sourceRange: { deny: ['10.0.0.0/8'] } },
+    });
+    expect(all?.steps).toEqual(['source-range', 'app-root', 'redirect', 'ssl-redirect', 'upstream-vhost', 'x-forwarded-prefix']);
+    // A refused client gets 403, not the redirect.
+    expect(all?.request(request({ clientAddress: '10.1.1.1', target: '/' }), newUpstreamEdits())).toMatchObject({ status: 403 });
+    expect(all?.request(request({ target: '/' }), newUpstreamEdits())).toMatchObject({ status: 302, location: 'http://a.example/app' });
+    expect(all?.request(request({ target: '/b' }), newUpstreamEdits())).toMatchObject({ status: 301 });
   });
 });

@@ -14,6 +14,8 @@ const everyPolicy: Required<RoutePolicies> = {
   sourceRange: { allow: ['10.0.0.0/8', '192.168.1.1/32'], deny: ['10.1.0.0/16'] },
   upstreamVhost: 'internal.shop',
   forwardedPrefix: '/shop',
+  redirect: { url: 'https://new.example.com$request_uri', status: 308 },
+  appRoot: '/app',
 };
 
 const model: RouteModel = {

@@ -3,33 +3,79 @@
 // composes them. Values are untrusted: a bad value is a diagnostic, never an exception.
 import type { Ingress } from '../../model/k8s-objects.js';
 import type { RoutePolicies } from '../../model/route-model.js';
-import { parseSourceRange } from './source-range.js';
-import { parseSslRedirect, type SslRedirectAnnotations } from './ssl-redirect.js';
-import { parseForwardedPrefix, parseUpstreamVhost } from './upstream-headers.js';
+import { APP_ROOT as APP_ROOT_KEY, parseAppRoot } from './app-root.js';
+import { NGINX_PREFIX as PREFIX } from './keys.js';
+import {
+  parseRedirect,
+  PERMANENT_REDIRECT as PERMANENT_REDIRECT_KEY,
+  PERMANENT_REDIRECT_CODE as PERMANENT_REDIRECT_CODE_KEY,
+  TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
+  TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
+} from './redirect.js';
+import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
+import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_REDIRECT as SSL_REDIRECT_KEY, type SslRedirectAnnotations } from './ssl-redirect.js';
+import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VHOST_KEY, X_FORWARDED_PREFIX as X_FORWARDED_PREFIX_KEY } from './upstream-headers.js';
 import type { AnnotationProblem } from './values.js';
 
 export { NGINX_PREFIX } from './keys.js';
 export { FORCE_SSL_REDIRECT, SSL_REDIRECT } from './ssl-redirect.js';
 export { ALLOWLIST_SOURCE_RANGE, DENYLIST_SOURCE_RANGE, WHITELIST_SOURCE_RANGE } from './source-range.js';
 export { UPSTREAM_VHOST, X_FORWARDED_PREFIX } from './upstream-headers.js';
+export { PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE } from './redirect.js';
+export { APP_ROOT } from './app-root.js';
 export type { AnnotationProblem } from './values.js';
 
 export interface IngressAnnotations extends SslRedirectAnnotations {
   /** What every route of this Ingress carries; undefined when no per-route feature is set. */
   readonly policies: RoutePolicies | undefined;
+  /** `nginx.ingress.kubernetes.io/*-snippet` keys present (raw nginx configuration: never executed). */
+  readonly snippets: readonly string[];
+  /** Other `nginx.ingress.kubernetes.io/*` keys Portico does not implement, sorted. */
+  readonly unsupported: readonly string[];
 }
+
+/** Every ingress-nginx annotation Portico reads (the others are reported, never silently dropped). */
+export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
+  SSL_REDIRECT_KEY,
+  FORCE_SSL_REDIRECT_KEY,
+  WHITELIST_KEY,
+  ALLOWLIST_KEY,
+  DENYLIST_KEY,
+  UPSTREAM_VHOST_KEY,
+  X_FORWARDED_PREFIX_KEY,
+  PERMANENT_REDIRECT_KEY,
+  PERMANENT_REDIRECT_CODE_KEY,
+  TEMPORAL_REDIRECT_KEY,
+  TEMPORAL_REDIRECT_CODE_KEY,
+  APP_ROOT_KEY,
+]);
+
+const isSnippet = (key: string): boolean => key.endsWith('-snippet');
 
 export function parseIngressAnnotations(ingress: Ingress): { annotations: IngressAnnotations; problems: AnnotationProblem[] } {
   const raw = ingress.metadata.annotations ?? {};
   const problems: AnnotationProblem[] = [];
-  const redirect = parseSslRedirect(raw, problems);
+  const sslRedirect = parseSslRedirect(raw, problems);
   const sourceRange = parseSourceRange(raw, problems);
   const upstreamVhost = parseUpstreamVhost(raw, problems);
   const forwardedPrefix = parseForwardedPrefix(raw, problems);
+  const redirect = parseRedirect(raw, problems);
+  const appRoot = parseAppRoot(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
     ...(forwardedPrefix !== undefined && { forwardedPrefix }),
+    ...(redirect && { redirect }),
+    ...(appRoot !== undefined && { appRoot }),
   };
-  return { annotations: { ...redirect, policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined }, problems };
+  const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
+  return {
+    annotations: {
+      ...sslRedirect,
+      policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
+      snippets: nginxKeys.filter(isSnippet),
+      unsupported: nginxKeys.filter((key) => !isSnippet(key) && !SUPPORTED_ANNOTATIONS.has(key)),
+    },
+    problems,
+  };
 }

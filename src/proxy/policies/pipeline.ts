@@ -10,6 +10,7 @@
 import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
+import { appRootStep, redirectStep } from './redirect.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
@@ -31,13 +32,17 @@ export function newUpstreamEdits(): UpstreamEdits {
 }
 
 /**
- * The route's steps in their fixed order: access checks before redirects (ingress-nginx denies a
- * refused client before it redirects it), redirects before anything is edited, then the edits.
+ * The route's steps in their fixed order: access checks first (stricter than nginx, whose rewrite
+ * phase — redirects — runs before its access phase: a refused client never learns where to go), then
+ * the redirects in nginx's order (app-root at server level, the location's `return`, then the
+ * ssl-redirect of rewrite_by_lua), then the edits of what goes upstream.
  */
 export function buildRoutePipeline(route: Route): RoutePipeline | undefined {
   const policies = route.policies;
   const request: RequestStep[] = [];
   if (policies?.sourceRange) request.push(sourceRangeStep(policies.sourceRange));
+  if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));
+  if (policies?.redirect) request.push(redirectStep(policies.redirect));
   if (route.sslRedirect === true) request.push(sslRedirectStep());
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));

@@ -19,7 +19,7 @@ export interface StepRequest {
 /** Portico answers the request itself; nothing goes upstream. */
 export type StepAnswer =
   | { readonly kind: 'error'; readonly status: number; readonly code: ErrorCode }
-  | { readonly kind: 'redirect'; readonly status: 301 | 302 | 307 | 308; readonly location: string };
+  | { readonly kind: 'redirect'; /** 300–308. */ readonly status: number; readonly location: string };
 
 /** What request steps change in the upstream request. One object per request, filled by the steps. */
 export interface UpstreamEdits {
