@@ -1,4 +1,5 @@
 // The per-request routing table built from a RouteModel: host maps over PathTries.
+import { normalizePathForMatch } from './normalize-path.js';
 import type { RouteLookup, RouteMatch, RouteModel, Route } from '../model/route-model.js';
 import { PathTrie } from './path-trie.js';
 
@@ -73,7 +74,8 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
 
   /**
    * Routes a request. `host` is the raw Host header (normalised here, see normalizeHost); `path` is
-   * the raw request path (anything from `?` on is ignored), matched case-sensitively, not decoded.
+   * the raw request path (anything from `?` on is ignored), matched case-sensitively, with only
+   * percent-encoded unreserved characters decoded (normalizePathForMatch).
    *
    * Precedence: the exact host's routes, then the wildcard covering the host (`*.` + all but its
    * first label), then hostless rules, then the defaultBackend. It falls through: a host that
@@ -84,6 +86,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   lookup(host: string | undefined, path: string): M | undefined {
     const q = path.indexOf('?');
     if (q >= 0) path = path.slice(0, q);
+    path = normalizePathForMatch(path);
     const name = host === undefined ? '' : normalizeHost(host);
     if (name !== '') {
       const exact = this.#hosts.get(name)?.lookup(path);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileRoutes, DEFAULT_COMPILE_OPTIONS } from '../../src/compile/index.js';
 import type { RouteModel } from '../../src/model/route-model.js';
+import { normalizePathForMatch } from '../../src/routing/normalize-path.js';
 import { normalizeHost, RouteTable } from '../../src/routing/route-table.js';
 import { HOST_EXAMPLES, hostExampleMatchIndex, hostExampleRules, hostExampleService } from '../helpers/host-examples.js';
 import { ingress, ingressClass, snapshot } from '../helpers/objects.js';
@@ -66,6 +67,16 @@ describe('RouteTable.lookup', () => {
     }),
   );
   const svc = (host: string | undefined, path: string) => table.lookup(host, path)?.backend.service;
+
+  it('matches percent-encoded unreserved characters as themselves (nginx decodes before matching), reserved ones never', () => {
+    expect(svc('app.example.com', '/%61pp/x')).toBe('app');
+    expect(svc('app.example.com', '/%6c%6F%67%69%6e')).toBe('login');
+    expect(svc('app.example.com', '/ap%70?q=%61')).toBe('app');
+    // %2F is a reserved character: /app%2Fx is one segment, not /app/x.
+    expect(svc('app.example.com', '/app%2Fx')).toBe('default');
+    expect(normalizePathForMatch('/a%2fb%7e%20')).toBe('/a%2Fb~%20');
+    expect(normalizePathForMatch('/plain')).toBe('/plain');
+  });
 
   it('exact host first', () => {
     expect(svc('app.example.com', '/app/x')).toBe('app');
