@@ -1,4 +1,5 @@
 // Ingress path and pathType validation. Matching semantics live in src/routing/path-trie.ts.
+import { compilePathRegex } from '../lib/path-regex.js';
 import type { PathType } from '../model/route-model.js';
 
 export type PathParseResult =
@@ -20,10 +21,11 @@ const UNMATCHABLE = /[?#\u0000-\u0020\u007f]/;
 const ENCODED_SLASH = /%2f/i;
 
 /**
- * Validates one HTTPIngressPath. ImplementationSpecific is compiled as Prefix: Portico has no
- * implementation-specific semantics (no regex), so it behaves as the most common controllers do.
+ * Validates one HTTPIngressPath. ImplementationSpecific is compiled as Prefix, as the most common
+ * controllers do; with `regex` (the Ingress sets use-regex or rewrite-target) the path must be an
+ * expression Portico can run instead (see lib/path-regex.ts).
  */
-export function parseIngressPath(path: string | undefined, pathType: string | undefined): PathParseResult {
+export function parseIngressPath(path: string | undefined, pathType: string | undefined, options: { readonly regex?: boolean } = {}): PathParseResult {
   let type: PathType;
   switch (pathType) {
     case 'Exact':
@@ -46,6 +48,12 @@ export function parseIngressPath(path: string | undefined, pathType: string | un
   if (path === undefined || path === '') {
     if (type === 'Exact') return { ok: false, field: 'path', reason: 'path is required for pathType Exact' };
     return { ok: true, pathType: type, path: '/', key: 'Prefix /' };
+  }
+  if (options.regex) {
+    // use-regex / rewrite-target: the path is an expression (ingress-nginx's `~* "^path"`).
+    const parsed = compilePathRegex(path);
+    if (!parsed.ok) return { ok: false, field: 'path', reason: `regex path ${JSON.stringify(path)} ${parsed.reason}` };
+    return { ok: true, pathType: type, path, key: `${type} ${path}` };
   }
   const reason = invalidPathReason(path);
   if (reason !== undefined) return { ok: false, field: 'path', reason: `path ${JSON.stringify(path)} ${reason}` };

@@ -91,7 +91,7 @@ export function compileIngress(ingress: Ingress, options: CompileIngressOptions 
     }
     (rule.http?.paths ?? []).forEach((p, i) => {
       const field = `spec.rules[${r}].http.paths[${i}]`;
-      const path = parseIngressPath(p.path, p.pathType);
+      const path = parseIngressPath(p.path, p.pathType, { regex: annotations.regex });
       if (!path.ok) {
         const code = path.field === 'path' ? 'PORTICO_ERR_INGRESS_PATH_INVALID' : 'PORTICO_ERR_INGRESS_PATH_TYPE';
         error(code, `${field}.${path.field}`, `${path.reason}; path skipped`);

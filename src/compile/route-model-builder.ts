@@ -11,6 +11,7 @@ import type {
 } from '../model/route-model.js';
 import type { IngressAnnotations } from './annotations/index.js';
 import { compareStrings } from '../lib/compare.js';
+import { compilePathRegex } from '../lib/path-regex.js';
 import type { CompiledIngress } from './ingress.js';
 
 interface Claim {
@@ -95,11 +96,17 @@ export class RouteModelBuilder {
     const virtualHosts: VirtualHost[] = [];
     let hostless: Route[] = [];
     const backends = new Map<string, BackendRef>();
+    let hostlessRegex = false;
     for (const [host, claims] of this.#hosts) {
-      const routes = [...claims.values()].map((c) => this.#withPolicies(host, c.route)).sort(compareRoutes);
+      // ingress-nginx: one use-regex / rewrite-target Ingress on a host puts all its paths in regex mode.
+      const regex = [...claims.values()].some((c) => this.#annotations.get(c.route.ingress)?.regex === true);
+      const kept = regex ? [...claims.values()].filter((c) => this.#isUsableRegex(c, host)) : [...claims.values()];
+      const routes = kept.map((c) => this.#withPolicies(host, c.route)).sort(regex ? compareRegexRoutes : compareRoutes);
       for (const route of routes) backends.set(route.backend.key, route.backend);
-      if (host === HOSTLESS) hostless = routes;
-      else virtualHosts.push({ host, routes });
+      if (host === HOSTLESS) {
+        hostless = routes;
+        hostlessRegex = regex;
+      } else virtualHosts.push(regex ? { host, routes, regex: true } : { host, routes });
     }
     virtualHosts.sort((a, b) => compareStrings(a.host, b.host));
     if (this.#defaultBackend !== undefined) {
@@ -108,6 +115,7 @@ export class RouteModelBuilder {
     const model: RouteModel = {
       virtualHosts,
       hostless,
+      ...(hostlessRegex && { hostlessRegex: true as const }),
       backends: [...backends.values()].sort((a, b) => compareStrings(a.key, b.key)),
       tls: [...this.#tls.values()].sort((a, b) => compareStrings(a.host, b.host)),
       ownedIngresses: [...this.#owned].sort(compareStrings),
@@ -129,11 +137,32 @@ export class RouteModelBuilder {
     return { ...route, ...(redirect && { sslRedirect: true }), ...(policies && { policies }) };
   }
 
+  /** A literal path of another Ingress on a regex-mode host is used as an expression too; one that is not a usable expression is reported and dropped. */
+  #isUsableRegex(claim: Claim, host: string): boolean {
+    if (this.#annotations.get(claim.route.ingress)?.regex === true) return true; // validated when compiled
+    const parsed = compilePathRegex(claim.route.path);
+    if (parsed.ok) return true;
+    const [namespace, name] = claim.route.ingress.split('/') as [string, string];
+    this.#diagnostics.push({
+      severity: 'error',
+      code: 'PORTICO_ERR_INGRESS_PATH_INVALID',
+      object: { kind: 'Ingress', namespace, name },
+      field: `${claim.field}.path`,
+      message: `path ${JSON.stringify(claim.route.path)} on ${host === HOSTLESS ? 'hostless rules' : `host ${host}`}, in regex mode because another Ingress there sets use-regex or rewrite-target, ${parsed.reason}; path skipped`,
+    });
+    return false;
+  }
+
   #hasTls(host: string): boolean {
     if (this.#tls.has(host)) return true;
     const dot = host.indexOf('.');
     return !host.startsWith('*.') && dot > 0 && this.#tls.has(`*${host.slice(dot)}`);
   }
+}
+
+/** ingress-nginx's location order in regex mode: longest path first, then by path descending. */
+function compareRegexRoutes(a: Route, b: Route): number {
+  return b.path.length - a.path.length || compareStrings(b.path, a.path) || compareStrings(a.pathType, b.pathType);
 }
 
 function compareRoutes(a: Route, b: Route): number {

@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** rewrite-target: the path the backend gets, `$1`… from the route's path expression. */
+  readonly rewriteTarget?: string;
   /** permanent-redirect / temporal-redirect: every request is answered with this redirect. */
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
@@ -70,6 +72,11 @@ export interface VirtualHost {
   /** Lower-case host: `foo.example.com` or a wildcard `*.example.com`. */
   readonly host: string;
   readonly routes: readonly Route[];
+  /**
+   * ingress-nginx's regex mode (an Ingress on the host sets use-regex or rewrite-target): every path
+   * is a case-insensitive regex prefix (`^path`), tried in the order of `routes` (longest first).
+   */
+  readonly regex?: true;
 }
 
 export interface DefaultRoute {
@@ -97,6 +104,8 @@ export interface RouteModel {
   readonly virtualHosts: readonly VirtualHost[];
   /** Routes from rules without a host; they apply to every host. */
   readonly hostless: readonly Route[];
+  /** The hostless rules in regex mode (see VirtualHost.regex). */
+  readonly hostlessRegex?: true;
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];

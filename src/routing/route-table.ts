@@ -2,6 +2,12 @@
 import { normalizePathForMatch } from './normalize-path.js';
 import type { RouteLookup, RouteMatch, RouteModel, Route } from '../model/route-model.js';
 import { PathTrie } from './path-trie.js';
+import { RegexRoutes } from './regex-routes.js';
+
+/** One host's routes: element-wise Ingress paths, or ingress-nginx regex prefixes. */
+interface PathLookup<M> {
+  lookup(path: string): M | undefined;
+}
 
 const DOT = 0x2e;
 const OPEN_BRACKET = 0x5b;
@@ -35,16 +41,16 @@ export interface RouteTableOptions<M extends RouteMatch> {
 }
 
 export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLookup<M> {
-  readonly #hosts: ReadonlyMap<string, PathTrie<M>>;
+  readonly #hosts: ReadonlyMap<string, PathLookup<M>>;
   /** Wildcard hosts keyed by what follows `*.`: `*.example.com` → `example.com`. */
-  readonly #wildcards: ReadonlyMap<string, PathTrie<M>>;
-  readonly #hostless: PathTrie<M> | undefined;
+  readonly #wildcards: ReadonlyMap<string, PathLookup<M>>;
+  readonly #hostless: PathLookup<M> | undefined;
   readonly #defaultMatch: M | undefined;
 
   private constructor(parts: {
-    hosts: Map<string, PathTrie<M>>;
-    wildcards: Map<string, PathTrie<M>>;
-    hostless: PathTrie<M> | undefined;
+    hosts: Map<string, PathLookup<M>>;
+    wildcards: Map<string, PathLookup<M>>;
+    hostless: PathLookup<M> | undefined;
     defaultMatch: M | undefined;
   }) {
     this.#hosts = parts.hosts;
@@ -55,19 +61,20 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
 
   static build<M extends RouteMatch = RouteMatch>(model: RouteModel, options: RouteTableOptions<M> = {}): RouteTable<M> {
     const extend = options.extend ?? ((match: RouteMatch) => match as M);
-    const hosts = new Map<string, PathTrie<M>>();
-    const wildcards = new Map<string, PathTrie<M>>();
+    const hosts = new Map<string, PathLookup<M>>();
+    const wildcards = new Map<string, PathLookup<M>>();
     for (const vhost of model.virtualHosts) {
       if (vhost.routes.length === 0) continue;
       const host = vhost.host.toLowerCase();
-      if (host.startsWith('*.')) wildcards.set(host.slice(2), buildTrie(vhost.routes, extend));
-      else hosts.set(host, buildTrie(vhost.routes, extend));
+      const paths = buildPaths(vhost.routes, vhost.regex === true, extend);
+      if (host.startsWith('*.')) wildcards.set(host.slice(2), paths);
+      else hosts.set(host, paths);
     }
     const def = model.defaultBackend;
     return new RouteTable<M>({
       hosts,
       wildcards,
-      hostless: model.hostless.length > 0 ? buildTrie(model.hostless, extend) : undefined,
+      hostless: model.hostless.length > 0 ? buildPaths(model.hostless, model.hostlessRegex === true, extend) : undefined,
       defaultMatch: def === undefined ? undefined : extend({ backend: def.backend, ingress: def.ingress }),
     });
   }
@@ -103,7 +110,12 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   }
 }
 
-function buildTrie<M extends RouteMatch>(routes: readonly Route[], extend: (match: RouteMatch) => M): PathTrie<M> {
+function buildPaths<M extends RouteMatch>(routes: readonly Route[], regex: boolean, extend: (match: RouteMatch) => M): PathLookup<M> {
+  if (regex) {
+    const list = new RegexRoutes<M>();
+    for (const route of routes) list.insert(route.path, extend({ backend: route.backend, ingress: route.ingress, route }));
+    return list;
+  }
   const trie = new PathTrie<M>();
   for (const route of routes) {
     trie.insert(route.pathType, route.path, extend({ backend: route.backend, ingress: route.ingress, route }));

@@ -191,6 +191,7 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
       return { url: string(r['url'], `${p}.url`), status };
     },
     appRoot: string,
+    rewriteTarget: string,
   };
   const policies: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(o)) {
@@ -201,11 +202,15 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
   return policies as RoutePolicies;
 }
 
+/** Regex mode: absent or true (a worker that dropped it would route regex paths literally). */
+const regexFlag = (value: unknown, path: string): boolean => (value === undefined ? false : value === true ? true : fail(path, 'not true'));
+
 function routeModel(value: unknown, path: string): RouteModel {
   const o = object(value, path);
   const virtualHosts = array(o['virtualHosts'], `${path}.virtualHosts`).map((v, i): VirtualHost => {
     const vo = object(v, `${path}.virtualHosts[${i}]`);
-    return { host: string(vo['host'], `${path}.virtualHosts[${i}].host`), routes: array(vo['routes'], `${path}.virtualHosts[${i}].routes`).map((r, j) => route(r, `${path}.virtualHosts[${i}].routes[${j}]`)) };
+    const vhost: VirtualHost = { host: string(vo['host'], `${path}.virtualHosts[${i}].host`), routes: array(vo['routes'], `${path}.virtualHosts[${i}].routes`).map((r, j) => route(r, `${path}.virtualHosts[${i}].routes[${j}]`)) };
+    return regexFlag(vo['regex'], `${path}.virtualHosts[${i}].regex`) ? { ...vhost, regex: true } : vhost;
   });
   const hostless = array(o['hostless'], `${path}.hostless`).map((r, i) => route(r, `${path}.hostless[${i}]`));
   const backends = array(o['backends'], `${path}.backends`).map((b, i) => backendRef(b, `${path}.backends[${i}]`));
@@ -215,7 +220,7 @@ function routeModel(value: unknown, path: string): RouteModel {
     return { host: string(to['host'], `${path}.tls[${i}].host`), ingress: string(to['ingress'], `${path}.tls[${i}].ingress`), ...(secret !== undefined && { secret }) };
   });
   const ownedIngresses = array(o['ownedIngresses'], `${path}.ownedIngresses`).map((s, i) => string(s, `${path}.ownedIngresses[${i}]`));
-  const model: RouteModel = { virtualHosts, hostless, backends, tls, ownedIngresses, diagnostics: [] };
+  const model: RouteModel = { virtualHosts, hostless, ...(regexFlag(o['hostlessRegex'], `${path}.hostlessRegex`) && { hostlessRegex: true as const }), backends, tls, ownedIngresses, diagnostics: [] };
   if (o['defaultBackend'] === undefined) return model;
   const d = object(o['defaultBackend'], `${path}.defaultBackend`);
   return { ...model, defaultBackend: { backend: backendRef(d['backend'], `${path}.defaultBackend.backend`), ingress: string(d['ingress'], `${path}.defaultBackend.ingress`) } };

@@ -101,7 +101,7 @@ describe('annotations Portico does not implement, and snippets', () => {
   it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
     const model = compile(
       ingress('shop/a', {
-        annotations: { [`${A}rewrite-target`]: '/$1', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}enable-cors`]: 'true' },
+        annotations: { [`${A}limit-rps`]: '5', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}enable-cors`]: 'true' },
         rules: [rule('h.example', [prefix('/', 'web', 80)])],
       }),
     );
@@ -112,7 +112,7 @@ describe('annotations Portico does not implement, and snippets', () => {
         code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
         object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
         field: 'metadata.annotations',
-        message: `not implemented by Portico, served without: ${A}enable-cors, ${A}proxy-body-size, ${A}rewrite-target`,
+        message: `not implemented by Portico, served without: ${A}enable-cors, ${A}limit-rps, ${A}proxy-body-size`,
       },
     ]);
   });
@@ -136,5 +136,60 @@ describe('annotations Portico does not implement, and snippets', () => {
     const model = compileRoutes(snapshot([ingressClass('portico', { isDefault: true }), snippet]), { ...DEFAULT_COMPILE_OPTIONS, snippetAnnotations: 'ignore' });
     expect(model.virtualHosts.map((v) => v.host)).toEqual(['h.example']);
     expect(model.diagnostics).toEqual([expect.objectContaining({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED' })]);
+  });
+});
+
+describe('use-regex and rewrite-target', () => {
+  const regexIngress = (name: string, annotations: Record<string, string>, paths: Array<[string, 'Prefix' | 'Exact' | 'ImplementationSpecific']>, host = 'h.example') =>
+    ingress(`shop/${name}`, { annotations, rules: [{ host, http: { paths: paths.map(([path, pathType]) => ({ path, pathType, backend: { service: { name: 'web', port: { number: 80 } } } })) } }] });
+
+  it('rewrite-target puts the Ingress in regex mode and is a route policy; use-regex alone only the mode', () => {
+    expect(parse({ [`${A}rewrite-target`]: '/$2' }).annotations).toMatchObject({ regex: true, policies: { rewriteTarget: '/$2' } });
+    expect(parse({ [`${A}use-regex`]: 'true' }).annotations).toMatchObject({ regex: true, policies: undefined });
+    expect(parse({}).annotations.regex).toBe(false);
+  });
+
+  it('a rewrite target with other variables or not a path is an error and no rewrite (nor regex mode)', () => {
+    for (const target of ['$host/x', 'relative', '/a b', '/x$uri']) {
+      const { annotations, problems } = parse({ [`${A}rewrite-target`]: target });
+      expect(annotations.policies, target).toBeUndefined();
+      expect(annotations.regex, target).toBe(false);
+      expect(problems, target).toEqual([expect.objectContaining({ key: `${A}rewrite-target`, severity: 'error' })]);
+    }
+  });
+
+  it('one regex Ingress puts the whole host in regex mode, longest path first; other hosts keep element-wise paths', () => {
+    const model = compile(
+      regexIngress('rw', { [`${A}rewrite-target`]: '/$2' }, [['/something(/|$)(.*)', 'ImplementationSpecific']]),
+      regexIngress('plain', {}, [['/a', 'Prefix'], ['/zz', 'Exact']]),
+      regexIngress('other', {}, [['/b', 'Prefix']], 'other.example'),
+    );
+    const h = model.virtualHosts.find((v) => v.host === 'h.example')!;
+    expect(h.regex).toBe(true);
+    expect(h.routes.map((r) => [r.path, r.ingress, r.policies])).toEqual([
+      ['/something(/|$)(.*)', 'shop/rw', { rewriteTarget: '/$2' }],
+      ['/zz', 'shop/plain', undefined],
+      ['/a', 'shop/plain', undefined],
+    ]);
+    expect(model.virtualHosts.find((v) => v.host === 'other.example')!.regex).toBeUndefined();
+    expect(model.diagnostics).toEqual([]);
+  });
+
+  it('refuses expressions it cannot run or that can take exponential time, naming the path; the rest of the Ingress serves', () => {
+    const model = compile(regexIngress('rw', { [`${A}use-regex`]: 'true' }, [['/ok/.*', 'Prefix'], ['/bad(', 'Prefix'], ['/(a+)+$', 'Prefix'], ['/(.*)*x', 'Prefix'], ['/(?i)x', 'Prefix']]));
+    expect(model.virtualHosts[0]!.routes.map((r) => r.path)).toEqual(['/ok/.*']);
+    expect(model.diagnostics.map((d) => [d.code, d.field])).toEqual([
+      ['PORTICO_ERR_INGRESS_PATH_INVALID', 'spec.rules[0].http.paths[1].path'],
+      ['PORTICO_ERR_INGRESS_PATH_INVALID', 'spec.rules[0].http.paths[2].path'],
+      ['PORTICO_ERR_INGRESS_PATH_INVALID', 'spec.rules[0].http.paths[3].path'],
+      ['PORTICO_ERR_INGRESS_PATH_INVALID', 'spec.rules[0].http.paths[4].path'],
+    ]);
+    expect(model.diagnostics[1]!.message).toContain('exponential time');
+  });
+
+  it('a literal path of another Ingress that is not a usable expression in regex mode is reported and dropped', () => {
+    const model = compile(regexIngress('rw', { [`${A}use-regex`]: 'true' }, [['/r.*', 'Prefix']]), regexIngress('plain', {}, [['/a(b', 'Prefix']]));
+    expect(model.virtualHosts[0]!.routes.map((r) => r.path)).toEqual(['/r.*']);
+    expect(model.diagnostics).toEqual([expect.objectContaining({ code: 'PORTICO_ERR_INGRESS_PATH_INVALID', object: { kind: 'Ingress', namespace: 'shop', name: 'plain' }, message: expect.stringContaining('regex mode') })]);
   });
 });

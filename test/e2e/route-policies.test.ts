@@ -29,6 +29,9 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('approot', 'approot.example', { [`${A}app-root`]: '/app1' }),
     policyIngress('snippet', 'snippet.example', { [`${A}configuration-snippet`]: 'more_set_headers "X-Evil: 1";' }),
     policyIngress('unknown', 'unknown.example', { [`${A}proxy-body-size`]: '8m' }),
+    // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
+    ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
+    ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
   ];
 
   beforeAll(async () => {
@@ -103,6 +106,19 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     const warning = harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED' && String(l.object).includes('shop/unknown'));
     expect(warning).toMatchObject({ level: 'warn' });
     expect(String(warning?.msg)).toContain(`${A}proxy-body-size`);
+  });
+
+  it('rewrite-target: the backend gets the capture-built path with the query; the host is in regex mode (case-insensitive prefixes)', async () => {
+    const paths = async (host: string, path: string) => {
+      const res = await harness.get(host, path);
+      return [res.status, res.json?.path];
+    };
+    expect(await paths('rw.example', '/something')).toEqual([200, '/']);
+    expect(await paths('rw.example', '/something/new/x?a=1')).toEqual([200, '/new/x?a=1']);
+    expect(await paths('rw.example', '/SOMETHING/up')).toEqual([200, '/up']);
+    // The other Ingress's literal /Plain is a case-insensitive regex prefix now, not rewritten.
+    expect(await paths('rw.example', '/plainly')).toEqual([200, '/plainly']);
+    expect((await harness.get('rw.example', '/else')).status).toBe(404);
   });
 
   it('an annotation change applies without a restart', async () => {

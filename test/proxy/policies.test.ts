@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildRoutePipeline, newUpstreamEdits, type StepRequest } from '../../src/proxy/policies/pipeline.js';
 import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
+import { rewriteStep } from '../../src/proxy/policies/rewrite.js';
 import { sourceRangeStep } from '../../src/proxy/policies/source-range.js';
 import { sslRedirectStep } from '../../src/proxy/policies/ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from '../../src/proxy/policies/upstream-headers.js';
@@ -71,4 +72,22 @@ describe('route steps', () => {
     expect(all?.request(request({ target: '/' }), newUpstreamEdits())).toMatchObject({ status: 302, location: 'http://a.example/app' });
     expect(all?.request(request({ target: '/b' }), newUpstreamEdits())).toMatchObject({ status: 301 });
   });
+
+  it('rewrite: the whole path becomes the target with its captures; the query is appended unless the target ends with ?', () => {
+    const step = rewriteStep('/something(/|$)(.*)', '/$2');
+    const target = (t: string, s = step) => {
+      const edits = newUpstreamEdits();
+      expect(s.run(request({ target: t }), edits)).toBeUndefined();
+      return edits.target;
+    };
+    expect(target('/something')).toBe('/');
+    expect(target('/something/')).toBe('/');
+    expect(target('/something/new?a=1')).toBe('/new?a=1');
+    expect(target('/SomeThing/x')).toBe('/x'); // (?i), as ingress-nginx
+    expect(target('/other')).toBeUndefined(); // no match: no rewrite
+    expect(target('/something/x?a=1', rewriteStep('/something(/|$)(.*)', '/$2?'))).toBe('/x');
+    expect(target('/something/x?a=1', rewriteStep('/something(/|$)(.*)', '/r?b=2'))).toBe('/r?b=2&a=1');
+    expect(target('/p/q', rewriteStep('/p/(.*)', '/$1/$3'))).toBe('/q/'); // a group that does not exist is empty
+  });
 });
+

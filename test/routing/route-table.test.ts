@@ -129,3 +129,24 @@ describe('RouteTable.lookup', () => {
     expect(t.lookup(undefined, '')?.backend.service).toBe('catch');
   });
 });
+
+describe('RouteTable regex mode (use-regex / rewrite-target)', () => {
+  const table = RouteTable.build(
+    model({
+      virtualHosts: [
+        { host: 're.example.com', regex: true, routes: [prefixRoute('/api/v[0-9]+/(.*)', b('v'), 'default/i'), prefixRoute('/api', b('api'), 'default/i'), exactRoute('/x', b('x'), 'default/i')] },
+      ],
+      hostless: [prefixRoute('/', b('hostless'), 'default/i')],
+    }),
+  );
+  const svc = (path: string) => table.lookup('re.example.com', path)?.backend.service;
+
+  it('tries the expressions in model order, anchored at the start, case-insensitively', () => {
+    expect(svc('/api/v2/users')).toBe('v');
+    expect(svc('/API/V2/users')).toBe('v');
+    expect(svc('/api/vx/users')).toBe('api');
+    expect(svc('/apiary')).toBe('api'); // a regex prefix, not element-wise
+    expect(svc('/x/more')).toBe('x'); // Exact is a prefix expression too in regex mode, as in ingress-nginx
+    expect(svc('/v1/api')).toBe('hostless'); // anchored at the start; no match falls through
+  });
+});

@@ -16,6 +16,7 @@ const everyPolicy: Required<RoutePolicies> = {
   forwardedPrefix: '/shop',
   redirect: { url: 'https://new.example.com$request_uri', status: 308 },
   appRoot: '/app',
+  rewriteTarget: '/$1',
 };
 
 const model: RouteModel = {
@@ -28,8 +29,10 @@ const model: RouteModel = {
       ],
     },
     { host: '*.example.com', routes: [{ pathType: 'Exact', path: '/api', backend: api, ingress: 'shop/api' }] },
+    { host: 'regex.example.com', regex: true, routes: [{ pathType: 'Prefix', path: '/v[0-9]+/(.*)', backend: api, ingress: 'shop/api', policies: { rewriteTarget: '/$1' } }] },
   ],
   hostless: [{ pathType: 'Prefix', path: '/health', backend: web, ingress: 'shop/web' }],
+  hostlessRegex: true,
   defaultBackend: { backend: web, ingress: 'shop/web' },
   backends: [api, web],
   tls: [{ host: 'shop.example.com', secret: 'shop/tls', ingress: 'shop/web' }, { host: '*.example.com', ingress: 'shop/api' }],

@@ -12,6 +12,7 @@ import {
   TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
+import { parseRewrite, REWRITE_TARGET as REWRITE_TARGET_KEY, USE_REGEX as USE_REGEX_KEY } from './rewrite.js';
 import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
 import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_REDIRECT as SSL_REDIRECT_KEY, type SslRedirectAnnotations } from './ssl-redirect.js';
 import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VHOST_KEY, X_FORWARDED_PREFIX as X_FORWARDED_PREFIX_KEY } from './upstream-headers.js';
@@ -23,11 +24,14 @@ export { ALLOWLIST_SOURCE_RANGE, DENYLIST_SOURCE_RANGE, WHITELIST_SOURCE_RANGE }
 export { UPSTREAM_VHOST, X_FORWARDED_PREFIX } from './upstream-headers.js';
 export { PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE } from './redirect.js';
 export { APP_ROOT } from './app-root.js';
+export { REWRITE_TARGET, USE_REGEX } from './rewrite.js';
 export type { AnnotationProblem } from './values.js';
 
 export interface IngressAnnotations extends SslRedirectAnnotations {
   /** What every route of this Ingress carries; undefined when no per-route feature is set. */
   readonly policies: RoutePolicies | undefined;
+  /** use-regex or rewrite-target: the paths are regular expressions, and their hosts in regex mode. */
+  readonly regex: boolean;
   /** `nginx.ingress.kubernetes.io/*-snippet` keys present (raw nginx configuration: never executed). */
   readonly snippets: readonly string[];
   /** Other `nginx.ingress.kubernetes.io/*` keys Portico does not implement, sorted. */
@@ -48,6 +52,8 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE_KEY,
   APP_ROOT_KEY,
+  USE_REGEX_KEY,
+  REWRITE_TARGET_KEY,
 ]);
 
 const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -61,18 +67,21 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const forwardedPrefix = parseForwardedPrefix(raw, problems);
   const redirect = parseRedirect(raw, problems);
   const appRoot = parseAppRoot(raw, problems);
+  const rewrite = parseRewrite(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
     ...(forwardedPrefix !== undefined && { forwardedPrefix }),
     ...(redirect && { redirect }),
     ...(appRoot !== undefined && { appRoot }),
+    ...(rewrite.rewriteTarget !== undefined && { rewriteTarget: rewrite.rewriteTarget }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
     annotations: {
       ...sslRedirect,
       policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
+      regex: rewrite.regex,
       snippets: nginxKeys.filter(isSnippet),
       unsupported: nginxKeys.filter((key) => !isSnippet(key) && !SUPPORTED_ANNOTATIONS.has(key)),
     },

@@ -11,6 +11,7 @@ import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
 import { appRootStep, redirectStep } from './redirect.js';
+import { rewriteStep } from './rewrite.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
@@ -44,6 +45,7 @@ export function buildRoutePipeline(route: Route): RoutePipeline | undefined {
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));
   if (policies?.redirect) request.push(redirectStep(policies.redirect));
   if (route.sslRedirect === true) request.push(sslRedirectStep());
+  if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));
   const response: ResponseStep[] = [];

@@ -1,0 +1,28 @@
+// rewrite-target: the backend gets a new path built from the route's path expression, as
+// ingress-nginx's `rewrite "(?i)<path>" <target> break;`: the whole path is replaced by the target
+// with `$1`…`$9` from the capture groups (an unmatched group is empty), and the original query is
+// appended (after `&` when the target has its own) unless the target ends with `?`.
+import { compileRewriteRegex } from '../../lib/path-regex.js';
+import type { RequestStep } from './step.js';
+
+export function rewriteStep(path: string, target: string): RequestStep {
+  const parsed = compileRewriteRegex(path);
+  // The compiler validated the path; a route whose path is not an expression is never rewritten.
+  if (!parsed.ok) return { name: 'rewrite', run: () => undefined };
+  const regex = parsed.regex;
+  const dropQuery = target.endsWith('?');
+  const replacement = dropQuery ? target.slice(0, -1) : target;
+  return {
+    name: 'rewrite',
+    run: (request, edits) => {
+      const q = request.target.indexOf('?');
+      const requestPath = q < 0 ? request.target : request.target.slice(0, q);
+      const match = regex.exec(requestPath);
+      if (match === null) return undefined;
+      const rewritten = replacement.replace(/\$(\d)/g, (_, n: string) => match[Number(n)] ?? '');
+      const query = q < 0 || dropQuery ? '' : request.target.slice(q + 1);
+      edits.target = query === '' ? rewritten : `${rewritten}${rewritten.includes('?') ? '&' : '?'}${query}`;
+      return undefined;
+    },
+  };
+}
