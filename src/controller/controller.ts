@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ObjectKind } from '../model/k8s-objects.js';
 import type { BackendEndpoints, BuildChanges, BuildPart, Diagnostic, RouteLookup, RouteModel } from '../model/route-model.js';
 import { RouteTable } from '../routing/route-table.js';
-import { withPipeline, type PipelineMatch } from '../proxy/policies/pipeline.js';
+import { pipelineExtender, RateLimitStore, type PipelineMatch } from '../proxy/policies/pipeline.js';
 import { compileTls, type TlsPlan } from '../tls/compile-tls.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 
@@ -99,6 +99,8 @@ export class Controller {
   readonly #log: Logger;
   readonly #holdoff: Holdoff;
   readonly #now: () => number;
+  /** Builds each route's steps; its rate-limit zones outlive builds. */
+  readonly #extend = pipelineExtender({ rateLimits: new RateLimitStore() });
   #unsubscribe: (() => void) | undefined;
   #synced = false;
   /** What changed since the last successful build; everything at first. */
@@ -195,7 +197,7 @@ export class Controller {
       if (changes.routes) {
         const model = compileRoutes(snapshot, this.#options.compile);
         // Each route's steps are composed here, once per build, not per request.
-        table = RouteTable.build(model, { extend: withPipeline });
+        table = RouteTable.build(model, { extend: this.#extend });
         this.#model = model;
         this.stats.routeBuilds++;
       }

@@ -36,12 +36,25 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** limit-rps / limit-rpm: per client address, per Ingress (the route's `ingress`). */
+  readonly rateLimit?: RateLimitPolicy;
   /** rewrite-target: the path the backend gets, `$1`… from the route's path expression. */
   readonly rewriteTarget?: string;
   /** permanent-redirect / temporal-redirect: every request is answered with this redirect. */
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface RateLimitPolicy {
+  /** Requests per second per client address. */
+  readonly rps?: number;
+  /** Requests per minute per client address. */
+  readonly rpm?: number;
+  /** burst = rate × this (ingress-nginx's default 5). */
+  readonly burstMultiplier: number;
+  /** CIDRs (normalised, sorted) never limited. */
+  readonly exempt?: readonly string[];
 }
 
 export interface RedirectPolicy {

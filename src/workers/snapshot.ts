@@ -192,6 +192,16 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     },
     appRoot: string,
     rewriteTarget: string,
+    rateLimit: (v, p) => {
+      const r = object(v, p);
+      const positive = (x: unknown, at: string) => (count(x, at) > 0 ? (x as number) : fail(at, 'not above 0'));
+      return {
+        ...(r['rps'] !== undefined && { rps: positive(r['rps'], `${p}.rps`) }),
+        ...(r['rpm'] !== undefined && { rpm: positive(r['rpm'], `${p}.rpm`) }),
+        burstMultiplier: positive(r['burstMultiplier'], `${p}.burstMultiplier`),
+        ...(r['exempt'] !== undefined && { exempt: stringList(r['exempt'], `${p}.exempt`) }),
+      };
+    },
   };
   const policies: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(o)) {

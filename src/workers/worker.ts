@@ -10,7 +10,7 @@ import { PorticoMetrics, type RequestObserver } from '../metrics/metrics.js';
 import type { BackendEndpoints, RouteModel } from '../model/route-model.js';
 import type { AccessLogField } from '../proxy/access-log.js';
 import type { HstsOptions } from '../proxy/proxy-server.js';
-import { withPipeline } from '../proxy/policies/pipeline.js';
+import { pipelineExtender, RateLimitStore } from '../proxy/policies/pipeline.js';
 import { RouteTable } from '../routing/route-table.js';
 import { SniStore } from '../tls/sni-store.js';
 import { parsePrimaryMessage, renderWorkerMessage, type ConfigSnapshot, type PrimaryMessage, type WireMetric, type WorkerMessage, type WorkerStart } from './snapshot.js';
@@ -28,6 +28,8 @@ export interface SnapshotApplierOptions {
 /** Applies snapshots in the controller's order; every part is swapped in one step. */
 export class SnapshotApplier {
   readonly #options: SnapshotApplierOptions;
+  /** Builds each route's steps; its rate-limit zones outlive snapshots. */
+  readonly #extend = pipelineExtender({ rateLimits: new RateLimitStore() });
   /** The last generation applied. */
   generation = 0;
   /** Whether a full snapshot has been applied. */
@@ -40,7 +42,7 @@ export class SnapshotApplier {
   apply(snapshot: ConfigSnapshot): void {
     // Everything that can fail is built before anything is swapped: a bad snapshot changes nothing.
     // The same table the controller builds: each route's steps composed from its policies.
-    const table = snapshot.routes ? RouteTable.build(snapshot.routes, { extend: withPipeline }) : undefined;
+    const table = snapshot.routes ? RouteTable.build(snapshot.routes, { extend: this.#extend }) : undefined;
     const endpoints = snapshot.endpoints ? new Map(snapshot.endpoints.map((b) => [b.backend.key, b])) : undefined;
     // Certificates before routes: a host that just gained TLS has its certificate when routed.
     if (snapshot.tls && this.#options.sni.apply(snapshot.tls).fallbackChanged) this.#options.onDefaultCertificateChange?.();

@@ -101,7 +101,7 @@ describe('annotations Portico does not implement, and snippets', () => {
   it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
     const model = compile(
       ingress('shop/a', {
-        annotations: { [`${A}limit-rps`]: '5', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}enable-cors`]: 'true' },
+        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}enable-cors`]: 'true' },
         rules: [rule('h.example', [prefix('/', 'web', 80)])],
       }),
     );
@@ -112,7 +112,7 @@ describe('annotations Portico does not implement, and snippets', () => {
         code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
         object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
         field: 'metadata.annotations',
-        message: `not implemented by Portico, served without: ${A}enable-cors, ${A}limit-rps, ${A}proxy-body-size`,
+        message: `not implemented by Portico, served without: ${A}enable-cors, ${A}limit-connections, ${A}proxy-body-size`,
       },
     ]);
   });
@@ -191,5 +191,24 @@ describe('use-regex and rewrite-target', () => {
     const model = compile(regexIngress('rw', { [`${A}use-regex`]: 'true' }, [['/r.*', 'Prefix']]), regexIngress('plain', {}, [['/a(b', 'Prefix']]));
     expect(model.virtualHosts[0]!.routes.map((r) => r.path)).toEqual(['/r.*']);
     expect(model.diagnostics).toEqual([expect.objectContaining({ code: 'PORTICO_ERR_INGRESS_PATH_INVALID', object: { kind: 'Ingress', namespace: 'shop', name: 'plain' }, message: expect.stringContaining('regex mode') })]);
+  });
+});
+
+describe('rate limits', () => {
+  it('limit-rps / limit-rpm with the burst multiplier (default 5) and the allowlist (limit-allowlist wins over limit-whitelist)', () => {
+    expect(parse({ [`${A}limit-rps`]: '10' }).annotations.policies).toEqual({ rateLimit: { rps: 10, burstMultiplier: 5 } });
+    expect(parse({ [`${A}limit-rpm`]: '300', [`${A}limit-burst-multiplier`]: '2', [`${A}limit-whitelist`]: '10.0.0.0/8', [`${A}limit-allowlist`]: '192.0.2.0/24' }).annotations.policies).toEqual({
+      rateLimit: { rpm: 300, burstMultiplier: 2, exempt: ['192.0.2.0/24'] },
+    });
+    expect(parse({ [`${A}limit-burst-multiplier`]: '3' }).annotations.policies).toBeUndefined();
+  });
+
+  it('bad numbers are warnings and ignored; an unreadable allowlist exempts nobody', () => {
+    const bad = parse({ [`${A}limit-rps`]: '0', [`${A}limit-rpm`]: 'ten' });
+    expect(bad.annotations.policies).toBeUndefined();
+    expect(bad.problems.map((p) => [p.key, p.severity])).toEqual([[`${A}limit-rps`, 'warning'], [`${A}limit-rpm`, 'warning']]);
+    const list = parse({ [`${A}limit-rps`]: '5', [`${A}limit-whitelist`]: 'nope' });
+    expect(list.annotations.policies).toEqual({ rateLimit: { rps: 5, burstMultiplier: 5 } });
+    expect(list.problems).toEqual([expect.objectContaining({ key: `${A}limit-whitelist` })]);
   });
 });

@@ -32,6 +32,8 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
     ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
     ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
+    policyIngress('limited', 'limited.example', { [`${A}limit-rpm`]: '1', [`${A}limit-burst-multiplier`]: '1' }),
+    policyIngress('exempt', 'exempt.example', { [`${A}limit-rpm`]: '1', [`${A}limit-burst-multiplier`]: '1', [`${A}limit-whitelist`]: '127.0.0.1' }),
   ];
 
   beforeAll(async () => {
@@ -119,6 +121,17 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     // The other Ingress's literal /Plain is a case-insensitive regex prefix now, not rewritten.
     expect(await paths('rw.example', '/plainly')).toEqual([200, '/plainly']);
     expect((await harness.get('rw.example', '/else')).status).toBe(404);
+  });
+
+  it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {
+    const served = pods[0]!.requests;
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await harness.get('limited.example', '/')).status);
+    // 1 request a minute, burst 1: the first two (nginx's burst + 1), then refused.
+    expect(statuses).toEqual([200, 200, 503, 503]);
+    expect(pods[0]!.requests - served).toBe(2);
+    expect(JSON.parse((await harness.get('limited.example', '/')).body)).toMatchObject({ status: 503, code: 'PORTICO_ERR_PROXY_RATE_LIMITED' });
+    for (let i = 0; i < 4; i++) expect((await harness.get('exempt.example', '/')).status).toBe(200);
   });
 
   it('an annotation change applies without a restart', async () => {

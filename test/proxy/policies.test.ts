@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildRoutePipeline, newUpstreamEdits, type StepRequest } from '../../src/proxy/policies/pipeline.js';
+import { buildRoutePipeline, newUpstreamEdits, type StepRequest, type StepResult } from '../../src/proxy/policies/pipeline.js';
 import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
+import { rateLimitStep, RateLimitStore, RateLimitZone } from '../../src/proxy/policies/rate-limit.js';
 import { rewriteStep } from '../../src/proxy/policies/rewrite.js';
 import { sourceRangeStep } from '../../src/proxy/policies/source-range.js';
 import { sslRedirectStep } from '../../src/proxy/policies/ssl-redirect.js';
@@ -88,6 +89,44 @@ describe('route steps', () => {
     expect(target('/something/x?a=1', rewriteStep('/something(/|$)(.*)', '/$2?'))).toBe('/x');
     expect(target('/something/x?a=1', rewriteStep('/something(/|$)(.*)', '/r?b=2'))).toBe('/r?b=2&a=1');
     expect(target('/p/q', rewriteStep('/p/(.*)', '/$1/$3'))).toBe('/q/'); // a group that does not exist is empty
+  });
+
+  it('rate limit: nginx limit_req with burst and nodelay per client address; a refused request counts nothing; the bucket drains at the rate', () => {
+    let now = 0;
+    const store = new RateLimitStore({ now: () => now });
+    const step = rateLimitStep({ rps: 2, burstMultiplier: 2 }, 'shop/a', store); // burst 4
+    const from = (clientAddress: string) => (step.run(request({ clientAddress }), newUpstreamEdits()) as StepResult)?.kind ?? 'ok';
+    expect(Array.from({ length: 7 }, () => from('192.0.2.1'))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'error', 'error']); // burst + 1 at once
+    expect(step.run(request({ clientAddress: '192.0.2.1' }), newUpstreamEdits())).toMatchObject({ status: 503, code: 'PORTICO_ERR_PROXY_RATE_LIMITED' });
+    expect(from('192.0.2.2')).toBe('ok'); // per client
+    now += 500; // one request drained at 2/s
+    expect([from('192.0.2.1'), from('192.0.2.1')]).toEqual(['ok', 'error']);
+    now += 10_000; // fully drained
+    expect(Array.from({ length: 5 }, () => from('192.0.2.1'))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    // The same Ingress and limits in the next build share the zone: no fresh burst on a configuration change.
+    const rebuilt = rateLimitStep({ rps: 2, burstMultiplier: 2 }, 'shop/a', store);
+    expect(rebuilt.run(request({ clientAddress: '192.0.2.1' }), newUpstreamEdits())).toMatchObject({ status: 503 });
+  });
+
+  it('rate limit: rps and rpm both apply; exempt addresses are never limited', () => {
+    let now = 0;
+    const store = new RateLimitStore({ now: () => now });
+    const step = rateLimitStep({ rps: 100, rpm: 2, burstMultiplier: 1, exempt: ['10.0.0.0/8'] }, 'shop/b', store);
+    const from = (clientAddress: string) => (step.run(request({ clientAddress }), newUpstreamEdits()) as StepResult)?.kind ?? 'ok';
+    expect([from('192.0.2.1'), from('192.0.2.1'), from('192.0.2.1'), from('192.0.2.1')]).toEqual(['ok', 'ok', 'ok', 'error']); // rpm burst 2
+    now += 100;
+    expect(from('192.0.2.1')).toBe('error');
+    expect(Array.from({ length: 50 }, () => from('10.1.2.3')).every((v) => v === 'ok')).toBe(true);
+  });
+
+  it('rate limit zones hold at most maxClients addresses, dropping the longest idle first', () => {
+    const zone = new RateLimitZone({ perSecond: 1, burst: 0, maxClients: 2 });
+    expect([zone.admit('a', 0), zone.admit('b', 0), zone.admit('a', 0)]).toEqual([true, true, false]);
+    expect(zone.admit('b', 0)).toBe(false);
+    expect(zone.admit('c', 0)).toBe(true); // full: a, accepted longest ago (refusals do not count), is dropped
+    expect(zone.size).toBe(2);
+    expect(zone.admit('a', 0)).toBe(true); // a starts over; b is still limited
+    expect(zone.admit('c', 0)).toBe(false);
   });
 });
 

@@ -17,6 +17,7 @@ const everyPolicy: Required<RoutePolicies> = {
   redirect: { url: 'https://new.example.com$request_uri', status: 308 },
   appRoot: '/app',
   rewriteTarget: '/$1',
+  rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },
 };
 
 const model: RouteModel = {
@@ -118,7 +119,7 @@ describe('configuration snapshot', () => {
       [{ ...good, generation: -1 }, 'config.generation: not a whole number'],
       [{ ...good, endpoints: undefined }, 'a full snapshot needs tls, endpoints and routes'],
       [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], pathType: 'Regex' }] }] } }, 'config.routes.virtualHosts[0].routes[0].pathType: not Exact or Prefix'],
-      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { rateLimit: 5 } }] }] } }, 'config.routes.virtualHosts[0].routes[0].policies.rateLimit: not a route policy this worker knows'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { enableCors: true } }] }] } }, 'config.routes.virtualHosts[0].routes[0].policies.enableCors: not a route policy this worker knows'],
       [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { sourceRange: { allow: '10.0.0.0/8' } } }] }] } }, 'config.routes.virtualHosts[0].routes[0].policies.sourceRange.allow: not an array'],
       [{ ...good, endpoints: [{ ...good.endpoints[0], endpoints: [{ ...good.endpoints[0].endpoints[0], port: 70000 }] }] }, 'config.endpoints[0].endpoints[0].port: not a port'],
       [{ ...good, tls: { ...good.tls, certificates: [['shop/tls', { ...good.tls.certificates[0][1], keyPem: 'nope' }]] } }, 'config.tls.certificates[0][1].keyPem: holds no PEM private key'],

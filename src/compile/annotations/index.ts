@@ -12,6 +12,7 @@ import {
   TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
+import { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST, parseRateLimit } from './rate-limit.js';
 import { parseRewrite, REWRITE_TARGET as REWRITE_TARGET_KEY, USE_REGEX as USE_REGEX_KEY } from './rewrite.js';
 import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
 import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_REDIRECT as SSL_REDIRECT_KEY, type SslRedirectAnnotations } from './ssl-redirect.js';
@@ -25,6 +26,7 @@ export { UPSTREAM_VHOST, X_FORWARDED_PREFIX } from './upstream-headers.js';
 export { PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE } from './redirect.js';
 export { APP_ROOT } from './app-root.js';
 export { REWRITE_TARGET, USE_REGEX } from './rewrite.js';
+export { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST } from './rate-limit.js';
 export type { AnnotationProblem } from './values.js';
 
 export interface IngressAnnotations extends SslRedirectAnnotations {
@@ -54,6 +56,11 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   APP_ROOT_KEY,
   USE_REGEX_KEY,
   REWRITE_TARGET_KEY,
+  LIMIT_RPS,
+  LIMIT_RPM,
+  LIMIT_BURST_MULTIPLIER,
+  LIMIT_WHITELIST,
+  LIMIT_ALLOWLIST,
 ]);
 
 const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -68,6 +75,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const redirect = parseRedirect(raw, problems);
   const appRoot = parseAppRoot(raw, problems);
   const rewrite = parseRewrite(raw, problems);
+  const rateLimit = parseRateLimit(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -75,6 +83,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(redirect && { redirect }),
     ...(appRoot !== undefined && { appRoot }),
     ...(rewrite.rewriteTarget !== undefined && { rewriteTarget: rewrite.rewriteTarget }),
+    ...(rateLimit && { rateLimit }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

@@ -11,11 +11,13 @@ import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
 import { appRootStep, redirectStep } from './redirect.js';
+import { rateLimitStep, RateLimitStore } from './rate-limit.js';
 import { rewriteStep } from './rewrite.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
 
+export { RateLimitStore } from './rate-limit.js';
 export type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResponse, StepResult, UpstreamEdits } from './step.js';
 
 const STEP_FAILED: StepAnswer = Object.freeze({ kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
@@ -34,14 +36,17 @@ export function newUpstreamEdits(): UpstreamEdits {
 
 /**
  * The route's steps in their fixed order: access checks first (stricter than nginx, whose rewrite
- * phase — redirects — runs before its access phase: a refused client never learns where to go), then
+ * phase — redirects — runs before its access phase: a refused client never learns where to go) and
+ * the rate limits (a refused client spends no budget), then
  * the redirects in nginx's order (app-root at server level, the location's `return`, then the
  * ssl-redirect of rewrite_by_lua), then the edits of what goes upstream.
  */
-export function buildRoutePipeline(route: Route): RoutePipeline | undefined {
+export function buildRoutePipeline(route: Route, context: PipelineContext = processContext()): RoutePipeline | undefined {
   const policies = route.policies;
   const request: RequestStep[] = [];
   if (policies?.sourceRange) request.push(sourceRangeStep(policies.sourceRange));
+  // One zone per Ingress, as ingress-nginx (its paths share it).
+  if (policies?.rateLimit) request.push(rateLimitStep(policies.rateLimit, route.ingress, context.rateLimits));
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));
   if (policies?.redirect) request.push(redirectStep(policies.redirect));
   if (route.sslRedirect === true) request.push(sslRedirectStep());
@@ -57,10 +62,28 @@ export function buildRoutePipeline(route: Route): RoutePipeline | undefined {
   });
 }
 
+/** What steps keep across route-table builds: rate-limit state, and the clock it runs on. */
+export interface PipelineContext {
+  readonly rateLimits: RateLimitStore;
+}
+
+let processWide: PipelineContext | undefined;
+/** The process's context: one per serving process (a worker has its own). */
+function processContext(): PipelineContext {
+  return (processWide ??= { rateLimits: new RateLimitStore() });
+}
+
+/** A route table `extend` hook over `context` (tests pass their own clock). */
+export function pipelineExtender(context: PipelineContext): (match: RouteMatch) => PipelineMatch {
+  return (match) => {
+    const pipeline = match.route === undefined ? undefined : buildRoutePipeline(match.route, context);
+    return pipeline === undefined ? match : { ...match, pipeline };
+  };
+}
+
 /** The route table's `extend` hook: every route match gets its pipeline once, at build time. */
 export function withPipeline(match: RouteMatch): PipelineMatch {
-  const pipeline = match.route === undefined ? undefined : buildRoutePipeline(match.route);
-  return pipeline === undefined ? match : { ...match, pipeline };
+  return pipelineExtender(processContext())(match);
 }
 
 function composeRequest(steps: readonly RequestStep[]): RoutePipeline['request'] {
