@@ -20,7 +20,7 @@ import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
 import type { Endpoint, RouteLookup, RouteMatch } from '../model/route-model.js';
-import { newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
@@ -424,11 +424,11 @@ class ClientConnection {
     return bodyAt;
   }
 
-  /** A redirect of Portico's own (ssl-redirect: 308, which keeps method and body, as ingress-nginx). */
-  #redirect(head: RequestHead, status: number, location: string, bodyAt: number, match: RouteMatch): number {
-    this.#logOwn(head, status, 0, match);
+  /** An empty-bodied answer of Portico's own: a redirect (ssl-redirect's 308 keeps method and body, as ingress-nginx) or a CORS preflight's 204. */
+  #answerEmpty(head: RequestHead, answer: Exclude<StepAnswer, { kind: 'error' }>, bodyAt: number, match: RouteMatch): number {
+    this.#logOwn(head, answer.status, 0, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
-    this.#socket.write(Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Redirect'}\r\nserver: portico\r\nlocation: ${location}\r\ncontent-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
+    this.#socket.write(Buffer.from(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Redirect'}\r\nserver: portico\r\n${answerFieldLines(answer)}content-length: 0\r\n${keep ? '' : 'connection: close\r\n'}\r\n`, 'latin1'));
     if (!keep) {
       this.#state = 'closed';
       this.#socket.end();
@@ -439,7 +439,7 @@ class ClientConnection {
 
   /** A step's answer: Portico replies, nothing goes upstream. */
   #answer(head: RequestHead, answer: StepAnswer, bodyAt: number, match: RouteMatch): number {
-    return answer.kind === 'redirect' ? this.#redirect(head, answer.status, answer.location, bodyAt, match) : this.#reply(head, answer.status, answer.code, bodyAt, match);
+    return answer.kind === 'error' ? this.#reply(head, answer.status, answer.code, bodyAt, match) : this.#answerEmpty(head, answer, bodyAt, match);
   }
 
   /** Routes one request and runs its route's steps; returns where the next request starts in chunk, or -1. */
@@ -528,6 +528,7 @@ class ClientConnection {
       match,
       requestId,
       start: this.#requestStart,
+      ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -710,6 +711,8 @@ interface ExchangeOptions {
   readonly requestId: string;
   /** performance.now() when the request head was complete. */
   readonly start: number;
+  /** Route steps' fields for the client's response (CORS), replacing the upstream's of the same names. */
+  readonly responseFields?: ReadonlyArray<readonly [string, string]>;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -1055,7 +1058,12 @@ class Exchange {
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
     extra += clientKeepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
-    this.#o.clientSocket.write(serializeResponseHead(response, { extra }));
+    const fields = this.#o.responseFields;
+    if (fields === undefined) this.#o.clientSocket.write(serializeResponseHead(response, { extra }));
+    else {
+      for (const [name, value] of fields) extra += `${name}: ${value}\r\n`;
+      this.#o.clientSocket.write(serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase())) }));
+    }
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
   }

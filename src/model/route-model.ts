@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** enable-cors and cors-*: CORS headers on responses, preflights answered by the proxy. */
+  readonly cors?: CorsPolicy;
   /** limit-rps / limit-rpm: per client address, per Ingress (the route's `ingress`). */
   readonly rateLimit?: RateLimitPolicy;
   /** rewrite-target: the path the backend gets, `$1`… from the route's path expression. */
@@ -44,6 +46,18 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface CorsPolicy {
+  /** `['*']`, or lower-case origins (`https://a.example`, `https://*.example.com`), sorted. */
+  readonly origins: readonly string[];
+  readonly methods: string;
+  readonly headers: string;
+  /** Access-Control-Expose-Headers; absent: not sent. */
+  readonly expose?: string;
+  readonly credentials: boolean;
+  /** Seconds. */
+  readonly maxAge: number;
 }
 
 export interface RateLimitPolicy {

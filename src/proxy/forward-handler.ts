@@ -4,6 +4,7 @@
 // The handler is the only per-request object the proxy allocates besides the upstream header list
 // and the dispatch options; its methods live on the prototype, and the single `close` listener on
 // the response is a module-level function.
+import type { StepAnswer } from './policies/step.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { BackendRegistry, RegisteredBackend } from '../balancer/backend-registry.js';
@@ -104,6 +105,8 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
    * upstream header is then removeHeader'ed and appendHeader'ed one by one.)
    */
   hsts: string | undefined = undefined;
+  /** Route steps' response fields (CORS), replacing the upstream's of the same names. */
+  responseFields: ReadonlyArray<readonly [string, string]> | undefined = undefined;
 
   readonly #ctx: ForwardContext;
   readonly #req: IncomingMessage;
@@ -160,14 +163,14 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#log(false);
   }
 
-  /** Answers a redirect to `location` (308 for HTTP → HTTPS) and logs the request. */
-  redirect(location: string, match: RouteMatch, status = 308): void {
+  /** Answers a redirect (308 for HTTP → HTTPS) or an empty answer with fields (a CORS preflight) and logs the request. */
+  answerEmpty(answer: Exclude<StepAnswer, { kind: 'error' }>, match: RouteMatch): void {
     this.#match = match;
-    this.#status = status;
+    this.#status = answer.status;
     this.#upstreamDone = true;
-    const res = this.#res;
-    res.writeHead(status, ['location', location, 'server', 'portico', 'content-length', '0']);
-    res.end();
+    const fields: string[] = answer.kind === 'redirect' ? ['location', answer.location] : answer.headers.flatMap(([name, value]) => [name, value]);
+    this.#res.writeHead(answer.status, [...fields, 'server', 'portico', 'content-length', '0']);
+    this.#res.end();
     this.#log(false);
   }
 
@@ -225,8 +228,9 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     const contentLength = headers['content-length'];
     this.#bodyLeft = typeof contentLength === 'string' ? Number(contentLength) : -1;
     try {
-      if (statusMessage) res.writeHead(statusCode, statusMessage, buildResponseHeaders(headers, this.hsts));
-      else res.writeHead(statusCode, buildResponseHeaders(headers, this.hsts));
+      const fields = this.responseFields === undefined ? buildResponseHeaders(headers, this.hsts) : setFields(buildResponseHeaders(headers, this.hsts), this.responseFields);
+      if (statusMessage) res.writeHead(statusCode, statusMessage, fields);
+      else res.writeHead(statusCode, fields);
     } catch (err) {
       // Node refused a header or status line from the upstream (invalid characters): 502.
       this.#responseStarted = false;
@@ -434,4 +438,13 @@ export function requestHeadBytes(req: IncomingMessage): number {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + 2 + raw[i + 1]!.length + 2;
   return bytes;
+}
+
+/** `list` (flat name/value pairs) with `fields` set: same-named entries removed, the fields appended. */
+function setFields(list: string[], fields: ReadonlyArray<readonly [string, string]>): string[] {
+  const names = new Set(fields.map(([name]) => name.toLowerCase()));
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (!names.has(list[i]!.toLowerCase())) out.push(list[i]!, list[i + 1]!);
+  for (const [name, value] of fields) out.push(name, value);
+  return out;
 }

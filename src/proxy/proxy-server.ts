@@ -13,7 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
-import { newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
 import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
@@ -247,9 +247,10 @@ export class ProxyServer {
       // fwd.headers is this request's own array (buildRequestHead made it).
       applyEdits(fwd.headers, edits);
       if (edits.target !== undefined) fwd.target = edits.target;
+      if (edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
       this.#forward(fwd, match);
-    } else if (answer.kind === 'redirect') fwd.redirect(answer.location, match, answer.status);
-    else fwd.reply(answer.status, answer.code, match);
+    } else if (answer.kind === 'error') fwd.reply(answer.status, answer.code, match);
+    else fwd.answerEmpty(answer, match);
   }
 
   #forward(fwd: ForwardHandler, match: PipelineMatch): void {
@@ -312,7 +313,7 @@ export class ProxyServer {
       if (result !== undefined) {
         if (result.kind === 'error') this.#rejectUpgrade({ req, socket, status: result.status, code: result.code, host: requestHead.host, match, head: requestHead, clientAddress, start });
         else {
-          socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status] ?? 'Redirect'}\r\nserver: portico\r\nlocation: ${result.location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+          socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status] ?? 'Redirect'}\r\nserver: portico\r\n${answerFieldLines(result)}content-length: 0\r\nconnection: close\r\n\r\n`);
         }
         return;
       }

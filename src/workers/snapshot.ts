@@ -192,6 +192,17 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     },
     appRoot: string,
     rewriteTarget: string,
+    cors: (v, p) => {
+      const c = object(v, p);
+      return {
+        origins: stringList(c['origins'], `${p}.origins`),
+        methods: string(c['methods'], `${p}.methods`),
+        headers: string(c['headers'], `${p}.headers`),
+        ...(c['expose'] !== undefined && { expose: string(c['expose'], `${p}.expose`) }),
+        credentials: bool(c['credentials'], `${p}.credentials`),
+        maxAge: count(c['maxAge'], `${p}.maxAge`),
+      };
+    },
     rateLimit: (v, p) => {
       const r = object(v, p);
       const positive = (x: unknown, at: string) => (count(x, at) > 0 ? (x as number) : fail(at, 'not above 0'));

@@ -101,7 +101,7 @@ describe('annotations Portico does not implement, and snippets', () => {
   it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
     const model = compile(
       ingress('shop/a', {
-        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}enable-cors`]: 'true' },
+        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}affinity`]: 'cookie' },
         rules: [rule('h.example', [prefix('/', 'web', 80)])],
       }),
     );
@@ -112,7 +112,7 @@ describe('annotations Portico does not implement, and snippets', () => {
         code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
         object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
         field: 'metadata.annotations',
-        message: `not implemented by Portico, served without: ${A}enable-cors, ${A}limit-connections, ${A}proxy-body-size`,
+        message: `not implemented by Portico, served without: ${A}affinity, ${A}limit-connections, ${A}proxy-body-size`,
       },
     ]);
   });
@@ -210,5 +210,31 @@ describe('rate limits', () => {
     const list = parse({ [`${A}limit-rps`]: '5', [`${A}limit-whitelist`]: 'nope' });
     expect(list.annotations.policies).toEqual({ rateLimit: { rps: 5, burstMultiplier: 5 } });
     expect(list.problems).toEqual([expect.objectContaining({ key: `${A}limit-whitelist` })]);
+  });
+});
+
+describe('CORS', () => {
+  it('enable-cors alone: ingress-nginx defaults; off unless "true"', () => {
+    expect(parse({ [`${A}enable-cors`]: 'true' }).annotations.policies?.cors).toEqual({
+      origins: ['*'],
+      methods: 'GET, PUT, POST, DELETE, PATCH, OPTIONS',
+      headers: 'DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization',
+      credentials: true,
+      maxAge: 1728000,
+    });
+    expect(parse({ [`${A}cors-allow-origin`]: 'https://a.example' }).annotations.policies).toBeUndefined();
+  });
+
+  it('origins are normalised and sorted; values ingress-nginx would refuse fall back to its defaults with a warning', () => {
+    const { annotations, problems } = parse({
+      [`${A}enable-cors`]: 'true',
+      [`${A}cors-allow-origin`]: 'https://B.example, not an origin, https://*.a.example:8443',
+      [`${A}cors-allow-methods`]: 'GET;DROP TABLE',
+      [`${A}cors-allow-headers`]: 'X-A, X-B',
+      [`${A}cors-max-age`]: '-1',
+    });
+    expect(annotations.policies?.cors).toMatchObject({ origins: ['https://*.a.example:8443', 'https://b.example'], methods: 'GET, PUT, POST, DELETE, PATCH, OPTIONS', headers: 'X-A, X-B', maxAge: 1728000 });
+    expect(problems.map((p) => p.key)).toEqual([`${A}cors-allow-origin`, `${A}cors-allow-methods`, `${A}cors-max-age`]);
+    expect(parse({ [`${A}enable-cors`]: 'true', [`${A}cors-allow-origin`]: 'https://a.example, *' }).annotations.policies?.cors?.origins).toEqual(['*']);
   });
 });

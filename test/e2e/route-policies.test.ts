@@ -32,6 +32,15 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
     ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
     ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
+    policyIngress('cors-any', 'cors-any.example', { [`${A}enable-cors`]: 'true' }),
+    policyIngress('cors-list', 'cors-list.example', {
+      [`${A}enable-cors`]: 'true',
+      [`${A}cors-allow-origin`]: 'https://app.example, https://*.shop.example',
+      [`${A}cors-allow-methods`]: 'GET, POST',
+      [`${A}cors-allow-credentials`]: 'false',
+      [`${A}cors-expose-headers`]: 'X-Total',
+      [`${A}cors-max-age`]: '600',
+    }),
     policyIngress('limited', 'limited.example', { [`${A}limit-rpm`]: '1', [`${A}limit-burst-multiplier`]: '1' }),
     policyIngress('exempt', 'exempt.example', { [`${A}limit-rpm`]: '1', [`${A}limit-burst-multiplier`]: '1', [`${A}limit-whitelist`]: '127.0.0.1' }),
   ];
@@ -121,6 +130,39 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     // The other Ingress's literal /Plain is a case-insensitive regex prefix now, not rewritten.
     expect(await paths('rw.example', '/plainly')).toEqual([200, '/plainly']);
     expect((await harness.get('rw.example', '/else')).status).toBe(404);
+  });
+
+  it('enable-cors with ingress-nginx defaults: every OPTIONS answered 204 by the proxy, other responses carry the fields, replacing the backend’s', async () => {
+    const served = pods[0]!.requests;
+    const pre = await harness.get('cors-any.example', '/api', { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'PUT' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers).toMatchObject({
+      'access-control-allow-origin': '*',
+      'access-control-allow-credentials': 'true',
+      'access-control-allow-methods': 'GET, PUT, POST, DELETE, PATCH, OPTIONS',
+      'access-control-allow-headers': 'DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization',
+      'access-control-max-age': '1728000',
+      'content-type': 'text/plain charset=UTF-8',
+    });
+    expect(pods[0]!.requests).toBe(served);
+    const get = await harness.get('cors-any.example', '/response-headers?access-control-allow-origin=https://evil.example&x-kept=1');
+    expect(get.status).toBe(200);
+    expect(get.headers['access-control-allow-origin']).toBe('*');
+    expect(get.headers['x-kept']).toBe('1');
+    expect(get.headers['access-control-expose-headers']).toBeUndefined();
+  });
+
+  it('cors-allow-origin list: only a listed Origin (or one label under *.) gets the fields, echoed; other preflights go to the backend', async () => {
+    const listed = await harness.get('cors-list.example', '/', { method: 'OPTIONS', headers: { origin: 'https://a1.shop.example' } });
+    expect(listed.status).toBe(204);
+    expect(listed.headers).toMatchObject({ 'access-control-allow-origin': 'https://a1.shop.example', 'access-control-allow-methods': 'GET, POST', 'access-control-expose-headers': 'X-Total', 'access-control-max-age': '600' });
+    expect(listed.headers['access-control-allow-credentials']).toBeUndefined();
+    const get = await harness.get('cors-list.example', '/', { headers: { origin: 'https://app.example' } });
+    expect([get.status, get.headers['access-control-allow-origin']]).toEqual([200, 'https://app.example']);
+    for (const origin of ['https://evil.example', 'https://a.b.shop.example', 'http://app.example']) {
+      const other = await harness.get('cors-list.example', '/', { method: 'OPTIONS', headers: { origin } });
+      expect([other.status, other.headers['access-control-allow-origin']], origin).toEqual([200, undefined]); // proxied: the echo answers
+    }
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

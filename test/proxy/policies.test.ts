@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildRoutePipeline, newUpstreamEdits, type StepRequest, type StepResult } from '../../src/proxy/policies/pipeline.js';
+import { corsStep } from '../../src/proxy/policies/cors.js';
 import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
 import { rateLimitStep, RateLimitStore, RateLimitZone } from '../../src/proxy/policies/rate-limit.js';
 import { rewriteStep } from '../../src/proxy/policies/rewrite.js';
@@ -38,7 +39,7 @@ describe('route steps', () => {
     const edits = newUpstreamEdits();
     expect(upstreamVhostStep('in.svc:8080').run(request(), edits)).toBeUndefined();
     expect(forwardedPrefixStep('/shop').run(request(), edits)).toBeUndefined();
-    expect(edits).toEqual({ target: undefined, host: 'in.svc:8080', headers: [['X-Forwarded-Prefix', '/shop']] });
+    expect(edits).toEqual({ target: undefined, host: 'in.svc:8080', headers: [['X-Forwarded-Prefix', '/shop']], responseHeaders: [] });
   });
 
   it('redirect: a fixed URL is one frozen answer; variables expand per request ($host lower-case without port, $uri/$args split at ?)', () => {
@@ -127,6 +128,21 @@ describe('route steps', () => {
     expect(zone.size).toBe(2);
     expect(zone.admit('a', 0)).toBe(true); // a starts over; b is still limited
     expect(zone.admit('c', 0)).toBe(false);
+  });
+
+  it('cors: a wildcard entry admits exactly one label; matching ignores case, the Origin is echoed as sent', () => {
+    const step = corsStep({ origins: ['https://*.shop.example', 'https://app.example'], methods: 'GET', headers: 'X-A', credentials: true, maxAge: 5 });
+    const run = (origin: string | undefined, method = 'GET') => {
+      const edits = newUpstreamEdits();
+      const answer = step.run(request({ method, header: (n) => (n === 'origin' ? origin : undefined) }), edits) as StepResult;
+      return { answer, fields: Object.fromEntries(edits.responseHeaders) };
+    };
+    expect(run('https://A1.Shop.Example').fields['Access-Control-Allow-Origin']).toBe('https://A1.Shop.Example');
+    expect(run('https://shop.example').fields).toEqual({});
+    expect(run('https://a.b.shop.example').fields).toEqual({});
+    expect(run('https://a_b.shop.example').fields).toEqual({});
+    expect(run(undefined).fields).toEqual({});
+    expect(run('https://app.example', 'OPTIONS').answer).toMatchObject({ kind: 'respond', status: 204, headers: expect.arrayContaining([['Access-Control-Allow-Origin', 'https://app.example'], ['Access-Control-Max-Age', '5']]) });
   });
 });
 

@@ -18,6 +18,7 @@ const everyPolicy: Required<RoutePolicies> = {
   appRoot: '/app',
   rewriteTarget: '/$1',
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },
+  cors: { origins: ['https://*.shop.example', 'https://shop.example'], methods: 'GET, POST', headers: 'Content-Type', expose: 'X-Total', credentials: false, maxAge: 600 },
 };
 
 const model: RouteModel = {

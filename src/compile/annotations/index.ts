@@ -12,6 +12,7 @@ import {
   TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
+import { CORS_KEYS, parseCors } from './cors.js';
 import { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST, parseRateLimit } from './rate-limit.js';
 import { parseRewrite, REWRITE_TARGET as REWRITE_TARGET_KEY, USE_REGEX as USE_REGEX_KEY } from './rewrite.js';
 import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
@@ -26,6 +27,7 @@ export { UPSTREAM_VHOST, X_FORWARDED_PREFIX } from './upstream-headers.js';
 export { PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE } from './redirect.js';
 export { APP_ROOT } from './app-root.js';
 export { REWRITE_TARGET, USE_REGEX } from './rewrite.js';
+export { CORS_ALLOW_CREDENTIALS, CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_ALLOW_ORIGIN, CORS_DEFAULTS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE, ENABLE_CORS } from './cors.js';
 export { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST } from './rate-limit.js';
 export type { AnnotationProblem } from './values.js';
 
@@ -61,6 +63,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   LIMIT_BURST_MULTIPLIER,
   LIMIT_WHITELIST,
   LIMIT_ALLOWLIST,
+  ...CORS_KEYS,
 ]);
 
 const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -76,6 +79,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const appRoot = parseAppRoot(raw, problems);
   const rewrite = parseRewrite(raw, problems);
   const rateLimit = parseRateLimit(raw, problems);
+  const cors = parseCors(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -84,6 +88,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(appRoot !== undefined && { appRoot }),
     ...(rewrite.rewriteTarget !== undefined && { rewriteTarget: rewrite.rewriteTarget }),
     ...(rateLimit && { rateLimit }),
+    ...(cors && { cors }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

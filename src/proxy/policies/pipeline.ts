@@ -10,6 +10,7 @@
 import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
+import { corsStep } from './cors.js';
 import { appRootStep, redirectStep } from './redirect.js';
 import { rateLimitStep, RateLimitStore } from './rate-limit.js';
 import { rewriteStep } from './rewrite.js';
@@ -30,8 +31,16 @@ export function settleSteps(result: Promise<StepResult>, logger: Logger, match: 
   });
 }
 
+/** The header lines of a redirect or an empty answer (each `name: value\r\n`), for planes that write raw heads. */
+export function answerFieldLines(answer: Exclude<StepAnswer, { kind: 'error' }>): string {
+  if (answer.kind === 'redirect') return `location: ${answer.location}\r\n`;
+  let lines = '';
+  for (const [name, value] of answer.headers) lines += `${name}: ${value}\r\n`;
+  return lines;
+}
+
 export function newUpstreamEdits(): UpstreamEdits {
-  return { target: undefined, host: undefined, headers: [] };
+  return { target: undefined, host: undefined, headers: [], responseHeaders: [] };
 }
 
 /**
@@ -50,6 +59,7 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));
   if (policies?.redirect) request.push(redirectStep(policies.redirect));
   if (route.sslRedirect === true) request.push(sslRedirectStep());
+  if (policies?.cors) request.push(corsStep(policies.cors));
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));

@@ -19,7 +19,9 @@ export interface StepRequest {
 /** Portico answers the request itself; nothing goes upstream. */
 export type StepAnswer =
   | { readonly kind: 'error'; readonly status: number; readonly code: ErrorCode }
-  | { readonly kind: 'redirect'; /** 300–308. */ readonly status: number; readonly location: string };
+  | { readonly kind: 'redirect'; /** 300–308. */ readonly status: number; readonly location: string }
+  /** An empty-bodied answer with these fields (a CORS preflight's 204). */
+  | { readonly kind: 'respond'; readonly status: number; readonly headers: ReadonlyArray<readonly [name: string, value: string]> };
 
 /** What request steps change in the upstream request. One object per request, filled by the steps. */
 export interface UpstreamEdits {
@@ -29,6 +31,8 @@ export interface UpstreamEdits {
   host: string | undefined;
   /** Header fields added to the upstream request, after the proxy's own. */
   readonly headers: Array<readonly [name: string, value: string]>;
+  /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS). */
+  readonly responseHeaders: Array<readonly [name: string, value: string]>;
   // Affinity and hashing (next) add a balancer hint here, read when the endpoint is picked.
 }
 
