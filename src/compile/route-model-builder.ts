@@ -29,9 +29,15 @@ export class RouteModelBuilder {
   #defaultBackend: DefaultRoute | undefined;
   readonly #tls = new Map<string, TlsHost>();
   readonly #annotations = new Map<string, IngressAnnotations>();
+  /** Ingresses that set server-alias or from-to-www-redirect, oldest first, with their rule hosts. */
+  readonly #hostAliasing: Array<{ readonly ingress: CompiledIngress; readonly hosts: readonly string[] }> = [];
 
   add(ingress: CompiledIngress): void {
     this.#owned.push(ingress.key);
+    if (ingress.annotations.serverAliases.length > 0 || ingress.annotations.fromToWwwRedirect) {
+      const hosts = [...new Set(ingress.routes.map((r) => r.host).filter((h): h is string => h !== undefined))].sort(compareStrings);
+      this.#hostAliasing.push({ ingress, hosts });
+    }
     this.#diagnostics.push(...ingress.diagnostics);
     this.#annotations.set(ingress.key, ingress.annotations);
 
@@ -108,6 +114,7 @@ export class RouteModelBuilder {
         hostlessRegex = regex;
       } else virtualHosts.push(regex ? { host, routes, regex: true } : { host, routes });
     }
+    this.#addAliases(virtualHosts);
     virtualHosts.sort((a, b) => compareStrings(a.host, b.host));
     if (this.#defaultBackend !== undefined) {
       backends.set(this.#defaultBackend.backend.key, this.#defaultBackend.backend);
@@ -135,6 +142,44 @@ export class RouteModelBuilder {
     const policies = annotations.policies;
     if (!redirect && policies === undefined) return route;
     return { ...route, ...(redirect && { sslRedirect: true }), ...(policies && { policies }) };
+  }
+
+  /**
+   * server-alias: each alias serves its host's routes (every Ingress's, as nginx adds a server_name
+   * to the server). from-to-www-redirect: the `www.` / bare counterpart of each host answers 308 to
+   * it. A name that is a host of its own is left alone (an alias with a warning), and the oldest
+   * Ingress's claim on a name wins.
+   */
+  #addAliases(virtualHosts: VirtualHost[]): void {
+    if (this.#hostAliasing.length === 0) return;
+    const byHost = new Map(virtualHosts.map((v) => [v.host, v]));
+    const real = new Set(byHost.keys());
+    for (const { ingress, hosts } of this.#hostAliasing) {
+      for (const host of hosts) {
+        const vhost = byHost.get(host);
+        if (vhost === undefined) continue;
+        for (const alias of ingress.annotations.serverAliases) {
+          if (real.has(alias)) {
+            this.#diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_CONFLICT', object: ingress.object, field: 'metadata.annotations.nginx.ingress.kubernetes.io/server-alias', message: `server-alias ${alias} ignored: it is a host of its own` });
+            continue;
+          }
+          if (byHost.has(alias)) continue;
+          const aliased: VirtualHost = { ...vhost, host: alias };
+          byHost.set(alias, aliased);
+          virtualHosts.push(aliased);
+        }
+        if (!ingress.annotations.fromToWwwRedirect || host.startsWith('*.')) continue;
+        const counterpart = host.startsWith('www.') ? host.slice(4) : `www.${host}`;
+        const first = vhost.routes[0];
+        if (byHost.has(counterpart) || first === undefined) continue;
+        const redirect: VirtualHost = {
+          host: counterpart,
+          routes: [{ pathType: 'Prefix', path: '/', backend: first.backend, ingress: ingress.key, policies: Object.freeze({ redirect: Object.freeze({ url: `$scheme://${host}$request_uri`, status: 308 }) }) }],
+        };
+        byHost.set(counterpart, redirect);
+        virtualHosts.push(redirect);
+      }
+    }
   }
 
   /** A literal path of another Ingress on a regex-mode host is used as an expression too; one that is not a usable expression is reported and dropped. */

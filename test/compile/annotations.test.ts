@@ -238,3 +238,32 @@ describe('CORS', () => {
     expect(parse({ [`${A}enable-cors`]: 'true', [`${A}cors-allow-origin`]: 'https://a.example, *' }).annotations.policies?.cors?.origins).toEqual(['*']);
   });
 });
+
+describe('server-alias and from-to-www-redirect', () => {
+  it('an alias serves every route of its host (all Ingresses); an alias that is a host of its own is ignored with a warning', () => {
+    const model = compile(
+      ingress('shop/a', { annotations: { [`${A}server-alias`]: 'Alias.example, b.example, bad_host' }, rules: [rule('h.example', [prefix('/a', 'web', 80)])] }),
+      ingress('shop/c', { rules: [rule('h.example', [prefix('/c', 'web', 80)]), rule('b.example', [prefix('/', 'web', 80)])] }),
+    );
+    expect(model.virtualHosts.map((v) => [v.host, v.routes.map((r) => r.path)])).toEqual([
+      ['alias.example', ['/a', '/c']],
+      ['b.example', ['/']],
+      ['h.example', ['/a', '/c']],
+    ]);
+    expect(model.diagnostics.map((d) => [d.code, d.message])).toEqual([
+      ['PORTICO_ERR_INGRESS_ANNOTATION_INVALID', expect.stringContaining('"bad_host"')],
+      ['PORTICO_ERR_INGRESS_CONFLICT', 'server-alias b.example ignored: it is a host of its own'],
+    ]);
+  });
+
+  it('from-to-www-redirect: the counterpart answers 308 to the host, unless it is a host of its own', () => {
+    const model = compile(
+      ingress('shop/a', { annotations: { [`${A}from-to-www-redirect`]: 'true' }, rules: [rule('shop.example', [prefix('/', 'web', 80)]), rule('www.blog.example', [prefix('/', 'web', 80)]), rule('taken.example', [prefix('/', 'web', 80)])] }),
+      ingress('shop/b', { rules: [rule('www.taken.example', [prefix('/', 'web', 80)])] }),
+    );
+    const redirectOf = (host: string) => model.virtualHosts.find((v) => v.host === host)?.routes[0]?.policies?.redirect;
+    expect(redirectOf('www.shop.example')).toEqual({ url: '$scheme://shop.example$request_uri', status: 308 });
+    expect(redirectOf('blog.example')).toEqual({ url: '$scheme://www.blog.example$request_uri', status: 308 });
+    expect(redirectOf('www.taken.example')).toBeUndefined();
+  });
+});

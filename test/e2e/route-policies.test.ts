@@ -32,6 +32,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
     ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
     ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
+    policyIngress('aliased', 'aliased.example', { [`${A}server-alias`]: 'other-name.example', [`${A}from-to-www-redirect`]: 'true' }),
     policyIngress('cors-any', 'cors-any.example', { [`${A}enable-cors`]: 'true' }),
     policyIngress('cors-list', 'cors-list.example', {
       [`${A}enable-cors`]: 'true',
@@ -163,6 +164,13 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
       const other = await harness.get('cors-list.example', '/', { method: 'OPTIONS', headers: { origin } });
       expect([other.status, other.headers['access-control-allow-origin']], origin).toEqual([200, undefined]); // proxied: the echo answers
     }
+  });
+
+  it('server-alias serves the host’s routes under another name; from-to-www-redirect sends www. to the host with 308', async () => {
+    const alias = await harness.get('other-name.example', '/x');
+    expect([alias.status, alias.json?.host]).toEqual([200, 'other-name.example']);
+    const www = await harness.get('www.aliased.example', '/p?q=1');
+    expect([www.status, www.headers.location]).toEqual([308, 'http://aliased.example/p?q=1']);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

@@ -13,6 +13,7 @@ import {
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
 import { CORS_KEYS, parseCors } from './cors.js';
+import { FROM_TO_WWW_REDIRECT, parseHostAliases, SERVER_ALIAS, type HostAliasAnnotations } from './host-aliases.js';
 import { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST, parseRateLimit } from './rate-limit.js';
 import { parseRewrite, REWRITE_TARGET as REWRITE_TARGET_KEY, USE_REGEX as USE_REGEX_KEY } from './rewrite.js';
 import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
@@ -31,7 +32,9 @@ export { CORS_ALLOW_CREDENTIALS, CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_AL
 export { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST } from './rate-limit.js';
 export type { AnnotationProblem } from './values.js';
 
-export interface IngressAnnotations extends SslRedirectAnnotations {
+export { FROM_TO_WWW_REDIRECT, SERVER_ALIAS } from './host-aliases.js';
+
+export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnnotations {
   /** What every route of this Ingress carries; undefined when no per-route feature is set. */
   readonly policies: RoutePolicies | undefined;
   /** use-regex or rewrite-target: the paths are regular expressions, and their hosts in regex mode. */
@@ -64,6 +67,8 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   LIMIT_WHITELIST,
   LIMIT_ALLOWLIST,
   ...CORS_KEYS,
+  SERVER_ALIAS,
+  FROM_TO_WWW_REDIRECT,
 ]);
 
 const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -80,6 +85,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const rewrite = parseRewrite(raw, problems);
   const rateLimit = parseRateLimit(raw, problems);
   const cors = parseCors(raw, problems);
+  const hostAliases = parseHostAliases(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -94,6 +100,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   return {
     annotations: {
       ...sslRedirect,
+      ...hostAliases,
       policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
       regex: rewrite.regex,
       snippets: nginxKeys.filter(isSnippet),
