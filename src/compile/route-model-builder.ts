@@ -2,6 +2,7 @@
 // claim on a (host, path, pathType) or on the defaultBackend wins, and later ones get a warning.
 import type {
   BackendRef,
+  CanaryPolicy,
   DefaultRoute,
   Diagnostic,
   Route,
@@ -32,8 +33,18 @@ export class RouteModelBuilder {
   /** Ingresses that set server-alias or from-to-www-redirect, oldest first, with their rule hosts. */
   readonly #hostAliasing: Array<{ readonly ingress: CompiledIngress; readonly hosts: readonly string[] }> = [];
 
+  /** Canary Ingresses' paths, attached to the main routes with the same host and path at build. */
+  readonly #canaries: Array<{ readonly ingress: CompiledIngress; readonly candidate: CompiledIngress['routes'][number] }> = [];
+
   add(ingress: CompiledIngress): void {
     this.#owned.push(ingress.key);
+    if (ingress.annotations.canary !== undefined) {
+      // A canary shares host and path with its main Ingress by design: it claims nothing (no
+      // conflict), and its TLS and defaultBackend are the main Ingress's business.
+      this.#diagnostics.push(...ingress.diagnostics);
+      for (const candidate of ingress.routes) this.#canaries.push({ ingress, candidate });
+      return;
+    }
     if (ingress.annotations.serverAliases.length > 0 || ingress.annotations.fromToWwwRedirect) {
       const hosts = [...new Set(ingress.routes.map((r) => r.host).filter((h): h is string => h !== undefined))].sort(compareStrings);
       this.#hostAliasing.push({ ingress, hosts });
@@ -102,12 +113,14 @@ export class RouteModelBuilder {
     const virtualHosts: VirtualHost[] = [];
     let hostless: Route[] = [];
     const backends = new Map<string, BackendRef>();
+    const canaryOf = this.#attachCanaries();
+    for (const canary of canaryOf.values()) backends.set(canary.backend.key, canary.backend);
     let hostlessRegex = false;
     for (const [host, claims] of this.#hosts) {
       // ingress-nginx: one use-regex / rewrite-target Ingress on a host puts all its paths in regex mode.
       const regex = [...claims.values()].some((c) => this.#annotations.get(c.route.ingress)?.regex === true);
       const kept = regex ? [...claims.values()].filter((c) => this.#isUsableRegex(c, host)) : [...claims.values()];
-      const routes = kept.map((c) => this.#withPolicies(host, c.route)).sort(regex ? compareRegexRoutes : compareRoutes);
+      const routes = kept.map((c) => this.#withPolicies(host, c.route, canaryOf.get(c))).sort(regex ? compareRegexRoutes : compareRoutes);
       for (const route of routes) backends.set(route.backend.key, route.backend);
       if (host === HOSTLESS) {
         hostless = routes;
@@ -135,13 +148,38 @@ export class RouteModelBuilder {
    * The owning Ingress's policies. ssl-redirect applies where the host has TLS; force-ssl-redirect
    * everywhere (ingress-nginx).
    */
-  #withPolicies(host: string, route: Route): Route {
+  #withPolicies(host: string, route: Route, canary: CanaryPolicy | undefined): Route {
     const annotations = this.#annotations.get(route.ingress);
     if (annotations === undefined) return route;
     const redirect = annotations.forceSslRedirect || (annotations.sslRedirect && host !== HOSTLESS && this.#hasTls(host));
-    const policies = annotations.policies;
+    const policies = canary === undefined ? annotations.policies : Object.freeze({ ...annotations.policies, canary });
     if (!redirect && policies === undefined) return route;
     return { ...route, ...(redirect && { sslRedirect: true }), ...(policies && { policies }) };
+  }
+
+  /** Each canary path onto the main route with the same host and path (one canary per route, the oldest). */
+  #attachCanaries(): Map<Claim, CanaryPolicy> {
+    const attached = new Map<Claim, CanaryPolicy>();
+    for (const { ingress, candidate } of this.#canaries) {
+      const where = candidate.host === undefined ? 'hostless rules' : `host ${candidate.host}`;
+      const main = this.#hosts.get(candidate.host ?? HOSTLESS)?.get(candidate.key);
+      const taken = main === undefined ? undefined : attached.get(main);
+      if (main === undefined || taken !== undefined) {
+        this.#diagnostics.push({
+          severity: 'warning',
+          code: 'PORTICO_ERR_INGRESS_CANARY_UNMATCHED',
+          object: ingress.object,
+          field: `${candidate.field}.path`,
+          message: main === undefined
+            ? `canary path ${candidate.route.path} on ${where} ignored: no main Ingress serves that host and path`
+            : `canary path ${candidate.route.path} on ${where} ignored: Ingress ${taken!.ingress} (older) is already its canary`,
+        });
+        continue;
+      }
+      const rules = ingress.annotations.canary!;
+      attached.set(main, Object.freeze({ backend: candidate.route.backend, ingress: ingress.key, ...rules }));
+    }
+    return attached;
   }
 
   /**

@@ -485,6 +485,8 @@ class ClientConnection {
   /** Picks an endpoint and sends the request (or opens the tunnel); returns where the next request starts, or -1. */
   #forward(head: RequestHead, chunk: Buffer, bodyAt: number, match: PipelineMatch, edits: UpstreamEdits | undefined): number {
     const engine = this.#engine;
+    // A canary's backend: logs and metrics name it too.
+    if (edits?.backend !== undefined) match = { ...match, backend: edits.backend };
     const backend = engine.backends.get(match.backend.key);
     if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;

@@ -16,6 +16,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_INGRESS_DEFAULT_BACKEND_CONFLICT: 'Several owned Ingresses set spec.defaultBackend; the oldest wins.',
   PORTICO_ERR_INGRESS_ANNOTATION_INVALID: 'An Ingress annotation has a value Portico cannot use; its default applies.',
   PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED: 'An Ingress carries nginx.ingress.kubernetes.io annotations Portico does not implement; the Ingress is served without them (one warning per Ingress, naming them all).',
+  PORTICO_ERR_INGRESS_CANARY_UNMATCHED: 'A canary Ingress path has no main Ingress with the same host and path (or another canary has it already); the canary path is not served.',
   PORTICO_ERR_INGRESS_SNIPPET_REFUSED: 'An Ingress carries a *-snippet annotation (raw nginx configuration, never executed); the Ingress is not served, or is served without it with --snippet-annotations=ignore.',
   PORTICO_ERR_INGRESS_TLS_CONFLICT: 'Two Ingresses name different Secrets for one TLS host; the oldest Ingress wins.',
   PORTICO_ERR_TLS_SECRET_MISSING: 'The TLS Secret an Ingress names does not exist; the host gets the default certificate.',

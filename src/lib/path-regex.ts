@@ -19,6 +19,15 @@ export function compileRewriteRegex(path: string): RegexParse {
 
 function compile(source: string, path: string): RegexParse {
   if (!path.startsWith('/')) return { ok: false, reason: 'a regex path must start with "/"' };
+  return compileUserRegex(source, path);
+}
+
+/**
+ * A user's expression (`checked`, the part they wrote, inside `source`), case-insensitive: refused
+ * when it has control characters, can take exponential time, or is not valid JavaScript.
+ */
+export function compileUserRegex(source: string, checked: string = source): RegexParse {
+  const path = checked;
   if (/[\u0000-\u0020\u007f]/.test(path)) return { ok: false, reason: 'has whitespace or control characters' };
   const nested = nestedQuantifier(path);
   if (nested !== undefined) return { ok: false, reason: `has a quantified group holding a quantifier (${JSON.stringify(nested)}), which can take exponential time to match; refused` };

@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** A canary Ingress on the same host and path: which requests go to its backend. */
+  readonly canary?: CanaryPolicy;
   /** enable-cors and cors-*: CORS headers on responses, preflights answered by the proxy. */
   readonly cors?: CorsPolicy;
   /** limit-rps / limit-rpm: per client address, per Ingress (the route's `ingress`). */
@@ -46,6 +48,21 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface CanaryPolicy {
+  readonly backend: BackendRef;
+  /** `namespace/name` of the canary Ingress. */
+  readonly ingress: string;
+  /** Lower-case header name: `always` / `never`, or headerValue / headerPattern. */
+  readonly header?: string;
+  readonly headerValue?: string;
+  readonly headerPattern?: string;
+  /** Cookie name: `always` / `never`. */
+  readonly cookie?: string;
+  /** Out of weightTotal. */
+  readonly weight: number;
+  readonly weightTotal: number;
 }
 
 export interface CorsPolicy {

@@ -248,7 +248,8 @@ export class ProxyServer {
       applyEdits(fwd.headers, edits);
       if (edits.target !== undefined) fwd.target = edits.target;
       if (edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
-      this.#forward(fwd, match);
+      // A canary's backend: logs and metrics name it too.
+      this.#forward(fwd, edits.backend === undefined ? match : { ...match, backend: edits.backend });
     } else if (answer.kind === 'error') fwd.reply(answer.status, answer.code, match);
     else fwd.answerEmpty(answer, match);
   }
@@ -294,7 +295,7 @@ export class ProxyServer {
     const path = q < 0 ? target : target.slice(0, q);
     const requestHead: RequestHead = { headers: [], host: undefined, hasBody: false, upgrade: undefined, requestId: '' };
     buildRequestHead(req.rawHeaders, clientAddress, listener, authority, requestHead);
-    const match = this.#routes?.lookup(requestHead.host, path);
+    let match = this.#routes?.lookup(requestHead.host, path);
     if (match === undefined) {
       this.#rejectUpgrade({ req, socket, status: 404, code: 'PORTICO_ERR_PROXY_NO_ROUTE', host: requestHead.host, head: requestHead, clientAddress, start });
       return;
@@ -319,6 +320,7 @@ export class ProxyServer {
       }
       applyEdits(requestHead.headers, edits);
       if (edits.target !== undefined) target = edits.target;
+      if (edits.backend !== undefined) match = { ...match, backend: edits.backend };
     }
     const backend = this.#ctx.backends.get(match.backend.key);
     const endpoint = backend?.current.problem === undefined ? backend?.balancer.pick() : undefined;

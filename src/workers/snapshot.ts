@@ -192,6 +192,20 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     },
     appRoot: string,
     rewriteTarget: string,
+    canary: (v, p) => {
+      const c = object(v, p);
+      const opt = (key: string) => (c[key] === undefined ? {} : { [key]: string(c[key], `${p}.${key}`) });
+      return {
+        backend: backendRef(c['backend'], `${p}.backend`),
+        ingress: string(c['ingress'], `${p}.ingress`),
+        ...opt('header'),
+        ...opt('headerValue'),
+        ...opt('headerPattern'),
+        ...opt('cookie'),
+        weight: count(c['weight'], `${p}.weight`),
+        weightTotal: count(c['weightTotal'], `${p}.weightTotal`),
+      };
+    },
     cors: (v, p) => {
       const c = object(v, p);
       return {

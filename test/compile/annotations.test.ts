@@ -267,3 +267,43 @@ describe('server-alias and from-to-www-redirect', () => {
     expect(redirectOf('www.taken.example')).toBeUndefined();
   });
 });
+
+describe('canary', () => {
+  const canary = (name: string, annotations: Record<string, string>, host = 'h.example', path = '/') =>
+    ingress(`shop/${name}`, { annotations: { [`${A}canary`]: 'true', ...annotations }, rules: [rule(host, [prefix(path, 'web-canary', 80)])] });
+
+  it('a canary shares host and path with its main Ingress without a conflict, its backend in the model; its other annotations do not apply', () => {
+    const model = compile(
+      ingress('shop/main', { annotations: { [`${A}upstream-vhost`]: 'main.svc' }, rules: [rule('h.example', [prefix('/', 'web', 80)])] }),
+      canary('c', { [`${A}canary-by-header`]: 'X-Canary', [`${A}canary-weight`]: '20', [`${A}upstream-vhost`]: 'ignored.svc' }),
+    );
+    expect(model.virtualHosts[0]!.routes).toEqual([
+      expect.objectContaining({ ingress: 'shop/main', policies: { upstreamVhost: 'main.svc', canary: { backend: expect.objectContaining({ service: 'web-canary' }), ingress: 'shop/c', header: 'x-canary', weight: 20, weightTotal: 100 } } }),
+    ]);
+    expect(model.backends.map((b) => b.service)).toEqual(['web-canary', 'web']); // sorted by key: shop/web-canary/80 < shop/web/80
+    expect(model.diagnostics).toEqual([]);
+  });
+
+  it('a canary without a main path, or a second canary, is reported and not served', () => {
+    const model = compile(
+      ingress('shop/main', { rules: [rule('h.example', [prefix('/', 'web', 80)])] }),
+      canary('a', { [`${A}canary-weight`]: '10' }),
+      canary('b', { [`${A}canary-weight`]: '10' }),
+      canary('lost', {}, 'h.example', '/other'),
+    );
+    expect(model.virtualHosts[0]!.routes.map((r) => [r.path, r.policies?.canary?.ingress])).toEqual([['/', 'shop/a']]);
+    expect(model.diagnostics.map((d) => [d.code, d.object.name])).toEqual([
+      ['PORTICO_ERR_INGRESS_CANARY_UNMATCHED', 'b'],
+      ['PORTICO_ERR_INGRESS_CANARY_UNMATCHED', 'lost'],
+    ]);
+  });
+
+  it('reads the rules as ingress-nginx: a pattern only without a value, weights within the total, bad values warned', () => {
+    expect(parse({ [`${A}canary`]: 'true', [`${A}canary-by-header`]: 'x', [`${A}canary-by-header-value`]: 'v', [`${A}canary-by-header-pattern`]: 'p' }).annotations.canary).toEqual({ header: 'x', headerValue: 'v', weight: 0, weightTotal: 100 });
+    const { annotations, problems } = parse({ [`${A}canary`]: 'true', [`${A}canary-weight`]: '150', [`${A}canary-weight-total`]: '1000', [`${A}canary-by-cookie`]: 'bad cookie' });
+    expect(annotations.canary).toEqual({ weight: 150, weightTotal: 1000 });
+    expect(problems.map((p) => p.key)).toEqual([`${A}canary-by-cookie`]);
+    expect(parse({ [`${A}canary`]: 'true', [`${A}canary-weight`]: '1500', [`${A}canary-weight-total`]: '1000' }).problems.map((p) => p.key)).toEqual([`${A}canary-weight`]);
+    expect(parse({ [`${A}canary-weight`]: '10' }).annotations.canary).toBeUndefined();
+  });
+});

@@ -16,8 +16,16 @@ const policyIngress = (name: string, host: string, annotations: Record<string, s
 describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   let harness: Harness;
   let pods: EchoPod[];
+  let canaryPods: EchoPod[];
   const ingresses = (allowed: string) => [
     ...serviceFor('shop/web', pods),
+    ...serviceFor('shop/web-canary', canaryPods),
+    policyIngress('main', 'canary.example', {}),
+    ingress('shop/main-canary', {
+      className: 'portico',
+      annotations: { [`${A}canary`]: 'true', [`${A}canary-by-header`]: 'X-Canary', [`${A}canary-by-cookie`]: 'use_canary', [`${A}upstream-vhost`]: 'not-applied.svc' },
+      rules: [rule('canary.example', [prefix('/', 'web-canary', 80)])],
+    }),
     policyIngress('allowed', 'allowed.example', { [`${A}whitelist-source-range`]: allowed }),
     policyIngress('elsewhere', 'elsewhere.example', { [`${A}allowlist-source-range`]: '10.0.0.0/8, 192.0.2.7' }),
     policyIngress('denied', 'denied.example', { [`${A}denylist-source-range`]: '127.0.0.1' }),
@@ -48,11 +56,13 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
 
   beforeAll(async () => {
     pods = await startEchoPods('web', 1);
+    canaryPods = await startEchoPods('web-canary', 1);
     harness = await startHarness({ '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': ingresses('127.0.0.0/8') }, { dataPlane });
   });
   afterAll(async () => {
     await harness.close();
     await closePods(pods);
+    await closePods(canaryPods);
   });
 
   it('serves a client inside the allowlist and refuses one outside it with 403, before any endpoint is asked', async () => {
@@ -171,6 +181,18 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect([alias.status, alias.json?.host]).toEqual([200, 'other-name.example']);
     const www = await harness.get('www.aliased.example', '/p?q=1');
     expect([www.status, www.headers.location]).toEqual([308, 'http://aliased.example/p?q=1']);
+  });
+
+  it('canary: the header (always/never) before the cookie decides; without either, the main backend (weight 0); the canary’s own annotations do not apply', async () => {
+    const pod = async (headers: Record<string, string> = {}) => {
+      const res = await harness.get('canary.example', '/', { headers });
+      return [res.status, res.json?.pod, res.json?.host];
+    };
+    expect(await pod()).toEqual([200, 'web-0', 'canary.example']);
+    expect(await pod({ 'x-canary': 'always' })).toEqual([200, 'web-canary-0', 'canary.example']);
+    expect(await pod({ 'x-canary': 'never', cookie: 'use_canary=always' })).toEqual([200, 'web-0', 'canary.example']);
+    expect(await pod({ cookie: 'a=b; use_canary=always' })).toEqual([200, 'web-canary-0', 'canary.example']);
+    expect(harness.log.lines.filter((l) => String(l.code ?? '').startsWith('PORTICO_ERR_INGRESS_CONFLICT') && String(l.object).includes('main-canary'))).toEqual([]);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

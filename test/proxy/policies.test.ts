@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildRoutePipeline, newUpstreamEdits, type StepRequest, type StepResult } from '../../src/proxy/policies/pipeline.js';
+import type { CanaryPolicy } from '../../src/model/route-model.js';
+import { canaryStep } from '../../src/proxy/policies/canary.js';
 import { corsStep } from '../../src/proxy/policies/cors.js';
 import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
 import { rateLimitStep, RateLimitStore, RateLimitZone } from '../../src/proxy/policies/rate-limit.js';
@@ -143,6 +145,31 @@ describe('route steps', () => {
     expect(run('https://a_b.shop.example').fields).toEqual({});
     expect(run(undefined).fields).toEqual({});
     expect(run('https://app.example', 'OPTIONS').answer).toMatchObject({ kind: 'respond', status: 204, headers: expect.arrayContaining([['Access-Control-Allow-Origin', 'https://app.example'], ['Access-Control-Max-Age', '5']]) });
+  });
+
+  it('canary: header (value, pattern, always/never) before cookie before weight; never ends on the main backend', () => {
+    const canaryBackend = { key: 's/c/80', namespace: 's', service: 'c', port: 80 };
+    let dice = 0.5;
+    const pick = (policy: Partial<CanaryPolicy>, headers: Record<string, string>) => {
+      const step = canaryStep({ backend: canaryBackend, ingress: 's/canary', weight: 0, weightTotal: 100, ...policy }, () => dice);
+      const edits = newUpstreamEdits();
+      step.run(request({ header: (n) => headers[n] }), edits);
+      return edits.backend === undefined ? 'main' : 'canary';
+    };
+    expect(pick({ header: 'x-c' }, { 'x-c': 'always' })).toBe('canary');
+    expect(pick({ header: 'x-c', cookie: 'c' }, { 'x-c': 'never', cookie: 'c=always' })).toBe('main');
+    expect(pick({ header: 'x-c', cookie: 'c' }, { 'x-c': 'maybe', cookie: 'a=1; c=always' })).toBe('canary');
+    expect(pick({ header: 'x-c', headerValue: 'v2' }, { 'x-c': 'v2' })).toBe('canary');
+    expect(pick({ header: 'x-c', headerValue: 'v2' }, { 'x-c': 'always' })).toBe('main'); // with a value, always is just another value
+    expect(pick({ header: 'x-c', headerPattern: '^beta-' }, { 'x-c': 'beta-7' })).toBe('canary');
+    expect(pick({ header: 'x-c', headerPattern: '^beta-' }, { 'x-c': 'Beta-7' })).toBe('main'); // case-sensitive, as ngx.re.match
+    expect(pick({ weight: 30 }, {})).toBe('main'); // 0.5 × 100 = 50 ≥ 30
+    dice = 0.29;
+    expect(pick({ weight: 30 }, {})).toBe('canary');
+    expect(pick({ weight: 30, cookie: 'c' }, { cookie: 'c=never' })).toBe('main');
+    dice = 0.999;
+    expect(pick({ weight: 100 }, {})).toBe('canary');
+    expect(pick({ weight: 0 }, {})).toBe('main');
   });
 });
 

@@ -12,6 +12,7 @@ import {
   TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
+import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
 import { CORS_KEYS, parseCors } from './cors.js';
 import { FROM_TO_WWW_REDIRECT, parseHostAliases, SERVER_ALIAS, type HostAliasAnnotations } from './host-aliases.js';
 import { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WHITELIST, parseRateLimit } from './rate-limit.js';
@@ -33,10 +34,13 @@ export { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WH
 export type { AnnotationProblem } from './values.js';
 
 export { FROM_TO_WWW_REDIRECT, SERVER_ALIAS } from './host-aliases.js';
+export { CANARY, CANARY_BY_COOKIE, CANARY_BY_HEADER, CANARY_BY_HEADER_PATTERN, CANARY_BY_HEADER_VALUE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, type CanaryRules } from './canary.js';
 
 export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnnotations {
   /** What every route of this Ingress carries; undefined when no per-route feature is set. */
   readonly policies: RoutePolicies | undefined;
+  /** canary: "true": this Ingress's paths are canaries of the main Ingress's same paths. */
+  readonly canary: CanaryRules | undefined;
   /** use-regex or rewrite-target: the paths are regular expressions, and their hosts in regex mode. */
   readonly regex: boolean;
   /** `nginx.ingress.kubernetes.io/*-snippet` keys present (raw nginx configuration: never executed). */
@@ -69,6 +73,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   ...CORS_KEYS,
   SERVER_ALIAS,
   FROM_TO_WWW_REDIRECT,
+  ...CANARY_KEYS,
 ]);
 
 const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -86,6 +91,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const rateLimit = parseRateLimit(raw, problems);
   const cors = parseCors(raw, problems);
   const hostAliases = parseHostAliases(raw, problems);
+  const canary = parseCanary(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -103,6 +109,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
       ...hostAliases,
       policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
       regex: rewrite.regex,
+      canary,
       snippets: nginxKeys.filter(isSnippet),
       unsupported: nginxKeys.filter((key) => !isSnippet(key) && !SUPPORTED_ANNOTATIONS.has(key)),
     },

@@ -10,6 +10,7 @@
 import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
+import { canaryStep } from './canary.js';
 import { corsStep } from './cors.js';
 import { appRootStep, redirectStep } from './redirect.js';
 import { rateLimitStep, RateLimitStore } from './rate-limit.js';
@@ -40,7 +41,7 @@ export function answerFieldLines(answer: Exclude<StepAnswer, { kind: 'error' }>)
 }
 
 export function newUpstreamEdits(): UpstreamEdits {
-  return { target: undefined, host: undefined, headers: [], responseHeaders: [] };
+  return { target: undefined, host: undefined, backend: undefined, headers: [], responseHeaders: [] };
 }
 
 /**
@@ -60,6 +61,7 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.redirect) request.push(redirectStep(policies.redirect));
   if (route.sslRedirect === true) request.push(sslRedirectStep());
   if (policies?.cors) request.push(corsStep(policies.cors));
+  if (policies?.canary) request.push(canaryStep(policies.canary, context.random ?? Math.random));
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));
@@ -75,6 +77,8 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
 /** What steps keep across route-table builds: rate-limit state, and the clock it runs on. */
 export interface PipelineContext {
   readonly rateLimits: RateLimitStore;
+  /** [0, 1): canary weights (Math.random unless a test pins it). */
+  readonly random?: () => number;
 }
 
 let processWide: PipelineContext | undefined;

@@ -1,6 +1,6 @@
 // The contract between route steps and the data planes that run them (see pipeline.ts).
 import type { ErrorCode } from '../../lib/errors.js';
-import type { RouteMatch } from '../../model/route-model.js';
+import type { BackendRef, RouteMatch } from '../../model/route-model.js';
 
 /** What a step sees of a request. The data plane builds it only for routes with a pipeline. */
 export interface StepRequest {
@@ -29,6 +29,8 @@ export interface UpstreamEdits {
   target: string | undefined;
   /** Replaces the Host header. */
   host: string | undefined;
+  /** Another backend for this request (a canary's). */
+  backend: BackendRef | undefined;
   /** Header fields added to the upstream request, after the proxy's own. */
   readonly headers: Array<readonly [name: string, value: string]>;
   /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS). */
