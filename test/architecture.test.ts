@@ -68,7 +68,7 @@ const DYNAMIC_IMPORTS: Record<string, { readonly specifiers: readonly string[]; 
     why: 'the Kubernetes client cost again: `portico help` and the other commands never load it for the lb-controller',
   },
   'cmd/portico.ts': {
-    specifiers: ['./controller-command.js', './demo-command.js', './service-proxy-command.js', './node-agent-command.js', './dns-command.js', './lb-controller-command.js', './lab-command.js', './cni-command.js', './certs-command.js', './bench-command.js'].map((s) => `'${s}'`),
+    specifiers: ['./controller-command.js', './demo-command.js', './service-proxy-command.js', './node-agent-command.js', './dns-command.js', './lb-controller-command.js', './lab-command.js', './cni-command.js', './migrate-check-command.js', './certs-command.js', './bench-command.js'].map((s) => `'${s}'`),
     why: 'each command is loaded when it runs: `portico controller` does not load the DNS server, the lab, the CNI plugin… (~10 MB resident)',
   },
   'cmd/bench-command.ts': {

@@ -7,7 +7,7 @@ import { runWorker, WORKER_ID_ENV, workerIdOf, type RunningWorker } from '../wor
 import { PorticoError } from '../lib/errors.js';
 import { parseAccessLogFields } from '../proxy/access-log.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { parseFlags, type FlagSpec } from './flags.js';
+import { parseFlags, parseSnippetAnnotations, type FlagSpec } from './flags.js';
 
 /** Flag names follow ingress-nginx where the concept matches. */
 export const CONTROLLER_FLAGS = {
@@ -40,12 +40,6 @@ export const CONTROLLER_FLAGS = {
 } as const satisfies Record<string, FlagSpec>;
 
 export type ControllerFlags = ReturnType<typeof parseFlags<typeof CONTROLLER_FLAGS>>;
-
-/** `--snippet-annotations refuse|ignore`. */
-export function parseSnippetAnnotations(raw: string | undefined): 'refuse' | 'ignore' {
-  if (raw === undefined || raw === 'refuse' || raw === 'ignore') return raw ?? 'refuse';
-  throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--snippet-annotations must be refuse or ignore, got ${JSON.stringify(raw)}`);
-}
 
 /** Upper bound for --workers N: far above any core count a controller pod gets, low enough to catch a typo. */
 const MAX_WORKERS = 1024;

@@ -76,3 +76,9 @@ export function parseDurationFlag(name: string, value: string): number {
   const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
   return Math.round(Number(match[1]) * scale);
 }
+
+/** `--snippet-annotations refuse|ignore`. */
+export function parseSnippetAnnotations(raw: string | undefined): 'refuse' | 'ignore' {
+  if (raw === undefined || raw === 'refuse' || raw === 'ignore') return raw ?? 'refuse';
+  throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--snippet-annotations must be refuse or ignore, got ${JSON.stringify(raw)}`);
+}

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { PorticoError } from '../lib/errors.js';
 import { checkLabName } from '../lab/layout.js';
 import { labApply, labDown, labDrain, labScale, labStatus, labUp, type LabStatus } from '../lab/lab.js';
 import { parseFlags, type FlagSpec } from './flags.js';
+import { expandShortFlags, readInputs } from './manifest-inputs.js';
 
 // `portico lab up|apply|delete|scale|drain|status|down`: every subcommand takes --name.
 
@@ -18,41 +18,6 @@ export const LAB_FLAGS = {
 } as const satisfies Record<string, FlagSpec>;
 
 const SUBCOMMANDS = ['up', 'apply', 'delete', 'scale', 'drain', 'status', 'down'];
-
-/** `-f A -f B` and `-n NS`, `-o json` short forms, before the shared flag parser. */
-function expandShortFlags(argv: readonly string[]): { args: string[]; files: string[]; positionals: string[] } {
-  const args: string[] = [];
-  const files: string[] = [];
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-f' || arg === '--filename') files.push(argv[++i] ?? '');
-    else if (arg.startsWith('--filename=')) files.push(arg.slice('--filename='.length));
-    else if (arg === '-n') args.push('--namespace', argv[++i] ?? '');
-    else if (arg === '-o') args.push('--output', argv[++i] ?? '');
-    else if (!arg.startsWith('-') && (args.length === 0 || !args[args.length - 1]!.startsWith('--') || args[args.length - 1]!.includes('='))) positionals.push(arg);
-    else args.push(arg);
-  }
-  return { args, files, positionals };
-}
-
-async function readInputs(files: readonly string[]): Promise<Array<{ text: string; source: string }>> {
-  if (files.length === 0) throw new PorticoError('PORTICO_ERR_CLI_FLAG', 'give the objects with -f FILE (or -f - for stdin)');
-  const out: Array<{ text: string; source: string }> = [];
-  for (const file of files) {
-    if (file === '-') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      out.push({ text: Buffer.concat(chunks).toString('utf8'), source: 'stdin' });
-    } else {
-      const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-        throw new PorticoError('PORTICO_ERR_MANIFEST_READ', `cannot read ${file}: ${error.message}`);
-      });
-      out.push({ text, source: file });
-    }
-  }
-  return out;
-}
 
 function renderStatus(status: LabStatus): string {
   const lines = ['NODES'];

@@ -87,6 +87,25 @@ describe('portico CLI', () => {
     expect(result.stdout).toMatch(/^portico \d+\.\d+\.\d+ \(node v24\./);
   });
 
+  it('migrate-check: one line per annotation, exit 1 when something would change, 0 when not; a directory, JSON, and a bad flag', () => {
+    const fixtures = join(import.meta.dirname, '..', 'fixtures', 'migrate');
+    const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'migrate-check', ...args], { encoding: 'utf8' });
+    const apps = run('-f', join(fixtures, 'apps.yaml'));
+    expect(apps.status).toBe(1);
+    expect(apps.stdout).toContain('  refused    configuration-snippet: "more_set_headers');
+    expect(apps.stdout).toContain('  ignored    proxy-body-size: 8m — not implemented by Portico yet');
+    expect(apps.stdout).toContain('ConfigMap ingress-nginx/ingress-nginx-controller');
+    expect(apps.stdout).toContain('--ingress-class nginx');
+    expect(apps.stdout).toMatch(/\(exit 1\)\.\n$/);
+    const clean = run('-f', join(fixtures, 'clean.yaml'));
+    expect([clean.status, clean.stdout.trim().split('\n').at(-1)]).toEqual([0, 'Nothing would behave differently from ingress-nginx.']);
+    const both = run('-f', fixtures, '-o', 'json');
+    expect(both.status).toBe(1);
+    expect((JSON.parse(both.stdout) as { ingresses: unknown[] }).ingresses).toHaveLength(4);
+    const bad = run('-f', join(fixtures, 'clean.yaml'), '--output', 'xml');
+    expect([bad.status, bad.stderr]).toEqual([2, expect.stringContaining('--output must be text or json')]);
+  });
+
   it('runs on Node 24 even when an older system node starts it', () => {
     const system = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' });
     if (system.status !== 0) return; // no system node on this machine: nothing to check

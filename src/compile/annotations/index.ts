@@ -76,7 +76,22 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   ...CANARY_KEYS,
 ]);
 
-const isSnippet = (key: string): boolean => key.endsWith('-snippet');
+export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
+
+/** Where a supported annotation behaves differently from ingress-nginx (migrate-check and the README say so). */
+export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
+  [WHITELIST_KEY]: 'checked before redirects; an unreadable list answers 403 to everyone',
+  [ALLOWLIST_KEY]: 'checked before redirects; an unreadable list answers 403 to everyone',
+  [DENYLIST_KEY]: 'checked before redirects; an unreadable list answers 403 to everyone',
+  [LIMIT_RPS]: 'counted per worker process with --workers N (nginx shares one zone)',
+  [LIMIT_RPM]: 'counted per worker process with --workers N (nginx shares one zone)',
+  [USE_REGEX_KEY]: 'JavaScript regular expressions; refused when they can backtrack exponentially; paths match with only unreserved characters percent-decoded',
+  [REWRITE_TARGET_KEY]: 'JavaScript regular expressions; only $1…$9 in the target',
+  [PERMANENT_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
+  [TEMPORAL_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
+  [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
+  [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
+};
 
 export function parseIngressAnnotations(ingress: Ingress): { annotations: IngressAnnotations; problems: AnnotationProblem[] } {
   const raw = ingress.metadata.annotations ?? {};
