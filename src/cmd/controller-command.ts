@@ -7,6 +7,7 @@ import { runWorker, WORKER_ID_ENV, workerIdOf, type RunningWorker } from '../wor
 import { PorticoError } from '../lib/errors.js';
 import { parseAccessLogFields } from '../proxy/access-log.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
+import { parseNginxSize } from '../compile/annotations/index.js';
 import { parseFlags, parseSnippetAnnotations, type FlagSpec } from './flags.js';
 
 /** Flag names follow ingress-nginx where the concept matches. */
@@ -28,6 +29,7 @@ export const CONTROLLER_FLAGS = {
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
+  'proxy-body-size': { type: 'string', default: '1m', description: 'Largest request body where an Ingress sets no proxy-body-size annotation, in nginx size syntax (1m, 512k, 0 = no limit); over it the client gets 413 (ingress-nginx\'s default 1m)' },
   'snippet-annotations': { type: 'string', default: 'refuse', description: 'Ingresses with nginx *-snippet annotations (never executed): refuse (not served, as ingress-nginx with snippets disabled) or ignore (served without the snippet)' },
   'data-plane': { type: 'string', default: 'engine', choices: ['node', 'engine'], description: 'engine: Portico\'s own HTTP/1.1 engine (src/engine, the default); node: node:http + undici (the previous data plane)' },
   'max-connections-per-client': { type: 'string', default: '1024', description: 'Engine data plane: open connections one client address may hold; over it a new connection gets 503 and is closed (0: unlimited)' },
@@ -90,6 +92,8 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--max-connections-per-client must be a whole number (0: unlimited), got ${JSON.stringify(maxPerClient)}`);
   }
   const accessLogFields = flags['access-log-fields'] !== undefined ? parseAccessLogFields(flags['access-log-fields']) : undefined;
+  const maxBodySize = parseNginxSize(flags['proxy-body-size'] ?? '1m');
+  if (maxBodySize === undefined) throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--proxy-body-size must be a size such as 1m, 512k or 0, got ${JSON.stringify(flags['proxy-body-size'])}`);
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const hsts = flags.hsts === 'true' ? { maxAge, includeSubDomains: flags['hsts-include-subdomains'] === 'true' } : false;
   // A process forked by a primary (--workers N ≥ 2) serves traffic with the configuration it is sent.
@@ -102,6 +106,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
         logger,
         dataPlane: flags['data-plane'] as 'node' | 'engine',
         maxConnectionsPerClient: Number(maxPerClient),
+        maxBodySize,
         ...(flags['bind-address'] !== undefined && { bindAddress: flags['bind-address'] }),
         ...(flags['disable-access-log'] && { accessLog: false as const }),
         ...(accessLogFields && { accessLogFields }),
@@ -137,6 +142,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     ...(flags['bind-address'] !== undefined && { bindAddress: flags['bind-address'] }),
     dataPlane: flags['data-plane'] as 'node' | 'engine',
     maxConnectionsPerClient: Number(maxPerClient),
+    maxBodySize,
     compile: {
       controllerClass: flags['controller-class'] ?? DEFAULT_COMPILE_OPTIONS.controllerClass,
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,

@@ -50,6 +50,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   dataPlane?: 'node' | 'engine';
   /** --max-connections-per-client (engine data plane): open connections per client address; 0 unlimited. Default 1024. */
   maxConnectionsPerClient?: number;
+  /** --proxy-body-size, bytes (0: none): the request body limit where a route sets none. Default 1 MiB, as ingress-nginx. */
+  maxBodySize?: number;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
   compile: CompileOptions;
@@ -77,6 +79,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
 };
 
 export const DEFAULT_SHUTDOWN_GRACE_PERIOD_MS = 5_000;
+/** ingress-nginx's proxy-body-size default. */
+export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
 
 export interface RunningController {
@@ -131,6 +135,7 @@ export async function startController(options: StartControllerOptions): Promise<
         observer: metrics,
         drainTimeoutMs: drainTimeout,
         ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
+        maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
         ...(accessLog && { accessLog }),
         ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
         ...(options.hsts !== undefined && { hsts: options.hsts }),

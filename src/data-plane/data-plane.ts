@@ -71,6 +71,8 @@ export interface DataPlaneOptions {
   readonly hsts?: HstsOptions | false;
   /** The engine's per-client-address connection limit (--max-connections-per-client). */
   readonly maxConnectionsPerClient?: number;
+  /** --proxy-body-size, bytes (0: none), where a route sets no proxy-body-size. */
+  readonly maxBodySize?: number;
 }
 
 /** The selected data plane, as the controller (one process) and every worker (`--workers`) build it. */
@@ -84,6 +86,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         logger,
         observer,
         ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
+        ...(options.maxBodySize !== undefined && { maxBodySize: options.maxBodySize }),
         ...(accessLog && { accessLog }),
         ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
         ...(hsts !== undefined && { hsts }),
@@ -99,6 +102,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       drainTimeout: options.drainTimeoutMs,
       // The pools close after the controller stops, so no rebuild ever meets a closed registry.
       closeBackends: false,
+      ...(options.maxBodySize !== undefined && { maxBodySize: options.maxBodySize }),
       ...(accessLog && { accessLog }),
       ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
       ...(options.hsts !== undefined && { hsts: options.hsts }),

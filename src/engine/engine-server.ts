@@ -54,6 +54,8 @@ export interface EngineServerOptions {
    * (PORTICO_ERR_PROXY_CLIENT_LIMIT) and is closed. Default DEFAULT_MAX_CONNECTIONS_PER_CLIENT (1024); 0: unlimited.
    */
   readonly maxConnectionsPerClient?: number;
+  /** Largest request body, bytes, where the route sets none (proxy-body-size); 0 or absent: no limit. */
+  readonly maxBodySize?: number;
   /** Request body buffered before an upstream connection is taken, bytes. Default REQUEST_BUFFER_BYTES (64 KiB). */
   readonly requestBufferSize?: number;
 }
@@ -140,6 +142,10 @@ export class EngineServer {
 
   get requestBufferSize(): number {
     return this.#options.requestBufferSize ?? REQUEST_BUFFER_BYTES;
+  }
+
+  get maxBodySize(): number {
+    return this.#options.maxBodySize ?? 0;
   }
 
   get endpointWaitMs(): number {
@@ -451,6 +457,11 @@ class ClientConnection {
     }
     const match = engine.routes?.lookup(head.hostField === -1 && head.form !== 'absolute' ? undefined : head.host, head.path);
     if (match === undefined) return this.#reply(head, 404, 'PORTICO_ERR_PROXY_NO_ROUTE', bodyAt);
+    // nginx checks client_max_body_size as soon as the location is known, before any step.
+    if (head.framing === 'length' && head.contentLength > 0) {
+      const limit = match.route?.policies?.maxBodySize ?? engine.maxBodySize;
+      if (limit > 0 && head.contentLength > limit) return this.#reply(head, 413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE', bodyAt, match);
+    }
     const pipeline = match.pipeline;
     if (pipeline === undefined) return this.#forward(head, chunk, bodyAt, match, undefined);
     const edits = newUpstreamEdits();
@@ -531,6 +542,7 @@ class ClientConnection {
       requestId,
       start: this.#requestStart,
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
+      ...(head.framing === 'chunked' && { maxChunkedBytes: match.route?.policies?.maxBodySize ?? engine.maxBodySize }),
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -664,11 +676,11 @@ class ClientConnection {
   }
 
   /** Bad request body framing: answer 400 unless the response has started, then close. */
-  requestBodyFailed(responseStarted: boolean): void {
+  requestBodyFailed(responseStarted: boolean, status = 400, code: ErrorCode = 'PORTICO_ERR_PROXY_BAD_REQUEST'): void {
     if (responseStarted) {
       this.#state = 'closed';
       this.#socket.destroy();
-    } else this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    } else this.#replyAndClose(status, code);
   }
 
   /** The response is complete; keepAlive: go on with the next request. */
@@ -715,6 +727,8 @@ interface ExchangeOptions {
   readonly start: number;
   /** Route steps' fields for the client's response (CORS), replacing the upstream's of the same names. */
   readonly responseFields?: ReadonlyArray<readonly [string, string]>;
+  /** A chunked body's limit, bytes on the wire (0: none); a Content-Length was checked before. */
+  readonly maxChunkedBytes?: number;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -791,6 +805,13 @@ class Exchange {
     if (until > at) {
       this.#bodySent = true;
       this.#requestBytes += until - at;
+      const limit = this.#o.maxChunkedBytes;
+      if (limit !== undefined && limit > 0 && this.#requestBytes > limit) {
+        // Past proxy-body-size: the upstream never gets a complete request; the client gets 413.
+        this.#fail();
+        this.#o.client.requestBodyFailed(this.#responseStarted, 413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE');
+        return -1;
+      }
       const part = chunk.subarray(at, until);
       const upstream = this.#upstream;
       if (upstream) {

@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** proxy-body-size: the largest request body, bytes (0: no limit); absent: the controller's default. */
+  readonly maxBodySize?: number;
   /** A canary Ingress on the same host and path: which requests go to its backend. */
   readonly canary?: CanaryPolicy;
   /** enable-cors and cors-*: CORS headers on responses, preflights answered by the proxy. */

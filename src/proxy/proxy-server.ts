@@ -53,6 +53,8 @@ export interface ProxyServerOptions {
   readonly endpointWaitMs?: number;
   /** close() also closes the registry's pools (default true). */
   readonly closeBackends?: boolean;
+  /** Largest request body, bytes, where the route sets none (proxy-body-size); 0 or absent: no limit. Only a Content-Length is checked on this plane. */
+  readonly maxBodySize?: number;
   /** Strict-Transport-Security on HTTPS responses (ingress-nginx defaults: on, 1 year, subdomains). */
   readonly hsts?: HstsOptions | false;
 }
@@ -227,6 +229,15 @@ export class ProxyServer {
     if (match === undefined) {
       fwd.reply(404, 'PORTICO_ERR_PROXY_NO_ROUTE', undefined);
       return;
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined) {
+      const limit = match.route?.policies?.maxBodySize ?? this.#options.maxBodySize ?? 0;
+      if (limit > 0 && Number(declared) > limit) {
+        res.shouldKeepAlive = false;
+        fwd.reply(413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE', match);
+        return;
+      }
     }
     const pipeline = match.pipeline;
     if (pipeline === undefined) {

@@ -192,6 +192,7 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     },
     appRoot: string,
     rewriteTarget: string,
+    maxBodySize: count,
     canary: (v, p) => {
       const c = object(v, p);
       const opt = (key: string) => (c[key] === undefined ? {} : { [key]: string(c[key], `${p}.${key}`) });

@@ -78,6 +78,7 @@ export interface StartWorkerOptions {
   readonly logger: Logger;
   readonly dataPlane?: DataPlaneKind;
   readonly maxConnectionsPerClient?: number;
+  readonly maxBodySize?: number;
   readonly bindAddress?: string;
   readonly accessLog?: Logger | false;
   readonly accessLogFields?: readonly AccessLogField[];
@@ -148,6 +149,7 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
     observer,
     drainTimeoutMs: options.shutdownDrainTimeoutMs,
     ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
+    ...(options.maxBodySize !== undefined && { maxBodySize: options.maxBodySize }),
     ...(accessLog && { accessLog }),
     ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),

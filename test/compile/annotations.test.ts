@@ -101,7 +101,7 @@ describe('annotations Portico does not implement, and snippets', () => {
   it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
     const model = compile(
       ingress('shop/a', {
-        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-body-size`]: '8m', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}affinity`]: 'cookie' },
+        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-buffer-size`]: '8k', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}affinity`]: 'cookie' },
         rules: [rule('h.example', [prefix('/', 'web', 80)])],
       }),
     );
@@ -112,7 +112,7 @@ describe('annotations Portico does not implement, and snippets', () => {
         code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
         object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
         field: 'metadata.annotations',
-        message: `not implemented by Portico, served without: ${A}affinity, ${A}limit-connections, ${A}proxy-body-size`,
+        message: `not implemented by Portico, served without: ${A}affinity, ${A}limit-connections, ${A}proxy-buffer-size`,
       },
     ]);
   });

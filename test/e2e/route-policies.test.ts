@@ -36,11 +36,13 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('temp', 'temp.example', { [`${A}temporal-redirect`]: 'https://$host.maintenance.example/?from=$uri', [`${A}permanent-redirect`]: 'https://never.example/' }),
     policyIngress('approot', 'approot.example', { [`${A}app-root`]: '/app1' }),
     policyIngress('snippet', 'snippet.example', { [`${A}configuration-snippet`]: 'more_set_headers "X-Evil: 1";' }),
-    policyIngress('unknown', 'unknown.example', { [`${A}proxy-body-size`]: '8m' }),
+    policyIngress('unknown', 'unknown.example', { [`${A}affinity`]: 'cookie' }),
     // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
     ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
     ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
     policyIngress('aliased', 'aliased.example', { [`${A}server-alias`]: 'other-name.example', [`${A}from-to-www-redirect`]: 'true' }),
+    policyIngress('small', 'small.example', { [`${A}proxy-body-size`]: '1k' }),
+    policyIngress('unlimited', 'unlimited.example', { [`${A}proxy-body-size`]: '0' }),
     policyIngress('cors-any', 'cors-any.example', { [`${A}enable-cors`]: 'true' }),
     policyIngress('cors-list', 'cors-list.example', {
       [`${A}enable-cors`]: 'true',
@@ -127,7 +129,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect((await harness.get('unknown.example', '/')).status).toBe(200);
     const warning = harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED' && String(l.object).includes('shop/unknown'));
     expect(warning).toMatchObject({ level: 'warn' });
-    expect(String(warning?.msg)).toContain(`${A}proxy-body-size`);
+    expect(String(warning?.msg)).toContain(`${A}affinity`);
   });
 
   it('rewrite-target: the backend gets the capture-built path with the query; the host is in regex mode (case-insensitive prefixes)', async () => {
@@ -193,6 +195,29 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect(await pod({ 'x-canary': 'never', cookie: 'use_canary=always' })).toEqual([200, 'web-0', 'canary.example']);
     expect(await pod({ cookie: 'a=b; use_canary=always' })).toEqual([200, 'web-canary-0', 'canary.example']);
     expect(harness.log.lines.filter((l) => String(l.code ?? '').startsWith('PORTICO_ERR_INGRESS_CONFLICT') && String(l.object).includes('main-canary'))).toEqual([]);
+  });
+
+  it('proxy-body-size: a Content-Length over the route’s limit gets 413 before anything goes upstream; the default is 1m (ingress-nginx), 0 lifts it', async () => {
+    const served = pods[0]!.requests;
+    expect((await harness.get('small.example', '/', { method: 'POST', body: 'x'.repeat(1024) })).status).toBe(200);
+    const over = await harness.get('small.example', '/', { method: 'POST', body: 'x'.repeat(1025) });
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toMatchObject({ status: 413, code: 'PORTICO_ERR_PROXY_BODY_TOO_LARGE' });
+    // Only the head: the answer comes from the Content-Length alone.
+    const head = (host: string, length: number) => `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${length}\r\n\r\n`;
+    expect(await rawExchange(harness.port, head('allowed.example', 1024 * 1024 + 1))).toMatch(/^HTTP\/1\.1 413 /);
+    expect(pods[0]!.requests - served).toBe(1);
+    expect((await harness.get('allowed.example', '/', { method: 'POST', body: 'x'.repeat(64 * 1024) })).status).toBe(200);
+    expect((await harness.get('unlimited.example', '/', { method: 'POST', body: Buffer.alloc(1024 * 1024 + 1) })).status).toBe(200);
+  });
+
+  it.runIf(dataPlane === 'engine')('proxy-body-size: a chunked body is counted as it arrives; past the limit the client gets 413 and the backend nothing', async () => {
+    const served = pods[0]!.requests;
+    const chunk = 'x'.repeat(600);
+    const chunked = (n: number) => `POST / HTTP/1.1\r\nHost: small.example\r\nTransfer-Encoding: chunked\r\n\r\n${`258\r\n${chunk}\r\n`.repeat(n)}0\r\n\r\n`;
+    expect(await rawExchange(harness.port, chunked(2))).toMatch(/^HTTP\/1\.1 413 /);
+    expect(pods[0]!.requests).toBe(served);
+    expect(await rawExchange(harness.port, chunked(1).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

@@ -17,6 +17,7 @@ const everyPolicy: Required<RoutePolicies> = {
   redirect: { url: 'https://new.example.com$request_uri', status: 308 },
   appRoot: '/app',
   rewriteTarget: '/$1',
+  maxBodySize: 8 * 1024 * 1024,
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },
   canary: { backend: { key: 'shop/web-canary/80', namespace: 'shop', service: 'web-canary', port: 80 }, ingress: 'shop/canary', header: 'x-canary', headerPattern: '^yes', cookie: 'c', weight: 10, weightTotal: 100 },
   cors: { origins: ['https://*.shop.example', 'https://shop.example'], methods: 'GET, POST', headers: 'Content-Type', expose: 'X-Total', credentials: false, maxAge: 600 },

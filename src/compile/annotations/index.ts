@@ -12,6 +12,7 @@ import {
   TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
+import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
 import { CORS_KEYS, parseCors } from './cors.js';
 import { FROM_TO_WWW_REDIRECT, parseHostAliases, SERVER_ALIAS, type HostAliasAnnotations } from './host-aliases.js';
@@ -34,6 +35,7 @@ export { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WH
 export type { AnnotationProblem } from './values.js';
 
 export { FROM_TO_WWW_REDIRECT, SERVER_ALIAS } from './host-aliases.js';
+export { parseNginxSize, PROXY_BODY_SIZE } from './body-size.js';
 export { CANARY, CANARY_BY_COOKIE, CANARY_BY_HEADER, CANARY_BY_HEADER_PATTERN, CANARY_BY_HEADER_VALUE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, type CanaryRules } from './canary.js';
 
 export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnnotations {
@@ -74,6 +76,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   SERVER_ALIAS,
   FROM_TO_WWW_REDIRECT,
   ...CANARY_KEYS,
+  PROXY_BODY_SIZE,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -89,6 +92,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [REWRITE_TARGET_KEY]: 'JavaScript regular expressions; only $1…$9 in the target',
   [PERMANENT_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
   [TEMPORAL_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
+  [PROXY_BODY_SIZE]: 'a chunked body is counted with its chunk framing; past the limit mid-upload (beyond the first 64 KiB) the upstream request is cut and the client gets 413',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
 };
@@ -107,6 +111,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const cors = parseCors(raw, problems);
   const hostAliases = parseHostAliases(raw, problems);
   const canary = parseCanary(raw, problems);
+  const maxBodySize = parseBodySize(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -116,6 +121,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(rewrite.rewriteTarget !== undefined && { rewriteTarget: rewrite.rewriteTarget }),
     ...(rateLimit && { rateLimit }),
     ...(cors && { cors }),
+    ...(maxBodySize !== undefined && { maxBodySize }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
