@@ -26,7 +26,7 @@ import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogFiel
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
-import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
+import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
@@ -81,6 +81,12 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
 /**
+ * Response body bytes (of one upstream chunk) copied after the response head into one buffer and
+ * one write: cheaper than the writev of two for a small response; a larger part goes out corked
+ * beside the head instead of being copied.
+ */
+const COALESCE_BODY_BYTES = 4096;
+/**
  * Request body bytes read before an upstream connection is taken (nginx's proxy_request_buffering,
  * in memory): a body up to this size is read whole first, so an upload that stalls holds no
  * upstream connection; a larger one connects once this much has arrived and then streams with
@@ -116,6 +122,7 @@ export class EngineServer {
     this.accessLog = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
     this.observer = options.observer;
     this.#maxPerClient = options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
+    this.timeouts = { client: options.clientTimeoutMs ?? 60_000, keepAlive: options.keepAliveTimeoutMs ?? 75_000, upstream: options.upstreamTimeoutMs ?? 60_000 };
   }
 
   get routes(): RouteLookup<PipelineMatch> | undefined {
@@ -146,9 +153,8 @@ export class EngineServer {
     return this.#options.endpointWaitMs ?? 1_000;
   }
 
-  get timeouts(): { client: number; keepAlive: number; upstream: number } {
-    return { client: this.#options.clientTimeoutMs ?? 60_000, keepAlive: this.#options.keepAliveTimeoutMs ?? 75_000, upstream: this.#options.upstreamTimeoutMs ?? 60_000 };
-  }
+  /** Computed once: the hot path reads them per request. */
+  readonly timeouts: { readonly client: number; readonly keepAlive: number; readonly upstream: number };
 
   /** Swaps the routing table: one reference; a request keeps the match it resolved. */
   setRoutes(routes: RouteLookup<PipelineMatch>): void {
@@ -681,7 +687,10 @@ class ClientConnection {
       return;
     }
     this.#state = 'head';
-    this.#socket.setTimeout(this.#engine.timeouts.keepAlive);
+    // Usually already the keep-alive timeout (set after the previous request): not re-armed then,
+    // the response just written restarted the socket's inactivity clock as setTimeout would.
+    const keepAliveMs = this.#engine.timeouts.keepAlive;
+    if (this.#socket.timeout !== keepAliveMs) this.#socket.setTimeout(keepAliveMs);
     // The queued bytes parse as if they arrived now (one buffer: heads may span chunks).
     const pending = this.#takePending();
     if (pending !== undefined) this.#parse(pending, 0);
@@ -718,7 +727,7 @@ interface ExchangeOptions {
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
-class Exchange {
+class Exchange implements UpstreamHolder {
   readonly #o: ExchangeOptions;
   #endpoint: Endpoint;
   #upstream: Socket | undefined;
@@ -896,17 +905,21 @@ class Exchange {
     this.#upstream = socket;
     this.#reused = reused;
     if (this.#upstreamStart === 0) this.#upstreamStart = performance.now();
-    socket.on('data', this.#onUpstreamData);
-    socket.on('error', this.#onUpstreamError);
-    socket.on('close', this.#onUpstreamClose);
-    socket.on('timeout', this.#onUpstreamTimeout);
-    socket.setTimeout(this.#o.engine.timeouts.upstream);
-    socket.cork();
-    socket.write(this.#o.upstreamHead);
-    for (const part of this.#early) socket.write(part);
-    this.#early = [];
-    this.#earlyBytes = 0;
-    socket.uncork();
+    holdUpstream(socket, this);
+    // A kept-alive connection keeps its timeout between exchanges (re-arming a timer per request
+    // costs); the head written below restarts its inactivity clock as setTimeout would.
+    const upstreamMs = this.#o.engine.timeouts.upstream;
+    if (socket.timeout !== upstreamMs) socket.setTimeout(upstreamMs);
+    if (this.#early.length === 0) socket.write(this.#o.upstreamHead);
+    else {
+      // One writev for the head and the early body bytes.
+      socket.cork();
+      socket.write(this.#o.upstreamHead);
+      for (const part of this.#early) socket.write(part);
+      this.#early = [];
+      this.#earlyBytes = 0;
+      socket.uncork();
+    }
     const resume = this.#onAttach;
     this.#onAttach = undefined;
     resume?.();
@@ -915,29 +928,22 @@ class Exchange {
   #detach(): Socket | undefined {
     const socket = this.#upstream;
     if (!socket) return undefined;
-    socket.removeListener('data', this.#onUpstreamData);
-    socket.removeListener('error', this.#onUpstreamError);
-    socket.removeListener('close', this.#onUpstreamClose);
-    socket.removeListener('timeout', this.#onUpstreamTimeout);
-    socket.setTimeout(0);
+    // Unheld, its 'timeout' reaches nobody: the timer stays armed for the next exchange.
+    holdUpstream(socket, undefined);
     this.#upstream = undefined;
     return socket;
   }
 
-  readonly #onUpstreamTimeout = (): void => {
+  upstreamTimeout(): void {
     if (this.#finished) return;
     const started = this.#responseStarted;
     this.#fail();
     this.#log(started ? this.#response!.status : 504, !started, started);
     if (started) this.#o.clientSocket.destroy();
     else this.#o.client.exchangeFailed(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
-  };
+  }
 
-  readonly #onUpstreamError = (): void => {
-    // 'close' follows and decides.
-  };
-
-  readonly #onUpstreamClose = (): void => {
+  upstreamClose(): void {
     this.#detach();
     if (this.#finished) return;
     if (this.#response?.framing === 'close' && this.#responseStarted) {
@@ -968,18 +974,13 @@ class Exchange {
     this.#finish();
     this.#log(this.#response!.status, false, true);
     this.#o.clientSocket.destroy();
-  };
+  }
 
-  readonly #onUpstreamData = (chunk: Buffer): void => {
-    // One writev for the response head and the body bytes of this chunk, not a syscall each.
-    const client = this.#o.clientSocket;
-    client.cork();
-    try {
-      this.#relay(chunk);
-    } finally {
-      client.uncork();
-    }
-  };
+  upstreamData(chunk: Buffer): void {
+    this.#relay(chunk);
+    // A head whose body is not in this chunk goes out now.
+    this.#flushHead();
+  }
 
   #relay(chunk: Buffer): void {
     let at = 0;
@@ -1009,6 +1010,7 @@ class Exchange {
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
           // Bytes after a body-less response: the upstream connection is not clean, never reuse it.
           if (at < chunk.length) response.keepAlive = false;
+          this.#flushHead();
           return this.#responseDone();
         }
         continue;
@@ -1043,7 +1045,21 @@ class Exchange {
    */
   #toClient(bytes: Buffer): void {
     const client = this.#o.clientSocket;
-    if (client.write(bytes) || this.#upstreamPaused || !this.#upstream) return;
+    const head = this.#headOut;
+    let written: boolean;
+    if (head === undefined) written = client.write(bytes);
+    else {
+      // The response's first body bytes: with the head, one write (one syscall, not a head then a body).
+      this.#headOut = undefined;
+      if (bytes.length <= COALESCE_BODY_BYTES) written = client.write(Buffer.concat([head, bytes], head.length + bytes.length));
+      else {
+        client.cork();
+        client.write(head);
+        written = client.write(bytes);
+        client.uncork();
+      }
+    }
+    if (written || this.#upstreamPaused || !this.#upstream) return;
     this.#upstreamPaused = true;
     const upstream = this.#upstream;
     upstream.pause();
@@ -1060,14 +1076,26 @@ class Exchange {
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
     extra += clientKeepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
+    // Written with the first body bytes (#toClient), or by #flushHead when none come with it.
     const fields = this.#o.responseFields;
-    if (fields === undefined) this.#o.clientSocket.write(serializeResponseHead(response, { extra }));
+    if (fields === undefined) this.#headOut = serializeResponseHead(response, { extra });
     else {
       for (const [name, value] of fields) extra += `${name}: ${value}\r\n`;
-      this.#o.clientSocket.write(serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase())) }));
+      this.#headOut = serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase())) });
     }
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
+  }
+
+  /** The response head not written yet (see #toClient). */
+  #headOut: Buffer | undefined;
+
+  #flushHead(): void {
+    const head = this.#headOut;
+    if (head === undefined) return;
+    this.#headOut = undefined;
+    // A client cut in this chunk (a broken body) gets nothing more, as when the head was corked.
+    if (!this.#o.clientSocket.destroyed) this.#o.clientSocket.write(head);
   }
 
   #responseDone(): void {
