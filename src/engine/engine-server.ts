@@ -25,7 +25,7 @@ import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
-import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
+import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -86,6 +86,9 @@ const TUNNEL_LINGER_MS = 1_000;
  * beside the head instead of being copied.
  */
 const COALESCE_BODY_BYTES = 4096;
+/** What a response may be, per request method (shared: the parser only reads them). */
+const RESPONSE_TO_HEAD: ResponseContext = Object.freeze({ head: true, upgrade: false });
+const RESPONSE_TO_OTHER: ResponseContext = Object.freeze({ head: false, upgrade: false });
 /**
  * Request body bytes read before an upstream connection is taken (nginx's proxy_request_buffering,
  * in memory): a body up to this size is read whole first, so an upload that stalls holds no
@@ -251,6 +254,8 @@ class ClientConnection {
   readonly #socket: Socket;
   readonly #listener: Listener;
   readonly #parser: RequestHeadParser;
+  /** One response parser for the connection's exchanges (one at a time), not one per request. */
+  readonly #responseParser = new ResponseHeadParser();
   readonly #clientAddress: string;
   #state: State = 'head';
   /** Bytes received while a request is in flight (the next pipelined requests). */
@@ -269,6 +274,9 @@ class ClientConnection {
   #requestStart = 0;
   /** The client half-closed: no more requests will come. */
   #readEnded = false;
+  /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forward). */
+  #forwardedBefore: string | undefined;
+  #forwardedAfter: string | undefined;
 
   get clientAddress(): string {
     return this.#clientAddress;
@@ -502,10 +510,10 @@ class ClientConnection {
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' && edits?.host === undefined ? `Host: ${endpoint.key}\r\n` : '';
-    let extra =
-      `${host}X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
-      `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n` +
-      (head.upgrade ? '' : 'Connection: keep-alive\r\n');
+    // The fields around X-Forwarded-Host are the same for every request of the connection: built once.
+    this.#forwardedBefore ??= `X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `;
+    this.#forwardedAfter ??= `\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
+    let extra = `${host}X-Request-ID: ${requestId}\r\n${this.#forwardedBefore}${head.host}${this.#forwardedAfter}${head.upgrade ? '' : 'Connection: keep-alive\r\n'}`;
     let upstreamHead: Buffer;
     if (edits === undefined) upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
     else {
@@ -530,6 +538,7 @@ class ClientConnection {
       clientSocket: this.#socket,
       head,
       upstreamHead,
+      responseParser: this.#responseParser,
       endpoint,
       backendKey: match.backend.key,
       hsts: this.#listener.proto === 'https' ? engine.hsts : undefined,
@@ -715,6 +724,8 @@ interface ExchangeOptions {
   readonly clientSocket: Socket;
   readonly head: RequestHead;
   readonly upstreamHead: Buffer;
+  /** The client connection's parser: an exchange uses it only until it is finished. */
+  readonly responseParser: ResponseHeadParser;
   readonly endpoint: Endpoint;
   readonly backendKey: string;
   readonly hsts: string | undefined;
@@ -738,11 +749,13 @@ class Exchange implements UpstreamHolder {
   #bodyTracker: ChunkedTracker | LengthTracker | undefined;
   #bodyDone: boolean;
   #bodySent = false;
-  readonly #responseParser = new ResponseHeadParser();
+  readonly #responseParser: ResponseHeadParser;
   #response: ResponseHead | undefined;
   #responseBody: ChunkedTracker | LengthTracker | undefined;
   #responseStarted = false;
-  #tried = new Set<string>();
+  /** Endpoints tried: the first one as a key, a set only once there is a second (retries are rare). */
+  #firstTried: string | undefined;
+  #tried: Set<string> | undefined;
   #finished = false;
   #retriedStale = false;
   #waited = false;
@@ -761,7 +774,8 @@ class Exchange implements UpstreamHolder {
     this.#bodyDone = head.framing === 'none';
     if (head.framing === 'length') this.#bodyTracker = new LengthTracker(head.contentLength);
     else if (head.framing === 'chunked') this.#bodyTracker = new ChunkedTracker();
-    this.#responseParser.expect({ head: head.method === 'HEAD', upgrade: false });
+    this.#responseParser = options.responseParser;
+    this.#responseParser.expect(head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
     this.#requestBytes = head.length;
   }
 
@@ -846,17 +860,24 @@ class Exchange implements UpstreamHolder {
 
   send(): void {
     this.#sending = true;
-    this.#tried.add(this.#endpoint.key);
+    const key = this.#endpoint.key;
+    if (this.#tried !== undefined) this.#tried.add(key);
+    else if (this.#firstTried === undefined || this.#firstTried === key) this.#firstTried = key;
+    else this.#tried = new Set([this.#firstTried, key]);
     const lease = this.#o.engine.pool.acquire(this.#endpoint);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
     else this.#attach(lease.socket, lease.reused);
+  }
+
+  #triedSet(): Set<string> {
+    return (this.#tried ??= new Set(this.#firstTried === undefined ? [] : [this.#firstTried]));
   }
 
   #connectFailed(error: Error): void {
     if (this.#finished) return;
     // Nothing reached the backend: another endpoint can always take it.
     const backend = this.#o.engine.backends.get(this.#o.backendKey);
-    const next = backend?.balancer.pick(this.#tried);
+    const next = backend?.balancer.pick(this.#triedSet());
     const code = (error as NodeJS.ErrnoException).code;
     if (next !== undefined) {
       this.#o.engine.logger.debug({ upstream: this.#endpoint.key, retry: next.key, err: code || error.message }, 'upstream connect failed; retrying on another endpoint');
@@ -877,7 +898,7 @@ class Exchange implements UpstreamHolder {
         this.#giveUp(error);
       }, waitMs);
       unsubscribe = registry.onSync(() => {
-        const again = registry.get(this.#o.backendKey)?.balancer.pick(this.#tried);
+        const again = registry.get(this.#o.backendKey)?.balancer.pick(this.#triedSet());
         if (again === undefined || this.#finished) return;
         clearTimeout(timer);
         unsubscribe();
@@ -959,8 +980,8 @@ class Exchange implements UpstreamHolder {
       if (!this.#retriedStale && !this.#bodySent && this.#o.head.framing === 'none' && IDEMPOTENT.has(this.#o.head.method)) {
         this.#retriedStale = true;
         this.#responseParser.reset();
-        this.#responseParser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
-        const other = this.#reused ? undefined : this.#o.engine.backends.get(this.#o.backendKey)?.balancer.pick(this.#tried);
+        this.#responseParser.expect(this.#o.head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
+        const other = this.#reused ? undefined : this.#o.engine.backends.get(this.#o.backendKey)?.balancer.pick(this.#triedSet());
         if (other !== undefined) this.#endpoint = other;
         this.send();
         return;
@@ -1000,7 +1021,7 @@ class Exchange implements UpstreamHolder {
           // 1xx relayed as received (100 Continue from the backend is dropped: we sent ours).
           if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#o.clientSocket.write(chunk.subarray(at, result));
           parser.reset();
-          parser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
+          parser.expect(this.#o.head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
           at = result;
           continue;
         }
