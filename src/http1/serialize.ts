@@ -80,9 +80,29 @@ function assemble(first: string, head: HeadFields, runs: number[], runBytes: num
   return out;
 }
 
-/** Field i is named in `drop`: byte compares (length first), no per-field lower-cased string. */
+/** The names of a drop set by length, built once per set (callers pass the same constant set per request). */
+const dropIndexes = new WeakMap<ReadonlySet<string>, Map<number, string[]>>();
+
+function dropIndexOf(drop: ReadonlySet<string>): Map<number, string[]> {
+  let index = dropIndexes.get(drop);
+  if (index === undefined) {
+    index = new Map();
+    for (const name of drop) {
+      const same = index.get(name.length);
+      if (same === undefined) index.set(name.length, [name]);
+      else same.push(name);
+    }
+    dropIndexes.set(drop, index);
+  }
+  return index;
+}
+
+/** Field i is named in `drop`: byte compares of the names of its length only, no per-field lower-cased string. */
 function isDropped(head: HeadFields, i: number, drop: ReadonlySet<string>): boolean {
-  for (const name of drop) if (head.nameIs(i, name)) return true;
+  const f = i * FIELD_STRIDE;
+  const names = dropIndexOf(drop).get(head.fields[f + F_NAME_END]! - head.fields[f + F_LINE]!);
+  if (names === undefined) return false;
+  for (const name of names) if (head.nameIs(i, name)) return true;
   return false;
 }
 
