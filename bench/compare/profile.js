@@ -116,7 +116,7 @@ async function profileScenario() {
   const pin = os.availableParallelism() >= 2;
   const backend = await startBackend({ root, cpus: pin ? '0' : undefined });
   process.env.PORTICO_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profDir}`;
-  const portico = await startPortico({ root, dir: join(work, 'portico'), profile: 'base', backendPort: backend.port, certs: join(root, 'certs'), cpus: pin ? '1' : undefined });
+  const portico = await startPortico({ root, dir: join(work, 'portico'), profile: 'base', backendPort: backend.port, certs: join(root, 'certs'), cpus: pin ? '1' : undefined, extraArgs: ['--shutdown-grace-period', '0'] });
   const spec = {
     ...scenario.load,
     target: { port: scenario.tls ? portico.tlsPort : portico.port, tls: scenario.tls, servername: TLS_HOST, host: TLS_HOST },
@@ -137,7 +137,9 @@ async function profileScenario() {
   });
   const loadEnd = performance.now();
   const load = JSON.parse(out.trim().split('\n').pop());
-  await stopAll(); // SIGTERM: Portico drains and exits, writing the profile
+  // SIGTERM: Portico drains and exits, writing the profile (no grace period: stopAll's own grace is
+  // 5 s, the controller's default 5 s grace would have it SIGKILLed before the profile is written).
+  await stopAll();
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${profDir}`);
   const perReq = load.requests ? (load.proxyTicks / 100 / load.requests) * 1e6 : null;

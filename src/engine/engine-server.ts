@@ -25,8 +25,8 @@ import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
-import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseHead } from '../http1/index.js';
-import { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
+import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
+import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
@@ -83,6 +83,15 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
 /**
+ * Response body bytes (of one upstream chunk) copied after the response head into one buffer and
+ * one write: cheaper than the writev of two for a small response; a larger part goes out corked
+ * beside the head instead of being copied.
+ */
+const COALESCE_BODY_BYTES = 4096;
+/** What a response may be, per request method (shared: the parser only reads them). */
+const RESPONSE_TO_HEAD: ResponseContext = Object.freeze({ head: true, upgrade: false });
+const RESPONSE_TO_OTHER: ResponseContext = Object.freeze({ head: false, upgrade: false });
+/**
  * Request body bytes read before an upstream connection is taken (nginx's proxy_request_buffering,
  * in memory): a body up to this size is read whole first, so an upload that stalls holds no
  * upstream connection; a larger one connects once this much has arrived and then streams with
@@ -118,6 +127,7 @@ export class EngineServer {
     this.accessLog = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
     this.observer = options.observer;
     this.#maxPerClient = options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
+    this.timeouts = { client: options.clientTimeoutMs ?? 60_000, keepAlive: options.keepAliveTimeoutMs ?? 75_000, upstream: options.upstreamTimeoutMs ?? 60_000 };
   }
 
   get routes(): RouteLookup<PipelineMatch> | undefined {
@@ -152,9 +162,8 @@ export class EngineServer {
     return this.#options.endpointWaitMs ?? 1_000;
   }
 
-  get timeouts(): { client: number; keepAlive: number; upstream: number } {
-    return { client: this.#options.clientTimeoutMs ?? 60_000, keepAlive: this.#options.keepAliveTimeoutMs ?? 75_000, upstream: this.#options.upstreamTimeoutMs ?? 60_000 };
-  }
+  /** Computed once: the hot path reads them per request. */
+  readonly timeouts: { readonly client: number; readonly keepAlive: number; readonly upstream: number };
 
   /** Swaps the routing table: one reference; a request keeps the match it resolved. */
   setRoutes(routes: RouteLookup<PipelineMatch>): void {
@@ -251,6 +260,8 @@ class ClientConnection {
   readonly #socket: Socket;
   readonly #listener: Listener;
   readonly #parser: RequestHeadParser;
+  /** One response parser for the connection's exchanges (one at a time), not one per request. */
+  readonly #responseParser = new ResponseHeadParser();
   readonly #clientAddress: string;
   #state: State = 'head';
   /** Bytes received while a request is in flight (the next pipelined requests). */
@@ -269,6 +280,9 @@ class ClientConnection {
   #requestStart = 0;
   /** The client half-closed: no more requests will come. */
   #readEnded = false;
+  /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forward). */
+  #forwardedBefore: string | undefined;
+  #forwardedAfter: string | undefined;
 
   get clientAddress(): string {
     return this.#clientAddress;
@@ -507,10 +521,10 @@ class ClientConnection {
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' && edits?.host === undefined ? `Host: ${endpoint.key}\r\n` : '';
-    let extra =
-      `${host}X-Request-ID: ${requestId}\r\nX-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\n` +
-      `X-Forwarded-Host: ${head.host}\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n` +
-      (head.upgrade ? '' : 'Connection: keep-alive\r\n');
+    // The fields around X-Forwarded-Host are the same for every request of the connection: built once.
+    this.#forwardedBefore ??= `X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `;
+    this.#forwardedAfter ??= `\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
+    let extra = `${host}X-Request-ID: ${requestId}\r\n${this.#forwardedBefore}${head.host}${this.#forwardedAfter}${head.upgrade ? '' : 'Connection: keep-alive\r\n'}`;
     let upstreamHead: Buffer;
     if (edits === undefined) upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
     else {
@@ -535,6 +549,7 @@ class ClientConnection {
       clientSocket: this.#socket,
       head,
       upstreamHead,
+      responseParser: this.#responseParser,
       endpoint,
       backendKey: match.backend.key,
       hsts: this.#listener.proto === 'https' ? engine.hsts : undefined,
@@ -693,7 +708,10 @@ class ClientConnection {
       return;
     }
     this.#state = 'head';
-    this.#socket.setTimeout(this.#engine.timeouts.keepAlive);
+    // Usually already the keep-alive timeout (set after the previous request): not re-armed then,
+    // the response just written restarted the socket's inactivity clock as setTimeout would.
+    const keepAliveMs = this.#engine.timeouts.keepAlive;
+    if (this.#socket.timeout !== keepAliveMs) this.#socket.setTimeout(keepAliveMs);
     // The queued bytes parse as if they arrived now (one buffer: heads may span chunks).
     const pending = this.#takePending();
     if (pending !== undefined) this.#parse(pending, 0);
@@ -718,6 +736,8 @@ interface ExchangeOptions {
   readonly clientSocket: Socket;
   readonly head: RequestHead;
   readonly upstreamHead: Buffer;
+  /** The client connection's parser: an exchange uses it only until it is finished. */
+  readonly responseParser: ResponseHeadParser;
   readonly endpoint: Endpoint;
   readonly backendKey: string;
   readonly hsts: string | undefined;
@@ -732,7 +752,7 @@ interface ExchangeOptions {
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
-class Exchange {
+class Exchange implements UpstreamHolder {
   readonly #o: ExchangeOptions;
   #endpoint: Endpoint;
   #upstream: Socket | undefined;
@@ -743,11 +763,13 @@ class Exchange {
   #bodyTracker: ChunkedTracker | LengthTracker | undefined;
   #bodyDone: boolean;
   #bodySent = false;
-  readonly #responseParser = new ResponseHeadParser();
+  readonly #responseParser: ResponseHeadParser;
   #response: ResponseHead | undefined;
   #responseBody: ChunkedTracker | LengthTracker | undefined;
   #responseStarted = false;
-  #tried = new Set<string>();
+  /** Endpoints tried: the first one as a key, a set only once there is a second (retries are rare). */
+  #firstTried: string | undefined;
+  #tried: Set<string> | undefined;
   #finished = false;
   #retriedStale = false;
   #waited = false;
@@ -766,7 +788,8 @@ class Exchange {
     this.#bodyDone = head.framing === 'none';
     if (head.framing === 'length') this.#bodyTracker = new LengthTracker(head.contentLength);
     else if (head.framing === 'chunked') this.#bodyTracker = new ChunkedTracker();
-    this.#responseParser.expect({ head: head.method === 'HEAD', upgrade: false });
+    this.#responseParser = options.responseParser;
+    this.#responseParser.expect(head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
     this.#requestBytes = head.length;
   }
 
@@ -858,17 +881,24 @@ class Exchange {
 
   send(): void {
     this.#sending = true;
-    this.#tried.add(this.#endpoint.key);
+    const key = this.#endpoint.key;
+    if (this.#tried !== undefined) this.#tried.add(key);
+    else if (this.#firstTried === undefined || this.#firstTried === key) this.#firstTried = key;
+    else this.#tried = new Set([this.#firstTried, key]);
     const lease = this.#o.engine.pool.acquire(this.#endpoint);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
     else this.#attach(lease.socket, lease.reused);
+  }
+
+  #triedSet(): Set<string> {
+    return (this.#tried ??= new Set(this.#firstTried === undefined ? [] : [this.#firstTried]));
   }
 
   #connectFailed(error: Error): void {
     if (this.#finished) return;
     // Nothing reached the backend: another endpoint can always take it.
     const backend = this.#o.engine.backends.get(this.#o.backendKey);
-    const next = backend?.balancer.pick(this.#tried);
+    const next = backend?.balancer.pick(this.#triedSet());
     const code = (error as NodeJS.ErrnoException).code;
     if (next !== undefined) {
       this.#o.engine.logger.debug({ upstream: this.#endpoint.key, retry: next.key, err: code || error.message }, 'upstream connect failed; retrying on another endpoint');
@@ -889,7 +919,7 @@ class Exchange {
         this.#giveUp(error);
       }, waitMs);
       unsubscribe = registry.onSync(() => {
-        const again = registry.get(this.#o.backendKey)?.balancer.pick(this.#tried);
+        const again = registry.get(this.#o.backendKey)?.balancer.pick(this.#triedSet());
         if (again === undefined || this.#finished) return;
         clearTimeout(timer);
         unsubscribe();
@@ -917,17 +947,21 @@ class Exchange {
     this.#upstream = socket;
     this.#reused = reused;
     if (this.#upstreamStart === 0) this.#upstreamStart = performance.now();
-    socket.on('data', this.#onUpstreamData);
-    socket.on('error', this.#onUpstreamError);
-    socket.on('close', this.#onUpstreamClose);
-    socket.on('timeout', this.#onUpstreamTimeout);
-    socket.setTimeout(this.#o.engine.timeouts.upstream);
-    socket.cork();
-    socket.write(this.#o.upstreamHead);
-    for (const part of this.#early) socket.write(part);
-    this.#early = [];
-    this.#earlyBytes = 0;
-    socket.uncork();
+    holdUpstream(socket, this);
+    // A kept-alive connection keeps its timeout between exchanges (re-arming a timer per request
+    // costs); the head written below restarts its inactivity clock as setTimeout would.
+    const upstreamMs = this.#o.engine.timeouts.upstream;
+    if (socket.timeout !== upstreamMs) socket.setTimeout(upstreamMs);
+    if (this.#early.length === 0) socket.write(this.#o.upstreamHead);
+    else {
+      // One writev for the head and the early body bytes.
+      socket.cork();
+      socket.write(this.#o.upstreamHead);
+      for (const part of this.#early) socket.write(part);
+      this.#early = [];
+      this.#earlyBytes = 0;
+      socket.uncork();
+    }
     const resume = this.#onAttach;
     this.#onAttach = undefined;
     resume?.();
@@ -936,29 +970,22 @@ class Exchange {
   #detach(): Socket | undefined {
     const socket = this.#upstream;
     if (!socket) return undefined;
-    socket.removeListener('data', this.#onUpstreamData);
-    socket.removeListener('error', this.#onUpstreamError);
-    socket.removeListener('close', this.#onUpstreamClose);
-    socket.removeListener('timeout', this.#onUpstreamTimeout);
-    socket.setTimeout(0);
+    // Unheld, its 'timeout' reaches nobody: the timer stays armed for the next exchange.
+    holdUpstream(socket, undefined);
     this.#upstream = undefined;
     return socket;
   }
 
-  readonly #onUpstreamTimeout = (): void => {
+  upstreamTimeout(): void {
     if (this.#finished) return;
     const started = this.#responseStarted;
     this.#fail();
     this.#log(started ? this.#response!.status : 504, !started, started);
     if (started) this.#o.clientSocket.destroy();
     else this.#o.client.exchangeFailed(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
-  };
+  }
 
-  readonly #onUpstreamError = (): void => {
-    // 'close' follows and decides.
-  };
-
-  readonly #onUpstreamClose = (): void => {
+  upstreamClose(): void {
     this.#detach();
     if (this.#finished) return;
     if (this.#response?.framing === 'close' && this.#responseStarted) {
@@ -974,8 +1001,8 @@ class Exchange {
       if (!this.#retriedStale && !this.#bodySent && this.#o.head.framing === 'none' && IDEMPOTENT.has(this.#o.head.method)) {
         this.#retriedStale = true;
         this.#responseParser.reset();
-        this.#responseParser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
-        const other = this.#reused ? undefined : this.#o.engine.backends.get(this.#o.backendKey)?.balancer.pick(this.#tried);
+        this.#responseParser.expect(this.#o.head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
+        const other = this.#reused ? undefined : this.#o.engine.backends.get(this.#o.backendKey)?.balancer.pick(this.#triedSet());
         if (other !== undefined) this.#endpoint = other;
         this.send();
         return;
@@ -989,18 +1016,13 @@ class Exchange {
     this.#finish();
     this.#log(this.#response!.status, false, true);
     this.#o.clientSocket.destroy();
-  };
+  }
 
-  readonly #onUpstreamData = (chunk: Buffer): void => {
-    // One writev for the response head and the body bytes of this chunk, not a syscall each.
-    const client = this.#o.clientSocket;
-    client.cork();
-    try {
-      this.#relay(chunk);
-    } finally {
-      client.uncork();
-    }
-  };
+  upstreamData(chunk: Buffer): void {
+    this.#relay(chunk);
+    // A head whose body is not in this chunk goes out now.
+    this.#flushHead();
+  }
 
   #relay(chunk: Buffer): void {
     let at = 0;
@@ -1020,7 +1042,7 @@ class Exchange {
           // 1xx relayed as received (100 Continue from the backend is dropped: we sent ours).
           if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#o.clientSocket.write(chunk.subarray(at, result));
           parser.reset();
-          parser.expect({ head: this.#o.head.method === 'HEAD', upgrade: false });
+          parser.expect(this.#o.head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
           at = result;
           continue;
         }
@@ -1030,6 +1052,7 @@ class Exchange {
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
           // Bytes after a body-less response: the upstream connection is not clean, never reuse it.
           if (at < chunk.length) response.keepAlive = false;
+          this.#flushHead();
           return this.#responseDone();
         }
         continue;
@@ -1064,7 +1087,21 @@ class Exchange {
    */
   #toClient(bytes: Buffer): void {
     const client = this.#o.clientSocket;
-    if (client.write(bytes) || this.#upstreamPaused || !this.#upstream) return;
+    const head = this.#headOut;
+    let written: boolean;
+    if (head === undefined) written = client.write(bytes);
+    else {
+      // The response's first body bytes: with the head, one write (one syscall, not a head then a body).
+      this.#headOut = undefined;
+      if (bytes.length <= COALESCE_BODY_BYTES) written = client.write(Buffer.concat([head, bytes], head.length + bytes.length));
+      else {
+        client.cork();
+        client.write(head);
+        written = client.write(bytes);
+        client.uncork();
+      }
+    }
+    if (written || this.#upstreamPaused || !this.#upstream) return;
     this.#upstreamPaused = true;
     const upstream = this.#upstream;
     upstream.pause();
@@ -1081,14 +1118,26 @@ class Exchange {
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
     extra += clientKeepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
+    // Written with the first body bytes (#toClient), or by #flushHead when none come with it.
     const fields = this.#o.responseFields;
-    if (fields === undefined) this.#o.clientSocket.write(serializeResponseHead(response, { extra }));
+    if (fields === undefined) this.#headOut = serializeResponseHead(response, { extra });
     else {
       for (const [name, value] of fields) extra += `${name}: ${value}\r\n`;
-      this.#o.clientSocket.write(serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase())) }));
+      this.#headOut = serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase())) });
     }
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
+  }
+
+  /** The response head not written yet (see #toClient). */
+  #headOut: Buffer | undefined;
+
+  #flushHead(): void {
+    const head = this.#headOut;
+    if (head === undefined) return;
+    this.#headOut = undefined;
+    // A client cut in this chunk (a broken body) gets nothing more, as when the head was corked.
+    if (!this.#o.clientSocket.destroyed) this.#o.clientSocket.write(head);
   }
 
   #responseDone(): void {

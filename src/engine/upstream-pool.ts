@@ -4,6 +4,12 @@ import type { Endpoint } from '../model/route-model.js';
 // Keep-alive upstream connections per endpoint (`ip:port`), raw node:net sockets. A connection is
 // taken only when there is a request to send (never ahead of a body), reused LIFO (the warmest
 // first), and closed after idleMs unused or when the upstream said it would not keep it.
+//
+// A connection's 'data', 'error', 'close' and 'timeout' listeners are added once, the first time an
+// exchange holds it, and dispatch to whoever holds it now (holdUpstream): adding and removing four
+// listeners per request (and three more for each stay in the pool) was a measurable share of the
+// engine's per-request CPU. Unheld (idle in the pool, or between exchanges) it behaves as an idle
+// pooled connection did: bytes that belong to no request get it destroyed, errors are ignored.
 
 export interface UpstreamPoolOptions {
   /** Connect timeout, ms. Default 5 s (the README's connect timeout). */
@@ -20,8 +26,32 @@ export interface UpstreamLease {
   readonly reused: boolean;
 }
 
+/** The events of an upstream connection, for the exchange that holds it. */
+export interface UpstreamHolder {
+  upstreamData(chunk: Buffer): void;
+  /** 'close' (an 'error' is always followed by it). */
+  upstreamClose(): void;
+  upstreamTimeout(): void;
+}
+
 const IDLE_AT = Symbol('idleAt');
-type PooledSocket = Socket & { [IDLE_AT]?: number };
+const HOLDER = Symbol('holder');
+type PooledSocket = Socket & { [IDLE_AT]?: number; [HOLDER]?: UpstreamHolder | null };
+
+/**
+ * Routes `socket`'s events to `holder` from now on (undefined: nobody, as when idle in the pool).
+ * The listeners themselves are added on the first call only.
+ */
+export function holdUpstream(socket: Socket, holder: UpstreamHolder | undefined): void {
+  const pooled = socket as PooledSocket;
+  if (pooled[HOLDER] === undefined) {
+    socket.on('data', onUpstreamData);
+    socket.on('error', onUpstreamError);
+    socket.on('close', onUpstreamClose);
+    socket.on('timeout', onUpstreamTimeout);
+  }
+  pooled[HOLDER] = holder ?? null;
+}
 
 export class UpstreamPool {
   readonly #idle = new Map<string, PooledSocket[]>();
@@ -43,9 +73,6 @@ export class UpstreamPool {
     const idle = this.#idle.get(endpoint.key);
     while (idle !== undefined && idle.length > 0) {
       const socket = idle.pop()!;
-      socket.removeListener('error', onIdleError);
-      socket.removeListener('close', onIdleClose);
-      socket.removeListener('data', onIdleData);
       if (!socket.destroyed && socket.readyState === 'open') return { socket, reused: true };
     }
     return new Promise((resolve, reject) => {
@@ -78,11 +105,8 @@ export class UpstreamPool {
     }
     const pooled = socket as PooledSocket;
     pooled[IDLE_AT] = performance.now();
-    // An idle connection the upstream closes, or that errors, leaves the pool on its own.
-    socket.on('error', onIdleError);
-    socket.on('close', onIdleClose);
-    // Bytes on an idle connection belong to no request: they would reach the next client. Drop it.
-    socket.on('data', onIdleData);
+    // Unheld: bytes on it get it destroyed, errors are ignored, a destroyed one is skipped by acquire and the sweep.
+    holdUpstream(socket, undefined);
     idle.push(pooled);
     this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(250, this.#options.idleMs / 4)).unref();
   }
@@ -112,10 +136,18 @@ export class UpstreamPool {
   }
 }
 
-function onIdleError(): void {}
-function onIdleData(this: Socket): void {
-  this.destroy();
+function onUpstreamData(this: PooledSocket, chunk: Buffer): void {
+  const holder = this[HOLDER];
+  // Bytes on an unheld connection belong to no request: they would reach the next client. Drop it.
+  if (holder) holder.upstreamData(chunk);
+  else this.destroy();
 }
-function onIdleClose(this: Socket): void {
-  this.destroy();
+function onUpstreamError(): void {
+  // 'close' follows and decides.
+}
+function onUpstreamClose(this: PooledSocket): void {
+  this[HOLDER]?.upstreamClose();
+}
+function onUpstreamTimeout(this: PooledSocket): void {
+  this[HOLDER]?.upstreamTimeout();
 }

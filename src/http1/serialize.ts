@@ -39,13 +39,13 @@ function connectionNamed(head: HeadFields): Set<string> {
 
 /**
  * The kept field lines as [start, end) byte runs of head.buf (consecutive kept lines merged), plus
- * their total length.
+ * their total length. `withFirstLine`: the first line as received starts the first run.
  */
-function keptRuns(head: HeadFields, drop: (i: number) => boolean): { runs: number[]; bytes: number } {
+function keptRuns(head: HeadFields & { fieldsStart: number }, drop: (i: number) => boolean, withFirstLine = false): { runs: number[]; bytes: number } {
   const runs: number[] = [];
   let bytes = 0;
-  let runStart = -1;
-  let runEnd = -1;
+  let runStart = withFirstLine ? head.base : -1;
+  let runEnd = withFirstLine ? head.base + head.fieldsStart : -1;
   for (let i = 0, n = head.fieldCount; i < n; i++) {
     const f = i * FIELD_STRIDE;
     const s = head.base + head.fields[f + F_LINE]!;
@@ -80,9 +80,29 @@ function assemble(first: string, head: HeadFields, runs: number[], runBytes: num
   return out;
 }
 
-/** Field i is named in `drop`: byte compares (length first), no per-field lower-cased string. */
+/** The names of a drop set by length, built once per set (callers pass the same constant set per request). */
+const dropIndexes = new WeakMap<ReadonlySet<string>, Map<number, string[]>>();
+
+function dropIndexOf(drop: ReadonlySet<string>): Map<number, string[]> {
+  let index = dropIndexes.get(drop);
+  if (index === undefined) {
+    index = new Map();
+    for (const name of drop) {
+      const same = index.get(name.length);
+      if (same === undefined) index.set(name.length, [name]);
+      else same.push(name);
+    }
+    dropIndexes.set(drop, index);
+  }
+  return index;
+}
+
+/** Field i is named in `drop`: byte compares of the names of its length only, no per-field lower-cased string. */
 function isDropped(head: HeadFields, i: number, drop: ReadonlySet<string>): boolean {
-  for (const name of drop) if (head.nameIs(i, name)) return true;
+  const f = i * FIELD_STRIDE;
+  const names = dropIndexOf(drop).get(head.fields[f + F_NAME_END]! - head.fields[f + F_LINE]!);
+  if (names === undefined) return false;
+  for (const name of names) if (head.nameIs(i, name)) return true;
   return false;
 }
 
@@ -118,17 +138,18 @@ export function serializeRequestHead(head: RequestHead, options: RequestSerializ
   const drop = options.drop;
   const absolute = head.form === 'absolute';
   const replaceHost = absolute || options.host !== undefined;
+  // `METHOD SP origin-target SP HTTP/1.1` as received (the parser allows no other spacing): copied, not rebuilt.
+  const rawFirstLine = options.target === undefined && head.form === 'origin' && head.versionMinor === 1;
   const { runs, bytes } = keptRuns(head, (i) =>
     isHopByHop(head, i) ||
     (replaceHost && i === head.hostField) ||
     (named !== null && named.has(head.name(i).toLowerCase())) ||
-    (drop !== undefined && isDropped(head, i, drop)));
-  const target = options.target ?? originTarget(head);
+    (drop !== undefined && isDropped(head, i, drop)), rawFirstLine);
   let tail = options.host !== undefined ? `Host: ${options.host}\r\n` : absolute ? `Host: ${head.host}\r\n` : '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) tail += `Connection: upgrade\r\nUpgrade: ${head.value(head.upgradeField)}\r\n`;
   if (options.extra !== undefined) tail += options.extra;
-  return assemble(`${head.method} ${target} HTTP/1.1\r\n`, head, runs, bytes, tail);
+  return assemble(rawFirstLine ? '' : `${head.method} ${options.target ?? originTarget(head)} HTTP/1.1\r\n`, head, runs, bytes, tail);
 }
 
 /**
@@ -140,10 +161,13 @@ export function serializeRequestHead(head: RequestHead, options: RequestSerializ
 export function serializeResponseHead(head: ResponseHead, options: SerializeOptions = {}): Buffer {
   const named = head.connectionNamesOthers ? connectionNamed(head) : null;
   const drop = options.drop;
+  // `HTTP/1.1 SP status SP reason` as received: copied, not rebuilt (an HTTP/1.0 one, or one without
+  // the SP before an empty reason, is rewritten).
+  const rawFirstLine = head.versionMinor === 1 && head.reasonStart === 13;
   const { runs, bytes } = keptRuns(head, (i) =>
     isHopByHop(head, i) ||
     (named !== null && named.has(head.name(i).toLowerCase())) ||
-    (drop !== undefined && isDropped(head, i, drop)));
+    (drop !== undefined && isDropped(head, i, drop)), rawFirstLine);
   let tail = '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) {
@@ -151,6 +175,7 @@ export function serializeResponseHead(head: ResponseHead, options: SerializeOpti
     tail += `Connection: upgrade\r\n${up === -1 ? '' : `Upgrade: ${head.value(up)}\r\n`}`;
   }
   if (options.extra !== undefined) tail += options.extra;
+  if (rawFirstLine) return assemble('', head, runs, bytes, tail);
   const reason = head.buf.toString('latin1', head.base + head.reasonStart, head.base + head.reasonEnd);
   return assemble(`HTTP/1.1 ${head.status} ${reason}\r\n`, head, runs, bytes, tail);
 }

@@ -14,6 +14,13 @@ function request(raw: string, split?: number): RequestHead {
   return parser.head!;
 }
 
+function response(raw: string, upgrade = false) {
+  const parser = new ResponseHeadParser();
+  parser.expect({ head: false, upgrade });
+  expect(parser.feed(Buffer.from(raw, 'latin1'))).toBeGreaterThanOrEqual(0);
+  return parser.head!;
+}
+
 describe('serializeRequestHead', () => {
   it('copies end-to-end fields byte for byte (case, OWS inside values) and drops hop-by-hop ones', () => {
     const raw = 'GET /a?b HTTP/1.1\r\nHost: A.example\r\nConnection: keep-alive, X-Secret\r\nx-MiXeD:  v  w\r\nKeep-Alive: 5\r\nX-Secret: s\r\nTE: trailers\r\nProxy-Connection: x\r\nTrailer: y\r\nUpgrade: h2c\r\nAccept: */*\r\n\r\n';
@@ -57,12 +64,6 @@ describe('serializeRequestHead', () => {
 });
 
 describe('serializeResponseHead', () => {
-  function response(raw: string, upgrade = false) {
-    const parser = new ResponseHeadParser();
-    parser.expect({ head: false, upgrade });
-    expect(parser.feed(Buffer.from(raw, 'latin1'))).toBeGreaterThanOrEqual(0);
-    return parser.head!;
-  }
   it('keeps status, reason and field case; drops hop-by-hop; appends extra', () => {
     const head = response('HTTP/1.0 404 Nope\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-Backend: b1\r\n\r\n');
     expect(serializeResponseHead(head, { extra: 'Server: portico\r\n' }).toString()).toBe('HTTP/1.1 404 Nope\r\nContent-Length: 2\r\nX-Backend: b1\r\nServer: portico\r\n\r\n');
@@ -70,6 +71,24 @@ describe('serializeResponseHead', () => {
   it('chunked responses stay chunked; 101 keeps its upgrade', () => {
     expect(serializeResponseHead(response('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Encoding: br\r\n\r\n')).toString()).toBe('HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nTransfer-Encoding: chunked\r\n\r\n');
     expect(serializeResponseHead(response('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n', true)).toString()).toBe('HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
+  });
+});
+
+describe('the first line, copied as received or rebuilt: the same bytes either way', () => {
+  it('requests: origin-form HTTP/1.1 copied (after leading empty lines, split or not, first field dropped or not); a new target rebuilt', () => {
+    const raw = '\r\nPATCH /p%41?q=\xe9 HTTP/1.1\r\nConnection: close\r\nHost: a\r\n\r\n';
+    for (const split of [undefined, 5, 20]) {
+      expect(serializeRequestHead(request(raw, split)).toString('latin1')).toBe('PATCH /p%41?q=\xe9 HTTP/1.1\r\nHost: a\r\n\r\n');
+      expect(serializeRequestHead(request(raw, split), { target: '/new' }).toString('latin1')).toBe('PATCH /new HTTP/1.1\r\nHost: a\r\n\r\n');
+    }
+    expect(serializeRequestHead(request('GET / HTTP/1.1\r\nHost: a\r\n\r\n')).toString()).toBe('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  });
+  it('responses: HTTP/1.1 with a reason (even an empty one after its SP) copied; without that SP, or HTTP/1.0, rebuilt', () => {
+    expect(serializeResponseHead(response('HTTP/1.1 200 OK \xe9\r\nX: y\r\n\r\n')).toString('latin1')).toBe('HTTP/1.1 200 OK \xe9\r\nX: y\r\n\r\n');
+    expect(serializeResponseHead(response('HTTP/1.1 204 \r\n\r\n')).toString()).toBe('HTTP/1.1 204 \r\n\r\n');
+    expect(serializeResponseHead(response('HTTP/1.1 204\r\n\r\n')).toString()).toBe('HTTP/1.1 204 \r\n\r\n');
+    expect(serializeResponseHead(response('HTTP/1.0 200 OK\r\nConnection: close\r\nX: y\r\n\r\n')).toString()).toBe('HTTP/1.1 200 OK\r\nX: y\r\n\r\n');
+    expect(serializeResponseHead(response('HTTP/1.1 200 OK\r\nConnection: close\r\nX: y\r\n\r\n'), { extra: 'Z: 1\r\n' }).toString()).toBe('HTTP/1.1 200 OK\r\nX: y\r\nZ: 1\r\n\r\n');
   });
 });
 

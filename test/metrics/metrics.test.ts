@@ -1,3 +1,4 @@
+import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { PorticoMetrics } from '../../src/metrics/metrics.js';
 import type { RouteMatch } from '../../src/model/route-model.js';
@@ -73,6 +74,47 @@ describe('PorticoMetrics', () => {
     expect(text).toContain('ingress="",namespace=""');
     metrics.observeRequest(match('b', 'svc'), 200, 0.01); // comes back cleanly
     expect(sample(await metrics.render(), 'portico_requests_total', 'ingress="b",namespace="default",service="svc",status_class="2xx"')).toBe(1);
+  });
+
+  it('renders exactly what prom-client renders for the same calls, also after remove and reset', async () => {
+    // The request series add to prom-client's own entries (metrics.ts): the same text must come out.
+    const metrics = new PorticoMetrics({ defaultMetrics: false });
+    const registry = new Registry();
+    const routeLabels = ['ingress', 'namespace', 'service'] as const;
+    const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    const requests = new Counter({ name: 'portico_requests_total', help: 'x', labelNames: [...routeLabels, 'status_class'], registers: [registry] });
+    const duration = new Histogram({ name: 'portico_request_duration_seconds', help: 'x', labelNames: routeLabels, buckets, registers: [registry] });
+    const upstream = new Histogram({ name: 'portico_upstream_duration_seconds', help: 'x', labelNames: routeLabels, buckets, registers: [registry] });
+    const both = (m: RouteMatch | undefined, status: number, seconds: number, upstreamSeconds?: number): void => {
+      metrics.observeRequest(m, status, seconds, upstreamSeconds);
+      const [ingress, namespace, service] = m === undefined ? ['', '', ''] : [m.ingress!.split('/')[1]!, m.backend.namespace, m.backend.service];
+      requests.inc({ ingress, namespace, service, status_class: `${Math.floor(status / 100)}xx` });
+      duration.observe({ ingress, namespace, service }, seconds);
+      if (upstreamSeconds !== undefined) upstream.observe({ ingress, namespace, service }, upstreamSeconds);
+    };
+    const series = (text: string): string =>
+      text.split('\n').filter((l) => /^portico_(requests_total|request_duration_seconds|upstream_duration_seconds)[_{ ]/.test(l)).join('\n');
+    const a = match('a', 'svc-a');
+    const b = match('b', 'svc-b', 'shop');
+    const calls = (): void => {
+      for (let i = 0; i < 200; i++) both(i % 3 === 0 ? b : a, [200, 301, 404, 502, 204][i % 5]!, [0.0001, 0.001, 0.004, 0.3, 10, 12][i % 6]! * (1 + i / 1000), i % 4 === 0 ? undefined : 0.0025);
+      both(undefined, 404, 0.002);
+    };
+    calls();
+    expect(series(await metrics.render())).toBe(series(await registry.metrics()));
+    // Ingress b gone (its series removed from prom-client's maps), then back.
+    metrics.retainIngresses(['default/a']);
+    for (const statusClass of ['1xx', '2xx', '3xx', '4xx', '5xx']) requests.remove({ ingress: 'b', namespace: 'shop', service: 'svc-b', status_class: statusClass });
+    duration.remove({ ingress: 'b', namespace: 'shop', service: 'svc-b' });
+    upstream.remove({ ingress: 'b', namespace: 'shop', service: 'svc-b' });
+    calls();
+    expect(series(await metrics.render())).toBe(series(await registry.metrics()));
+    // A registry reset (new maps inside prom-client): the cached entries must not be written to.
+    metrics.registry.resetMetrics();
+    registry.resetMetrics();
+    calls();
+    expect(series(await metrics.render())).toBe(series(await registry.metrics()));
+    expect(sample(await metrics.render(), 'portico_request_duration_seconds_count', 'ingress="a",namespace="default",service="svc-a"')).toBe(133);
   });
 
   it('counts every hot-path call into its cached (ingress, service, class) child', async () => {
