@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableCpus, cgroupCpuLimit, parseCpuMax, parseProcCgroup } from '../../src/workers/cpu-count.js';
-import { parseWorkers } from '../../src/cmd/controller-command.js';
+import { parseWorkers, workerExecArgv } from '../../src/cmd/controller-command.js';
 
 const files = (table: Record<string, string>) => (path: string) => table[path];
 
@@ -51,5 +51,12 @@ describe('--workers auto: the CPUs this process may use', () => {
     for (const bad of ['0', '-2', '2.5', 'two', '1025']) {
       expect(() => parseWorkers(bad)).toThrow(expect.objectContaining({ code: 'PORTICO_ERR_CLI_FLAG', message: expect.stringContaining('--workers must be auto or a whole number') }));
     }
+  });
+
+  it('workers get the memory flags unless the operator set them (Node flags or NODE_OPTIONS, either spelling)', () => {
+    expect(workerExecArgv([], undefined)).toEqual(['--max-semi-space-size=4', '--max-old-space-size=384']);
+    expect(workerExecArgv(['--cpu-prof'], '--max_old_space_size=1024')).toEqual(['--cpu-prof', '--max-semi-space-size=4']);
+    expect(workerExecArgv(['--max-semi-space-size=16'], '')).toEqual(['--max-semi-space-size=16', '--max-old-space-size=384']);
+    expect(workerExecArgv([], '--max-semi-space-size=2 --max-old-space-size=200')).toEqual([]);
   });
 });
