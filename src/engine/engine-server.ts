@@ -19,7 +19,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
-import type { Endpoint, RouteLookup, RouteMatch } from '../model/route-model.js';
+import type { Endpoint, ProxyTimeouts, RouteLookup, RouteMatch } from '../model/route-model.js';
 import { answerFieldLines, newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
@@ -558,6 +558,7 @@ class ClientConnection {
       start: this.#requestStart,
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
       ...(head.framing === 'chunked' && { maxChunkedBytes: match.route?.policies?.maxBodySize ?? engine.maxBodySize }),
+      ...timeoutOptions(match.route?.policies?.timeouts),
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -749,6 +750,10 @@ interface ExchangeOptions {
   readonly responseFields?: ReadonlyArray<readonly [string, string]>;
   /** A chunked body's limit, bytes on the wire (0: none); a Content-Length was checked before. */
   readonly maxChunkedBytes?: number;
+  /** The route's proxy-*-timeouts, when it sets any. */
+  readonly timeouts?: ProxyTimeouts;
+  /** Upstream inactivity limit from those (the larger of read and send). */
+  readonly upstreamMs?: number;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -885,7 +890,8 @@ class Exchange implements UpstreamHolder {
     if (this.#tried !== undefined) this.#tried.add(key);
     else if (this.#firstTried === undefined || this.#firstTried === key) this.#firstTried = key;
     else this.#tried = new Set([this.#firstTried, key]);
-    const lease = this.#o.engine.pool.acquire(this.#endpoint);
+    const connectMs = this.#o.timeouts?.connectMs;
+    const lease = connectMs === undefined ? this.#o.engine.pool.acquire(this.#endpoint) : this.#o.engine.pool.acquire(this.#endpoint, connectMs);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
     else this.#attach(lease.socket, lease.reused);
   }
@@ -950,7 +956,7 @@ class Exchange implements UpstreamHolder {
     holdUpstream(socket, this);
     // A kept-alive connection keeps its timeout between exchanges (re-arming a timer per request
     // costs); the head written below restarts its inactivity clock as setTimeout would.
-    const upstreamMs = this.#o.engine.timeouts.upstream;
+    const upstreamMs = this.#o.upstreamMs ?? this.#o.engine.timeouts.upstream;
     if (socket.timeout !== upstreamMs) socket.setTimeout(upstreamMs);
     if (this.#early.length === 0) socket.write(this.#o.upstreamHead);
     else {
@@ -1259,3 +1265,9 @@ function asHttp10(head: Buffer): Buffer {
   return head;
 }
 
+/** The Exchange options a route's proxy-*-timeouts give (none when it sets none). */
+function timeoutOptions(timeouts: ProxyTimeouts | undefined): { timeouts?: ProxyTimeouts; upstreamMs?: number } {
+  if (timeouts === undefined) return {};
+  const io = Math.max(timeouts.readMs ?? 0, timeouts.sendMs ?? 0);
+  return io > 0 ? { timeouts, upstreamMs: io } : { timeouts };
+}

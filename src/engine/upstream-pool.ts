@@ -69,7 +69,7 @@ export class UpstreamPool {
   }
 
   /** An idle connection to the endpoint, or a new one (resolves once connected). */
-  acquire(endpoint: Endpoint): UpstreamLease | Promise<UpstreamLease> {
+  acquire(endpoint: Endpoint, connectTimeoutMs: number = this.#options.connectTimeoutMs!): UpstreamLease | Promise<UpstreamLease> {
     const idle = this.#idle.get(endpoint.key);
     while (idle !== undefined && idle.length > 0) {
       const socket = idle.pop()!;
@@ -79,7 +79,7 @@ export class UpstreamPool {
       const socket = connect({ host: endpoint.address, port: endpoint.port, noDelay: true });
       this.#open++;
       socket.once('close', () => this.#open--);
-      const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${endpoint.key} timed out`), { code: 'ETIMEDOUT' })), this.#options.connectTimeoutMs);
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${endpoint.key} timed out`), { code: 'ETIMEDOUT' })), connectTimeoutMs);
       const failed = (error: Error) => {
         clearTimeout(timer);
         reject(error);

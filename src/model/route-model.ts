@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** proxy-connect-, proxy-read-, proxy-send-timeout. */
+  readonly timeouts?: ProxyTimeouts;
   /** proxy-body-size: the largest request body, bytes (0: no limit); absent: the controller's default. */
   readonly maxBodySize?: number;
   /** A canary Ingress on the same host and path: which requests go to its backend. */
@@ -50,6 +52,12 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface ProxyTimeouts {
+  readonly connectMs?: number;
+  readonly readMs?: number;
+  readonly sendMs?: number;
 }
 
 export interface CanaryPolicy {

@@ -195,8 +195,11 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
       return;
     }
     const req = this.#req;
+    // proxy-read-/proxy-send-timeout: undici's per-request header and body timeouts (the larger of the two).
+    const timeouts = this.#match?.route?.policies?.timeouts;
+    const io = timeouts === undefined ? 0 : Math.max(timeouts.readMs ?? 0, timeouts.sendMs ?? 0);
     pool.dispatch(
-      { path: this.target, method: req.method ?? 'GET', headers: this.headers, body: this.hasBody ? req : null },
+      { path: this.target, method: req.method ?? 'GET', headers: this.headers, body: this.hasBody ? req : null, ...(io > 0 && { headersTimeout: io, bodyTimeout: io }) },
       this,
     );
   }

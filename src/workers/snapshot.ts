@@ -193,6 +193,14 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     appRoot: string,
     rewriteTarget: string,
     maxBodySize: count,
+    timeouts: (v, p) => {
+      const t = object(v, p);
+      return {
+        ...(t['connectMs'] !== undefined && { connectMs: count(t['connectMs'], `${p}.connectMs`) }),
+        ...(t['readMs'] !== undefined && { readMs: count(t['readMs'], `${p}.readMs`) }),
+        ...(t['sendMs'] !== undefined && { sendMs: count(t['sendMs'], `${p}.sendMs`) }),
+      };
+    },
     canary: (v, p) => {
       const c = object(v, p);
       const opt = (key: string) => (c[key] === undefined ? {} : { [key]: string(c[key], `${p}.${key}`) });

@@ -307,3 +307,12 @@ describe('canary', () => {
     expect(parse({ [`${A}canary-weight`]: '10' }).annotations.canary).toBeUndefined();
   });
 });
+
+describe('proxy timeouts', () => {
+  it('seconds (a trailing s accepted) → ms; bad values warned and the default kept', () => {
+    expect(parse({ [`${A}proxy-read-timeout`]: '120', [`${A}proxy-send-timeout`]: '30s', [`${A}proxy-connect-timeout`]: '5' }).annotations.policies?.timeouts).toEqual({ readMs: 120_000, sendMs: 30_000, connectMs: 5000 });
+    const bad = parse({ [`${A}proxy-read-timeout`]: '0', [`${A}proxy-connect-timeout`]: '1m' });
+    expect(bad.annotations.policies).toBeUndefined();
+    expect(bad.problems.map((p) => p.key)).toEqual([`${A}proxy-connect-timeout`, `${A}proxy-read-timeout`]);
+  });
+});

@@ -43,6 +43,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('aliased', 'aliased.example', { [`${A}server-alias`]: 'other-name.example', [`${A}from-to-www-redirect`]: 'true' }),
     policyIngress('small', 'small.example', { [`${A}proxy-body-size`]: '1k' }),
     policyIngress('unlimited', 'unlimited.example', { [`${A}proxy-body-size`]: '0' }),
+    policyIngress('impatient', 'impatient.example', { [`${A}proxy-read-timeout`]: '1', [`${A}proxy-connect-timeout`]: '2' }),
     policyIngress('cors-any', 'cors-any.example', { [`${A}enable-cors`]: 'true' }),
     policyIngress('cors-list', 'cors-list.example', {
       [`${A}enable-cors`]: 'true',
@@ -218,6 +219,14 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect(await rawExchange(harness.port, chunked(2))).toMatch(/^HTTP\/1\.1 413 /);
     expect(pods[0]!.requests).toBe(served);
     expect(await rawExchange(harness.port, chunked(1).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('proxy-read-timeout: an upstream silent longer than the route allows gets 504; other routes keep the 60 s default', async () => {
+    const slow = await harness.get('impatient.example', '/delay/1500');
+    expect(slow.status).toBe(504);
+    expect(JSON.parse(slow.body)).toMatchObject({ code: 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT' });
+    expect((await harness.get('impatient.example', '/delay/10')).status).toBe(200);
+    expect((await harness.get('allowed.example', '/delay/1500')).status).toBe(200);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

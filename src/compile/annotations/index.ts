@@ -13,6 +13,7 @@ import {
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
+import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
 import { CORS_KEYS, parseCors } from './cors.js';
 import { FROM_TO_WWW_REDIRECT, parseHostAliases, SERVER_ALIAS, type HostAliasAnnotations } from './host-aliases.js';
@@ -36,6 +37,7 @@ export type { AnnotationProblem } from './values.js';
 
 export { FROM_TO_WWW_REDIRECT, SERVER_ALIAS } from './host-aliases.js';
 export { parseNginxSize, PROXY_BODY_SIZE } from './body-size.js';
+export { PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 export { CANARY, CANARY_BY_COOKIE, CANARY_BY_HEADER, CANARY_BY_HEADER_PATTERN, CANARY_BY_HEADER_VALUE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, type CanaryRules } from './canary.js';
 
 export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnnotations {
@@ -77,6 +79,9 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   FROM_TO_WWW_REDIRECT,
   ...CANARY_KEYS,
   PROXY_BODY_SIZE,
+  PROXY_CONNECT_TIMEOUT,
+  PROXY_READ_TIMEOUT,
+  PROXY_SEND_TIMEOUT,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -93,6 +98,9 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PERMANENT_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
   [TEMPORAL_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
   [PROXY_BODY_SIZE]: 'a chunked body is counted with its chunk framing; past the limit mid-upload (beyond the first 64 KiB) the upstream request is cut and the client gets 413',
+  [PROXY_READ_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
+  [PROXY_SEND_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
+  [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
 };
@@ -112,6 +120,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const hostAliases = parseHostAliases(raw, problems);
   const canary = parseCanary(raw, problems);
   const maxBodySize = parseBodySize(raw, problems);
+  const timeouts = parseProxyTimeouts(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -122,6 +131,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(rateLimit && { rateLimit }),
     ...(cors && { cors }),
     ...(maxBodySize !== undefined && { maxBodySize }),
+    ...(timeouts && { timeouts }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
