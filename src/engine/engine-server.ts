@@ -293,7 +293,7 @@ class ClientConnection {
     const engine = this.#engine;
     const seconds = (performance.now() - this.#requestStart) / 1000;
     engine.observer?.observeRequest(match, status, seconds);
-    if (engine.accessLog === undefined) return;
+    if (engine.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
     engine.accessLog(entryFor(head, this.#clientAddress, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
   }
 
@@ -601,7 +601,7 @@ class ClientConnection {
       const seconds = (performance.now() - this.#requestStart) / 1000;
       const engine = this.#engine;
       engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined);
-      if (engine.accessLog === undefined) return;
+      if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
       engine.accessLog(
         entryFor(head, this.#clientAddress, {
           status,
@@ -803,7 +803,7 @@ class Exchange implements UpstreamHolder {
     const { engine, head, match } = this.#o;
     const seconds = (performance.now() - this.#o.start) / 1000;
     engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
-    if (engine.accessLog === undefined) return;
+    if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
     engine.accessLog(
       entryFor(head, this.#o.client.clientAddress, {
         status,

@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** enable-access-log: "false": no access-log line for these paths. */
+  readonly accessLog?: false;
   /** proxy-connect-, proxy-read-, proxy-send-timeout. */
   readonly timeouts?: ProxyTimeouts;
   /** proxy-body-size: the largest request body, bytes (0: no limit); absent: the controller's default. */

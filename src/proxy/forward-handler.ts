@@ -408,7 +408,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
       );
     }
     const accessLog = this.#ctx.accessLog;
-    if (accessLog === undefined) return;
+    if (accessLog === undefined || this.#match?.route?.policies?.accessLog === false) return;
     const req = this.#req;
     accessLog({
       client: this.clientAddress,

@@ -193,6 +193,7 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     appRoot: string,
     rewriteTarget: string,
     maxBodySize: count,
+    accessLog: (v, p) => (v === false ? false : fail(p, 'not false')),
     timeouts: (v, p) => {
       const t = object(v, p);
       return {

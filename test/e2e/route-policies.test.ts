@@ -44,6 +44,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('small', 'small.example', { [`${A}proxy-body-size`]: '1k' }),
     policyIngress('unlimited', 'unlimited.example', { [`${A}proxy-body-size`]: '0' }),
     policyIngress('impatient', 'impatient.example', { [`${A}proxy-read-timeout`]: '1', [`${A}proxy-connect-timeout`]: '2' }),
+    policyIngress('quiet', 'quiet.example', { [`${A}enable-access-log`]: 'false' }),
     policyIngress('cors-any', 'cors-any.example', { [`${A}enable-cors`]: 'true' }),
     policyIngress('cors-list', 'cors-list.example', {
       [`${A}enable-cors`]: 'true',
@@ -227,6 +228,14 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect(JSON.parse(slow.body)).toMatchObject({ code: 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT' });
     expect((await harness.get('impatient.example', '/delay/10')).status).toBe(200);
     expect((await harness.get('allowed.example', '/delay/1500')).status).toBe(200);
+  });
+
+  it('enable-access-log: "false" writes no access-log line for the route; other routes still log', async () => {
+    const mark = harness.log.lines.length;
+    expect((await harness.get('quiet.example', '/q')).status).toBe(200);
+    expect((await harness.get('allowed.example', '/loud')).status).toBe(200);
+    await eventually(() => harness.log.lines.slice(mark).some((l) => l.log === 'access' && l.host === 'allowed.example'), 3000, 'the other route’s line');
+    expect(harness.log.lines.slice(mark).filter((l) => l.log === 'access' && l.host === 'quiet.example')).toEqual([]);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

@@ -12,6 +12,7 @@ import {
   TEMPORAL_REDIRECT as TEMPORAL_REDIRECT_KEY,
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
+import { ENABLE_ACCESS_LOG, parseAccessLog } from './access-log.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
@@ -82,6 +83,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   PROXY_CONNECT_TIMEOUT,
   PROXY_READ_TIMEOUT,
   PROXY_SEND_TIMEOUT,
+  ENABLE_ACCESS_LOG,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -121,6 +123,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const canary = parseCanary(raw, problems);
   const maxBodySize = parseBodySize(raw, problems);
   const timeouts = parseProxyTimeouts(raw, problems);
+  const accessLog = parseAccessLog(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -132,6 +135,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(cors && { cors }),
     ...(maxBodySize !== undefined && { maxBodySize }),
     ...(timeouts && { timeouts }),
+    ...(accessLog === false && { accessLog }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
