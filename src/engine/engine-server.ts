@@ -20,7 +20,7 @@ import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
 import type { Endpoint, ProxyTimeouts, RouteLookup, RouteMatch } from '../model/route-model.js';
-import { answerFieldLines, newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
@@ -516,7 +516,8 @@ class ClientConnection {
     if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;
     if (problem !== undefined) return this.#reply(head, 503, problem.code, bodyAt, match);
-    const endpoint = backend.balancer.pick();
+    const sticky = edits?.sticky;
+    const endpoint = sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), edits!);
     if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.

@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** affinity: cookie: sticky sessions. */
+  readonly affinity?: AffinityPolicy;
   /** enable-access-log: "false": no access-log line for these paths. */
   readonly accessLog?: false;
   /** proxy-connect-, proxy-read-, proxy-send-timeout. */
@@ -54,6 +56,23 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface AffinityPolicy {
+  /** Cookie name (INGRESSCOOKIE). */
+  readonly cookie: string;
+  /** balanced (ingress-nginx's default) or persistent: both keep a client on its endpoint here. */
+  readonly mode: 'balanced' | 'persistent';
+  /** Cookie Path; absent: the route's path (a regex path: `/`). */
+  readonly path?: string;
+  readonly domain?: string;
+  readonly sameSite?: 'None' | 'Lax' | 'Strict';
+  /** Secure even over plain HTTP (it is always set over HTTPS). */
+  readonly secure: boolean;
+  /** Seconds. */
+  readonly maxAge?: number;
+  /** Seconds from the response. */
+  readonly expires?: number;
 }
 
 export interface ProxyTimeouts {

@@ -13,7 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
-import { answerFieldLines, newUpstreamEdits, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
 import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
@@ -260,12 +260,12 @@ export class ProxyServer {
       if (edits.target !== undefined) fwd.target = edits.target;
       if (edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
       // A canary's backend: logs and metrics name it too.
-      this.#forward(fwd, edits.backend === undefined ? match : { ...match, backend: edits.backend });
+      this.#forward(fwd, edits.backend === undefined ? match : { ...match, backend: edits.backend }, edits);
     } else if (answer.kind === 'error') fwd.reply(answer.status, answer.code, match);
     else fwd.answerEmpty(answer, match);
   }
 
-  #forward(fwd: ForwardHandler, match: PipelineMatch): void {
+  #forward(fwd: ForwardHandler, match: PipelineMatch, edits?: UpstreamEdits): void {
     const ctx = this.#ctx;
     const backend = ctx.backends.get(match.backend.key);
     if (backend === undefined) {
@@ -277,11 +277,13 @@ export class ProxyServer {
       fwd.reply(503, problem.code, match);
       return;
     }
-    const endpoint = backend.balancer.pick();
+    const endpoint = edits?.sticky === undefined ? backend.balancer.pick() : pickSticky(edits.sticky, backend.current.endpoints, () => backend.balancer.pick(), edits);
     if (endpoint === undefined) {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
       return;
     }
+    // pickSticky may have added a Set-Cookie.
+    if (edits !== undefined && edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
     fwd.forward(match, backend, endpoint);
   }
 

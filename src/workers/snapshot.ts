@@ -194,6 +194,23 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     rewriteTarget: string,
     maxBodySize: count,
     accessLog: (v, p) => (v === false ? false : fail(p, 'not false')),
+    affinity: (v, p) => {
+      const a = object(v, p);
+      const mode = a['mode'];
+      if (mode !== 'balanced' && mode !== 'persistent') fail(`${p}.mode`, 'not balanced or persistent');
+      const sameSite = a['sameSite'];
+      if (sameSite !== undefined && sameSite !== 'None' && sameSite !== 'Lax' && sameSite !== 'Strict') fail(`${p}.sameSite`, 'not None, Lax or Strict');
+      return {
+        cookie: string(a['cookie'], `${p}.cookie`),
+        mode: mode as 'balanced' | 'persistent',
+        ...(a['path'] !== undefined && { path: string(a['path'], `${p}.path`) }),
+        ...(a['domain'] !== undefined && { domain: string(a['domain'], `${p}.domain`) }),
+        ...(sameSite !== undefined && { sameSite: sameSite as 'None' | 'Lax' | 'Strict' }),
+        secure: bool(a['secure'], `${p}.secure`),
+        ...(a['maxAge'] !== undefined && { maxAge: count(a['maxAge'], `${p}.maxAge`) }),
+        ...(a['expires'] !== undefined && { expires: count(a['expires'], `${p}.expires`) }),
+      };
+    },
     timeouts: (v, p) => {
       const t = object(v, p);
       return {

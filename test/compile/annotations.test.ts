@@ -101,7 +101,7 @@ describe('annotations Portico does not implement, and snippets', () => {
   it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
     const model = compile(
       ingress('shop/a', {
-        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-buffer-size`]: '8k', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}affinity`]: 'cookie' },
+        annotations: { [`${A}limit-connections`]: '5', [`${A}proxy-buffer-size`]: '8k', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}load-balance`]: 'ewma' },
         rules: [rule('h.example', [prefix('/', 'web', 80)])],
       }),
     );
@@ -112,7 +112,7 @@ describe('annotations Portico does not implement, and snippets', () => {
         code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
         object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
         field: 'metadata.annotations',
-        message: `not implemented by Portico, served without: ${A}affinity, ${A}limit-connections, ${A}proxy-buffer-size`,
+        message: `not implemented by Portico, served without: ${A}limit-connections, ${A}load-balance, ${A}proxy-buffer-size`,
       },
     ]);
   });
@@ -314,5 +314,17 @@ describe('proxy timeouts', () => {
     const bad = parse({ [`${A}proxy-read-timeout`]: '0', [`${A}proxy-connect-timeout`]: '1m' });
     expect(bad.annotations.policies).toBeUndefined();
     expect(bad.problems.map((p) => p.key)).toEqual([`${A}proxy-connect-timeout`, `${A}proxy-read-timeout`]);
+  });
+});
+
+describe('affinity', () => {
+  it('affinity: cookie with ingress-nginx defaults (INGRESSCOOKIE, balanced); only "cookie"; bad attributes warned', () => {
+    expect(parse({ [`${A}affinity`]: 'cookie' }).annotations.policies?.affinity).toEqual({ cookie: 'INGRESSCOOKIE', mode: 'balanced', secure: false });
+    const full = parse({ [`${A}affinity`]: 'cookie', [`${A}session-cookie-name`]: 'route', [`${A}session-cookie-samesite`]: 'none', [`${A}session-cookie-expires`]: '172800', [`${A}session-cookie-path`]: '/app', [`${A}affinity-mode`]: 'persistent', [`${A}session-cookie-secure`]: 'true' });
+    expect(full.annotations.policies?.affinity).toEqual({ cookie: 'route', mode: 'persistent', path: '/app', sameSite: 'None', secure: true, expires: 172800 });
+    expect(parse({ [`${A}affinity`]: 'ip' }).annotations.policies).toBeUndefined();
+    const bad = parse({ [`${A}affinity`]: 'cookie', [`${A}session-cookie-name`]: 'a b', [`${A}session-cookie-max-age`]: '-1' });
+    expect(bad.annotations.policies?.affinity).toEqual({ cookie: 'INGRESSCOOKIE', mode: 'balanced', secure: false });
+    expect(bad.problems.map((p) => p.key).sort()).toEqual([`${A}session-cookie-max-age`, `${A}session-cookie-name`]);
   });
 });

@@ -17,9 +17,12 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   let harness: Harness;
   let pods: EchoPod[];
   let canaryPods: EchoPod[];
+  let stickyPods: EchoPod[];
   const ingresses = (allowed: string) => [
     ...serviceFor('shop/web', pods),
     ...serviceFor('shop/web-canary', canaryPods),
+    ...serviceFor('shop/sticky', stickyPods),
+    ingress('shop/sticky', { className: 'portico', annotations: { [`${A}affinity`]: 'cookie', [`${A}session-cookie-max-age`]: '600', [`${A}session-cookie-samesite`]: 'lax' }, rules: [rule('sticky.example', [prefix('/app', 'sticky', 80)])] }),
     policyIngress('main', 'canary.example', {}),
     ingress('shop/main-canary', {
       className: 'portico',
@@ -36,7 +39,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('temp', 'temp.example', { [`${A}temporal-redirect`]: 'https://$host.maintenance.example/?from=$uri', [`${A}permanent-redirect`]: 'https://never.example/' }),
     policyIngress('approot', 'approot.example', { [`${A}app-root`]: '/app1' }),
     policyIngress('snippet', 'snippet.example', { [`${A}configuration-snippet`]: 'more_set_headers "X-Evil: 1";' }),
-    policyIngress('unknown', 'unknown.example', { [`${A}affinity`]: 'cookie' }),
+    policyIngress('unknown', 'unknown.example', { [`${A}load-balance`]: 'ewma' }),
     // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
     ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
     ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
@@ -61,12 +64,14 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   beforeAll(async () => {
     pods = await startEchoPods('web', 1);
     canaryPods = await startEchoPods('web-canary', 1);
+    stickyPods = await startEchoPods('sticky', 2);
     harness = await startHarness({ '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': ingresses('127.0.0.0/8') }, { dataPlane });
   });
   afterAll(async () => {
     await harness.close();
     await closePods(pods);
     await closePods(canaryPods);
+    await closePods(stickyPods);
   });
 
   it('serves a client inside the allowlist and refuses one outside it with 403, before any endpoint is asked', async () => {
@@ -131,7 +136,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect((await harness.get('unknown.example', '/')).status).toBe(200);
     const warning = harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED' && String(l.object).includes('shop/unknown'));
     expect(warning).toMatchObject({ level: 'warn' });
-    expect(String(warning?.msg)).toContain(`${A}affinity`);
+    expect(String(warning?.msg)).toContain(`${A}load-balance`);
   });
 
   it('rewrite-target: the backend gets the capture-built path with the query; the host is in regex mode (case-insensitive prefixes)', async () => {
@@ -234,8 +239,27 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     const mark = harness.log.lines.length;
     expect((await harness.get('quiet.example', '/q')).status).toBe(200);
     expect((await harness.get('allowed.example', '/loud')).status).toBe(200);
-    await eventually(() => harness.log.lines.slice(mark).some((l) => l.log === 'access' && l.host === 'allowed.example'), 3000, 'the other route’s line');
+    await eventually(async () => harness.log.lines.slice(mark).some((l) => l.log === 'access' && l.host === 'allowed.example'), 3000, 'the other route’s line');
     expect(harness.log.lines.slice(mark).filter((l) => l.log === 'access' && l.host === 'quiet.example')).toEqual([]);
+  });
+
+  it('affinity: cookie: the first response sets INGRESSCOOKIE (Path = the route’s path, HttpOnly, the attributes asked for); with it, every request reaches the same pod', async () => {
+    const first = await harness.get('sticky.example', '/app/x');
+    const setCookie = String(first.headers['set-cookie']);
+    expect(setCookie).toMatch(/^INGRESSCOOKIE=[0-9a-f]{40}; Path=\/app; Max-Age=600; HttpOnly; SameSite=Lax$/);
+    const cookie = setCookie.split(';')[0]!;
+    const pods = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const res = await harness.get('sticky.example', '/app/x', { headers: { cookie: `other=1; ${cookie}` } });
+      pods.add(String(res.json?.pod));
+      expect(res.headers['set-cookie']).toBeUndefined();
+    }
+    expect([...pods]).toEqual([first.json?.pod]);
+    // Without the cookie the balancer spreads requests; a cookie for no current endpoint gets a new one.
+    const spread = new Set<string>();
+    for (let i = 0; i < 4; i++) spread.add(String((await harness.get('sticky.example', '/app')).json?.pod));
+    expect(spread.size).toBe(2);
+    expect(String((await harness.get('sticky.example', '/app', { headers: { cookie: 'INGRESSCOOKIE=stale' } })).headers['set-cookie'])).toMatch(/^INGRESSCOOKIE=[0-9a-f]{40};/);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

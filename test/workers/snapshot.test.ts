@@ -19,6 +19,7 @@ const everyPolicy: Required<RoutePolicies> = {
   rewriteTarget: '/$1',
   maxBodySize: 8 * 1024 * 1024,
   accessLog: false,
+  affinity: { cookie: 'route', mode: 'persistent', path: '/app', domain: 'shop.example', sameSite: 'Lax', secure: true, maxAge: 3600, expires: 7200 },
   timeouts: { connectMs: 2000, readMs: 120_000, sendMs: 30_000 },
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },
   canary: { backend: { key: 'shop/web-canary/80', namespace: 'shop', service: 'web-canary', port: 80 }, ingress: 'shop/canary', header: 'x-canary', headerPattern: '^yes', cookie: 'c', weight: 10, weightTotal: 100 },

@@ -13,6 +13,7 @@ import {
   TEMPORAL_REDIRECT_CODE as TEMPORAL_REDIRECT_CODE_KEY,
 } from './redirect.js';
 import { ENABLE_ACCESS_LOG, parseAccessLog } from './access-log.js';
+import { AFFINITY_KEYS, parseAffinity } from './affinity.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
@@ -84,6 +85,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   PROXY_READ_TIMEOUT,
   PROXY_SEND_TIMEOUT,
   ENABLE_ACCESS_LOG,
+  ...AFFINITY_KEYS,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -103,6 +105,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PROXY_READ_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_SEND_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
+  [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
 };
@@ -124,6 +127,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const maxBodySize = parseBodySize(raw, problems);
   const timeouts = parseProxyTimeouts(raw, problems);
   const accessLog = parseAccessLog(raw, problems);
+  const affinity = parseAffinity(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -136,6 +140,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(maxBodySize !== undefined && { maxBodySize }),
     ...(timeouts && { timeouts }),
     ...(accessLog === false && { accessLog }),
+    ...(affinity && { affinity }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

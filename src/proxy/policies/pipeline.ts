@@ -10,6 +10,7 @@
 import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
+import { affinityStep } from './affinity.js';
 import { canaryStep } from './canary.js';
 import { corsStep } from './cors.js';
 import { appRootStep, redirectStep } from './redirect.js';
@@ -20,6 +21,7 @@ import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
 
 export { RateLimitStore } from './rate-limit.js';
+export { pickSticky } from './affinity.js';
 export type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResponse, StepResult, UpstreamEdits } from './step.js';
 
 const STEP_FAILED: StepAnswer = Object.freeze({ kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
@@ -41,7 +43,7 @@ export function answerFieldLines(answer: Exclude<StepAnswer, { kind: 'error' }>)
 }
 
 export function newUpstreamEdits(): UpstreamEdits {
-  return { target: undefined, host: undefined, backend: undefined, headers: [], responseHeaders: [] };
+  return { target: undefined, host: undefined, backend: undefined, sticky: undefined, headers: [], responseHeaders: [] };
 }
 
 /**
@@ -62,6 +64,7 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (route.sslRedirect === true) request.push(sslRedirectStep());
   if (policies?.cors) request.push(corsStep(policies.cors));
   if (policies?.canary) request.push(canaryStep(policies.canary, context.random ?? Math.random));
+  if (policies?.affinity) request.push(affinityStep(policies.affinity, route.path));
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));

@@ -1,6 +1,6 @@
 // The contract between route steps and the data planes that run them (see pipeline.ts).
 import type { ErrorCode } from '../../lib/errors.js';
-import type { BackendRef, RouteMatch } from '../../model/route-model.js';
+import type { AffinityPolicy, BackendRef, RouteMatch } from '../../model/route-model.js';
 
 /** What a step sees of a request. The data plane builds it only for routes with a pipeline. */
 export interface StepRequest {
@@ -31,11 +31,24 @@ export interface UpstreamEdits {
   host: string | undefined;
   /** Another backend for this request (a canary's). */
   backend: BackendRef | undefined;
+  /** affinity: cookie: the data plane picks the endpoint with pickSticky. */
+  sticky: StickyChoice | undefined;
   /** Header fields added to the upstream request, after the proxy's own. */
   readonly headers: Array<readonly [name: string, value: string]>;
   /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS). */
   readonly responseHeaders: Array<readonly [name: string, value: string]>;
   // Affinity and hashing (next) add a balancer hint here, read when the endpoint is picked.
+}
+
+/** What an affinity step leaves for the endpoint choice. */
+export interface StickyChoice {
+  readonly policy: AffinityPolicy;
+  /** The Set-Cookie Path. */
+  readonly path: string;
+  /** The client's cookie value, if it sent one. */
+  readonly value: string | undefined;
+  /** The request came over TLS (the cookie gets Secure). */
+  readonly https: boolean;
 }
 
 export type StepResult = StepAnswer | undefined;
