@@ -14,7 +14,7 @@
 // node:http proxy in src/proxy stays the default until the engine passes every proxy test.
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -26,7 +26,7 @@ import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogFiel
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
-import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
+import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions, type UpstreamTls } from './upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
@@ -560,6 +560,7 @@ class ClientConnection {
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
       ...(head.framing === 'chunked' && { maxChunkedBytes: match.route?.policies?.maxBodySize ?? engine.maxBodySize }),
       ...timeoutOptions(match.route?.policies?.timeouts),
+      ...(match.route?.policies?.upstreamTls !== undefined && { upstreamTls: match.route.policies.upstreamTls }),
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -623,7 +624,10 @@ class ClientConnection {
     const tried = new Set<string>();
     const open = (endpoint: Endpoint): void => {
       tried.add(endpoint.key);
-      const upstream = connect({ host: endpoint.address, port: endpoint.port, noDelay: true });
+      const upstreamTls = match.route?.policies?.upstreamTls;
+      const upstream: Socket = upstreamTls === undefined
+        ? connect({ host: endpoint.address, port: endpoint.port, noDelay: true })
+        : tlsConnect({ host: endpoint.address, port: endpoint.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(upstreamTls.serverName !== undefined && { servername: upstreamTls.serverName }) }).setNoDelay(true);
       const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), 5_000);
       upstream.once('error', () => {
         clearTimeout(timer);
@@ -635,7 +639,7 @@ class ClientConnection {
         }
         client.destroy();
       });
-      upstream.once('connect', () => {
+      upstream.once(upstreamTls === undefined ? 'connect' : 'secureConnect', () => {
         clearTimeout(timer);
         upstreamAddress = endpoint.key;
         const connected = performance.now();
@@ -755,6 +759,8 @@ interface ExchangeOptions {
   readonly timeouts?: ProxyTimeouts;
   /** Upstream inactivity limit from those (the larger of read and send). */
   readonly upstreamMs?: number;
+  /** backend-protocol HTTPS. */
+  readonly upstreamTls?: UpstreamTls;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -892,7 +898,8 @@ class Exchange implements UpstreamHolder {
     else if (this.#firstTried === undefined || this.#firstTried === key) this.#firstTried = key;
     else this.#tried = new Set([this.#firstTried, key]);
     const connectMs = this.#o.timeouts?.connectMs;
-    const lease = connectMs === undefined ? this.#o.engine.pool.acquire(this.#endpoint) : this.#o.engine.pool.acquire(this.#endpoint, connectMs);
+    const upstreamTls = this.#o.upstreamTls;
+    const lease = connectMs === undefined && upstreamTls === undefined ? this.#o.engine.pool.acquire(this.#endpoint) : this.#o.engine.pool.acquire(this.#endpoint, connectMs, upstreamTls);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
     else this.#attach(lease.socket, lease.reused);
   }
@@ -1158,7 +1165,7 @@ class Exchange implements UpstreamHolder {
     }
     // The upstream connection goes back only when the request body was fully sent too.
     if (socket) {
-      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket);
+      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket, this.#o.upstreamTls);
       else socket.destroy();
     }
     this.#o.client.exchangeDone(this.#o.head.keepAlive && response.framing !== 'close' && this.#bodyDone);

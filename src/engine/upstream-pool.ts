@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from '../model/route-model.js';
 
 // Keep-alive upstream connections per endpoint (`ip:port`), raw node:net sockets. A connection is
@@ -53,6 +54,16 @@ export function holdUpstream(socket: Socket, holder: UpstreamHolder | undefined)
   pooled[HOLDER] = holder ?? null;
 }
 
+/** TLS to the upstream (backend-protocol HTTPS); SNI only when named. */
+export interface UpstreamTls {
+  readonly serverName?: string;
+}
+
+/** Idle connections are kept per endpoint and per TLS setting: a TLS one never serves a plain request. */
+function poolKey(endpoint: Endpoint, tls: UpstreamTls | undefined): string {
+  return tls === undefined ? endpoint.key : `${endpoint.key} tls ${tls.serverName ?? ''}`;
+}
+
 export class UpstreamPool {
   readonly #idle = new Map<string, PooledSocket[]>();
   readonly #options: Required<UpstreamPoolOptions>;
@@ -68,15 +79,18 @@ export class UpstreamPool {
     return this.#open;
   }
 
-  /** An idle connection to the endpoint, or a new one (resolves once connected). */
-  acquire(endpoint: Endpoint, connectTimeoutMs: number = this.#options.connectTimeoutMs!): UpstreamLease | Promise<UpstreamLease> {
-    const idle = this.#idle.get(endpoint.key);
+  /** An idle connection to the endpoint, or a new one (resolves once connected, and for `tls` once the handshake is done). */
+  acquire(endpoint: Endpoint, connectTimeoutMs: number = this.#options.connectTimeoutMs!, tls?: UpstreamTls): UpstreamLease | Promise<UpstreamLease> {
+    const idle = this.#idle.get(poolKey(endpoint, tls));
     while (idle !== undefined && idle.length > 0) {
       const socket = idle.pop()!;
       if (!socket.destroyed && socket.readyState === 'open') return { socket, reused: true };
     }
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: endpoint.address, port: endpoint.port, noDelay: true });
+      // backend-protocol HTTPS: TLS to the pod, unverified as ingress-nginx's proxy_ssl_verify off.
+      const socket: Socket = tls === undefined
+        ? connect({ host: endpoint.address, port: endpoint.port, noDelay: true })
+        : tlsConnect({ host: endpoint.address, port: endpoint.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(tls.serverName !== undefined && { servername: tls.serverName }) }).setNoDelay(true);
       this.#open++;
       socket.once('close', () => this.#open--);
       const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${endpoint.key} timed out`), { code: 'ETIMEDOUT' })), connectTimeoutMs);
@@ -85,7 +99,7 @@ export class UpstreamPool {
         reject(error);
       };
       socket.once('error', failed);
-      socket.once('connect', () => {
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         clearTimeout(timer);
         socket.removeListener('error', failed);
         socket.setKeepAlive(true, 30_000);
@@ -95,10 +109,11 @@ export class UpstreamPool {
   }
 
   /** Gives a connection back after a complete exchange the upstream will keep open. */
-  release(endpoint: Endpoint, socket: Socket): void {
+  release(endpoint: Endpoint, socket: Socket, tls?: UpstreamTls): void {
     if (socket.destroyed || socket.readyState !== 'open') return;
-    let idle = this.#idle.get(endpoint.key);
-    if (idle === undefined) this.#idle.set(endpoint.key, (idle = []));
+    const key = poolKey(endpoint, tls);
+    let idle = this.#idle.get(key);
+    if (idle === undefined) this.#idle.set(key, (idle = []));
     if (idle.length >= this.#options.maxIdle) {
       socket.destroy();
       return;

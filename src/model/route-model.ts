@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** backend-protocol: HTTPS: TLS to the pod (unverified, as proxy_ssl_verify off), SNI when named. */
+  readonly upstreamTls?: { readonly serverName?: string };
   /** affinity: cookie: sticky sessions. */
   readonly affinity?: AffinityPolicy;
   /** enable-access-log: "false": no access-log line for these paths. */

@@ -267,6 +267,12 @@ export class ProxyServer {
 
   #forward(fwd: ForwardHandler, match: PipelineMatch, edits?: UpstreamEdits): void {
     const ctx = this.#ctx;
+    if (match.route?.policies?.upstreamTls !== undefined) {
+      // backend-protocol HTTPS is the engine's: plain HTTP to a TLS port would be a worse failure.
+      ctx.logger.warn({ ingress: match.ingress }, 'backend-protocol HTTPS needs --data-plane engine; answering 502');
+      fwd.reply(502, 'PORTICO_ERR_PROXY_UPSTREAM', match);
+      return;
+    }
     const backend = ctx.backends.get(match.backend.key);
     if (backend === undefined) {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);

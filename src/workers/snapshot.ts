@@ -194,6 +194,10 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     rewriteTarget: string,
     maxBodySize: count,
     accessLog: (v, p) => (v === false ? false : fail(p, 'not false')),
+    upstreamTls: (v, p) => {
+      const t = object(v, p);
+      return t['serverName'] === undefined ? {} : { serverName: string(t['serverName'], `${p}.serverName`) };
+    },
     affinity: (v, p) => {
       const a = object(v, p);
       const mode = a['mode'];

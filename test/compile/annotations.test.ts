@@ -328,3 +328,16 @@ describe('affinity', () => {
     expect(bad.problems.map((p) => p.key).sort()).toEqual([`${A}session-cookie-max-age`, `${A}session-cookie-name`]);
   });
 });
+
+describe('backend-protocol', () => {
+  it('HTTPS → TLS upstream, SNI only with proxy-ssl-server-name on; HTTP is the default; gRPC and FCGI are errors served over HTTP/1.1', () => {
+    expect(parse({ [`${A}backend-protocol`]: 'HTTPS' }).annotations.policies).toEqual({ upstreamTls: {} });
+    expect(parse({ [`${A}backend-protocol`]: 'https', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'svc.ns' }).annotations.policies).toEqual({ upstreamTls: { serverName: 'svc.ns' } });
+    expect(parse({ [`${A}backend-protocol`]: 'HTTP' }).annotations.policies).toBeUndefined();
+    for (const protocol of ['GRPC', 'GRPCS', 'FCGI']) {
+      const { annotations, problems } = parse({ [`${A}backend-protocol`]: protocol });
+      expect(annotations.policies, protocol).toBeUndefined();
+      expect(problems, protocol).toEqual([expect.objectContaining({ key: `${A}backend-protocol`, severity: 'error' })]);
+    }
+  });
+});

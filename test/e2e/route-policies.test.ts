@@ -2,7 +2,11 @@
 // connection's address, upstream-vhost and x-forwarded-prefix on the upstream request, an invalid
 // access list failing closed, the redirects and app-root, snippets refused, unimplemented annotations
 // reported, and an annotation change applied without a restart.
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDefaultCertificate } from '../../src/tls/certificate-factory.js';
 import { eventually } from '../helpers/http.js';
 import { rawExchange } from '../proxy/proxy-fixture.js';
 import { ingress, prefix, rule } from '../helpers/objects.js';
@@ -18,10 +22,14 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   let pods: EchoPod[];
   let canaryPods: EchoPod[];
   let stickyPods: EchoPod[];
+  let tlsBackend: Server;
+  const tlsBackendPort = () => (tlsBackend.address() as AddressInfo).port;
   const ingresses = (allowed: string) => [
     ...serviceFor('shop/web', pods),
     ...serviceFor('shop/web-canary', canaryPods),
     ...serviceFor('shop/sticky', stickyPods),
+    ...serviceFor('shop/secure', [{ port: tlsBackendPort() } as EchoPod]),
+    ingress('shop/secure', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'HTTPS', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'pod.internal' }, rules: [rule('secure.example', [prefix('/', 'secure', 80)])] }),
     ingress('shop/sticky', { className: 'portico', annotations: { [`${A}affinity`]: 'cookie', [`${A}session-cookie-max-age`]: '600', [`${A}session-cookie-samesite`]: 'lax' }, rules: [rule('sticky.example', [prefix('/app', 'sticky', 80)])] }),
     policyIngress('main', 'canary.example', {}),
     ingress('shop/main-canary', {
@@ -65,6 +73,12 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     pods = await startEchoPods('web', 1);
     canaryPods = await startEchoPods('web-canary', 1);
     stickyPods = await startEchoPods('sticky', 2);
+    const certificate = createDefaultCertificate();
+    tlsBackend = createHttpsServer({ cert: certificate.certPem, key: certificate.keyPem }, (req, res) => {
+      const socket = req.socket as TLSSocket;
+      res.end(JSON.stringify({ tls: socket.encrypted === true, servername: (socket as TLSSocket & { servername?: string }).servername, path: req.url }));
+    });
+    await new Promise<void>((resolve) => tlsBackend.listen(0, '127.0.0.1', resolve));
     harness = await startHarness({ '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': ingresses('127.0.0.0/8') }, { dataPlane });
   });
   afterAll(async () => {
@@ -72,6 +86,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     await closePods(pods);
     await closePods(canaryPods);
     await closePods(stickyPods);
+    await new Promise((resolve) => tlsBackend.close(resolve));
   });
 
   it('serves a client inside the allowlist and refuses one outside it with 403, before any endpoint is asked', async () => {
@@ -260,6 +275,17 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     for (let i = 0; i < 4; i++) spread.add(String((await harness.get('sticky.example', '/app')).json?.pod));
     expect(spread.size).toBe(2);
     expect(String((await harness.get('sticky.example', '/app', { headers: { cookie: 'INGRESSCOOKIE=stale' } })).headers['set-cookie'])).toMatch(/^INGRESSCOOKIE=[0-9a-f]{40};/);
+  });
+
+  it('backend-protocol HTTPS: TLS to the pod (SNI from proxy-ssl-name); the node data plane refuses with 502 rather than send plain HTTP', async () => {
+    if (dataPlane === 'node') {
+      expect((await harness.get('secure.example', '/')).status).toBe(502);
+      return;
+    }
+    for (const path of ['/a', '/b?c=1']) {
+      const res = await harness.get('secure.example', path);
+      expect([res.status, JSON.parse(res.body)]).toEqual([200, { tls: true, servername: 'pod.internal', path }]);
+    }
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

@@ -19,6 +19,7 @@ const everyPolicy: Required<RoutePolicies> = {
   rewriteTarget: '/$1',
   maxBodySize: 8 * 1024 * 1024,
   accessLog: false,
+  upstreamTls: { serverName: 'pod.internal' },
   affinity: { cookie: 'route', mode: 'persistent', path: '/app', domain: 'shop.example', sameSite: 'Lax', secure: true, maxAge: 3600, expires: 7200 },
   timeouts: { connectMs: 2000, readMs: 120_000, sendMs: 30_000 },
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },

@@ -14,6 +14,7 @@ import {
 } from './redirect.js';
 import { ENABLE_ACCESS_LOG, parseAccessLog } from './access-log.js';
 import { AFFINITY_KEYS, parseAffinity } from './affinity.js';
+import { BACKEND_PROTOCOL, parseBackendProtocol, PROXY_SSL_NAME, PROXY_SSL_SERVER_NAME } from './backend-protocol.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
@@ -86,6 +87,9 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   PROXY_SEND_TIMEOUT,
   ENABLE_ACCESS_LOG,
   ...AFFINITY_KEYS,
+  BACKEND_PROTOCOL,
+  PROXY_SSL_NAME,
+  PROXY_SSL_SERVER_NAME,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -106,6 +110,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PROXY_SEND_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
   [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
+  [BACKEND_PROTOCOL]: 'HTTP and HTTPS only (GRPC, GRPCS, FCGI are errors); HTTPS on the engine data plane only (the node plane sends plain HTTP)',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
 };
@@ -128,6 +133,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const timeouts = parseProxyTimeouts(raw, problems);
   const accessLog = parseAccessLog(raw, problems);
   const affinity = parseAffinity(raw, problems);
+  const upstreamTls = parseBackendProtocol(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -141,6 +147,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(timeouts && { timeouts }),
     ...(accessLog === false && { accessLog }),
     ...(affinity && { affinity }),
+    ...(upstreamTls && { upstreamTls }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
