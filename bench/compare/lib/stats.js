@@ -146,9 +146,12 @@ export function addRatios(rows) {
  */
 export function checkTargets(scenarios) {
   const row = (scenario, target) => scenarios.find((s) => s.id === scenario)?.rows.find((r) => r.target === target);
+  // The default data plane (portico-engine) when it ran, else the node data plane (portico).
+  const porticoOf = (scenario) => row(scenario, 'portico-engine') ?? row(scenario, 'portico');
+  const isPortico = (target) => target === 'portico' || target === 'portico-engine';
   const checks = [];
   const cpuCheck = (scenario, limit, label) => {
-    const p = row(scenario, 'portico');
+    const p = porticoOf(scenario);
     const n = row(scenario, 'nginx');
     const value = p?.cpuToNginx ?? null;
     const bound = [p?.generatorBound && 'portico', n?.generatorBound && 'nginx'].filter(Boolean);
@@ -158,14 +161,14 @@ export function checkTargets(scenarios) {
   cpuCheck('http-keepalive', 2.0, 'HTTP keep-alive CPU/req ≤ 2.0× nginx (stretch 1.5×)');
   cpuCheck('https-keepalive', 2.0, 'HTTPS keep-alive CPU/req ≤ 2.0× nginx (stretch 1.5×)');
   {
-    const p = row('http-fixed-rate', 'portico');
+    const p = porticoOf('http-fixed-rate');
     const n = row('http-fixed-rate', 'nginx');
     const value = p?.p99ToNginx ?? null;
     const bound = [p?.generatorBound && 'portico', n?.generatorBound && 'nginx'].filter(Boolean);
     checks.push({ target: `HTTP keep-alive p99 ≤ 1.5× nginx at a fixed rate${p?.offeredRate ? ` (${p.offeredRate}/s)` : ''}`, scenario: 'http-fixed-rate', value, limit: '<= 1.5', met: value === null || bound.length ? null : value <= 1.5, generatorBound: bound.length ? `generator-bound: ${bound.join(', ')}` : null });
   }
   const failing = [];
-  for (const s of scenarios) for (const r of s.rows) if (r.target === 'portico' && r.errors + r.non2xx > 0) failing.push(`${s.id}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+  for (const s of scenarios) for (const r of s.rows) if (isPortico(r.target) && r.errors + r.non2xx > 0) failing.push(`${s.id} (${r.target}): ${r.errors} errors, ${r.non2xx} non-2xx`);
   checks.push({ target: 'Zero errors in every scenario (Portico)', scenario: '*', value: failing.length === 0 ? 0 : failing.join('; '), limit: '= 0', met: failing.length === 0, generatorBound: null });
   return checks;
 }
