@@ -101,7 +101,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [DENYLIST_KEY]: 'checked before redirects; an unreadable list answers 403 to everyone',
   [LIMIT_RPS]: 'counted per worker process with --workers N (nginx shares one zone)',
   [LIMIT_RPM]: 'counted per worker process with --workers N (nginx shares one zone)',
-  [USE_REGEX_KEY]: 'JavaScript regular expressions; refused when they can backtrack exponentially; paths match with only unreserved characters percent-decoded',
+  [USE_REGEX_KEY]: 'JavaScript regular expressions on a linear-time engine: lookarounds and backreferences are refused; paths match with only unreserved characters percent-decoded',
   [REWRITE_TARGET_KEY]: 'JavaScript regular expressions; only $1…$9 in the target',
   [PERMANENT_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
   [TEMPORAL_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',

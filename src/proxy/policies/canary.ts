@@ -1,11 +1,14 @@
 // canary: which requests of the main route go to the canary Ingress's backend, as ingress-nginx's
 // balancer decides: the header first (an exact value, a pattern, or `always` / `never`), then the
 // cookie (`always` / `never`), then the weight. `never` ends it on the main backend.
+import { compileUserRegex } from '../../lib/path-regex.js';
 import type { CanaryPolicy } from '../../model/route-model.js';
 import type { RequestStep, StepRequest } from './step.js';
 
 export function canaryStep(policy: CanaryPolicy, random: () => number): RequestStep {
-  const pattern = policy.headerPattern === undefined ? undefined : new RegExp(policy.headerPattern);
+  // The linear-time engine (a header value is the client's to craft); validated when compiled.
+  const parsed = policy.headerPattern === undefined ? undefined : compileUserRegex(policy.headerPattern);
+  const pattern = parsed?.ok ? parsed.regex : undefined;
   const byHeader = (request: StepRequest): boolean | undefined => {
     if (policy.header === undefined) return undefined;
     const value = request.header(policy.header);
