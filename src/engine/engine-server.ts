@@ -841,7 +841,7 @@ class Exchange implements UpstreamHolder {
       this.#bodySent = true;
       this.#requestBytes += until - at;
       const limit = this.#o.maxChunkedBytes;
-      if (limit !== undefined && limit > 0 && this.#requestBytes > limit) {
+      if (limit !== undefined && limit > 0 && this.#requestBytes - this.#o.head.length > limit) {
         // Past proxy-body-size: the upstream never gets a complete request; the client gets 413.
         this.#fail();
         this.#o.client.requestBodyFailed(this.#responseStarted, 413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE');
@@ -1137,7 +1137,8 @@ class Exchange implements UpstreamHolder {
     if (fields === undefined) this.#headOut = serializeResponseHead(response, { extra });
     else {
       for (const [name, value] of fields) extra += `${name}: ${value}\r\n`;
-      this.#headOut = serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase())) });
+      // Set-Cookie (affinity) is added beside the backend's, never in their place.
+      this.#headOut = serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase()).filter((name) => name !== 'set-cookie')) });
     }
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();

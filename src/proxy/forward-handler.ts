@@ -169,7 +169,15 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     this.#status = answer.status;
     this.#upstreamDone = true;
     const fields: string[] = answer.kind === 'redirect' ? ['location', answer.location] : answer.headers.flatMap(([name, value]) => [name, value]);
-    this.#res.writeHead(answer.status, [...fields, 'server', 'portico', 'content-length', '0']);
+    try {
+      this.#res.writeHead(answer.status, [...fields, 'server', 'portico', 'content-length', '0']);
+    } catch {
+      // A field Node refuses (the compiler allows only visible ASCII; this is the last guard): 500, never a crash.
+      this.#status = 500;
+      this.#bytes = this.#sendError(500, 'PORTICO_ERR_PROXY_STEP_FAILED');
+      this.#log(false);
+      return;
+    }
     this.#res.end();
     this.#log(false);
   }
@@ -445,7 +453,8 @@ export function requestHeadBytes(req: IncomingMessage): number {
 
 /** `list` (flat name/value pairs) with `fields` set: same-named entries removed, the fields appended. */
 function setFields(list: string[], fields: ReadonlyArray<readonly [string, string]>): string[] {
-  const names = new Set(fields.map(([name]) => name.toLowerCase()));
+  // Set-Cookie (affinity) is added beside the backend's, never in their place.
+  const names = new Set(fields.map(([name]) => name.toLowerCase()).filter((name) => name !== 'set-cookie'));
   const out: string[] = [];
   for (let i = 0; i < list.length; i += 2) if (!names.has(list[i]!.toLowerCase())) out.push(list[i]!, list[i + 1]!);
   for (const [name, value] of fields) out.push(name, value);

@@ -320,9 +320,10 @@ export class ProxyServer {
       return;
     }
     const pipeline = match.pipeline;
+    let edits: UpstreamEdits | undefined;
     if (pipeline !== undefined) {
       // The same steps as a plain request (an upgrade to a TLS host gets the ssl-redirect too).
-      const edits = newUpstreamEdits();
+      edits = newUpstreamEdits();
       const result = pipeline.request(nodeStepRequest(req, requestHead.host ?? '', target, listener.proto, clientAddress), edits);
       if (result instanceof Promise) {
         // Asynchronous steps are the engine's (--data-plane engine); this plane refuses rather than skip them.
@@ -341,8 +342,15 @@ export class ProxyServer {
       if (edits.target !== undefined) target = edits.target;
       if (edits.backend !== undefined) match = { ...match, backend: edits.backend };
     }
+    if (match.route?.policies?.upstreamTls !== undefined) {
+      // backend-protocol HTTPS is the engine's (see #forward).
+      this.#rejectUpgrade({ req, socket, status: 502, code: 'PORTICO_ERR_PROXY_UPSTREAM', host: requestHead.host, match, head: requestHead, clientAddress, start });
+      return;
+    }
     const backend = this.#ctx.backends.get(match.backend.key);
-    const endpoint = backend?.current.problem === undefined ? backend?.balancer.pick() : undefined;
+    const sticky = edits?.sticky;
+    // An upgrade response is the 101 from the backend: a sticky pick is honoured, no cookie is set.
+    const endpoint = backend?.current.problem !== undefined || backend === undefined ? undefined : sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), newUpstreamEdits());
     if (backend === undefined || endpoint === undefined) {
       const code = backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS';
       this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, head: requestHead, clientAddress, start });

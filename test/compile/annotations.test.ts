@@ -80,7 +80,7 @@ describe('redirect annotations', () => {
 
   it('the URL must be absolute http(s), with only the variables Portico expands; otherwise ignored with a warning', () => {
     expect(parse({ [`${A}permanent-redirect`]: 'https://new.example$request_uri' }).annotations.policies?.redirect?.url).toBe('https://new.example$request_uri');
-    for (const url of ['/relative', 'ftp://x.example/', 'https://a b/', 'https://x.example/\r\nSet-Cookie: a=b', 'https://x.example/$remote_addr', 'https://x.example/${request_uri}']) {
+    for (const url of ['/relative', 'ftp://x.example/', 'https://a b/', 'http://a\u010d\u010aSet-Cookie:session=evil', 'https://例え.jp/', 'https://x.example/\r\nSet-Cookie: a=b', 'https://x.example/$remote_addr', 'https://x.example/${request_uri}']) {
       const { annotations, problems } = parse({ [`${A}permanent-redirect`]: url });
       expect(annotations.policies, url).toBeUndefined();
       expect(problems, url).toEqual([expect.objectContaining({ key: `${A}permanent-redirect`, severity: 'warning' })]);
@@ -311,9 +311,9 @@ describe('canary', () => {
 describe('proxy timeouts', () => {
   it('seconds (a trailing s accepted) → ms; bad values warned and the default kept', () => {
     expect(parse({ [`${A}proxy-read-timeout`]: '120', [`${A}proxy-send-timeout`]: '30s', [`${A}proxy-connect-timeout`]: '5' }).annotations.policies?.timeouts).toEqual({ readMs: 120_000, sendMs: 30_000, connectMs: 5000 });
-    const bad = parse({ [`${A}proxy-read-timeout`]: '0', [`${A}proxy-connect-timeout`]: '1m' });
+    const bad = parse({ [`${A}proxy-read-timeout`]: '0', [`${A}proxy-connect-timeout`]: '1m', [`${A}proxy-send-timeout`]: '2200000' });
     expect(bad.annotations.policies).toBeUndefined();
-    expect(bad.problems.map((p) => p.key)).toEqual([`${A}proxy-connect-timeout`, `${A}proxy-read-timeout`]);
+    expect(bad.problems.map((p) => p.key)).toEqual([`${A}proxy-connect-timeout`, `${A}proxy-read-timeout`, `${A}proxy-send-timeout`]);
   });
 });
 

@@ -30,7 +30,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     ...serviceFor('shop/sticky', stickyPods),
     ...serviceFor('shop/secure', [{ port: tlsBackendPort() } as EchoPod]),
     ingress('shop/secure', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'HTTPS', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'pod.internal' }, rules: [rule('secure.example', [prefix('/', 'secure', 80)])] }),
-    ingress('shop/sticky', { className: 'portico', annotations: { [`${A}affinity`]: 'cookie', [`${A}session-cookie-max-age`]: '600', [`${A}session-cookie-samesite`]: 'lax' }, rules: [rule('sticky.example', [prefix('/app', 'sticky', 80)])] }),
+    ingress('shop/sticky', { className: 'portico', annotations: { [`${A}affinity`]: 'cookie', [`${A}session-cookie-max-age`]: '600', [`${A}session-cookie-samesite`]: 'lax' }, rules: [rule('sticky.example', [prefix('/app', 'sticky', 80), prefix('/response-headers', 'sticky', 80)])] }),
     policyIngress('main', 'canary.example', {}),
     ingress('shop/main-canary', {
       className: 'portico',
@@ -240,6 +240,9 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect(await rawExchange(harness.port, chunked(2))).toMatch(/^HTTP\/1\.1 413 /);
     expect(pods[0]!.requests).toBe(served);
     expect(await rawExchange(harness.port, chunked(1).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))).toMatch(/^HTTP\/1\.1 200 /);
+    // The head does not count: a body of 1,000 bytes on the wire after an 80-byte head is within 1k.
+    const near = `POST / HTTP/1.1\r\nHost: small.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3d4\r\n${'y'.repeat(980)}\r\n0\r\n\r\n`;
+    expect(await rawExchange(harness.port, near)).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it('proxy-read-timeout: an upstream silent longer than the route allows gets 504; other routes keep the 60 s default', async () => {
@@ -275,6 +278,9 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     for (let i = 0; i < 4; i++) spread.add(String((await harness.get('sticky.example', '/app')).json?.pod));
     expect(spread.size).toBe(2);
     expect(String((await harness.get('sticky.example', '/app', { headers: { cookie: 'INGRESSCOOKIE=stale' } })).headers['set-cookie'])).toMatch(/^INGRESSCOOKIE=[0-9a-f]{40};/);
+    // The backend's own cookies stay: the affinity cookie goes beside them.
+    const both = (await harness.get('sticky.example', '/response-headers?set-cookie=session%3Dabc')).headers['set-cookie'] as string[];
+    expect(both).toEqual(['session=abc', expect.stringMatching(/^INGRESSCOOKIE=[0-9a-f]{40}; Path=\/response-headers;/)]);
   });
 
   it('backend-protocol HTTPS: TLS to the pod (SNI from proxy-ssl-name); the node data plane refuses with 502 rather than send plain HTTP', async () => {

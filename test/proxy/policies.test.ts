@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildRoutePipeline, newUpstreamEdits, type StepRequest, type StepResult } from '../../src/proxy/policies/pipeline.js';
 import type { CanaryPolicy } from '../../src/model/route-model.js';
+import { affinityStep } from '../../src/proxy/policies/affinity.js';
 import { canaryStep } from '../../src/proxy/policies/canary.js';
 import { corsStep } from '../../src/proxy/policies/cors.js';
 import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
@@ -71,6 +72,10 @@ describe('route steps', () => {
       policies: { forwardedPrefix: '/p', upstreamVhost: 'v', redirect: { url: 'https://x.example/', status: 301 }, appRoot: '/app', sourceRange: { deny: ['10.0.0.0/8'] } },
     });
     expect(all?.steps).toEqual(['source-range', 'app-root', 'redirect', 'ssl-redirect', 'upstream-vhost', 'x-forwarded-prefix']);
+    // A CORS preflight is answered before the ssl-redirect (browsers do not follow redirects on preflights).
+    const cors = buildRoutePipeline({ ...route, sslRedirect: true, policies: { cors: { origins: ['*'], methods: 'GET', headers: 'X', credentials: false, maxAge: 1 } } });
+    expect(cors?.steps).toEqual(['cors', 'ssl-redirect']);
+    expect(cors?.request(request({ method: 'OPTIONS' }), newUpstreamEdits())).toMatchObject({ kind: 'respond', status: 204 });
     // A refused client gets 403, not the redirect.
     expect(all?.request(request({ clientAddress: '10.1.1.1', target: '/' }), newUpstreamEdits())).toMatchObject({ status: 403 });
     expect(all?.request(request({ target: '/' }), newUpstreamEdits())).toMatchObject({ status: 302, location: 'http://a.example/app' });
@@ -92,6 +97,7 @@ describe('route steps', () => {
     expect(target('/something/x?a=1', rewriteStep('/something(/|$)(.*)', '/$2?'))).toBe('/x');
     expect(target('/something/x?a=1', rewriteStep('/something(/|$)(.*)', '/r?b=2'))).toBe('/r?b=2&a=1');
     expect(target('/p/q', rewriteStep('/p/(.*)', '/$1/$3'))).toBe('/q/'); // a group that does not exist is empty
+    expect(target('/%73omething/new')).toBe('/new'); // the form routing matched (unreserved characters decoded)
   });
 
   it('rate limit: nginx limit_req with burst and nodelay per client address; a refused request counts nothing; the bucket drains at the rate', () => {
@@ -170,6 +176,16 @@ describe('route steps', () => {
     dice = 0.999;
     expect(pick({ weight: 100 }, {})).toBe('canary');
     expect(pick({ weight: 0 }, {})).toBe('main');
+  });
+
+  it('affinity: the cookie Path is the route path only when it is cookie-safe and literal', () => {
+    const policy = { cookie: 'C', mode: 'balanced' as const, secure: false };
+    const pathOf = (routePath: string) => {
+      const edits = newUpstreamEdits();
+      affinityStep(policy, routePath).run(request(), edits);
+      return edits.sticky?.path;
+    };
+    expect([pathOf('/app'), pathOf('/a;Domain=evil.example'), pathOf('/v(1|2)/.*'), pathOf('/a b')]).toEqual(['/app', '/', '/', '/']);
   });
 });
 

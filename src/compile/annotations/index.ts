@@ -105,7 +105,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [REWRITE_TARGET_KEY]: 'JavaScript regular expressions; only $1…$9 in the target',
   [PERMANENT_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
   [TEMPORAL_REDIRECT_KEY]: 'only $request_uri, $uri, $args, $host, $scheme are expanded',
-  [PROXY_BODY_SIZE]: 'a chunked body is counted with its chunk framing; past the limit mid-upload (beyond the first 64 KiB) the upstream request is cut and the client gets 413',
+  [PROXY_BODY_SIZE]: 'a chunked body is counted with its chunk framing; past the limit mid-upload (beyond the first 64 KiB) the upstream request is cut and the client gets 413; the node data plane checks only Content-Length',
   [PROXY_READ_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_SEND_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',

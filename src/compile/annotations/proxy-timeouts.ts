@@ -21,7 +21,8 @@ function readSeconds(raw: Annotations, key: string, problems: AnnotationProblem[
   const value = raw[key];
   if (value === undefined) return undefined;
   const match = /^\s*(\d{1,7})s?\s*$/.exec(value);
-  if (match !== null && Number(match[1]) > 0) return Number(match[1]) * 1000;
-  problems.push({ key, severity: 'warning', message: `annotation ${key} must be a whole number of seconds above 0, got ${JSON.stringify(value)}; the default applies` });
+  // At most what a timer can hold (2^31−1 ms, ~24.8 days): a longer one would fire at once.
+  if (match !== null && Number(match[1]) > 0 && Number(match[1]) * 1000 <= 2_147_483_647) return Number(match[1]) * 1000;
+  problems.push({ key, severity: 'warning', message: `annotation ${key} must be a whole number of seconds from 1 to 2147483, got ${JSON.stringify(value)}; the default applies` });
   return undefined;
 }

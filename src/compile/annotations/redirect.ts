@@ -16,7 +16,7 @@ export const TEMPORAL_REDIRECT_CODE = `${NGINX_PREFIX}temporal-redirect-code`;
 /** The variables a redirect URL may contain, as nginx expands them. */
 export const REDIRECT_VARIABLES = ['request_uri', 'uri', 'args', 'host', 'scheme'] as const;
 /** An absolute http(s) URL of visible ASCII (it is sent as the Location header). */
-const ABSOLUTE_URL = /^https?:\/\/[^\s/?#]+[\x21-\x7e]*$/i;
+const ABSOLUTE_URL = /^https?:\/\/[\x21-\x2e\x30-\x3e\x40-\x7e]+(?:[/?#][\x21-\x7e]*)?$/i;
 
 export function parseRedirect(raw: Annotations, problems: AnnotationProblem[]): RedirectPolicy | undefined {
   return (

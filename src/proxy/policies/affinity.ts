@@ -9,7 +9,8 @@ import type { RequestStep, StickyChoice, UpstreamEdits } from './step.js';
 
 export function affinityStep(policy: AffinityPolicy, routePath: string): RequestStep {
   // The route's path, unless it is an expression (use-regex): then `/`, as a Path must be literal.
-  const path = policy.path ?? (/[()|*+?[\]{}$^\\]/.test(routePath) ? '/' : routePath);
+  // A Path attribute must be cookie-safe: `;` in an Ingress path (which the API allows) would add attributes.
+  const path = policy.path ?? (/^\/[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/.test(routePath) && !/[()|*+?[\]{}$^]/.test(routePath) ? routePath : '/');
   return {
     name: 'affinity',
     run: (request, edits) => {

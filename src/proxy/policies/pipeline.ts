@@ -61,8 +61,10 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.rateLimit) request.push(rateLimitStep(policies.rateLimit, route.ingress, context.rateLimits));
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));
   if (policies?.redirect) request.push(redirectStep(policies.redirect));
-  if (route.sslRedirect === true) request.push(sslRedirectStep());
+  // nginx answers a CORS preflight (a location `return 204`) before rewrite_by_lua's ssl-redirect:
+  // a browser never follows a redirect on a preflight.
   if (policies?.cors) request.push(corsStep(policies.cors));
+  if (route.sslRedirect === true) request.push(sslRedirectStep());
   if (policies?.canary) request.push(canaryStep(policies.canary, context.random ?? Math.random));
   if (policies?.affinity) request.push(affinityStep(policies.affinity, route.path));
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));

@@ -3,6 +3,7 @@
 // with `$1`…`$9` from the capture groups (an unmatched group is empty), and the original query is
 // appended (after `&` when the target has its own) unless the target ends with `?`.
 import { compileRewriteRegex } from '../../lib/path-regex.js';
+import { normalizePathForMatch } from '../../routing/normalize-path.js';
 import type { RequestStep } from './step.js';
 
 export function rewriteStep(path: string, target: string): RequestStep {
@@ -17,7 +18,8 @@ export function rewriteStep(path: string, target: string): RequestStep {
     run: (request, edits) => {
       const q = request.target.indexOf('?');
       const requestPath = q < 0 ? request.target : request.target.slice(0, q);
-      const match = regex.exec(requestPath);
+      // The form routing matched (unreserved characters decoded), so a route that matched is rewritten.
+      const match = regex.exec(normalizePathForMatch(requestPath));
       if (match === null) return undefined;
       const rewritten = replacement.replace(/\$(\d)/g, (_, n: string) => match[Number(n)] ?? '');
       const query = q < 0 || dropQuery ? '' : request.target.slice(q + 1);

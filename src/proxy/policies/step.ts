@@ -35,7 +35,7 @@ export interface UpstreamEdits {
   sticky: StickyChoice | undefined;
   /** Header fields added to the upstream request, after the proxy's own. */
   readonly headers: Array<readonly [name: string, value: string]>;
-  /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS). */
+  /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS); Set-Cookie is added beside the upstream's (affinity). */
   readonly responseHeaders: Array<readonly [name: string, value: string]>;
   // Affinity and hashing (next) add a balancer hint here, read when the endpoint is picked.
 }
