@@ -1,5 +1,5 @@
 // The per-request routing table built from a RouteModel: host maps over PathTries.
-import { normalizePathForMatch } from './normalize-path.js';
+import { normalizePathForMatch } from '../lib/normalize-path.js';
 import type { RouteLookup, RouteMatch, RouteModel, Route } from '../model/route-model.js';
 import { PathTrie } from './path-trie.js';
 import { RegexRoutes } from './regex-routes.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileRoutes, DEFAULT_COMPILE_OPTIONS } from '../../src/compile/index.js';
 import type { RouteModel } from '../../src/model/route-model.js';
-import { normalizePathForMatch } from '../../src/routing/normalize-path.js';
+import { normalizePathForMatch } from '../../src/lib/normalize-path.js';
 import { normalizeHost, RouteTable } from '../../src/routing/route-table.js';
 import { HOST_EXAMPLES, hostExampleMatchIndex, hostExampleRules, hostExampleService } from '../helpers/host-examples.js';
 import { ingress, ingressClass, snapshot } from '../helpers/objects.js';

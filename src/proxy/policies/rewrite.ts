@@ -3,7 +3,7 @@
 // with `$1`…`$9` from the capture groups (an unmatched group is empty), and the original query is
 // appended (after `&` when the target has its own) unless the target ends with `?`.
 import { compileRewriteRegex } from '../../lib/path-regex.js';
-import { normalizePathForMatch } from '../../routing/normalize-path.js';
+import { normalizePathForMatch } from '../../lib/normalize-path.js';
 import type { RequestStep } from './step.js';
 
 export function rewriteStep(path: string, target: string): RequestStep {
