@@ -1,5 +1,8 @@
 // The pure compiler: ObjectSnapshot → RouteModel (routes) and → BackendEndpoints (endpoint fast path).
 // No I/O, timers or logging: problems come back as Diagnostics.
+import { buildBasicAuthPolicy } from './auth-secrets.js';
+import type { CompiledIngress } from './ingress.js';
+import type { BasicAuthPolicy } from '../model/route-model.js';
 import type { Ingress, ObjectSnapshot } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
 import type { RouteModel } from '../model/route-model.js';
@@ -28,8 +31,9 @@ export const DEFAULT_COMPILE_OPTIONS: CompileOptions = Object.freeze({
 });
 
 /**
- * Reads only IngressClasses and Ingresses, so Service/EndpointSlice changes never need a route
- * rebuild. Output is deterministic whatever the snapshot's insertion order.
+ * Reads IngressClasses, Ingresses and the Secrets auth annotations name (model.authSecrets), so
+ * Service/EndpointSlice changes never need a route rebuild. Output is deterministic whatever the
+ * snapshot's insertion order.
  */
 export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions): RouteModel {
   const selection = compileClassSelection(snapshot.ingressClasses, options);
@@ -40,8 +44,28 @@ export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions)
   );
   const builder = new RouteModelBuilder();
   const ingressOptions = options.snippetAnnotations !== undefined ? { snippetAnnotations: options.snippetAnnotations } : {};
-  for (const { ing } of ordered) builder.add(compileIngress(ing, ingressOptions));
-  return builder.build();
+  const authSecrets = new Set<string>();
+  for (const { ing } of ordered) builder.add(withBasicAuth(compileIngress(ing, ingressOptions), snapshot, authSecrets));
+  const model = builder.build();
+  return authSecrets.size === 0 ? model : { ...model, authSecrets: [...authSecrets].sort(compareStrings) };
+}
+
+const REFUSE_ALL: BasicAuthPolicy = Object.freeze({ realm: '', users: Object.freeze([]) });
+
+/** auth-type: basic: the Secret read into the Ingress's basicAuth policy, its problems as diagnostics. */
+function withBasicAuth(compiled: CompiledIngress, snapshot: ObjectSnapshot, authSecrets: Set<string>): CompiledIngress {
+  const request = compiled.annotations.basicAuth;
+  if (request === undefined) return compiled;
+  let policy = REFUSE_ALL;
+  const diagnostics = [...compiled.diagnostics];
+  if (request !== 'refused') {
+    authSecrets.add(request.secret);
+    const built = buildBasicAuthPolicy(request, snapshot.secrets.get(request.secret));
+    policy = built.policy;
+    for (const problem of built.problems) diagnostics.push({ severity: 'error', code: 'PORTICO_ERR_INGRESS_AUTH_SECRET', object: compiled.object, field: 'metadata.annotations.nginx.ingress.kubernetes.io/auth-secret', message: problem });
+  }
+  const policies = Object.freeze({ ...compiled.annotations.policies, basicAuth: policy });
+  return { ...compiled, annotations: { ...compiled.annotations, policies }, diagnostics };
 }
 
 /** Milliseconds since the epoch; a missing or unparsable timestamp sorts last. */

@@ -426,11 +426,12 @@ class ClientConnection {
   }
 
   /** Portico's own answer; the connection stays open when the request had no body to skip. */
-  #reply(head: RequestHead, status: number, code: ErrorCode, bodyAt: number, match?: RouteMatch): number {
+  #reply(head: RequestHead, status: number, code: ErrorCode, bodyAt: number, match?: RouteMatch, fields?: ReadonlyArray<readonly [string, string]>): number {
     const reply = errorReply(status, code);
     this.#logOwn(head, status, head.method === 'HEAD' ? 0 : reply.body.length, match);
     const keep = head.keepAlive && head.framing === 'none' && !this.#engine.closing;
-    const hsts = this.#listener.proto === 'https' && this.#engine.hsts !== undefined ? `strict-transport-security: ${this.#engine.hsts}\r\n` : '';
+    let hsts = this.#listener.proto === 'https' && this.#engine.hsts !== undefined ? `strict-transport-security: ${this.#engine.hsts}\r\n` : '';
+    if (fields !== undefined) for (const [name, value] of fields) hsts += `${name}: ${value}\r\n`;
     let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nserver: portico\r\ncontent-type: application/json\r\ncontent-length: ${reply.body.length}\r\ncache-control: no-store\r\n${hsts}`;
     text += keep ? 'connection: keep-alive\r\n\r\n' : 'connection: close\r\n\r\n';
     this.#socket.write(Buffer.from(text, 'latin1'));
@@ -459,7 +460,7 @@ class ClientConnection {
 
   /** A step's answer: Portico replies, nothing goes upstream. */
   #answer(head: RequestHead, answer: StepAnswer, bodyAt: number, match: RouteMatch): number {
-    return answer.kind === 'error' ? this.#reply(head, answer.status, answer.code, bodyAt, match) : this.#answerEmpty(head, answer, bodyAt, match);
+    return answer.kind === 'error' ? this.#reply(head, answer.status, answer.code, bodyAt, match, answer.headers) : this.#answerEmpty(head, answer, bodyAt, match);
   }
 
   /** Routes one request and runs its route's steps; returns where the next request starts in chunk, or -1. */

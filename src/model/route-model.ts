@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** auth-type: basic: users from the auth-secret; no users refuses everyone. */
+  readonly basicAuth?: BasicAuthPolicy;
   /** backend-protocol: HTTPS: TLS to the pod (unverified, as proxy_ssl_verify off), SNI when named. */
   readonly upstreamTls?: { readonly serverName?: string };
   /** affinity: cookie: sticky sessions. */
@@ -58,6 +60,12 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface BasicAuthPolicy {
+  readonly realm: string;
+  /** [user, hash] sorted by user; hashes bcrypt, $apr1$, {SHA} or {PLAIN}. */
+  readonly users: ReadonlyArray<readonly [string, string]>;
 }
 
 export interface AffinityPolicy {
@@ -183,6 +191,8 @@ export interface RouteModel {
   readonly hostless: readonly Route[];
   /** The hostless rules in regex mode (see VirtualHost.regex). */
   readonly hostlessRegex?: true;
+  /** `namespace/name` of every Secret an auth annotation reads, sorted: a change to one rebuilds the routes. */
+  readonly authSecrets?: readonly string[];
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];

@@ -155,10 +155,11 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   }
 
   /** Answers with the controller's own error (400/404/503) and logs the request at once. */
-  reply(status: number, code: ErrorCode, match: RouteMatch | undefined): void {
+  reply(status: number, code: ErrorCode, match: RouteMatch | undefined, fields?: ReadonlyArray<readonly [string, string]>): void {
     this.#match = match;
     this.#status = status;
     this.#upstreamDone = true;
+    if (fields !== undefined && !this.#res.headersSent) for (const [name, value] of fields) this.#res.setHeader(name, value);
     this.#bytes = this.#sendError(status, code);
     this.#log(false);
   }

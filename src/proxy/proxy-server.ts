@@ -261,7 +261,7 @@ export class ProxyServer {
       if (edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
       // A canary's backend: logs and metrics name it too.
       this.#forward(fwd, edits.backend === undefined ? match : { ...match, backend: edits.backend }, edits);
-    } else if (answer.kind === 'error') fwd.reply(answer.status, answer.code, match);
+    } else if (answer.kind === 'error') fwd.reply(answer.status, answer.code, match, answer.headers);
     else fwd.answerEmpty(answer, match);
   }
 

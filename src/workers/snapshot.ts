@@ -194,6 +194,16 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     rewriteTarget: string,
     maxBodySize: count,
     accessLog: (v, p) => (v === false ? false : fail(p, 'not false')),
+    basicAuth: (v, p) => {
+      const b = object(v, p);
+      return {
+        realm: string(b['realm'], `${p}.realm`),
+        users: array(b['users'], `${p}.users`).map((u, i) => {
+          const pair = array(u, `${p}.users[${i}]`);
+          return [string(pair[0], `${p}.users[${i}][0]`), string(pair[1], `${p}.users[${i}][1]`)] as const;
+        }),
+      };
+    },
     upstreamTls: (v, p) => {
       const t = object(v, p);
       return t['serverName'] === undefined ? {} : { serverName: string(t['serverName'], `${p}.serverName`) };

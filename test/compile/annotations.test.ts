@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compileRoutes, DEFAULT_COMPILE_OPTIONS } from '../../src/compile/index.js';
 import { parseIngressAnnotations } from '../../src/compile/annotations/index.js';
 import type { Ingress } from '../../src/model/k8s-objects.js';
-import { ingress, ingressClass, prefix, rule, snapshot } from '../helpers/objects.js';
+import { ingress, ingressClass, prefix, rule, secret, snapshot } from '../helpers/objects.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
 const parse = (annotations: Record<string, string>) => parseIngressAnnotations(ingress('shop/a', { annotations }));
@@ -339,5 +339,33 @@ describe('backend-protocol', () => {
       expect(annotations.policies, protocol).toBeUndefined();
       expect(problems, protocol).toEqual([expect.objectContaining({ key: `${A}backend-protocol`, severity: 'error' })]);
     }
+  });
+});
+
+describe('auth-type basic', () => {
+  const authIngress = (annotations: Record<string, string>) => ingress('shop/a', { annotations: { [`${A}auth-type`]: 'basic', ...annotations }, rules: [rule('h.example', [prefix('/', 'web', 80)])] });
+  const file = (text: string) => ({ auth: Buffer.from(text).toString('base64') });
+  const compileWith = (ing: Ingress, ...secrets: ReturnType<typeof secret>[]) => compileRoutes(snapshot([ingressClass('portico', { isDefault: true }), ing, ...secrets]), DEFAULT_COMPILE_OPTIONS);
+
+  it('reads the Secret (auth-file or auth-map) into the policy, sorted; the model names it so a change rebuilds the routes', () => {
+    const model = compileWith(authIngress({ [`${A}auth-secret`]: 'htpasswd', [`${A}auth-realm`]: 'Staff' }), secret('shop/htpasswd', file('zed:{PLAIN}z\n# comment\nann:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n')));
+    expect(model.virtualHosts[0]!.routes[0]!.policies?.basicAuth).toEqual({ realm: 'Staff', users: [['ann', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g='], ['zed', '{PLAIN}z']] });
+    expect(model.authSecrets).toEqual(['shop/htpasswd']);
+    expect(model.diagnostics).toEqual([]);
+    const map = compileWith(authIngress({ [`${A}auth-secret`]: 'other/users', [`${A}auth-secret-type`]: 'auth-map' }), secret('other/users', { bo: Buffer.from('{PLAIN}b').toString('base64') }));
+    expect(map.virtualHosts[0]!.routes[0]!.policies?.basicAuth?.users).toEqual([['bo', '{PLAIN}b']]);
+  });
+
+  it('fails closed: a missing Secret, no usable user or a bad annotation leaves no users (everyone 401), with an error naming why', () => {
+    const missing = compileWith(authIngress({ [`${A}auth-secret`]: 'nope' }));
+    expect(missing.virtualHosts[0]!.routes[0]!.policies?.basicAuth?.users).toEqual([]);
+    expect(missing.diagnostics).toEqual([expect.objectContaining({ severity: 'error', code: 'PORTICO_ERR_INGRESS_AUTH_SECRET', message: 'Secret shop/nope does not exist' })]);
+    const crypt = compileWith(authIngress({ [`${A}auth-secret`]: 's' }), secret('shop/s', file('old:abJnggxhB/yWI\n')));
+    expect(crypt.virtualHosts[0]!.routes[0]!.policies?.basicAuth?.users).toEqual([]);
+    expect(crypt.diagnostics.map((d) => d.message)).toHaveLength(2);
+    expect(crypt.diagnostics.map((d) => d.message)).toEqual(expect.arrayContaining([expect.stringContaining('user "old" has a hash format Portico does not check'), expect.stringContaining('lists no usable user')]));
+    const digest = compileWith(authIngress({ [`${A}auth-type`]: 'digest', [`${A}auth-secret`]: 's' }));
+    expect(digest.virtualHosts[0]!.routes[0]!.policies?.basicAuth?.users).toEqual([]);
+    expect(digest.diagnostics).toEqual([expect.objectContaining({ severity: 'error', field: `metadata.annotations.${A}auth-type` })]);
   });
 });

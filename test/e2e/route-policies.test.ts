@@ -2,14 +2,17 @@
 // connection's address, upstream-vhost and x-forwarded-prefix on the upstream request, an invalid
 // access list failing closed, the redirects and app-root, snippets refused, unimplemented annotations
 // reported, and an annotation change applied without a restart.
+import { createHash } from 'node:crypto';
 import { createServer as createHttpsServer, type Server } from 'node:https';
+import bcrypt from 'bcryptjs';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apr1 } from '../../src/proxy/policies/basic-auth.js';
 import { createDefaultCertificate } from '../../src/tls/certificate-factory.js';
 import { eventually } from '../helpers/http.js';
 import { rawExchange } from '../proxy/proxy-fixture.js';
-import { ingress, prefix, rule } from '../helpers/objects.js';
+import { ingress, prefix, rule, secret } from '../helpers/objects.js';
 import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
@@ -23,12 +26,18 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   let canaryPods: EchoPod[];
   let stickyPods: EchoPod[];
   let tlsBackend: Server;
+  const htpasswd = (lines: string[]) => secret('shop/basic-auth', { auth: Buffer.from(`${lines.join('\n')}\n`).toString('base64') });
+  const ALICE = `alice:{SHA}${createHash('sha1').update('alice-pw').digest('base64')}`;
+  const BOB = `bob:${apr1('bob-pw', 'q1w2e3r4')}`;
+  const CAROL = `carol:${bcrypt.hashSync('carol-pw', 4)}`;
   const tlsBackendPort = () => (tlsBackend.address() as AddressInfo).port;
   const ingresses = (allowed: string) => [
     ...serviceFor('shop/web', pods),
     ...serviceFor('shop/web-canary', canaryPods),
     ...serviceFor('shop/sticky', stickyPods),
     ...serviceFor('shop/secure', [{ port: tlsBackendPort() } as EchoPod]),
+    htpasswd([ALICE, BOB, CAROL]),
+    policyIngress('auth', 'auth.example', { [`${A}auth-type`]: 'basic', [`${A}auth-secret`]: 'basic-auth', [`${A}auth-realm`]: 'Shop staff' }),
     ingress('shop/secure', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'HTTPS', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'pod.internal' }, rules: [rule('secure.example', [prefix('/', 'secure', 80)])] }),
     ingress('shop/sticky', { className: 'portico', annotations: { [`${A}affinity`]: 'cookie', [`${A}session-cookie-max-age`]: '600', [`${A}session-cookie-samesite`]: 'lax' }, rules: [rule('sticky.example', [prefix('/app', 'sticky', 80), prefix('/response-headers', 'sticky', 80)])] }),
     policyIngress('main', 'canary.example', {}),
@@ -292,6 +301,23 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
       const res = await harness.get('secure.example', path);
       expect([res.status, JSON.parse(res.body)]).toEqual([200, { tls: true, servername: 'pod.internal', path }]);
     }
+  });
+
+  it('auth-type basic: 401 with WWW-Authenticate without valid credentials (nothing reaches the backend); {SHA}, apr1 and bcrypt users get in; a Secret change applies without a restart', async () => {
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    const served = pods[0]!.requests;
+    const none = await harness.get('auth.example', '/');
+    expect([none.status, none.headers['www-authenticate'], JSON.parse(none.body).code]).toEqual([401, 'Basic realm="Shop staff"', 'PORTICO_ERR_PROXY_UNAUTHORIZED']);
+    expect((await harness.get('auth.example', '/', { headers: basic('alice', 'wrong') })).status).toBe(401);
+    expect((await harness.get('auth.example', '/', { headers: basic('mallory', 'x') })).status).toBe(401);
+    expect((await harness.get('auth.example', '/', { headers: { authorization: 'Basic !!!' } })).status).toBe(401);
+    expect(pods[0]!.requests).toBe(served);
+    for (const [user, password] of [['alice', 'alice-pw'], ['bob', 'bob-pw'], ['carol', 'carol-pw'], ['carol', 'carol-pw']]) {
+      expect((await harness.get('auth.example', '/', { headers: basic(user!, password!) })).status, user).toBe(200);
+    }
+    await harness.write('auth-secret.yaml', [htpasswd([ALICE])]);
+    await eventually(async () => (await harness.get('auth.example', '/', { headers: basic('bob', 'bob-pw') })).status === 401, 3000, 'bob removed');
+    expect((await harness.get('auth.example', '/', { headers: basic('alice', 'alice-pw') })).status).toBe(200);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildRoutePipeline, newUpstreamEdits, type StepRequest, type StepResult } from '../../src/proxy/policies/pipeline.js';
 import type { CanaryPolicy } from '../../src/model/route-model.js';
 import { affinityStep } from '../../src/proxy/policies/affinity.js';
+import { apr1, basicAuthStep, checkHash, parseBasicCredentials } from '../../src/proxy/policies/basic-auth.js';
 import { canaryStep } from '../../src/proxy/policies/canary.js';
 import { corsStep } from '../../src/proxy/policies/cors.js';
 import { appRootStep, expandVariables, redirectStep } from '../../src/proxy/policies/redirect.js';
@@ -186,6 +187,20 @@ describe('route steps', () => {
       return edits.sticky?.path;
     };
     expect([pathOf('/app'), pathOf('/a;Domain=evil.example'), pathOf('/v(1|2)/.*'), pathOf('/a b')]).toEqual(['/app', '/', '/', '/']);
+  });
+
+  it('basic auth: credentials parsed strictly; {PLAIN}, {SHA} and apr1 (htpasswd -m / openssl passwd -apr1) checked; 401 names the realm', async () => {
+    expect(parseBasicCredentials(`Basic ${Buffer.from('a:b:c').toString('base64')}`)).toEqual({ user: 'a', password: 'b:c' });
+    expect([parseBasicCredentials('Bearer x'), parseBasicCredentials('Basic bm9jb2xvbg=='), parseBasicCredentials(undefined)]).toEqual([undefined, undefined, undefined]);
+    expect(apr1('secret', 'abcdefgh')).toBe('$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/'); // openssl passwd -apr1 -salt abcdefgh secret
+    expect([checkHash('secret', '$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/'), checkHash('Secret', '$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/')]).toEqual([true, false]);
+    expect([checkHash('pw', '{PLAIN}pw'), checkHash('pw', '{SHA}' + 'x'.repeat(27) + '='), checkHash('pw', 'abJnggxhB/yWI')]).toEqual([true, false, false]);
+    const step = basicAuthStep({ realm: 'R', users: [['u', '{PLAIN}p']] });
+    const run = (authorization?: string) => step.run(request({ header: (n) => (n === 'authorization' ? authorization : undefined) }), newUpstreamEdits());
+    expect(run()).toEqual({ kind: 'error', status: 401, code: 'PORTICO_ERR_PROXY_UNAUTHORIZED', headers: [['WWW-Authenticate', 'Basic realm="R"']] });
+    expect(run(`Basic ${Buffer.from('u:p').toString('base64')}`)).toBeUndefined();
+    expect(run(`Basic ${Buffer.from('u:p').toString('base64')}`)).toBeUndefined(); // cached verdict
+    expect(run(`Basic ${Buffer.from('u:q').toString('base64')}`)).toMatchObject({ status: 401 });
   });
 });
 

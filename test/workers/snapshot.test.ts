@@ -19,6 +19,7 @@ const everyPolicy: Required<RoutePolicies> = {
   rewriteTarget: '/$1',
   maxBodySize: 8 * 1024 * 1024,
   accessLog: false,
+  basicAuth: { realm: 'Shop', users: [['alice', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=']] },
   upstreamTls: { serverName: 'pod.internal' },
   affinity: { cookie: 'route', mode: 'persistent', path: '/app', domain: 'shop.example', sameSite: 'Lax', secure: true, maxAge: 3600, expires: 7200 },
   timeouts: { connectMs: 2000, readMs: 120_000, sendMs: 30_000 },

@@ -14,6 +14,7 @@ import {
 } from './redirect.js';
 import { ENABLE_ACCESS_LOG, parseAccessLog } from './access-log.js';
 import { AFFINITY_KEYS, parseAffinity } from './affinity.js';
+import { AUTH_BASIC_KEYS, parseBasicAuth, type BasicAuthRequest } from './auth-basic.js';
 import { BACKEND_PROTOCOL, parseBackendProtocol, PROXY_SSL_NAME, PROXY_SSL_SERVER_NAME } from './backend-protocol.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
@@ -39,6 +40,7 @@ export { LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_RPM, LIMIT_RPS, LIMIT_WH
 export type { AnnotationProblem } from './values.js';
 
 export { FROM_TO_WWW_REDIRECT, SERVER_ALIAS } from './host-aliases.js';
+export { AUTH_REALM, AUTH_SECRET, AUTH_SECRET_TYPE, AUTH_TYPE, type BasicAuthRequest } from './auth-basic.js';
 export { parseNginxSize, PROXY_BODY_SIZE } from './body-size.js';
 export { PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 export { CANARY, CANARY_BY_COOKIE, CANARY_BY_HEADER, CANARY_BY_HEADER_PATTERN, CANARY_BY_HEADER_VALUE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, type CanaryRules } from './canary.js';
@@ -46,6 +48,8 @@ export { CANARY, CANARY_BY_COOKIE, CANARY_BY_HEADER, CANARY_BY_HEADER_PATTERN, C
 export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnnotations {
   /** What every route of this Ingress carries; undefined when no per-route feature is set. */
   readonly policies: RoutePolicies | undefined;
+  /** auth-type: basic: the Secret to read (the compiler turns it into the basicAuth policy); 'refused': unusable, refuse everyone. */
+  readonly basicAuth: BasicAuthRequest | 'refused' | undefined;
   /** canary: "true": this Ingress's paths are canaries of the main Ingress's same paths. */
   readonly canary: CanaryRules | undefined;
   /** use-regex or rewrite-target: the paths are regular expressions, and their hosts in regex mode. */
@@ -90,6 +94,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   BACKEND_PROTOCOL,
   PROXY_SSL_NAME,
   PROXY_SSL_SERVER_NAME,
+  ...AUTH_BASIC_KEYS,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -134,6 +139,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const accessLog = parseAccessLog(raw, problems);
   const affinity = parseAffinity(raw, problems);
   const upstreamTls = parseBackendProtocol(raw, problems);
+  const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -157,6 +163,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
       policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
       regex: rewrite.regex,
       canary,
+      basicAuth,
       snippets: nginxKeys.filter(isSnippet),
       unsupported: nginxKeys.filter((key) => !isSnippet(key) && !SUPPORTED_ANNOTATIONS.has(key)),
     },

@@ -11,6 +11,7 @@ import type { Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
 import { affinityStep } from './affinity.js';
+import { basicAuthStep } from './basic-auth.js';
 import { canaryStep } from './canary.js';
 import { corsStep } from './cors.js';
 import { appRootStep, redirectStep } from './redirect.js';
@@ -57,6 +58,8 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   const policies = route.policies;
   const request: RequestStep[] = [];
   if (policies?.sourceRange) request.push(sourceRangeStep(policies.sourceRange));
+  // nginx's access phase: allow/deny, then auth_basic.
+  if (policies?.basicAuth) request.push(basicAuthStep(policies.basicAuth));
   // One zone per Ingress, as ingress-nginx (its paths share it).
   if (policies?.rateLimit) request.push(rateLimitStep(policies.rateLimit, route.ingress, context.rateLimits));
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));

@@ -18,7 +18,7 @@ export interface StepRequest {
 
 /** Portico answers the request itself; nothing goes upstream. */
 export type StepAnswer =
-  | { readonly kind: 'error'; readonly status: number; readonly code: ErrorCode }
+  | { readonly kind: 'error'; readonly status: number; readonly code: ErrorCode; /** Added to Portico's error reply (WWW-Authenticate). */ readonly headers?: ReadonlyArray<readonly [name: string, value: string]> }
   | { readonly kind: 'redirect'; /** 300–308. */ readonly status: number; readonly location: string }
   /** An empty-bodied answer with these fields (a CORS preflight's 204). */
   | { readonly kind: 'respond'; readonly status: number; readonly headers: ReadonlyArray<readonly [name: string, value: string]> };
