@@ -60,6 +60,18 @@ export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnn
   readonly unsupported: readonly string[];
 }
 
+/**
+ * nginx buffer and temp-file tuning: Portico streams bodies with back-pressure and has none of
+ * these buffers, so they change nothing here (migrate-check says so; no warning on the Ingress).
+ */
+const NO_EFFECT = 'no effect: Portico streams request and response bodies with back-pressure (a request body is read whole first only up to 64 KiB) and has no nginx buffers or temp files';
+export const NO_EFFECT_ANNOTATIONS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['proxy-buffering', 'proxy-buffer-size', 'proxy-buffers-number', 'proxy-busy-buffers-size', 'proxy-max-temp-file-size', 'proxy-request-buffering', 'client-body-buffer-size', 'proxy-http-version'].map((name) => [
+    `${PREFIX}${name}`,
+    name === 'proxy-http-version' ? 'no effect: Portico always speaks HTTP/1.1 to backends (keep-alive)' : NO_EFFECT,
+  ]),
+);
+
 /** Every ingress-nginx annotation Portico reads (the others are reported, never silently dropped). */
 export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   SSL_REDIRECT_KEY,
@@ -95,9 +107,11 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   PROXY_SSL_NAME,
   PROXY_SSL_SERVER_NAME,
   ...AUTH_BASIC_KEYS,
+  ...Object.keys(NO_EFFECT_ANNOTATIONS),
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
+
 
 /** Where a supported annotation behaves differently from ingress-nginx (migrate-check and the README say so). */
 export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
@@ -116,6 +130,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
   [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
   [BACKEND_PROTOCOL]: 'HTTP and HTTPS only (GRPC, GRPCS, FCGI are errors); HTTPS on the engine data plane only (the node plane sends plain HTTP)',
+  ...NO_EFFECT_ANNOTATIONS,
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
 };
