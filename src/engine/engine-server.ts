@@ -533,7 +533,7 @@ class ClientConnection {
       for (const [name, value] of edits.headers) extra += `${name}: ${value}\r\n`;
       upstreamHead = serializeRequestHead(head, {
         extra,
-        drop: REPLACED,
+        drop: edits.dropHeaders.length === 0 ? REPLACED : new Set([...REPLACED, ...edits.dropHeaders]),
         ...(edits.target !== undefined && { target: edits.target }),
         ...(edits.host !== undefined && { host: edits.host }),
       });
@@ -1217,6 +1217,10 @@ class EngineStepRequest implements StepRequest {
   header(name: string): string | undefined {
     const i = this.#head.indexOf(name);
     return i === -1 ? undefined : this.#head.value(i);
+  }
+
+  fields(): ReadonlyArray<readonly [string, string]> {
+    return this.#head.entries();
   }
 }
 

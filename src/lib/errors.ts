@@ -36,6 +36,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_PROXY_FORBIDDEN: "The client's address is outside the route's allowlist-source-range or inside its denylist-source-range; the controller answers 403.",
   PORTICO_ERR_PROXY_BODY_TOO_LARGE: 'The request body is larger than the route\'s proxy-body-size (default --proxy-body-size, 1m); Portico answers 413 and closes the connection.',
   PORTICO_ERR_PROXY_UNAUTHORIZED: 'The route needs basic authentication (auth-type: basic) and the request has no valid credentials; Portico answers 401 with WWW-Authenticate.',
+  PORTICO_ERR_PROXY_AUTH_FAILED: 'The route\'s auth-url could not decide (the auth service answered other than 2xx, 401 or 403, could not be reached within 5 s, or the auth-url is unusable); Portico answers 500, as ingress-nginx.',
   PORTICO_ERR_PROXY_RATE_LIMITED: 'The client address is over the route\'s limit-rps / limit-rpm (with its burst); Portico answers 503, as ingress-nginx.',
   PORTICO_ERR_PROXY_STEP_FAILED: 'A route step (a per-route feature from an annotation) failed unexpectedly; the controller answers 500 and logs the error.',
   PORTICO_ERR_PROXY_CLIENT_LIMIT: 'The client address already holds --max-connections-per-client connections; the new one gets 503 and is closed (engine data plane).',

@@ -36,6 +36,8 @@ export interface RoutePolicies {
   readonly upstreamVhost?: string;
   /** x-forwarded-prefix: sent to the backend as X-Forwarded-Prefix. */
   readonly forwardedPrefix?: string;
+  /** auth-url: a subrequest to the auth service decides; 'refused' (an unusable auth-url): every request 500. */
+  readonly externalAuth?: ExternalAuthPolicy | 'refused';
   /** auth-type: basic: users from the auth-secret; no users refuses everyone. */
   readonly basicAuth?: BasicAuthPolicy;
   /** backend-protocol: HTTPS: TLS to the pod (unverified, as proxy_ssl_verify off), SNI when named. */
@@ -60,6 +62,17 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+}
+
+export interface ExternalAuthPolicy {
+  /** May contain $host, $request_uri, $escaped_request_uri, $scheme, $uri, $args. */
+  readonly url: string;
+  readonly method: string;
+  /** Lower-case names copied from the auth response to the upstream request. */
+  readonly responseHeaders: readonly string[];
+  /** Where a 401 redirects (302), with the original URL in `signinParam`; absent: 401. */
+  readonly signin?: string;
+  readonly signinParam?: string;
 }
 
 export interface BasicAuthPolicy {

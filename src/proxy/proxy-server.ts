@@ -478,6 +478,9 @@ export class ProxyServer {
 
 /** Applies request-step edits to a flat [name, value, …] header list. */
 function applyEdits(headers: string[], edits: UpstreamEdits): void {
+  if (edits.dropHeaders.length > 0) {
+    for (let i = headers.length - 2; i >= 0; i -= 2) if (edits.dropHeaders.includes(headers[i]!.toLowerCase())) headers.splice(i, 2);
+  }
   if (edits.host !== undefined) {
     let replaced = false;
     for (let i = 0; i < headers.length; i += 2) {
@@ -502,6 +505,11 @@ function nodeStepRequest(req: IncomingMessage, host: string, target: string, pro
     header: (name) => {
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
+    },
+    fields: () => {
+      const out: Array<readonly [string, string]> = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) out.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+      return out;
     },
   };
 }

@@ -194,6 +194,17 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     rewriteTarget: string,
     maxBodySize: count,
     accessLog: (v, p) => (v === false ? false : fail(p, 'not false')),
+    externalAuth: (v, p) => {
+      if (v === 'refused') return 'refused' as const;
+      const e = object(v, p);
+      return {
+        url: string(e['url'], `${p}.url`),
+        method: string(e['method'], `${p}.method`),
+        responseHeaders: stringList(e['responseHeaders'], `${p}.responseHeaders`),
+        ...(e['signin'] !== undefined && { signin: string(e['signin'], `${p}.signin`) }),
+        ...(e['signinParam'] !== undefined && { signinParam: string(e['signinParam'], `${p}.signinParam`) }),
+      };
+    },
     basicAuth: (v, p) => {
       const b = object(v, p);
       return {

@@ -369,3 +369,20 @@ describe('auth-type basic', () => {
     expect(digest.diagnostics).toEqual([expect.objectContaining({ severity: 'error', field: `metadata.annotations.${A}auth-type` })]);
   });
 });
+
+describe('auth-url', () => {
+  it('reads the URL, method, response headers and signin; an unusable auth-url refuses (500) with an error', () => {
+    expect(parse({ [`${A}auth-url`]: 'http://oauth2-proxy.auth.svc/oauth2/auth', [`${A}auth-response-headers`]: 'X-Auth-Request-User, X-Auth-Request-Email', [`${A}auth-signin`]: 'https://$host/oauth2/start?rd=$escaped_request_uri' }).annotations.policies?.externalAuth).toEqual({
+      url: 'http://oauth2-proxy.auth.svc/oauth2/auth',
+      method: 'GET',
+      responseHeaders: ['x-auth-request-user', 'x-auth-request-email'],
+      signin: 'https://$host/oauth2/start?rd=$escaped_request_uri',
+      signinParam: 'rd',
+    });
+    for (const url of ['/relative', 'http://a b/', 'http://x/$remote_addr']) {
+      const { annotations, problems } = parse({ [`${A}auth-url`]: url });
+      expect(annotations.policies?.externalAuth, url).toBe('refused');
+      expect(problems, url).toEqual([expect.objectContaining({ key: `${A}auth-url`, severity: 'error' })]);
+    }
+  });
+});

@@ -3,6 +3,7 @@
 // access list failing closed, the redirects and app-root, snippets refused, unimplemented annotations
 // reported, and an annotation change applied without a restart.
 import { createHash } from 'node:crypto';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import bcrypt from 'bcryptjs';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +27,9 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   let canaryPods: EchoPod[];
   let stickyPods: EchoPod[];
   let tlsBackend: Server;
+  let authService: HttpServer;
+  const authSeen: Array<Record<string, string | string[] | undefined>> = [];
+  const authUrl = () => `http://127.0.0.1:${(authService.address() as AddressInfo).port}/check`;
   const htpasswd = (lines: string[]) => secret('shop/basic-auth', { auth: Buffer.from(`${lines.join('\n')}\n`).toString('base64') });
   const ALICE = `alice:{SHA}${createHash('sha1').update('alice-pw').digest('base64')}`;
   const BOB = `bob:${apr1('bob-pw', 'q1w2e3r4')}`;
@@ -37,6 +41,8 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     ...serviceFor('shop/sticky', stickyPods),
     ...serviceFor('shop/secure', [{ port: tlsBackendPort() } as EchoPod]),
     htpasswd([ALICE, BOB, CAROL]),
+    policyIngress('ext', 'ext.example', { [`${A}auth-url`]: authUrl(), [`${A}auth-response-headers`]: 'X-Auth-Request-User' }),
+    policyIngress('ext-signin', 'ext-signin.example', { [`${A}auth-url`]: authUrl(), [`${A}auth-signin`]: 'https://$host/oauth2/start' }),
     policyIngress('auth', 'auth.example', { [`${A}auth-type`]: 'basic', [`${A}auth-secret`]: 'basic-auth', [`${A}auth-realm`]: 'Shop staff' }),
     ingress('shop/secure', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'HTTPS', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'pod.internal' }, rules: [rule('secure.example', [prefix('/', 'secure', 80)])] }),
     ingress('shop/sticky', { className: 'portico', annotations: { [`${A}affinity`]: 'cookie', [`${A}session-cookie-max-age`]: '600', [`${A}session-cookie-samesite`]: 'lax' }, rules: [rule('sticky.example', [prefix('/app', 'sticky', 80), prefix('/response-headers', 'sticky', 80)])] }),
@@ -88,6 +94,15 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
       res.end(JSON.stringify({ tls: socket.encrypted === true, servername: (socket as TLSSocket & { servername?: string }).servername, path: req.url }));
     });
     await new Promise<void>((resolve) => tlsBackend.listen(0, '127.0.0.1', resolve));
+    authService = createHttpServer((req, res) => {
+      authSeen.push({ ...req.headers, ':method': req.method, ':path': req.url });
+      const token = req.headers.authorization;
+      if (token === 'Bearer good') res.writeHead(200, { 'x-auth-request-user': 'alice' }).end('ok');
+      else if (token === 'Bearer banned') res.writeHead(403).end();
+      else if (token === 'Bearer broken') res.writeHead(502).end();
+      else res.writeHead(401, { 'www-authenticate': 'Bearer realm="shop"' }).end();
+    });
+    await new Promise<void>((resolve) => authService.listen(0, '127.0.0.1', resolve));
     harness = await startHarness({ '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': ingresses('127.0.0.0/8') }, { dataPlane });
   });
   afterAll(async () => {
@@ -96,6 +111,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     await closePods(canaryPods);
     await closePods(stickyPods);
     await new Promise((resolve) => tlsBackend.close(resolve));
+    await new Promise((resolve) => authService.close(resolve));
   });
 
   it('serves a client inside the allowlist and refuses one outside it with 403, before any endpoint is asked', async () => {
@@ -318,6 +334,24 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     await harness.write('auth-secret.yaml', [htpasswd([ALICE])]);
     await eventually(async () => (await harness.get('auth.example', '/', { headers: basic('bob', 'bob-pw') })).status === 401, 3000, 'bob removed');
     expect((await harness.get('auth.example', '/', { headers: basic('alice', 'alice-pw') })).status).toBe(200);
+  });
+
+  it('auth-url: the auth service decides; 2xx passes its auth-response-headers upstream (a forged one is dropped), 401 / 403 / other give 401 / 403 / 500', async () => {
+    const served = pods[0]!.requests;
+    authSeen.length = 0;
+    const ok = await harness.get('ext.example', '/orders?x=1', { method: 'POST', body: 'data', headers: { authorization: 'Bearer good', 'x-auth-request-user': 'mallory' } });
+    expect(ok.status).toBe(200);
+    expect(ok.json?.headers['x-auth-request-user']).toBe('alice');
+    expect(ok.json?.body).toBe('data');
+    expect(authSeen[0]).toMatchObject({ ':method': 'GET', ':path': '/check', authorization: 'Bearer good', 'x-original-url': 'http://ext.example/orders?x=1', 'x-original-method': 'POST', 'x-auth-request-redirect': '/orders?x=1', 'x-forwarded-host': 'ext.example' });
+    expect(authSeen[0]!['content-length']).toBeUndefined();
+    const denied = await harness.get('ext.example', '/');
+    expect([denied.status, denied.headers['www-authenticate']]).toEqual([401, 'Bearer realm="shop"']);
+    expect((await harness.get('ext.example', '/', { headers: { authorization: 'Bearer banned' } })).status).toBe(403);
+    expect((await harness.get('ext.example', '/', { headers: { authorization: 'Bearer broken' } })).status).toBe(500);
+    expect(pods[0]!.requests - served).toBe(1);
+    const signin = await harness.get('ext-signin.example', '/a?b=1');
+    expect([signin.status, signin.headers.location]).toEqual([302, `https://ext-signin.example/oauth2/start?rd=${encodeURIComponent('http://ext-signin.example/a?b=1')}`]);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

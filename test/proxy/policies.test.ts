@@ -12,7 +12,7 @@ import { sourceRangeStep } from '../../src/proxy/policies/source-range.js';
 import { sslRedirectStep } from '../../src/proxy/policies/ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from '../../src/proxy/policies/upstream-headers.js';
 
-const request = (over: Partial<StepRequest> = {}): StepRequest => ({ method: 'GET', host: 'a.example', target: '/x?y=1', proto: 'http', clientAddress: '192.0.2.10', header: () => undefined, ...over });
+const request = (over: Partial<StepRequest> = {}): StepRequest => ({ method: 'GET', host: 'a.example', target: '/x?y=1', proto: 'http', clientAddress: '192.0.2.10', header: () => undefined, fields: () => [], ...over });
 
 describe('route steps', () => {
   it('source range: deny first, then allow; no allow list admits the rest; IPv6; an unparsable peer is refused', () => {
@@ -43,7 +43,7 @@ describe('route steps', () => {
     const edits = newUpstreamEdits();
     expect(upstreamVhostStep('in.svc:8080').run(request(), edits)).toBeUndefined();
     expect(forwardedPrefixStep('/shop').run(request(), edits)).toBeUndefined();
-    expect(edits).toEqual({ target: undefined, host: 'in.svc:8080', headers: [['X-Forwarded-Prefix', '/shop']], responseHeaders: [] });
+    expect(edits).toEqual({ target: undefined, host: 'in.svc:8080', headers: [['X-Forwarded-Prefix', '/shop']], dropHeaders: [], responseHeaders: [] });
   });
 
   it('redirect: a fixed URL is one frozen answer; variables expand per request ($host lower-case without port, $uri/$args split at ?)', () => {

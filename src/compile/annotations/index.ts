@@ -15,6 +15,7 @@ import {
 import { ENABLE_ACCESS_LOG, parseAccessLog } from './access-log.js';
 import { AFFINITY_KEYS, parseAffinity } from './affinity.js';
 import { AUTH_BASIC_KEYS, parseBasicAuth, type BasicAuthRequest } from './auth-basic.js';
+import { AUTH_URL_KEYS, parseExternalAuth } from './auth-url.js';
 import { BACKEND_PROTOCOL, parseBackendProtocol, PROXY_SSL_NAME, PROXY_SSL_SERVER_NAME } from './backend-protocol.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
@@ -107,6 +108,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   PROXY_SSL_NAME,
   PROXY_SSL_SERVER_NAME,
   ...AUTH_BASIC_KEYS,
+  ...AUTH_URL_KEYS,
   ...Object.keys(NO_EFFECT_ANNOTATIONS),
 ]);
 
@@ -155,6 +157,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const affinity = parseAffinity(raw, problems);
   const upstreamTls = parseBackendProtocol(raw, problems);
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
+  const externalAuth = parseExternalAuth(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -169,6 +172,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(accessLog === false && { accessLog }),
     ...(affinity && { affinity }),
     ...(upstreamTls && { upstreamTls }),
+    ...(externalAuth !== undefined && { externalAuth }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

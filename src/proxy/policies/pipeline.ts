@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
 import { affinityStep } from './affinity.js';
 import { basicAuthStep } from './basic-auth.js';
+import { externalAuthStep } from './external-auth.js';
 import { canaryStep } from './canary.js';
 import { corsStep } from './cors.js';
 import { appRootStep, redirectStep } from './redirect.js';
@@ -44,7 +45,7 @@ export function answerFieldLines(answer: Exclude<StepAnswer, { kind: 'error' }>)
 }
 
 export function newUpstreamEdits(): UpstreamEdits {
-  return { target: undefined, host: undefined, backend: undefined, sticky: undefined, headers: [], responseHeaders: [] };
+  return { target: undefined, host: undefined, backend: undefined, sticky: undefined, headers: [], dropHeaders: [], responseHeaders: [] };
 }
 
 /**
@@ -60,6 +61,7 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.sourceRange) request.push(sourceRangeStep(policies.sourceRange));
   // nginx's access phase: allow/deny, then auth_basic.
   if (policies?.basicAuth) request.push(basicAuthStep(policies.basicAuth));
+  if (policies?.externalAuth !== undefined) request.push(externalAuthStep(policies.externalAuth));
   // One zone per Ingress, as ingress-nginx (its paths share it).
   if (policies?.rateLimit) request.push(rateLimitStep(policies.rateLimit, route.ingress, context.rateLimits));
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));

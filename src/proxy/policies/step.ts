@@ -14,6 +14,8 @@ export interface StepRequest {
   readonly clientAddress: string;
   /** The first value of a request header; `name` is lower-case. */
   header(name: string): string | undefined;
+  /** Every request header field, in order, as received (external auth forwards them). */
+  fields(): ReadonlyArray<readonly [string, string]>;
 }
 
 /** Portico answers the request itself; nothing goes upstream. */
@@ -35,6 +37,8 @@ export interface UpstreamEdits {
   sticky: StickyChoice | undefined;
   /** Header fields added to the upstream request, after the proxy's own. */
   readonly headers: Array<readonly [name: string, value: string]>;
+  /** Lower-case names of the client's fields to drop from the upstream request (set by a step that replaces them). */
+  readonly dropHeaders: string[];
   /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS); Set-Cookie is added beside the upstream's (affinity). */
   readonly responseHeaders: Array<readonly [name: string, value: string]>;
   // Affinity and hashing (next) add a balancer hint here, read when the endpoint is picked.
