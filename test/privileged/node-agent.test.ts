@@ -147,7 +147,7 @@ describe.skipIf(CLUSTER_SKIP_REASON !== undefined)(skipTitle('node agent on a th
     expect(await stopAgents()).toEqual([0, 0, 0]);
     expect(await allPairsAnswer()).toBe(true);
     await startAgents('host-gw');
-    const routes = await pollUntil(() => agentRoutes(node(1)), (r) => r.every((line) => line.endsWith('dev eth0')), { attempts: 40, pauseMs: 100 });
+    const routes = await pollUntil(() => agentRoutes(node(1)), (r) => r.length === 2 && r.every((line) => line.endsWith('dev eth0')), { attempts: 40, pauseMs: 100 });
     expect(routes).toEqual([`10.244.2.0/24 via ${node(2).ip} dev eth0`, `10.244.3.0/24 via ${node(3).ip} dev eth0`]);
     expect(await pollUntil(() => vxlanTxPackets(node(1)), (n) => n === undefined, { attempts: 40, pauseMs: 100 })).toBeUndefined();
     expect(await pollUntil(allPairsAnswer, (ok) => ok, { attempts: 20, pauseMs: 250 })).toBe(true);
