@@ -19,7 +19,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
-import type { Endpoint, ProxyTimeouts, RouteLookup, RouteMatch } from '../model/route-model.js';
+import type { Endpoint, NextUpstreamPolicy, ProxyTimeouts, RouteLookup, RouteMatch } from '../model/route-model.js';
 import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
@@ -562,6 +562,7 @@ class ClientConnection {
       ...(head.framing === 'chunked' && { maxChunkedBytes: match.route?.policies?.maxBodySize ?? engine.maxBodySize }),
       ...timeoutOptions(match.route?.policies?.timeouts),
       ...(match.route?.policies?.upstreamTls !== undefined && { upstreamTls: match.route.policies.upstreamTls }),
+      ...(match.route?.policies?.nextUpstream !== undefined && { nextUpstream: match.route.policies.nextUpstream }),
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -762,6 +763,8 @@ interface ExchangeOptions {
   readonly upstreamMs?: number;
   /** backend-protocol HTTPS. */
   readonly upstreamTls?: UpstreamTls;
+  /** proxy-next-upstream(-tries, -timeout). */
+  readonly nextUpstream?: NextUpstreamPolicy;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -909,8 +912,17 @@ class Exchange implements UpstreamHolder {
     return (this.#tried ??= new Set(this.#firstTried === undefined ? [] : [this.#firstTried]));
   }
 
+  /** Failed connects so far (proxy-next-upstream-tries). */
+  #attempts = 0;
+
   #connectFailed(error: Error): void {
     if (this.#finished) return;
+    this.#attempts++;
+    const limits = this.#o.nextUpstream;
+    if (limits !== undefined && (limits.off || (limits.tries !== undefined && this.#attempts >= limits.tries) || (limits.timeoutMs !== undefined && performance.now() - this.#o.start >= limits.timeoutMs))) {
+      this.#giveUp(error);
+      return;
+    }
     // Nothing reached the backend: another endpoint can always take it.
     const backend = this.#o.engine.backends.get(this.#o.backendKey);
     const next = backend?.balancer.pick(this.#triedSet());

@@ -46,6 +46,8 @@ export interface RoutePolicies {
   readonly affinity?: AffinityPolicy;
   /** enable-access-log: "false": no access-log line for these paths. */
   readonly accessLog?: false;
+  /** proxy-next-upstream(-tries, -timeout): retries after a failed connect. */
+  readonly nextUpstream?: NextUpstreamPolicy;
   /** proxy-connect-, proxy-read-, proxy-send-timeout. */
   readonly timeouts?: ProxyTimeouts;
   /** proxy-body-size: the largest request body, bytes (0: no limit); absent: the controller's default. */
@@ -96,6 +98,15 @@ export interface AffinityPolicy {
   readonly maxAge?: number;
   /** Seconds from the response. */
   readonly expires?: number;
+}
+
+export interface NextUpstreamPolicy {
+  /** No retry at all (proxy-next-upstream off, or without error/timeout). */
+  readonly off: boolean;
+  /** Attempts in all, the first included. */
+  readonly tries?: number;
+  /** Time spent trying, ms. */
+  readonly timeoutMs?: number;
 }
 
 export interface ProxyTimeouts {

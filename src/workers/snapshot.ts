@@ -205,6 +205,14 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
         ...(e['signinParam'] !== undefined && { signinParam: string(e['signinParam'], `${p}.signinParam`) }),
       };
     },
+    nextUpstream: (v, p) => {
+      const n = object(v, p);
+      return {
+        off: bool(n['off'], `${p}.off`),
+        ...(n['tries'] !== undefined && { tries: count(n['tries'], `${p}.tries`) }),
+        ...(n['timeoutMs'] !== undefined && { timeoutMs: count(n['timeoutMs'], `${p}.timeoutMs`) }),
+      };
+    },
     basicAuth: (v, p) => {
       const b = object(v, p);
       return {

@@ -386,3 +386,13 @@ describe('auth-url', () => {
     }
   });
 });
+
+describe('proxy-next-upstream', () => {
+  it('off (or no error/timeout condition) disables retries; tries and timeout bound them; unknown conditions warned', () => {
+    expect(parse({ [`${A}proxy-next-upstream`]: 'off' }).annotations.policies?.nextUpstream).toEqual({ off: true });
+    expect(parse({ [`${A}proxy-next-upstream`]: 'http_502' }).annotations.policies?.nextUpstream).toEqual({ off: true });
+    expect(parse({ [`${A}proxy-next-upstream`]: 'error timeout http_503', [`${A}proxy-next-upstream-tries`]: '3', [`${A}proxy-next-upstream-timeout`]: '10' }).annotations.policies?.nextUpstream).toEqual({ off: false, tries: 3, timeoutMs: 10_000 });
+    expect(parse({ [`${A}proxy-next-upstream-tries`]: '0' }).annotations.policies?.nextUpstream).toEqual({ off: false });
+    expect(parse({ [`${A}proxy-next-upstream`]: 'error sometimes' }).problems.map((p) => p.key)).toEqual([`${A}proxy-next-upstream`]);
+  });
+});

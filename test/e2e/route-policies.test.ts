@@ -26,6 +26,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
   let pods: EchoPod[];
   let canaryPods: EchoPod[];
   let stickyPods: EchoPod[];
+  let deadPorts: number[];
   let tlsBackend: Server;
   let authService: HttpServer;
   const authSeen: Array<Record<string, string | string[] | undefined>> = [];
@@ -39,6 +40,11 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     ...serviceFor('shop/web', pods),
     ...serviceFor('shop/web-canary', canaryPods),
     ...serviceFor('shop/sticky', stickyPods),
+    // Two endpoints that refuse connections and one that serves.
+    ...serviceFor('shop/flaky', [...deadPorts.map((port) => ({ port }) as EchoPod), pods[0]!]),
+    ingress('shop/retry-default', { className: 'portico', rules: [rule('retry-default.example', [prefix('/', 'flaky', 80)])] }),
+    ingress('shop/retry-off', { className: 'portico', annotations: { [`${A}proxy-next-upstream`]: 'off' }, rules: [rule('retry-off.example', [prefix('/', 'flaky', 80)])] }),
+    ingress('shop/retry-3', { className: 'portico', annotations: { [`${A}proxy-next-upstream-tries`]: '3' }, rules: [rule('retry-3.example', [prefix('/', 'flaky', 80)])] }),
     ...serviceFor('shop/secure', [{ port: tlsBackendPort() } as EchoPod]),
     htpasswd([ALICE, BOB, CAROL]),
     policyIngress('ext', 'ext.example', { [`${A}auth-url`]: authUrl(), [`${A}auth-response-headers`]: 'X-Auth-Request-User' }),
@@ -88,6 +94,13 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     pods = await startEchoPods('web', 1);
     canaryPods = await startEchoPods('web-canary', 1);
     stickyPods = await startEchoPods('sticky', 2);
+    deadPorts = [];
+    for (let i = 0; i < 2; i++) {
+      const probe = createHttpServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      deadPorts.push((probe.address() as AddressInfo).port);
+      await new Promise((resolve) => probe.close(resolve));
+    }
     const certificate = createDefaultCertificate();
     tlsBackend = createHttpsServer({ cert: certificate.certPem, key: certificate.keyPem }, (req, res) => {
       const socket = req.socket as TLSSocket;
@@ -352,6 +365,20 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect(pods[0]!.requests - served).toBe(1);
     const signin = await harness.get('ext-signin.example', '/a?b=1');
     expect([signin.status, signin.headers.location]).toEqual([302, `https://ext-signin.example/oauth2/start?rd=${encodeURIComponent('http://ext-signin.example/a?b=1')}`]);
+  });
+
+  it.runIf(dataPlane === 'engine')('proxy-next-upstream: off gives a failed connect 502 at once; tries 3 or the default reach the endpoint that serves', async () => {
+    const statuses = async (host: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < 6; i++) out.push((await harness.get(host, '/')).status);
+      return out;
+    };
+    expect(await statuses('retry-default.example')).toEqual(Array(6).fill(200));
+    expect(await statuses('retry-3.example')).toEqual(Array(6).fill(200));
+    const off = await statuses('retry-off.example');
+    // Round robin over 2 refusing endpoints and 1 serving one: without retries most requests fail.
+    expect(off.filter((s) => s === 502).length).toBeGreaterThanOrEqual(3);
+    expect(off.every((s) => s === 502 || s === 200)).toBe(true);
   });
 
   it('limit-rpm: the burst, then 503 PORTICO_ERR_PROXY_RATE_LIMITED for that client, before any endpoint is asked; allowlisted clients are not limited', async () => {

@@ -19,6 +19,7 @@ const everyPolicy: Required<RoutePolicies> = {
   rewriteTarget: '/$1',
   maxBodySize: 8 * 1024 * 1024,
   accessLog: false,
+  nextUpstream: { off: false, tries: 3, timeoutMs: 10_000 },
   externalAuth: { url: 'http://auth.svc/check?u=$escaped_request_uri', method: 'GET', responseHeaders: ['x-auth-request-user'], signin: 'https://$host/oauth2/start', signinParam: 'rd' },
   basicAuth: { realm: 'Shop', users: [['alice', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=']] },
   upstreamTls: { serverName: 'pod.internal' },

@@ -16,6 +16,7 @@ import { ENABLE_ACCESS_LOG, parseAccessLog } from './access-log.js';
 import { AFFINITY_KEYS, parseAffinity } from './affinity.js';
 import { AUTH_BASIC_KEYS, parseBasicAuth, type BasicAuthRequest } from './auth-basic.js';
 import { AUTH_URL_KEYS, parseExternalAuth } from './auth-url.js';
+import { NEXT_UPSTREAM_KEYS, parseNextUpstream } from './next-upstream.js';
 import { BACKEND_PROTOCOL, parseBackendProtocol, PROXY_SSL_NAME, PROXY_SSL_SERVER_NAME } from './backend-protocol.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
@@ -109,6 +110,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   PROXY_SSL_SERVER_NAME,
   ...AUTH_BASIC_KEYS,
   ...AUTH_URL_KEYS,
+  ...NEXT_UPSTREAM_KEYS,
   ...Object.keys(NO_EFFECT_ANNOTATIONS),
 ]);
 
@@ -133,6 +135,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
   [BACKEND_PROTOCOL]: 'HTTP and HTTPS only (GRPC, GRPCS, FCGI are errors); HTTPS on the engine data plane only (the node plane sends plain HTTP)',
   ...NO_EFFECT_ANNOTATIONS,
+  [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
 };
@@ -158,6 +161,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const upstreamTls = parseBackendProtocol(raw, problems);
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const externalAuth = parseExternalAuth(raw, problems);
+  const nextUpstream = parseNextUpstream(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -173,6 +177,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(affinity && { affinity }),
     ...(upstreamTls && { upstreamTls }),
     ...(externalAuth !== undefined && { externalAuth }),
+    ...(nextUpstream && { nextUpstream }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
