@@ -19,14 +19,14 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
-import type { Endpoint, NextUpstreamPolicy, ProxyTimeouts, RouteLookup, RouteMatch } from '../model/route-model.js';
-import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
+import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
-import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions, type UpstreamTls } from './upstream-pool.js';
+import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
@@ -559,10 +559,7 @@ class ClientConnection {
       requestId,
       start: this.#requestStart,
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
-      ...(head.framing === 'chunked' && { maxChunkedBytes: match.route?.policies?.maxBodySize ?? engine.maxBodySize }),
-      ...timeoutOptions(match.route?.policies?.timeouts),
-      ...(match.route?.policies?.upstreamTls !== undefined && { upstreamTls: match.route.policies.upstreamTls }),
-      ...(match.route?.policies?.nextUpstream !== undefined && { nextUpstream: match.route.policies.nextUpstream }),
+      policies: match.route?.policies,
     });
     this.#exchange = exchange;
     if (head.framing === 'none') {
@@ -755,16 +752,8 @@ interface ExchangeOptions {
   readonly start: number;
   /** Route steps' fields for the client's response (CORS), replacing the upstream's of the same names. */
   readonly responseFields?: ReadonlyArray<readonly [string, string]>;
-  /** A chunked body's limit, bytes on the wire (0: none); a Content-Length was checked before. */
-  readonly maxChunkedBytes?: number;
-  /** The route's proxy-*-timeouts, when it sets any. */
-  readonly timeouts?: ProxyTimeouts;
-  /** Upstream inactivity limit from those (the larger of read and send). */
-  readonly upstreamMs?: number;
-  /** backend-protocol HTTPS. */
-  readonly upstreamTls?: UpstreamTls;
-  /** proxy-next-upstream(-tries, -timeout). */
-  readonly nextUpstream?: NextUpstreamPolicy;
+  /** The route's policies (body size, timeouts, upstream TLS, retries); undefined on a route without any. */
+  readonly policies: RoutePolicies | undefined;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -844,8 +833,9 @@ class Exchange implements UpstreamHolder {
     if (until > at) {
       this.#bodySent = true;
       this.#requestBytes += until - at;
-      const limit = this.#o.maxChunkedBytes;
-      if (limit !== undefined && limit > 0 && this.#requestBytes - this.#o.head.length > limit) {
+      // A Content-Length was checked before anything was read; a chunked body is counted here.
+      const limit = this.#o.head.framing === 'chunked' ? (this.#o.policies?.maxBodySize ?? this.#o.engine.maxBodySize) : 0;
+      if (limit > 0 && this.#requestBytes - this.#o.head.length > limit) {
         // Past proxy-body-size: the upstream never gets a complete request; the client gets 413.
         this.#fail();
         this.#o.client.requestBodyFailed(this.#responseStarted, 413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE');
@@ -901,8 +891,8 @@ class Exchange implements UpstreamHolder {
     if (this.#tried !== undefined) this.#tried.add(key);
     else if (this.#firstTried === undefined || this.#firstTried === key) this.#firstTried = key;
     else this.#tried = new Set([this.#firstTried, key]);
-    const connectMs = this.#o.timeouts?.connectMs;
-    const upstreamTls = this.#o.upstreamTls;
+    const connectMs = this.#o.policies?.timeouts?.connectMs;
+    const upstreamTls = this.#o.policies?.upstreamTls;
     const lease = connectMs === undefined && upstreamTls === undefined ? this.#o.engine.pool.acquire(this.#endpoint) : this.#o.engine.pool.acquire(this.#endpoint, connectMs, upstreamTls);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
     else this.#attach(lease.socket, lease.reused);
@@ -918,7 +908,7 @@ class Exchange implements UpstreamHolder {
   #connectFailed(error: Error): void {
     if (this.#finished) return;
     this.#attempts++;
-    const limits = this.#o.nextUpstream;
+    const limits = this.#o.policies?.nextUpstream;
     if (limits !== undefined && (limits.off || (limits.tries !== undefined && this.#attempts >= limits.tries) || (limits.timeoutMs !== undefined && performance.now() - this.#o.start >= limits.timeoutMs))) {
       this.#giveUp(error);
       return;
@@ -977,7 +967,7 @@ class Exchange implements UpstreamHolder {
     holdUpstream(socket, this);
     // A kept-alive connection keeps its timeout between exchanges (re-arming a timer per request
     // costs); the head written below restarts its inactivity clock as setTimeout would.
-    const upstreamMs = this.#o.upstreamMs ?? this.#o.engine.timeouts.upstream;
+    const upstreamMs = upstreamTimeoutOf(this.#o.policies?.timeouts) ?? this.#o.engine.timeouts.upstream;
     if (socket.timeout !== upstreamMs) socket.setTimeout(upstreamMs);
     if (this.#early.length === 0) socket.write(this.#o.upstreamHead);
     else {
@@ -1179,7 +1169,7 @@ class Exchange implements UpstreamHolder {
     }
     // The upstream connection goes back only when the request body was fully sent too.
     if (socket) {
-      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket, this.#o.upstreamTls);
+      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket, this.#o.policies?.upstreamTls);
       else socket.destroy();
     }
     this.#o.client.exchangeDone(this.#o.head.keepAlive && response.framing !== 'close' && this.#bodyDone);
@@ -1289,11 +1279,4 @@ function asHttp10(head: Buffer): Buffer {
   // `… HTTP/1.1\r\n`: the minor version digit is the byte before CR.
   if (lineEnd > 0 && head[lineEnd - 1] === 0x31) head[lineEnd - 1] = 0x30;
   return head;
-}
-
-/** The Exchange options a route's proxy-*-timeouts give (none when it sets none). */
-function timeoutOptions(timeouts: ProxyTimeouts | undefined): { timeouts?: ProxyTimeouts; upstreamMs?: number } {
-  if (timeouts === undefined) return {};
-  const io = Math.max(timeouts.readMs ?? 0, timeouts.sendMs ?? 0);
-  return io > 0 ? { timeouts, upstreamMs: io } : { timeouts };
 }

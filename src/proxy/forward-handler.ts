@@ -4,6 +4,7 @@
 // The handler is the only per-request object the proxy allocates besides the upstream header list
 // and the dispatch options; its methods live on the prototype, and the single `close` listener on
 // the response is a module-level function.
+import { upstreamTimeoutOf } from './policies/pipeline.js';
 import type { StepAnswer } from './policies/step.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -205,10 +206,9 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     }
     const req = this.#req;
     // proxy-read-/proxy-send-timeout: undici's per-request header and body timeouts (the larger of the two).
-    const timeouts = this.#match?.route?.policies?.timeouts;
-    const io = timeouts === undefined ? 0 : Math.max(timeouts.readMs ?? 0, timeouts.sendMs ?? 0);
+    const io = upstreamTimeoutOf(this.#match?.route?.policies?.timeouts);
     pool.dispatch(
-      { path: this.target, method: req.method ?? 'GET', headers: this.headers, body: this.hasBody ? req : null, ...(io > 0 && { headersTimeout: io, bodyTimeout: io }) },
+      { path: this.target, method: req.method ?? 'GET', headers: this.headers, body: this.hasBody ? req : null, ...(io !== undefined && { headersTimeout: io, bodyTimeout: io }) },
       this,
     );
   }

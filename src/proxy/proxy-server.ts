@@ -258,7 +258,6 @@ export class ProxyServer {
       // fwd.headers is this request's own array (buildRequestHead made it).
       applyEdits(fwd.headers, edits);
       if (edits.target !== undefined) fwd.target = edits.target;
-      if (edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
       // A canary's backend: logs and metrics name it too.
       this.#forward(fwd, edits.backend === undefined ? match : { ...match, backend: edits.backend }, edits);
     } else if (answer.kind === 'error') fwd.reply(answer.status, answer.code, match, answer.headers);
@@ -288,7 +287,7 @@ export class ProxyServer {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
       return;
     }
-    // pickSticky may have added a Set-Cookie.
+    // The steps' response fields, and pickSticky's Set-Cookie.
     if (edits !== undefined && edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
     fwd.forward(match, backend, endpoint);
   }

@@ -1,6 +1,5 @@
 // The built CLI as users run it (`npm test` builds dist/ first, in pretest).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ingress, prefix, rule } from '../helpers/objects.js';
 import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, type EchoPod } from '../helpers/e2e.js';
 import { httpRequest } from '../helpers/http.js';
+import { alive, childPids } from '../helpers/processes.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
 // --workers 1: these tests are about one process (the default, auto, forks one worker per CPU).
@@ -34,21 +34,6 @@ function startCli(node: string, args: readonly string[]) {
     }
   };
   return { proc, lines, waitFor, exited, stderr: () => stderr };
-}
-
-/** Whether a process with this pid exists (signal 0 only checks). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The pids of a process's children, from /proc. */
-function childPids(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
 }
 
 const SYSTEM_NODE = '/usr/bin/node';

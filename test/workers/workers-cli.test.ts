@@ -2,7 +2,6 @@
 // and two worker processes on the same ports. Every step is checked by counts and order, never by
 // how long it took: waits poll a condition a bounded number of times.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, type EchoPod } from '../helpers/e2e.js';
 import { httpRequest } from '../helpers/http.js';
 import { ingress, prefix, rule } from '../helpers/objects.js';
+import { alive, childPids } from '../helpers/processes.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
 type Line = Record<string, unknown>;
@@ -40,23 +40,6 @@ async function until<T>(what: string, check: () => T | Promise<T>, tries = 400):
     await sleep(50);
   }
   throw new Error(`${what}: not after ${tries} tries`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
 }
 
 interface WorkerStat {

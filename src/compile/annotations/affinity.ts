@@ -3,7 +3,7 @@
 // it is still one traffic may go to, else to the balancer's pick (with a new cookie).
 import type { AffinityPolicy } from '../../model/route-model.js';
 import { NGINX_PREFIX } from './keys.js';
-import { readBool, type AnnotationProblem, type Annotations } from './values.js';
+import { HTTP_TOKEN, readBool, type AnnotationProblem, type Annotations } from './values.js';
 
 export const AFFINITY = `${NGINX_PREFIX}affinity`;
 export const AFFINITY_MODE = `${NGINX_PREFIX}affinity-mode`;
@@ -16,7 +16,6 @@ export const SESSION_COOKIE_MAX_AGE = `${NGINX_PREFIX}session-cookie-max-age`;
 export const SESSION_COOKIE_EXPIRES = `${NGINX_PREFIX}session-cookie-expires`;
 export const AFFINITY_KEYS = [AFFINITY, AFFINITY_MODE, SESSION_COOKIE_NAME, SESSION_COOKIE_PATH, SESSION_COOKIE_DOMAIN, SESSION_COOKIE_SAMESITE, SESSION_COOKIE_SECURE, SESSION_COOKIE_MAX_AGE, SESSION_COOKIE_EXPIRES] as const;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const COOKIE_VALUE = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/; // RFC 6265 cookie-octet, no ; , " \
 
 export function parseAffinity(raw: Annotations, problems: AnnotationProblem[]): AffinityPolicy | undefined {
@@ -44,7 +43,7 @@ export function parseAffinity(raw: Annotations, problems: AnnotationProblem[]): 
   const maxAge = seconds(SESSION_COOKIE_MAX_AGE);
   const expires = seconds(SESSION_COOKIE_EXPIRES);
   return Object.freeze({
-    cookie: text(SESSION_COOKIE_NAME, TOKEN) ?? 'INGRESSCOOKIE',
+    cookie: text(SESSION_COOKIE_NAME, HTTP_TOKEN) ?? 'INGRESSCOOKIE',
     mode: (mode ?? 'balanced') as AffinityPolicy['mode'],
     ...(path !== undefined && { path }),
     ...(domain !== undefined && { domain }),

@@ -4,7 +4,7 @@
 // 401 (or redirects to auth-signin), 403 answers 403, anything else 500.
 import type { ExternalAuthPolicy } from '../../model/route-model.js';
 import { NGINX_PREFIX } from './keys.js';
-import type { AnnotationProblem, Annotations } from './values.js';
+import { ABSOLUTE_HTTP_URL, HTTP_TOKEN, unknownVariables, type AnnotationProblem, type Annotations } from './values.js';
 
 export const AUTH_URL = `${NGINX_PREFIX}auth-url`;
 export const AUTH_METHOD = `${NGINX_PREFIX}auth-method`;
@@ -13,15 +13,13 @@ export const AUTH_SIGNIN = `${NGINX_PREFIX}auth-signin`;
 export const AUTH_SIGNIN_REDIRECT_PARAM = `${NGINX_PREFIX}auth-signin-redirect-param`;
 export const AUTH_URL_KEYS = [AUTH_URL, AUTH_METHOD, AUTH_RESPONSE_HEADERS, AUTH_SIGNIN, AUTH_SIGNIN_REDIRECT_PARAM] as const;
 
-/** Visible ASCII http(s) URLs; `$host`, `$request_uri`, `$escaped_request_uri`, `$scheme` may appear. */
-const URL_TEXT = /^https?:\/\/[\x21-\x2e\x30-\x3e\x40-\x7e]+(?:[/?#][\x21-\x7e]*)?$/i;
 const VARIABLES = ['host', 'request_uri', 'escaped_request_uri', 'scheme', 'uri', 'args'];
 
 export function parseExternalAuth(raw: Annotations, problems: AnnotationProblem[]): ExternalAuthPolicy | 'refused' | undefined {
   const url = raw[AUTH_URL]?.trim();
   if (url === undefined || url === '') return undefined;
-  const badUrl = (key: string, value: string) => !URL_TEXT.test(value) || value.split('$').slice(1).some((after) => !VARIABLES.includes(/^[A-Za-z_]+/.exec(after)?.[0] ?? ''));
-  if (badUrl(AUTH_URL, url)) {
+  const badUrl = (value: string) => !ABSOLUTE_HTTP_URL.test(value) || unknownVariables(value, VARIABLES).length > 0;
+  if (badUrl(url)) {
     problems.push({ key: AUTH_URL, severity: 'error', message: `annotation ${AUTH_URL}: ${JSON.stringify(url)} is not an absolute http(s) URL (variables: ${VARIABLES.map((v) => `$${v}`).join(', ')}); every request to the Ingress's paths gets 500` });
     return 'refused';
   }
@@ -31,11 +29,11 @@ export function parseExternalAuth(raw: Annotations, problems: AnnotationProblem[
     return 'refused';
   }
   const responseHeaders = (raw[AUTH_RESPONSE_HEADERS] ?? '').split(',').map((h) => h.trim()).filter(Boolean);
-  const badHeader = responseHeaders.find((h) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(h));
+  const badHeader = responseHeaders.find((h) => !HTTP_TOKEN.test(h));
   if (badHeader !== undefined) problems.push({ key: AUTH_RESPONSE_HEADERS, severity: 'warning', message: `annotation ${AUTH_RESPONSE_HEADERS}: ${JSON.stringify(badHeader)} is not a header name; skipped` });
   const signin = raw[AUTH_SIGNIN]?.trim();
   let signinOk = signin !== undefined && signin !== '';
-  if (signinOk && badUrl(AUTH_SIGNIN, signin!)) {
+  if (signinOk && badUrl(signin!)) {
     problems.push({ key: AUTH_SIGNIN, severity: 'warning', message: `annotation ${AUTH_SIGNIN}: ${JSON.stringify(signin)} is not an absolute http(s) URL; 401 is answered instead` });
     signinOk = false;
   }

@@ -3,8 +3,9 @@
 // (`always` / `never`), then by weight out of canary-weight-total (default 100). Its other
 // annotations do not apply (ingress-nginx: the main Ingress's do).
 import { compileUserRegex } from '../../lib/path-regex.js';
+import type { CanaryPolicy } from '../../model/route-model.js';
 import { NGINX_PREFIX } from './keys.js';
-import { readBool, type AnnotationProblem, type Annotations } from './values.js';
+import { HTTP_TOKEN, readBool, type AnnotationProblem, type Annotations } from './values.js';
 
 export const CANARY = `${NGINX_PREFIX}canary`;
 export const CANARY_BY_HEADER = `${NGINX_PREFIX}canary-by-header`;
@@ -15,19 +16,9 @@ export const CANARY_WEIGHT = `${NGINX_PREFIX}canary-weight`;
 export const CANARY_WEIGHT_TOTAL = `${NGINX_PREFIX}canary-weight-total`;
 export const CANARY_KEYS = [CANARY, CANARY_BY_HEADER, CANARY_BY_HEADER_VALUE, CANARY_BY_HEADER_PATTERN, CANARY_BY_COOKIE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL] as const;
 
-/** How a canary Ingress picks its share; the backend is added when it is attached to a main route. */
-export interface CanaryRules {
-  /** Lower-case header name. */
-  readonly header?: string;
-  readonly headerValue?: string;
-  /** A JavaScript expression, matched unanchored and case-sensitively (ngx.re.match). */
-  readonly headerPattern?: string;
-  readonly cookie?: string;
-  readonly weight: number;
-  readonly weightTotal: number;
-}
+/** How a canary Ingress picks its share; the backend and Ingress are added when it is attached to a main route. */
+export type CanaryRules = Omit<CanaryPolicy, 'backend' | 'ingress'>;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export function parseCanary(raw: Annotations, problems: AnnotationProblem[]): CanaryRules | undefined {
   if (!readBool(raw, CANARY, false, problems)) return undefined;
@@ -58,7 +49,7 @@ export function parseCanary(raw: Annotations, problems: AnnotationProblem[]): Ca
 function readToken(raw: Annotations, key: string, problems: AnnotationProblem[]): string | undefined {
   const value = raw[key]?.trim();
   if (value === undefined || value === '') return undefined;
-  if (TOKEN.test(value)) return value;
+  if (HTTP_TOKEN.test(value)) return value;
   problems.push({ key, severity: 'warning', message: `annotation ${key}: ${JSON.stringify(value)} is not a valid name; ignored` });
   return undefined;
 }

@@ -6,7 +6,7 @@
 // would send it literally.
 import type { RedirectPolicy } from '../../model/route-model.js';
 import { NGINX_PREFIX } from './keys.js';
-import type { AnnotationProblem, Annotations } from './values.js';
+import { ABSOLUTE_HTTP_URL, unknownVariables, type AnnotationProblem, type Annotations } from './values.js';
 
 export const PERMANENT_REDIRECT = `${NGINX_PREFIX}permanent-redirect`;
 export const PERMANENT_REDIRECT_CODE = `${NGINX_PREFIX}permanent-redirect-code`;
@@ -15,8 +15,6 @@ export const TEMPORAL_REDIRECT_CODE = `${NGINX_PREFIX}temporal-redirect-code`;
 
 /** The variables a redirect URL may contain, as nginx expands them. */
 export const REDIRECT_VARIABLES = ['request_uri', 'uri', 'args', 'host', 'scheme'] as const;
-/** An absolute http(s) URL of visible ASCII (it is sent as the Location header). */
-const ABSOLUTE_URL = /^https?:\/\/[\x21-\x2e\x30-\x3e\x40-\x7e]+(?:[/?#][\x21-\x7e]*)?$/i;
 
 export function parseRedirect(raw: Annotations, problems: AnnotationProblem[]): RedirectPolicy | undefined {
   return (
@@ -28,16 +26,11 @@ export function parseRedirect(raw: Annotations, problems: AnnotationProblem[]): 
 function readRedirect(raw: Annotations, kind: { urlKey: string; codeKey: string; fallback: number; max: number }, problems: AnnotationProblem[]): RedirectPolicy | undefined {
   const value = raw[kind.urlKey]?.trim();
   if (value === undefined || value === '') return undefined;
-  if (!ABSOLUTE_URL.test(value)) {
+  if (!ABSOLUTE_HTTP_URL.test(value)) {
     problems.push({ key: kind.urlKey, severity: 'warning', message: `annotation ${kind.urlKey}: ${JSON.stringify(value)} is not an absolute http(s) URL; ignored` });
     return undefined;
   }
-  // Every `$` must start a variable Portico expands (`${name}` and other variables included: sent literally, they would be a broken URL).
-  const unknown = value
-    .split('$')
-    .slice(1)
-    .map((after) => /^[A-Za-z_][A-Za-z0-9_]*/.exec(after)?.[0] ?? after.slice(0, 12))
-    .filter((name) => !(REDIRECT_VARIABLES as readonly string[]).includes(name));
+  const unknown = unknownVariables(value, REDIRECT_VARIABLES);
   if (unknown.length > 0) {
     problems.push({ key: kind.urlKey, severity: 'warning', message: `annotation ${kind.urlKey}: ${unknown.map((n) => `$${n}`).join(', ')} is not a variable Portico expands (${REDIRECT_VARIABLES.map((n) => `$${n}`).join(', ')}); ignored` });
     return undefined;

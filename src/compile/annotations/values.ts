@@ -11,6 +11,24 @@ export interface AnnotationProblem {
 
 export type Annotations = Readonly<Record<string, string>>;
 
+/** An absolute http(s) URL of visible ASCII throughout (it ends up in a Location header or a subrequest). */
+export const ABSOLUTE_HTTP_URL = /^https?:\/\/[\x21-\x2e\x30-\x3e\x40-\x7e]+(?:[/?#][\x21-\x7e]*)?$/i;
+
+/**
+ * The `$…` in `value` that are not among `allowed` (nginx variable names), `${name}` forms
+ * included: Portico would send them literally.
+ */
+export function unknownVariables(value: string, allowed: readonly string[]): string[] {
+  return value
+    .split('$')
+    .slice(1)
+    .map((after) => /^[A-Za-z_][A-Za-z0-9_]*/.exec(after)?.[0] ?? after.slice(0, 12))
+    .filter((name) => !allowed.includes(name));
+}
+
+/** An RFC 9110 token: header and cookie names. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** `"true"` / `"false"` (any case, trimmed); anything else is a warning and `fallback` applies. */
 export function readBool(raw: Annotations, key: string, fallback: boolean, problems: AnnotationProblem[]): boolean {
   const value = raw[key];

@@ -7,7 +7,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ExternalAuthPolicy } from '../../model/route-model.js';
-import { hostWithoutPort } from './ssl-redirect.js';
+import { expandVariables } from './redirect.js';
 import type { RequestStep, StepAnswer, StepRequest, StepResult } from './step.js';
 
 const FAILED: StepAnswer = Object.freeze({ kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_AUTH_FAILED' });
@@ -25,7 +25,7 @@ export function externalAuthStep(policy: ExternalAuthPolicy | 'refused'): Reques
         const originalUrl = `${request.proto}://${request.host}${request.target}`;
         let url: URL;
         try {
-          url = new URL(expand(policy.url, request));
+          url = new URL(expandVariables(policy.url, request));
         } catch {
           resolve(FAILED);
           return;
@@ -71,29 +71,8 @@ export function externalAuthStep(policy: ExternalAuthPolicy | 'refused'): Reques
 }
 
 function signinLocation(policy: ExternalAuthPolicy, request: StepRequest, originalUrl: string): string {
-  const signin = expand(policy.signin!, request);
+  const signin = expandVariables(policy.signin!, request);
   const param = policy.signinParam ?? 'rd';
   if (new RegExp(`[?&]${param}=`).test(signin)) return signin;
   return `${signin}${signin.includes('?') ? '&' : '?'}${param}=${encodeURIComponent(originalUrl)}`;
-}
-
-/** The nginx variables auth-url and auth-signin may use. */
-function expand(template: string, request: StepRequest): string {
-  const q = request.target.indexOf('?');
-  return template.replace(/\$(escaped_request_uri|request_uri|host|scheme|uri|args)(?![A-Za-z0-9_])/g, (_, name: string) => {
-    switch (name) {
-      case 'escaped_request_uri':
-        return encodeURIComponent(request.target);
-      case 'request_uri':
-        return request.target;
-      case 'host':
-        return hostWithoutPort(request.host).toLowerCase();
-      case 'uri':
-        return q < 0 ? request.target : request.target.slice(0, q);
-      case 'args':
-        return q < 0 ? '' : request.target.slice(q + 1);
-      default:
-        return request.proto;
-    }
-  });
 }

@@ -7,7 +7,7 @@
 // Phases, in order: request steps (answers and upstream edits, sync; a step may return a promise,
 // e.g. external auth, and the data plane waits for it), endpoint choice, the upstream request,
 // response steps (header fields added to the upstream's response).
-import type { Route, RouteMatch } from '../../model/route-model.js';
+import type { ProxyTimeouts, Route, RouteMatch } from '../../model/route-model.js';
 import type { Logger } from '../../lib/logger.js';
 import type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResult, UpstreamEdits } from './step.js';
 import { affinityStep } from './affinity.js';
@@ -42,6 +42,13 @@ export function answerFieldLines(answer: Exclude<StepAnswer, { kind: 'error' }>)
   let lines = '';
   for (const [name, value] of answer.headers) lines += `${name}: ${value}\r\n`;
   return lines;
+}
+
+/** The upstream inactivity limit a route's proxy-read/send-timeout give (one timer: the larger), or undefined. */
+export function upstreamTimeoutOf(timeouts: ProxyTimeouts | undefined): number | undefined {
+  if (timeouts === undefined) return undefined;
+  const io = Math.max(timeouts.readMs ?? 0, timeouts.sendMs ?? 0);
+  return io > 0 ? io : undefined;
 }
 
 export function newUpstreamEdits(): UpstreamEdits {

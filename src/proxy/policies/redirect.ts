@@ -12,11 +12,13 @@ export function redirectStep(policy: RedirectPolicy): RequestStep {
   return { name: 'redirect', run: (request) => ({ kind: 'redirect', status: policy.status, location: expandVariables(policy.url, request) }) };
 }
 
-/** The nginx variables a redirect URL may hold (see compile/annotations/redirect.ts). */
+/** The nginx variables redirect, auth-url and auth-signin URLs may hold (each annotation's parser says which). */
 export function expandVariables(url: string, request: StepRequest): string {
   const query = request.target.indexOf('?');
-  return url.replace(/\$(request_uri|uri|args|host|scheme)(?![A-Za-z0-9_])/g, (_, name: string) => {
+  return url.replace(/\$(escaped_request_uri|request_uri|uri|args|host|scheme)(?![A-Za-z0-9_])/g, (_, name: string) => {
     switch (name) {
+      case 'escaped_request_uri':
+        return encodeURIComponent(request.target);
       case 'request_uri':
         return request.target;
       case 'uri':
