@@ -133,7 +133,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PROXY_SEND_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
   [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
-  [BACKEND_PROTOCOL]: 'HTTP and HTTPS only (GRPC, GRPCS, FCGI are errors); HTTPS on the engine data plane only (the node plane sends plain HTTP)',
+  [BACKEND_PROTOCOL]: 'HTTP, HTTPS, GRPC, GRPCS (FCGI is an error); HTTPS and gRPC on the engine data plane only (the node plane answers 502); gRPC only for HTTP/2 clients (an HTTP/1.1 request to a gRPC route gets 502)',
   ...NO_EFFECT_ANNOTATIONS,
   [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
@@ -158,7 +158,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const timeouts = parseProxyTimeouts(raw, problems);
   const accessLog = parseAccessLog(raw, problems);
   const affinity = parseAffinity(raw, problems);
-  const upstreamTls = parseBackendProtocol(raw, problems);
+  const backendProtocol = parseBackendProtocol(raw, problems);
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const externalAuth = parseExternalAuth(raw, problems);
   const nextUpstream = parseNextUpstream(raw, problems);
@@ -175,7 +175,8 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(timeouts && { timeouts }),
     ...(accessLog === false && { accessLog }),
     ...(affinity && { affinity }),
-    ...(upstreamTls && { upstreamTls }),
+    ...(backendProtocol?.tls && { upstreamTls: backendProtocol.tls }),
+    ...(backendProtocol?.grpc && { grpc: true as const }),
     ...(externalAuth !== undefined && { externalAuth }),
     ...(nextUpstream && { nextUpstream }),
   };
