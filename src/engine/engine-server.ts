@@ -27,7 +27,7 @@ import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
-import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
+import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
