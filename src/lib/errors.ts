@@ -37,7 +37,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_PROXY_BAD_REQUEST: 'The request is malformed HTTP; the controller answers 400.',
   PORTICO_ERR_PROXY_HEADERS_TOO_LARGE: 'The request headers exceed the limit; the controller answers 431.',
   PORTICO_ERR_PROXY_FORBIDDEN: "The client's address is outside the route's allowlist-source-range or inside its denylist-source-range; the controller answers 403.",
-  PORTICO_ERR_PROXY_BODY_TOO_LARGE: 'The request body is larger than the route\'s proxy-body-size (default --proxy-body-size, 1m); Portico answers 413 and closes the connection.',
+  PORTICO_ERR_PROXY_BODY_TOO_LARGE: 'The request body is larger than the route\'s proxy-body-size (default the ConfigMap\'s, else --proxy-body-size, 1m); Portico answers 413 and closes the connection.',
   PORTICO_ERR_PROXY_UNAUTHORIZED: 'The route needs basic authentication (auth-type: basic) and the request has no valid credentials; Portico answers 401 with WWW-Authenticate.',
   PORTICO_ERR_PROXY_AUTH_FAILED: 'The route\'s auth-url could not decide (the auth service answered other than 2xx, 401 or 403, could not be reached within 5 s, or the auth-url is unusable); Portico answers 500, as ingress-nginx.',
   PORTICO_ERR_PROXY_RATE_LIMITED: 'The client address is over the route\'s limit-rps / limit-rpm (with its burst); Portico answers 503 (the ConfigMap\'s limit-req-status-code), as ingress-nginx.',
