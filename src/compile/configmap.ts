@@ -208,6 +208,12 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
   return { config, problems, different, unsupported };
 }
 
+/** Fields the proxy itself manages (framing, hop-by-hop, forwarding): a header list cannot set them. */
+const MANAGED_FIELDS: ReadonlySet<string> = new Set([
+  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect',
+  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'x-request-id', 'strict-transport-security',
+]);
+
 /** A header list ConfigMap (add-headers / proxy-set-headers): name → value, sorted by name; bad entries are problems. */
 export function parseHeaderConfigMap(data: Readonly<Record<string, string>>, what: string): { headers: ReadonlyArray<readonly [string, string]>; problems: string[] } {
   const headers: Array<readonly [string, string]> = [];
@@ -215,6 +221,7 @@ export function parseHeaderConfigMap(data: Readonly<Record<string, string>>, wha
   for (const name of Object.keys(data).sort()) {
     const value = data[name]!.trim();
     if (!HTTP_TOKEN.test(name)) problems.push(`${what}: ${JSON.stringify(name)} is not a header name; skipped`);
+    else if (MANAGED_FIELDS.has(name.toLowerCase())) problems.push(`${what}: ${name} is set by Portico itself (framing, forwarding or HSTS); skipped`);
     else if (!/^[\x20-\x7e\t]*$/.test(value)) problems.push(`${what}: the value of ${name} has control or non-ASCII characters; skipped`);
     else headers.push(Object.freeze([name, value] as const));
   }

@@ -95,9 +95,10 @@ describe('parseControllerConfigMap', () => {
 
 describe('parseHeaderConfigMap', () => {
   it('keeps valid fields sorted by name and reports the others', () => {
-    const parsed = parseHeaderConfigMap({ 'X-Frame-Options': 'DENY', 'bad name': 'x', 'X-Evil': 'a\r\nb', 'X-A': ' 1 ' }, 'add-headers');
+    const parsed = parseHeaderConfigMap({ 'X-Frame-Options': 'DENY', 'bad name': 'x', 'X-Evil': 'a\r\nb', 'X-A': ' 1 ', Host: 'other', 'Content-Length': '5' }, 'add-headers');
     expect(parsed.headers).toEqual([['X-A', '1'], ['X-Frame-Options', 'DENY']]);
-    expect(parsed.problems).toHaveLength(2);
+    expect(parsed.problems).toHaveLength(4);
+    expect(parsed.problems.filter((p) => p.includes('set by Portico itself'))).toHaveLength(2);
   });
 });
 
