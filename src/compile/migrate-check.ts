@@ -25,7 +25,7 @@ export interface IngressReport {
 
 export interface MigrationReport {
   readonly ingresses: readonly IngressReport[];
-  /** ConfigMaps that look like ingress-nginx's (name ends in `ingress-nginx-controller` or `nginx-configuration`): their keys. */
+  /** The --configmap ConfigMap, else those that look like ingress-nginx's (name ends in `ingress-nginx-controller` or `nginx-configuration`): their keys. */
   readonly configMaps: ReadonlyArray<{ readonly name: string; readonly keys: readonly AnnotationVerdict[] }>;
   /** Something would behave differently from ingress-nginx (invalid, ignored or refused): exit 1. */
   readonly changesBehaviour: boolean;
@@ -39,11 +39,11 @@ export interface MigrationInput {
   readonly configMaps: ReadonlyArray<{ readonly name: string; readonly data: Readonly<Record<string, string>> }>;
 }
 
-export function buildMigrationReport(input: MigrationInput, options: { readonly snippetAnnotations?: 'refuse' | 'ignore' } = {}): MigrationReport {
+export function buildMigrationReport(input: MigrationInput, options: { readonly snippetAnnotations?: 'refuse' | 'ignore'; /** `namespace/name` of the controller ConfigMap, whatever its name (--configmap). */ readonly configMap?: string } = {}): MigrationReport {
   const ingresses = [...input.ingresses].sort((a, b) => objectKey(a).localeCompare(objectKey(b)));
   const reports = ingresses.map((ingress) => reportIngress(ingress, options));
   const configMaps = input.configMaps
-    .filter((c) => CONFIGMAP_NAME.test(c.name.slice(c.name.indexOf('/') + 1)))
+    .filter((c) => (options.configMap !== undefined ? c.name === options.configMap : CONFIGMAP_NAME.test(c.name.slice(c.name.indexOf('/') + 1))))
     .map((c) => ({ name: c.name, keys: reportConfigMap(c.name, c.data) }));
   const changesBehaviour = [...reports.flatMap((r) => r.annotations), ...configMaps.flatMap((c) => c.keys)].some((v) => v.verdict === 'invalid' || v.verdict === 'ignored' || v.verdict === 'refused');
   return { ingresses: reports, configMaps, changesBehaviour };

@@ -54,6 +54,9 @@ describe('migrate-check report', () => {
     expect(report.changesBehaviour).toBe(true);
     const clean = buildMigrationReport({ ingresses: [], configMaps: [{ name: 'ingress-nginx/ingress-nginx-controller', data: { 'ssl-redirect': 'false', 'hsts-preload': 'true' } }] });
     expect(clean.changesBehaviour).toBe(false);
+    // --configmap names it whatever its name; then only that one is reported.
+    const named = buildMigrationReport({ ingresses: [], configMaps: [{ name: 'edge/settings', data: { 'worker-processes': '4' } }, { name: 'ingress-nginx/ingress-nginx-controller', data: {} }] }, { configMap: 'edge/settings' });
+    expect(named.configMaps).toEqual([{ name: 'edge/settings', keys: [expect.objectContaining({ annotation: 'worker-processes', verdict: 'ignored' })] }]);
   });
 
   it('nothing to change: changesBehaviour false; --snippet-annotations=ignore turns refused into ignored', () => {
