@@ -153,8 +153,11 @@ export class EngineServer {
     return this.#options.maxHeaderSize ?? 16 * 1024;
   }
 
+  /** The route table's (the ConfigMap's hsts* keys) when it has one, else --hsts*. */
   get hsts(): string | undefined {
-    return this.#options.hsts;
+    const fromTable = this.#routes?.hsts;
+    if (fromTable === undefined) return this.#options.hsts;
+    return fromTable === false ? undefined : fromTable;
   }
 
   get requestBufferSize(): number {
