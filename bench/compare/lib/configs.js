@@ -14,6 +14,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export const TLS_HOST = 'web.example.com';
+/** bench/engine/policies.bench.js: the same backend behind rewrite + CORS + basic auth + a rate limit. */
+export const POLICIES_HOST = 'policies.bench.example.com';
+export const POLICIES_AUTH = { user: 'bench', password: 'bench-secret' };
+/** htpasswd line for POLICIES_AUTH (bcrypt, cost 10: `htpasswd -nbB bench bench-secret`). */
+const POLICIES_HTPASSWD = 'bench:$2y$10$NBMohp8Iw/OGDA1nYY.ZHeJkTeMaqJzkfqEFllqk7CgVYcUomV2S.';
 export const ROUTING = { hosts: 1000, pathsPerHost: 10, services: 10 };
 export const routingHost = (i) => `h${i}.bench.example.com`;
 export const routingPath = (j) => `/p${j}`;
@@ -52,6 +57,29 @@ export function renderPorticoManifests({ profile, backendPort, certs }) {
         rules: [{ host: TLS_HOST, http: { paths: [{ path: '/', pathType: 'Prefix', backend: backend('echo') }] } }],
       },
     });
+    // Another host on the same backend with four per-route features (bench/engine/policies.bench.js);
+    // no scenario of the comparison sends it a request.
+    items.push(
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-auth', namespace: 'bench' }, type: 'Opaque', data: { auth: Buffer.from(`${POLICIES_HTPASSWD}\n`).toString('base64') } },
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: {
+          name: 'policies',
+          namespace: 'bench',
+          annotations: {
+            'nginx.ingress.kubernetes.io/use-regex': 'true',
+            'nginx.ingress.kubernetes.io/rewrite-target': '/$1',
+            'nginx.ingress.kubernetes.io/enable-cors': 'true',
+            'nginx.ingress.kubernetes.io/cors-allow-origin': 'https://app.example.com',
+            'nginx.ingress.kubernetes.io/auth-type': 'basic',
+            'nginx.ingress.kubernetes.io/auth-secret': 'bench-auth',
+            'nginx.ingress.kubernetes.io/limit-rps': '10000000',
+          },
+        },
+        spec: { ingressClassName: 'portico', rules: [{ host: POLICIES_HOST, http: { paths: [{ path: '/api/(.*)', pathType: 'ImplementationSpecific', backend: backend('echo') }] } }] },
+      },
+    );
   } else {
     for (let s = 0; s < ROUTING.services; s++) items.push(...service(`svc-${s}`));
     for (let i = 0; i < ROUTING.hosts; i++) {
