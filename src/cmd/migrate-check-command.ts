@@ -7,11 +7,14 @@ import { NGINX_PREFIX } from '../compile/annotations/index.js';
 import { PorticoError } from '../lib/errors.js';
 import type { Ingress } from '../model/k8s-objects.js';
 import { parseManifest } from '../source/parse-manifest.js';
+import { KubeClient, loadKubeConfig } from '../k8s/kube-client.js';
+import { MIGRATE_CHECK_API_ACCESS, RESOURCES } from '../k8s/api-access.js';
 import { parseFlags, parseSnippetAnnotations, type FlagSpec } from './flags.js';
 import { expandShortFlags, readInputs } from './manifest-inputs.js';
 
 export const MIGRATE_CHECK_FLAGS = {
   filename: { type: 'string', description: 'A manifest file or directory (repeat -f; - reads stdin), e.g. the output of kubectl get ingress,configmap -A -o yaml' },
+  kubeconfig: { type: 'string', description: 'Read the Ingresses and ingress-nginx\'s ConfigMap from this cluster instead (list only; with -f too, both are checked)' },
   output: { type: 'string', default: 'text', description: 'text or json' },
   'snippet-annotations': { type: 'string', default: 'refuse', description: 'As the controller will run: refuse or ignore' },
   configmap: { type: 'string', description: 'namespace/name of ingress-nginx\'s controller ConfigMap (default: any ConfigMap named ingress-nginx-controller or nginx-configuration)' },
@@ -22,7 +25,8 @@ export async function runMigrateCheckCommand(argv: readonly string[]) {
   if (positionals.length > 0) throw new PorticoError('PORTICO_ERR_CLI_FLAG', `unexpected argument ${JSON.stringify(positionals[0])} (give files with -f)`);
   const flags = parseFlags(args, MIGRATE_CHECK_FLAGS);
   if (flags.output !== 'text' && flags.output !== 'json') throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--output must be text or json, got ${JSON.stringify(flags.output)}`);
-  const inputs = await readInputs(files, { directories: true });
+  const inputs = files.length === 0 && flags.kubeconfig !== undefined ? [] : await readInputs(files, { directories: true });
+  if (flags.kubeconfig !== undefined) inputs.push(await readCluster(flags.kubeconfig, flags.configmap));
   const ingresses: Ingress[] = [];
   const configMaps: Array<{ name: string; data: Record<string, string> }> = [];
   for (const { text, source } of inputs) {
@@ -35,6 +39,23 @@ export async function runMigrateCheckCommand(argv: readonly string[]) {
   process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
   process.exitCode = report.changesBehaviour ? 1 : 0;
   return { close: async () => undefined, done: true as const };
+}
+
+/**
+ * The cluster's Ingresses (every namespace) and ConfigMaps (the --configmap namespace, else every
+ * namespace: the report picks ingress-nginx's by name), as one List manifest. Two list calls, nothing
+ * written.
+ */
+async function readCluster(kubeconfigPath: string, configMap: string | undefined): Promise<{ text: string; source: string }> {
+  const client = new KubeClient(loadKubeConfig({ kubeconfigPath }), { access: MIGRATE_CHECK_API_ACCESS });
+  const namespace = configMap?.split('/')[0];
+  const [ingresses, configMaps] = await Promise.all([client.list(RESOURCES.ingresses), client.list(RESOURCES.configMaps, namespace !== undefined ? { namespace } : {})]);
+  // List items come without their kind.
+  const items = [
+    ...ingresses.items.map((item) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', ...(item as object) })),
+    ...configMaps.items.map((item) => ({ apiVersion: 'v1', kind: 'ConfigMap', ...(item as object) })),
+  ];
+  return { text: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }), source: client.server };
 }
 
 /** ConfigMaps in a manifest (Portico's object parser has no ConfigMap kind). */

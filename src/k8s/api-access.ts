@@ -43,6 +43,12 @@ export interface ApiAccess {
   readonly usedBy: string;
 }
 
+/** `portico migrate-check --kubeconfig`: reads only (the user's own credentials, not the controller's RBAC). */
+export const MIGRATE_CHECK_API_ACCESS: readonly ApiAccess[] = [
+  { group: 'networking.k8s.io', resource: 'ingresses', verbs: ['list'], scope: 'cluster', usedBy: 'portico migrate-check' },
+  { group: '', resource: 'configmaps', verbs: ['list'], scope: 'cluster', usedBy: 'portico migrate-check' },
+];
+
 /**
  * Every API call the controller makes. RBAC must grant exactly this (deploy/kubernetes/rbac*.yaml).
  * Leases split in two rows because RBAC cannot restrict `create` by name.

@@ -10,6 +10,7 @@ import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, t
 import { eventually, httpRequest } from '../helpers/http.js';
 import { httpsRequest } from '../helpers/tls-client.js';
 import { alive, childPids } from '../helpers/processes.js';
+import { FakeApiServer } from '../k8s/fake-api-server.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
 // --workers 1: these tests are about one process (the default, auto, forks one worker per CPU).
@@ -93,6 +94,36 @@ describe('portico CLI', () => {
     expect((JSON.parse(both.stdout) as { ingresses: unknown[] }).ingresses).toHaveLength(4);
     const bad = run('-f', join(fixtures, 'clean.yaml'), '--output', 'xml');
     expect([bad.status, bad.stderr]).toEqual([2, expect.stringContaining('--output must be text or json')]);
+  });
+
+  it('migrate-check --kubeconfig reads the Ingresses and the ConfigMap from the cluster (list calls only)', async () => {
+    const api = await FakeApiServer.start();
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    try {
+      api.create(ingress('shop/web', { className: 'nginx', annotations: { 'nginx.ingress.kubernetes.io/rewrite-target': '/$1', 'nginx.ingress.kubernetes.io/server-snippet': 'return 403;' }, rules: [rule('web.example.com', [prefix('/(.*)', 'web', 80)])] }));
+      api.create(configMap('ingress-nginx/ingress-nginx-controller', { 'proxy-body-size': '8m' }));
+      api.create(configMap('shop/unrelated', { 'proxy-body-size': '1k' }));
+      const kubeconfig = join(dir, 'kubeconfig');
+      await writeFile(kubeconfig, api.kubeconfigYaml());
+      const result = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const proc = spawn(process.execPath, [BIN, 'migrate-check', '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        proc.stdout.on('data', (c: Buffer) => (stdout += c));
+        proc.stderr.on('data', (c: Buffer) => (stderr += c));
+        proc.once('exit', (status) => resolve({ status, stdout, stderr }));
+      });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(1);
+      expect(result.stdout).toContain('Ingress shop/web (class nginx)');
+      expect(result.stdout).toMatch(/  (supported|different)  rewrite-target: \/\$1/);
+      expect(result.stdout).toContain('  refused    server-snippet');
+      expect(result.stdout).toContain('ConfigMap ingress-nginx/ingress-nginx-controller');
+      expect(result.stdout).not.toContain('shop/unrelated');
+      expect(result.stdout).toContain('1 Ingresses');
+    } finally {
+      await api.close();
+    }
   });
 
   it('runs on Node 24 even when an older system node starts it', () => {
