@@ -20,7 +20,7 @@ import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
 import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
-import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type EndpointChooser, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
@@ -283,6 +283,16 @@ class ClientConnection {
   /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forward). */
   #forwardedBefore: string | undefined;
   #forwardedAfter: string | undefined;
+  /** limit-connections: the current request's count, released once when it is over. */
+  #release: (() => void) | undefined;
+
+  /** The current request is over (its log line written, or the connection gone). */
+  releaseRequest(): void {
+    const release = this.#release;
+    if (release === undefined) return;
+    this.#release = undefined;
+    release();
+  }
 
   get clientAddress(): string {
     return this.#clientAddress;
@@ -292,6 +302,7 @@ class ClientConnection {
   #logOwn(head: RequestHead, status: number, bytes: number, match: RouteMatch | undefined): void {
     const engine = this.#engine;
     const seconds = (performance.now() - this.#requestStart) / 1000;
+    if (this.#release !== undefined) this.releaseRequest();
     engine.observer?.observeRequest(match, status, seconds);
     if (engine.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
     engine.accessLog(entryFor(head, this.#clientAddress, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
@@ -310,7 +321,10 @@ class ClientConnection {
     this.#headDeadline = performance.now() + engine.timeouts.client;
     socket.on('timeout', () => this.#onTimeout());
     socket.on('error', () => this.#abort());
-    socket.on('close', () => this.#abort());
+    socket.on('close', () => {
+      this.#abort();
+      this.releaseRequest();
+    });
     socket.on('end', () => {
       // The client's FIN. Mid-upload it is an abort (the body can never complete): 499, and the
       // upstream request is cut. After a complete request the response still goes out (a client may
@@ -481,6 +495,7 @@ class ClientConnection {
     if (pipeline === undefined) return this.#forward(head, chunk, bodyAt, match, undefined);
     const edits = newUpstreamEdits();
     const result = pipeline.request(new EngineStepRequest(head, this.#clientAddress, this.#listener.proto), edits);
+    if (edits.release !== undefined) this.#release = edits.release;
     if (result === undefined) return this.#forward(head, chunk, bodyAt, match, edits);
     if (!(result instanceof Promise)) return this.#answer(head, result, bodyAt, match);
     // An asynchronous step (external auth): what arrives meanwhile is queued; the request goes on
@@ -492,7 +507,9 @@ class ClientConnection {
   }
 
   #afterSteps(head: RequestHead, match: PipelineMatch, edits: UpstreamEdits, answer: StepAnswer | undefined): void {
-    if (this.#state === 'closed') return;
+    // A limit-connections count taken after the asynchronous step (the step order allows it).
+    if (edits.release !== undefined && this.#release === undefined) this.#release = edits.release;
+    if (this.#state === 'closed') return this.releaseRequest();
     const bytes = this.#takePending() ?? Buffer.alloc(0);
     this.#state = 'head';
     const next = answer === undefined ? this.#forward(head, bytes, 0, match, edits) : this.#answer(head, answer, 0, match);
@@ -517,8 +534,7 @@ class ClientConnection {
     if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;
     if (problem !== undefined) return this.#reply(head, 503, problem.code, bodyAt, match);
-    const sticky = edits?.sticky;
-    const endpoint = sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), edits!);
+    const endpoint = pickEndpoint(backend, edits);
     if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
@@ -559,6 +575,7 @@ class ClientConnection {
       requestId,
       start: this.#requestStart,
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
+      ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -599,6 +616,7 @@ class ClientConnection {
     const log = (): void => {
       if (logged) return;
       logged = true;
+      this.releaseRequest();
       const seconds = (performance.now() - this.#requestStart) / 1000;
       const engine = this.#engine;
       engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined);
@@ -754,6 +772,8 @@ interface ExchangeOptions {
   readonly responseFields?: ReadonlyArray<readonly [string, string]>;
   /** The route's policies (body size, timeouts, upstream TLS, retries); undefined on a route without any. */
   readonly policies: RoutePolicies | undefined;
+  /** load-balance: ewma: told how each attempt went (the latency feed). */
+  readonly chooser?: EndpointChooser;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -801,6 +821,7 @@ class Exchange implements UpstreamHolder {
   /** The request's one access-log line and metrics sample; status 499 (aborted) when the client left first. */
   #log(status: number, own: boolean, aborted: boolean): void {
     const { engine, head, match } = this.#o;
+    this.#o.client.releaseRequest();
     const seconds = (performance.now() - this.#o.start) / 1000;
     engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
     if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
@@ -908,6 +929,7 @@ class Exchange implements UpstreamHolder {
   #connectFailed(error: Error): void {
     if (this.#finished) return;
     this.#attempts++;
+    this.#o.chooser?.observe?.(this.#endpoint.key, performance.now() - (this.#upstreamStart || this.#o.start), false);
     const limits = this.#o.policies?.nextUpstream;
     if (limits !== undefined && (limits.off || (limits.tries !== undefined && this.#attempts >= limits.tries) || (limits.timeoutMs !== undefined && performance.now() - this.#o.start >= limits.timeoutMs))) {
       this.#giveUp(error);
@@ -1131,6 +1153,7 @@ class Exchange implements UpstreamHolder {
   #startResponse(response: ResponseHead): void {
     this.#responseStarted = true;
     this.#upstreamMs = performance.now() - this.#upstreamStart;
+    this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
     const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;

@@ -64,7 +64,21 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+  /** upstream-hash-by: the endpoint is chosen by a consistent hash of this nginx-variable template. */
+  readonly upstreamHashBy?: string;
+  /** load-balance: ewma (round_robin, the default, leaves it absent). */
+  readonly loadBalance?: 'ewma';
+  /** limit-connections: requests in flight per client address, per Ingress. */
+  readonly connectionLimit?: ConnectionLimitPolicy;
 }
+
+export interface ConnectionLimitPolicy {
+  /** Requests in flight per client address. */
+  readonly max: number;
+  /** CIDRs (normalised, sorted) never limited (limit-allowlist / limit-whitelist). */
+  readonly exempt?: readonly string[];
+}
+
 
 export interface ExternalAuthPolicy {
   /** May contain $host, $request_uri, $escaped_request_uri, $scheme, $uri, $args. */

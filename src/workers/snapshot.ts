@@ -277,6 +277,14 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
         maxAge: count(c['maxAge'], `${p}.maxAge`),
       };
     },
+    upstreamHashBy: string,
+    loadBalance: (v, p) => (v === 'ewma' ? 'ewma' : fail(p, 'not ewma')),
+    connectionLimit: (v, p) => {
+      const c = object(v, p);
+      const max = count(c['max'], `${p}.max`);
+      if (max < 1) fail(`${p}.max`, 'not above 0');
+      return { max, ...(c['exempt'] !== undefined && { exempt: stringList(c['exempt'], `${p}.exempt`) }) };
+    },
     rateLimit: (v, p) => {
       const r = object(v, p);
       const positive = (x: unknown, at: string) => (count(x, at) > 0 ? (x as number) : fail(at, 'not above 0'));

@@ -28,6 +28,9 @@ const everyPolicy: Required<RoutePolicies> = {
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },
   canary: { backend: { key: 'shop/web-canary/80', namespace: 'shop', service: 'web-canary', port: 80 }, ingress: 'shop/canary', header: 'x-canary', headerPattern: '^yes', cookie: 'c', weight: 10, weightTotal: 100 },
   cors: { origins: ['https://*.shop.example', 'https://shop.example'], methods: 'GET, POST', headers: 'Content-Type', expose: 'X-Total', credentials: false, maxAge: 600 },
+  upstreamHashBy: '$host$request_uri',
+  loadBalance: 'ewma',
+  connectionLimit: { max: 4, exempt: ['10.0.0.0/8'] },
 };
 
 const model: RouteModel = {

@@ -28,6 +28,8 @@ import { parseRewrite, REWRITE_TARGET as REWRITE_TARGET_KEY, USE_REGEX as USE_RE
 import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
 import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_REDIRECT as SSL_REDIRECT_KEY, type SslRedirectAnnotations } from './ssl-redirect.js';
 import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VHOST_KEY, X_FORWARDED_PREFIX as X_FORWARDED_PREFIX_KEY } from './upstream-headers.js';
+import { LIMIT_CONNECTIONS, parseConnectionLimit } from './connection-limit.js';
+import { LOAD_BALANCE, parseLoadBalance, parseUpstreamHashBy, UPSTREAM_HASH_BY } from './load-balance.js';
 import type { AnnotationProblem } from './values.js';
 
 export { NGINX_PREFIX } from './keys.js';
@@ -112,6 +114,9 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   ...AUTH_URL_KEYS,
   ...NEXT_UPSTREAM_KEYS,
   ...Object.keys(NO_EFFECT_ANNOTATIONS),
+  UPSTREAM_HASH_BY,
+  LOAD_BALANCE,
+  LIMIT_CONNECTIONS,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -138,6 +143,9 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
+  [UPSTREAM_HASH_BY]: 'rendezvous hashing over the endpoints (nginx: a ketama ring), so the endpoint a key maps to differs from ingress-nginx’s (the consistency is the same); variables: $request_uri, $uri, $args, $host, $scheme, $remote_addr, $request_method, $http_*, $cookie_*, $arg_*; retries after a failed connect use round robin; upstream-hash-by-subset is not implemented',
+  [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
+  [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
 
 export function parseIngressAnnotations(ingress: Ingress): { annotations: IngressAnnotations; problems: AnnotationProblem[] } {
@@ -162,6 +170,9 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const externalAuth = parseExternalAuth(raw, problems);
   const nextUpstream = parseNextUpstream(raw, problems);
+  const upstreamHashBy = parseUpstreamHashBy(raw, problems);
+  const loadBalance = parseLoadBalance(raw, problems);
+  const connectionLimit = parseConnectionLimit(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -178,6 +189,9 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(upstreamTls && { upstreamTls }),
     ...(externalAuth !== undefined && { externalAuth }),
     ...(nextUpstream && { nextUpstream }),
+    ...(upstreamHashBy !== undefined && { upstreamHashBy }),
+    ...(loadBalance !== undefined && { loadBalance }),
+    ...(connectionLimit && { connectionLimit }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

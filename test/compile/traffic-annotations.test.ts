@@ -1,0 +1,70 @@
+// upstream-hash-by, load-balance, limit-connections (and the later traffic annotations): parsed
+// values, and invalid values as problems naming the annotation and value.
+import { describe, expect, it } from 'vitest';
+import { parseIngressAnnotations } from '../../src/compile/annotations/index.js';
+import { buildMigrationReport } from '../../src/compile/migrate-check.js';
+import { ingress } from '../helpers/objects.js';
+
+const A = 'nginx.ingress.kubernetes.io/';
+const parse = (annotations: Record<string, string>) => parseIngressAnnotations(ingress('shop/a', { annotations }));
+
+describe('traffic annotations', () => {
+  it('upstream-hash-by: nginx variables and combinations are kept as written', () => {
+    for (const value of ['$request_uri', '$remote_addr', '$host$request_uri', '$http_x_user_id', '$cookie_session', '$arg_id', '${host}-${uri}', 'v1-$args']) {
+      const { annotations, problems } = parse({ [`${A}upstream-hash-by`]: ` ${value} ` });
+      expect(problems, value).toEqual([]);
+      expect(annotations.policies?.upstreamHashBy).toBe(value);
+    }
+  });
+
+  it('upstream-hash-by: no variable, an unknown one, a bare $ or spaces are warnings naming the value; round robin stays', () => {
+    for (const [value, says] of [
+      ['constant', 'names no nginx variable'],
+      ['$request_id', '$request_id'],
+      ['$http_', '$http_'],
+      ['$host $uri', 'spaces'],
+      ['a$', 'a bare $'],
+    ] as const) {
+      const { annotations, problems } = parse({ [`${A}upstream-hash-by`]: value });
+      expect(annotations.policies, value).toBeUndefined();
+      expect(problems, value).toEqual([expect.objectContaining({ key: `${A}upstream-hash-by`, severity: 'warning' })]);
+      expect(problems[0]!.message).toContain(JSON.stringify(value));
+      expect(problems[0]!.message).toContain(says);
+    }
+    expect(parse({ [`${A}upstream-hash-by`]: '' }).annotations.policies).toBeUndefined();
+  });
+
+  it('upstream-hash-by-subset(-size) are reported as not implemented', () => {
+    const { annotations } = parse({ [`${A}upstream-hash-by`]: '$uri', [`${A}upstream-hash-by-subset`]: 'true', [`${A}upstream-hash-by-subset-size`]: '3' });
+    expect(annotations.unsupported).toEqual([`${A}upstream-hash-by-subset`, `${A}upstream-hash-by-subset-size`]);
+  });
+
+  it('load-balance: ewma; round_robin is the default (no policy); anything else is a warning', () => {
+    expect(parse({ [`${A}load-balance`]: 'ewma' }).annotations.policies?.loadBalance).toBe('ewma');
+    expect(parse({ [`${A}load-balance`]: 'EWMA ' }).annotations.policies?.loadBalance).toBe('ewma');
+    const rr = parse({ [`${A}load-balance`]: 'round_robin' });
+    expect([rr.annotations.policies, rr.problems]).toEqual([undefined, []]);
+    const bad = parse({ [`${A}load-balance`]: 'least_conn' });
+    expect(bad.annotations.policies).toBeUndefined();
+    expect(bad.problems).toEqual([expect.objectContaining({ key: `${A}load-balance`, severity: 'warning', message: expect.stringContaining('"least_conn"') })]);
+  });
+
+  it('limit-connections: a whole number above 0, with the limit allowlist; anything else is a warning', () => {
+    expect(parse({ [`${A}limit-connections`]: '10' }).annotations.policies?.connectionLimit).toEqual({ max: 10 });
+    expect(parse({ [`${A}limit-connections`]: '2', [`${A}limit-whitelist`]: '10.0.0.1, 192.0.2.0/24' }).annotations.policies?.connectionLimit).toEqual({ max: 2, exempt: ['10.0.0.1/32', '192.0.2.0/24'] });
+    for (const value of ['0', '-1', 'ten', '1.5', '']) {
+      const { annotations, problems } = parse({ [`${A}limit-connections`]: value });
+      expect(annotations.policies, value).toBeUndefined();
+      expect(problems, value).toEqual([expect.objectContaining({ key: `${A}limit-connections`, message: expect.stringContaining(JSON.stringify(value)) })]);
+    }
+    // A bad allowlist is reported once, by whichever limit reads it.
+    expect(parse({ [`${A}limit-connections`]: '2', [`${A}limit-allowlist`]: 'nope' }).problems).toHaveLength(1);
+    expect(parse({ [`${A}limit-connections`]: '2', [`${A}limit-rps`]: '5', [`${A}limit-allowlist`]: 'nope' }).problems).toHaveLength(1);
+  });
+
+  it('migrate-check says how each differs from ingress-nginx', () => {
+    const report = buildMigrationReport({ ingresses: [ingress('shop/a', { annotations: { [`${A}upstream-hash-by`]: '$uri', [`${A}load-balance`]: 'ewma', [`${A}limit-connections`]: '5' } })], configMaps: [] });
+    const verdicts = Object.fromEntries(report.ingresses[0]!.annotations.map((v) => [v.annotation.slice(A.length), v.verdict]));
+    expect(verdicts).toEqual({ 'upstream-hash-by': 'different', 'load-balance': 'different', 'limit-connections': 'different' });
+  });
+});
