@@ -27,7 +27,7 @@ export function compileBackends(
     }
     const port = lookupServicePort(service, backend.port);
     if (port === undefined) {
-      const what = typeof backend.port === 'number' ? `port ${backend.port}` : `port named ${JSON.stringify(backend.port)}`;
+      const what = typeof backend.port === 'number' ? `port ${backend.port}` : backend.port === '*' ? 'port' : `port named ${JSON.stringify(backend.port)}`;
       result.set(backend.key, {
         backend,
         endpoints: [],

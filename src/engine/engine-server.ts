@@ -26,6 +26,7 @@ import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogFiel
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
+import { fetchErrorPage } from './error-page.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -530,7 +531,13 @@ class ClientConnection {
     const engine = this.#engine;
     // A canary's backend: logs and metrics name it too.
     if (edits?.backend !== undefined) match = { ...match, backend: edits.backend };
-    const backend = engine.backends.get(match.backend.key);
+    let backend = engine.backends.get(match.backend.key);
+    // default-backend: serves the route while its Service has no endpoints.
+    const fallback = match.route?.policies?.defaultBackend;
+    if (fallback !== undefined && !(backend !== undefined && backend.current.endpoints.length > 0)) {
+      const other = engine.backends.get(fallback.key);
+      if (other !== undefined && other.current.endpoints.length > 0) [match, backend] = [{ ...match, backend: fallback }, other];
+    }
     if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;
     if (problem !== undefined) return this.#reply(head, 503, problem.code, bodyAt, match);
@@ -1086,6 +1093,9 @@ class Exchange implements UpstreamHolder {
           continue;
         }
         this.#response = response;
+        // custom-http-errors: the default backend answers instead (only once the whole request body went up).
+        const intercepted = this.#o.policies?.customHttpErrors;
+        if (intercepted !== undefined && this.#bodyDone && intercepted.includes(response.status)) return this.#intercept(response);
         this.#startResponse(response);
         at = result;
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
@@ -1168,6 +1178,61 @@ class Exchange implements UpstreamHolder {
     }
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
+  }
+
+  /** custom-http-errors: drops the upstream's response (and its connection) and relays the default backend's answer. */
+  #intercept(response: ResponseHead): void {
+    this.#upstreamMs = performance.now() - this.#upstreamStart;
+    this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
+    this.#fail();
+    const { engine, head, match, client, clientSocket } = this.#o;
+    const fallback = this.#o.policies!.defaultBackend!;
+    const backend = engine.backends.get(fallback.key);
+    const endpoint = backend === undefined || backend.current.problem !== undefined ? undefined : backend.balancer.pick();
+    if (endpoint === undefined) {
+      this.#log(503, true, false);
+      client.exchangeFailed(503, backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+      return;
+    }
+    const slash = match.ingress.indexOf('/');
+    const accept = head.indexOf('accept');
+    const headers: Record<string, string> = {
+      host: head.host || endpoint.key,
+      'x-code': String(response.status),
+      ...(accept !== -1 && { 'x-format': head.value(accept) }),
+      'x-original-uri': originTarget(head),
+      'x-namespace': match.ingress.slice(0, slash),
+      'x-ingress-name': match.ingress.slice(slash + 1),
+      'x-service-name': match.backend.service,
+      'x-service-port': String(match.backend.port),
+      'x-request-id': this.#o.requestId,
+      'x-forwarded-for': client.clientAddress,
+    };
+    fetchErrorPage({ endpoint, method: head.method, headers, timeoutMs: engine.timeouts.upstream }).then(
+      (page) => {
+        if (clientSocket.destroyed) return this.#log(499, false, true);
+        const keepAlive = head.keepAlive && !engine.closing;
+        let text = `HTTP/1.1 ${page.status} ${page.statusMessage || STATUS_CODES[page.status] || 'Error'}\r\n`;
+        let server = false;
+        for (const [name, value] of page.fields) {
+          if (name.toLowerCase() === 'server') server = true;
+          text += `${name}: ${value}\r\n`;
+        }
+        if (!server) text += 'Server: portico\r\n';
+        if (this.#o.hsts !== undefined) text += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
+        const body = head.method === 'HEAD' ? Buffer.alloc(0) : page.body;
+        text += `Content-Length: ${page.body.length}\r\nConnection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
+        clientSocket.write(Buffer.concat([Buffer.from(text, 'latin1'), body]));
+        this.#bytes = body.length;
+        this.#log(page.status, false, false);
+        client.exchangeDone(keepAlive);
+      },
+      (error: Error) => {
+        engine.logger.debug({ err: error, upstream: endpoint.key, service: fallback.key }, 'default backend failed (custom-http-errors)');
+        this.#log(502, true, false);
+        client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+      },
+    );
   }
 
   /** The response head not written yet (see #toClient). */

@@ -70,6 +70,10 @@ export interface RoutePolicies {
   readonly loadBalance?: 'ewma';
   /** limit-connections: requests in flight per client address, per Ingress. */
   readonly connectionLimit?: ConnectionLimitPolicy;
+  /** default-backend: serves the route when its Service has no endpoints; port `*`: the Service's first. */
+  readonly defaultBackend?: BackendRef;
+  /** custom-http-errors (with defaultBackend): upstream statuses the default backend answers instead, sorted. */
+  readonly customHttpErrors?: readonly number[];
 }
 
 export interface ConnectionLimitPolicy {

@@ -274,7 +274,13 @@ export class ProxyServer {
       fwd.reply(502, 'PORTICO_ERR_PROXY_UPSTREAM', match);
       return;
     }
-    const backend = ctx.backends.get(match.backend.key);
+    let backend = ctx.backends.get(match.backend.key);
+    // default-backend: serves the route while its Service has no endpoints.
+    const fallback = match.route?.policies?.defaultBackend;
+    if (fallback !== undefined && !(backend !== undefined && backend.current.endpoints.length > 0)) {
+      const other = ctx.backends.get(fallback.key);
+      if (other !== undefined && other.current.endpoints.length > 0) [match, backend] = [{ ...match, backend: fallback }, other];
+    }
     if (backend === undefined) {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
       return;

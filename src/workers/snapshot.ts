@@ -278,6 +278,11 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
       };
     },
     upstreamHashBy: string,
+    defaultBackend: backendRef,
+    customHttpErrors: (v, p) => array(v, p).map((code, i) => {
+      const n = count(code, `${p}[${i}]`);
+      return n >= 300 && n <= 599 ? n : fail(`${p}[${i}]`, 'not a status from 300 to 599');
+    }),
     loadBalance: (v, p) => (v === 'ewma' ? 'ewma' : fail(p, 'not ewma')),
     connectionLimit: (v, p) => {
       const c = object(v, p);

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseIngressAnnotations } from '../../src/compile/annotations/index.js';
 import { buildMigrationReport } from '../../src/compile/migrate-check.js';
-import { ingress } from '../helpers/objects.js';
+import { compileBackends, compileRoutes, DEFAULT_COMPILE_OPTIONS } from '../../src/compile/index.js';
+import { endpointSlice, ingress, ingressClass, prefix, rule, service, snapshot } from '../helpers/objects.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
 const parse = (annotations: Record<string, string>) => parseIngressAnnotations(ingress('shop/a', { annotations }));
@@ -60,6 +61,41 @@ describe('traffic annotations', () => {
     // A bad allowlist is reported once, by whichever limit reads it.
     expect(parse({ [`${A}limit-connections`]: '2', [`${A}limit-allowlist`]: 'nope' }).problems).toHaveLength(1);
     expect(parse({ [`${A}limit-connections`]: '2', [`${A}limit-rps`]: '5', [`${A}limit-allowlist`]: 'nope' }).problems).toHaveLength(1);
+  });
+
+  it('default-backend: a Service of the Ingress’s namespace, its first port; custom-http-errors: statuses, sorted, with a default-backend', () => {
+    const { annotations, problems } = parse({ [`${A}default-backend`]: 'error-pages', [`${A}custom-http-errors`]: '503, 404,404,500' });
+    expect(problems).toEqual([]);
+    expect(annotations.policies).toEqual({ defaultBackend: { key: 'shop/error-pages/*', namespace: 'shop', service: 'error-pages', port: '*' }, customHttpErrors: [404, 500, 503] });
+    expect(parse({ [`${A}default-backend`]: 'error-pages' }).annotations.policies).toEqual({ defaultBackend: { key: 'shop/error-pages/*', namespace: 'shop', service: 'error-pages', port: '*' } });
+  });
+
+  it('default-backend / custom-http-errors: bad values, or the errors without a default backend, are warnings naming annotation and value', () => {
+    const name = parse({ [`${A}default-backend`]: 'other/ns' });
+    expect(name.annotations.policies).toBeUndefined();
+    expect(name.problems).toEqual([expect.objectContaining({ key: `${A}default-backend`, message: expect.stringContaining('"other/ns"') })]);
+    for (const list of ['404,abc', '99', '600', ' , ']) {
+      const { annotations, problems } = parse({ [`${A}default-backend`]: 'pages', [`${A}custom-http-errors`]: list });
+      expect(annotations.policies, list).toEqual({ defaultBackend: expect.objectContaining({ service: 'pages' }) });
+      expect(problems, list).toEqual([expect.objectContaining({ key: `${A}custom-http-errors`, message: expect.stringContaining(JSON.stringify(list)) })]);
+    }
+    const alone = parse({ [`${A}custom-http-errors`]: '404' });
+    expect(alone.annotations.policies).toBeUndefined();
+    expect(alone.problems[0]!.message).toContain('needs nginx.ingress.kubernetes.io/default-backend');
+  });
+
+  it('the compiler lists the default backend among the backends; its endpoints are the first TCP port’s', () => {
+    const objects = [
+      ingressClass('portico', { isDefault: true }),
+      ingress('shop/a', { annotations: { [`${A}default-backend`]: 'pages' }, rules: [rule('a.example', [prefix('/', 'web', 80)])] }),
+      service('shop/pages', [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'http', port: 8080, protocol: 'TCP' }, { name: 'other', port: 9090, protocol: 'TCP' }]),
+      endpointSlice('shop/pages-x', { service: 'pages', ports: [{ name: 'http', port: 8080 }, { name: 'other', port: 9090 }], endpoints: ['10.0.0.9'] }),
+    ];
+    const model = compileRoutes(snapshot(objects), DEFAULT_COMPILE_OPTIONS);
+    expect(model.backends.map((b) => b.key)).toEqual(['shop/pages/*', 'shop/web/80']);
+    const resolved = compileBackends(snapshot(objects), model.backends);
+    expect(resolved.get('shop/pages/*')!.endpoints.map((e) => e.key)).toEqual(['10.0.0.9:8080']);
+    expect(resolved.get('shop/web/80')!.problem?.code).toBe('PORTICO_ERR_BACKEND_SERVICE_MISSING');
   });
 
   it('migrate-check says how each differs from ingress-nginx', () => {

@@ -5,6 +5,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/http.js';
+import { rawExchange } from '../proxy/proxy-fixture.js';
 import { ingress, prefix, rule } from '../helpers/objects.js';
 import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
 
@@ -16,6 +17,8 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
   let fast: EchoPod[];
   let slow: HttpServer;
   let slowRequests = 0;
+  let pages: HttpServer;
+  const pagesSeen: Array<{ method?: string; url?: string; headers: Record<string, string | string[] | undefined> }> = [];
 
   beforeAll(async () => {
     pods = await startEchoPods('web', 3);
@@ -27,12 +30,24 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
     });
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const slowPort = (slow.address() as AddressInfo).port;
+    // The default backend: the status it was told (X-Code), else 200; what it got, as JSON.
+    pages = createHttpServer((req, res) => {
+      pagesSeen.push({ method: req.method, url: req.url, headers: req.headers });
+      const code = Number(req.headers['x-code'] ?? 200);
+      res.writeHead(code, { 'content-type': 'application/json', 'x-page': 'yes' }).end(JSON.stringify({ page: true, path: req.url }));
+    });
+    await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+    const pagesPort = (pages.address() as AddressInfo).port;
     harness = await startHarness(
       {
         '00-class.yaml': [PORTICO_CLASS],
         'shop.yaml': [
           ...serviceFor('shop/web', pods),
           ...serviceFor('shop/mixed', [fast[0]!, { port: slowPort } as EchoPod]),
+          ...serviceFor('shop/pages', [{ port: pagesPort } as EchoPod]),
+          ...serviceFor('shop/empty', []),
+          ingress('shop/errors', { className: 'portico', annotations: { [`${A}custom-http-errors`]: '404,503', [`${A}default-backend`]: 'pages' }, rules: [rule('errors.example', [prefix('/', 'web', 80)])] }),
+          ingress('shop/fallback', { className: 'portico', annotations: { [`${A}default-backend`]: 'pages' }, rules: [rule('fallback.example', [prefix('/', 'empty', 80)])] }),
           ingress('shop/hashed', { className: 'portico', annotations: { [`${A}upstream-hash-by`]: '$arg_user' }, rules: [rule('hash.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/plain', { className: 'portico', rules: [rule('plain.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/ewma', { className: 'portico', annotations: { [`${A}load-balance`]: 'ewma' }, rules: [rule('ewma.example', [prefix('/', 'mixed', 80)])] }),
@@ -47,6 +62,57 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
     await closePods(pods);
     await closePods(fast);
     await new Promise((resolve) => slow.close(resolve));
+    await new Promise((resolve) => pages.close(resolve));
+  });
+
+  it('default-backend: a route whose Service has no endpoints is served by the default backend, request as sent', async () => {
+    pagesSeen.length = 0;
+    const res = await harness.get('fallback.example', '/some/where?x=1');
+    expect([res.status, res.headers['x-page'], JSON.parse(res.body)]).toEqual([200, 'yes', { page: true, path: '/some/where?x=1' }]);
+    expect(pagesSeen[0]!.headers['x-code']).toBeUndefined();
+  });
+
+  it.runIf(dataPlane === 'engine')('custom-http-errors: a listed upstream status is answered by the default backend (GET /, X-Code and the other fields, its status and body); others are relayed', async () => {
+    pagesSeen.length = 0;
+    const res = await harness.get('errors.example', '/status/404?a=1', { method: 'POST', body: 'payload', headers: { accept: 'text/html', 'x-request-id': 'req-42' } });
+    expect([res.status, res.headers['x-page'], JSON.parse(res.body)]).toEqual([404, 'yes', { page: true, path: '/' }]);
+    expect(pagesSeen).toHaveLength(1);
+    expect(pagesSeen[0]).toMatchObject({
+      method: 'POST',
+      url: '/',
+      headers: {
+        host: 'errors.example',
+        'x-code': '404',
+        'x-format': 'text/html',
+        'x-original-uri': '/status/404?a=1',
+        'x-namespace': 'shop',
+        'x-ingress-name': 'errors',
+        'x-service-name': 'web',
+        'x-service-port': '80',
+        'x-request-id': 'req-42',
+        'x-forwarded-for': '127.0.0.1',
+      },
+    });
+    // Without the body (it went to the upstream): an empty one.
+    expect([undefined, '0']).toContain(pagesSeen[0]!.headers['content-length']);
+    // Not listed: the upstream's own answer. Listed 503 too; then a 200 on the same kind of route.
+    const other = await harness.get('errors.example', '/status/500');
+    expect([other.status, other.headers['x-page']]).toEqual([500, undefined]);
+    expect((await harness.get('errors.example', '/status/503')).headers['x-page']).toBe('yes');
+    expect((await harness.get('errors.example', '/ok')).json?.path).toBe('/ok');
+  });
+
+  it.runIf(dataPlane === 'engine')('custom-http-errors: the connection stays usable for the next request (keep-alive, pipelined)', async () => {
+    const out = await rawExchange(harness.port, 'GET /status/404 HTTP/1.1\r\nHost: errors.example\r\n\r\nGET /after HTTP/1.1\r\nHost: errors.example\r\nConnection: close\r\n\r\n');
+    const responses = out.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 404 [^]*x-page: yes[^]*\{"page":true,"path":"\/"\}$/i);
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 200 [^]*"path":"\/after"/);
+  });
+
+  it.runIf(dataPlane === 'node')('custom-http-errors are the engine’s: the node data plane relays the upstream’s answer', async () => {
+    const res = await harness.get('errors.example', '/status/404');
+    expect([res.status, res.headers['x-page']]).toEqual([404, undefined]);
   });
 
   it('upstream-hash-by: every request with the same key reaches the same pod; different keys spread over the pods', async () => {

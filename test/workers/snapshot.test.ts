@@ -31,6 +31,8 @@ const everyPolicy: Required<RoutePolicies> = {
   upstreamHashBy: '$host$request_uri',
   loadBalance: 'ewma',
   connectionLimit: { max: 4, exempt: ['10.0.0.0/8'] },
+  defaultBackend: { key: 'shop/errors/*', namespace: 'shop', service: 'errors', port: '*' },
+  customHttpErrors: [404, 503],
 };
 
 const model: RouteModel = {

@@ -29,6 +29,7 @@ import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYL
 import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_REDIRECT as SSL_REDIRECT_KEY, type SslRedirectAnnotations } from './ssl-redirect.js';
 import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VHOST_KEY, X_FORWARDED_PREFIX as X_FORWARDED_PREFIX_KEY } from './upstream-headers.js';
 import { LIMIT_CONNECTIONS, parseConnectionLimit } from './connection-limit.js';
+import { CUSTOM_HTTP_ERRORS, DEFAULT_BACKEND, parseDefaultBackend } from './default-backend.js';
 import { LOAD_BALANCE, parseLoadBalance, parseUpstreamHashBy, UPSTREAM_HASH_BY } from './load-balance.js';
 import type { AnnotationProblem } from './values.js';
 
@@ -117,6 +118,8 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   UPSTREAM_HASH_BY,
   LOAD_BALANCE,
   LIMIT_CONNECTIONS,
+  DEFAULT_BACKEND,
+  CUSTOM_HTTP_ERRORS,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -145,6 +148,8 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
   [UPSTREAM_HASH_BY]: 'rendezvous hashing over the endpoints (nginx: a ketama ring), so the endpoint a key maps to differs from ingress-nginx’s (the consistency is the same); variables: $request_uri, $uri, $args, $host, $scheme, $remote_addr, $request_method, $http_*, $cookie_*, $arg_*; retries after a failed connect use round robin; upstream-hash-by-subset is not implemented',
   [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
+  [DEFAULT_BACKEND]: 'the Service’s first port; the node data plane uses it only when the Service has no endpoints (custom-http-errors are the engine’s)',
+  [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
   [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
 
@@ -173,6 +178,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const upstreamHashBy = parseUpstreamHashBy(raw, problems);
   const loadBalance = parseLoadBalance(raw, problems);
   const connectionLimit = parseConnectionLimit(raw, problems);
+  const fallback = parseDefaultBackend(raw, ingress.metadata.namespace ?? 'default', problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -192,6 +198,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(upstreamHashBy !== undefined && { upstreamHashBy }),
     ...(loadBalance !== undefined && { loadBalance }),
     ...(connectionLimit && { connectionLimit }),
+    ...fallback,
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {
