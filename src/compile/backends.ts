@@ -35,6 +35,13 @@ export function compileBackends(
       });
       continue;
     }
+    // service-upstream: the ClusterIP and Service port (a headless Service keeps its pod endpoints).
+    const clusterIP = backend.serviceUpstream === true ? service.spec?.clusterIP : undefined;
+    if (clusterIP !== undefined && clusterIP !== '' && clusterIP !== 'None') {
+      const key = clusterIP.includes(':') ? `[${clusterIP}]:${port.port}` : `${clusterIP}:${port.port}`;
+      result.set(backend.key, { backend, endpoints: [{ key, address: clusterIP, port: port.port, ready: true, serving: true, terminating: false }] });
+      continue;
+    }
     // Indexed lazily once per call: O(slices + backends), not O(slices × backends).
     slices ??= indexSlicesByService(snapshot.endpointSlices);
     const endpoints = compileSliceEndpoints(slices.get(backend.namespace)?.get(backend.service) ?? [], port.name);

@@ -6,6 +6,7 @@ import type { BackendRef, Diagnostic, DiagnosticObject, Route } from '../model/r
 import type { ErrorCode } from '../lib/errors.js';
 import { parseIngressAnnotations, type IngressAnnotations } from './annotations/index.js';
 import { parseIngressBackend } from './ingress-backend.js';
+import { serviceUpstreamRef } from './annotations/service-upstream.js';
 import { parseIngressHost } from './ingress-host.js';
 import { parseIngressPath } from './ingress-path.js';
 
@@ -105,7 +106,7 @@ export function compileIngress(ingress: Ingress, options: CompileIngressOptions 
       routes.push({
         host,
         key: path.key,
-        route: { pathType: path.pathType, path: path.path, backend: backend.backend, ingress: key },
+        route: { pathType: path.pathType, path: path.path, backend: annotations.serviceUpstream ? serviceUpstreamRef(backend.backend) : backend.backend, ingress: key },
         field,
       });
     });

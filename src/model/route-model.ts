@@ -8,6 +8,8 @@ export interface BackendRef {
   readonly namespace: string;
   readonly service: string;
   readonly port: number | string;
+  /** service-upstream: the one endpoint is the Service's ClusterIP and port (key ends in `#service-upstream`). */
+  readonly serviceUpstream?: true;
 }
 
 export type PathType = 'Exact' | 'Prefix';

@@ -144,7 +144,10 @@ function backendRef(value: unknown, path: string): BackendRef {
   const o = object(value, path);
   const p = o['port'];
   if (typeof p !== 'number' && typeof p !== 'string') fail(`${path}.port`, 'not a number or name');
-  return { key: string(o['key'], `${path}.key`), namespace: string(o['namespace'], `${path}.namespace`), service: string(o['service'], `${path}.service`), port: p as number | string };
+  const ref: BackendRef = { key: string(o['key'], `${path}.key`), namespace: string(o['namespace'], `${path}.namespace`), service: string(o['service'], `${path}.service`), port: p as number | string };
+  if (o['serviceUpstream'] === undefined) return ref;
+  if (o['serviceUpstream'] !== true) fail(`${path}.serviceUpstream`, 'not true');
+  return { ...ref, serviceUpstream: true };
 }
 
 function route(value: unknown, path: string): Route {

@@ -98,6 +98,28 @@ describe('traffic annotations', () => {
     expect(resolved.get('shop/web/80')!.problem?.code).toBe('PORTICO_ERR_BACKEND_SERVICE_MISSING');
   });
 
+  it('service-upstream: "true" gives the paths a separate backend whose one endpoint is the ClusterIP and Service port; a headless Service keeps its pods', () => {
+    const objects = (clusterIP: string) => [
+      ingressClass('portico', { isDefault: true }),
+      ingress('shop/a', { annotations: { [`${A}service-upstream`]: 'true' }, rules: [rule('a.example', [prefix('/', 'web', 'http')])] }),
+      ingress('shop/b', { rules: [rule('b.example', [prefix('/', 'web', 'http')])] }),
+      { ...service('shop/web', [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }]), spec: { type: 'ClusterIP', clusterIP, ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] } },
+      endpointSlice('shop/web-x', { service: 'web', ports: [{ name: 'http', port: 8080 }], endpoints: ['10.0.0.9', '10.0.0.10'] }),
+    ];
+    const model = compileRoutes(snapshot(objects('10.96.0.7')), DEFAULT_COMPILE_OPTIONS);
+    expect(model.backends).toEqual([
+      { key: 'shop/web/http', namespace: 'shop', service: 'web', port: 'http' },
+      { key: 'shop/web/http#service-upstream', namespace: 'shop', service: 'web', port: 'http', serviceUpstream: true },
+    ]);
+    expect(model.virtualHosts.map((v) => v.routes[0]!.backend.key)).toEqual(['shop/web/http#service-upstream', 'shop/web/http']);
+    const keys = (clusterIP: string) => [...compileBackends(snapshot(objects(clusterIP)), model.backends).values()].map((b) => b.endpoints.map((e) => e.key));
+    expect(keys('10.96.0.7')).toEqual([['10.0.0.10:8080', '10.0.0.9:8080'], ['10.96.0.7:80']]);
+    expect(keys('fd00::7')).toEqual([['10.0.0.10:8080', '10.0.0.9:8080'], ['[fd00::7]:80']]);
+    expect(keys('None')).toEqual([['10.0.0.10:8080', '10.0.0.9:8080'], ['10.0.0.10:8080', '10.0.0.9:8080']]);
+    const bad = parse({ [`${A}service-upstream`]: 'yes' });
+    expect([bad.annotations.serviceUpstream, bad.problems[0]?.key]).toEqual([false, `${A}service-upstream`]);
+  });
+
   it('migrate-check says how each differs from ingress-nginx', () => {
     const report = buildMigrationReport({ ingresses: [ingress('shop/a', { annotations: { [`${A}upstream-hash-by`]: '$uri', [`${A}load-balance`]: 'ewma', [`${A}limit-connections`]: '5' } })], configMaps: [] });
     const verdicts = Object.fromEntries(report.ingresses[0]!.annotations.map((v) => [v.annotation.slice(A.length), v.verdict]));

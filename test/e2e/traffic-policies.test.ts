@@ -20,6 +20,13 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
   let pages: HttpServer;
   const pagesSeen: Array<{ method?: string; url?: string; headers: Record<string, string | string[] | undefined> }> = [];
 
+  // A Service whose "ClusterIP" (127.0.0.1, port = web-0's) reaches web-0 while its endpoints list web-1 only.
+  const directService = () => {
+    const [svc, ...slices] = serviceFor('shop/direct', [pods[1]!], { servicePort: pods[0]!.port });
+    return [{ ...svc, spec: { ...svc.spec, clusterIP: '127.0.0.1' } }, ...slices];
+  };
+  const directPort = () => pods[0]!.port;
+
   beforeAll(async () => {
     pods = await startEchoPods('web', 3);
     fast = await startEchoPods('fast', 1);
@@ -48,6 +55,9 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
           ...serviceFor('shop/empty', []),
           ingress('shop/errors', { className: 'portico', annotations: { [`${A}custom-http-errors`]: '404,503', [`${A}default-backend`]: 'pages' }, rules: [rule('errors.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/fallback', { className: 'portico', annotations: { [`${A}default-backend`]: 'pages' }, rules: [rule('fallback.example', [prefix('/', 'empty', 80)])] }),
+          ...directService(),
+          ingress('shop/direct', { className: 'portico', annotations: { [`${A}service-upstream`]: 'true' }, rules: [rule('direct.example', [prefix('/', 'direct', pods[0]!.port)])] }),
+          ingress('shop/via-pods', { className: 'portico', rules: [rule('via-pods.example', [prefix('/', 'direct', pods[0]!.port)])] }),
           ingress('shop/hashed', { className: 'portico', annotations: { [`${A}upstream-hash-by`]: '$arg_user' }, rules: [rule('hash.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/plain', { className: 'portico', rules: [rule('plain.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/ewma', { className: 'portico', annotations: { [`${A}load-balance`]: 'ewma' }, rules: [rule('ewma.example', [prefix('/', 'mixed', 80)])] }),
@@ -63,6 +73,15 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
     await closePods(fast);
     await new Promise((resolve) => slow.close(resolve));
     await new Promise((resolve) => pages.close(resolve));
+  });
+
+  it('service-upstream: the Ingress’s requests go to the Service’s ClusterIP:port, another Ingress of the Service keeps its endpoints', async () => {
+    for (let i = 0; i < 3; i++) expect((await harness.get('direct.example', '/')).json?.pod).toBe('web-0');
+    for (let i = 0; i < 3; i++) expect((await harness.get('via-pods.example', '/')).json?.pod).toBe('web-1');
+    const mark = harness.log.lines.length;
+    await harness.get('direct.example', '/logged');
+    await eventually(async () => harness.log.lines.slice(mark).find((l) => l.log === 'access' && l.host === 'direct.example'), 3000, 'the access line');
+    expect(harness.log.lines.slice(mark).find((l) => l.log === 'access' && l.host === 'direct.example')).toMatchObject({ upstream: `127.0.0.1:${directPort()}`, service: `shop/direct/${directPort()}#service-upstream` });
   });
 
   it('default-backend: a route whose Service has no endpoints is served by the default backend, request as sent', async () => {

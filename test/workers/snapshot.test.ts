@@ -31,7 +31,7 @@ const everyPolicy: Required<RoutePolicies> = {
   upstreamHashBy: '$host$request_uri',
   loadBalance: 'ewma',
   connectionLimit: { max: 4, exempt: ['10.0.0.0/8'] },
-  defaultBackend: { key: 'shop/errors/*', namespace: 'shop', service: 'errors', port: '*' },
+  defaultBackend: { key: 'shop/errors/*#service-upstream', namespace: 'shop', service: 'errors', port: '*', serviceUpstream: true },
   customHttpErrors: [404, 503],
 };
 

@@ -30,6 +30,7 @@ import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_RED
 import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VHOST_KEY, X_FORWARDED_PREFIX as X_FORWARDED_PREFIX_KEY } from './upstream-headers.js';
 import { LIMIT_CONNECTIONS, parseConnectionLimit } from './connection-limit.js';
 import { CUSTOM_HTTP_ERRORS, DEFAULT_BACKEND, parseDefaultBackend } from './default-backend.js';
+import { parseServiceUpstream, SERVICE_UPSTREAM } from './service-upstream.js';
 import { LOAD_BALANCE, parseLoadBalance, parseUpstreamHashBy, UPSTREAM_HASH_BY } from './load-balance.js';
 import type { AnnotationProblem } from './values.js';
 
@@ -57,6 +58,8 @@ export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnn
   readonly basicAuth: BasicAuthRequest | 'refused' | undefined;
   /** canary: "true": this Ingress's paths are canaries of the main Ingress's same paths. */
   readonly canary: CanaryRules | undefined;
+  /** service-upstream: "true": the paths' backends are their Services' ClusterIPs. */
+  readonly serviceUpstream: boolean;
   /** use-regex or rewrite-target: the paths are regular expressions, and their hosts in regex mode. */
   readonly regex: boolean;
   /** `nginx.ingress.kubernetes.io/*-snippet` keys present (raw nginx configuration: never executed). */
@@ -120,6 +123,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   LIMIT_CONNECTIONS,
   DEFAULT_BACKEND,
   CUSTOM_HTTP_ERRORS,
+  SERVICE_UPSTREAM,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -150,6 +154,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
   [DEFAULT_BACKEND]: 'the Service’s first port; the node data plane uses it only when the Service has no endpoints (custom-http-errors are the engine’s)',
   [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
+  [SERVICE_UPSTREAM]: 'a headless Service (no ClusterIP) keeps its pod endpoints; the route’s retries and affinity see one endpoint',
   [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
 
@@ -207,6 +212,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
       ...hostAliases,
       policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
       regex: rewrite.regex,
+      serviceUpstream: parseServiceUpstream(raw, problems),
       canary,
       basicAuth,
       snippets: nginxKeys.filter(isSnippet),
