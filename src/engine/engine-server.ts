@@ -27,6 +27,7 @@ import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { fetchErrorPage } from './error-page.js';
+import { startMirror, type MirrorCopy } from './mirror.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -583,6 +584,8 @@ class ClientConnection {
       start: this.#requestStart,
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
       ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
+      // mirror-target: the copy starts with the real request; its body follows as the real one passes.
+      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, head, { clientAddress: this.#clientAddress, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -781,6 +784,8 @@ interface ExchangeOptions {
   readonly policies: RoutePolicies | undefined;
   /** load-balance: ewma: told how each attempt went (the latency feed). */
   readonly chooser?: EndpointChooser;
+  /** mirror-target: the copy, given the body bytes as they pass. */
+  readonly mirror?: MirrorCopy;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -870,6 +875,7 @@ class Exchange implements UpstreamHolder {
         return -1;
       }
       const part = chunk.subarray(at, until);
+      this.#o.mirror?.write(part);
       const upstream = this.#upstream;
       if (upstream) {
         // Back-pressure towards the client: a fast upload to a slow upstream waits.

@@ -76,6 +76,17 @@ export interface RoutePolicies {
   readonly defaultBackend?: BackendRef;
   /** custom-http-errors (with defaultBackend): upstream statuses the default backend answers instead, sorted. */
   readonly customHttpErrors?: readonly number[];
+  /** mirror-target: a copy of each request goes there, its response dropped. */
+  readonly mirror?: MirrorPolicy;
+}
+
+export interface MirrorPolicy {
+  /** Absolute http(s) URL; may contain $request_uri, $uri, $args, $host, $scheme. */
+  readonly url: string;
+  /** mirror-request-body (default on). */
+  readonly body: boolean;
+  /** mirror-host: the Host the copy carries; absent: the URL's. */
+  readonly host?: string;
 }
 
 export interface ConnectionLimitPolicy {

@@ -281,6 +281,10 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
       };
     },
     upstreamHashBy: string,
+    mirror: (v, p) => {
+      const m = object(v, p);
+      return { url: string(m['url'], `${p}.url`), body: bool(m['body'], `${p}.body`), ...(m['host'] !== undefined && { host: string(m['host'], `${p}.host`) }) };
+    },
     defaultBackend: backendRef,
     customHttpErrors: (v, p) => array(v, p).map((code, i) => {
       const n = count(code, `${p}[${i}]`);

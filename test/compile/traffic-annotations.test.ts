@@ -120,6 +120,21 @@ describe('traffic annotations', () => {
     expect([bad.annotations.serviceUpstream, bad.problems[0]?.key]).toEqual([false, `${A}service-upstream`]);
   });
 
+  it('mirror-target: an absolute http(s) URL with the redirect variables; mirror-request-body on/off; mirror-host', () => {
+    expect(parse({ [`${A}mirror-target`]: 'https://test.env.com/$request_uri' }).annotations.policies?.mirror).toEqual({ url: 'https://test.env.com/$request_uri', body: true });
+    const full = parse({ [`${A}mirror-target`]: 'http://m.shop.svc:8080/x', [`${A}mirror-request-body`]: 'off', [`${A}mirror-host`]: 'shadow.internal' });
+    expect([full.annotations.policies?.mirror, full.problems]).toEqual([{ url: 'http://m.shop.svc:8080/x', body: false, host: 'shadow.internal' }, []]);
+    for (const [value, says] of [['/relative', 'not an absolute'], ['ftp://x/', 'not an absolute'], ['http://m/$request_id', '$request_id']] as const) {
+      const { annotations, problems } = parse({ [`${A}mirror-target`]: value });
+      expect(annotations.policies, value).toBeUndefined();
+      expect(problems[0]).toMatchObject({ key: `${A}mirror-target`, message: expect.stringContaining(JSON.stringify(value)) });
+      expect(problems[0]!.message).toContain(says);
+    }
+    const body = parse({ [`${A}mirror-target`]: 'http://m/', [`${A}mirror-request-body`]: 'maybe', [`${A}mirror-host`]: 'bad host' });
+    expect(body.annotations.policies?.mirror).toEqual({ url: 'http://m/', body: true });
+    expect(body.problems.map((p) => p.key)).toEqual([`${A}mirror-request-body`, `${A}mirror-host`]);
+  });
+
   it('migrate-check says how each differs from ingress-nginx', () => {
     const report = buildMigrationReport({ ingresses: [ingress('shop/a', { annotations: { [`${A}upstream-hash-by`]: '$uri', [`${A}load-balance`]: 'ewma', [`${A}limit-connections`]: '5' } })], configMaps: [] });
     const verdicts = Object.fromEntries(report.ingresses[0]!.annotations.map((v) => [v.annotation.slice(A.length), v.verdict]));

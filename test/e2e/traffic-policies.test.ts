@@ -18,6 +18,8 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
   let slow: HttpServer;
   let slowRequests = 0;
   let pages: HttpServer;
+  let mirror: HttpServer;
+  const mirrored: Array<{ method?: string; url?: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
   const pagesSeen: Array<{ method?: string; url?: string; headers: Record<string, string | string[] | undefined> }> = [];
 
   // A Service whose "ClusterIP" (127.0.0.1, port = web-0's) reaches web-0 while its endpoints list web-1 only.
@@ -45,6 +47,23 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
     });
     await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
     const pagesPort = (pages.address() as AddressInfo).port;
+    // The mirror: records each copy; /hang/… never answers.
+    mirror = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        mirrored.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        if (!req.url?.startsWith('/hang')) res.writeHead(500).end('mirror answers are dropped');
+      });
+    });
+    await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
+    const mirrorUrl = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`;
+    const deadPort = await new Promise<number>((resolve) => {
+      const probe = createHttpServer().listen(0, '127.0.0.1', () => {
+        const port = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(port));
+      });
+    });
     harness = await startHarness(
       {
         '00-class.yaml': [PORTICO_CLASS],
@@ -56,6 +75,10 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
           ingress('shop/errors', { className: 'portico', annotations: { [`${A}custom-http-errors`]: '404,503', [`${A}default-backend`]: 'pages' }, rules: [rule('errors.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/fallback', { className: 'portico', annotations: { [`${A}default-backend`]: 'pages' }, rules: [rule('fallback.example', [prefix('/', 'empty', 80)])] }),
           ...directService(),
+          ingress('shop/mirrored', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/copy$request_uri` }, rules: [rule('mirror.example', [prefix('/', 'web', 80)])] }),
+          ingress('shop/mirror-nobody', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/nobody$uri`, [`${A}mirror-request-body`]: 'off', [`${A}mirror-host`]: 'shadow.internal' }, rules: [rule('mirror-nobody.example', [prefix('/', 'web', 80)])] }),
+          ingress('shop/mirror-hang', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/hang` }, rules: [rule('mirror-hang.example', [prefix('/', 'web', 80)])] }),
+          ingress('shop/mirror-dead', { className: 'portico', annotations: { [`${A}mirror-target`]: `http://127.0.0.1:${deadPort}/` }, rules: [rule('mirror-dead.example', [prefix('/', 'web', 80)])] }),
           ingress('shop/direct', { className: 'portico', annotations: { [`${A}service-upstream`]: 'true' }, rules: [rule('direct.example', [prefix('/', 'direct', pods[0]!.port)])] }),
           ingress('shop/via-pods', { className: 'portico', rules: [rule('via-pods.example', [prefix('/', 'direct', pods[0]!.port)])] }),
           ingress('shop/hashed', { className: 'portico', annotations: { [`${A}upstream-hash-by`]: '$arg_user' }, rules: [rule('hash.example', [prefix('/', 'web', 80)])] }),
@@ -73,6 +96,37 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
     await closePods(fast);
     await new Promise((resolve) => slow.close(resolve));
     await new Promise((resolve) => pages.close(resolve));
+    mirror.closeAllConnections();
+    await new Promise((resolve) => mirror.close(resolve));
+  });
+
+  it.runIf(dataPlane === 'engine')('mirror-target: a copy of each request (method, headers, body) goes to the URL; the client gets the real answer, never the mirror’s', async () => {
+    mirrored.length = 0;
+    const res = await harness.get('mirror.example', '/orders?id=3', { method: 'POST', body: 'hello mirror', headers: { 'x-custom': 'kept', 'x-request-id': 'mirror-1' } });
+    expect([res.status, res.json?.pod !== undefined, res.json?.body]).toEqual([200, true, 'hello mirror']);
+    await eventually(async () => mirrored.length === 1, 3000, 'the mirror copy');
+    expect(mirrored[0]).toMatchObject({ method: 'POST', url: '/copy/orders?id=3', body: 'hello mirror', headers: { host: expect.stringMatching(/^127\.0\.0\.1:\d+$/), 'x-custom': 'kept', 'x-original-uri': '/orders?id=3', 'x-request-id': 'mirror-1', 'x-forwarded-for': '127.0.0.1' } });
+    // A chunked body is copied as it passes.
+    const chunked = await rawExchange(harness.port, 'POST /c HTTP/1.1\r\nHost: mirror.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nabcde\r\n3\r\nfgh\r\n0\r\n\r\n');
+    expect(chunked).toMatch(/^HTTP\/1\.1 200 /);
+    await eventually(async () => mirrored.length === 2, 3000, 'the chunked copy');
+    expect(mirrored[1]).toMatchObject({ url: '/copy/c', body: 'abcdefgh' });
+  });
+
+  it.runIf(dataPlane === 'engine')('mirror-request-body: off sends the copy without the body; mirror-host sets its Host', async () => {
+    mirrored.length = 0;
+    expect((await harness.get('mirror-nobody.example', '/up?x=1', { method: 'PUT', body: 'secret' })).json?.body).toBe('secret');
+    await eventually(async () => mirrored.length === 1, 3000, 'the mirror copy');
+    expect(mirrored[0]).toMatchObject({ method: 'PUT', url: '/nobody/up', body: '', headers: { host: 'shadow.internal', 'content-length': '0' } });
+  });
+
+  it('mirror-target: a mirror that never answers, or cannot be reached, changes nothing for the client', async () => {
+    for (const host of ['mirror-hang.example', 'mirror-dead.example']) {
+      for (let i = 0; i < 3; i++) {
+        const res = await harness.get(host, `/r${i}`, { method: 'POST', body: 'b' });
+        expect([res.status, res.json?.path], host).toEqual([200, `/r${i}`]);
+      }
+    }
   });
 
   it('service-upstream: the Ingress’s requests go to the Service’s ClusterIP:port, another Ingress of the Service keeps its endpoints', async () => {

@@ -125,3 +125,19 @@ describe('limit-connections step', () => {
     expect(connectionLimits.inFlight('shop/a', '192.0.2.10')).toBe(1);
   });
 });
+
+describe('mirror-target step', () => {
+  it('resolves the mirror URL per request (variables expanded), its Host (mirror-host or the URL’s) and the body choice', async () => {
+    const { mirrorStep } = await import('../../src/proxy/policies/mirror.js');
+    const edits = newUpstreamEdits();
+    mirrorStep({ url: 'http://m.svc:8080/copy$request_uri', body: true }).run(request(), edits);
+    expect([edits.mirror?.url.href, edits.mirror?.host, edits.mirror?.body]).toEqual(['http://m.svc:8080/copy/x/y?id=7&Lang=de&flag', 'm.svc:8080', true]);
+    const fixed = newUpstreamEdits();
+    mirrorStep({ url: 'https://m.svc/', body: false, host: 'shadow' }).run(request(), fixed);
+    expect([fixed.mirror?.url.href, fixed.mirror?.host, fixed.mirror?.body]).toEqual(['https://m.svc/', 'shadow', false]);
+    // A URL that does not parse once expanded: no mirror, the request goes on.
+    const broken = newUpstreamEdits();
+    expect(mirrorStep({ url: 'http://$host:99999/', body: true }).run(request(), broken)).toBeUndefined();
+    expect(broken.mirror).toBeUndefined();
+  });
+});

@@ -33,6 +33,7 @@ const everyPolicy: Required<RoutePolicies> = {
   connectionLimit: { max: 4, exempt: ['10.0.0.0/8'] },
   defaultBackend: { key: 'shop/errors/*#service-upstream', namespace: 'shop', service: 'errors', port: '*', serviceUpstream: true },
   customHttpErrors: [404, 503],
+  mirror: { url: 'http://mirror.shop.svc$request_uri', body: false, host: 'mirror.internal' },
 };
 
 const model: RouteModel = {

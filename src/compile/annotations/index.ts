@@ -31,6 +31,7 @@ import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VH
 import { LIMIT_CONNECTIONS, parseConnectionLimit } from './connection-limit.js';
 import { CUSTOM_HTTP_ERRORS, DEFAULT_BACKEND, parseDefaultBackend } from './default-backend.js';
 import { parseServiceUpstream, SERVICE_UPSTREAM } from './service-upstream.js';
+import { MIRROR_KEYS, MIRROR_TARGET, parseMirror } from './mirror.js';
 import { LOAD_BALANCE, parseLoadBalance, parseUpstreamHashBy, UPSTREAM_HASH_BY } from './load-balance.js';
 import type { AnnotationProblem } from './values.js';
 
@@ -124,6 +125,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   DEFAULT_BACKEND,
   CUSTOM_HTTP_ERRORS,
   SERVICE_UPSTREAM,
+  ...MIRROR_KEYS,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -154,6 +156,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
   [DEFAULT_BACKEND]: 'the Service’s first port; the node data plane uses it only when the Service has no endpoints (custom-http-errors are the engine’s)',
   [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
+  [MIRROR_TARGET]: 'engine data plane only; only $request_uri, $uri, $args, $host, $scheme are expanded; the copy is cut when it falls 1 MiB behind the client, and skipped beyond 256 copies in flight per process',
   [SERVICE_UPSTREAM]: 'a headless Service (no ClusterIP) keeps its pod endpoints; the route’s retries and affinity see one endpoint',
   [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
@@ -184,6 +187,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const loadBalance = parseLoadBalance(raw, problems);
   const connectionLimit = parseConnectionLimit(raw, problems);
   const fallback = parseDefaultBackend(raw, ingress.metadata.namespace ?? 'default', problems);
+  const mirror = parseMirror(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -204,6 +208,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(loadBalance !== undefined && { loadBalance }),
     ...(connectionLimit && { connectionLimit }),
     ...fallback,
+    ...(mirror && { mirror }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

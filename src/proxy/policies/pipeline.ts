@@ -21,6 +21,7 @@ import { rewriteStep } from './rewrite.js';
 import { ewmaStep, hashByStep } from './balance.js';
 import { connectionLimitStep, ConnectionLimitStore } from './connection-limit.js';
 import { EwmaStore } from '../../balancer/ewma.js';
+import { mirrorStep } from './mirror.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
@@ -93,6 +94,7 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));
+  if (policies?.mirror) request.push(mirrorStep(policies.mirror));
   const response: ResponseStep[] = [];
   if (request.length === 0 && response.length === 0) return undefined;
   return Object.freeze({
