@@ -1101,7 +1101,7 @@ class Exchange implements UpstreamHolder {
         this.#response = response;
         // custom-http-errors: the default backend answers instead (only once the whole request body went up).
         const intercepted = this.#o.policies?.customHttpErrors;
-        if (intercepted !== undefined && this.#bodyDone && intercepted.includes(response.status)) return this.#intercept(response);
+        if (intercepted !== undefined && this.#bodyDone && intercepted.includes(response.status) && this.#o.policies!.defaultBackend !== undefined) return this.#intercept(response);
         this.#startResponse(response);
         at = result;
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
