@@ -21,6 +21,8 @@ const needs = [
   { pkg: 'iputils-arping', present: () => has('arping') },
   // test/http1: the parser is checked against a real nginx (never more permissive than it).
   { pkg: 'nginx-light', present: () => has('nginx') },
+  // test/e2e/http2: curl --http2 and --http2-prior-knowledge (Debian's curl has nghttp2).
+  { pkg: 'curl', present: () => has('curl') },
   { pkg: 'containernetworking-plugins', present: () => ['bridge', 'host-local', 'loopback'].every((p) => existsSync(`/usr/lib/cni/${p}`)) },
 ];
 

@@ -24,6 +24,7 @@ export const CONTROLLER_FLAGS = {
   hsts: { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Send Strict-Transport-Security on HTTPS responses' },
   'hsts-max-age': { type: 'string', default: '31536000', description: 'HSTS max-age in seconds' },
   'hsts-include-subdomains': { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Add includeSubDomains to HSTS' },
+  http2: { type: 'string', default: 'true', choices: ['true', 'false'], description: 'HTTP/2 to clients (engine data plane): ALPN h2 on the HTTPS port and h2c prior knowledge on the HTTP port, as ingress-nginx\'s use-http2' },
   'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /metrics, /debug/ (routes, backends, certificates, stats)' },
   'bind-address': { type: 'string', description: 'Address the listeners bind to (default: all interfaces)' },
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
@@ -122,6 +123,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
         dataPlane: flags['data-plane'] as 'node' | 'engine',
         maxConnectionsPerClient: Number(maxPerClient),
         maxBodySize,
+        http2: flags.http2 !== 'false',
         ...(flags['bind-address'] !== undefined && { bindAddress: flags['bind-address'] }),
         ...(flags['disable-access-log'] && { accessLog: false as const }),
         ...(accessLogFields && { accessLogFields }),
@@ -158,6 +160,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     dataPlane: flags['data-plane'] as 'node' | 'engine',
     maxConnectionsPerClient: Number(maxPerClient),
     maxBodySize,
+    http2: flags.http2 !== 'false',
     compile: {
       controllerClass: flags['controller-class'] ?? DEFAULT_COMPILE_OPTIONS.controllerClass,
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,

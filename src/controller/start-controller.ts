@@ -52,6 +52,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   maxConnectionsPerClient?: number;
   /** --proxy-body-size, bytes (0: none): the request body limit where a route sets none. Default 1 MiB, as ingress-nginx. */
   maxBodySize?: number;
+  /** --http2: HTTP/2 to clients on the engine data plane (ALPN h2, h2c prior knowledge). Default true. */
+  http2?: boolean;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
   compile: CompileOptions;
@@ -136,6 +138,7 @@ export async function startController(options: StartControllerOptions): Promise<
         drainTimeoutMs: drainTimeout,
         ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
         maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+        ...(options.http2 !== undefined && { http2: options.http2 }),
         ...(accessLog && { accessLog }),
         ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
         ...(options.hsts !== undefined && { hsts: options.hsts }),

@@ -73,6 +73,8 @@ export interface DataPlaneOptions {
   readonly maxConnectionsPerClient?: number;
   /** --proxy-body-size, bytes (0: none), where a route sets no proxy-body-size. */
   readonly maxBodySize?: number;
+  /** HTTP/2 to clients (the engine: ALPN h2 and h2c prior knowledge); default true. The node plane serves HTTP/1.1 only. */
+  readonly http2?: boolean;
 }
 
 /** The selected data plane, as the controller (one process) and every worker (`--workers`) build it. */
@@ -87,6 +89,7 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
         observer,
         ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
         ...(options.maxBodySize !== undefined && { maxBodySize: options.maxBodySize }),
+        ...(options.http2 !== undefined && { http2: options.http2 }),
         ...(accessLog && { accessLog }),
         ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
         ...(hsts !== undefined && { hsts }),

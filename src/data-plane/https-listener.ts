@@ -39,7 +39,8 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
   const fallback = sni.fallbackCertificate;
   const tlsOptions = { ...TLS_SERVER_OPTIONS, cert: fallback.certPem, key: fallback.keyPem, SNICallback: sni.sniCallback };
   const { plane } = options;
-  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer(tlsOptions);
+  // The engine offers h2 first (ingress-nginx's default); the node:http plane speaks HTTP/1.1 only.
+  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer({ ...tlsOptions, ALPNProtocols: plane.engine.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] });
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     const reason = handshakeFailureReason(error);
     options.onHandshakeFailure?.(reason);

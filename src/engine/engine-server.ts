@@ -26,6 +26,7 @@ import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogFiel
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
+import { Http2Front } from '../http2/h2-front.js';
 import { fetchErrorPage } from './error-page.js';
 import { startMirror, type MirrorCopy } from './mirror.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
@@ -60,6 +61,8 @@ export interface EngineServerOptions {
   readonly maxBodySize?: number;
   /** Request body buffered before an upstream connection is taken, bytes. Default REQUEST_BUFFER_BYTES (64 KiB). */
   readonly requestBufferSize?: number;
+  /** HTTP/2 to clients: TLS connections whose ALPN chose h2, plain ones opening with the h2 preface (src/http2). Default true. */
+  readonly http2?: boolean;
 }
 
 /** The request metrics, and connections refused before any request (e.g. over the per-client limit). */
@@ -81,6 +84,8 @@ export interface EngineListenOptions {
 const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'expect', 'x-request-id']);
 const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+/** The HTTP/2 connection preface (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
@@ -121,6 +126,8 @@ export class EngineServer {
 
   readonly accessLog: AccessLogWriter | undefined;
   readonly observer: EngineObserver | undefined;
+  /** Created with the first HTTP/2 connection. */
+  #h2: Http2Front | undefined;
 
   constructor(options: EngineServerOptions) {
     this.#options = options;
@@ -158,6 +165,11 @@ export class EngineServer {
 
   get maxBodySize(): number {
     return this.#options.maxBodySize ?? 0;
+  }
+
+  /** HTTP/2 to clients is on (ALPN h2 offered, the h2c preface accepted). */
+  get http2(): boolean {
+    return this.#options.http2 ?? true;
   }
 
   get endpointWaitMs(): number {
@@ -202,9 +214,23 @@ export class EngineServer {
         else this.#perClient.delete(address);
       });
     }
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return this.#http2Front().serve(socket, listener);
     const client = new ClientConnection(this, socket, listener);
     this.#clients.add(client);
     socket.once('close', () => this.#clients.delete(client));
+  }
+
+  #http2Front(): Http2Front {
+    return (this.#h2 ??= new Http2Front(this));
+  }
+
+  /** A plain connection that opened with the HTTP/2 preface (prior knowledge): its bytes so far go back to the socket first. */
+  handOffToHttp2(client: ClientConnection, socket: Socket, listener: Listener, received: Buffer): void {
+    this.#clients.delete(client);
+    // Paused first: unshifted bytes on a flowing socket would be emitted to no listener and lost.
+    socket.pause();
+    socket.unshift(received);
+    this.#http2Front().serve(socket, listener);
   }
 
   /** Over the per-client limit: 503 and close, reading (and dropping) what the client still sends. */
@@ -221,6 +247,7 @@ export class EngineServer {
   /** From now on every response carries `Connection: close` while the listeners keep accepting (the shutdown grace period). */
   endKeepAlive(): void {
     this.closing = true;
+    this.#h2?.endKeepAlive();
   }
 
   /** Serves the TLS connections of `server` (its certificates chosen elsewhere, by SNI). */
@@ -246,7 +273,7 @@ export class EngineServer {
     }, drainTimeoutMs);
     timer.unref();
     try {
-      await Promise.all(closed);
+      await Promise.all([...closed, this.#h2?.close(drainTimeoutMs)]);
     } finally {
       clearTimeout(timer);
     }
@@ -317,28 +344,45 @@ class ClientConnection {
     const max = engine.maxHeaderSize;
     this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
     this.#clientAddress = clientAddressOf(socket.remoteAddress);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const listeners = this.#listeners;
+    socket.on('data', listeners.data);
     // A new connection gets the head timeout for its first request (nginx: from the accept).
     socket.setTimeout(engine.timeouts.client);
     this.#headDeadline = performance.now() + engine.timeouts.client;
-    socket.on('timeout', () => this.#onTimeout());
-    socket.on('error', () => this.#abort());
-    socket.on('close', () => {
+    socket.on('timeout', listeners.timeout);
+    socket.on('error', listeners.error);
+    socket.on('close', listeners.close);
+    socket.on('end', listeners.end);
+  }
+
+  /** The socket's listeners (removed when the connection turns out to speak HTTP/2). */
+  readonly #listeners = {
+    data: (chunk: Buffer) => this.#onData(chunk),
+    timeout: () => this.#onTimeout(),
+    error: () => this.#abort(),
+    close: () => {
       this.#abort();
       this.releaseRequest();
-    });
-    socket.on('end', () => {
-      // The client's FIN. Mid-upload it is an abort (the body can never complete): 499, and the
-      // upstream request is cut. After a complete request the response still goes out (a client may
-      // half-close after sending, and nginx answers it too), then the connection ends.
-      this.#readEnded = true;
-      if (this.#state === 'body') {
-        this.#abort();
-        socket.destroy();
-        return;
-      }
-      if (this.#state === 'head' && this.#pendingBytes === 0) socket.end();
-    });
+    },
+    end: () => this.#onEnd(),
+  };
+  /** No byte received yet (the HTTP/2 preface is looked for in the first chunk). */
+  #fresh = true;
+
+  /**
+   * The client's FIN. Mid-upload it is an abort (the body can never complete): 499, and the
+   * upstream request is cut. After a complete request the response still goes out (a client may
+   * half-close after sending, and nginx answers it too), then the connection ends.
+   */
+  #onEnd(): void {
+    const socket = this.#socket;
+    this.#readEnded = true;
+    if (this.#state === 'body') {
+      this.#abort();
+      socket.destroy();
+      return;
+    }
+    if (this.#state === 'head' && this.#pendingBytes === 0) socket.end();
   }
 
   /** Socket inactivity: an idle keep-alive connection closes; a stalled head or body gets 408. */
@@ -362,6 +406,15 @@ class ClientConnection {
     this.#socket.destroy();
   }
 
+  /** The connection speaks HTTP/2: it leaves this class, its listeners and timers with it. */
+  #toHttp2(chunk: Buffer): void {
+    const socket = this.#socket;
+    this.#state = 'closed';
+    for (const event of ['data', 'timeout', 'error', 'close', 'end'] as const) socket.removeListener(event, this.#listeners[event]);
+    socket.setTimeout(0);
+    this.#engine.handOffToHttp2(this, socket, this.#listener, chunk);
+  }
+
   #abort(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
@@ -371,6 +424,11 @@ class ClientConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#state === 'closed') return;
+    if (this.#fresh) {
+      this.#fresh = false;
+      // HTTP/2 with prior knowledge (h2c: gRPC and HTTP/2 clients without TLS) opens with the preface.
+      if (this.#engine.http2 && chunk.length >= H2_PREFACE.length && chunk.compare(H2_PREFACE, 0, H2_PREFACE.length, 0, H2_PREFACE.length) === 0) return this.#toHttp2(chunk);
+    }
     if (this.#state === 'body') {
       const rest = this.#exchange!.requestBody(chunk, 0);
       if (rest < chunk.length && rest >= 0) this.#queue(chunk.subarray(rest));
@@ -532,6 +590,8 @@ class ClientConnection {
     const engine = this.#engine;
     // A canary's backend: logs and metrics name it too.
     if (edits?.backend !== undefined) match = { ...match, backend: edits.backend };
+    // gRPC needs HTTP/2 on both sides (trailers): an HTTP/1.1 client is told so.
+    if (match.route?.policies?.grpc === true) return this.#reply(head, 502, 'PORTICO_ERR_PROXY_GRPC_CLIENT_PROTOCOL', bodyAt, match);
     let backend = engine.backends.get(match.backend.key);
     // default-backend: serves the route while its Service has no endpoints.
     const fallback = match.route?.policies?.defaultBackend;

@@ -30,6 +30,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_BACKEND_NO_ENDPOINTS: 'The Service has no ready (or serving) endpoints; requests get 503.',
   PORTICO_ERR_PROXY_NO_ROUTE: 'No rule matches the request host and path; the controller answers 404.',
   PORTICO_ERR_PROXY_UPSTREAM: 'The upstream connection failed or broke; the controller answers 502.',
+  PORTICO_ERR_PROXY_GRPC_CLIENT_PROTOCOL: 'The route\'s backend speaks gRPC (backend-protocol GRPC/GRPCS) and the request came over HTTP/1.1 (or to the node data plane); Portico answers 502: gRPC is forwarded for HTTP/2 clients.',
   PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT: 'The upstream did not answer in time; the controller answers 504.',
   PORTICO_ERR_PROXY_BAD_REQUEST: 'The request is malformed HTTP; the controller answers 400.',
   PORTICO_ERR_PROXY_HEADERS_TOO_LARGE: 'The request headers exceed the limit; the controller answers 431.',

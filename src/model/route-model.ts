@@ -44,6 +44,8 @@ export interface RoutePolicies {
   readonly basicAuth?: BasicAuthPolicy;
   /** backend-protocol: HTTPS: TLS to the pod (unverified, as proxy_ssl_verify off), SNI when named. */
   readonly upstreamTls?: { readonly serverName?: string };
+  /** backend-protocol: GRPC / GRPCS: gRPC (HTTP/2) to the pod, over TLS with upstreamTls; served to HTTP/2 clients. */
+  readonly grpc?: true;
   /** affinity: cookie: sticky sessions. */
   readonly affinity?: AffinityPolicy;
   /** enable-access-log: "false": no access-log line for these paths. */

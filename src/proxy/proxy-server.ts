@@ -268,6 +268,10 @@ export class ProxyServer {
 
   #forward(fwd: ForwardHandler, match: PipelineMatch, edits?: UpstreamEdits): void {
     const ctx = this.#ctx;
+    if (match.route?.policies?.grpc === true) {
+      fwd.reply(502, 'PORTICO_ERR_PROXY_GRPC_CLIENT_PROTOCOL', match);
+      return;
+    }
     if (match.route?.policies?.upstreamTls !== undefined) {
       // backend-protocol HTTPS is the engine's: plain HTTP to a TLS port would be a worse failure.
       ctx.logger.warn({ ingress: match.ingress }, 'backend-protocol HTTPS needs --data-plane engine; answering 502');
@@ -350,8 +354,8 @@ export class ProxyServer {
       if (edits.target !== undefined) target = edits.target;
       if (edits.backend !== undefined) match = { ...match, backend: edits.backend };
     }
-    if (match.route?.policies?.upstreamTls !== undefined) {
-      // backend-protocol HTTPS is the engine's (see #forward).
+    if (match.route?.policies?.upstreamTls !== undefined || match.route?.policies?.grpc === true) {
+      // backend-protocol HTTPS and gRPC are the engine's (see #forward).
       this.#rejectUpgrade({ req, socket, status: 502, code: 'PORTICO_ERR_PROXY_UPSTREAM', host: requestHead.host, match, head: requestHead, clientAddress, start });
       return;
     }

@@ -226,6 +226,10 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
         }),
       };
     },
+    grpc: (v, p) => {
+      if (v !== true) fail(p, 'not true');
+      return true as const;
+    },
     upstreamTls: (v, p) => {
       const t = object(v, p);
       return t['serverName'] === undefined ? {} : { serverName: string(t['serverName'], `${p}.serverName`) };

@@ -79,6 +79,8 @@ export interface StartWorkerOptions {
   readonly dataPlane?: DataPlaneKind;
   readonly maxConnectionsPerClient?: number;
   readonly maxBodySize?: number;
+  /** HTTP/2 to clients (--http2); default on. */
+  readonly http2?: boolean;
   readonly bindAddress?: string;
   readonly accessLog?: Logger | false;
   readonly accessLogFields?: readonly AccessLogField[];
@@ -150,6 +152,7 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
     drainTimeoutMs: options.shutdownDrainTimeoutMs,
     ...(options.maxConnectionsPerClient !== undefined && { maxConnectionsPerClient: options.maxConnectionsPerClient }),
     ...(options.maxBodySize !== undefined && { maxBodySize: options.maxBodySize }),
+    ...(options.http2 !== undefined && { http2: options.http2 }),
     ...(accessLog && { accessLog }),
     ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),

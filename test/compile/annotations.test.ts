@@ -330,15 +330,15 @@ describe('affinity', () => {
 });
 
 describe('backend-protocol', () => {
-  it('HTTPS → TLS upstream, SNI only with proxy-ssl-server-name on; HTTP is the default; gRPC and FCGI are errors served over HTTP/1.1', () => {
+  it('HTTPS → TLS upstream, SNI only with proxy-ssl-server-name on; HTTP is the default; GRPC / GRPCS → gRPC (over TLS); FCGI is an error served over HTTP/1.1', () => {
     expect(parse({ [`${A}backend-protocol`]: 'HTTPS' }).annotations.policies).toEqual({ upstreamTls: {} });
     expect(parse({ [`${A}backend-protocol`]: 'https', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'svc.ns' }).annotations.policies).toEqual({ upstreamTls: { serverName: 'svc.ns' } });
     expect(parse({ [`${A}backend-protocol`]: 'HTTP' }).annotations.policies).toBeUndefined();
-    for (const protocol of ['GRPC', 'GRPCS', 'FCGI']) {
-      const { annotations, problems } = parse({ [`${A}backend-protocol`]: protocol });
-      expect(annotations.policies, protocol).toBeUndefined();
-      expect(problems, protocol).toEqual([expect.objectContaining({ key: `${A}backend-protocol`, severity: 'error' })]);
-    }
+    expect(parse({ [`${A}backend-protocol`]: 'GRPC' }).annotations.policies).toEqual({ grpc: true });
+    expect(parse({ [`${A}backend-protocol`]: 'grpcs', [`${A}proxy-ssl-server-name`]: 'on', [`${A}proxy-ssl-name`]: 'grpc.ns' }).annotations.policies).toEqual({ grpc: true, upstreamTls: { serverName: 'grpc.ns' } });
+    const { annotations, problems } = parse({ [`${A}backend-protocol`]: 'FCGI' });
+    expect(annotations.policies).toBeUndefined();
+    expect(problems).toEqual([expect.objectContaining({ key: `${A}backend-protocol`, severity: 'error' })]);
   });
 });
 

@@ -51,6 +51,8 @@ export interface HarnessOptions {
   shutdown?: Pick<StartControllerOptions, 'shutdownGracePeriodMs' | 'shutdownDrainTimeoutMs' | 'sleep'>;
   /** Default: engine, or PORTICO_TEST_DATA_PLANE (=node runs a suite on the node:http data plane). */
   dataPlane?: 'node' | 'engine';
+  /** --http2 (default on). */
+  http2?: boolean;
 }
 
 export async function startHarness(files: Record<string, readonly KubeObject[] | string>, options: HarnessOptions = {}): Promise<Harness> {
@@ -73,6 +75,7 @@ export async function startHarness(files: Record<string, readonly KubeObject[] |
     fallbackCertificate,
     ...(options.defaultSslCertificate !== undefined && { defaultSslCertificate: options.defaultSslCertificate }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
+    ...(options.http2 !== undefined && { http2: options.http2 }),
     ...options.shutdown,
   });
   const port = running.http.port;

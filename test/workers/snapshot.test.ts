@@ -16,6 +16,7 @@ const everyPolicy: Required<RoutePolicies> = {
   forwardedPrefix: '/shop',
   redirect: { url: 'https://new.example.com$request_uri', status: 308 },
   appRoot: '/app',
+  grpc: true,
   rewriteTarget: '/$1',
   maxBodySize: 8 * 1024 * 1024,
   accessLog: false,

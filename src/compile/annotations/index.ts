@@ -147,7 +147,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PROXY_SEND_TIMEOUT]: 'read and send share one inactivity timer: the larger of the two applies to both',
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
   [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
-  [BACKEND_PROTOCOL]: 'HTTP and HTTPS only (GRPC, GRPCS, FCGI are errors); HTTPS on the engine data plane only (the node plane sends plain HTTP)',
+  [BACKEND_PROTOCOL]: 'HTTP, HTTPS, GRPC, GRPCS (FCGI is an error); HTTPS and gRPC on the engine data plane only (the node plane answers 502); gRPC only for HTTP/2 clients (an HTTP/1.1 request to a gRPC route gets 502)',
   ...NO_EFFECT_ANNOTATIONS,
   [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
@@ -155,8 +155,8 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [UPSTREAM_HASH_BY]: 'rendezvous hashing over the endpoints (nginx: a ketama ring), so the endpoint a key maps to differs from ingress-nginx’s (the consistency is the same); variables: $request_uri, $uri, $args, $host, $scheme, $remote_addr, $request_method, $http_*, $cookie_*, $arg_*; retries after a failed connect use round robin; upstream-hash-by-subset is not implemented',
   [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
   [DEFAULT_BACKEND]: 'the Service’s first port; the node data plane uses it only when the Service has no endpoints (custom-http-errors are the engine’s)',
-  [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
-  [MIRROR_TARGET]: 'engine data plane only; only $request_uri, $uri, $args, $host, $scheme are expanded; the copy is cut when it falls 1 MiB behind the client, and skipped beyond 256 copies in flight per process',
+  [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane, HTTP/1.1 clients only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
+  [MIRROR_TARGET]: 'engine data plane only (HTTP/1.1 clients); only $request_uri, $uri, $args, $host, $scheme are expanded; the copy is cut when it falls 1 MiB behind the client, and skipped beyond 256 copies in flight per process',
   [SERVICE_UPSTREAM]: 'a headless Service (no ClusterIP) keeps its pod endpoints; the route’s retries and affinity see one endpoint',
   [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
@@ -179,7 +179,7 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
   const timeouts = parseProxyTimeouts(raw, problems);
   const accessLog = parseAccessLog(raw, problems);
   const affinity = parseAffinity(raw, problems);
-  const upstreamTls = parseBackendProtocol(raw, problems);
+  const backendProtocol = parseBackendProtocol(raw, problems);
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const externalAuth = parseExternalAuth(raw, problems);
   const nextUpstream = parseNextUpstream(raw, problems);
@@ -201,7 +201,8 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(timeouts && { timeouts }),
     ...(accessLog === false && { accessLog }),
     ...(affinity && { affinity }),
-    ...(upstreamTls && { upstreamTls }),
+    ...(backendProtocol?.tls && { upstreamTls: backendProtocol.tls }),
+    ...(backendProtocol?.grpc && { grpc: true as const }),
     ...(externalAuth !== undefined && { externalAuth }),
     ...(nextUpstream && { nextUpstream }),
     ...(upstreamHashBy !== undefined && { upstreamHashBy }),

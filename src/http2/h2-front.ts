@@ -1,0 +1,719 @@
+// HTTP/2 to clients: a TLS connection whose ALPN chose `h2`, or a plain one that opens with the
+// HTTP/2 preface (prior knowledge, h2c: gRPC clients without TLS), is served here. Each stream is one
+// request through the same route table, the same per-route steps, access log and metrics as the
+// HTTP/1.1 engine. Upstream, an HTTP/1.1 backend gets an HTTP/1.1 request (keep-alive pools of
+// node:http, cookies joined, trailers relayed), a gRPC backend (backend-protocol GRPC / GRPCS) an
+// HTTP/2 stream over one session per endpoint (src/http2/h2-upstream.ts), trailers both ways.
+//
+// Routing, steps and endpoint choice are the engine's (one route table, one pipeline per route);
+// what differs is only the framing on either side.
+import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { constants, createServer, type ClientHttp2Session, type ClientHttp2Stream, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { BackendRegistry } from '../balancer/backend-registry.js';
+import type { ErrorCode } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
+import { isValidHost } from '../http1/request-head.js';
+import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
+import { errorReply } from '../proxy/error-reply.js';
+import type { RequestObserver } from '../proxy/forward-handler.js';
+import { newUpstreamEdits, pickSticky, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { H2UpstreamPool } from './h2-upstream.js';
+
+/** What the front needs of the server it belongs to (the engine): read per request, so swaps apply at once. */
+export interface H2Context {
+  readonly routes: RouteLookup<PipelineMatch> | undefined;
+  readonly backends: BackendRegistry;
+  readonly logger: Logger;
+  readonly hsts: string | undefined;
+  /** --proxy-body-size where the route sets none; 0: no limit. */
+  readonly maxBodySize: number;
+  readonly accessLog: AccessLogWriter | undefined;
+  readonly observer: RequestObserver | undefined;
+  readonly timeouts: { readonly client: number; readonly keepAlive: number; readonly upstream: number };
+}
+
+export interface H2Listener {
+  readonly proto: 'http' | 'https';
+  port: string;
+}
+
+export interface Http2FrontOptions {
+  /** Concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS). Default 128, as nginx. */
+  readonly maxConcurrentStreams?: number;
+  /** Largest header list a client may send (SETTINGS_MAX_HEADER_LIST_SIZE), bytes. Default 32 KiB. */
+  readonly maxHeaderListSize?: number;
+}
+
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = constants;
+
+/** Connection-specific fields (RFC 9113 §8.2.2) and the ones the proxy sets itself: never copied from the client. */
+const DROPPED_REQUEST_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'expect', 'x-request-id']);
+/** Connection-specific response fields: HTTP/2 forbids them (Node refuses to send them). */
+const DROPPED_RESPONSE_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+const DECIMAL = /^\d{1,15}$/;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Errors that mean the request never reached a backend: another endpoint may take it. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL', 'ENOTFOUND']);
+const NO_BODY_STATUSES = new Set([204, 304]);
+const CONNECT_TIMEOUT_MS = 5_000;
+
+export class Http2Front {
+  readonly #context: H2Context;
+  readonly #servers = new Map<H2Listener, Http2Server>();
+  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #options: Http2FrontOptions;
+  readonly #grpc = new H2UpstreamPool();
+  /** Keep-alive HTTP/1.1 pools for the HTTP/1.1 backends (and one per TLS setting for HTTPS ones). */
+  readonly #httpAgent = new HttpAgent({ keepAlive: true, maxFreeSockets: 128, scheduling: 'lifo', timeout: 4_000 });
+  readonly #httpsAgents = new Map<string, HttpsAgent>();
+  #closing = false;
+
+  constructor(context: H2Context, options: Http2FrontOptions = {}) {
+    this.#context = context;
+    this.#options = options;
+  }
+
+  /** Open client sessions (tests, shutdown). */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  /** Serves an HTTP/2 connection: a TLS socket after ALPN chose h2, or a plain one (bytes it already read unshifted). */
+  serve(socket: Socket, listener: H2Listener): void {
+    let server = this.#servers.get(listener);
+    if (server === undefined) {
+      server = createServer({
+        settings: { maxConcurrentStreams: this.#options.maxConcurrentStreams ?? 128, maxHeaderListSize: this.#options.maxHeaderListSize ?? 32 * 1024, enablePush: false },
+        maxHeaderListPairs: 256,
+      });
+      server.on('session', (session: ServerHttp2Session) => this.#adopt(session));
+      server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+        new H2Exchange(this, stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, rawHeaders, listener).start();
+      });
+      this.#servers.set(listener, server);
+    }
+    server.emit('connection', socket);
+  }
+
+  #adopt(session: ServerHttp2Session): void {
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
+    session.on('error', () => undefined);
+    // No frame for the keep-alive time: GOAWAY; streams still open finish first.
+    session.setTimeout(this.#context.timeouts.keepAlive, () => session.close());
+    if (this.#closing) session.close();
+  }
+
+  get context(): H2Context {
+    return this.#context;
+  }
+
+  get grpc(): H2UpstreamPool {
+    return this.#grpc;
+  }
+
+  agentFor(tls: RoutePolicies['upstreamTls']): HttpAgent {
+    if (tls === undefined) return this.#httpAgent;
+    const key = tls.serverName ?? '';
+    let agent = this.#httpsAgents.get(key);
+    if (agent === undefined) {
+      // TLS to the pod, unverified as ingress-nginx's proxy_ssl_verify off; SNI only when named.
+      agent = new HttpsAgent({ keepAlive: true, maxFreeSockets: 128, scheduling: 'lifo', timeout: 4_000, rejectUnauthorized: false, ...(tls.serverName !== undefined && { servername: tls.serverName }) });
+      this.#httpsAgents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** The shutdown grace period: every session gets GOAWAY (its open streams finish; clients reconnect for new ones). */
+  endKeepAlive(): void {
+    this.#closing = true;
+    for (const session of this.#sessions) session.close();
+  }
+
+  /** GOAWAY to every session, and after drainTimeoutMs the ones still open are cut. */
+  async close(drainTimeoutMs: number): Promise<void> {
+    this.endKeepAlive();
+    // (`session.closed` is already true once close() was called: only 'close' says it is over.)
+    const open = [...this.#sessions].map((session) => new Promise<void>((resolve) => (session.destroyed ? resolve() : session.once('close', () => resolve()))));
+    const timer = setTimeout(() => {
+      for (const session of this.#sessions) session.destroy();
+    }, drainTimeoutMs);
+    timer.unref();
+    try {
+      await Promise.all(open);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#grpc.close();
+    this.#httpAgent.destroy();
+    for (const agent of this.#httpsAgents.values()) agent.destroy();
+  }
+}
+
+/** One stream: a request routed, its steps run, forwarded, its response (and trailers) relayed. */
+class H2Exchange {
+  readonly #front: Http2Front;
+  readonly #stream: ServerHttp2Stream;
+  readonly #headers: IncomingHttpHeaders;
+  readonly #raw: string[];
+  readonly #listener: H2Listener;
+  readonly #start = performance.now();
+  readonly #clientAddress: string;
+  /** The client sent END_STREAM with its headers: no body. */
+  readonly #noBody: boolean;
+  #method = '';
+  #host = '';
+  #target = '';
+  #match: PipelineMatch | undefined;
+  #requestId = '';
+  #status = 0;
+  #bytes = 0;
+  #requestBytes = 0;
+  #responseStarted = false;
+  #done = false;
+  #upstream: string | undefined;
+  #upstreamMs: number | undefined;
+  #upstreamStatus: number | undefined;
+  /** The request being sent upstream (to abort it when the client goes). */
+  #abortUpstream: (() => void) | undefined;
+  #bodyLimit = 0;
+
+  constructor(front: Http2Front, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, noBody: boolean, raw: string[], listener: H2Listener) {
+    this.#front = front;
+    this.#stream = stream;
+    this.#headers = headers;
+    this.#raw = raw;
+    this.#listener = listener;
+    this.#noBody = noBody;
+    const remote = stream.session?.socket?.remoteAddress ?? '';
+    this.#clientAddress = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    stream.on('error', () => undefined);
+    stream.once('close', () => this.#closed());
+  }
+
+  get #context(): H2Context {
+    return this.#front.context;
+  }
+
+  start(): void {
+    const headers = this.#headers;
+    const method = headers[':method'];
+    const target = headers[':path'];
+    const authority = headers[':authority'];
+    const hostField = headers['host'];
+    this.#method = typeof method === 'string' ? method : '';
+    this.#target = typeof target === 'string' ? target : '';
+    this.#requestId = requestIdOf(headers['x-request-id']);
+    // CONNECT (and extended CONNECT) is not proxied; a target must be origin-form (no `*`).
+    if (method === 'CONNECT' || typeof target !== 'string' || target.charCodeAt(0) !== 0x2f) return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    // RFC 9113 §8.3.1: :authority, else Host; both present must agree. A host must be uri-host[:port].
+    const host = typeof authority === 'string' ? authority : typeof hostField === 'string' ? hostField : undefined;
+    if (host === undefined || (typeof authority === 'string' && typeof hostField === 'string' && authority !== hostField)) return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    const hostBytes = Buffer.from(host, 'latin1');
+    if (!isValidHost(hostBytes, 0, hostBytes.length)) return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    this.#host = host;
+    const context = this.#context;
+    const match = context.routes?.lookup(host, this.#target);
+    if (match === undefined) return this.#reply(404, 'PORTICO_ERR_PROXY_NO_ROUTE');
+    this.#match = match;
+    const declared = headers['content-length'];
+    if (declared !== undefined && (typeof declared !== 'string' || !DECIMAL.test(declared))) return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    // nginx checks client_max_body_size as soon as the location is known, before any step.
+    this.#bodyLimit = match.route?.policies?.maxBodySize ?? context.maxBodySize;
+    if (this.#bodyLimit > 0 && declared !== undefined && Number(declared) > this.#bodyLimit) return this.#reply(413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE');
+    const pipeline = match.pipeline;
+    if (pipeline === undefined) return this.#forward(match, undefined);
+    const edits = newUpstreamEdits();
+    const result = pipeline.request(new H2StepRequest(this, this.#listener.proto), edits);
+    if (result === undefined) return this.#forward(match, edits);
+    if (!(result instanceof Promise)) return this.#answer(result);
+    void settleSteps(result, context.logger, match).then((answer) => {
+      if (this.#done) return;
+      if (answer === undefined) this.#forward(match, edits);
+      else this.#answer(answer);
+    });
+  }
+
+  get method(): string {
+    return this.#method;
+  }
+  get host(): string {
+    return this.#host;
+  }
+  get target(): string {
+    return this.#target;
+  }
+  get clientAddress(): string {
+    return this.#clientAddress;
+  }
+  get headers(): IncomingHttpHeaders {
+    return this.#headers;
+  }
+  get raw(): readonly string[] {
+    return this.#raw;
+  }
+
+  #answer(answer: StepAnswer): void {
+    if (answer.kind === 'error') return this.#reply(answer.status, answer.code, answer.headers);
+    const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: answer.status, server: 'portico', 'content-length': 0 };
+    if (answer.kind === 'redirect') headers['location'] = answer.location;
+    else addFields(headers, answer.headers);
+    this.#respondOwn(headers, undefined);
+  }
+
+  /** Portico's own JSON error. */
+  #reply(status: number, code: ErrorCode, fields?: ReadonlyArray<readonly [string, string]>): void {
+    const reply = errorReply(status, code);
+    const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status, server: 'portico', 'content-type': 'application/json', 'content-length': reply.body.length, 'cache-control': 'no-store' };
+    if (this.#listener.proto === 'https' && this.#context.hsts !== undefined) headers['strict-transport-security'] = this.#context.hsts;
+    if (fields !== undefined) addFields(headers, fields);
+    this.#respondOwn(headers, this.#method === 'HEAD' ? undefined : reply.body);
+  }
+
+  #respondOwn(headers: OutgoingHttpHeaders, body: Buffer | undefined): void {
+    const stream = this.#stream;
+    this.#abortUpstream?.();
+    this.#abortUpstream = undefined;
+    this.#status = headers[HTTP2_HEADER_STATUS] as number;
+    this.#bytes = body?.length ?? 0;
+    if (stream.destroyed || stream.headersSent) {
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    this.#responseStarted = true;
+    stream.respond(headers, { endStream: body === undefined });
+    if (body !== undefined) stream.end(body);
+    // A body the client is still sending is not wanted: read and dropped (flow control stays open).
+    stream.resume();
+  }
+
+  /** Endpoint choice as the engine makes it (a canary's backend, affinity), then the upstream request. */
+  #forward(match: PipelineMatch, edits: UpstreamEdits | undefined): void {
+    const context = this.#context;
+    if (edits?.backend !== undefined) this.#match = match = { ...match, backend: edits.backend };
+    const backend = context.backends.get(match.backend.key);
+    if (backend === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+    const problem = backend.current.problem;
+    if (problem !== undefined) return this.#reply(503, problem.code);
+    const sticky = edits?.sticky;
+    const endpoint = sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), edits!);
+    if (endpoint === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+    const policies = match.route?.policies;
+    // The client is read only once an upstream connection is there (a failed connect can go elsewhere).
+    this.#stream.pause();
+    this.#stream.setTimeout(context.timeouts.client, () => this.#clientStalled());
+    const upstreamStart = performance.now();
+    const tried = new Set<string>();
+    const attempt = (endpoint: Endpoint, reusedRetry: boolean): void => {
+      tried.add(endpoint.key);
+      const retry = (error: NodeJS.ErrnoException, reused: boolean): boolean => {
+        if (this.#done || this.#responseStarted || this.#requestBytes > 0) return false;
+        // A reset on a kept-alive connection: the request (no body sent) may go again, once.
+        if (reused && !reusedRetry && IDEMPOTENT.has(this.#method) && error.code === 'ECONNRESET') {
+          attempt(endpoint, true);
+          return true;
+        }
+        if (!CONNECT_ERRORS.has(error.code ?? '') || policies?.nextUpstream?.off === true) return false;
+        const next = context.backends.get(match.backend.key)?.balancer.pick(tried);
+        if (next === undefined) return false;
+        attempt(next, false);
+        return true;
+      };
+      if (policies?.grpc === true) this.#forwardGrpc(endpoint, edits, policies, upstreamStart, retry);
+      else this.#forwardHttp1(endpoint, edits, policies, upstreamStart, retry);
+    };
+    attempt(endpoint, false);
+  }
+
+  /** The fields every upstream request gets: the client's (minus connection-specific ones), then the proxy's own. */
+  #upstreamFields(edits: UpstreamEdits | undefined, joinCookies: boolean): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    const drop = edits !== undefined && edits.dropHeaders.length > 0 ? new Set(edits.dropHeaders) : undefined;
+    const cookies: string[] = [];
+    const raw = this.#raw;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.charCodeAt(0) === 0x3a || DROPPED_REQUEST_FIELDS.has(name) || drop?.has(name)) continue;
+      // RFC 9113 §8.2.3: HTTP/2 may split Cookie; an HTTP/1.1 upstream gets one field.
+      if (joinCookies && name === 'cookie') cookies.push(raw[i + 1]!);
+      else out.push([name, raw[i + 1]!]);
+    }
+    if (cookies.length > 0) out.push(['cookie', cookies.join('; ')]);
+    // grpc-web/gRPC need `te: trailers` to be passed to an HTTP/2 upstream.
+    if (!joinCookies && this.#headers['te'] === 'trailers') out.push(['te', 'trailers']);
+    const listener = this.#listener;
+    out.push(['x-request-id', this.#requestId], ['x-real-ip', this.#clientAddress], ['x-forwarded-for', this.#clientAddress], ['x-forwarded-host', this.#host], ['x-forwarded-port', listener.port], ['x-forwarded-proto', listener.proto]);
+    if (edits !== undefined) for (const [name, value] of edits.headers) out.push([name.toLowerCase(), value]);
+    return out;
+  }
+
+  #forwardHttp1(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
+    const front = this.#front;
+    const fields = this.#upstreamFields(edits, true);
+    const flat: string[] = ['host', edits?.host ?? this.#host];
+    for (const [name, value] of fields) flat.push(name, value);
+    let request: ClientRequest;
+    try {
+      request = httpRequest({
+        host: endpoint.address,
+        port: endpoint.port,
+        method: this.#method,
+        path: edits?.target ?? this.#target,
+        headers: flat,
+        setHost: false,
+        agent: front.agentFor(policies?.upstreamTls),
+        // Until connected this is the connect timeout; then the upstream inactivity limit replaces it.
+        timeout: policies?.timeouts?.connectMs ?? CONNECT_TIMEOUT_MS,
+      });
+    } catch {
+      // A field node:http will not send (HTTP/2's rules differ slightly from HTTP/1.1's).
+      return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+    }
+    this.#upstream = endpoint.key;
+    let reused = false;
+    let connected = false;
+    const abort = () => request.destroy();
+    this.#abortUpstream = abort;
+    request.on('socket', (socket: Socket) => {
+      reused = !socket.connecting;
+      const go = () => {
+        connected = true;
+        request.setTimeout(upstreamTimeoutOf(policies?.timeouts) ?? this.#context.timeouts.upstream);
+        this.#sendBody(request);
+      };
+      if (socket.connecting) socket.once('connect', go);
+      else go();
+    });
+    request.on('timeout', () => request.destroy(connected ? Object.assign(new Error('upstream timeout'), { code: 'PORTICO_UPSTREAM_TIMEOUT' }) : Object.assign(new Error(`connect to ${endpoint.key} timed out`), { code: 'ETIMEDOUT' })));
+    request.on('information', (info) => {
+      // 103 Early Hints reach the client; 100 Continue is the proxy's business.
+      if (info.statusCode === 103 && !this.#stream.destroyed && !this.#stream.headersSent) {
+        const hints: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: 103 };
+        copyResponseFields(hints, info.rawHeaders, undefined);
+        try {
+          this.#stream.additionalHeaders(hints);
+        } catch {
+          // A hint we cannot relay is dropped.
+        }
+      }
+    });
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      if (this.#abortUpstream !== abort) return;
+      if (retry(error, reused)) return;
+      this.#upstreamFailed(error);
+    });
+    request.on('response', (response: IncomingMessage) => {
+      if (this.#done) return response.destroy();
+      this.#upstreamMs = performance.now() - upstreamStart;
+      const status = response.statusCode ?? 502;
+      this.#upstreamStatus = status;
+      const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
+      copyResponseFields(headers, response.rawHeaders, responseDrop(response.headers['connection']));
+      this.#addProxyResponseFields(headers, edits);
+      const trailers = response.headers['trailer'] !== undefined;
+      const bodyless = this.#method === 'HEAD' || NO_BODY_STATUSES.has(status);
+      if (!this.#respond(headers, bodyless, trailers && !bodyless)) return response.destroy();
+      // Read to its end so the connection goes back to the pool.
+      if (bodyless) return void response.resume();
+      if (trailers && !bodyless) this.#stream.once('wantTrailers', () => this.#sendTrailers(response.rawTrailers, true));
+      this.#relay(response);
+    });
+  }
+
+  #forwardGrpc(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
+    this.#upstream = endpoint.key;
+    let cancelled = false;
+    this.#abortUpstream = () => (cancelled = true);
+    const tls = policies?.upstreamTls;
+    const opened = this.#front.grpc.session(endpoint, tls, policies?.timeouts?.connectMs);
+    const onSession = (session: ClientHttp2Session): void => {
+      if (cancelled || this.#done) return;
+      const headers: OutgoingHttpHeaders = {
+        ':method': this.#method,
+        ':path': edits?.target ?? this.#target,
+        ':authority': edits?.host ?? this.#host,
+        ':scheme': tls === undefined ? 'http' : 'https',
+      };
+      for (const [name, value] of this.#upstreamFields(edits, false)) appendField(headers, name, value);
+      let upstream: ClientHttp2Stream;
+      try {
+        upstream = session.request(headers, { endStream: this.#noBody });
+      } catch (error) {
+        return this.#upstreamFailed(error as Error);
+      }
+      this.#abortUpstream = () => upstream.close(NGHTTP2_CANCEL);
+      upstream.setTimeout(upstreamTimeoutOf(policies?.timeouts) ?? this.#context.timeouts.upstream, () => upstream.destroy(Object.assign(new Error('upstream timeout'), { code: 'PORTICO_UPSTREAM_TIMEOUT' })));
+      upstream.on('error', (error: NodeJS.ErrnoException) => this.#upstreamFailed(error));
+      upstream.on('close', () => {
+        // Reset by the backend after the response began: the client's stream is reset too.
+        if (!this.#done && this.#responseStarted && !this.#stream.destroyed && upstream.rstCode !== NGHTTP2_NO_ERROR) this.#stream.close(upstream.rstCode === NGHTTP2_CANCEL ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
+        else if (!this.#done && !this.#responseStarted) this.#upstreamFailed(Object.assign(new Error('the gRPC backend closed the stream'), { code: 'ECONNRESET' }));
+      });
+      let trailers: IncomingHttpHeaders | undefined;
+      upstream.on('trailers', (fields: IncomingHttpHeaders) => (trailers = fields));
+      upstream.on('response', (fields: IncomingHttpHeaders, flags: number) => {
+        if (this.#done) return;
+        this.#upstreamMs = performance.now() - upstreamStart;
+        const status = Number(fields[HTTP2_HEADER_STATUS] ?? 502);
+        this.#upstreamStatus = status;
+        const out: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
+        for (const [name, value] of Object.entries(fields)) {
+          if (name.charCodeAt(0) === 0x3a || DROPPED_RESPONSE_FIELDS.has(name) || value === undefined) continue;
+          out[name] = value;
+        }
+        this.#addProxyResponseFields(out, edits);
+        // A trailers-only response (a gRPC error): the headers end the stream.
+        const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+        if (!this.#respond(out, endStream, !endStream)) return upstream.close(NGHTTP2_CANCEL);
+        if (endStream) return;
+        this.#stream.once('wantTrailers', () => this.#sendTrailers(trailers ?? {}, false));
+        this.#relay(upstream);
+      });
+      this.#sendBody(upstream);
+    };
+    if (opened instanceof Promise) {
+      opened.then(onSession, (error: NodeJS.ErrnoException) => {
+        if (cancelled || this.#done) return;
+        if (!retry(error, false)) this.#upstreamFailed(error);
+      });
+    } else onSession(opened);
+  }
+
+  /** The client's body to the upstream request, counted against the body limit, with back-pressure. */
+  #sendBody(upstream: ClientRequest | ClientHttp2Stream): void {
+    const stream = this.#stream;
+    // A retry after a reset: the body listeners of the failed attempt go (no body byte was read).
+    if (this.#onBody !== undefined) stream.removeListener('data', this.#onBody);
+    if (this.#onBodyEnd !== undefined) stream.removeListener('end', this.#onBodyEnd);
+    if (this.#noBody || stream.readableEnded) {
+      stream.setTimeout(0);
+      if (!upstream.writableEnded) upstream.end();
+      stream.resume();
+      return;
+    }
+    const limit = this.#bodyLimit;
+    this.#onBody = (chunk: Buffer) => {
+      this.#requestBytes += chunk.length;
+      if (limit > 0 && this.#requestBytes > limit) {
+        stream.removeListener('data', this.#onBody!);
+        if (!this.#responseStarted) this.#reply(413, 'PORTICO_ERR_PROXY_BODY_TOO_LARGE');
+        else stream.close(NGHTTP2_CANCEL);
+        return;
+      }
+      if (!upstream.write(chunk)) {
+        stream.pause();
+        upstream.once('drain', () => stream.resume());
+      }
+    };
+    this.#onBodyEnd = () => {
+      stream.setTimeout(0);
+      if (!this.#done || this.#responseStarted) upstream.end();
+    };
+    stream.on('data', this.#onBody);
+    stream.once('end', this.#onBodyEnd);
+    stream.resume();
+  }
+
+  #onBody: ((chunk: Buffer) => void) | undefined;
+  #onBodyEnd: (() => void) | undefined;
+
+  /** The request body stalled for the client timeout: 408 (nginx's client_body_timeout). */
+  #clientStalled(): void {
+    if (this.#done || this.#stream.readableEnded) return;
+    if (this.#responseStarted) this.#stream.close(NGHTTP2_CANCEL);
+    else this.#reply(408, 'PORTICO_ERR_PROXY_BAD_REQUEST');
+  }
+
+  #upstreamFailed(error: NodeJS.ErrnoException): void {
+    if (this.#done) return;
+    this.#abortUpstream = undefined;
+    if (this.#responseStarted) {
+      if (!this.#stream.destroyed) this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    this.#context.logger.debug({ err: error.message, upstream: this.#upstream }, 'HTTP/2 request: upstream failed');
+    if (error.code === 'PORTICO_UPSTREAM_TIMEOUT') this.#reply(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
+    else this.#reply(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+  }
+
+  #addProxyResponseFields(headers: OutgoingHttpHeaders, edits: UpstreamEdits | undefined): void {
+    if (headers['server'] === undefined) headers['server'] = 'portico';
+    const hsts = this.#listener.proto === 'https' ? this.#context.hsts : undefined;
+    if (hsts !== undefined && headers['strict-transport-security'] === undefined) headers['strict-transport-security'] = hsts;
+    if (edits !== undefined && edits.responseHeaders.length > 0) addFields(headers, edits.responseHeaders);
+  }
+
+  /** Sends the response head; false when the client is gone or the head cannot be sent. */
+  #respond(headers: OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): boolean {
+    const stream = this.#stream;
+    if (stream.destroyed || stream.closed) return false;
+    this.#status = headers[HTTP2_HEADER_STATUS] as number;
+    try {
+      stream.respond(headers, { endStream, waitForTrailers });
+    } catch (error) {
+      this.#context.logger.debug({ err: (error as Error).message }, 'HTTP/2 request: the upstream response head cannot be relayed');
+      this.#reply(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+      return false;
+    }
+    this.#responseStarted = true;
+    if (endStream) this.#finished(false);
+    return true;
+  }
+
+  /** The upstream's body to the client, with back-pressure both ways. */
+  #relay(body: IncomingMessage | ClientHttp2Stream): void {
+    const stream = this.#stream;
+    body.on('data', (chunk: Buffer) => {
+      this.#bytes += chunk.length;
+      if (!stream.write(chunk)) {
+        body.pause();
+        stream.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', () => {
+      if (stream.destroyed) return;
+      stream.end();
+      this.#finished(false);
+    });
+    body.once('error', () => {
+      if (!this.#done && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+    });
+  }
+
+  #sendTrailers(trailers: readonly string[] | IncomingHttpHeaders, raw: boolean): void {
+    const out: OutgoingHttpHeaders = {};
+    if (raw) {
+      const list = trailers as readonly string[];
+      for (let i = 0; i < list.length; i += 2) {
+        const name = list[i]!.toLowerCase();
+        if (!DROPPED_RESPONSE_FIELDS.has(name)) appendField(out, name, list[i + 1]!);
+      }
+    } else {
+      for (const [name, value] of Object.entries(trailers as IncomingHttpHeaders)) if (name.charCodeAt(0) !== 0x3a && value !== undefined) out[name] = value;
+    }
+    try {
+      this.#stream.sendTrailers(out);
+    } catch {
+      this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  /** The stream closed: an unfinished exchange is a client abort (499) or a reset mid-response. */
+  #closed(): void {
+    if (this.#done) return;
+    this.#abortUpstream?.();
+    this.#abortUpstream = undefined;
+    this.#finished(true);
+  }
+
+  #finished(aborted: boolean): void {
+    if (this.#done) return;
+    this.#done = true;
+    const status = aborted && !this.#responseStarted ? 499 : this.#status;
+    const seconds = (performance.now() - this.#start) / 1000;
+    const context = this.#context;
+    const match = this.#match;
+    context.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
+    if (context.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
+    const headers = this.#headers;
+    context.accessLog({
+      client: this.#clientAddress,
+      method: this.#method,
+      host: this.#host || undefined,
+      path: this.#target,
+      status,
+      bytes: this.#bytes,
+      requestBytes: this.#requestBytes,
+      durationMs: roundMs(seconds * 1000),
+      upstream: this.#upstream,
+      upstreamMs: this.#upstreamMs !== undefined ? roundMs(this.#upstreamMs) : undefined,
+      upstreamStatus: this.#upstreamStatus,
+      ingress: match?.ingress,
+      service: match?.backend.key,
+      requestId: this.#requestId,
+      userAgent: typeof headers['user-agent'] === 'string' ? headers['user-agent'] : undefined,
+      referer: typeof headers['referer'] === 'string' ? headers['referer'] : undefined,
+      aborted: aborted ? true : undefined,
+    });
+  }
+}
+
+/** What a step sees of an HTTP/2 request (the same as of an HTTP/1.1 one). */
+class H2StepRequest implements StepRequest {
+  readonly #exchange: H2Exchange;
+  readonly proto: 'http' | 'https';
+
+  constructor(exchange: H2Exchange, proto: 'http' | 'https') {
+    this.#exchange = exchange;
+    this.proto = proto;
+  }
+  get method(): string {
+    return this.#exchange.method;
+  }
+  get host(): string {
+    return this.#exchange.host;
+  }
+  get target(): string {
+    return this.#exchange.target;
+  }
+  get clientAddress(): string {
+    return this.#exchange.clientAddress;
+  }
+  header(name: string): string | undefined {
+    const value = this.#exchange.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  }
+  fields(): ReadonlyArray<readonly [string, string]> {
+    const raw = this.#exchange.raw;
+    const out: Array<readonly [string, string]> = [];
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== 0x3a) out.push([raw[i]!, raw[i + 1]!]);
+    // Steps that read Host (external auth copies the client's fields) see it as HTTP/1.1 would send it.
+    if (this.#exchange.headers['host'] === undefined) out.unshift(['host', this.#exchange.host]);
+    return out;
+  }
+}
+
+function requestIdOf(value: string | string[] | undefined): string {
+  return typeof value === 'string' && PASSABLE_REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+function appendField(headers: OutgoingHttpHeaders, name: string, value: string): void {
+  const existing = headers[name];
+  if (existing === undefined) headers[name] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else headers[name] = [String(existing), value];
+}
+
+/** Step fields for the response: they replace the upstream's of the same names, Set-Cookie is added beside them. */
+function addFields(headers: OutgoingHttpHeaders, fields: ReadonlyArray<readonly [string, string]>): void {
+  const replaced = new Set<string>();
+  for (const [field, value] of fields) {
+    const name = field.toLowerCase();
+    if (name !== 'set-cookie' && !replaced.has(name)) {
+      replaced.add(name);
+      delete headers[name];
+    }
+    appendField(headers, name, value);
+  }
+}
+
+/** The upstream response fields not to copy: the ones a Connection field names (hop-by-hop). */
+function responseDrop(connection: string | undefined): Set<string> | undefined {
+  if (connection === undefined) return undefined;
+  const names = connection.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  return names.length === 0 ? undefined : new Set(names);
+}
+
+function copyResponseFields(headers: OutgoingHttpHeaders, raw: readonly string[], drop: Set<string> | undefined): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (DROPPED_RESPONSE_FIELDS.has(name) || drop?.has(name)) continue;
+    appendField(headers, name, raw[i + 1]!);
+  }
+}
+
