@@ -226,6 +226,30 @@ describe.each(DATA_PLANES)('traffic policies (data plane: %s)', (dataPlane) => {
     for (let i = 0; i < 3; i++) expect((await harness.get('conn.example', '/')).status).toBe(200);
   });
 
+  it.runIf(dataPlane === 'engine')('over HTTP/2 (h2c): limit-connections releases each stream’s slot, upstream-hash-by and the default backend apply', async () => {
+    const { connect } = await import('node:http2');
+    const session = connect(`http://127.0.0.1:${harness.port}`);
+    const get = (authority: string, path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'GET', ':path': path, ':authority': authority });
+        let status = 0;
+        let body = '';
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('end', () => resolve({ status, body }));
+        stream.on('error', reject);
+      });
+    try {
+      for (let i = 0; i < 3; i++) expect((await get('conn.example', '/')).status).toBe(200);
+      const pod = JSON.parse((await get('hash.example', '/p?user=u3')).body).pod;
+      for (let i = 0; i < 3; i++) expect(JSON.parse((await get('hash.example', '/p?user=u3')).body).pod).toBe(pod);
+      expect(JSON.parse((await get('fallback.example', '/h2')).body)).toEqual({ page: true, path: '/h2' });
+    } finally {
+      session.close();
+    }
+  });
+
   it('limit-connections: a request whose client went away frees its slot (at the latest when its upstream answers: the engine serves half-closed clients)', async () => {
     const before = pods.reduce((n, pod) => n + pod.requests, 0);
     // The client gives up after 300 ms of silence and closes its connection.
