@@ -35,6 +35,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coreBusy, coreIrq, coreTicks, cpuTicks, killTree, waitIdle, machineTicks, pinnedCommand, hasCommand, killAllNow, machineLoad, repin, rssBytes, stopAll } from './lib/procs.js';
 import { runWrk, writeWrkScript } from './lib/wrk.js';
+import { runH2load } from './lib/h2load.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import { buildScenarios } from './lib/scenarios.js';
 import { addRatios, checkTargets, GENERATOR_BOUND, sampleOf, summarize, workersOf } from './lib/stats.js';
@@ -69,6 +70,9 @@ const haveWrk = hasCommand('wrk');
 if (GENERATOR === 'wrk' && !haveWrk) missing.push('wrk is not installed (apt-get install -y wrk): every scenario uses the Node load generators (load-worker.js), which saturate before the proxies do');
 if (!haveNginx) missing.push('no nginx backend: the echo backend (Node) serves every scenario and may be the bottleneck');
 const useWrk = (scenario) => GENERATOR === 'wrk' && haveWrk && scenario.wrk !== undefined;
+// HTTP/2: h2load (nghttp2-client), the only generator here that speaks it; without it the scenario is left out.
+const haveH2load = hasCommand('h2load');
+if (!haveH2load) missing.push('h2load is not installed (apt-get install -y nghttp2-client): no HTTP/2 scenario');
 // Pinned: the load generator and the backend on CPU 0, a one-process proxy alone on CPU 1. The
 // WORKERS > 1 targets are left unpinned (they may use every CPU, CPU 0 shared with the generator):
 // the 1-vs-N comparison the 2-core box allows.
@@ -98,7 +102,7 @@ const versions = {
 
 const wantedTargets = env('TARGETS', 'portico-engine,nginx,haproxy,direct').split(',');
 const wantedScenarios = process.env.SCENARIOS?.split(',');
-const scenarios = buildScenarios({ connections: CONNECTIONS }).filter((s) => !wantedScenarios || wantedScenarios.includes(s.id));
+const scenarios = buildScenarios({ connections: CONNECTIONS }).filter((s) => (!wantedScenarios || wantedScenarios.includes(s.id)) && (s.h2load === undefined || haveH2load));
 if (scenarios.length === 0) {
   console.error(`compare: no scenario matches SCENARIOS=${process.env.SCENARIOS}`);
   process.exit(2);
@@ -236,6 +240,31 @@ async function runWrkLoad(scenario, target, backend, cpus, others) {
   };
 }
 
+/** One h2load run (warm-up, discarded, then measured), the CPU bookkeeping as runWrkLoad's. */
+async function runH2loadLoad(scenario, target, backend, cpus, others) {
+  const h = scenario.h2load;
+  const url = `https://127.0.0.1:${target.tlsPort}${h.path}`;
+  const run = (durationS) => runH2load({ url, connections: h.connections, streams: h.streams, durationS, headers: [`:authority: ${TLS_HOST}`], cpus });
+  const proxyPids = target.pids();
+  await run(WARMUP_S);
+  const snap = () => ({ proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), others: cpuTicks(others), machine: machineTicks(), cores: coreTicks() });
+  const before = snap();
+  const r = await run(DURATION_S);
+  const after = snap();
+  return {
+    ...r,
+    generator: 'h2load',
+    cpuWindowSeconds: r.wallSeconds,
+    proxyTicks: after.proxy - before.proxy,
+    backendTicks: after.backend - before.backend,
+    othersTicks: after.others - before.others,
+    clientCpuSeconds: r.wrkCpuSeconds,
+    machineBusy: 1 - (after.machine.idle - before.machine.idle) / Math.max(1, after.machine.total - before.machine.total),
+    coreBusy: coreBusy(before.cores, after.cores),
+    coreIrq: coreIrq(before.cores, after.cores),
+  };
+}
+
 async function measure(scenario, target, roundIndex, allTargets) {
   const isDirect = target.name === 'direct';
   // The other proxies share this proxy's CPU: wait until the previous one is idle, and count what
@@ -263,7 +292,7 @@ async function measure(scenario, target, roundIndex, allTargets) {
     }
   }
   try {
-    const raw = useWrk(scenario) ? await runWrkLoad(scenario, target, backend, cpus, others) : { generator: scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`, ...(await runLoad(spec, cpus)) };
+    const raw = scenario.h2load !== undefined ? await runH2loadLoad(scenario, target, backend, cpus, others) : useWrk(scenario) ? await runWrkLoad(scenario, target, backend, cpus, others) : { generator: scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`, ...(await runLoad(spec, cpus)) };
     raw.settleMs = settleMs;
     return sampleOf(raw, { round: roundIndex, rssBytes: isDirect ? 0 : rssBytes(target.pids()), isDirect, workers: workersOf(target.name), proxyCpu: pinned && isSingleProcessTarget(target) ? CPUS.proxy : undefined, offeredRate: scenario.fixedRate ? spec.rate : undefined });
   } finally {
@@ -283,7 +312,8 @@ for (const [key, { profile, backend }] of groups) {
   const proxies = await startProfile(profile, backend);
   try {
     for (const scenario of scenarios.filter((s) => `${s.profile}/${backendOf(s) === nginxBackend ? 'nginx' : 'echo'}` === key)) {
-      const targets = [...proxies.filter((t) => !scenario.tls || t.tlsPort !== undefined)];
+      // HTTP/2 only where the target serves it (not the node data plane, nor an older dist).
+      const targets = [...proxies.filter((t) => (!scenario.tls || t.tlsPort !== undefined) && (scenario.h2load === undefined || !['portico', 'portico-baseline'].includes(t.name)))];
       if (scenario.direct && wantedTargets.includes('direct')) targets.push(backend);
       // Sanity: every target answers 200 before anything is measured.
       for (const t of targets) {
@@ -317,8 +347,8 @@ for (const [key, { profile, backend }] of groups) {
         }
       }
       const rows = addRatios(targets.map((t) => summarize(t.name, samples[t.name])));
-      const generator = useWrk(scenario) ? 'wrk' : scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`;
-      const load = useWrk(scenario) ? { ...scenario.wrk, requests: scenario.wrk.requests ? `${scenario.wrk.requests.length} (host, path) pairs` : undefined } : { ...scenario.load, requests: scenario.load.requests ? `${scenario.load.requests.length} (host, path) pairs` : undefined };
+      const generator = scenario.h2load !== undefined ? 'h2load' : useWrk(scenario) ? 'wrk' : scenario.load.kind === 'websocket' ? 'load-worker (ws)' : `load-worker (${scenario.load.kind})`;
+      const load = scenario.h2load !== undefined ? scenario.h2load : useWrk(scenario) ? { ...scenario.wrk, requests: scenario.wrk.requests ? `${scenario.wrk.requests.length} (host, path) pairs` : undefined } : { ...scenario.load, requests: scenario.load.requests ? `${scenario.load.requests.length} (host, path) pairs` : undefined };
       if (scenario.fixedRate) load.rate = fixedRateFor();
       results.push({ id: scenario.id, title: scenario.title, short: scenario.short, description: scenario.description, unit: scenario.unit, showMBps: scenario.showMBps, generator, backend: backendName(backend), load, rows, samples });
     }

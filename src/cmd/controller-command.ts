@@ -15,6 +15,7 @@ export const CONTROLLER_FLAGS = {
   manifests: { type: 'string', description: 'Serve a directory of YAML/JSON manifests (watched) instead of the Kubernetes API' },
   kubeconfig: { type: 'string', description: 'kubeconfig file for the Kubernetes API (default: in-cluster config, else KUBECONFIG or ~/.kube/config)' },
   'watch-namespace': { type: 'string', description: 'Watch only this namespace (default: all namespaces)' },
+  configmap: { type: 'string', description: 'namespace/name of ingress-nginx\'s controller ConfigMap: its global settings (proxy-body-size, timeouts, ssl-redirect, hsts*, add-headers …) as defaults under the annotations; watched, applied without a restart' },
   'publish-service': { type: 'string', description: 'namespace/name of the Service whose address goes into Ingress status' },
   'publish-status-address': { type: 'string', description: 'Comma-separated addresses for Ingress status (wins over --publish-service)' },
   'election-id': { type: 'string', default: 'portico-leader', description: 'Name of the Lease used for leader election (only the leader writes status and Events)' },
@@ -93,6 +94,10 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   if (publishService !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(publishService)) {
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--publish-service must be namespace/name, got ${JSON.stringify(publishService)}`);
   }
+  const configMap = flags.configmap;
+  if (configMap !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(configMap)) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--configmap must be namespace/name, got ${JSON.stringify(configMap)}`);
+  }
   const maxAge = Number(flags['hsts-max-age']);
   if (!Number.isInteger(maxAge) || maxAge < 0) {
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--hsts-max-age must be a whole number of seconds, got ${JSON.stringify(flags['hsts-max-age'])}`);
@@ -166,6 +171,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,
       watchIngressWithoutClass: flags['watch-ingress-without-class'],
       snippetAnnotations: parseSnippetAnnotations(flags['snippet-annotations']),
+      ...(configMap !== undefined && { configMap, hsts }),
     },
     logger,
     ...(flags['disable-access-log'] && { accessLog: false as const }),

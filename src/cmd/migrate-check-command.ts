@@ -14,6 +14,7 @@ export const MIGRATE_CHECK_FLAGS = {
   filename: { type: 'string', description: 'A manifest file or directory (repeat -f; - reads stdin), e.g. the output of kubectl get ingress,configmap -A -o yaml' },
   output: { type: 'string', default: 'text', description: 'text or json' },
   'snippet-annotations': { type: 'string', default: 'refuse', description: 'As the controller will run: refuse or ignore' },
+  configmap: { type: 'string', description: 'namespace/name of ingress-nginx\'s controller ConfigMap (default: any ConfigMap named ingress-nginx-controller or nginx-configuration)' },
 } as const satisfies Record<string, FlagSpec>;
 
 export async function runMigrateCheckCommand(argv: readonly string[]) {
@@ -30,7 +31,7 @@ export async function runMigrateCheckCommand(argv: readonly string[]) {
     for (const problem of parsed.problems) if (!problem.message.includes('ConfigMap')) process.stderr.write(`migrate-check: ${problem.where}: ${problem.message}\n`);
     configMaps.push(...readConfigMaps(text));
   }
-  const report = buildMigrationReport({ ingresses, configMaps }, { snippetAnnotations: parseSnippetAnnotations(flags['snippet-annotations']) });
+  const report = buildMigrationReport({ ingresses, configMaps }, { snippetAnnotations: parseSnippetAnnotations(flags['snippet-annotations']), ...(flags.configmap !== undefined && { configMap: flags.configmap }) });
   process.stdout.write(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
   process.exitCode = report.changesBehaviour ? 1 : 0;
   return { close: async () => undefined, done: true as const };

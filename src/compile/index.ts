@@ -5,7 +5,8 @@ import type { CompiledIngress } from './ingress.js';
 import type { BasicAuthPolicy } from '../model/route-model.js';
 import type { Ingress, ObjectSnapshot } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
-import type { RouteModel } from '../model/route-model.js';
+import type { HstsSettings, RouteModel } from '../model/route-model.js';
+import { compileControllerConfigMap, hstsFromConfig } from './configmap.js';
 import { compileClassSelection, isIngressOwned } from './ingress-class.js';
 import { compileIngress } from './ingress.js';
 import { compareStrings } from '../lib/compare.js';
@@ -22,6 +23,10 @@ export interface CompileOptions {
   watchIngressWithoutClass: boolean;
   /** `*-snippet` annotations: refuse the Ingress (default) or serve it without them. */
   snippetAnnotations?: 'refuse' | 'ignore';
+  /** --configmap `namespace/name`: ingress-nginx's controller ConfigMap, read from the snapshot. */
+  configMap?: string;
+  /** The --hsts* flags: what the ConfigMap's hsts* keys are merged over. */
+  hsts?: HstsSettings | false;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: CompileOptions = Object.freeze({
@@ -43,11 +48,17 @@ export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions)
     (a, b) => a.created - b.created || compareStrings(a.key, b.key),
   );
   const builder = new RouteModelBuilder();
-  const ingressOptions = options.snippetAnnotations !== undefined ? { snippetAnnotations: options.snippetAnnotations } : {};
+  // The ConfigMap beats the flags (Portico's defaults); an annotation beats the ConfigMap.
+  const global = options.configMap === undefined ? undefined : compileControllerConfigMap(snapshot, options.configMap);
+  const snippetAnnotations = global?.config.snippetAnnotations ?? options.snippetAnnotations;
+  const ingressOptions = { ...(snippetAnnotations !== undefined && { snippetAnnotations }), ...(global !== undefined && { defaults: global.config }) };
   const authSecrets = new Set<string>();
   for (const { ing } of ordered) builder.add(withBasicAuth(compileIngress(ing, ingressOptions), snapshot, authSecrets));
-  const model = builder.build();
-  return authSecrets.size === 0 ? model : { ...model, authSecrets: [...authSecrets].sort(compareStrings) };
+  const built = builder.build();
+  const model = authSecrets.size === 0 ? built : { ...built, authSecrets: [...authSecrets].sort(compareStrings) };
+  if (global === undefined) return model;
+  const hsts = hstsFromConfig(global.config, options.hsts ?? { maxAge: 31_536_000, includeSubDomains: true, preload: false });
+  return { ...model, configMaps: global.configMaps, ...(hsts !== undefined && { hsts }), diagnostics: [...global.diagnostics, ...model.diagnostics] };
 }
 
 const REFUSE_ALL: BasicAuthPolicy = Object.freeze({ realm: '', users: Object.freeze([]) });

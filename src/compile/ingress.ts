@@ -5,6 +5,7 @@ import { objectKey } from '../model/k8s-objects.js';
 import type { BackendRef, Diagnostic, DiagnosticObject, Route } from '../model/route-model.js';
 import type { ErrorCode } from '../lib/errors.js';
 import { parseIngressAnnotations, type IngressAnnotations } from './annotations/index.js';
+import type { ResolvedControllerConfig } from './configmap.js';
 import { parseIngressBackend } from './ingress-backend.js';
 import { serviceUpstreamRef } from './annotations/service-upstream.js';
 import { parseIngressHost } from './ingress-host.js';
@@ -41,6 +42,8 @@ export interface CompiledIngress {
 export interface CompileIngressOptions {
   /** refuse (default, as ingress-nginx since snippets were disabled): an Ingress with a snippet is not served; ignore: served without it. */
   readonly snippetAnnotations?: 'refuse' | 'ignore';
+  /** The controller ConfigMap's settings: defaults under the annotations. */
+  readonly defaults?: ResolvedControllerConfig;
 }
 
 export function compileIngress(ingress: Ingress, options: CompileIngressOptions = {}): CompiledIngress {
@@ -52,7 +55,7 @@ export function compileIngress(ingress: Ingress, options: CompileIngressOptions 
     diagnostics.push({ severity: 'error', code, object, field, message });
   };
 
-  const { annotations, problems } = parseIngressAnnotations(ingress);
+  const { annotations, problems } = parseIngressAnnotations(ingress, options.defaults);
   for (const problem of problems) {
     diagnostics.push({ severity: problem.severity, code: 'PORTICO_ERR_INGRESS_ANNOTATION_INVALID', object, field: `metadata.annotations.${problem.key}`, message: problem.message });
   }
@@ -63,7 +66,7 @@ export function compileIngress(ingress: Ingress, options: CompileIngressOptions 
   if (annotations.snippets.length > 0) {
     const list = annotations.snippets.join(', ');
     if (options.snippetAnnotations !== 'ignore') {
-      error('PORTICO_ERR_INGRESS_SNIPPET_REFUSED', `metadata.annotations.${annotations.snippets[0]}`, `${list}: snippet annotations are raw nginx configuration and are never executed; the Ingress is not served (--snippet-annotations=ignore serves it without them)`);
+      error('PORTICO_ERR_INGRESS_SNIPPET_REFUSED', `metadata.annotations.${annotations.snippets[0]}`, `${list}: snippet annotations are raw nginx configuration and are never executed; the Ingress is not served (--snippet-annotations=ignore or the ConfigMap's allow-snippet-annotations: "true" serves it without them)`);
       return { key, object, routes: [], tls: [], annotations, diagnostics };
     }
     diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED', object, field: `metadata.annotations.${annotations.snippets[0]}`, message: `${list}: snippet annotations are never executed; served without them (--snippet-annotations=ignore)` });

@@ -3,6 +3,7 @@
 import type { Ingress } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
 import { ANNOTATION_DIFFERENCES, isSnippet, NGINX_PREFIX, parseIngressAnnotations, SUPPORTED_ANNOTATIONS } from './annotations/index.js';
+import { CONFIGMAP_DIFFERENCES, parseControllerConfigMap } from './configmap.js';
 
 export type Verdict = 'supported' | 'different' | 'invalid' | 'ignored' | 'refused';
 
@@ -24,7 +25,7 @@ export interface IngressReport {
 
 export interface MigrationReport {
   readonly ingresses: readonly IngressReport[];
-  /** ConfigMaps that look like ingress-nginx's (name ends in `ingress-nginx-controller` or `nginx-configuration`): their keys. */
+  /** The --configmap ConfigMap, else those that look like ingress-nginx's (name ends in `ingress-nginx-controller` or `nginx-configuration`): their keys. */
   readonly configMaps: ReadonlyArray<{ readonly name: string; readonly keys: readonly AnnotationVerdict[] }>;
   /** Something would behave differently from ingress-nginx (invalid, ignored or refused): exit 1. */
   readonly changesBehaviour: boolean;
@@ -38,17 +39,12 @@ export interface MigrationInput {
   readonly configMaps: ReadonlyArray<{ readonly name: string; readonly data: Readonly<Record<string, string>> }>;
 }
 
-export function buildMigrationReport(input: MigrationInput, options: { readonly snippetAnnotations?: 'refuse' | 'ignore' } = {}): MigrationReport {
+export function buildMigrationReport(input: MigrationInput, options: { readonly snippetAnnotations?: 'refuse' | 'ignore'; /** `namespace/name` of the controller ConfigMap, whatever its name (--configmap). */ readonly configMap?: string } = {}): MigrationReport {
   const ingresses = [...input.ingresses].sort((a, b) => objectKey(a).localeCompare(objectKey(b)));
   const reports = ingresses.map((ingress) => reportIngress(ingress, options));
   const configMaps = input.configMaps
-    .filter((c) => CONFIGMAP_NAME.test(c.name.slice(c.name.indexOf('/') + 1)))
-    .map((c) => ({
-      name: c.name,
-      keys: Object.keys(c.data)
-        .sort()
-        .map((key): AnnotationVerdict => ({ annotation: key, value: String(c.data[key]), verdict: 'ignored', note: 'Portico does not read the ingress-nginx ConfigMap yet' })),
-    }));
+    .filter((c) => (options.configMap !== undefined ? c.name === options.configMap : CONFIGMAP_NAME.test(c.name.slice(c.name.indexOf('/') + 1))))
+    .map((c) => ({ name: c.name, keys: reportConfigMap(c.name, c.data) }));
   const changesBehaviour = [...reports.flatMap((r) => r.annotations), ...configMaps.flatMap((c) => c.keys)].some((v) => v.verdict === 'invalid' || v.verdict === 'ignored' || v.verdict === 'refused');
   return { ingresses: reports, configMaps, changesBehaviour };
 }
@@ -75,4 +71,26 @@ function reportIngress(ingress: Ingress, options: { readonly snippetAnnotations?
     });
   const className = ingress.spec?.ingressClassName ?? raw['kubernetes.io/ingress.class'];
   return { ingress: objectKey(ingress), className, annotations: verdicts };
+}
+
+/** Each key of an ingress-nginx controller ConfigMap, as `portico controller --configmap` reads it. */
+function reportConfigMap(name: string, data: Readonly<Record<string, string>>): AnnotationVerdict[] {
+  const namespace = name.includes('/') ? name.slice(0, name.indexOf('/')) : 'default';
+  const parsed = parseControllerConfigMap(data, namespace);
+  const problemOf = new Map(parsed.problems.map((p) => [p.key, p.message]));
+  const differenceOf = new Map(parsed.different.map((p) => [p.key, p.message]));
+  const unsupported = new Set(parsed.unsupported);
+  return Object.keys(data)
+    .sort()
+    .map((key): AnnotationVerdict => {
+      const value = String(data[key]);
+      if (unsupported.has(key)) return { annotation: key, value, verdict: 'ignored', note: 'not implemented by Portico' };
+      const problem = problemOf.get(key);
+      if (problem !== undefined) return { annotation: key, value, verdict: 'invalid', note: problem };
+      const notDone = differenceOf.get(key);
+      // A forwarded-header key set to trust clients is not applied at all; allow-snippet-annotations: "true" is, without running snippets.
+      if (notDone !== undefined) return { annotation: key, value, verdict: key === 'allow-snippet-annotations' ? 'different' : 'ignored', note: notDone };
+      const difference = CONFIGMAP_DIFFERENCES[key];
+      return difference === undefined ? { annotation: key, value, verdict: 'supported' } : { annotation: key, value, verdict: 'different', note: difference };
+    });
 }

@@ -163,6 +163,8 @@ export class Controller {
   #onChange = (change: StoreChange): void => {
     // A Secret an auth annotation reads is part of the routes (its users are in the basicAuth policy).
     if (change.kind === 'Secret' && this.#model?.authSecrets?.includes(change.key)) this.#markDirty('routes');
+    // The --configmap ConfigMap and the header lists it names are part of the routes' defaults.
+    if (change.kind === 'ConfigMap' && (change.key === this.#options.compile.configMap || this.#model?.configMaps?.includes(change.key))) this.#markDirty('routes');
     const part = PART_OF_KIND[change.kind];
     if (part === undefined || (part === 'tls' && !this.#options.tls)) return;
     this.#markDirty(part);

@@ -175,6 +175,7 @@ export async function startController(options: StartControllerOptions): Promise<
       logger,
       watchNamespace: k.watchNamespace,
       publishService: k.publishService,
+      ...(options.compile.configMap !== undefined && { configMap: options.compile.configMap }),
       publishStatusAddresses: k.publishStatusAddresses,
       electionId: k.electionId,
       electionNamespace: k.electionNamespace,

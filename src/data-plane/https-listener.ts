@@ -40,7 +40,9 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
   const tlsOptions = { ...TLS_SERVER_OPTIONS, cert: fallback.certPem, key: fallback.keyPem, SNICallback: sni.sniCallback };
   const { plane } = options;
   // The engine offers h2 first (ingress-nginx's default); the node:http plane speaks HTTP/1.1 only.
-  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer({ ...tlsOptions, ALPNProtocols: plane.engine.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] });
+  // noDelay: a response written in parts (HTTP/2 frames, a head then a body) must not wait for the
+  // client's delayed ACK (Nagle); node:http sets it for its own servers, a tls.Server does not.
+  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer({ ...tlsOptions, noDelay: true, ALPNProtocols: plane.engine.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] });
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     const reason = handshakeFailureReason(error);
     options.onHandshakeFailure?.(reason);

@@ -29,7 +29,7 @@ import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, Res
 import { Http2Front } from '../http2/h2-front.js';
 import { fetchErrorPage } from './error-page.js';
 import { startMirror, type MirrorCopy } from './mirror.js';
-import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from './upstream-pool.js';
+import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
@@ -155,8 +155,11 @@ export class EngineServer {
     return this.#options.maxHeaderSize ?? 16 * 1024;
   }
 
+  /** The route table's (the ConfigMap's hsts* keys) when it has one, else --hsts*. */
   get hsts(): string | undefined {
-    return this.#options.hsts;
+    const fromTable = this.#routes?.hsts;
+    if (fromTable === undefined) return this.#options.hsts;
+    return fromTable === false ? undefined : fromTable;
   }
 
   get requestBufferSize(): number {

@@ -8,7 +8,7 @@
 // not be Content-Length, Transfer-Encoding or Host (a backend that merged them would be confused).
 import { equalsLower, CR, FIELD_VALUE, HEX, HTAB, LF, QDTEXT, SP, TOKEN } from './chars.js';
 import { ERR, type Http1Error } from './errors.js';
-import { ERROR, F_NAME_END, NEED_MORE, parseFieldLine } from './head-parser.js';
+import { ERROR, F_NAME_END, F_VALUE, F_VALUE_END, NEED_MORE, parseFieldLine } from './head-parser.js';
 
 export { ERROR, NEED_MORE } from './head-parser.js';
 
@@ -45,6 +45,14 @@ export class ChunkedTracker {
   /** Bytes of the whole chunked body so far, framing included. */
   wireBytes = 0;
   trailerFields = 0;
+  /**
+   * Decoding (HTTP/2 relays the body without HTTP/1.1's framing): called with each range of chunk
+   * data as it is tracked. Undefined (the default): the framing is only tracked.
+   */
+  onData: ((chunk: Buffer, start: number, end: number) => void) | undefined;
+  /** With `keepTrailers`, the trailer fields of the body, [name, value] as received. */
+  keepTrailers = false;
+  readonly trailers: Array<[string, string]> = [];
   private readonly limits: ChunkedLimits;
   private state = S_SIZE0;
   private size = 0;
@@ -70,6 +78,7 @@ export class ChunkedTracker {
     this.remaining = 0;
     this.scratchLen = 0;
     this.trailerBytes = 0;
+    this.trailers.length = 0;
   }
 
   get done(): boolean {
@@ -87,6 +96,7 @@ export class ChunkedTracker {
     while (p < end) {
       if (state === S_DATA) {
         const n = Math.min(this.remaining, end - p);
+        if (this.onData !== undefined && n > 0) this.onData(chunk, p, p + n);
         this.remaining -= n;
         p += n;
         if (this.remaining === 0) state = S_DATA_CR;
@@ -166,6 +176,7 @@ export class ChunkedTracker {
           if (equalsLower(s, 0, nameEnd, 'content-length') || equalsLower(s, 0, nameEnd, 'transfer-encoding') || equalsLower(s, 0, nameEnd, 'host')) {
             return this.fail(ERR.BAD_TRAILER, p, start);
           }
+          if (this.keepTrailers) this.trailers.push([s.toString('latin1', 0, nameEnd), s.toString('latin1', offsets[F_VALUE]!, offsets[F_VALUE_END]!)]);
           state = S_TRAILER0;
           break;
         }

@@ -8,20 +8,20 @@
 // Routing, steps and endpoint choice are the engine's (one route table, one pipeline per route);
 // what differs is only the framing on either side.
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { constants, createServer, type ClientHttp2Session, type ClientHttp2Stream, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
+import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, ResponseHeadParser, type ResponseHead } from '../http1/index.js';
 import { isValidHost } from '../http1/request-head.js';
+import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
-import { H2UpstreamPool } from './h2-upstream.js';
+import { H2UpstreamPool } from '../upstream/h2-sessions.js';
 
 /** What the front needs of the server it belongs to (the engine): read per request, so swaps apply at once. */
 export interface H2Context {
@@ -34,6 +34,16 @@ export interface H2Context {
   readonly accessLog: AccessLogWriter | undefined;
   readonly observer: RequestObserver | undefined;
   readonly timeouts: { readonly client: number; readonly keepAlive: number; readonly upstream: number };
+  /** The engine's keep-alive HTTP/1.1 connections, shared with its HTTP/1.1 clients. */
+  readonly pool: UpstreamPool;
+}
+
+/** Where a request body goes: an upstream HTTP/2 stream, or an HTTP/1.1 connection (framed there). */
+interface BodyWriter {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  once(event: 'drain', listener: () => void): unknown;
+  readonly writableEnded?: boolean;
 }
 
 export interface H2Listener {
@@ -61,6 +71,10 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL', 'ENOTFOUND']);
 const NO_BODY_STATUSES = new Set([204, 304]);
 const CONNECT_TIMEOUT_MS = 5_000;
+/** Methods whose body-less request still says `content-length: 0` to an HTTP/1.1 upstream (as nginx sends it). */
+const BODYLESS_WITH_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
+const RESPONSE_TO_HEAD = Object.freeze({ head: true, upgrade: false });
+const RESPONSE_TO_OTHER = Object.freeze({ head: false, upgrade: false });
 
 export class Http2Front {
   readonly #context: H2Context;
@@ -68,9 +82,6 @@ export class Http2Front {
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #options: Http2FrontOptions;
   readonly #grpc = new H2UpstreamPool();
-  /** Keep-alive HTTP/1.1 pools for the HTTP/1.1 backends (and one per TLS setting for HTTPS ones). */
-  readonly #httpAgent = new HttpAgent({ keepAlive: true, maxFreeSockets: 128, scheduling: 'lifo', timeout: 4_000 });
-  readonly #httpsAgents = new Map<string, HttpsAgent>();
   #closing = false;
 
   constructor(context: H2Context, options: Http2FrontOptions = {}) {
@@ -117,18 +128,6 @@ export class Http2Front {
     return this.#grpc;
   }
 
-  agentFor(tls: RoutePolicies['upstreamTls']): HttpAgent {
-    if (tls === undefined) return this.#httpAgent;
-    const key = tls.serverName ?? '';
-    let agent = this.#httpsAgents.get(key);
-    if (agent === undefined) {
-      // TLS to the pod, unverified as ingress-nginx's proxy_ssl_verify off; SNI only when named.
-      agent = new HttpsAgent({ keepAlive: true, maxFreeSockets: 128, scheduling: 'lifo', timeout: 4_000, rejectUnauthorized: false, ...(tls.serverName !== undefined && { servername: tls.serverName }) });
-      this.#httpsAgents.set(key, agent);
-    }
-    return agent;
-  }
-
   /** The shutdown grace period: every session gets GOAWAY (its open streams finish; clients reconnect for new ones). */
   endKeepAlive(): void {
     this.#closing = true;
@@ -150,8 +149,6 @@ export class Http2Front {
       clearTimeout(timer);
     }
     this.#grpc.close();
-    this.#httpAgent.destroy();
-    for (const agent of this.#httpsAgents.values()) agent.destroy();
   }
 }
 
@@ -184,6 +181,7 @@ class H2Exchange {
   /** The request being sent upstream (to abort it when the client goes). */
   #abortUpstream: (() => void) | undefined;
   #bodyLimit = 0;
+  #edits: UpstreamEdits | undefined;
 
   constructor(front: Http2Front, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, noBody: boolean, raw: string[], listener: H2Listener) {
     this.#front = front;
@@ -318,6 +316,7 @@ class H2Exchange {
     const endpoint = pickEndpoint(backend, edits);
     if (endpoint === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
     const policies = match.route?.policies;
+    this.#edits = edits;
     // The client is read only once an upstream connection is there (a failed connect can go elsewhere).
     this.#stream.pause();
     this.#stream.setTimeout(context.timeouts.client, () => this.#clientStalled());
@@ -366,78 +365,95 @@ class H2Exchange {
     return out;
   }
 
+  /**
+   * HTTP/1.1 to the pod over the engine's own keep-alive pool (raw sockets, src/http1 parsers): the
+   * head serialised here, the body as received (Content-Length) or chunked, the response parsed and
+   * its body decoded into DATA frames, trailers kept for the client.
+   */
   #forwardHttp1(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
-    const front = this.#front;
-    const fields = this.#upstreamFields(edits, true);
-    const flat: string[] = ['host', edits?.host ?? this.#host];
-    for (const [name, value] of fields) flat.push(name, value);
-    let request: ClientRequest;
-    try {
-      request = httpRequest({
-        host: endpoint.address,
-        port: endpoint.port,
-        method: this.#method,
-        path: edits?.target ?? this.#target,
-        headers: flat,
-        setHost: false,
-        agent: front.agentFor(policies?.upstreamTls),
-        // Until connected this is the connect timeout; then the upstream inactivity limit replaces it.
-        timeout: policies?.timeouts?.connectMs ?? CONNECT_TIMEOUT_MS,
-      });
-    } catch {
-      // A field node:http will not send (HTTP/2's rules differ slightly from HTTP/1.1's).
-      return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
-    }
-    this.#upstream = endpoint.key;
-    let reused = false;
-    let connected = false;
-    const abort = () => request.destroy();
-    this.#abortUpstream = abort;
-    request.on('socket', (socket: Socket) => {
-      reused = !socket.connecting;
-      const go = () => {
-        connected = true;
-        request.setTimeout(upstreamTimeoutOf(policies?.timeouts) ?? this.#context.timeouts.upstream);
-        this.#sendBody(request);
-      };
-      if (socket.connecting) socket.once('connect', go);
-      else go();
-    });
-    request.on('timeout', () => request.destroy(connected ? Object.assign(new Error('upstream timeout'), { code: 'PORTICO_UPSTREAM_TIMEOUT' }) : Object.assign(new Error(`connect to ${endpoint.key} timed out`), { code: 'ETIMEDOUT' })));
-    request.on('information', (info) => {
-      // 103 Early Hints reach the client; 100 Continue is the proxy's business.
-      if (info.statusCode === 103 && !this.#stream.destroyed && !this.#stream.headersSent) {
-        const hints: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: 103 };
-        copyResponseFields(hints, info.rawHeaders, undefined);
-        try {
-          this.#stream.additionalHeaders(hints);
-        } catch {
-          // A hint we cannot relay is dropped.
-        }
+    const tls = policies?.upstreamTls;
+    const lease = this.#context.pool.acquire(endpoint, policies?.timeouts?.connectMs ?? CONNECT_TIMEOUT_MS, tls);
+    let cancelled = false;
+    this.#abortUpstream = () => (cancelled = true);
+    const go = ({ socket, reused }: UpstreamLease): void => {
+      if (cancelled || this.#done) {
+        this.#context.pool.release(endpoint, socket, tls);
+        return;
       }
-    });
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      if (this.#abortUpstream !== abort) return;
-      if (retry(error, reused)) return;
-      this.#upstreamFailed(error);
-    });
-    request.on('response', (response: IncomingMessage) => {
-      if (this.#done) return response.destroy();
-      this.#upstreamMs = performance.now() - upstreamStart;
-      const status = response.statusCode ?? 502;
-      edits?.chooser?.observe?.(endpoint.key, this.#upstreamMs, status < 500);
-      this.#upstreamStatus = status;
-      const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
-      copyResponseFields(headers, response.rawHeaders, responseDrop(response.headers['connection']));
-      this.#addProxyResponseFields(headers, edits);
-      const trailers = response.headers['trailer'] !== undefined;
-      const bodyless = this.#method === 'HEAD' || NO_BODY_STATUSES.has(status);
-      if (!this.#respond(headers, bodyless, trailers && !bodyless)) return response.destroy();
-      // Read to its end so the connection goes back to the pool.
-      if (bodyless) return void response.resume();
-      if (trailers && !bodyless) this.#stream.once('wantTrailers', () => this.#sendTrailers(response.rawTrailers, true));
-      this.#relay(response);
-    });
+      this.#upstream = endpoint.key;
+      const exchange = new H1Upstream(this, socket, endpoint, tls, policies, upstreamStart, reused, retry);
+      this.#abortUpstream = () => exchange.abort();
+      exchange.send(this.#http1Head(edits));
+    };
+    if (lease instanceof Promise) {
+      lease.then(go, (error: NodeJS.ErrnoException) => {
+        if (cancelled || this.#done) return;
+        if (!retry(error, false)) this.#upstreamFailed(error);
+      });
+    } else go(lease);
+  }
+
+  /** The HTTP/1.1 request head for this stream (Host from :authority, or the route's upstream-vhost). */
+  #http1Head(edits: UpstreamEdits | undefined): string {
+    let head = `${this.#method} ${edits?.target ?? this.#target} HTTP/1.1\r\nhost: ${edits?.host ?? this.#host}\r\n`;
+    for (const [name, value] of this.#upstreamFields(edits, true)) {
+      if (name !== 'content-length') head += `${name}: ${value}\r\n`;
+    }
+    const declared = this.#headers['content-length'];
+    if (this.#noBody) head += BODYLESS_WITH_LENGTH.has(this.#method) ? 'content-length: 0\r\n' : '';
+    else head += typeof declared === 'string' ? `content-length: ${declared}\r\n` : 'transfer-encoding: chunked\r\n';
+    return `${head}connection: keep-alive\r\n\r\n`;
+  }
+
+  /** The request body is sent chunked (no Content-Length from the client). */
+  get chunkedBody(): boolean {
+    return !this.#noBody && typeof this.#headers['content-length'] !== 'string';
+  }
+
+  /** For H1Upstream: the parts of the exchange it drives. */
+  get stream(): ServerHttp2Stream {
+    return this.#stream;
+  }
+  get edits(): UpstreamEdits | undefined {
+    return this.#edits;
+  }
+  upstreamAnswered(status: number, upstreamMs: number): void {
+    this.#upstreamStatus = status;
+    this.#upstreamMs = upstreamMs;
+    // load-balance: ewma's latency feed.
+    if (this.#upstream !== undefined) this.#edits?.chooser?.observe?.(this.#upstream, upstreamMs, status < 500);
+  }
+  respondUpstream(headers: OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): boolean {
+    this.#addProxyResponseFields(headers, this.#edits);
+    return this.#respond(headers, endStream, waitForTrailers);
+  }
+  responseBytes(n: number): void {
+    this.#bytes += n;
+  }
+  responseEnded(): void {
+    this.#finished(false);
+  }
+  failUpstream(error: NodeJS.ErrnoException): void {
+    this.#upstreamFailed(error);
+  }
+  sendBodyTo(writer: BodyWriter): void {
+    this.#sendBody(writer);
+  }
+  get finished(): boolean {
+    return this.#done;
+  }
+  get responseStarted(): boolean {
+    return this.#responseStarted;
+  }
+  /** The client sent no body (END_STREAM with its headers). */
+  get bodyless(): boolean {
+    return this.#noBody;
+  }
+  get pool(): UpstreamPool {
+    return this.#context.pool;
+  }
+  get upstreamTimeoutMs(): number {
+    return this.#context.timeouts.upstream;
   }
 
   #forwardGrpc(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
@@ -501,7 +517,7 @@ class H2Exchange {
   }
 
   /** The client's body to the upstream request, counted against the body limit, with back-pressure. */
-  #sendBody(upstream: ClientRequest | ClientHttp2Stream): void {
+  #sendBody(upstream: BodyWriter): void {
     const stream = this.#stream;
     // A retry after a reset: the body listeners of the failed attempt go (no body byte was read).
     if (this.#onBody !== undefined) stream.removeListener('data', this.#onBody);
@@ -582,7 +598,7 @@ class H2Exchange {
   }
 
   /** The upstream's body to the client, with back-pressure both ways. */
-  #relay(body: IncomingMessage | ClientHttp2Stream): void {
+  #relay(body: ClientHttp2Stream): void {
     const stream = this.#stream;
     body.on('data', (chunk: Buffer) => {
       this.#bytes += chunk.length;
@@ -599,6 +615,12 @@ class H2Exchange {
     body.once('error', () => {
       if (!this.#done && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
     });
+  }
+
+  sendTrailerList(trailers: ReadonlyArray<readonly [string, string]>): void {
+    const flat: string[] = [];
+    for (const [name, value] of trailers) flat.push(name, value);
+    this.#sendTrailers(flat, true);
   }
 
   #sendTrailers(trailers: readonly string[] | IncomingHttpHeaders, raw: boolean): void {
@@ -732,11 +754,227 @@ function responseDrop(connection: string | undefined): Set<string> | undefined {
   return names.length === 0 ? undefined : new Set(names);
 }
 
-function copyResponseFields(headers: OutgoingHttpHeaders, raw: readonly string[], drop: Set<string> | undefined): void {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
+/** An HTTP/1.1 response head's fields as HTTP/2 fields: names lower-cased, connection-specific ones (and those Connection names) dropped. */
+function copyResponseFields(headers: OutgoingHttpHeaders, response: ResponseHead): void {
+  const connection = response.indexOf('connection');
+  const drop = connection === -1 ? undefined : responseDrop(response.value(connection));
+  for (let i = 0; i < response.fieldCount; i++) {
+    const name = response.name(i).toLowerCase();
     if (DROPPED_RESPONSE_FIELDS.has(name) || drop?.has(name)) continue;
-    appendField(headers, name, raw[i + 1]!);
+    appendField(headers, name, response.value(i));
+  }
+}
+
+/**
+ * One HTTP/1.1 exchange on a pooled upstream connection for an HTTP/2 stream: the connection's
+ * events come here while it is held (holdUpstream), the response body is decoded from its framing
+ * into the stream, and the connection goes back to the pool when the exchange ended cleanly.
+ */
+class H1Upstream implements UpstreamHolder {
+  readonly #x: H2Exchange;
+  readonly #socket: Socket;
+  readonly #endpoint: Endpoint;
+  readonly #tls: UpstreamTls | undefined;
+  readonly #upstreamStart: number;
+  readonly #reused: boolean;
+  readonly #retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean;
+  readonly #parser = new ResponseHeadParser();
+  readonly #timeoutMs: number;
+  #response: ResponseHead | undefined;
+  #length: LengthTracker | undefined;
+  #chunked: ChunkedTracker | undefined;
+  #over = false;
+  #received = false;
+  #bodySent = false;
+  #keepAlive = true;
+  #paused = false;
+
+  constructor(x: H2Exchange, socket: Socket, endpoint: Endpoint, tls: UpstreamTls | undefined, policies: RoutePolicies | undefined, upstreamStart: number, reused: boolean, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean) {
+    this.#x = x;
+    this.#socket = socket;
+    this.#endpoint = endpoint;
+    this.#tls = tls;
+    this.#upstreamStart = upstreamStart;
+    this.#reused = reused;
+    this.#retry = retry;
+    this.#timeoutMs = upstreamTimeoutOf(policies?.timeouts) ?? x.upstreamTimeoutMs;
+  }
+
+  send(head: string): void {
+    const socket = this.#socket;
+    holdUpstream(socket, this);
+    if (socket.timeout !== this.#timeoutMs) socket.setTimeout(this.#timeoutMs);
+    this.#parser.expect(this.#x.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
+    socket.write(head, 'latin1');
+    const chunked = this.#x.chunkedBody;
+    const self = this;
+    this.#x.sendBodyTo({
+      write(chunk: Buffer): boolean {
+        if (self.#over || socket.destroyed) return true;
+        if (!chunked) return socket.write(chunk);
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        return socket.write('\r\n', 'latin1');
+      },
+      end(): void {
+        self.#bodySent = true;
+        if (chunked && !self.#over && !socket.destroyed) socket.write('0\r\n\r\n', 'latin1');
+      },
+      once(_event: 'drain', listener: () => void) {
+        return socket.once('drain', listener);
+      },
+    });
+  }
+
+  /** The client went (or Portico answered itself): the connection cannot be reused mid-exchange. */
+  abort(): void {
+    if (this.#over) return;
+    this.#over = true;
+    holdUpstream(this.#socket, undefined);
+    this.#socket.destroy();
+  }
+
+  upstreamData(chunk: Buffer): void {
+    this.#received = true;
+    const x = this.#x;
+    let at = 0;
+    while (at < chunk.length && !this.#over) {
+      if (this.#response === undefined) {
+        const parser = this.#parser;
+        const result = parser.feed(chunk, at);
+        if (result === NEED_MORE) return;
+        if (result === ERROR) return this.#failed(Object.assign(new Error('the upstream sent a malformed response'), { code: 'EPROTO' }));
+        const response = parser.head!;
+        if (response.interim) {
+          // 103 Early Hints reach the client; 100 Continue is the proxy's business.
+          if (response.status === 103) {
+            const hints: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: 103 };
+            copyResponseFields(hints, response);
+            try {
+              x.stream.additionalHeaders(hints);
+            } catch {
+              // A hint that cannot be relayed is dropped.
+            }
+          }
+          parser.reset();
+          parser.expect(x.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
+          at = result;
+          continue;
+        }
+        this.#response = response;
+        this.#keepAlive = response.keepAlive;
+        x.upstreamAnswered(response.status, performance.now() - this.#upstreamStart);
+        const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: response.status };
+        copyResponseFields(headers, response);
+        const bodyless = x.method === 'HEAD' || NO_BODY_STATUSES.has(response.status) || response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0);
+        const trailers = !bodyless && response.framing === 'chunked' && response.indexOf('trailer') !== -1;
+        at = result;
+        if (!x.respondUpstream(headers, bodyless, trailers)) return this.abort();
+        if (bodyless) {
+          // Bytes after a body-less response: the connection is not clean, never reuse it.
+          if (at < chunk.length) this.#keepAlive = false;
+          return this.#complete(false);
+        }
+        if (response.framing === 'length') this.#length = new LengthTracker(response.contentLength);
+        else if (response.framing === 'chunked') {
+          const tracker = (this.#chunked = new ChunkedTracker());
+          tracker.onData = (bytes, start, end) => this.#toClient(bytes.subarray(start, end));
+          if (trailers) {
+            tracker.keepTrailers = true;
+            x.stream.once('wantTrailers', () => x.sendTrailerList(tracker.trailers));
+          }
+        }
+        continue;
+      }
+      if (this.#length !== undefined) {
+        const end = this.#length.feed(chunk, at);
+        const until = end === NEED_MORE ? chunk.length : end;
+        const bytes = at === 0 && until === chunk.length ? chunk : chunk.subarray(at, until);
+        if (end === NEED_MORE) return this.#toClient(bytes);
+        if (end < chunk.length) this.#keepAlive = false;
+        // The last bytes go with END_STREAM (one write: a write then an end costs Node an extra
+        // buffered write that the stream's close then errors out).
+        this.#x.responseBytes(bytes.length);
+        return this.#complete(true, bytes);
+      }
+      if (this.#chunked !== undefined) {
+        const end = this.#chunked.feed(chunk, at);
+        if (end === ERROR) return this.#cut();
+        if (end === NEED_MORE) return;
+        if (end < chunk.length) this.#keepAlive = false;
+        return this.#complete(true);
+      }
+      // Close-delimited: everything until the upstream closes.
+      this.#toClient(at === 0 ? chunk : chunk.subarray(at));
+      return;
+    }
+  }
+
+  upstreamClose(): void {
+    if (this.#over) return;
+    if (this.#response === undefined) {
+      this.#over = true;
+      const error = Object.assign(new Error('the upstream closed the connection'), { code: 'ECONNRESET' });
+      // A kept-alive connection the upstream had closed: the request may go again (retry decides).
+      if (this.#reused && !this.#received && this.#retry(error, true)) return;
+      this.#x.failUpstream(error);
+      return;
+    }
+    if (this.#length === undefined && this.#chunked === undefined) {
+      this.#keepAlive = false;
+      return this.#complete(true);
+    }
+    this.#cut();
+  }
+
+  upstreamTimeout(): void {
+    if (this.#over) return;
+    if (this.#response === undefined) return this.#failed(Object.assign(new Error('upstream timeout'), { code: 'PORTICO_UPSTREAM_TIMEOUT' }));
+    this.#cut();
+  }
+
+  #toClient(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    const stream = this.#x.stream;
+    this.#x.responseBytes(bytes.length);
+    if (stream.write(bytes) || this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+    stream.once('drain', () => {
+      this.#paused = false;
+      if (!this.#socket.destroyed) this.#socket.resume();
+    });
+  }
+
+  #failed(error: NodeJS.ErrnoException): void {
+    this.abort();
+    this.#x.failUpstream(error);
+  }
+
+  /** Broken mid-response: the client's stream is reset, the connection dropped. */
+  #cut(): void {
+    this.abort();
+    if (!this.#x.stream.destroyed) this.#x.stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  #complete(endStream: boolean, last?: Buffer): void {
+    this.#over = true;
+    const socket = this.#socket;
+    if (this.#paused) {
+      this.#paused = false;
+      socket.resume();
+    }
+    // The connection goes back only when the request body was fully sent too.
+    if (this.#keepAlive && (this.#bodySent || this.#x.bodyless)) this.#x.pool.release(this.#endpoint, socket, this.#tls);
+    else {
+      holdUpstream(socket, undefined);
+      socket.destroy();
+    }
+    if (endStream && !this.#x.stream.destroyed) {
+      if (last !== undefined && last.length > 0) this.#x.stream.end(last);
+      else this.#x.stream.end();
+    }
+    this.#x.responseEnded();
   }
 }
 

@@ -22,6 +22,7 @@ export const RESOURCES = {
   secrets: { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true },
   nodes: { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false },
   pods: { group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true },
+  configMaps: { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true },
   events: { group: '', version: 'v1', resource: 'events', kind: 'Event', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true },
 } as const satisfies Record<string, ApiResource>;
@@ -55,6 +56,7 @@ export const REQUIRED_API_ACCESS: readonly ApiAccess[] = [
   { group: '', resource: 'secrets', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (type kubernetes.io/tls only)' },
   { group: '', resource: 'nodes', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (NodePort --publish-service addresses)' },
   { group: '', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster', usedBy: 'EventRecorder' },
+  { group: '', resource: 'configmaps', verbs: ['list', 'watch'], scope: 'cluster', usedBy: 'KubernetesSource (--configmap: the ConfigMaps of its namespace)' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'], scope: 'controller-namespace', usedBy: 'LeaderElector' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], scope: 'controller-namespace', resourceName: 'election-id', usedBy: 'LeaderElector' },
 ];

@@ -43,6 +43,7 @@ const API_VERSIONS: Record<string, string> = {
   Service: 'v1',
   Secret: 'v1',
   Node: 'v1',
+  ConfigMap: 'v1',
 };
 
 const MAX_CACHE = 4096;

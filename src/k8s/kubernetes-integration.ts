@@ -25,6 +25,8 @@ export interface KubernetesIntegrationOptions {
   watchNamespace?: string | undefined;
   /** --publish-service `namespace/name` */
   publishService?: string | undefined;
+  /** --configmap `namespace/name`: the ConfigMaps of that namespace are watched. */
+  configMap?: string | undefined;
   /** --publish-status-address, split on commas; wins over --publish-service. */
   publishStatusAddresses?: readonly string[] | undefined;
   /** --election-id; default portico-leader. */
@@ -72,6 +74,7 @@ export class KubernetesIntegration {
       logger: options.logger,
       namespace: options.watchNamespace,
       publishService: options.publishStatusAddresses?.length ? undefined : options.publishService,
+      ...(options.configMap !== undefined && { configMap: options.configMap }),
       ...(options.backoff && { backoff: options.backoff }),
       ...(options.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: options.watchTimeoutSeconds }),
       onRestart: (kind, reason) => options.onInformerRestart?.(kind, reason),

@@ -22,6 +22,11 @@ export interface KubernetesSourceOptions {
    * when it lies outside --watch-namespace, that one Service, so status addresses can be computed.
    */
   publishService?: string | undefined;
+  /**
+   * --configmap `namespace/name`: also watch the ConfigMaps of that namespace (the ConfigMap itself
+   * and the add-headers / proxy-set-headers ones it names).
+   */
+  configMap?: string | undefined;
   backoff?: BackoffOptions;
   watchTimeoutSeconds?: number;
   /**
@@ -101,6 +106,7 @@ export class KubernetesSource {
     this.#add('Service', RESOURCES.services, { namespace: ns });
     this.#add('EndpointSlice', RESOURCES.endpointSlices, { namespace: ns });
     this.#add('Secret', RESOURCES.secrets, { namespace: ns, fieldSelector: `type=${TLS_SECRET_TYPE}` });
+    if (options.configMap) this.#add('ConfigMap', RESOURCES.configMaps, { namespace: splitKey(options.configMap)[0] });
     if (options.publishService) {
       const [publishNs, publishName] = splitKey(options.publishService);
       this.#add('Node', RESOURCES.nodes, {});
@@ -272,7 +278,7 @@ export class KubernetesSource {
   }
 }
 
-const OBJECT_KIND_LIST: readonly ObjectKind[] = ['IngressClass', 'Ingress', 'Service', 'EndpointSlice', 'Secret', 'Node', 'Pod'];
+const OBJECT_KIND_LIST: readonly ObjectKind[] = ['IngressClass', 'Ingress', 'Service', 'EndpointSlice', 'Secret', 'Node', 'Pod', 'ConfigMap'];
 
 const RESOURCE_BY_KIND: Record<ObjectKind, ApiResource> = {
   IngressClass: RESOURCES.ingressClasses,
@@ -282,6 +288,7 @@ const RESOURCE_BY_KIND: Record<ObjectKind, ApiResource> = {
   Secret: RESOURCES.secrets,
   Node: RESOURCES.nodes,
   Pod: RESOURCES.pods,
+  ConfigMap: RESOURCES.configMaps,
 };
 
 /** The store key of a raw object, from its metadata alone (usable even when its shape is bad). */

@@ -151,7 +151,15 @@ export interface Pod {
   status?: { podIP?: string; podIPs?: Array<{ ip: string }>; phase?: string };
 }
 
-export type KubeObject = IngressClass | Ingress | Service | EndpointSlice | Secret | Node | Pod;
+/** Read by the controller with --configmap: ingress-nginx's global settings, and the header lists they name. */
+export interface ConfigMap {
+  apiVersion: string;
+  kind: 'ConfigMap';
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+}
+
+export type KubeObject = IngressClass | Ingress | Service | EndpointSlice | Secret | Node | Pod | ConfigMap;
 export type ObjectKind = KubeObject['kind'];
 
 export const OBJECT_KINDS: readonly ObjectKind[] = [
@@ -162,6 +170,7 @@ export const OBJECT_KINDS: readonly ObjectKind[] = [
   'Secret',
   'Node',
   'Pod',
+  'ConfigMap',
 ];
 
 /** Kinds without a namespace; their store key is the bare name. */
@@ -182,4 +191,6 @@ export interface ObjectSnapshot {
   readonly secrets: ReadonlyMap<string, Secret>;
   readonly nodes: ReadonlyMap<string, Node>;
   readonly pods: ReadonlyMap<string, Pod>;
+  /** Only with --configmap (absent in snapshots built by other commands). */
+  readonly configMaps?: ReadonlyMap<string, ConfigMap>;
 }

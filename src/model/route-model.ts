@@ -80,6 +80,17 @@ export interface RoutePolicies {
   readonly customHttpErrors?: readonly number[];
   /** mirror-target: a copy of each request goes there, its response dropped. */
   readonly mirror?: MirrorPolicy;
+  /** ConfigMap add-headers: set on the response to the client (replacing the backend's same-named fields). */
+  readonly responseHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** ConfigMap proxy-set-headers: set on the upstream request (replacing the client's same-named fields). */
+  readonly upstreamHeaders?: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Strict-Transport-Security settings (the --hsts* flags, the ConfigMap's hsts* keys). */
+export interface HstsSettings {
+  readonly maxAge: number;
+  readonly includeSubDomains: boolean;
+  readonly preload?: boolean;
 }
 
 export interface MirrorPolicy {
@@ -184,6 +195,8 @@ export interface RateLimitPolicy {
   readonly burstMultiplier: number;
   /** CIDRs (normalised, sorted) never limited. */
   readonly exempt?: readonly string[];
+  /** The status a limited request gets (ConfigMap limit-req-status-code); absent: 503. */
+  readonly status?: number;
 }
 
 export interface RedirectPolicy {
@@ -250,6 +263,13 @@ export interface RouteModel {
   readonly hostlessRegex?: true;
   /** `namespace/name` of every Secret an auth annotation reads, sorted: a change to one rebuilds the routes. */
   readonly authSecrets?: readonly string[];
+  /** `namespace/name` of every ConfigMap the compile read or looked for (--configmap and the header lists it names), sorted. */
+  readonly configMaps?: readonly string[];
+  /**
+   * The Strict-Transport-Security value from the ConfigMap's hsts* keys; false: none. Absent: the
+   * data plane's own (the --hsts* flags). The data planes read it from the route table they swap.
+   */
+  readonly hsts?: string | false;
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];
@@ -293,6 +313,8 @@ export interface RouteMatch {
 /** What the proxy routes with; RouteTable implements it. */
 export interface RouteLookup<M extends RouteMatch = RouteMatch> {
   lookup(host: string | undefined, path: string): M | undefined;
+  /** RouteModel.hsts: undefined: the data plane's own setting applies. */
+  readonly hsts?: string | false;
 }
 
 /** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */

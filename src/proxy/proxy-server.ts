@@ -201,7 +201,11 @@ export class ProxyServer {
     if (ctx.closing) res.shouldKeepAlive = false;
     const fwd = new ForwardHandler(ctx, req, res);
     // HSTS on every HTTPS response, Portico's error pages included; a backend's own value wins.
-    if (listener.proto === 'https') fwd.hsts = this.#hsts;
+    if (listener.proto === 'https') {
+      // The route table's (the ConfigMap's hsts* keys) when it has one, else --hsts*.
+      const fromTable = this.#routes?.hsts;
+      fwd.hsts = fromTable === undefined ? this.#hsts : fromTable === false ? undefined : fromTable;
+    }
     const url = fwd.target;
     let path: string;
     let authority: string | undefined;

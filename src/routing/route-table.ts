@@ -46,13 +46,17 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   readonly #wildcards: ReadonlyMap<string, PathLookup<M>>;
   readonly #hostless: PathLookup<M> | undefined;
   readonly #defaultMatch: M | undefined;
+  /** The model's hsts (the ConfigMap's); undefined: the data plane's own. */
+  readonly hsts: string | false | undefined;
 
   private constructor(parts: {
     hosts: Map<string, PathLookup<M>>;
     wildcards: Map<string, PathLookup<M>>;
     hostless: PathLookup<M> | undefined;
     defaultMatch: M | undefined;
+    hsts: string | false | undefined;
   }) {
+    this.hsts = parts.hsts;
     this.#hosts = parts.hosts;
     this.#wildcards = parts.wildcards;
     this.#hostless = parts.hostless;
@@ -76,6 +80,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
       wildcards,
       hostless: model.hostless.length > 0 ? buildPaths(model.hostless, model.hostlessRegex === true, extend) : undefined,
       defaultMatch: def === undefined ? undefined : extend({ backend: def.backend, ingress: def.ingress }),
+      hsts: model.hsts,
     });
   }
 

@@ -218,6 +218,10 @@ const KINDS: Record<ObjectKind, { apiVersions: readonly string[]; schema: Schema
       },
     },
   },
+  ConfigMap: {
+    apiVersions: ['v1'],
+    schema: { type: 'object', required: ['metadata'], properties: { metadata, data: stringMap } },
+  },
 };
 
 export const SUPPORTED_KINDS = Object.keys(KINDS) as ObjectKind[];

@@ -1,5 +1,6 @@
 import {
   objectKey,
+  type ConfigMap,
   type EndpointSlice,
   type Ingress,
   type IngressClass,
@@ -33,6 +34,7 @@ export class ObjectStore {
   readonly #secrets = new Map<string, Secret>();
   readonly #nodes = new Map<string, Node>();
   readonly #pods = new Map<string, Pod>();
+  readonly #configMaps = new Map<string, ConfigMap>();
   /** Comparable form of each stored object, so no-op updates are dropped cheaply. */
   readonly #fingerprints = new Map<string, string>();
   readonly #listeners = new Set<StoreListener>();
@@ -45,6 +47,7 @@ export class ObjectStore {
     secrets: this.#secrets,
     nodes: this.#nodes,
     pods: this.#pods,
+    configMaps: this.#configMaps,
   };
 
   /** Live read-only view. Compilation is synchronous, so no copy is needed. */
@@ -105,6 +108,8 @@ export class ObjectStore {
         return this.#nodes;
       case 'Pod':
         return this.#pods;
+      case 'ConfigMap':
+        return this.#configMaps;
     }
   }
 }

@@ -168,6 +168,15 @@ function route(value: unknown, path: string): Route {
 }
 
 const stringList = (value: unknown, path: string): readonly string[] => array(value, path).map((s, i) => string(s, `${path}[${i}]`));
+/** `[[name, value], …]` (ConfigMap add-headers / proxy-set-headers). */
+const headerList = (value: unknown, path: string): ReadonlyArray<readonly [string, string]> =>
+  array(value, path).map((entry, i) => {
+    const pair = array(entry, `${path}[${i}]`);
+    if (pair.length !== 2) fail(`${path}[${i}]`, 'not a [name, value] pair');
+    return [string(pair[0], `${path}[${i}][0]`), string(pair[1], `${path}[${i}][1]`)] as const;
+  });
+/** RouteModel.hsts: a header value, or false (none). */
+const hstsValue = (value: unknown, path: string): string | false => (value === false ? false : string(value, path));
 
 /**
  * A route's policies, field by field. A field this parser does not know fails the snapshot: a
@@ -309,8 +318,11 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
         ...(r['rpm'] !== undefined && { rpm: positive(r['rpm'], `${p}.rpm`) }),
         burstMultiplier: positive(r['burstMultiplier'], `${p}.burstMultiplier`),
         ...(r['exempt'] !== undefined && { exempt: stringList(r['exempt'], `${p}.exempt`) }),
+        ...(r['status'] !== undefined && { status: count(r['status'], `${p}.status`) }),
       };
     },
+    responseHeaders: headerList,
+    upstreamHeaders: headerList,
   };
   const policies: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(o)) {
@@ -339,7 +351,16 @@ function routeModel(value: unknown, path: string): RouteModel {
     return { host: string(to['host'], `${path}.tls[${i}].host`), ingress: string(to['ingress'], `${path}.tls[${i}].ingress`), ...(secret !== undefined && { secret }) };
   });
   const ownedIngresses = array(o['ownedIngresses'], `${path}.ownedIngresses`).map((s, i) => string(s, `${path}.ownedIngresses[${i}]`));
-  const model: RouteModel = { virtualHosts, hostless, ...(regexFlag(o['hostlessRegex'], `${path}.hostlessRegex`) && { hostlessRegex: true as const }), backends, tls, ownedIngresses, diagnostics: [] };
+  const model: RouteModel = {
+    virtualHosts,
+    hostless,
+    ...(regexFlag(o['hostlessRegex'], `${path}.hostlessRegex`) && { hostlessRegex: true as const }),
+    ...(o['hsts'] !== undefined && { hsts: hstsValue(o['hsts'], `${path}.hsts`) }),
+    backends,
+    tls,
+    ownedIngresses,
+    diagnostics: [],
+  };
   if (o['defaultBackend'] === undefined) return model;
   const d = object(o['defaultBackend'], `${path}.defaultBackend`);
   return { ...model, defaultBackend: { backend: backendRef(d['backend'], `${path}.defaultBackend.backend`), ingress: string(d['ingress'], `${path}.defaultBackend.ingress`) } };

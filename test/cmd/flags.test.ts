@@ -44,6 +44,15 @@ describe('parseFlags', () => {
     }
   });
 
+  it('controller: --configmap takes namespace/name', async () => {
+    for (const value of ['just-a-name', 'a/b/c', 'Upper/case']) {
+      await expect(runControllerCommand(['--manifests', '/nonexistent', `--configmap=${value}`])).rejects.toMatchObject({
+        code: 'PORTICO_ERR_CLI_FLAG',
+        message: expect.stringContaining('--configmap must be namespace/name'),
+      });
+    }
+  });
+
   it('controller: --max-connections-per-client takes a whole number and names the flag when wrong', async () => {
     for (const value of ['-1', 'many', '1.5']) {
       await expect(runControllerCommand(['--manifests', '/nonexistent', `--max-connections-per-client=${value}`])).rejects.toMatchObject({

@@ -21,8 +21,42 @@ describe('migrate-check report', () => {
     });
     expect(report.ingresses.find((i) => i.ingress === 'shop/legacy')!.annotations.find((a) => a.verdict === 'invalid')!.note).toContain('from 300 to 308');
     expect(report.ingresses.map((i) => i.className)).toEqual(['nginx', 'nginx', 'nginx']);
-    expect(report.configMaps).toEqual([{ name: 'ingress-nginx/ingress-nginx-controller', keys: [expect.objectContaining({ annotation: 'proxy-body-size', verdict: 'ignored' })] }]);
+    expect(report.configMaps).toEqual([{ name: 'ingress-nginx/ingress-nginx-controller', keys: [expect.objectContaining({ annotation: 'proxy-body-size', verdict: 'different' })] }]);
     expect(report.changesBehaviour).toBe(true);
+  });
+
+  it('gives every key of the ingress-nginx ConfigMap a verdict, as portico controller --configmap reads it', () => {
+    const data = {
+      'ssl-redirect': 'false',
+      hsts: 'true',
+      'hsts-max-age': 'a year',
+      'proxy-read-timeout': '120',
+      'use-forwarded-headers': 'true',
+      'compute-full-forwarded-for': 'false',
+      'allow-snippet-annotations': 'true',
+      'custom-http-errors': '404,503',
+      'worker-processes': '4',
+    };
+    const report = buildMigrationReport({ ingresses: [], configMaps: [{ name: 'ingress-nginx/ingress-nginx-controller', data }] });
+    const verdicts = Object.fromEntries(report.configMaps[0]!.keys.map((k) => [k.annotation, k.verdict]));
+    expect(verdicts).toEqual({
+      'allow-snippet-annotations': 'different',
+      'compute-full-forwarded-for': 'supported',
+      'custom-http-errors': 'ignored',
+      hsts: 'supported',
+      'hsts-max-age': 'invalid',
+      'proxy-read-timeout': 'different',
+      'ssl-redirect': 'supported',
+      'use-forwarded-headers': 'ignored',
+      'worker-processes': 'ignored',
+    });
+    expect(report.configMaps[0]!.keys.find((k) => k.annotation === 'hsts-max-age')!.note).toContain('"a year"');
+    expect(report.changesBehaviour).toBe(true);
+    const clean = buildMigrationReport({ ingresses: [], configMaps: [{ name: 'ingress-nginx/ingress-nginx-controller', data: { 'ssl-redirect': 'false', 'hsts-preload': 'true' } }] });
+    expect(clean.changesBehaviour).toBe(false);
+    // --configmap names it whatever its name; then only that one is reported.
+    const named = buildMigrationReport({ ingresses: [], configMaps: [{ name: 'edge/settings', data: { 'worker-processes': '4' } }, { name: 'ingress-nginx/ingress-nginx-controller', data: {} }] }, { configMap: 'edge/settings' });
+    expect(named.configMaps).toEqual([{ name: 'edge/settings', keys: [expect.objectContaining({ annotation: 'worker-processes', verdict: 'ignored' })] }]);
   });
 
   it('nothing to change: changesBehaviour false; --snippet-annotations=ignore turns refused into ignored', () => {

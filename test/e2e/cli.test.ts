@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ingress, prefix, rule } from '../helpers/objects.js';
+import { configMap, ingress, prefix, rule } from '../helpers/objects.js';
 import { closePods, PORTICO_CLASS, renderManifests, serviceFor, startEchoPods, type EchoPod } from '../helpers/e2e.js';
-import { httpRequest } from '../helpers/http.js';
+import { eventually, httpRequest } from '../helpers/http.js';
+import { httpsRequest } from '../helpers/tls-client.js';
 import { alive, childPids } from '../helpers/processes.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
@@ -82,6 +83,8 @@ describe('portico CLI', () => {
     expect(apps.stdout).toContain('  different  mirror-target: http://mirror.shop.svc$request_uri — engine data plane only');
     expect(apps.stdout).toContain('  different  proxy-buffer-size: 8k — no effect: Portico streams');
     expect(apps.stdout).toContain('ConfigMap ingress-nginx/ingress-nginx-controller');
+    expect(apps.stdout).toContain('  different  proxy-body-size: 16m — a chunked body');
+    expect(apps.stdout).toContain('  ignored    use-forwarded-headers: true — use-forwarded-headers: "true" is not implemented');
     expect(apps.stdout).toContain('--ingress-class nginx');
     expect(apps.stdout).toMatch(/\(exit 1\)\.\n$/);
     const clean = run('-f', join(fixtures, 'clean.yaml'));
@@ -173,6 +176,33 @@ describe('portico CLI', () => {
     expect(access).toMatchObject({ method: 'GET', host: 'shop.example.com', path: '/hello?x=1', status: 200, ingress: 'shop/web' });
     for (const field of ['time', 'client', 'bytes', 'durationMs', 'upstream', 'upstreamMs', 'service']) {
       expect(access, `access log field ${field}`).toHaveProperty(field);
+    }
+  });
+
+  it('--configmap reaches the workers (--workers 2): body size, HSTS and proxy-set-headers from the ConfigMap', { timeout: 60_000 }, async () => {
+    pods = await startEchoPods('web', 1);
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(
+      join(dir, 'web.yaml'),
+      renderManifests([
+        PORTICO_CLASS,
+        ...serviceFor('shop/web', pods),
+        ingress('shop/web', { className: 'portico', rules: [rule('shop.example.com', [prefix('/', 'web', 80)])] }),
+        configMap('ingress-nginx/ingress-nginx-controller', { 'proxy-body-size': '1k', 'hsts-max-age': '600', 'hsts-include-subdomains': 'false', 'proxy-set-headers': 'team' }),
+        configMap('ingress-nginx/team', { 'X-Team': 'shop' }),
+      ]),
+    );
+    const ports = LOCAL_PORTS.slice(0, -2);
+    const cli = startCli(process.execPath, ['controller', '--manifests', dir, ...ports, '--workers', '2', '--shutdown-grace-period', '0', '--configmap', 'ingress-nginx/ingress-nginx-controller']);
+    child = cli.proc;
+    const started = await cli.waitFor((line) => typeof line.http === 'number' && typeof line.https === 'number');
+    const post = (body: string) => httpRequest({ port: started.http as number, host: 'shop.example.com', method: 'POST', body });
+    await eventually(async () => (await post('small')).status === 200, 20_000, 'served');
+    for (let i = 0; i < 4; i++) {
+      // Each request may reach either worker: every one has the ConfigMap's settings.
+      expect((await post('x'.repeat(3000))).status).toBe(413);
+      expect((await post('small')).json?.headers['x-team']).toBe('shop');
+      expect((await httpsRequest({ port: started.https as number, servername: 'shop.example.com' })).headers['strict-transport-security']).toBe('max-age=600');
     }
   });
 

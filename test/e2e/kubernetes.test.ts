@@ -10,7 +10,7 @@ import { createDefaultCertificate } from '../../src/tls/certificate-factory.js';
 import { captureLogger, type CapturedLogger } from '../helpers/capture-logger.js';
 import { closePods, serviceFor, startEchoPods, type EchoPod } from '../helpers/e2e.js';
 import { eventually, httpRequest } from '../helpers/http.js';
-import { ingress, ingressClass, prefix, rule } from '../helpers/objects.js';
+import { configMap, ingress, ingressClass, prefix, rule } from '../helpers/objects.js';
 import { FakeApiServer } from '../k8s/fake-api-server.js';
 
 const ELECTION = { leaseDurationMs: 800, renewDeadlineMs: 500, retryPeriodMs: 100 };
@@ -34,7 +34,7 @@ describe('controller on the Kubernetes API', () => {
     return api;
   }
 
-  async function startInstance(api: FakeApiServer, identity = 'a'): Promise<{ running: RunningController; log: CapturedLogger; get: (host: string, path?: string) => ReturnType<typeof httpRequest> }> {
+  async function startInstance(api: FakeApiServer, identity = 'a', configMap?: string): Promise<{ running: RunningController; log: CapturedLogger; get: (host: string, path?: string) => ReturnType<typeof httpRequest> }> {
     const log = captureLogger('info');
     const running = await startController({
       kubernetes: {
@@ -49,7 +49,7 @@ describe('controller on the Kubernetes API', () => {
       httpsPort: 0,
       adminPort: 0,
       bindAddress: '127.0.0.1',
-      compile: DEFAULT_COMPILE_OPTIONS,
+      compile: { ...DEFAULT_COMPILE_OPTIONS, ...(configMap !== undefined && { configMap }) },
       logger: log.logger,
       fallbackCertificate,
     });
@@ -106,6 +106,24 @@ describe('controller on the Kubernetes API', () => {
     api.apply(serviceFor('shop/web', [pods[1]!])[1]!);
     await eventually(async () => (await get('web.example.com')).json?.pod === 'web-1', 2000, 'traffic shifted');
     expect(running.controller.stats.routeBuilds).toBe(routeBuilds);
+  });
+
+  it('--configmap: the ConfigMap is watched through the API; a change applies, deletion returns to the defaults, a bad key is an Event', async () => {
+    pods = await startEchoPods('web', 1);
+    const CM = 'ingress-nginx/ingress-nginx-controller';
+    const api = await startApi([...serviceFor('shop/web', pods), web('shop/web', 'web.example.com'), configMap(CM, { 'proxy-body-size': '1k', 'proxy-set-headers': 'team' }), configMap('ingress-nginx/team', { 'X-Team': 'shop' })]);
+    const { running } = await startInstance(api, 'a', CM);
+    await eventually(() => ready(running), 3000, 'ready');
+    const post = (body: string) => httpRequest({ port: running.http.port, host: 'web.example.com', method: 'POST', body });
+    const big = 'x'.repeat(3000);
+    expect((await post(big)).status).toBe(413);
+    expect((await post('small')).json?.headers['x-team']).toBe('shop');
+    await servedAfter(() => api.apply(configMap(CM, { 'proxy-body-size': '4k', 'proxy-connect-timeout': 'soon' })), async () => (await post(big)).status === 200, 'ConfigMap change applied');
+    expect((await post('small')).json?.headers['x-team']).toBeUndefined();
+    const events = () => api.list('Event', 'ingress-nginx') as Array<{ reason?: string; involvedObject?: { kind?: string; name?: string }; message?: string }>;
+    await eventually(async () => events().some((e) => e.involvedObject?.kind === 'ConfigMap' && e.involvedObject.name === 'ingress-nginx-controller' && e.message?.includes('proxy-connect-timeout')), 3000, 'Event on the ConfigMap');
+    await servedAfter(() => api.apply(configMap(CM, { 'proxy-body-size': '1k' })), async () => (await post(big)).status === 413, 'back to 1k');
+    await servedAfter(() => api.delete('ConfigMap', CM), async () => (await post(big)).status === 200, 'deleted: the default 1m');
   });
 
   it('API server down at start: retries, reports not ready, never exits; serves once the API is up', async () => {

@@ -9,6 +9,7 @@
 //     endpointSlice('default/web-abc', { service: 'web', ports: [{ port: 8080 }], endpoints: ['10.0.0.1'] }),
 //   ])
 import type {
+  ConfigMap,
   EndpointConditions,
   EndpointPort,
   EndpointSlice,
@@ -203,6 +204,10 @@ export function node(name: string, options: MetaOptions & { podCIDRs?: string[];
   };
 }
 
+export function configMap(key: string, data: Record<string, string>, options: MetaOptions = {}): ConfigMap {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: objectMeta(key, options), data };
+}
+
 export function pod(key: string, ips: string[], options: MetaOptions = {}): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: objectMeta(key, options), status: { phase: 'Running', ...(ips[0] !== undefined && { podIP: ips[0] }), podIPs: ips.map((ip) => ({ ip })) } };
 }
@@ -219,6 +224,7 @@ export function snapshot(objects: readonly KubeObject[]): ObjectSnapshot {
   const secrets = new Map<string, Secret>();
   const nodes = new Map<string, Node>();
   const pods = new Map<string, Pod>();
+  const configMaps = new Map<string, ConfigMap>();
   for (const obj of objects) {
     const key = objectKey(obj);
     switch (obj.kind) {
@@ -243,9 +249,12 @@ export function snapshot(objects: readonly KubeObject[]): ObjectSnapshot {
       case 'Pod':
         pods.set(key, obj);
         break;
+      case 'ConfigMap':
+        configMaps.set(key, obj);
+        break;
     }
   }
-  return { ingressClasses, ingresses, services, endpointSlices, secrets, nodes, pods };
+  return { ingressClasses, ingresses, services, endpointSlices, secrets, nodes, pods, configMaps };
 }
 
 /** Fisher–Yates with a seeded PRNG (mulberry32), so shuffled-input tests are reproducible. */

@@ -5,7 +5,7 @@ import type { ObjectKind } from '../../src/model/k8s-objects.js';
 import { ObjectStore } from '../../src/store/object-store.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { eventually } from '../helpers/http.js';
-import { endpointSlice, ingress, ingressClass, node, prefix, rule, secret, service } from '../helpers/objects.js';
+import { configMap, endpointSlice, ingress, ingressClass, node, prefix, rule, secret, service } from '../helpers/objects.js';
 import { FakeApiServer } from './fake-api-server.js';
 
 const FAST = { initialMs: 10, maxMs: 100 };
@@ -103,6 +103,29 @@ describe('KubernetesSource', () => {
     await wait(() => source.lookup('Ingress', 'default/web')?.kind === 'Ingress' && JSON.stringify(source.lookup('Ingress', 'default/web')).includes('192.0.2.1'), 'status seen');
     expect(changes).toContain('Ingress default/web');
     expect(storeChanges).toBe(0);
+  });
+
+  it('with --configmap, watches the ConfigMaps of its namespace only (a declared call), changes and deletion included', async () => {
+    const { api, store, source } = await setup({ configMap: 'ingress-nginx/ingress-nginx-controller' });
+    api.create(configMap('ingress-nginx/ingress-nginx-controller', { 'proxy-body-size': '8m' }));
+    api.create(configMap('ingress-nginx/custom-headers', { 'X-A': '1' }));
+    api.create(configMap('default/other', { x: '1' }));
+    await source.synced;
+    await wait(() => store.keys('ConfigMap').length === 2, 'ConfigMaps listed');
+    expect(store.keys('ConfigMap').sort()).toEqual(['ingress-nginx/custom-headers', 'ingress-nginx/ingress-nginx-controller']);
+    api.apply(configMap('ingress-nginx/ingress-nginx-controller', { 'proxy-body-size': '1k' }));
+    await wait(() => (store.get('ConfigMap', 'ingress-nginx/ingress-nginx-controller') as ReturnType<typeof configMap>).data?.['proxy-body-size'] === '1k', 'update');
+    api.delete('ConfigMap', 'ingress-nginx/ingress-nginx-controller');
+    await wait(() => store.get('ConfigMap', 'ingress-nginx/ingress-nginx-controller') === undefined, 'delete');
+    const calls = api.requests.filter((r) => r.resource === 'configmaps');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((r) => r.namespace === 'ingress-nginx' && isDeclaredApiCall(r))).toBe(true);
+  });
+
+  it('watches no ConfigMap without --configmap', async () => {
+    const { api, source } = await setup();
+    await source.synced;
+    expect(api.requests.some((r) => r.resource === 'configmaps')).toBe(false);
   });
 
   it('watches only --watch-namespace for namespaced kinds, IngressClasses cluster-wide', async () => {

@@ -10,7 +10,7 @@ import { rateLimitStep, RateLimitStore, RateLimitZone } from '../../src/proxy/po
 import { rewriteStep } from '../../src/proxy/policies/rewrite.js';
 import { sourceRangeStep } from '../../src/proxy/policies/source-range.js';
 import { sslRedirectStep } from '../../src/proxy/policies/ssl-redirect.js';
-import { forwardedPrefixStep, upstreamVhostStep } from '../../src/proxy/policies/upstream-headers.js';
+import { forwardedPrefixStep, responseHeadersStep, upstreamHeadersStep, upstreamVhostStep } from '../../src/proxy/policies/upstream-headers.js';
 
 const request = (over: Partial<StepRequest> = {}): StepRequest => ({ method: 'GET', host: 'a.example', target: '/x?y=1', proto: 'http', clientAddress: '192.0.2.10', header: () => undefined, fields: () => [], ...over });
 
@@ -127,6 +127,23 @@ describe('route steps', () => {
     now += 100;
     expect(from('192.0.2.1')).toBe('error');
     expect(Array.from({ length: 50 }, () => from('10.1.2.3')).every((v) => v === 'ok')).toBe(true);
+  });
+
+  it('rate limit: the ConfigMap\'s limit-req-status-code is the refusal\'s status', () => {
+    const step = rateLimitStep({ rps: 1, burstMultiplier: 1, status: 429 }, 'shop/c', new RateLimitStore({ now: () => 0 }));
+    const results = Array.from({ length: 3 }, () => step.run(request(), newUpstreamEdits()));
+    expect(results[2]).toEqual({ kind: 'error', status: 429, code: 'PORTICO_ERR_PROXY_RATE_LIMITED' });
+  });
+
+  it('ConfigMap proxy-set-headers replace the client\'s same-named fields upstream; add-headers set response fields', () => {
+    const edits = newUpstreamEdits();
+    expect(upstreamHeadersStep([['X-Team', 'shop']]).run(request(), edits)).toBeUndefined();
+    expect(responseHeadersStep([['X-Frame-Options', 'DENY']]).run(request(), edits)).toBeUndefined();
+    expect(edits.headers).toEqual([['X-Team', 'shop']]);
+    expect(edits.dropHeaders).toEqual(['x-team']);
+    expect(edits.responseHeaders).toEqual([['X-Frame-Options', 'DENY']]);
+    const pipeline = buildRoutePipeline({ pathType: 'Prefix', path: '/', backend: { key: 'a/b/80', namespace: 'a', service: 'b', port: 80 }, ingress: 'a/i', policies: { upstreamHeaders: [['X-A', '1']], responseHeaders: [['X-B', '2']] } });
+    expect(pipeline?.steps).toEqual(['proxy-set-headers', 'add-headers']);
   });
 
   it('rate limit zones hold at most maxClients addresses, dropping the longest idle first', () => {

@@ -82,13 +82,13 @@ describe('ManifestSource', () => {
   it('skips an invalid object with a log line naming file, object and field; the rest loads', async () => {
     await writeFile(
       join(dir, 'mixed.yaml'),
-      `${service('good')}---\napiVersion: v1\nkind: Service\nmetadata: { name: bad, namespace: shop }\nspec: { ports: [{ name: http }] }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm }\n`,
+      `${service('good')}---\napiVersion: v1\nkind: Service\nmetadata: { name: bad, namespace: shop }\nspec: { ports: [{ name: http }] }\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\n`,
     );
     const { store, log } = await start();
     expect(store.keys('Service')).toEqual(['shop/good']);
     const invalid = log.lines.find((l) => l.code === 'PORTICO_ERR_MANIFEST_INVALID');
     expect(invalid).toMatchObject({ file: 'mixed.yaml', where: 'mixed.yaml#2 (Service shop/bad)', reason: 'Service.spec.ports[0].port is required' });
-    expect(log.lines.find((l) => l.code === 'PORTICO_ERR_MANIFEST_KIND')).toMatchObject({ file: 'mixed.yaml', where: 'mixed.yaml#3 (ConfigMap cm)' });
+    expect(log.lines.find((l) => l.code === 'PORTICO_ERR_MANIFEST_KIND')).toMatchObject({ file: 'mixed.yaml', where: 'mixed.yaml#3 (Deployment web)' });
   });
 
   it('reports an object defined twice and keeps the first file (by name)', async () => {

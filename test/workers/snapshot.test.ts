@@ -26,7 +26,7 @@ const everyPolicy: Required<RoutePolicies> = {
   upstreamTls: { serverName: 'pod.internal' },
   affinity: { cookie: 'route', mode: 'persistent', path: '/app', domain: 'shop.example', sameSite: 'Lax', secure: true, maxAge: 3600, expires: 7200 },
   timeouts: { connectMs: 2000, readMs: 120_000, sendMs: 30_000 },
-  rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'] },
+  rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'], status: 429 },
   canary: { backend: { key: 'shop/web-canary/80', namespace: 'shop', service: 'web-canary', port: 80 }, ingress: 'shop/canary', header: 'x-canary', headerPattern: '^yes', cookie: 'c', weight: 10, weightTotal: 100 },
   cors: { origins: ['https://*.shop.example', 'https://shop.example'], methods: 'GET, POST', headers: 'Content-Type', expose: 'X-Total', credentials: false, maxAge: 600 },
   upstreamHashBy: '$host$request_uri',
@@ -35,6 +35,8 @@ const everyPolicy: Required<RoutePolicies> = {
   defaultBackend: { key: 'shop/errors/*#service-upstream', namespace: 'shop', service: 'errors', port: '*', serviceUpstream: true },
   customHttpErrors: [404, 503],
   mirror: { url: 'http://mirror.shop.svc$request_uri', body: false, host: 'mirror.internal' },
+  responseHeaders: [['X-Frame-Options', 'DENY']],
+  upstreamHeaders: [['X-Team', 'shop'], ['X-Zone', 'a']],
 };
 
 const model: RouteModel = {
@@ -51,6 +53,7 @@ const model: RouteModel = {
   ],
   hostless: [{ pathType: 'Prefix', path: '/health', backend: web, ingress: 'shop/web' }],
   hostlessRegex: true,
+  hsts: 'max-age=600; preload',
   defaultBackend: { backend: web, ingress: 'shop/web' },
   backends: [api, web],
   tls: [{ host: 'shop.example.com', secret: 'shop/tls', ingress: 'shop/web' }, { host: '*.example.com', ingress: 'shop/api' }],

@@ -111,7 +111,7 @@ http {
     body = `${upstream('echo')}
   server {
     listen 127.0.0.1:${httpPort}${reuseport};
-    listen 127.0.0.1:${httpsPort} ssl${reuseport};
+    listen 127.0.0.1:${httpsPort} ssl http2${reuseport};
     server_name ${TLS_HOST};
     ssl_certificate ${certs}/${TLS_HOST}.crt;
     ssl_certificate_key ${certs}/${TLS_HOST}.key;
@@ -203,7 +203,7 @@ defaults
   if (profile === 'base') {
     return `${head}frontend fe
   bind 127.0.0.1:${httpPort}
-  bind 127.0.0.1:${httpsPort} ssl crt ${pem} alpn http/1.1
+  bind 127.0.0.1:${httpsPort} ssl crt ${pem} alpn h2,http/1.1
 ${forwarded}  http-response set-header Strict-Transport-Security "${HSTS}" if { ssl_fc }
   default_backend be_echo
 

@@ -70,6 +70,18 @@ export function buildScenarios({ connections }) {
       load: { kind: 'autocannon', path: '/bytes/128', connections },
     },
     {
+      id: 'https-h2',
+      title: 'HTTP/2 over TLS, 128-byte body',
+      short: 'HTTP/2',
+      description: `h2load (nghttp2), ${connections} TLS connections (ALPN h2) × 10 concurrent streams, GET /bytes/128: each proxy speaks HTTP/2 to the client and HTTP/1.1 keep-alive to the nginx backend. h2load reports no latency percentiles (only mean and max). Portico's node data plane serves no HTTP/2 and is left out.`,
+      profile: 'base',
+      backend: 'nginx',
+      tls: true,
+      direct: false,
+      h2load: { path: '/bytes/128', connections, streams: 10 },
+      load: { kind: 'autocannon', path: '/bytes/128', connections },
+    },
+    {
       id: 'http-new-connection',
       title: 'HTTP, a new connection per request',
       short: 'HTTP new conn',

@@ -34,6 +34,7 @@ import { parseServiceUpstream, SERVICE_UPSTREAM } from './service-upstream.js';
 import { MIRROR_KEYS, MIRROR_TARGET, parseMirror } from './mirror.js';
 import { LOAD_BALANCE, parseLoadBalance, parseUpstreamHashBy, UPSTREAM_HASH_BY } from './load-balance.js';
 import type { AnnotationProblem } from './values.js';
+import type { ResolvedControllerConfig } from '../configmap.js';
 
 export { NGINX_PREFIX } from './keys.js';
 export { FORCE_SSL_REDIRECT, SSL_REDIRECT } from './ssl-redirect.js';
@@ -161,23 +162,30 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
 
-export function parseIngressAnnotations(ingress: Ingress): { annotations: IngressAnnotations; problems: AnnotationProblem[] } {
+/**
+ * `defaults`: the controller ConfigMap's settings (--configmap); an annotation beats them, and
+ * they beat Portico's defaults.
+ */
+export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedControllerConfig = {}): { annotations: IngressAnnotations; problems: AnnotationProblem[] } {
   const raw = ingress.metadata.annotations ?? {};
   const problems: AnnotationProblem[] = [];
-  const sslRedirect = parseSslRedirect(raw, problems);
+  const sslRedirect = parseSslRedirect(raw, problems, defaults);
   const sourceRange = parseSourceRange(raw, problems);
   const upstreamVhost = parseUpstreamVhost(raw, problems);
   const forwardedPrefix = parseForwardedPrefix(raw, problems);
   const redirect = parseRedirect(raw, problems);
   const appRoot = parseAppRoot(raw, problems);
   const rewrite = parseRewrite(raw, problems);
-  const rateLimit = parseRateLimit(raw, problems);
   const cors = parseCors(raw, problems);
   const hostAliases = parseHostAliases(raw, problems);
   const canary = parseCanary(raw, problems);
-  const maxBodySize = parseBodySize(raw, problems);
-  const timeouts = parseProxyTimeouts(raw, problems);
-  const accessLog = parseAccessLog(raw, problems);
+  const maxBodySize = parseBodySize(raw, problems) ?? defaults.maxBodySize;
+  const ownTimeouts = parseProxyTimeouts(raw, problems);
+  const timeouts = defaults.timeouts === undefined ? ownTimeouts : Object.freeze({ ...defaults.timeouts, ...ownTimeouts });
+  // enable-access-log: "true" on the Ingress beats the ConfigMap's disable-access-log.
+  const accessLog = parseAccessLog(raw, problems) ?? (defaults.accessLog === false && raw[ENABLE_ACCESS_LOG] === undefined ? false : undefined);
+  const ownRateLimit = parseRateLimit(raw, problems);
+  const rateLimit = ownRateLimit && defaults.rateLimitStatus !== undefined ? Object.freeze({ ...ownRateLimit, status: defaults.rateLimitStatus }) : ownRateLimit;
   const affinity = parseAffinity(raw, problems);
   const backendProtocol = parseBackendProtocol(raw, problems);
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
@@ -210,6 +218,8 @@ export function parseIngressAnnotations(ingress: Ingress): { annotations: Ingres
     ...(connectionLimit && { connectionLimit }),
     ...fallback,
     ...(mirror && { mirror }),
+    ...(defaults.responseHeaders && { responseHeaders: defaults.responseHeaders }),
+    ...(defaults.upstreamHeaders && { upstreamHeaders: defaults.upstreamHeaders }),
   };
   const nginxKeys = Object.keys(raw).filter((key) => key.startsWith(PREFIX)).sort();
   return {

@@ -11,6 +11,10 @@ export interface SslRedirectAnnotations {
   readonly forceSslRedirect: boolean;
 }
 
-export function parseSslRedirect(raw: Annotations, problems: AnnotationProblem[]): SslRedirectAnnotations {
-  return { sslRedirect: readBool(raw, SSL_REDIRECT, true, problems), forceSslRedirect: readBool(raw, FORCE_SSL_REDIRECT, false, problems) };
+/** `defaults`: the ConfigMap's ssl-redirect / force-ssl-redirect (ingress-nginx's true / false otherwise). */
+export function parseSslRedirect(raw: Annotations, problems: AnnotationProblem[], defaults: Partial<SslRedirectAnnotations> = {}): SslRedirectAnnotations {
+  return {
+    sslRedirect: readBool(raw, SSL_REDIRECT, defaults.sslRedirect ?? true, problems),
+    forceSslRedirect: readBool(raw, FORCE_SSL_REDIRECT, defaults.forceSslRedirect ?? false, problems),
+  };
 }

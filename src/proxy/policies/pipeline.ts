@@ -24,7 +24,7 @@ import { EwmaStore } from '../../balancer/ewma.js';
 import { mirrorStep } from './mirror.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
-import { forwardedPrefixStep, upstreamVhostStep } from './upstream-headers.js';
+import { forwardedPrefixStep, responseHeadersStep, upstreamHeadersStep, upstreamVhostStep } from './upstream-headers.js';
 
 export { RateLimitStore } from './rate-limit.js';
 export { pickSticky } from './affinity.js';
@@ -94,6 +94,8 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));
+  if (policies?.upstreamHeaders !== undefined) request.push(upstreamHeadersStep(policies.upstreamHeaders));
+  if (policies?.responseHeaders !== undefined) request.push(responseHeadersStep(policies.responseHeaders));
   if (policies?.mirror) request.push(mirrorStep(policies.mirror));
   const response: ResponseStep[] = [];
   if (request.length === 0 && response.length === 0) return undefined;

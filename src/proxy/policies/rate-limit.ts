@@ -89,12 +89,14 @@ export function rateLimitStep(policy: RateLimitPolicy, zoneKey: string, store: R
     const ip = parseIp(address);
     return ip !== undefined && exempt.some((prefix) => prefixContains(prefix, ip));
   };
+  // ConfigMap limit-req-status-code: another status for the same refusal.
+  const limited: StepAnswer = policy.status === undefined || policy.status === 503 ? LIMITED : Object.freeze({ kind: 'error', status: policy.status, code: 'PORTICO_ERR_PROXY_RATE_LIMITED' });
   return {
     name: 'rate-limit',
     run: (request) => {
       if (isExempt(request.clientAddress)) return undefined;
       const now = store.now();
-      for (const zone of zones) if (!zone.admit(request.clientAddress, now)) return LIMITED;
+      for (const zone of zones) if (!zone.admit(request.clientAddress, now)) return limited;
       return undefined;
     },
   };

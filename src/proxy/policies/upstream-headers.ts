@@ -22,3 +22,27 @@ export function forwardedPrefixStep(prefix: string): RequestStep {
     },
   };
 }
+
+/** ConfigMap proxy-set-headers: these fields go upstream, replacing the client's same-named ones. */
+export function upstreamHeadersStep(headers: ReadonlyArray<readonly [string, string]>): RequestStep {
+  const names = headers.map(([name]) => name.toLowerCase());
+  return {
+    name: 'proxy-set-headers',
+    run: (_request, edits) => {
+      edits.dropHeaders.push(...names);
+      edits.headers.push(...headers);
+      return undefined;
+    },
+  };
+}
+
+/** ConfigMap add-headers: these fields are set on the response to the client (the backend's same-named ones replaced). */
+export function responseHeadersStep(headers: ReadonlyArray<readonly [string, string]>): RequestStep {
+  return {
+    name: 'add-headers',
+    run: (_request, edits) => {
+      edits.responseHeaders.push(...headers);
+      return undefined;
+    },
+  };
+}

@@ -17,7 +17,7 @@ export interface UpstreamPoolOptions {
   readonly connectTimeoutMs?: number;
   /** An idle connection is closed after this long, ms. Default 4 s (below common backend keep-alive timeouts). */
   readonly idleMs?: number;
-  /** Idle connections kept per endpoint. Default 128. */
+  /** Idle connections kept per endpoint. Default 320 (ingress-nginx's upstream-keepalive-connections): HTTP/2 clients multiplex hundreds of requests onto few connections. */
   readonly maxIdle?: number;
 }
 
@@ -71,7 +71,7 @@ export class UpstreamPool {
   #open = 0;
 
   constructor(options: UpstreamPoolOptions = {}) {
-    this.#options = { connectTimeoutMs: 5_000, idleMs: 4_000, maxIdle: 128, ...options };
+    this.#options = { connectTimeoutMs: 5_000, idleMs: 4_000, maxIdle: 320, ...options };
   }
 
   /** Open upstream connections (idle and busy). */

@@ -1,0 +1,79 @@
+// --configmap in manifest mode: the ingress-nginx ConfigMap's defaults reach the proxy, and a change
+// (or its deletion) applies without a restart.
+import { afterEach, describe, expect, it } from 'vitest';
+import { configMap, ingress, prefix, rule } from '../helpers/objects.js';
+import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
+import { eventually } from '../helpers/http.js';
+import { httpsRequest } from '../helpers/tls-client.js';
+
+const CM = 'ingress-nginx/ingress-nginx-controller';
+const DEFAULT_HSTS = 'max-age=31536000; includeSubDomains';
+
+describe.each(DATA_PLANES)('--configmap (data plane: %s)', (dataPlane) => {
+  let harness: Harness | undefined;
+  let pods: EchoPod[] = [];
+  afterEach(async () => {
+    await harness?.close();
+    await closePods(pods);
+    harness = undefined;
+    pods = [];
+  });
+
+  const web = ingress('shop/web', { className: 'portico', rules: [rule('web.example.com', [prefix('/', 'web', 80)])] });
+  const big = 'x'.repeat(3000);
+
+  it('applies the ConfigMap, its changes and its deletion without a restart', async () => {
+    pods = await startEchoPods('web', 1);
+    harness = await startHarness(
+      {
+        'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), web],
+        'configmap.yaml': [
+          configMap(CM, { 'proxy-body-size': '1k', 'hsts-max-age': '600', 'proxy-set-headers': 'ingress-nginx/upstream', 'add-headers': 'ingress-nginx/response', 'worker-processes': '4' }),
+          configMap('ingress-nginx/upstream', { 'X-Team': 'shop' }),
+          configMap('ingress-nginx/response', { 'X-Frame-Options': 'DENY' }),
+        ],
+      },
+      { compile: { configMap: CM }, dataPlane },
+    );
+    const h = harness;
+    const post = (body: string) => h.get('web.example.com', '/upload', { method: 'POST', body, headers: { 'content-type': 'text/plain', 'x-team': 'client' } });
+    const hsts = async () => (await httpsRequest({ port: h.tlsPort, servername: 'web.example.com' })).headers['strict-transport-security'];
+
+    expect((await post(big)).status).toBe(413);
+    const small = await post('small');
+    expect(small.status).toBe(200);
+    expect(small.json?.headers['x-team']).toBe('shop'); // proxy-set-headers replaces the client's field
+    expect(small.headers['x-frame-options']).toBe('DENY');
+    expect(await hsts()).toBe('max-age=600; includeSubDomains');
+    expect(h.log.lines.find((l) => l.code === 'PORTICO_ERR_CONFIGMAP_UNSUPPORTED')?.msg).toContain('worker-processes');
+
+    const port = h.running.http.port;
+    await h.write('configmap.yaml', [
+      configMap(CM, { 'proxy-body-size': '4k', hsts: 'false', 'proxy-set-headers': 'ingress-nginx/upstream' }),
+      configMap('ingress-nginx/upstream', { 'X-Team': 'ops' }),
+    ]);
+    await eventually(async () => (await post(big)).status === 200, 10_000, 'the new proxy-body-size applied');
+    const changed = await post('small');
+    expect(changed.json?.headers['x-team']).toBe('ops');
+    expect(changed.headers['x-frame-options']).toBeUndefined();
+    expect(await hsts()).toBeUndefined();
+
+    // Deleted: back to the defaults (1m, the flags' HSTS, no added fields), and a warning.
+    await h.remove('configmap.yaml');
+    await eventually(async () => (await hsts()) === DEFAULT_HSTS, 10_000, 'the defaults back');
+    const back = await post(big);
+    expect(back.status).toBe(200);
+    expect(back.json?.headers['x-team']).toBe('client');
+    expect(h.log.lines.some((l) => l.code === 'PORTICO_ERR_CONFIGMAP_MISSING')).toBe(true);
+    expect(h.running.http.port).toBe(port);
+  });
+
+  it('an annotation beats the ConfigMap', async () => {
+    pods = await startEchoPods('web', 1);
+    const annotated = ingress('shop/big', { className: 'portico', annotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': '8k' }, rules: [rule('big.example.com', [prefix('/', 'web', 80)])] });
+    harness = await startHarness({ 'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), web, annotated, configMap(CM, { 'proxy-body-size': '1k' })] }, { compile: { configMap: CM }, dataPlane });
+    const h = harness;
+    expect((await h.get('web.example.com', '/', { method: 'POST', body: big })).status).toBe(413);
+    expect((await h.get('big.example.com', '/', { method: 'POST', body: big })).status).toBe(200);
+  });
+});
