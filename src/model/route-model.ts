@@ -107,6 +107,8 @@ export interface ConnectionLimitPolicy {
   readonly max: number;
   /** CIDRs (normalised, sorted) never limited (limit-allowlist / limit-whitelist). */
   readonly exempt?: readonly string[];
+  /** The status a refused request gets (ConfigMap limit-conn-status-code); absent: 503. */
+  readonly status?: number;
 }
 
 

@@ -308,7 +308,9 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
       const c = object(v, p);
       const max = count(c['max'], `${p}.max`);
       if (max < 1) fail(`${p}.max`, 'not above 0');
-      return { max, ...(c['exempt'] !== undefined && { exempt: stringList(c['exempt'], `${p}.exempt`) }) };
+      const status = c['status'] === undefined ? undefined : count(c['status'], `${p}.status`);
+      if (status !== undefined && (status < 400 || status > 599)) fail(`${p}.status`, 'not a status from 400 to 599');
+      return { max, ...(c['exempt'] !== undefined && { exempt: stringList(c['exempt'], `${p}.exempt`) }), ...(status !== undefined && { status }) };
     },
     rateLimit: (v, p) => {
       const r = object(v, p);

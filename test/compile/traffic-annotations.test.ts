@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIngressAnnotations } from '../../src/compile/annotations/index.js';
 import { buildMigrationReport } from '../../src/compile/migrate-check.js';
 import { compileBackends, compileRoutes, DEFAULT_COMPILE_OPTIONS } from '../../src/compile/index.js';
+import { parseControllerConfigMap } from '../../src/compile/configmap.js';
 import { endpointSlice, ingress, ingressClass, prefix, rule, service, snapshot } from '../helpers/objects.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
@@ -133,6 +134,18 @@ describe('traffic annotations', () => {
     const body = parse({ [`${A}mirror-target`]: 'http://m/', [`${A}mirror-request-body`]: 'maybe', [`${A}mirror-host`]: 'bad host' });
     expect(body.annotations.policies?.mirror).toEqual({ url: 'http://m/', body: true });
     expect(body.problems.map((p) => p.key)).toEqual([`${A}mirror-request-body`, `${A}mirror-host`]);
+  });
+
+  it('ConfigMap: load-balance is the default of the annotation, limit-conn-status-code the refusal’s status; bad values are problems', () => {
+    const { config, problems, unsupported } = parseControllerConfigMap({ 'load-balance': 'ewma', 'limit-conn-status-code': '429' });
+    expect([config, problems, unsupported]).toEqual([{ loadBalance: 'ewma', connectionLimitStatus: 429 }, [], []]);
+    expect(parseControllerConfigMap({ 'load-balance': 'round_robin' }).config).toEqual({});
+    const bad = parseControllerConfigMap({ 'load-balance': 'least_conn', 'limit-conn-status-code': '200' });
+    expect([bad.config, bad.problems.map((p) => p.key)]).toEqual([{}, ['limit-conn-status-code', 'load-balance']]);
+    const on = (annotations: Record<string, string>) => parseIngressAnnotations(ingress('shop/a', { annotations }), config).annotations.policies;
+    expect(on({})).toEqual({ loadBalance: 'ewma' });
+    expect(on({ [`${A}load-balance`]: 'round_robin' })).toBeUndefined();
+    expect(on({ [`${A}limit-connections`]: '3' })).toEqual({ loadBalance: 'ewma', connectionLimit: { max: 3, status: 429 } });
   });
 
   it('migrate-check says how each differs from ingress-nginx', () => {

@@ -102,6 +102,12 @@ describe('limit-connections step', () => {
     expect(run().answer).toBeUndefined();
   });
 
+  it('answers with the ConfigMap’s limit-conn-status-code when one is set', () => {
+    const step = connectionLimitStep({ max: 1, status: 429 }, 'shop/a', new ConnectionLimitStore());
+    step.run(request(), newUpstreamEdits());
+    expect(step.run(request(), newUpstreamEdits())).toMatchObject({ kind: 'error', status: 429, code: 'PORTICO_ERR_PROXY_CONNECTION_LIMITED' });
+  });
+
   it('a zone is dropped when its last request is over; allowlisted clients are never counted', () => {
     const store = new ConnectionLimitStore();
     const step = connectionLimitStep({ max: 1, exempt: ['10.0.0.0/8'] }, 'shop/a', store);

@@ -31,7 +31,7 @@ const everyPolicy: Required<RoutePolicies> = {
   cors: { origins: ['https://*.shop.example', 'https://shop.example'], methods: 'GET, POST', headers: 'Content-Type', expose: 'X-Total', credentials: false, maxAge: 600 },
   upstreamHashBy: '$host$request_uri',
   loadBalance: 'ewma',
-  connectionLimit: { max: 4, exempt: ['10.0.0.0/8'] },
+  connectionLimit: { max: 4, exempt: ['10.0.0.0/8'], status: 429 },
   defaultBackend: { key: 'shop/errors/*#service-upstream', namespace: 'shop', service: 'errors', port: '*', serviceUpstream: true },
   customHttpErrors: [404, 503],
   mirror: { url: 'http://mirror.shop.svc$request_uri', body: false, host: 'mirror.internal' },

@@ -192,8 +192,10 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
   const externalAuth = parseExternalAuth(raw, problems);
   const nextUpstream = parseNextUpstream(raw, problems);
   const upstreamHashBy = parseUpstreamHashBy(raw, problems);
-  const loadBalance = parseLoadBalance(raw, problems);
-  const connectionLimit = parseConnectionLimit(raw, problems);
+  // An Ingress saying round_robin keeps it over the ConfigMap's ewma.
+  const loadBalance = parseLoadBalance(raw, problems) ?? (raw[LOAD_BALANCE] === undefined ? defaults.loadBalance : undefined);
+  const ownConnectionLimit = parseConnectionLimit(raw, problems);
+  const connectionLimit = ownConnectionLimit && defaults.connectionLimitStatus !== undefined ? Object.freeze({ ...ownConnectionLimit, status: defaults.connectionLimitStatus }) : ownConnectionLimit;
   const fallback = parseDefaultBackend(raw, ingress.metadata.namespace ?? 'default', problems);
   const mirror = parseMirror(raw, problems);
   const policies: RoutePolicies = {

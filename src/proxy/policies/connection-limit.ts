@@ -52,12 +52,14 @@ export function connectionLimitStep(policy: ConnectionLimitPolicy, zone: string,
     const ip = parseIp(address);
     return ip !== undefined && exempt.some((prefix) => prefixContains(prefix, ip));
   };
+  // ConfigMap limit-conn-status-code: another status for the same refusal.
+  const over: StepAnswer = policy.status === undefined || policy.status === 503 ? OVER : Object.freeze({ kind: 'error', status: policy.status, code: 'PORTICO_ERR_PROXY_CONNECTION_LIMITED' });
   return {
     name: 'limit-connections',
     run: (request, edits) => {
       if (isExempt(request.clientAddress)) return undefined;
       const release = store.admit(zone, request.clientAddress, policy.max);
-      if (release === undefined) return OVER;
+      if (release === undefined) return over;
       edits.release = release;
       return undefined;
     },
