@@ -27,12 +27,19 @@ export function compileBackends(
     }
     const port = lookupServicePort(service, backend.port);
     if (port === undefined) {
-      const what = typeof backend.port === 'number' ? `port ${backend.port}` : `port named ${JSON.stringify(backend.port)}`;
+      const what = typeof backend.port === 'number' ? `port ${backend.port}` : backend.port === '*' ? 'port' : `port named ${JSON.stringify(backend.port)}`;
       result.set(backend.key, {
         backend,
         endpoints: [],
         problem: { code: 'PORTICO_ERR_BACKEND_PORT_UNKNOWN', message: `Service ${serviceKey} has no TCP ${what}` },
       });
+      continue;
+    }
+    // service-upstream: the ClusterIP and Service port (a headless Service keeps its pod endpoints).
+    const clusterIP = backend.serviceUpstream === true ? service.spec?.clusterIP : undefined;
+    if (clusterIP !== undefined && clusterIP !== '' && clusterIP !== 'None') {
+      const key = clusterIP.includes(':') ? `[${clusterIP}]:${port.port}` : `${clusterIP}:${port.port}`;
+      result.set(backend.key, { backend, endpoints: [{ key, address: clusterIP, port: port.port, ready: true, serving: true, terminating: false }] });
       continue;
     }
     // Indexed lazily once per call: O(slices + backends), not O(slices × backends).

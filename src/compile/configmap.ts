@@ -24,6 +24,10 @@ export interface ControllerConfig {
   readonly snippetAnnotations?: 'refuse' | 'ignore';
   /** limit-req-status-code: the status a rate-limited request gets (default 503). */
   readonly rateLimitStatus?: number;
+  /** limit-conn-status-code: the status a request over limit-connections gets (default 503). */
+  readonly connectionLimitStatus?: number;
+  /** load-balance: the default for routes without the annotation (ewma; round_robin leaves it unset). */
+  readonly loadBalance?: 'ewma';
   /** disable-access-log: "true": no access-log line for any route (an Ingress's enable-access-log: "true" wins). */
   readonly accessLog?: boolean;
   /** add-headers: `namespace/name` of a ConfigMap of response header fields. */
@@ -61,6 +65,8 @@ export const CONFIGMAP_DEFAULTS: Readonly<Record<string, string>> = Object.freez
   'hsts-preload': 'false',
   'allow-snippet-annotations': 'false',
   'limit-req-status-code': '503',
+  'limit-conn-status-code': '503',
+  'load-balance': 'round_robin',
   'disable-access-log': 'false',
   'use-forwarded-headers': 'false',
   'forwarded-for-header': 'X-Forwarded-For',
@@ -164,12 +170,22 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
   const snippets = bool(data, 'allow-snippet-annotations', problems);
   if (snippets === true) different.push({ key: 'allow-snippet-annotations', severity: 'warning', message: 'allow-snippet-annotations: "true": Portico never executes snippets; Ingresses with *-snippet annotations are served without them' });
 
-  let rateLimitStatus: number | undefined;
-  if (data['limit-req-status-code'] !== undefined) {
-    const text = data['limit-req-status-code'].trim();
+  const refusalStatus = (key: string): number | undefined => {
+    if (data[key] === undefined) return undefined;
+    const text = data[key].trim();
     const status = Number(text);
-    if (/^\d{3}$/.test(text) && status >= 400 && status <= 599) rateLimitStatus = status;
-    else problems.push({ key: 'limit-req-status-code', severity: 'warning', message: `limit-req-status-code: ${JSON.stringify(data['limit-req-status-code'])} is not an HTTP status from 400 to 599; the default (503) applies` });
+    if (/^\d{3}$/.test(text) && status >= 400 && status <= 599) return status;
+    problems.push({ key, severity: 'warning', message: `${key}: ${JSON.stringify(data[key])} is not an HTTP status from 400 to 599; the default (503) applies` });
+    return undefined;
+  };
+  const rateLimitStatus = refusalStatus('limit-req-status-code');
+  const connectionLimitStatus = refusalStatus('limit-conn-status-code');
+
+  let loadBalance: 'ewma' | undefined;
+  if (data['load-balance'] !== undefined) {
+    const value = data['load-balance'].trim().toLowerCase();
+    if (value === 'ewma') loadBalance = 'ewma';
+    else if (value !== 'round_robin') problems.push({ key: 'load-balance', severity: 'warning', message: `load-balance: only "round_robin" and "ewma" are supported, got ${JSON.stringify(data['load-balance'])}; round_robin applies` });
   }
 
   const disableAccessLog = bool(data, 'disable-access-log', problems);
@@ -200,6 +216,8 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
     ...(hsts && { hsts }),
     ...(snippets !== undefined && { snippetAnnotations: snippets ? ('ignore' as const) : ('refuse' as const) }),
     ...(rateLimitStatus !== undefined && { rateLimitStatus }),
+    ...(connectionLimitStatus !== undefined && { connectionLimitStatus }),
+    ...(loadBalance !== undefined && { loadBalance }),
     ...(disableAccessLog !== undefined && { accessLog: !disableAccessLog }),
     ...(addHeaders !== undefined && { addHeaders }),
     ...(proxySetHeaders !== undefined && { proxySetHeaders }),

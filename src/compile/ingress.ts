@@ -7,6 +7,7 @@ import type { ErrorCode } from '../lib/errors.js';
 import { parseIngressAnnotations, type IngressAnnotations } from './annotations/index.js';
 import type { ResolvedControllerConfig } from './configmap.js';
 import { parseIngressBackend } from './ingress-backend.js';
+import { serviceUpstreamRef } from './annotations/service-upstream.js';
 import { parseIngressHost } from './ingress-host.js';
 import { parseIngressPath } from './ingress-path.js';
 
@@ -108,7 +109,7 @@ export function compileIngress(ingress: Ingress, options: CompileIngressOptions 
       routes.push({
         host,
         key: path.key,
-        route: { pathType: path.pathType, path: path.path, backend: backend.backend, ingress: key },
+        route: { pathType: path.pathType, path: path.path, backend: annotations.serviceUpstream ? serviceUpstreamRef(backend.backend) : backend.backend, ingress: key },
         field,
       });
     });

@@ -121,7 +121,11 @@ export class RouteModelBuilder {
       const regex = [...claims.values()].some((c) => this.#annotations.get(c.route.ingress)?.regex === true);
       const kept = regex ? [...claims.values()].filter((c) => this.#isUsableRegex(c, host)) : [...claims.values()];
       const routes = kept.map((c) => this.#withPolicies(host, c.route, canaryOf.get(c))).sort(regex ? compareRegexRoutes : compareRoutes);
-      for (const route of routes) backends.set(route.backend.key, route.backend);
+      for (const route of routes) {
+        backends.set(route.backend.key, route.backend);
+        const fallback = route.policies?.defaultBackend;
+        if (fallback !== undefined) backends.set(fallback.key, fallback);
+      }
       if (host === HOSTLESS) {
         hostless = routes;
         hostlessRegex = regex;

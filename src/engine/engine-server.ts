@@ -20,13 +20,15 @@ import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { STATUS_CODES } from 'node:http';
 import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
-import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type EndpointChooser, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
+import { fetchErrorPage } from './error-page.js';
+import { startMirror, type MirrorCopy } from './mirror.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -313,6 +315,16 @@ class ClientConnection {
   /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forward). */
   #forwardedBefore: string | undefined;
   #forwardedAfter: string | undefined;
+  /** limit-connections: the current request's count, released once when it is over. */
+  #release: (() => void) | undefined;
+
+  /** The current request is over (its log line written, or the connection gone). */
+  releaseRequest(): void {
+    const release = this.#release;
+    if (release === undefined) return;
+    this.#release = undefined;
+    release();
+  }
 
   get clientAddress(): string {
     return this.#clientAddress;
@@ -322,6 +334,7 @@ class ClientConnection {
   #logOwn(head: RequestHead, status: number, bytes: number, match: RouteMatch | undefined): void {
     const engine = this.#engine;
     const seconds = (performance.now() - this.#requestStart) / 1000;
+    if (this.#release !== undefined) this.releaseRequest();
     engine.observer?.observeRequest(match, status, seconds);
     if (engine.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
     engine.accessLog(entryFor(head, this.#clientAddress, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
@@ -350,7 +363,10 @@ class ClientConnection {
     data: (chunk: Buffer) => this.#onData(chunk),
     timeout: () => this.#onTimeout(),
     error: () => this.#abort(),
-    close: () => this.#abort(),
+    close: () => {
+      this.#abort();
+      this.releaseRequest();
+    },
     end: () => this.#onEnd(),
   };
   /** No byte received yet (the HTTP/2 preface is looked for in the first chunk). */
@@ -542,6 +558,7 @@ class ClientConnection {
     if (pipeline === undefined) return this.#forward(head, chunk, bodyAt, match, undefined);
     const edits = newUpstreamEdits();
     const result = pipeline.request(new EngineStepRequest(head, this.#clientAddress, this.#listener.proto), edits);
+    if (edits.release !== undefined) this.#release = edits.release;
     if (result === undefined) return this.#forward(head, chunk, bodyAt, match, edits);
     if (!(result instanceof Promise)) return this.#answer(head, result, bodyAt, match);
     // An asynchronous step (external auth): what arrives meanwhile is queued; the request goes on
@@ -553,7 +570,9 @@ class ClientConnection {
   }
 
   #afterSteps(head: RequestHead, match: PipelineMatch, edits: UpstreamEdits, answer: StepAnswer | undefined): void {
-    if (this.#state === 'closed') return;
+    // A limit-connections count taken after the asynchronous step (the step order allows it).
+    if (edits.release !== undefined && this.#release === undefined) this.#release = edits.release;
+    if (this.#state === 'closed') return this.releaseRequest();
     const bytes = this.#takePending() ?? Buffer.alloc(0);
     this.#state = 'head';
     const next = answer === undefined ? this.#forward(head, bytes, 0, match, edits) : this.#answer(head, answer, 0, match);
@@ -576,12 +595,17 @@ class ClientConnection {
     if (edits?.backend !== undefined) match = { ...match, backend: edits.backend };
     // gRPC needs HTTP/2 on both sides (trailers): an HTTP/1.1 client is told so.
     if (match.route?.policies?.grpc === true) return this.#reply(head, 502, 'PORTICO_ERR_PROXY_GRPC_CLIENT_PROTOCOL', bodyAt, match);
-    const backend = engine.backends.get(match.backend.key);
+    let backend = engine.backends.get(match.backend.key);
+    // default-backend: serves the route while its Service has no endpoints.
+    const fallback = match.route?.policies?.defaultBackend;
+    if (fallback !== undefined && !(backend !== undefined && backend.current.endpoints.length > 0)) {
+      const other = engine.backends.get(fallback.key);
+      if (other !== undefined && other.current.endpoints.length > 0) [match, backend] = [{ ...match, backend: fallback }, other];
+    }
     if (backend === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const problem = backend.current.problem;
     if (problem !== undefined) return this.#reply(head, 503, problem.code, bodyAt, match);
-    const sticky = edits?.sticky;
-    const endpoint = sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), edits!);
+    const endpoint = pickEndpoint(backend, edits);
     if (endpoint === undefined) return this.#reply(head, 503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', bodyAt, match);
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
@@ -622,6 +646,9 @@ class ClientConnection {
       requestId,
       start: this.#requestStart,
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
+      ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
+      // mirror-target: the copy starts with the real request; its body follows as the real one passes.
+      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, head, { clientAddress: this.#clientAddress, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -662,6 +689,7 @@ class ClientConnection {
     const log = (): void => {
       if (logged) return;
       logged = true;
+      this.releaseRequest();
       const seconds = (performance.now() - this.#requestStart) / 1000;
       const engine = this.#engine;
       engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined);
@@ -817,6 +845,10 @@ interface ExchangeOptions {
   readonly responseFields?: ReadonlyArray<readonly [string, string]>;
   /** The route's policies (body size, timeouts, upstream TLS, retries); undefined on a route without any. */
   readonly policies: RoutePolicies | undefined;
+  /** load-balance: ewma: told how each attempt went (the latency feed). */
+  readonly chooser?: EndpointChooser;
+  /** mirror-target: the copy, given the body bytes as they pass. */
+  readonly mirror?: MirrorCopy;
 }
 
 /** One request forwarded to one upstream connection and its response relayed back. */
@@ -864,6 +896,7 @@ class Exchange implements UpstreamHolder {
   /** The request's one access-log line and metrics sample; status 499 (aborted) when the client left first. */
   #log(status: number, own: boolean, aborted: boolean): void {
     const { engine, head, match } = this.#o;
+    this.#o.client.releaseRequest();
     const seconds = (performance.now() - this.#o.start) / 1000;
     engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
     if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
@@ -905,6 +938,7 @@ class Exchange implements UpstreamHolder {
         return -1;
       }
       const part = chunk.subarray(at, until);
+      this.#o.mirror?.write(part);
       const upstream = this.#upstream;
       if (upstream) {
         // Back-pressure towards the client: a fast upload to a slow upstream waits.
@@ -971,6 +1005,7 @@ class Exchange implements UpstreamHolder {
   #connectFailed(error: Error): void {
     if (this.#finished) return;
     this.#attempts++;
+    this.#o.chooser?.observe?.(this.#endpoint.key, performance.now() - (this.#upstreamStart || this.#o.start), false);
     const limits = this.#o.policies?.nextUpstream;
     if (limits !== undefined && (limits.off || (limits.tries !== undefined && this.#attempts >= limits.tries) || (limits.timeoutMs !== undefined && performance.now() - this.#o.start >= limits.timeoutMs))) {
       this.#giveUp(error);
@@ -1127,6 +1162,9 @@ class Exchange implements UpstreamHolder {
           continue;
         }
         this.#response = response;
+        // custom-http-errors: the default backend answers instead (only once the whole request body went up).
+        const intercepted = this.#o.policies?.customHttpErrors;
+        if (intercepted !== undefined && this.#bodyDone && intercepted.includes(response.status) && this.#o.policies!.defaultBackend !== undefined) return this.#intercept(response);
         this.#startResponse(response);
         at = result;
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
@@ -1194,6 +1232,7 @@ class Exchange implements UpstreamHolder {
   #startResponse(response: ResponseHead): void {
     this.#responseStarted = true;
     this.#upstreamMs = performance.now() - this.#upstreamStart;
+    this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
     const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
     let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
     if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
@@ -1208,6 +1247,61 @@ class Exchange implements UpstreamHolder {
     }
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
+  }
+
+  /** custom-http-errors: drops the upstream's response (and its connection) and relays the default backend's answer. */
+  #intercept(response: ResponseHead): void {
+    this.#upstreamMs = performance.now() - this.#upstreamStart;
+    this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
+    this.#fail();
+    const { engine, head, match, client, clientSocket } = this.#o;
+    const fallback = this.#o.policies!.defaultBackend!;
+    const backend = engine.backends.get(fallback.key);
+    const endpoint = backend === undefined || backend.current.problem !== undefined ? undefined : backend.balancer.pick();
+    if (endpoint === undefined) {
+      this.#log(503, true, false);
+      client.exchangeFailed(503, backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+      return;
+    }
+    const slash = match.ingress.indexOf('/');
+    const accept = head.indexOf('accept');
+    const headers: Record<string, string> = {
+      host: head.host || endpoint.key,
+      'x-code': String(response.status),
+      ...(accept !== -1 && { 'x-format': head.value(accept) }),
+      'x-original-uri': originTarget(head),
+      'x-namespace': match.ingress.slice(0, slash),
+      'x-ingress-name': match.ingress.slice(slash + 1),
+      'x-service-name': match.backend.service,
+      'x-service-port': String(match.backend.port),
+      'x-request-id': this.#o.requestId,
+      'x-forwarded-for': client.clientAddress,
+    };
+    fetchErrorPage({ endpoint, method: head.method, headers, timeoutMs: engine.timeouts.upstream }).then(
+      (page) => {
+        if (clientSocket.destroyed) return this.#log(499, false, true);
+        const keepAlive = head.keepAlive && !engine.closing;
+        let text = `HTTP/1.1 ${page.status} ${page.statusMessage || STATUS_CODES[page.status] || 'Error'}\r\n`;
+        let server = false;
+        for (const [name, value] of page.fields) {
+          if (name.toLowerCase() === 'server') server = true;
+          text += `${name}: ${value}\r\n`;
+        }
+        if (!server) text += 'Server: portico\r\n';
+        if (this.#o.hsts !== undefined) text += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
+        const body = head.method === 'HEAD' ? Buffer.alloc(0) : page.body;
+        text += `Content-Length: ${page.body.length}\r\nConnection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
+        clientSocket.write(Buffer.concat([Buffer.from(text, 'latin1'), body]));
+        this.#bytes = body.length;
+        this.#log(page.status, false, false);
+        client.exchangeDone(keepAlive);
+      },
+      (error: Error) => {
+        engine.logger.debug({ err: error, upstream: endpoint.key, service: fallback.key }, 'default backend failed (custom-http-errors)');
+        this.#log(502, true, false);
+        client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+      },
+    );
   }
 
   /** The response head not written yet (see #toClient). */

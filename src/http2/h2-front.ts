@@ -20,7 +20,7 @@ import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPoo
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
-import { newUpstreamEdits, pickSticky, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
+import { newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { H2UpstreamPool } from '../upstream/h2-sessions.js';
 
 /** What the front needs of the server it belongs to (the engine): read per request, so swaps apply at once. */
@@ -173,6 +173,8 @@ class H2Exchange {
   #requestBytes = 0;
   #responseStarted = false;
   #done = false;
+  /** limit-connections: this stream's count, released when it is over. */
+  #release: (() => void) | undefined;
   #upstream: string | undefined;
   #upstreamMs: number | undefined;
   #upstreamStatus: number | undefined;
@@ -228,10 +230,13 @@ class H2Exchange {
     if (pipeline === undefined) return this.#forward(match, undefined);
     const edits = newUpstreamEdits();
     const result = pipeline.request(new H2StepRequest(this, this.#listener.proto), edits);
+    this.#release = edits.release;
     if (result === undefined) return this.#forward(match, edits);
     if (!(result instanceof Promise)) return this.#answer(result);
     void settleSteps(result, context.logger, match).then((answer) => {
-      if (this.#done) return;
+      // A limit-connections count taken after the asynchronous step.
+      this.#release ??= edits.release;
+      if (this.#done) return this.#releaseNow();
       if (answer === undefined) this.#forward(match, edits);
       else this.#answer(answer);
     });
@@ -294,12 +299,21 @@ class H2Exchange {
   #forward(match: PipelineMatch, edits: UpstreamEdits | undefined): void {
     const context = this.#context;
     if (edits?.backend !== undefined) this.#match = match = { ...match, backend: edits.backend };
-    const backend = context.backends.get(match.backend.key);
+    let backend = context.backends.get(match.backend.key);
+    // default-backend: serves the route while its Service has no endpoints.
+    const fallback = match.route?.policies?.defaultBackend;
+    if (fallback !== undefined && !(backend !== undefined && backend.current.endpoints.length > 0)) {
+      const other = context.backends.get(fallback.key);
+      if (other !== undefined && other.current.endpoints.length > 0) {
+        this.#match = match = { ...match, backend: fallback };
+        backend = other;
+      }
+    }
     if (backend === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
     const problem = backend.current.problem;
     if (problem !== undefined) return this.#reply(503, problem.code);
-    const sticky = edits?.sticky;
-    const endpoint = sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), edits!);
+    // Affinity, upstream-hash-by, load-balance: ewma; else the backend's round robin.
+    const endpoint = pickEndpoint(backend, edits);
     if (endpoint === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
     const policies = match.route?.policies;
     this.#edits = edits;
@@ -406,6 +420,8 @@ class H2Exchange {
   upstreamAnswered(status: number, upstreamMs: number): void {
     this.#upstreamStatus = status;
     this.#upstreamMs = upstreamMs;
+    // load-balance: ewma's latency feed.
+    if (this.#upstream !== undefined) this.#edits?.chooser?.observe?.(this.#upstream, upstreamMs, status < 500);
   }
   respondUpstream(headers: OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): boolean {
     this.#addProxyResponseFields(headers, this.#edits);
@@ -475,6 +491,7 @@ class H2Exchange {
         if (this.#done) return;
         this.#upstreamMs = performance.now() - upstreamStart;
         const status = Number(fields[HTTP2_HEADER_STATUS] ?? 502);
+        edits?.chooser?.observe?.(endpoint.key, this.#upstreamMs, status < 500);
         this.#upstreamStatus = status;
         const out: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
         for (const [name, value] of Object.entries(fields)) {
@@ -632,9 +649,16 @@ class H2Exchange {
     this.#finished(true);
   }
 
+  #releaseNow(): void {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+
   #finished(aborted: boolean): void {
     if (this.#done) return;
     this.#done = true;
+    if (this.#release !== undefined) this.#releaseNow();
     const status = aborted && !this.#responseStarted ? 499 : this.#status;
     const seconds = (performance.now() - this.#start) / 1000;
     const context = this.#context;

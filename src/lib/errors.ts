@@ -42,6 +42,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_PROXY_UNAUTHORIZED: 'The route needs basic authentication (auth-type: basic) and the request has no valid credentials; Portico answers 401 with WWW-Authenticate.',
   PORTICO_ERR_PROXY_AUTH_FAILED: 'The route\'s auth-url could not decide (the auth service answered other than 2xx, 401 or 403, could not be reached within 5 s, or the auth-url is unusable); Portico answers 500, as ingress-nginx.',
   PORTICO_ERR_PROXY_RATE_LIMITED: 'The client address is over the route\'s limit-rps / limit-rpm (with its burst); Portico answers 503 (the ConfigMap\'s limit-req-status-code), as ingress-nginx.',
+  PORTICO_ERR_PROXY_CONNECTION_LIMITED: 'The client address already has the route\'s limit-connections requests in flight on this Ingress; Portico answers 503 (the ConfigMap\'s limit-conn-status-code), as ingress-nginx.',
   PORTICO_ERR_PROXY_STEP_FAILED: 'A route step (a per-route feature from an annotation) failed unexpectedly; the controller answers 500 and logs the error.',
   PORTICO_ERR_PROXY_CLIENT_LIMIT: 'The client address already holds --max-connections-per-client connections; the new one gets 503 and is closed (engine data plane).',
   PORTICO_ERR_CNI_VERSION: 'portico-cni: the cniVersion is not supported, or too old for the command (CNI code 1).',

@@ -8,6 +8,8 @@ export interface BackendRef {
   readonly namespace: string;
   readonly service: string;
   readonly port: number | string;
+  /** service-upstream: the one endpoint is the Service's ClusterIP and port (key ends in `#service-upstream`). */
+  readonly serviceUpstream?: true;
 }
 
 export type PathType = 'Exact' | 'Prefix';
@@ -66,6 +68,18 @@ export interface RoutePolicies {
   readonly redirect?: RedirectPolicy;
   /** app-root: a request for `/` gets a 302 to this path. */
   readonly appRoot?: string;
+  /** upstream-hash-by: the endpoint is chosen by a consistent hash of this nginx-variable template. */
+  readonly upstreamHashBy?: string;
+  /** load-balance: ewma (round_robin, the default, leaves it absent). */
+  readonly loadBalance?: 'ewma';
+  /** limit-connections: requests in flight per client address, per Ingress. */
+  readonly connectionLimit?: ConnectionLimitPolicy;
+  /** default-backend: serves the route when its Service has no endpoints; port `*`: the Service's first. */
+  readonly defaultBackend?: BackendRef;
+  /** custom-http-errors (with defaultBackend): upstream statuses the default backend answers instead, sorted. */
+  readonly customHttpErrors?: readonly number[];
+  /** mirror-target: a copy of each request goes there, its response dropped. */
+  readonly mirror?: MirrorPolicy;
   /** ConfigMap add-headers: set on the response to the client (replacing the backend's same-named fields). */
   readonly responseHeaders?: ReadonlyArray<readonly [string, string]>;
   /** ConfigMap proxy-set-headers: set on the upstream request (replacing the client's same-named fields). */
@@ -78,6 +92,25 @@ export interface HstsSettings {
   readonly includeSubDomains: boolean;
   readonly preload?: boolean;
 }
+
+export interface MirrorPolicy {
+  /** Absolute http(s) URL; may contain $request_uri, $uri, $args, $host, $scheme. */
+  readonly url: string;
+  /** mirror-request-body (default on). */
+  readonly body: boolean;
+  /** mirror-host: the Host the copy carries; absent: the URL's. */
+  readonly host?: string;
+}
+
+export interface ConnectionLimitPolicy {
+  /** Requests in flight per client address. */
+  readonly max: number;
+  /** CIDRs (normalised, sorted) never limited (limit-allowlist / limit-whitelist). */
+  readonly exempt?: readonly string[];
+  /** The status a refused request gets (ConfigMap limit-conn-status-code); absent: 503. */
+  readonly status?: number;
+}
+
 
 export interface ExternalAuthPolicy {
   /** May contain $host, $request_uri, $escaped_request_uri, $scheme, $uri, $args. */

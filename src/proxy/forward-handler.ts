@@ -5,7 +5,7 @@
 // and the dispatch options; its methods live on the prototype, and the single `close` listener on
 // the response is a module-level function.
 import { upstreamTimeoutOf } from './policies/pipeline.js';
-import type { StepAnswer } from './policies/step.js';
+import type { EndpointChooser, StepAnswer } from './policies/step.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { BackendRegistry, RegisteredBackend } from '../balancer/backend-registry.js';
@@ -108,6 +108,10 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   hsts: string | undefined = undefined;
   /** Route steps' response fields (CORS), replacing the upstream's of the same names. */
   responseFields: ReadonlyArray<readonly [string, string]> | undefined = undefined;
+  /** limit-connections: released with the log line. */
+  release: (() => void) | undefined = undefined;
+  /** load-balance: ewma: told the upstream's response time. */
+  chooser: EndpointChooser | undefined = undefined;
 
   readonly #ctx: ForwardContext;
   readonly #req: IncomingMessage;
@@ -233,6 +237,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
     if (statusCode < 200 || this.#clientGone) return; // 1xx informational responses are not relayed.
     this.#responseStarted = true;
     this.#upstreamMs = performance.now() - this.#upstreamStart;
+    if (this.chooser !== undefined && this.#endpoint !== undefined) this.chooser.observe?.(this.#endpoint.key, this.#upstreamMs, statusCode < 500);
     this.#status = statusCode;
     this.#upstreamStatus = statusCode;
     const res = this.#res;
@@ -406,6 +411,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
   #log(aborted: boolean): void {
     if (this.#logged) return;
     this.#logged = true;
+    this.release?.();
     const res = this.#res;
     const observer = this.#ctx.observer;
     if (observer !== undefined) {

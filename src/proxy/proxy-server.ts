@@ -13,7 +13,7 @@ import type { BackendRegistry } from '../balancer/backend-registry.js';
 import type { ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { RouteLookup, RouteMatch } from '../model/route-model.js';
-import { answerFieldLines, newUpstreamEdits, pickSticky, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
+import { answerFieldLines, newUpstreamEdits, pickEndpoint, settleSteps, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from './policies/pipeline.js';
 import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
@@ -258,6 +258,8 @@ export class ProxyServer {
   }
 
   #afterSteps(fwd: ForwardHandler, match: PipelineMatch, edits: UpstreamEdits, answer: StepAnswer | undefined): void {
+    // limit-connections: released with the request's log line, however it ends.
+    if (edits.release !== undefined) fwd.release = edits.release;
     if (answer === undefined) {
       // fwd.headers is this request's own array (buildRequestHead made it).
       applyEdits(fwd.headers, edits);
@@ -280,7 +282,13 @@ export class ProxyServer {
       fwd.reply(502, 'PORTICO_ERR_PROXY_UPSTREAM', match);
       return;
     }
-    const backend = ctx.backends.get(match.backend.key);
+    let backend = ctx.backends.get(match.backend.key);
+    // default-backend: serves the route while its Service has no endpoints.
+    const fallback = match.route?.policies?.defaultBackend;
+    if (fallback !== undefined && !(backend !== undefined && backend.current.endpoints.length > 0)) {
+      const other = ctx.backends.get(fallback.key);
+      if (other !== undefined && other.current.endpoints.length > 0) [match, backend] = [{ ...match, backend: fallback }, other];
+    }
     if (backend === undefined) {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
       return;
@@ -290,13 +298,14 @@ export class ProxyServer {
       fwd.reply(503, problem.code, match);
       return;
     }
-    const endpoint = edits?.sticky === undefined ? backend.balancer.pick() : pickSticky(edits.sticky, backend.current.endpoints, () => backend.balancer.pick(), edits);
+    const endpoint = pickEndpoint(backend, edits);
     if (endpoint === undefined) {
       fwd.reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS', match);
       return;
     }
     // The steps' response fields, and pickSticky's Set-Cookie.
     if (edits !== undefined && edits.responseHeaders.length > 0) fwd.responseFields = edits.responseHeaders;
+    if (edits?.chooser?.observe !== undefined) fwd.chooser = edits.chooser;
     fwd.forward(match, backend, endpoint);
   }
 
@@ -354,10 +363,11 @@ export class ProxyServer {
       this.#rejectUpgrade({ req, socket, status: 502, code: 'PORTICO_ERR_PROXY_UPSTREAM', host: requestHead.host, match, head: requestHead, clientAddress, start });
       return;
     }
+    // limit-connections does not count tunnels on this data plane (the engine counts them until they close).
+    edits?.release?.();
     const backend = this.#ctx.backends.get(match.backend.key);
-    const sticky = edits?.sticky;
     // An upgrade response is the 101 from the backend: a sticky pick is honoured, no cookie is set.
-    const endpoint = backend?.current.problem !== undefined || backend === undefined ? undefined : sticky === undefined ? backend.balancer.pick() : pickSticky(sticky, backend.current.endpoints, () => backend.balancer.pick(), newUpstreamEdits());
+    const endpoint = backend?.current.problem !== undefined || backend === undefined ? undefined : pickEndpoint(backend, edits === undefined ? undefined : { ...edits, responseHeaders: [] });
     if (backend === undefined || endpoint === undefined) {
       const code = backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS';
       this.#rejectUpgrade({ req, socket, status: 503, code, host: requestHead.host, match, head: requestHead, clientAddress, start });

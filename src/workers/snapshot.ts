@@ -144,7 +144,10 @@ function backendRef(value: unknown, path: string): BackendRef {
   const o = object(value, path);
   const p = o['port'];
   if (typeof p !== 'number' && typeof p !== 'string') fail(`${path}.port`, 'not a number or name');
-  return { key: string(o['key'], `${path}.key`), namespace: string(o['namespace'], `${path}.namespace`), service: string(o['service'], `${path}.service`), port: p as number | string };
+  const ref: BackendRef = { key: string(o['key'], `${path}.key`), namespace: string(o['namespace'], `${path}.namespace`), service: string(o['service'], `${path}.service`), port: p as number | string };
+  if (o['serviceUpstream'] === undefined) return ref;
+  if (o['serviceUpstream'] !== true) fail(`${path}.serviceUpstream`, 'not true');
+  return { ...ref, serviceUpstream: true };
 }
 
 function route(value: unknown, path: string): Route {
@@ -289,6 +292,25 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
         credentials: bool(c['credentials'], `${p}.credentials`),
         maxAge: count(c['maxAge'], `${p}.maxAge`),
       };
+    },
+    upstreamHashBy: string,
+    mirror: (v, p) => {
+      const m = object(v, p);
+      return { url: string(m['url'], `${p}.url`), body: bool(m['body'], `${p}.body`), ...(m['host'] !== undefined && { host: string(m['host'], `${p}.host`) }) };
+    },
+    defaultBackend: backendRef,
+    customHttpErrors: (v, p) => array(v, p).map((code, i) => {
+      const n = count(code, `${p}[${i}]`);
+      return n >= 300 && n <= 599 ? n : fail(`${p}[${i}]`, 'not a status from 300 to 599');
+    }),
+    loadBalance: (v, p) => (v === 'ewma' ? 'ewma' : fail(p, 'not ewma')),
+    connectionLimit: (v, p) => {
+      const c = object(v, p);
+      const max = count(c['max'], `${p}.max`);
+      if (max < 1) fail(`${p}.max`, 'not above 0');
+      const status = c['status'] === undefined ? undefined : count(c['status'], `${p}.status`);
+      if (status !== undefined && (status < 400 || status > 599)) fail(`${p}.status`, 'not a status from 400 to 599');
+      return { max, ...(c['exempt'] !== undefined && { exempt: stringList(c['exempt'], `${p}.exempt`) }), ...(status !== undefined && { status }) };
     },
     rateLimit: (v, p) => {
       const r = object(v, p);

@@ -101,7 +101,7 @@ describe('annotations Portico does not implement, and snippets', () => {
   it('one warning per Ingress names every unimplemented nginx annotation (sorted); other prefixes are not ours to judge', () => {
     const model = compile(
       ingress('shop/a', {
-        annotations: { [`${A}limit-connections`]: '5', [`${A}mirror-target`]: 'http://m/', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}load-balance`]: 'ewma' },
+        annotations: { [`${A}satisfy`]: 'any', [`${A}proxy-redirect-from`]: 'http://m/', [`${A}upstream-vhost`]: 'in.svc', 'example.com/owner': 'team-a', [`${A}global-rate-limit`]: '5' },
         rules: [rule('h.example', [prefix('/', 'web', 80)])],
       }),
     );
@@ -112,7 +112,7 @@ describe('annotations Portico does not implement, and snippets', () => {
         code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED',
         object: { kind: 'Ingress', namespace: 'shop', name: 'a' },
         field: 'metadata.annotations',
-        message: `not implemented by Portico, served without: ${A}limit-connections, ${A}load-balance, ${A}mirror-target`,
+        message: `not implemented by Portico, served without: ${A}global-rate-limit, ${A}proxy-redirect-from, ${A}satisfy`,
       },
     ]);
   });

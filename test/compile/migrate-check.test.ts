@@ -16,7 +16,7 @@ describe('migrate-check report', () => {
     const verdicts = Object.fromEntries(report.ingresses.map((i) => [i.ingress, Object.fromEntries(i.annotations.map((a) => [a.annotation.replace('nginx.ingress.kubernetes.io/', ''), a.verdict]))]));
     expect(verdicts).toEqual({
       'default/rewrite': { 'rewrite-target': 'different', 'use-regex': 'different' },
-      'shop/api': { 'cors-allow-origin': 'supported', 'enable-cors': 'supported', 'limit-rps': 'different', 'proxy-body-size': 'different', 'mirror-target': 'ignored', 'proxy-buffer-size': 'different', 'upstream-hash-by': 'ignored' },
+      'shop/api': { 'cors-allow-origin': 'supported', 'enable-cors': 'supported', 'limit-rps': 'different', 'proxy-body-size': 'different', 'mirror-target': 'different', 'proxy-buffer-size': 'different', 'upstream-hash-by': 'different', satisfy: 'ignored' },
       'shop/legacy': { 'configuration-snippet': 'refused', 'permanent-redirect': 'different', 'permanent-redirect-code': 'invalid' },
     });
     expect(report.ingresses.find((i) => i.ingress === 'shop/legacy')!.annotations.find((a) => a.verdict === 'invalid')!.note).toContain('from 300 to 308');

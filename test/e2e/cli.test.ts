@@ -80,7 +80,8 @@ describe('portico CLI', () => {
     const apps = run('-f', join(fixtures, 'apps.yaml'));
     expect(apps.status).toBe(1);
     expect(apps.stdout).toContain('  refused    configuration-snippet: "more_set_headers');
-    expect(apps.stdout).toContain('  ignored    mirror-target: http://mirror.shop.svc$request_uri — not implemented by Portico yet');
+    expect(apps.stdout).toContain('  ignored    satisfy: any — not implemented by Portico yet');
+    expect(apps.stdout).toContain('  different  mirror-target: http://mirror.shop.svc$request_uri — engine data plane only');
     expect(apps.stdout).toContain('  different  proxy-buffer-size: 8k — no effect: Portico streams');
     expect(apps.stdout).toContain('ConfigMap ingress-nginx/ingress-nginx-controller');
     expect(apps.stdout).toContain('  different  proxy-body-size: 16m — a chunked body');

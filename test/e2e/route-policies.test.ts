@@ -68,7 +68,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     policyIngress('temp', 'temp.example', { [`${A}temporal-redirect`]: 'https://$host.maintenance.example/?from=$uri', [`${A}permanent-redirect`]: 'https://never.example/' }),
     policyIngress('approot', 'approot.example', { [`${A}app-root`]: '/app1' }),
     policyIngress('snippet', 'snippet.example', { [`${A}configuration-snippet`]: 'more_set_headers "X-Evil: 1";' }),
-    policyIngress('unknown', 'unknown.example', { [`${A}load-balance`]: 'ewma' }),
+    policyIngress('unknown', 'unknown.example', { [`${A}upstream-hash-by-subset`]: 'true' }),
     // ingress-nginx's rewrite example, and a plain Ingress on the same host that regex mode reaches.
     ingress('shop/rewrite', { className: 'portico', annotations: { [`${A}rewrite-target`]: '/$2' }, rules: [{ host: 'rw.example', http: { paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }),
     ingress('shop/plain', { className: 'portico', rules: [rule('rw.example', [prefix('/Plain', 'web', 80)])] }),
@@ -189,7 +189,7 @@ describe.each(DATA_PLANES)('route policies (data plane: %s)', (dataPlane) => {
     expect((await harness.get('unknown.example', '/')).status).toBe(200);
     const warning = harness.log.lines.find((l) => l.code === 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED' && String(l.object).includes('shop/unknown'));
     expect(warning).toMatchObject({ level: 'warn' });
-    expect(String(warning?.msg)).toContain(`${A}load-balance`);
+    expect(String(warning?.msg)).toContain(`${A}upstream-hash-by-subset`);
   });
 
   it('rewrite-target: the backend gets the capture-built path with the query; the host is in regex mode (case-insensitive prefixes)', async () => {

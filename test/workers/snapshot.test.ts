@@ -29,6 +29,12 @@ const everyPolicy: Required<RoutePolicies> = {
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'], status: 429 },
   canary: { backend: { key: 'shop/web-canary/80', namespace: 'shop', service: 'web-canary', port: 80 }, ingress: 'shop/canary', header: 'x-canary', headerPattern: '^yes', cookie: 'c', weight: 10, weightTotal: 100 },
   cors: { origins: ['https://*.shop.example', 'https://shop.example'], methods: 'GET, POST', headers: 'Content-Type', expose: 'X-Total', credentials: false, maxAge: 600 },
+  upstreamHashBy: '$host$request_uri',
+  loadBalance: 'ewma',
+  connectionLimit: { max: 4, exempt: ['10.0.0.0/8'], status: 429 },
+  defaultBackend: { key: 'shop/errors/*#service-upstream', namespace: 'shop', service: 'errors', port: '*', serviceUpstream: true },
+  customHttpErrors: [404, 503],
+  mirror: { url: 'http://mirror.shop.svc$request_uri', body: false, host: 'mirror.internal' },
   responseHeaders: [['X-Frame-Options', 'DENY']],
   upstreamHeaders: [['X-Team', 'shop'], ['X-Zone', 'a']],
 };

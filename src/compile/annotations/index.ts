@@ -28,6 +28,11 @@ import { parseRewrite, REWRITE_TARGET as REWRITE_TARGET_KEY, USE_REGEX as USE_RE
 import { ALLOWLIST_SOURCE_RANGE as ALLOWLIST_KEY, DENYLIST_SOURCE_RANGE as DENYLIST_KEY, parseSourceRange, WHITELIST_SOURCE_RANGE as WHITELIST_KEY } from './source-range.js';
 import { FORCE_SSL_REDIRECT as FORCE_SSL_REDIRECT_KEY, parseSslRedirect, SSL_REDIRECT as SSL_REDIRECT_KEY, type SslRedirectAnnotations } from './ssl-redirect.js';
 import { parseForwardedPrefix, parseUpstreamVhost, UPSTREAM_VHOST as UPSTREAM_VHOST_KEY, X_FORWARDED_PREFIX as X_FORWARDED_PREFIX_KEY } from './upstream-headers.js';
+import { LIMIT_CONNECTIONS, parseConnectionLimit } from './connection-limit.js';
+import { CUSTOM_HTTP_ERRORS, DEFAULT_BACKEND, parseDefaultBackend } from './default-backend.js';
+import { parseServiceUpstream, SERVICE_UPSTREAM } from './service-upstream.js';
+import { MIRROR_KEYS, MIRROR_TARGET, parseMirror } from './mirror.js';
+import { LOAD_BALANCE, parseLoadBalance, parseUpstreamHashBy, UPSTREAM_HASH_BY } from './load-balance.js';
 import type { AnnotationProblem } from './values.js';
 import type { ResolvedControllerConfig } from '../configmap.js';
 
@@ -55,6 +60,8 @@ export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnn
   readonly basicAuth: BasicAuthRequest | 'refused' | undefined;
   /** canary: "true": this Ingress's paths are canaries of the main Ingress's same paths. */
   readonly canary: CanaryRules | undefined;
+  /** service-upstream: "true": the paths' backends are their Services' ClusterIPs. */
+  readonly serviceUpstream: boolean;
   /** use-regex or rewrite-target: the paths are regular expressions, and their hosts in regex mode. */
   readonly regex: boolean;
   /** `nginx.ingress.kubernetes.io/*-snippet` keys present (raw nginx configuration: never executed). */
@@ -113,6 +120,13 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   ...AUTH_URL_KEYS,
   ...NEXT_UPSTREAM_KEYS,
   ...Object.keys(NO_EFFECT_ANNOTATIONS),
+  UPSTREAM_HASH_BY,
+  LOAD_BALANCE,
+  LIMIT_CONNECTIONS,
+  DEFAULT_BACKEND,
+  CUSTOM_HTTP_ERRORS,
+  SERVICE_UPSTREAM,
+  ...MIRROR_KEYS,
 ]);
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
@@ -139,6 +153,13 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
   [`${PREFIX}canary-by-header-pattern`]: 'a JavaScript regular expression',
+  [UPSTREAM_HASH_BY]: 'rendezvous hashing over the endpoints (nginx: a ketama ring), so the endpoint a key maps to differs from ingress-nginx’s (the consistency is the same); variables: $request_uri, $uri, $args, $host, $scheme, $remote_addr, $request_method, $http_*, $cookie_*, $arg_*; retries after a failed connect use round robin; upstream-hash-by-subset is not implemented',
+  [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
+  [DEFAULT_BACKEND]: 'the Service’s first port; the node data plane uses it only when the Service has no endpoints (custom-http-errors are the engine’s)',
+  [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane, HTTP/1.1 clients only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
+  [MIRROR_TARGET]: 'engine data plane only (HTTP/1.1 clients); only $request_uri, $uri, $args, $host, $scheme are expanded; the copy is cut when it falls 1 MiB behind the client, and skipped beyond 256 copies in flight per process',
+  [SERVICE_UPSTREAM]: 'a headless Service (no ClusterIP) keeps its pod endpoints; the route’s retries and affinity see one endpoint',
+  [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
 };
 
 /**
@@ -170,6 +191,13 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const externalAuth = parseExternalAuth(raw, problems);
   const nextUpstream = parseNextUpstream(raw, problems);
+  const upstreamHashBy = parseUpstreamHashBy(raw, problems);
+  // An Ingress saying round_robin keeps it over the ConfigMap's ewma.
+  const loadBalance = parseLoadBalance(raw, problems) ?? (raw[LOAD_BALANCE] === undefined ? defaults.loadBalance : undefined);
+  const ownConnectionLimit = parseConnectionLimit(raw, problems);
+  const connectionLimit = ownConnectionLimit && defaults.connectionLimitStatus !== undefined ? Object.freeze({ ...ownConnectionLimit, status: defaults.connectionLimitStatus }) : ownConnectionLimit;
+  const fallback = parseDefaultBackend(raw, ingress.metadata.namespace ?? 'default', problems);
+  const mirror = parseMirror(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
     ...(upstreamVhost !== undefined && { upstreamVhost }),
@@ -187,6 +215,11 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
     ...(backendProtocol?.grpc && { grpc: true as const }),
     ...(externalAuth !== undefined && { externalAuth }),
     ...(nextUpstream && { nextUpstream }),
+    ...(upstreamHashBy !== undefined && { upstreamHashBy }),
+    ...(loadBalance !== undefined && { loadBalance }),
+    ...(connectionLimit && { connectionLimit }),
+    ...fallback,
+    ...(mirror && { mirror }),
     ...(defaults.responseHeaders && { responseHeaders: defaults.responseHeaders }),
     ...(defaults.upstreamHeaders && { upstreamHeaders: defaults.upstreamHeaders }),
   };
@@ -197,6 +230,7 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
       ...hostAliases,
       policies: Object.keys(policies).length > 0 ? Object.freeze(policies) : undefined,
       regex: rewrite.regex,
+      serviceUpstream: parseServiceUpstream(raw, problems),
       canary,
       basicAuth,
       snippets: nginxKeys.filter(isSnippet),

@@ -18,13 +18,20 @@ import { corsStep } from './cors.js';
 import { appRootStep, redirectStep } from './redirect.js';
 import { rateLimitStep, RateLimitStore } from './rate-limit.js';
 import { rewriteStep } from './rewrite.js';
+import { ewmaStep, hashByStep } from './balance.js';
+import { connectionLimitStep, ConnectionLimitStore } from './connection-limit.js';
+import { EwmaStore } from '../../balancer/ewma.js';
+import { mirrorStep } from './mirror.js';
 import { sourceRangeStep } from './source-range.js';
 import { sslRedirectStep } from './ssl-redirect.js';
 import { forwardedPrefixStep, responseHeadersStep, upstreamHeadersStep, upstreamVhostStep } from './upstream-headers.js';
 
 export { RateLimitStore } from './rate-limit.js';
 export { pickSticky } from './affinity.js';
-export type { PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResponse, StepResult, UpstreamEdits } from './step.js';
+export { pickEndpoint } from './balance.js';
+export { ConnectionLimitStore } from './connection-limit.js';
+export { EwmaStore } from '../../balancer/ewma.js';
+export type { EndpointChooser, MirrorRequest, PipelineMatch, RequestStep, ResponseStep, RoutePipeline, StepAnswer, StepRequest, StepResponse, StepResult, UpstreamEdits } from './step.js';
 
 const STEP_FAILED: StepAnswer = Object.freeze({ kind: 'error', status: 500, code: 'PORTICO_ERR_PROXY_STEP_FAILED' });
 
@@ -52,7 +59,7 @@ export function upstreamTimeoutOf(timeouts: ProxyTimeouts | undefined): number |
 }
 
 export function newUpstreamEdits(): UpstreamEdits {
-  return { target: undefined, host: undefined, backend: undefined, sticky: undefined, headers: [], dropHeaders: [], responseHeaders: [] };
+  return { target: undefined, host: undefined, backend: undefined, sticky: undefined, chooser: undefined, release: undefined, mirror: undefined, headers: [], dropHeaders: [], responseHeaders: [] };
 }
 
 /**
@@ -71,6 +78,8 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (policies?.externalAuth !== undefined) request.push(externalAuthStep(policies.externalAuth));
   // One zone per Ingress, as ingress-nginx (its paths share it).
   if (policies?.rateLimit) request.push(rateLimitStep(policies.rateLimit, route.ingress, context.rateLimits));
+  // nginx's preaccess phase has limit_conn beside limit_req; the zone is the Ingress's too.
+  if (policies?.connectionLimit) request.push(connectionLimitStep(policies.connectionLimit, route.ingress, context.connectionLimits ?? processContext().connectionLimits!));
   if (policies?.appRoot !== undefined) request.push(appRootStep(policies.appRoot));
   if (policies?.redirect) request.push(redirectStep(policies.redirect));
   // nginx answers a CORS preflight (a location `return 204`) before rewrite_by_lua's ssl-redirect:
@@ -79,11 +88,15 @@ export function buildRoutePipeline(route: Route, context: PipelineContext = proc
   if (route.sslRedirect === true) request.push(sslRedirectStep());
   if (policies?.canary) request.push(canaryStep(policies.canary, context.random ?? Math.random));
   if (policies?.affinity) request.push(affinityStep(policies.affinity, route.path));
+  // upstream-hash-by wins over load-balance, as ingress-nginx (its chash balancer replaces the other).
+  if (policies?.upstreamHashBy !== undefined) request.push(hashByStep(policies.upstreamHashBy));
+  else if (policies?.loadBalance === 'ewma') request.push(ewmaStep(context.ewma ?? processContext().ewma!));
   if (policies?.rewriteTarget !== undefined) request.push(rewriteStep(route.path, policies.rewriteTarget));
   if (policies?.upstreamVhost !== undefined) request.push(upstreamVhostStep(policies.upstreamVhost));
   if (policies?.forwardedPrefix !== undefined) request.push(forwardedPrefixStep(policies.forwardedPrefix));
   if (policies?.upstreamHeaders !== undefined) request.push(upstreamHeadersStep(policies.upstreamHeaders));
   if (policies?.responseHeaders !== undefined) request.push(responseHeadersStep(policies.responseHeaders));
+  if (policies?.mirror) request.push(mirrorStep(policies.mirror));
   const response: ResponseStep[] = [];
   if (request.length === 0 && response.length === 0) return undefined;
   return Object.freeze({
@@ -98,12 +111,16 @@ export interface PipelineContext {
   readonly rateLimits: RateLimitStore;
   /** [0, 1): canary weights (Math.random unless a test pins it). */
   readonly random?: () => number;
+  /** limit-connections' in-flight counts (the process's unless a test passes its own). */
+  readonly connectionLimits?: ConnectionLimitStore;
+  /** load-balance: ewma's latency averages per endpoint (the process's unless a test passes its own). */
+  readonly ewma?: EwmaStore;
 }
 
 let processWide: PipelineContext | undefined;
 /** The process's context: one per serving process (a worker has its own). */
 function processContext(): PipelineContext {
-  return (processWide ??= { rateLimits: new RateLimitStore() });
+  return (processWide ??= { rateLimits: new RateLimitStore(), connectionLimits: new ConnectionLimitStore(), ewma: new EwmaStore() });
 }
 
 /** A route table `extend` hook over `context` (tests pass their own clock). */

@@ -1,6 +1,6 @@
 // The contract between route steps and the data planes that run them (see pipeline.ts).
 import type { ErrorCode } from '../../lib/errors.js';
-import type { AffinityPolicy, BackendRef, RouteMatch } from '../../model/route-model.js';
+import type { AffinityPolicy, BackendRef, Endpoint, RouteMatch } from '../../model/route-model.js';
 
 /** What a step sees of a request. The data plane builds it only for routes with a pipeline. */
 export interface StepRequest {
@@ -41,7 +41,29 @@ export interface UpstreamEdits {
   readonly dropHeaders: string[];
   /** Header fields set on the response to the client, replacing the upstream's fields of the same names (CORS); Set-Cookie is added beside the upstream's (affinity). */
   readonly responseHeaders: Array<readonly [name: string, value: string]>;
-  // Affinity and hashing (next) add a balancer hint here, read when the endpoint is picked.
+  /** upstream-hash-by, load-balance: ewma: picks the endpoint in place of the backend's round robin (a sticky cookie still wins). */
+  chooser: EndpointChooser | undefined;
+  /** limit-connections: the data plane calls it once, when the request is over (answered, relayed, failed or abandoned). */
+  release: (() => void) | undefined;
+  /** mirror-target: a copy of the request goes there too (engine data plane). */
+  mirror: MirrorRequest | undefined;
+}
+
+/** A balancer hint: how this request's endpoint is chosen among the backend's current ones. */
+export interface EndpointChooser {
+  pick(endpoints: readonly Endpoint[], exclude?: ReadonlySet<string>): Endpoint | undefined;
+  /** How the chosen endpoint answered (ewma's latency feed: ms to the response head, ok below 500); absent when the chooser learns nothing. */
+  readonly observe?: (endpointKey: string, ms: number, ok: boolean) => void;
+}
+
+/** Where a mirror copy of the request goes. */
+export interface MirrorRequest {
+  /** The mirror URL with its variables expanded (absolute http(s)). */
+  readonly url: URL;
+  /** The Host the copy carries. */
+  readonly host: string;
+  /** Copy the request body too (mirror-request-body, default on). */
+  readonly body: boolean;
 }
 
 /** What an affinity step leaves for the endpoint choice. */
