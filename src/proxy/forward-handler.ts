@@ -17,9 +17,17 @@ import { sendErrorReply } from './error-reply.js';
 import { buildResponseHeaders, clientAddressOf } from './hop-by-hop.js';
 import type { RequestHead } from './hop-by-hop.js';
 
-/** Per-request metrics sink (PorticoMetrics satisfies it; proxy/ does not import metrics/). */
+/** Per-request metrics sink (PorticoMetrics satisfies it; proxy/ does not import metrics/; see metrics.ts for the parameters). */
 export interface RequestObserver {
-  observeRequest(match: RouteMatch | undefined, status: number, seconds: number, upstreamSeconds?: number): void;
+  observeRequest(
+    match: RouteMatch | undefined,
+    status: number,
+    seconds: number,
+    upstreamSeconds?: number,
+    method?: string,
+    requestBytes?: number,
+    responseBytes?: number,
+  ): void;
 }
 
 /** What every request shares: owned by ProxyServer. */
@@ -414,6 +422,9 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
         aborted && !res.headersSent ? 499 : this.#status,
         (performance.now() - this.#start) / 1000,
         this.#upstreamMs < 0 ? undefined : this.#upstreamMs / 1000,
+        this.#req.method,
+        requestHeadBytes(this.#req) + this.#requestBodyBytes,
+        this.#bytes,
       );
     }
     const accessLog = this.#ctx.accessLog;
