@@ -424,7 +424,7 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
         this.#upstreamMs < 0 ? undefined : this.#upstreamMs / 1000,
         this.#req.method,
         requestHeadBytes(this.#req) + this.#requestBodyBytes,
-        this.#bytes,
+        responseHeadBytes(res) + this.#bytes,
       );
     }
     const accessLog = this.#ctx.accessLog;
@@ -461,6 +461,12 @@ export function requestHeadBytes(req: IncomingMessage): number {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + 2 + raw[i + 1]!.length + 2;
   return bytes;
+}
+
+/** The response head node:http wrote (its `_header` text, ASCII by then); 0 when none was sent. */
+function responseHeadBytes(res: ServerResponse): number {
+  const head = (res as ServerResponse & { _header?: unknown })._header;
+  return typeof head === 'string' ? head.length : 0;
 }
 
 /** `list` (flat name/value pairs) with `fields` set: same-named entries removed, the fields appended. */
