@@ -351,8 +351,13 @@ export class PorticoMetrics implements RequestObserver {
   readonly #controller: ControllerLabels;
   /** Route → its nginx series per host (a linked list: a route object is almost always on one host). */
   #nginxRoutes = new WeakMap<Route, NginxRouteSeries>();
+  /**
+   * Every nginx path series by its labels, so the route objects of each new build find the children
+   * (and their pending bucket counts) of the previous one; entries go with their Ingress (#retainNginx).
+   */
+  readonly #nginxPaths = new Map<string, NginxPathSeries>();
   /** Matches without a route (an Ingress defaultBackend) by backend key, and requests that matched nothing. */
-  readonly #nginxDefault = new Map<string, NginxPathSeries>();
+  #nginxDefault = new Map<string, NginxPathSeries>();
   #nginxUnmatched: NginxPathSeries | undefined;
   #appliedHash: number | undefined;
 
@@ -653,12 +658,12 @@ export class PorticoMetrics implements RequestObserver {
         if (!keep.has(`${labels.namespace}/${labels.ingress}`)) family.remove(labels);
       }
     }
-    // The cached children of gone Ingresses would take prom-client's own path again: drop them so
-    // they are made anew (the route objects of a new build are new keys anyway).
-    this.#nginxRoutes = new WeakMap();
-    for (const [key, path] of this.#nginxDefault) {
-      if (!keep.has(`${path.labels.namespace}/${path.labels.ingress}`)) this.#nginxDefault.delete(key);
+    // The children of gone Ingresses go (their series are gone); the lookups are rebuilt from #nginxPaths.
+    for (const [key, path] of this.#nginxPaths) {
+      if (path.labels.ingress !== '' && !keep.has(`${path.labels.namespace}/${path.labels.ingress}`)) this.#nginxPaths.delete(key);
     }
+    this.#nginxRoutes = new WeakMap();
+    this.#nginxDefault = new Map();
   }
 
   #seriesFor(match: RouteMatch | undefined): RouteSeries {
@@ -698,14 +703,14 @@ export class PorticoMetrics implements RequestObserver {
    * default backend), so raw hosts and URLs never make series.
    */
   #nginxPathFor(match: RouteMatch | undefined): NginxPathSeries {
-    if (match === undefined) return (this.#nginxUnmatched ??= nginxPath('', '', '', '', '', ''));
+    if (match === undefined) return (this.#nginxUnmatched ??= this.#nginxPath('', '', '', '', '', ''));
     const route = match.route;
     if (route === undefined) {
       const key = match.backend.key;
       let path = this.#nginxDefault.get(key);
       if (path === undefined) {
         const [namespace, ingress] = splitIngress(match.ingress, match.backend.namespace);
-        path = nginxPath('', '', namespace, ingress, match.backend.service, '');
+        path = this.#nginxPath('', '', namespace, ingress, match.backend.service, '');
         this.#nginxDefault.set(key, path);
       }
       return path;
@@ -716,7 +721,7 @@ export class PorticoMetrics implements RequestObserver {
     while (entry !== undefined && entry.host !== host) entry = entry.next;
     if (entry === undefined) {
       const [namespace, ingress] = splitIngress(route.ingress, route.backend.namespace);
-      entry = { host, main: nginxPath(host, route.path, namespace, ingress, route.backend.service, ''), canary: undefined, next: first };
+      entry = { host, main: this.#nginxPath(host, route.path, namespace, ingress, route.backend.service, ''), canary: undefined, next: first };
       this.#nginxRoutes.set(route, entry);
     }
     const backend = match.backend;
@@ -724,10 +729,22 @@ export class PorticoMetrics implements RequestObserver {
     let canary = entry.canary;
     if (canary === undefined || canary.labels.canary !== backend.service) {
       const main = entry.main.labels;
-      canary = nginxPath(main.host, main.path, main.namespace, main.ingress, main.service, backend.service);
+      canary = this.#nginxPath(main.host, main.path, main.namespace, main.ingress, main.service, backend.service);
       entry.canary = canary;
     }
     return canary;
+  }
+
+  /** The path series with these labels (once per route object and build, not per request). */
+  #nginxPath(host: string, path: string, namespace: string, ingress: string, service: string, canary: string): NginxPathSeries {
+    const key = `${host}\n${path}\n${namespace}\n${ingress}\n${service}\n${canary}`;
+    let series = this.#nginxPaths.get(key);
+    if (series === undefined) {
+      // ingress-nginx's label order (socket.go requestTags), as the exposition shows them.
+      series = { labels: { path, namespace, ingress, service, canary, host }, byRequest: new Map() };
+      this.#nginxPaths.set(key, series);
+    }
+    return series;
   }
 
   #nginxSeriesFor(path: NginxPathSeries, method: string | undefined, status: number): NginxSeries {
@@ -750,11 +767,6 @@ export class PorticoMetrics implements RequestObserver {
     }
     return series;
   }
-}
-
-function nginxPath(host: string, path: string, namespace: string, ingress: string, service: string, canary: string): NginxPathSeries {
-  // ingress-nginx's label order (socket.go requestTags), as the exposition shows them.
-  return { labels: { path, namespace, ingress, service, canary, host }, byRequest: new Map() };
 }
 
 /** `namespace/name` → [namespace, name]; a key without a slash is a name in `namespace`. */

@@ -246,6 +246,23 @@ describe('PorticoMetrics: ingress-nginx compatible series (--metrics-compat ngin
     expect(await none.render()).not.toContain('nginx_ingress_controller');
   });
 
+  it('keeps one set of children per label set across builds, so bucket counts waiting for the scrape are never dropped', async () => {
+    // Each build makes new route objects; the children (and their pending bucket counts) must be
+    // the same ones, or a collected old child would take its counts with it.
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    for (let build = 0; build < 5; build++) {
+      const m = routeMatch('a.example.com', '/', 'a', 'svc'); // a new Route object per build
+      for (let i = 0; i < 10; i++) metrics.observeRequest(m, 200, 0.02, 0.01, 'GET', 35, 5_000);
+      metrics.retainIngresses(['shop/a']);
+    }
+    const text = await metrics.render();
+    const l = labels({ status: '200', method: 'GET', path: '/', namespace: 'shop', ingress: 'a', service: 'svc', host: 'a.example.com' });
+    expect(sample(text, 'nginx_ingress_controller_request_duration_seconds_count', l)).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_request_duration_seconds_bucket', `le="0.025",${l}`)).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_request_size_bucket', `le="40",${l}`)).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_bytes_sent_bucket', `le="10000",${l}`)).toBe(50);
+  });
+
   it('renders the nginx series exactly as prom-client does for the same observations, also after reset', async () => {
     // The children count buckets between scrapes (PendingBuckets): the rendered text must not tell.
     const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
