@@ -1,5 +1,6 @@
 // /metrics on the admin port after real requests through the proxy: Portico's series and
 // ingress-nginx's (nginx_ingress_controller_*, as its dashboards query them), on both data planes.
+import { connect as h2connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingress, prefix, rule } from '../helpers/objects.js';
 import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
@@ -85,6 +86,32 @@ describe.each(DATA_PLANES)('request metrics through the proxy (data plane: %s)',
     expect(total(text, 'portico_requests_total', { ingress: 'web', namespace: 'shop', service: 'web-canary' })).toBe(1);
     expect(total(text, 'portico_request_size_bytes_sum', { ingress: 'web', namespace: 'shop', service: 'web' })).toBeGreaterThan(300);
     expect(total(text, 'portico_response_size_bytes_count', { ingress: 'web', namespace: 'shop', service: 'web' })).toBe(5);
+  });
+
+  it.runIf(dataPlane === 'engine')('counts HTTP/2 requests (h2c) the same way, sizes in body bytes', async () => {
+    const labels = { namespace: 'shop', ingress: 'web', service: 'web', host: 'shop.example.com', status: '200', method: 'PUT', path: '/api', canary: '' };
+    expect(total(await scrape(), 'nginx_ingress_controller_requests', labels)).toBeUndefined();
+    const session = h2connect(`http://127.0.0.1:${harness.port}`);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':method': 'PUT', ':path': '/api/h2', ':authority': 'shop.example.com' });
+        let code = 0;
+        stream.on('response', (headers) => (code = Number(headers[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.on('end', () => resolve(code));
+        stream.end(Buffer.alloc(1_000, 7));
+      });
+      expect(status).toBe(200);
+    } finally {
+      session.close();
+    }
+    const text = await eventually(async () => {
+      const t = await scrape();
+      return total(t, 'nginx_ingress_controller_requests', labels) === 1 ? t : undefined;
+    }, 3000, 'the HTTP/2 request counted');
+    expect(total(text, 'nginx_ingress_controller_request_size_sum', labels)).toBe(1_000);
+    expect(total(text, 'nginx_ingress_controller_response_size_sum', labels)).toBeGreaterThan(1_000); // the echo's JSON carries the body
   });
 
   it('exports build info and the configuration hash; a route change is a reload with a new hash, an endpoint change is none', async () => {
