@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import { DEFAULT_COMPILE_OPTIONS } from '../compile/index.js';
-import { startController, type RunningController } from '../controller/start-controller.js';
+import { metricsOptionsOf, startController, type RunningController } from '../controller/start-controller.js';
+import { METRICS_COMPAT, type MetricsCompat } from '../metrics/metrics.js';
 import { availableCpus } from '../workers/cpu-count.js';
 import type { ForkWorker } from '../workers/primary.js';
 import { runWorker, WORKER_ID_ENV, workerIdOf, type RunningWorker } from '../workers/worker.js';
@@ -26,6 +27,7 @@ export const CONTROLLER_FLAGS = {
   'hsts-max-age': { type: 'string', default: '31536000', description: 'HSTS max-age in seconds' },
   'hsts-include-subdomains': { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Add includeSubDomains to HSTS' },
   http2: { type: 'string', default: 'true', choices: ['true', 'false'], description: 'HTTP/2 to clients (engine data plane): ALPN h2 on the HTTPS port and h2c prior knowledge on the HTTP port, as ingress-nginx\'s use-http2' },
+  'metrics-compat': { type: 'string', default: 'nginx', choices: METRICS_COMPAT, description: 'nginx: /metrics also carries ingress-nginx\'s nginx_ingress_controller_* request and configuration metrics (its names, labels and buckets), so its dashboards work unchanged; none: only Portico\'s portico_* ones' },
   'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /metrics, /debug/ (routes, backends, certificates, stats)' },
   'bind-address': { type: 'string', description: 'Address the listeners bind to (default: all interfaces)' },
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
@@ -117,6 +119,8 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
   if (maxBodySize === undefined) throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--proxy-body-size must be a size such as 1m, 512k or 0, got ${JSON.stringify(flags['proxy-body-size'])}`);
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
   const hsts = flags.hsts === 'true' ? { maxAge, includeSubDomains: flags['hsts-include-subdomains'] === 'true' } : false;
+  const metricsCompat = flags['metrics-compat'] as MetricsCompat;
+  const controllerClass = flags['controller-class'] ?? DEFAULT_COMPILE_OPTIONS.controllerClass;
   // A process forked by a primary (--workers N ≥ 2) serves traffic with the configuration it is sent.
   const workerId = workerIdOf(process.env, process.send !== undefined);
   if (workerId !== undefined) {
@@ -133,6 +137,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
         ...(flags['disable-access-log'] && { accessLog: false as const }),
         ...(accessLogFields && { accessLogFields }),
         hsts,
+        metrics: metricsOptionsOf(metricsCompat, controllerClass),
         shutdownGracePeriodMs: gracePeriodSeconds * 1000,
         shutdownDrainTimeoutMs: drainTimeoutSeconds * 1000,
         exit: (code) => process.exit(code),
@@ -166,8 +171,9 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     maxConnectionsPerClient: Number(maxPerClient),
     maxBodySize,
     http2: flags.http2 !== 'false',
+    metricsCompat,
     compile: {
-      controllerClass: flags['controller-class'] ?? DEFAULT_COMPILE_OPTIONS.controllerClass,
+      controllerClass,
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,
       watchIngressWithoutClass: flags['watch-ingress-without-class'],
       snippetAnnotations: parseSnippetAnnotations(flags['snippet-annotations']),

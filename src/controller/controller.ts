@@ -7,6 +7,7 @@ import type { BackendEndpoints, BuildChanges, BuildPart, Diagnostic, RouteLookup
 import { RouteTable } from '../routing/route-table.js';
 import { pipelineExtender, RateLimitStore, type PipelineMatch } from '../proxy/policies/pipeline.js';
 import { compileTls, type TlsPlan } from '../tls/compile-tls.js';
+import { configHash } from './config-hash.js';
 import type { ObjectStore, StoreChange } from '../store/object-store.js';
 
 /** Where compiled state goes: the proxy's atomic route swap and the backend registry. */
@@ -47,6 +48,8 @@ export interface ControllerObserver {
   /** After every build; `model.diagnostics` includes the TLS and backend (endpoint) ones. */
   configurationBuilt?(model: RouteModel, changed: BuildChanges): void;
   rebuilt?(kind: BuildPart, seconds: number): void;
+  /** A build threw; the last good configuration keeps serving and the build is retried on the next change. */
+  rebuildFailed?(error: unknown): void;
 }
 
 export interface ControllerOptions {
@@ -155,6 +158,12 @@ export class Controller {
     return this.#model;
   }
 
+  /** configHash() of the routes and TLS plan serving now (0 before the first build); recomputed by routes and TLS builds only. */
+  get configHash(): number {
+    return this.#configHash;
+  }
+  #configHash = 0;
+
   /** The current cap on a burst's rebuild delay (see maxHoldoffMs). */
   get maxHoldoffMs(): number {
     return this.#holdoff.maxDelayMs;
@@ -227,6 +236,7 @@ export class Controller {
         this.#backendDiagnostics = compileBackendDiagnostics(model, endpoints);
       }
       if (table) this.#options.routes.setRoutes(table);
+      if (changes.routes || changes.tls) this.#configHash = configHash(model, this.#tlsPlan);
       const diagnostics = [...model.diagnostics, ...this.#tlsDiagnostics, ...this.#backendDiagnostics];
       this.#reportDiagnostics(diagnostics);
       const built: RouteModel = { ...model, diagnostics };
@@ -245,6 +255,7 @@ export class Controller {
       for (const part of dirty) this.#dirty.add(part);
       for (const part of ALL_PARTS) if (changes[part]) this.#dirty.add(part);
       this.#log.error({ err: error as Error, ...changes }, 'rebuild failed; the last good configuration keeps serving');
+      for (const observer of this.#options.observers ?? []) observer.rebuildFailed?.(error);
     }
   }
 

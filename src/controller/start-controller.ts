@@ -6,7 +6,7 @@ import type { CompileOptions } from '../compile/index.js';
 import type { KubeClient } from '../k8s/kube-client.js';
 import type { KubernetesIntegration, KubernetesIntegrationOptions } from '../k8s/kubernetes-integration.js';
 import type { Logger } from '../lib/logger.js';
-import { PorticoMetrics } from '../metrics/metrics.js';
+import { controllerLabels, PorticoMetrics, type MetricsCompat } from '../metrics/metrics.js';
 import type { AccessLogField } from '../proxy/access-log.js';
 import type { HstsOptions } from '../proxy/proxy-server.js';
 import { WorkerPool, type WorkerPoolOptions } from '../workers/primary.js';
@@ -54,6 +54,8 @@ export type StartControllerOptions = ObjectSourceOptions & {
   maxBodySize?: number;
   /** --http2: HTTP/2 to clients on the engine data plane (ALPN h2, h2c prior knowledge). Default true. */
   http2?: boolean;
+  /** --metrics-compat: also export ingress-nginx's nginx_ingress_controller_* metrics ('nginx', the default) or not ('none'). */
+  metricsCompat?: MetricsCompat;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
   compile: CompileOptions;
@@ -120,7 +122,8 @@ export async function startController(options: StartControllerOptions): Promise<
   const { logger } = options;
   const host = options.bindAddress ? { host: options.bindAddress } : {};
   const store = new ObjectStore();
-  const metrics = new PorticoMetrics();
+  // The workers make theirs from the same flags and environment (metricsOptionsOf): the summed series match.
+  const metrics = new PorticoMetrics(metricsOptionsOf(options.metricsCompat, options.compile.controllerClass));
   // --workers N ≥ 2: this process is the primary. It builds the configuration and broadcasts it; the
   // workers it forks listen and proxy (src/workers). Otherwise it serves traffic itself.
   const pool = options.workers && options.workers.count >= 2 ? options.workers : undefined;
@@ -223,7 +226,10 @@ export async function startController(options: StartControllerOptions): Promise<
         rebuilt: (kind, seconds) => {
           metrics.observeRebuild(kind, seconds);
           metrics.setLastSync(Date.now());
+          // A routes or TLS build is what ingress-nginx calls a reload (endpoints are its dynamic update).
+          if (kind !== 'endpoints') metrics.configurationApplied(controller.configHash);
         },
+        rebuildFailed: () => metrics.configurationFailed(),
       },
     ],
   });
@@ -368,4 +374,9 @@ export async function startController(options: StartControllerOptions): Promise<
     await close();
     throw error;
   }
+}
+
+/** The request metrics' options from --metrics-compat and --controller-class (the primary's and every worker's). */
+export function metricsOptionsOf(compat: MetricsCompat | undefined, controllerClass: string): { compat: MetricsCompat; controller: ReturnType<typeof controllerLabels> } {
+  return { compat: compat ?? 'nginx', controller: controllerLabels(controllerClass) };
 }

@@ -335,7 +335,7 @@ class ClientConnection {
     const engine = this.#engine;
     const seconds = (performance.now() - this.#requestStart) / 1000;
     if (this.#release !== undefined) this.releaseRequest();
-    engine.observer?.observeRequest(match, status, seconds);
+    engine.observer?.observeRequest(match, status, seconds, undefined, head.method, head.length, bytes);
     if (engine.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
     engine.accessLog(entryFor(head, this.#clientAddress, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
   }
@@ -692,7 +692,7 @@ class ClientConnection {
       this.releaseRequest();
       const seconds = (performance.now() - this.#requestStart) / 1000;
       const engine = this.#engine;
-      engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined);
+      engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined, head.method, head.length, sent);
       if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
       engine.accessLog(
         entryFor(head, this.#clientAddress, {
@@ -898,7 +898,7 @@ class Exchange implements UpstreamHolder {
     const { engine, head, match } = this.#o;
     this.#o.client.releaseRequest();
     const seconds = (performance.now() - this.#o.start) / 1000;
-    engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
+    engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined, head.method, this.#requestBytes, this.#headBytes + this.#bytes);
     if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
     engine.accessLog(
       entryFor(head, this.#o.client.clientAddress, {
@@ -1245,6 +1245,7 @@ class Exchange implements UpstreamHolder {
       // Set-Cookie (affinity) is added beside the backend's, never in their place.
       this.#headOut = serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase()).filter((name) => name !== 'set-cookie')) });
     }
+    this.#headBytes = this.#headOut.length;
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
   }
@@ -1306,6 +1307,8 @@ class Exchange implements UpstreamHolder {
 
   /** The response head not written yet (see #toClient). */
   #headOut: Buffer | undefined;
+  /** The response head's size, for the metrics' response size (0 while none was sent). */
+  #headBytes = 0;
 
   #flushHead(): void {
     const head = this.#headOut;

@@ -663,7 +663,8 @@ class H2Exchange {
     const seconds = (performance.now() - this.#start) / 1000;
     const context = this.#context;
     const match = this.#match;
-    context.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined);
+    // Sizes are body bytes here: HTTP/2 headers travel HPACK-compressed.
+    context.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined, this.#method, this.#requestBytes, this.#bytes);
     if (context.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
     const headers = this.#headers;
     context.accessLog({

@@ -310,6 +310,8 @@ export interface RouteMatch {
   readonly ingress: string;
   /** Undefined for the defaultBackend. */
   readonly route?: Route;
+  /** The Ingress rule's host the route was matched under (`*.example.com` for a wildcard); undefined for hostless rules and the defaultBackend. */
+  readonly host?: string;
 }
 
 /** What the proxy routes with; RouteTable implements it. */

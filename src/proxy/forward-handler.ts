@@ -17,9 +17,17 @@ import { sendErrorReply } from './error-reply.js';
 import { buildResponseHeaders, clientAddressOf } from './hop-by-hop.js';
 import type { RequestHead } from './hop-by-hop.js';
 
-/** Per-request metrics sink (PorticoMetrics satisfies it; proxy/ does not import metrics/). */
+/** Per-request metrics sink (PorticoMetrics satisfies it; proxy/ does not import metrics/; see metrics.ts for the parameters). */
 export interface RequestObserver {
-  observeRequest(match: RouteMatch | undefined, status: number, seconds: number, upstreamSeconds?: number): void;
+  observeRequest(
+    match: RouteMatch | undefined,
+    status: number,
+    seconds: number,
+    upstreamSeconds?: number,
+    method?: string,
+    requestBytes?: number,
+    responseBytes?: number,
+  ): void;
 }
 
 /** What every request shares: owned by ProxyServer. */
@@ -420,6 +428,9 @@ export class ForwardHandler implements DispatchHandler, RequestHead {
         aborted && !res.headersSent ? 499 : this.#status,
         (performance.now() - this.#start) / 1000,
         this.#upstreamMs < 0 ? undefined : this.#upstreamMs / 1000,
+        this.#req.method,
+        requestHeadBytes(this.#req) + this.#requestBodyBytes,
+        responseHeadBytes(res) + this.#bytes,
       );
     }
     const accessLog = this.#ctx.accessLog;
@@ -456,6 +467,12 @@ export function requestHeadBytes(req: IncomingMessage): number {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + 2 + raw[i + 1]!.length + 2;
   return bytes;
+}
+
+/** The response head node:http wrote (its `_header` text, ASCII by then); 0 when none was sent. */
+function responseHeadBytes(res: ServerResponse): number {
+  const head = (res as ServerResponse & { _header?: unknown })._header;
+  return typeof head === 'string' ? head.length : 0;
 }
 
 /** `list` (flat name/value pairs) with `fields` set: same-named entries removed, the fields appended. */

@@ -70,7 +70,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
     for (const vhost of model.virtualHosts) {
       if (vhost.routes.length === 0) continue;
       const host = vhost.host.toLowerCase();
-      const paths = buildPaths(vhost.routes, vhost.regex === true, extend);
+      const paths = buildPaths(vhost.routes, vhost.regex === true, extend, host);
       if (host.startsWith('*.')) wildcards.set(host.slice(2), paths);
       else hosts.set(host, paths);
     }
@@ -115,15 +115,15 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   }
 }
 
-function buildPaths<M extends RouteMatch>(routes: readonly Route[], regex: boolean, extend: (match: RouteMatch) => M): PathLookup<M> {
+function buildPaths<M extends RouteMatch>(routes: readonly Route[], regex: boolean, extend: (match: RouteMatch) => M, host?: string): PathLookup<M> {
+  // The rule's host rides on the match (metrics label requests with it, never with the raw Host header).
+  const matchOf = (route: Route): M => extend(host === undefined ? { backend: route.backend, ingress: route.ingress, route } : { backend: route.backend, ingress: route.ingress, route, host });
   if (regex) {
     const list = new RegexRoutes<M>();
-    for (const route of routes) list.insert(route.path, extend({ backend: route.backend, ingress: route.ingress, route }));
+    for (const route of routes) list.insert(route.path, matchOf(route));
     return list;
   }
   const trie = new PathTrie<M>();
-  for (const route of routes) {
-    trie.insert(route.pathType, route.path, extend({ backend: route.backend, ingress: route.ingress, route }));
-  }
+  for (const route of routes) trie.insert(route.pathType, route.path, matchOf(route));
   return trie;
 }

@@ -6,7 +6,7 @@
 import { createBackendRegistry, createDataPlane, listenTraffic, type DataPlane, type DataPlaneKind } from '../data-plane/data-plane.js';
 import type { PorticoError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { PorticoMetrics, type RequestObserver } from '../metrics/metrics.js';
+import { PorticoMetrics, REQUEST_METRIC_NAMES, type PorticoMetricsOptions, type RequestObserver } from '../metrics/metrics.js';
 import type { BackendEndpoints, RouteModel } from '../model/route-model.js';
 import type { AccessLogField } from '../proxy/access-log.js';
 import type { HstsOptions } from '../proxy/proxy-server.js';
@@ -57,11 +57,15 @@ export class SnapshotApplier {
   }
 }
 
-/** The parts of the primary's registry that are per request, so summed over the workers. Build, leader and certificate metrics are the primary's alone. */
-const WORKER_METRICS = new Set(['portico_requests_total', 'portico_request_duration_seconds', 'portico_upstream_duration_seconds', 'portico_tls_handshake_failures_total']);
+/**
+ * The parts of the primary's registry that are per request, so summed over the workers (Portico's
+ * and, with --metrics-compat nginx, ingress-nginx's). Build, configuration, leader and certificate
+ * metrics are the primary's alone.
+ */
+const WORKER_METRICS = new Set([...REQUEST_METRIC_NAMES, 'portico_tls_handshake_failures_total']);
 
 export function isWorkerMetric(name: string): boolean {
-  return !name.startsWith('portico_') || WORKER_METRICS.has(name);
+  return (!name.startsWith('portico_') && !name.startsWith('nginx_ingress_controller_')) || WORKER_METRICS.has(name);
 }
 
 /** The IPC channel to the primary (process itself in a forked worker). */
@@ -85,6 +89,8 @@ export interface StartWorkerOptions {
   readonly accessLog?: Logger | false;
   readonly accessLogFields?: readonly AccessLogField[];
   readonly hsts?: HstsOptions | false;
+  /** The request metrics' options (--metrics-compat, the controller labels): the primary's, so the summed series match. */
+  readonly metrics?: Pick<PorticoMetricsOptions, 'compat' | 'controller'>;
   readonly shutdownGracePeriodMs: number;
   readonly shutdownDrainTimeoutMs: number;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -134,12 +140,12 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
   options.channel.on('disconnect', () => onGone());
 
   const start = await started;
-  const metrics = new PorticoMetrics();
+  const metrics = new PorticoMetrics(options.metrics);
   let requests = 0;
   const observer: RequestObserver = {
-    observeRequest(match, status, seconds, upstreamSeconds) {
+    observeRequest(match, status, seconds, upstreamSeconds, method, requestBytes, responseBytes) {
       requests++;
-      metrics.observeRequest(match, status, seconds, upstreamSeconds);
+      metrics.observeRequest(match, status, seconds, upstreamSeconds, method, requestBytes, responseBytes);
     },
   };
   const backends = createBackendRegistry(options.dataPlane);

@@ -24,6 +24,7 @@ function setup(options: { tls?: boolean } = {}) {
   const plans: TlsPlan[] = [];
   const built: BuildChanges[] = [];
   const kinds: BuildPart[] = [];
+  const failures: unknown[] = [];
   let failNextSync = false;
   const controller = new Controller({
     store,
@@ -42,11 +43,11 @@ function setup(options: { tls?: boolean } = {}) {
       },
     },
     ...(options.tls && { tls: { sink: { apply: (plan: TlsPlan) => (plans.push(plan), { fallbackChanged: false }) } } }),
-    observers: [{ configurationBuilt: (_model, changes) => void built.push(changes), rebuilt: (kind) => void kinds.push(kind) }],
+    observers: [{ configurationBuilt: (_model, changes) => void built.push(changes), rebuilt: (kind) => void kinds.push(kind), rebuildFailed: (error) => void failures.push(error) }],
   });
   controller.start();
   const hosts = () => controller.model?.virtualHosts.map((v) => v.host) ?? [];
-  return { store, controller, log, tables, syncs, plans, built, kinds, hosts, failNextSync: () => (failNextSync = true) };
+  return { store, controller, log, tables, syncs, plans, built, kinds, failures, hosts, failNextSync: () => (failNextSync = true) };
 }
 
 describe('Controller', () => {
@@ -97,11 +98,15 @@ describe('Controller', () => {
     t.controller.markSynced();
     expect(t.hosts()).toEqual(['a.example.com']);
     const good = t.tables.at(-1);
+    const goodHash = t.controller.configHash;
+    expect(goodHash).toBeGreaterThan(0);
 
     t.store.upsert(web('b.example.com'));
     t.failNextSync();
     t.controller.rebuild();
     expect(t.tables.at(-1)).toBe(good); // the failed build swapped nothing in
+    expect(t.failures).toHaveLength(1); // observers hear of it (nginx_ingress_controller_errors)
+    expect(t.controller.configHash).toBe(goodHash); // the configuration serving is still the good one
     expect(t.log.lines.find((l) => l.msg === 'rebuild failed; the last good configuration keeps serving')).toMatchObject({ routes: true });
 
     // The next event is endpoint-only; the routes that failed to apply must be built with it.
@@ -110,6 +115,7 @@ describe('Controller', () => {
     expect(t.built.at(-1)).toEqual({ routes: true, tls: false, endpoints: true });
     expect(t.tables.at(-1)).not.toBe(good);
     expect(t.tables.at(-1)!.lookup('b.example.com', '/')?.ingress).toBe('shop/web');
+    expect(t.controller.configHash).not.toBe(goodHash);
     expect(t.syncs.at(-1)!.get('shop/web/80')?.endpoints.map((e) => e.address)).toEqual(['10.0.0.3']);
   });
 });

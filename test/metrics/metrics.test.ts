@@ -131,3 +131,185 @@ describe('PorticoMetrics', () => {
     expect(text.split('\n').filter((l) => l.startsWith('portico_request_duration_seconds_count{')).length).toBe(50);
   });
 });
+
+describe('PorticoMetrics: ingress-nginx compatible series (--metrics-compat nginx)', () => {
+  const controller = { controller_class: 'portico.dev/ingress-controller', controller_namespace: 'ingress', controller_pod: 'portico-0' };
+  const build = { version: '9.9.9', commit: 'abc123', node: 'v24.0.0', repository: '' };
+  const backend = (service: string, namespace = 'shop'): RouteMatch['backend'] => ({ key: `${namespace}/${service}/80`, namespace, service, port: 80 });
+  const routeMatch = (host: string | undefined, path: string, ingress: string, service: string, namespace = 'shop'): RouteMatch => {
+    const route = { pathType: 'Prefix' as const, path, backend: backend(service, namespace), ingress: `${namespace}/${ingress}` };
+    return host === undefined ? { backend: route.backend, ingress: route.ingress, route } : { backend: route.backend, ingress: route.ingress, route, host };
+  };
+  const constant = 'controller_class="portico.dev/ingress-controller",controller_namespace="ingress",controller_pod="portico-0"';
+  const labels = (l: Record<string, string>): string =>
+    `status="${l.status}",method="${l.method}",path="${l.path ?? ''}",namespace="${l.namespace ?? ''}",ingress="${l.ingress ?? ''}",service="${l.service ?? ''}",canary="${l.canary ?? ''}",host="${l.host ?? ''}",${constant}`;
+
+  it('labels requests with the rule host and path, method, status, ingress, namespace, service; sizes and durations with ingress-nginx buckets', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    const web = routeMatch('shop.example.com', '/api', 'web', 'web-svc');
+    metrics.observeRequest(web, 200, 0.004, 0.003, 'GET', 55, 1234);
+    metrics.observeRequest(web, 200, 0.02, 0.01, 'GET', 95, 50_000);
+    metrics.observeRequest(web, 503, 0.5, undefined, 'POST', 2_000, 300);
+    const text = await metrics.render();
+    const get200 = labels({ status: '200', method: 'GET', path: '/api', namespace: 'shop', ingress: 'web', service: 'web-svc', host: 'shop.example.com' });
+    const post503 = labels({ status: '503', method: 'POST', path: '/api', namespace: 'shop', ingress: 'web', service: 'web-svc', host: 'shop.example.com' });
+    expect(sample(text, 'nginx_ingress_controller_requests', get200)).toBe(2);
+    expect(sample(text, 'nginx_ingress_controller_requests', post503)).toBe(1);
+    expect(sample(text, 'nginx_ingress_controller_request_duration_seconds_count', get200)).toBe(2);
+    // ingress-nginx's --time-buckets: 0.005 is the first bound.
+    expect(sample(text, 'nginx_ingress_controller_request_duration_seconds_bucket', `le="0.005",${get200}`)).toBe(1);
+    expect(sample(text, 'nginx_ingress_controller_response_duration_seconds_sum', get200)).toBeCloseTo(0.013);
+    expect(sample(text, 'nginx_ingress_controller_response_duration_seconds_count', post503)).toBeUndefined(); // no upstream answer
+    // --length-buckets (10…100) for request/response size, --size-buckets (10…1e7) for bytes_sent.
+    expect(sample(text, 'nginx_ingress_controller_request_size_bucket', `le="60",${get200}`)).toBe(1);
+    expect(sample(text, 'nginx_ingress_controller_request_size_bucket', `le="100",${get200}`)).toBe(2);
+    expect(sample(text, 'nginx_ingress_controller_request_size_sum', get200)).toBe(150);
+    expect(sample(text, 'nginx_ingress_controller_response_size_sum', get200)).toBe(51_234);
+    expect(sample(text, 'nginx_ingress_controller_bytes_sent_bucket', `le="10000",${get200}`)).toBe(1);
+    expect(sample(text, 'nginx_ingress_controller_bytes_sent_bucket', `le="100000",${get200}`)).toBe(2);
+    expect(sample(text, 'nginx_ingress_controller_bytes_sent_bucket', `le="1000",${post503}`)).toBe(1);
+    // Portico's own series: sizes too.
+    const own = 'ingress="web",namespace="shop",service="web-svc"';
+    expect(sample(text, 'portico_request_size_bytes_sum', own)).toBe(2_150);
+    expect(sample(text, 'portico_response_size_bytes_bucket', `le="1000",${own}`)).toBe(1);
+    expect(sample(text, 'portico_response_size_bytes_bucket', `le="10000",${own}`)).toBe(2);
+    expect(sample(text, 'portico_response_size_bytes_count', own)).toBe(3);
+    expect(text).toContain('# TYPE nginx_ingress_controller_requests counter');
+    expect(text).toContain('# TYPE nginx_ingress_controller_request_duration_seconds histogram');
+  });
+
+  it('names the canary Service that served in canary, with the main route in ingress and service', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    const main = routeMatch('shop.example.com', '/', 'web', 'web-svc');
+    // What the data planes do when the canary step picked the canary's backend.
+    const canary: RouteMatch = { ...main, backend: backend('web-canary') };
+    metrics.observeRequest(main, 200, 0.01, 0.01, 'GET', 40, 100);
+    metrics.observeRequest(canary, 200, 0.01, 0.01, 'GET', 40, 100);
+    metrics.observeRequest({ ...main, backend: backend('web-canary') }, 200, 0.01, 0.01, 'GET', 40, 100);
+    const text = await metrics.render();
+    const base = { status: '200', method: 'GET', path: '/', namespace: 'shop', ingress: 'web', service: 'web-svc', host: 'shop.example.com' };
+    expect(sample(text, 'nginx_ingress_controller_requests', labels(base))).toBe(1);
+    expect(sample(text, 'nginx_ingress_controller_requests', labels({ ...base, canary: 'web-canary' }))).toBe(2);
+    // Portico's own series name the backend that served, as before.
+    expect(sample(text, 'portico_requests_total', 'ingress="web",namespace="shop",service="web-canary",status_class="2xx"')).toBe(2);
+  });
+
+  it('gives requests that matched nothing empty labels (no series per raw host or URL) and bounds methods', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    for (let i = 0; i < 100; i++) metrics.observeRequest(undefined, 404, 0.001, undefined, i % 2 === 0 ? 'GET' : `M${i}`, 80, 150);
+    const text = await metrics.render();
+    expect(sample(text, 'nginx_ingress_controller_requests', labels({ status: '404', method: 'GET' }))).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_requests', labels({ status: '404', method: 'OTHER' }))).toBe(50);
+    expect(text.split('\n').filter((l) => l.startsWith('nginx_ingress_controller_requests{')).length).toBe(2);
+    // A defaultBackend (no route): its Ingress and Service, no host or path.
+    metrics.observeRequest({ backend: backend('fallback', 'default'), ingress: 'default/catch-all' }, 200, 0.001, 0.001, 'GET', 80, 150);
+    expect(sample(await metrics.render(), 'nginx_ingress_controller_requests', labels({ status: '200', method: 'GET', namespace: 'default', ingress: 'catch-all', service: 'fallback' }))).toBe(1);
+  });
+
+  it('exports build info, and maps a configuration swap to a reload: config hash, last reload, success and error counters', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    let text = await metrics.render();
+    expect(text).toContain('portico_build_info{version="9.9.9",commit="abc123",node="v24.0.0"} 1');
+    expect(text).toContain(`nginx_ingress_controller_build_info{${constant},release="9.9.9",build="abc123",repository=""} 1`);
+    expect(text).toContain(`nginx_ingress_controller_config_last_reload_successful{${constant}} 0`);
+    metrics.configurationApplied(123_456_789, 1_700_000_000_000);
+    metrics.configurationApplied(123_456_789, 1_700_000_050_000); // the same configuration: no reload
+    text = await metrics.render();
+    expect(text).toContain(`nginx_ingress_controller_config_hash{${constant}} 123456789`);
+    expect(text).toContain('portico_config_hash 123456789');
+    expect(text).toContain(`nginx_ingress_controller_config_last_reload_successful{${constant}} 1`);
+    expect(text).toContain(`nginx_ingress_controller_config_last_reload_successful_timestamp_seconds{${constant}} 1700000000`);
+    expect(text).toContain(`nginx_ingress_controller_success{${constant}} 1`);
+    metrics.configurationFailed();
+    text = await metrics.render();
+    expect(text).toContain(`nginx_ingress_controller_config_last_reload_successful{${constant}} 0`);
+    expect(text).toContain(`nginx_ingress_controller_errors{${constant}} 1`);
+    expect(text).toContain(`nginx_ingress_controller_config_hash{${constant}} 123456789`); // the old one keeps serving
+  });
+
+  it('drops the nginx series of gone Ingresses, and exports none with compat none', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    metrics.observeRequest(routeMatch('a.example.com', '/', 'a', 'svc'), 200, 0.01, 0.01, 'GET', 10, 10);
+    metrics.observeRequest(routeMatch('b.example.com', '/', 'b', 'svc'), 200, 0.01, 0.01, 'GET', 10, 10);
+    metrics.observeRequest(undefined, 404, 0.01, undefined, 'GET', 10, 10);
+    metrics.retainIngresses(['shop/a']);
+    const text = await metrics.render();
+    expect(text).toContain('ingress="a",service="svc",canary="",host="a.example.com"');
+    expect(text).not.toContain('host="b.example.com"');
+    expect(sample(text, 'nginx_ingress_controller_requests', labels({ status: '404', method: 'GET' }))).toBe(1);
+    metrics.observeRequest(routeMatch('b.example.com', '/', 'b', 'svc'), 200, 0.01, 0.01, 'GET', 10, 10); // comes back cleanly
+    expect(sample(await metrics.render(), 'nginx_ingress_controller_request_size_count', labels({ status: '200', method: 'GET', path: '/', namespace: 'shop', ingress: 'b', service: 'svc', host: 'b.example.com' }))).toBe(1);
+
+    const none = new PorticoMetrics({ defaultMetrics: false, compat: 'none', controller, build });
+    none.observeRequest(routeMatch('a.example.com', '/', 'a', 'svc'), 200, 0.01, 0.01, 'GET', 10, 10);
+    none.configurationApplied(1);
+    expect(await none.render()).not.toContain('nginx_ingress_controller');
+  });
+
+  it('keeps one set of children per label set across builds, so bucket counts waiting for the scrape are never dropped', async () => {
+    // Each build makes new route objects; the children (and their pending bucket counts) must be
+    // the same ones, or a collected old child would take its counts with it.
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    for (let build = 0; build < 5; build++) {
+      const m = routeMatch('a.example.com', '/', 'a', 'svc'); // a new Route object per build
+      for (let i = 0; i < 10; i++) metrics.observeRequest(m, 200, 0.02, 0.01, 'GET', 35, 5_000);
+      metrics.retainIngresses(['shop/a']);
+    }
+    const text = await metrics.render();
+    const l = labels({ status: '200', method: 'GET', path: '/', namespace: 'shop', ingress: 'a', service: 'svc', host: 'a.example.com' });
+    expect(sample(text, 'nginx_ingress_controller_request_duration_seconds_count', l)).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_request_duration_seconds_bucket', `le="0.025",${l}`)).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_request_size_bucket', `le="40",${l}`)).toBe(50);
+    expect(sample(text, 'nginx_ingress_controller_bytes_sent_bucket', `le="10000",${l}`)).toBe(50);
+  });
+
+  it('renders the nginx series exactly as prom-client does for the same observations, also after reset', async () => {
+    // The children count buckets between scrapes (PendingBuckets): the rendered text must not tell.
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    const registry = new Registry();
+    const names = ['status', 'method', 'path', 'namespace', 'ingress', 'service', 'canary', 'host', 'controller_class', 'controller_namespace', 'controller_pod'];
+    const requests = new Counter({ name: 'nginx_ingress_controller_requests', help: 'x', labelNames: names, registers: [registry] });
+    const h = (name: string, buckets: number[]) => new Histogram({ name: `nginx_ingress_controller_${name}`, help: 'x', labelNames: names, buckets, registers: [registry] });
+    const time = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    const length = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+    const duration = h('request_duration_seconds', time);
+    const response = h('response_duration_seconds', time);
+    const requestSize = h('request_size', length);
+    const responseSize = h('response_size', length);
+    const bytesSent = h('bytes_sent', [10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]);
+    const matches = [routeMatch('a.example.com', '/a', 'a', 'svc-a'), routeMatch(undefined, '/b', 'b', 'svc-b', 'default'), undefined];
+    const calls = (): void => {
+      for (let i = 0; i < 300; i++) {
+        const m = matches[i % 3];
+        const status = [200, 404, 502][i % 4 % 3]!;
+        const method = ['GET', 'POST'][i % 2]!;
+        const seconds = [0.001, 0.03, 0.7, 12][i % 4]! * (1 + i / 1000);
+        const upstream = i % 5 === 0 ? undefined : seconds / 2;
+        const req = [5, 64, 900, 20_000][i % 4]!;
+        const res = [0, 99, 5_000, 20_000_000][(i >> 1) % 4]!;
+        metrics.observeRequest(m, status, seconds, upstream, method, req, res);
+        const l = {
+          status: String(status), method, path: m?.route?.path ?? '', namespace: m?.backend.namespace ?? '', ingress: m?.ingress.split('/')[1] ?? '',
+          service: m?.backend.service ?? '', canary: '', host: m?.host ?? '', ...controller,
+        };
+        requests.inc(l);
+        duration.observe(l, seconds);
+        if (upstream !== undefined) response.observe(l, upstream);
+        requestSize.observe(l, req);
+        responseSize.observe(l, res);
+        bytesSent.observe(l, res);
+      }
+    };
+    const series = (text: string): string =>
+      text.split('\n').filter((l) => /^nginx_ingress_controller_(requests|request_duration_seconds|response_duration_seconds|request_size|response_size|bytes_sent)[_{ ]/.test(l)).join('\n');
+    calls();
+    expect(series(await metrics.render())).toBe(series(await registry.metrics()));
+    calls(); // pending counts since the last scrape are added once, not twice
+    expect(series(await metrics.render())).toBe(series(await registry.metrics()));
+    metrics.registry.resetMetrics();
+    registry.resetMetrics();
+    calls();
+    expect(series(await metrics.render())).toBe(series(await registry.metrics()));
+    expect(series(await registry.metrics()).length).toBeGreaterThan(1000);
+  });
+});

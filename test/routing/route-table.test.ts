@@ -100,9 +100,9 @@ describe('RouteTable.lookup', () => {
     expect(svc(undefined, '/app')).toBe('default');
   });
 
-  it('returns the route for route matches and none for the defaultBackend', () => {
-    const hit = table.lookup('app.example.com', '/app');
-    expect(hit).toEqual({ backend: b('app'), ingress: 'default/i', route: prefixRoute('/app', b('app'), 'default/i') });
+  it('returns the route (and the rule host it matched under) for route matches and none for the defaultBackend', () => {
+    const hit = table.lookup('App.Example.com:8080', '/app');
+    expect(hit).toEqual({ backend: b('app'), ingress: 'default/i', route: prefixRoute('/app', b('app'), 'default/i'), host: 'app.example.com' });
     expect(table.lookup('x.test', '/')).toEqual({ backend: b('default'), ingress: 'default/d' });
   });
 

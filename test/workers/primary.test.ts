@@ -275,10 +275,13 @@ describe('WorkerPool', () => {
     await new Promise((resolve) => setImmediate(resolve));
     serve(children[1]!);
     await started;
-    const match = { backend: web, ingress: 'shop/web' };
+    const route = { pathType: 'Prefix' as const, path: '/', backend: web, ingress: 'shop/web' };
+    const match = { backend: web, ingress: 'shop/web', route, host: 'shop.example.com' };
+    const controller = { controller_class: 'c', controller_namespace: 'ns', controller_pod: 'pod' };
     const workerMetrics = [3, 4].map((n) => {
-      const metrics = new PorticoMetrics({ defaultMetrics: false });
-      for (let i = 0; i < n; i++) metrics.observeRequest(match, 200, 0.002, 0.001);
+      const metrics = new PorticoMetrics({ defaultMetrics: false, controller });
+      for (let i = 0; i < n; i++) metrics.observeRequest(match, 200, 0.002, 0.001, 'GET', 100, 2_000);
+      metrics.configurationApplied(42); // the primary's business too: not summed in
       metrics.setLeader(true); // a worker's gauge of the primary's business: must not be summed in
       return metrics;
     });
@@ -292,6 +295,13 @@ describe('WorkerPool', () => {
     const text = await rendering;
     expect(text).toContain('portico_requests_total{ingress="web",namespace="shop",service="web",status_class="2xx"} 7');
     expect(text).toContain('portico_request_duration_seconds_count{ingress="web",namespace="shop",service="web"} 7');
+    expect(text).toContain('portico_response_size_bytes_sum{ingress="web",namespace="shop",service="web"} 14000');
+    const nginx = 'status="200",method="GET",path="/",namespace="shop",ingress="web",service="web",canary="",host="shop.example.com",controller_class="c",controller_namespace="ns",controller_pod="pod"';
+    expect(text).toContain(`nginx_ingress_controller_requests{${nginx}} 7`);
+    expect(text).toContain(`nginx_ingress_controller_request_size_sum{${nginx}} 700`);
+    expect(text).toContain(`nginx_ingress_controller_bytes_sent_bucket{le="10000",${nginx}} 7`);
+    expect(text).not.toContain('nginx_ingress_controller_config_hash');
+    expect(text).not.toContain('build_info');
     expect(text).toContain('portico_workers 2');
     expect(text).not.toContain('portico_leader');
     expect(registry.getSingleMetric('portico_worker_restarts_total')).toBeDefined();

@@ -57,5 +57,10 @@ describe('SnapshotApplier (worker side)', () => {
   it('reports only per-request series and process metrics to the primary', () => {
     expect(['portico_requests_total', 'portico_request_duration_seconds', 'portico_upstream_duration_seconds', 'portico_tls_handshake_failures_total', 'process_cpu_seconds_total'].every(isWorkerMetric)).toBe(true);
     expect(['portico_leader', 'portico_rebuilds_total', 'portico_last_sync_timestamp_seconds', 'portico_ssl_certificate_expiry_timestamp_seconds'].some(isWorkerMetric)).toBe(false);
+    // ingress-nginx's: the request series are summed, the build and configuration ones are the primary's.
+    const nginx = ['requests', 'request_duration_seconds', 'response_duration_seconds', 'request_size', 'response_size', 'bytes_sent'].map((n) => `nginx_ingress_controller_${n}`);
+    expect([...nginx, 'portico_request_size_bytes', 'portico_response_size_bytes'].every(isWorkerMetric)).toBe(true);
+    const primaryOnly = ['build_info', 'config_hash', 'config_last_reload_successful', 'config_last_reload_successful_timestamp_seconds', 'success', 'errors'].map((n) => `nginx_ingress_controller_${n}`);
+    expect([...primaryOnly, 'portico_build_info', 'portico_config_hash'].some(isWorkerMetric)).toBe(false);
   });
 });

@@ -154,6 +154,12 @@ describe('portico controller --workers 2 --data-plane engine', () => {
     const metrics = (await httpRequest({ port: admin, path: '/metrics' })).body;
     const total = [...metrics.matchAll(/^portico_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     expect(total).toBe(made);
+    // ingress-nginx's series too, summed the same way; the build and configuration ones once, from the primary.
+    const nginxTotal = [...metrics.matchAll(/^nginx_ingress_controller_requests\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(nginxTotal).toBe(made);
+    expect(metrics).toMatch(/^nginx_ingress_controller_requests\{status="200",method="GET",path="\/",namespace="shop",ingress="api",service="api",canary="",host="api.example.com",controller_class="portico.dev\/ingress-controller",controller_namespace="[^"]+",controller_pod="[^"]+"\} 40$/m);
+    expect(metrics.match(/^nginx_ingress_controller_build_info\{.*\} 1$/gm)).toHaveLength(1);
+    expect(metrics).toMatch(/^nginx_ingress_controller_config_last_reload_successful\{.*\} 1$/m);
     expect(metrics).toMatch(/^portico_workers 2$/m);
     expect(c.lines.filter((l) => l.code === 'PORTICO_ERR_WORKER_MESSAGE')).toEqual([]);
     expect(metrics).toMatch(/^portico_worker_restarts_total 0$/m);
