@@ -30,6 +30,8 @@ export interface ControllerConfig {
   readonly loadBalance?: 'ewma';
   /** disable-access-log: "true": no access-log line for any route (an Ingress's enable-access-log: "true" wins). */
   readonly accessLog?: boolean;
+  /** use-http2: HTTP/2 to clients (ALPN h2, h2c prior knowledge); default true. */
+  readonly http2?: boolean;
   /** add-headers: `namespace/name` of a ConfigMap of response header fields. */
   readonly addHeaders?: string;
   /** proxy-set-headers: `namespace/name` of a ConfigMap of upstream request header fields. */
@@ -68,6 +70,7 @@ export const CONFIGMAP_DEFAULTS: Readonly<Record<string, string>> = Object.freez
   'limit-conn-status-code': '503',
   'load-balance': 'round_robin',
   'disable-access-log': 'false',
+  'use-http2': 'true',
   'use-forwarded-headers': 'false',
   'forwarded-for-header': 'X-Forwarded-For',
   'compute-full-forwarded-for': 'false',
@@ -189,6 +192,7 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
   }
 
   const disableAccessLog = bool(data, 'disable-access-log', problems);
+  const http2 = bool(data, 'use-http2', problems);
 
   for (const key of FORWARDED_KEYS) {
     const value = data[key];
@@ -219,6 +223,7 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
     ...(connectionLimitStatus !== undefined && { connectionLimitStatus }),
     ...(loadBalance !== undefined && { loadBalance }),
     ...(disableAccessLog !== undefined && { accessLog: !disableAccessLog }),
+    ...(http2 !== undefined && { http2 }),
     ...(addHeaders !== undefined && { addHeaders }),
     ...(proxySetHeaders !== undefined && { proxySetHeaders }),
   });

@@ -42,7 +42,7 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
   // The engine offers h2 first (ingress-nginx's default); the node:http plane speaks HTTP/1.1 only.
   // noDelay: a response written in parts (HTTP/2 frames, a head then a body) must not wait for the
   // client's delayed ACK (Nagle); node:http sets it for its own servers, a tls.Server does not.
-  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer({ ...tlsOptions, noDelay: true, ALPNProtocols: plane.engine.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] });
+  const server: Server | TlsServer = plane.kind === 'node' ? createServer({ ...plane.proxy.serverOptions, ...tlsOptions }) : createTlsServer({ ...withoutAlpnList(tlsOptions), noDelay: true, ALPNCallback: ({ protocols }) => chooseProtocol(protocols, plane.engine.http2) });
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     const reason = handshakeFailureReason(error);
     options.onHandshakeFailure?.(reason);
@@ -77,4 +77,16 @@ export function handshakeFailureReason(error: NodeJS.ErrnoException): string {
   if (code === 'ERR_SSL_HTTP_REQUEST') return 'plain_http';
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || /timeout/i.test(error.message)) return 'timeout';
   return code.startsWith('ERR_SSL_') ? code.slice(8).toLowerCase() : 'other';
+}
+
+/** ALPN on the engine: h2 first while HTTP/2 is on (read per handshake: the ConfigMap's use-http2 can change it), else HTTP/1.1; no match: no protocol agreed (the handshake fails, as with a fixed list). */
+export function chooseProtocol(offered: readonly string[], http2: boolean): string | undefined {
+  if (http2 && offered.includes('h2')) return 'h2';
+  return offered.includes('http/1.1') ? 'http/1.1' : undefined;
+}
+
+/** ALPNCallback and ALPNProtocols exclude each other. */
+function withoutAlpnList<T extends { ALPNProtocols?: unknown }>(options: T): Omit<T, 'ALPNProtocols'> {
+  const { ALPNProtocols: _ignored, ...rest } = options;
+  return rest;
 }

@@ -172,7 +172,8 @@ export class EngineServer {
 
   /** HTTP/2 to clients is on (ALPN h2 offered, the h2c preface accepted). */
   get http2(): boolean {
-    return this.#options.http2 ?? true;
+    // The ConfigMap's use-http2 (in the route table) beats --http2.
+    return this.#routes?.http2 ?? this.#options.http2 ?? true;
   }
 
   get endpointWaitMs(): number {

@@ -272,6 +272,8 @@ export interface RouteModel {
    * data plane's own (the --hsts* flags). The data planes read it from the route table they swap.
    */
   readonly hsts?: string | false;
+  /** The ConfigMap's use-http2; absent: the data plane's own (--http2). Read per connection. */
+  readonly http2?: boolean;
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];
@@ -319,6 +321,8 @@ export interface RouteLookup<M extends RouteMatch = RouteMatch> {
   lookup(host: string | undefined, path: string): M | undefined;
   /** RouteModel.hsts: undefined: the data plane's own setting applies. */
   readonly hsts?: string | false;
+  /** RouteModel.http2: undefined: the data plane's own setting applies. */
+  readonly http2?: boolean | undefined;
 }
 
 /** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */

@@ -48,6 +48,8 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   readonly #defaultMatch: M | undefined;
   /** The model's hsts (the ConfigMap's); undefined: the data plane's own. */
   readonly hsts: string | false | undefined;
+  /** The model's http2 (the ConfigMap's use-http2); undefined: the data plane's own. */
+  readonly http2: boolean | undefined;
 
   private constructor(parts: {
     hosts: Map<string, PathLookup<M>>;
@@ -55,8 +57,10 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
     hostless: PathLookup<M> | undefined;
     defaultMatch: M | undefined;
     hsts: string | false | undefined;
+    http2: boolean | undefined;
   }) {
     this.hsts = parts.hsts;
+    this.http2 = parts.http2;
     this.#hosts = parts.hosts;
     this.#wildcards = parts.wildcards;
     this.#hostless = parts.hostless;
@@ -81,6 +85,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
       hostless: model.hostless.length > 0 ? buildPaths(model.hostless, model.hostlessRegex === true, extend) : undefined,
       defaultMatch: def === undefined ? undefined : extend({ backend: def.backend, ingress: def.ingress }),
       hsts: model.hsts,
+      http2: model.http2,
     });
   }
 

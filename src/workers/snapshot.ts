@@ -358,6 +358,7 @@ function routeModel(value: unknown, path: string): RouteModel {
     hostless,
     ...(regexFlag(o['hostlessRegex'], `${path}.hostlessRegex`) && { hostlessRegex: true as const }),
     ...(o['hsts'] !== undefined && { hsts: hstsValue(o['hsts'], `${path}.hsts`) }),
+    ...(o['http2'] !== undefined && { http2: typeof o['http2'] === 'boolean' ? o['http2'] : fail(`${path}.http2`, 'not a boolean') }),
     backends,
     tls,
     ownedIngresses,

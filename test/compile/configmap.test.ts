@@ -25,6 +25,7 @@ describe('parseControllerConfigMap', () => {
         'allow-snippet-annotations': 'false',
         'limit-req-status-code': '429',
         'disable-access-log': 'true',
+        'use-http2': 'false',
         'add-headers': 'ingress-nginx/custom-headers',
         'proxy-set-headers': 'upstream-headers',
         'use-forwarded-headers': 'false',
@@ -47,6 +48,7 @@ describe('parseControllerConfigMap', () => {
       snippetAnnotations: 'refuse',
       rateLimitStatus: 429,
       accessLog: false,
+      http2: false,
       addHeaders: 'ingress-nginx/custom-headers',
       proxySetHeaders: 'ingress-nginx/upstream-headers',
     });

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type IssuedCertificate } from '../../src/tls/certificate-factory.js';
-import { ingress, prefix, rule } from '../helpers/objects.js';
+import { configMap, ingress, prefix, rule } from '../helpers/objects.js';
 import { closePods, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, tlsSecret, type EchoPod, type Harness } from '../helpers/e2e.js';
 import { eventually, httpRequest, type EchoReply } from '../helpers/http.js';
 import { tlsHandshake } from '../helpers/tls-client.js';
@@ -398,6 +398,29 @@ describe('HTTP/2 at shutdown', () => {
     } finally {
       session.destroy();
       await closePods(pods);
+    }
+  });
+});
+
+describe("the ConfigMap's use-http2", () => {
+  it('turns HTTP/2 off and on again without a restart (ALPN chosen per handshake)', async () => {
+    const CM = 'ingress-nginx/ingress-nginx-controller';
+    const harness = await startHarness({ '00-base.yaml': [PORTICO_CLASS], 'cm.yaml': [configMap(CM, { 'use-http2': 'false' })] }, { dataPlane: 'engine', compile: { configMap: CM } });
+    const alpn = async () => {
+      const socket = await tlsHandshake({ port: harness.tlsPort, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] });
+      socket.destroy();
+      return socket.alpnProtocol;
+    };
+    try {
+      expect(await alpn()).toBe('http/1.1');
+      await harness.write('cm.yaml', [configMap(CM, { 'use-http2': 'true' })]);
+      await eventually(async () => (await alpn()) === 'h2', 5000, 'h2 offered again');
+      // A client that offers only HTTP/1.1 keeps getting it.
+      const h1 = await tlsHandshake({ port: harness.tlsPort, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+      expect(h1.alpnProtocol).toBe('http/1.1');
+      h1.destroy();
+    } finally {
+      await harness.close();
     }
   });
 });
