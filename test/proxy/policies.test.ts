@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildRoutePipeline, newUpstreamEdits, type StepRequest, type StepResult } from '../../src/proxy/policies/pipeline.js';
 import type { CanaryPolicy } from '../../src/model/route-model.js';
 import { affinityStep } from '../../src/proxy/policies/affinity.js';
+import bcrypt from 'bcryptjs';
 import { apr1, basicAuthStep, checkHash, parseBasicCredentials } from '../../src/proxy/policies/basic-auth.js';
 import { canaryStep } from '../../src/proxy/policies/canary.js';
 import { corsStep } from '../../src/proxy/policies/cors.js';
@@ -218,6 +219,21 @@ describe('route steps', () => {
     expect(run(`Basic ${Buffer.from('u:p').toString('base64')}`)).toBeUndefined();
     expect(run(`Basic ${Buffer.from('u:p').toString('base64')}`)).toBeUndefined(); // cached verdict
     expect(run(`Basic ${Buffer.from('u:q').toString('base64')}`)).toMatchObject({ status: 401 });
+  });
+
+  it('basic auth with bcrypt: concurrent requests with the same credentials share one bcrypt run; then the verdict is cached (synchronous)', async () => {
+    const hash = bcrypt.hashSync('pw', 4);
+    const step = basicAuthStep({ realm: 'R', users: [['u', hash]] });
+    const run = (password: string) => step.run(request({ header: (n) => (n === 'authorization' ? `Basic ${Buffer.from(`u:${password}`).toString('base64')}` : undefined) }), newUpstreamEdits());
+    const first = run('pw');
+    const second = run('pw');
+    const wrong = run('nope');
+    expect(first).toBeInstanceOf(Promise);
+    expect(second).toBe(first);
+    expect(wrong).not.toBe(first);
+    expect(await first).toBeUndefined();
+    expect(await wrong).toMatchObject({ status: 401 });
+    expect(run('pw')).toBeUndefined();
   });
 });
 

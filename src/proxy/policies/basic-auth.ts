@@ -19,6 +19,9 @@ export function basicAuthStep(policy: BasicAuthPolicy): RequestStep {
     headers: Object.freeze([Object.freeze(['WWW-Authenticate', `Basic realm="${policy.realm}"`] as const)]),
   });
   const verdicts = new Map<string, boolean>();
+  // One bcrypt run per credentials at a time: the first burst of a client's connections (or a
+  // flood with one password) waits for that run instead of starting its own (~70 ms of CPU each).
+  const running = new Map<string, Promise<StepResult>>();
   const remember = (key: string, ok: boolean): StepResult => {
     if (verdicts.size >= CACHE_MAX) verdicts.clear();
     verdicts.set(key, ok);
@@ -34,7 +37,17 @@ export function basicAuthStep(policy: BasicAuthPolicy): RequestStep {
       const key = createHash('sha256').update(`${credentials.user}\0${credentials.password}\0${hash}`).digest('base64');
       const known = verdicts.get(key);
       if (known !== undefined) return known ? undefined : refused;
-      if (hash.startsWith('$2')) return bcrypt.compare(credentials.password, hash.replace(/^\$2y\$/, '$2b$')).then((ok) => remember(key, ok), () => remember(key, false));
+      if (hash.startsWith('$2')) {
+        const inFlight = running.get(key);
+        if (inFlight !== undefined) return inFlight;
+        const check = bcrypt.compare(credentials.password, hash.replace(/^\$2y\$/, '$2b$')).then(
+          (ok) => remember(key, ok),
+          () => remember(key, false),
+        );
+        running.set(key, check);
+        void check.finally(() => running.delete(key));
+        return check;
+      }
       return remember(key, checkHash(credentials.password, hash));
     },
   };

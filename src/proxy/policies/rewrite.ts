@@ -13,6 +13,8 @@ export function rewriteStep(path: string, target: string): RequestStep {
   const regex = parsed.regex;
   const dropQuery = target.endsWith('?');
   const replacement = dropQuery ? target.slice(0, -1) : target;
+  // `$1`…`$9` split out once: literal parts at even indexes, group numbers at odd ones.
+  const parts = replacement.split(/\$(\d)/);
   return {
     name: 'rewrite',
     run: (request, edits) => {
@@ -21,7 +23,8 @@ export function rewriteStep(path: string, target: string): RequestStep {
       // The form routing matched (unreserved characters decoded), so a route that matched is rewritten.
       const match = regex.exec(normalizePathForMatch(requestPath));
       if (match === null) return undefined;
-      const rewritten = replacement.replace(/\$(\d)/g, (_, n: string) => match[Number(n)] ?? '');
+      let rewritten = parts[0]!;
+      for (let i = 1; i < parts.length; i += 2) rewritten += (match[Number(parts[i])] ?? '') + parts[i + 1]!;
       const query = q < 0 || dropQuery ? '' : request.target.slice(q + 1);
       edits.target = query === '' ? rewritten : `${rewritten}${rewritten.includes('?') ? '&' : '?'}${query}`;
       return undefined;
