@@ -8,6 +8,7 @@ import type { ConfigMap, ObjectSnapshot } from '../model/k8s-objects.js';
 import type { Diagnostic, DiagnosticObject, HstsSettings, ProxyTimeouts } from '../model/route-model.js';
 import { parseNginxSize } from './annotations/body-size.js';
 import { HTTP_TOKEN, readCidrList, type AnnotationProblem } from './annotations/values.js';
+import type { RealIpPolicy } from '../lib/real-ip.js';
 
 export interface ControllerConfig {
   /** proxy-body-size: bytes (0: no limit). */
@@ -32,6 +33,8 @@ export interface ControllerConfig {
   readonly accessLog?: boolean;
   /** use-http2: HTTP/2 to clients (ALPN h2, h2c prior knowledge); default true. */
   readonly http2?: boolean;
+  /** use-forwarded-headers / enable-real-ip (with proxy-real-ip-cidr, forwarded-for-header), compute-full-forwarded-for. */
+  readonly realIp?: RealIpPolicy;
   /** add-headers: `namespace/name` of a ConfigMap of response header fields. */
   readonly addHeaders?: string;
   /** proxy-set-headers: `namespace/name` of a ConfigMap of upstream request header fields. */
@@ -83,7 +86,6 @@ export const CONFIGMAP_DEFAULTS: Readonly<Record<string, string>> = Object.freez
 /** Every key Portico reads. */
 export const SUPPORTED_CONFIGMAP_KEYS: ReadonlySet<string> = new Set(Object.keys(CONFIGMAP_DEFAULTS));
 
-const FORWARDED_NOTE = 'Portico never trusts a client\'s X-Forwarded-* / X-Real-IP: it replaces them with the connection\'s own address, scheme and port (use-forwarded-headers, compute-full-forwarded-for, enable-real-ip and forwarded-for-header are not implemented beyond their defaults)';
 
 /** Where a supported key behaves differently from ingress-nginx (migrate-check and the README say so). */
 export const CONFIGMAP_DIFFERENCES: Readonly<Record<string, string>> = Object.freeze({
@@ -94,11 +96,40 @@ export const CONFIGMAP_DIFFERENCES: Readonly<Record<string, string>> = Object.fr
   'allow-snippet-annotations': 'snippets are never executed: "true" serves an Ingress without its snippets (a warning), "false" does not serve it',
   'add-headers': 'set on proxied responses of matched routes (replacing the backend\'s same-named fields), not on Portico\'s own error replies; the named ConfigMap must be in --configmap\'s namespace in Kubernetes mode',
   'proxy-set-headers': 'nginx variables ($host …) are sent literally; replaces the client\'s same-named fields; the named ConfigMap must be in --configmap\'s namespace in Kubernetes mode',
-  'proxy-real-ip-cidr': 'no effect: only read with use-forwarded-headers / enable-real-ip, which Portico does not implement',
 });
 
-/** The forwarded-header keys: Portico does exactly what their defaults say; any other value is not implemented. */
-const FORWARDED_KEYS = ['use-forwarded-headers', 'compute-full-forwarded-for', 'enable-real-ip', 'forwarded-for-header'] as const;
+/**
+ * use-forwarded-headers, enable-real-ip, proxy-real-ip-cidr, forwarded-for-header,
+ * compute-full-forwarded-for → the real-IP policy (src/lib/real-ip.ts), or undefined when they
+ * leave Portico trusting no header (their defaults).
+ */
+function parseRealIp(data: Readonly<Record<string, string>>, problems: ConfigMapProblem[], different: ConfigMapProblem[]): RealIpPolicy | undefined {
+  const passForwarded = bool(data, 'use-forwarded-headers', problems) === true;
+  const realIp = passForwarded || bool(data, 'enable-real-ip', problems) === true;
+  const fullForwardedFor = bool(data, 'compute-full-forwarded-for', problems) === true;
+  let header = 'x-forwarded-for';
+  if (data['forwarded-for-header'] !== undefined) {
+    const name = data['forwarded-for-header'].trim();
+    if (HTTP_TOKEN.test(name)) header = name.toLowerCase();
+    else problems.push({ key: 'forwarded-for-header', severity: 'warning', message: `forwarded-for-header: ${JSON.stringify(data['forwarded-for-header'])} is not a header name; X-Forwarded-For applies` });
+  }
+  let trusted: readonly string[] = ['0.0.0.0/0'];
+  if (data['proxy-real-ip-cidr'] !== undefined) {
+    const cidrProblems: AnnotationProblem[] = [];
+    const list = readCidrList(data, 'proxy-real-ip-cidr', cidrProblems);
+    if (cidrProblems.length > 0 || list === undefined || list.length === 0) {
+      problems.push({ key: 'proxy-real-ip-cidr', severity: 'warning', message: `proxy-real-ip-cidr: ${JSON.stringify(data['proxy-real-ip-cidr'])} is not a list of IP addresses or CIDRs; no forwarded header is trusted` });
+      trusted = [];
+    } else trusted = list;
+  }
+  if (!realIp && !fullForwardedFor) return undefined;
+  if (realIp && trusted.some((cidr) => cidr === '0.0.0.0/0' || cidr === '::/0')) {
+    const key = passForwarded ? 'use-forwarded-headers' : 'enable-real-ip';
+    different.push({ key, severity: 'warning', message: `${key}: with proxy-real-ip-cidr ${trusted.join(', ')} (ingress-nginx's default) every client can choose its own address with ${header}: access lists and rate limits then trust it; set proxy-real-ip-cidr to the proxies in front` });
+  }
+  // Only trusted peers' headers are read: with realIp off the trusted list is empty, so clientOf keeps the peer.
+  return Object.freeze({ trusted: realIp ? trusted : [], header, passForwarded, fullForwardedFor: fullForwardedFor });
+}
 
 function bool(data: Readonly<Record<string, string>>, key: string, problems: ConfigMapProblem[]): boolean | undefined {
   const value = data[key];
@@ -194,20 +225,7 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
   const disableAccessLog = bool(data, 'disable-access-log', problems);
   const http2 = bool(data, 'use-http2', problems);
 
-  for (const key of FORWARDED_KEYS) {
-    const value = data[key];
-    if (value === undefined) continue;
-    if (key === 'forwarded-for-header') {
-      if (value.trim().toLowerCase() !== 'x-forwarded-for') different.push({ key, severity: 'warning', message: `${key}: ${JSON.stringify(value)} is not implemented: ${FORWARDED_NOTE}` });
-      continue;
-    }
-    if (bool(data, key, problems) === true) different.push({ key, severity: 'warning', message: `${key}: "true" is not implemented: ${FORWARDED_NOTE}` });
-  }
-  if (data['proxy-real-ip-cidr'] !== undefined) {
-    const cidrProblems: AnnotationProblem[] = [];
-    readCidrList(data, 'proxy-real-ip-cidr', cidrProblems);
-    for (const p of cidrProblems) problems.push({ key: 'proxy-real-ip-cidr', severity: 'warning', message: `proxy-real-ip-cidr: ${JSON.stringify(data['proxy-real-ip-cidr'])} is not a list of IP addresses or CIDRs` });
-  }
+  const realIp = parseRealIp(data, problems, different);
 
   const addHeaders = reference(data, 'add-headers', namespace, problems);
   const proxySetHeaders = reference(data, 'proxy-set-headers', namespace, problems);
@@ -224,6 +242,7 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
     ...(loadBalance !== undefined && { loadBalance }),
     ...(disableAccessLog !== undefined && { accessLog: !disableAccessLog }),
     ...(http2 !== undefined && { http2 }),
+    ...(realIp !== undefined && { realIp }),
     ...(addHeaders !== undefined && { addHeaders }),
     ...(proxySetHeaders !== undefined && { proxySetHeaders }),
   });

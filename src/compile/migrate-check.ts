@@ -87,9 +87,9 @@ function reportConfigMap(name: string, data: Readonly<Record<string, string>>): 
       if (unsupported.has(key)) return { annotation: key, value, verdict: 'ignored', note: 'not implemented by Portico' };
       const problem = problemOf.get(key);
       if (problem !== undefined) return { annotation: key, value, verdict: 'invalid', note: problem };
-      const notDone = differenceOf.get(key);
-      // A forwarded-header key set to trust clients is not applied at all; allow-snippet-annotations: "true" is, without running snippets.
-      if (notDone !== undefined) return { annotation: key, value, verdict: key === 'allow-snippet-annotations' ? 'different' : 'ignored', note: notDone };
+      // Applied, with a warning (allow-snippet-annotations: "true" without running snippets; a real-IP key trusting every peer).
+      const warning = differenceOf.get(key);
+      if (warning !== undefined) return { annotation: key, value, verdict: 'different', note: warning };
       const difference = CONFIGMAP_DIFFERENCES[key];
       return difference === undefined ? { annotation: key, value, verdict: 'supported' } : { annotation: key, value, verdict: 'different', note: difference };
     });

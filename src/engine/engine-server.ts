@@ -296,6 +296,8 @@ class ClientConnection {
   /** One response parser for the connection's exchanges (one at a time), not one per request. */
   readonly #responseParser = new ResponseHeadParser();
   readonly #clientAddress: string;
+  /** See clientAddress; set per request in #start (one request at a time per connection). */
+  #requestClient: string;
   #state: State = 'head';
   /** Bytes received while a request is in flight (the next pipelined requests). */
   #pending: Buffer[] = [];
@@ -327,8 +329,9 @@ class ClientConnection {
     release();
   }
 
+  /** The current request's client: the connection's address, or the real IP behind trusted proxies (the ConfigMap's use-forwarded-headers / enable-real-ip). */
   get clientAddress(): string {
-    return this.#clientAddress;
+    return this.#requestClient;
   }
 
   /** The access-log line (and metrics) for an answer of Portico's own. */
@@ -338,7 +341,7 @@ class ClientConnection {
     if (this.#release !== undefined) this.releaseRequest();
     engine.observer?.observeRequest(match, status, seconds, undefined, head.method, head.length, bytes);
     if (engine.accessLog === undefined || match?.route?.policies?.accessLog === false) return;
-    engine.accessLog(entryFor(head, this.#clientAddress, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
+    engine.accessLog(entryFor(head, this.#requestClient, { status, bytes, durationMs: roundMs(seconds * 1000), match, requestId: requestIdOf(head) }));
   }
 
   constructor(engine: EngineServer, socket: Socket, listener: Listener) {
@@ -348,6 +351,7 @@ class ClientConnection {
     const max = engine.maxHeaderSize;
     this.#parser = new RequestHeadParser({ maxHeadSize: max, maxLineSize: Math.min(8192, max) });
     this.#clientAddress = clientAddressOf(socket.remoteAddress);
+    this.#requestClient = this.#clientAddress;
     const listeners = this.#listeners;
     socket.on('data', listeners.data);
     // A new connection gets the head timeout for its first request (nginx: from the accept).
@@ -544,6 +548,8 @@ class ClientConnection {
   /** Routes one request and runs its route's steps; returns where the next request starts in chunk, or -1. */
   #start(head: RequestHead, chunk: Buffer, bodyAt: number): number {
     const engine = this.#engine;
+    const realIp = engine.routes?.realIp;
+    this.#requestClient = realIp === undefined ? this.#clientAddress : realIp.clientOf(this.#clientAddress, joinedField(head, realIp.header));
     if (head.form === 'asterisk' || head.form === 'authority') {
       this.#replyAndClose(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
       return -1;
@@ -558,7 +564,7 @@ class ClientConnection {
     const pipeline = match.pipeline;
     if (pipeline === undefined) return this.#forward(head, chunk, bodyAt, match, undefined);
     const edits = newUpstreamEdits();
-    const result = pipeline.request(new EngineStepRequest(head, this.#clientAddress, this.#listener.proto), edits);
+    const result = pipeline.request(new EngineStepRequest(head, this.#requestClient, this.#listener.proto), edits);
     if (edits.release !== undefined) this.#release = edits.release;
     if (result === undefined) return this.#forward(head, chunk, bodyAt, match, edits);
     if (!(result instanceof Promise)) return this.#answer(head, result, bodyAt, match);
@@ -611,10 +617,7 @@ class ClientConnection {
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' && edits?.host === undefined ? `Host: ${endpoint.key}\r\n` : '';
-    // The fields around X-Forwarded-Host are the same for every request of the connection: built once.
-    this.#forwardedBefore ??= `X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `;
-    this.#forwardedAfter ??= `\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
-    let extra = `${host}X-Request-ID: ${requestId}\r\n${this.#forwardedBefore}${head.host}${this.#forwardedAfter}${head.upgrade ? '' : 'Connection: keep-alive\r\n'}`;
+    let extra = `${host}X-Request-ID: ${requestId}\r\n${this.#forwardedFields(head)}${head.upgrade ? '' : 'Connection: keep-alive\r\n'}`;
     let upstreamHead: Buffer;
     if (edits === undefined) upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
     else {
@@ -649,7 +652,7 @@ class ClientConnection {
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
       ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
       // mirror-target: the copy starts with the real request; its body follows as the real one passes.
-      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, head, { clientAddress: this.#clientAddress, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
+      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, head, { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -668,6 +671,19 @@ class ClientConnection {
     }
     exchange.send();
     return -1;
+  }
+
+  /** X-Real-IP, X-Forwarded-For, -Host, -Port and -Proto for the upstream request. */
+  #forwardedFields(head: RequestHead): string {
+    const realIp = this.#engine.routes?.realIp;
+    if (realIp === undefined) {
+      // The same for every request of the connection but the Host: built once.
+      this.#forwardedBefore ??= `X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `;
+      this.#forwardedAfter ??= `\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
+      return `${this.#forwardedBefore}${head.host}${this.#forwardedAfter}`;
+    }
+    const f = realIp.forwarded(this.#clientAddress, this.#requestClient, (name) => joinedField(head, name), { host: head.host, port: this.#listener.port, proto: this.#listener.proto });
+    return `X-Real-IP: ${f.client}\r\nX-Forwarded-For: ${f.forwardedFor}\r\nX-Forwarded-Host: ${f.host}\r\nX-Forwarded-Port: ${f.port}\r\nX-Forwarded-Proto: ${f.proto}\r\n`;
   }
 
   /**
@@ -696,7 +712,7 @@ class ClientConnection {
       engine.observer?.observeRequest(match, status, seconds, upstreamMs !== undefined ? upstreamMs / 1000 : undefined, head.method, head.length, sent);
       if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
       engine.accessLog(
-        entryFor(head, this.#clientAddress, {
+        entryFor(head, this.#requestClient, {
           status,
           bytes: sent,
           durationMs: roundMs(seconds * 1000),
@@ -1440,4 +1456,13 @@ function asHttp10(head: Buffer): Buffer {
   // `… HTTP/1.1\r\n`: the minor version digit is the byte before CR.
   if (lineEnd > 0 && head[lineEnd - 1] === 0x31) head[lineEnd - 1] = 0x30;
   return head;
+}
+
+/** A request field's values, repeated lines joined with ", " (as nginx's $http_<name>); undefined when absent. */
+function joinedField(head: RequestHead, lower: string): string | undefined {
+  const first = head.indexOf(lower);
+  if (first === -1) return undefined;
+  let value = head.value(first);
+  for (let i = first + 1; i < head.fieldCount; i++) if (head.name(i).toLowerCase() === lower) value += `, ${head.value(i)}`;
+  return value;
 }

@@ -160,7 +160,10 @@ class H2Exchange {
   readonly #raw: string[];
   readonly #listener: H2Listener;
   readonly #start = performance.now();
-  readonly #clientAddress: string;
+  /** The connection's peer. */
+  readonly #peer: string;
+  /** The client: the peer, or the real IP behind trusted proxies (the ConfigMap's use-forwarded-headers / enable-real-ip). */
+  #clientAddress: string;
   /** The client sent END_STREAM with its headers: no body. */
   readonly #noBody: boolean;
   #method = '';
@@ -191,9 +194,16 @@ class H2Exchange {
     this.#listener = listener;
     this.#noBody = noBody;
     const remote = stream.session?.socket?.remoteAddress ?? '';
-    this.#clientAddress = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    this.#peer = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    this.#clientAddress = this.#peer;
     stream.on('error', () => undefined);
     stream.once('close', () => this.#closed());
+  }
+
+  /** A request field, repeated fields joined with ", "; undefined when absent. */
+  #field(name: string): string | undefined {
+    const value = this.#headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
   }
 
   get #context(): H2Context {
@@ -209,6 +219,8 @@ class H2Exchange {
     this.#method = typeof method === 'string' ? method : '';
     this.#target = typeof target === 'string' ? target : '';
     this.#requestId = requestIdOf(headers['x-request-id']);
+    const realIp = this.#context.routes?.realIp;
+    if (realIp !== undefined) this.#clientAddress = realIp.clientOf(this.#peer, this.#field(realIp.header));
     // CONNECT (and extended CONNECT) is not proxied; a target must be origin-form (no `*`).
     if (method === 'CONNECT' || typeof target !== 'string' || target.charCodeAt(0) !== 0x2f) return this.#reply(400, 'PORTICO_ERR_PROXY_BAD_REQUEST');
     // RFC 9113 §8.3.1: :authority, else Host; both present must agree. A host must be uri-host[:port].
@@ -360,7 +372,12 @@ class H2Exchange {
     // grpc-web/gRPC need `te: trailers` to be passed to an HTTP/2 upstream.
     if (!joinCookies && this.#headers['te'] === 'trailers') out.push(['te', 'trailers']);
     const listener = this.#listener;
-    out.push(['x-request-id', this.#requestId], ['x-real-ip', this.#clientAddress], ['x-forwarded-for', this.#clientAddress], ['x-forwarded-host', this.#host], ['x-forwarded-port', listener.port], ['x-forwarded-proto', listener.proto]);
+    const realIp = this.#context.routes?.realIp;
+    if (realIp === undefined) out.push(['x-request-id', this.#requestId], ['x-real-ip', this.#clientAddress], ['x-forwarded-for', this.#clientAddress], ['x-forwarded-host', this.#host], ['x-forwarded-port', listener.port], ['x-forwarded-proto', listener.proto]);
+    else {
+      const f = realIp.forwarded(this.#peer, this.#clientAddress, (name) => this.#field(name), { host: this.#host, port: listener.port, proto: listener.proto });
+      out.push(['x-request-id', this.#requestId], ['x-real-ip', f.client], ['x-forwarded-for', f.forwardedFor], ['x-forwarded-host', f.host], ['x-forwarded-port', f.port], ['x-forwarded-proto', f.proto]);
+    }
     if (edits !== undefined) for (const [name, value] of edits.headers) out.push([name.toLowerCase(), value]);
     return out;
   }

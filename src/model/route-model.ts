@@ -1,6 +1,7 @@
 // The routing model: what the pure compiler produces and the proxy consumes.
 // Everything here is plain data, sorted, with stable keys, so it can be compared and golden-tested.
 import type { ErrorCode } from '../lib/errors.js';
+import type { RealIp, RealIpPolicy } from '../lib/real-ip.js';
 
 /** A Service port referenced by an Ingress. `key` is `namespace/service/port` with the port as written. */
 export interface BackendRef {
@@ -274,6 +275,8 @@ export interface RouteModel {
   readonly hsts?: string | false;
   /** The ConfigMap's use-http2; absent: the data plane's own (--http2). Read per connection. */
   readonly http2?: boolean;
+  /** The ConfigMap's forwarded-header keys (use-forwarded-headers, enable-real-ip …); absent: the connection's address is the client. */
+  readonly realIp?: RealIpPolicy;
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];
@@ -323,6 +326,8 @@ export interface RouteLookup<M extends RouteMatch = RouteMatch> {
   readonly hsts?: string | false;
   /** RouteModel.http2: undefined: the data plane's own setting applies. */
   readonly http2?: boolean | undefined;
+  /** RouteModel.realIp, ready to use; undefined: the connection's address is the client. */
+  readonly realIp?: RealIp | undefined;
 }
 
 /** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */

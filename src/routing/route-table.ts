@@ -1,4 +1,5 @@
 // The per-request routing table built from a RouteModel: host maps over PathTries.
+import { RealIp } from '../lib/real-ip.js';
 import { normalizePathForMatch } from '../lib/normalize-path.js';
 import type { RouteLookup, RouteMatch, RouteModel, Route } from '../model/route-model.js';
 import { PathTrie } from './path-trie.js';
@@ -50,6 +51,8 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   readonly hsts: string | false | undefined;
   /** The model's http2 (the ConfigMap's use-http2); undefined: the data plane's own. */
   readonly http2: boolean | undefined;
+  /** The model's realIp, compiled; undefined: the connection's address is the client. */
+  readonly realIp: RealIp | undefined;
 
   private constructor(parts: {
     hosts: Map<string, PathLookup<M>>;
@@ -58,9 +61,11 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
     defaultMatch: M | undefined;
     hsts: string | false | undefined;
     http2: boolean | undefined;
+    realIp: RealIp | undefined;
   }) {
     this.hsts = parts.hsts;
     this.http2 = parts.http2;
+    this.realIp = parts.realIp;
     this.#hosts = parts.hosts;
     this.#wildcards = parts.wildcards;
     this.#hostless = parts.hostless;
@@ -86,6 +91,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
       defaultMatch: def === undefined ? undefined : extend({ backend: def.backend, ingress: def.ingress }),
       hsts: model.hsts,
       http2: model.http2,
+      realIp: model.realIp === undefined ? undefined : new RealIp(model.realIp),
     });
   }
 

@@ -7,6 +7,7 @@
 // A configuration snapshot carries only the parts a build recompiled (a newly started worker gets
 // all of them): the route model, the endpoints of every backend, and the TLS plan. Certificates
 // travel as PEM text; each worker builds its own TLS contexts, route table and balancers from them.
+import type { RealIpPolicy } from '../lib/real-ip.js';
 import { PorticoError, type ErrorCode } from '../lib/errors.js';
 import type { BackendEndpoints, BackendRef, Endpoint, Route, RouteModel, RoutePolicies, TlsHost, VirtualHost } from '../model/route-model.js';
 import type { TlsPlan, TlsPlanHost } from '../tls/compile-tls.js';
@@ -358,6 +359,7 @@ function routeModel(value: unknown, path: string): RouteModel {
     hostless,
     ...(regexFlag(o['hostlessRegex'], `${path}.hostlessRegex`) && { hostlessRegex: true as const }),
     ...(o['hsts'] !== undefined && { hsts: hstsValue(o['hsts'], `${path}.hsts`) }),
+    ...(o['realIp'] !== undefined && { realIp: realIpOf(o['realIp'], `${path}.realIp`) }),
     ...(o['http2'] !== undefined && { http2: typeof o['http2'] === 'boolean' ? o['http2'] : fail(`${path}.http2`, 'not a boolean') }),
     backends,
     tls,
@@ -520,4 +522,16 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
         return fail('worker.type', `unknown message type ${JSON.stringify(o['type'])}`);
     }
   });
+}
+
+/** RouteModel.realIp (the ConfigMap's forwarded-header keys). */
+function realIpOf(value: unknown, path: string): RealIpPolicy {
+  const o = object(value, path);
+  const flag = (key: string): boolean => (typeof o[key] === 'boolean' ? (o[key] as boolean) : fail(`${path}.${key}`, 'not a boolean'));
+  return {
+    trusted: array(o['trusted'], `${path}.trusted`).map((t, i) => string(t, `${path}.trusted[${i}]`)),
+    header: string(o['header'], `${path}.header`),
+    passForwarded: flag('passForwarded'),
+    fullForwardedFor: flag('fullForwardedFor'),
+  };
 }

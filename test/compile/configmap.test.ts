@@ -83,11 +83,21 @@ describe('parseControllerConfigMap', () => {
     expect(parsed.different).toEqual([expect.objectContaining({ key: 'allow-snippet-annotations', message: expect.stringContaining('never executes') })]);
   });
 
-  it('forwarded-header keys asking to trust clients are reported as not implemented; their defaults are what Portico does', () => {
-    const parsed = parseControllerConfigMap({ 'use-forwarded-headers': 'true', 'enable-real-ip': 'true', 'compute-full-forwarded-for': 'false', 'forwarded-for-header': 'X-Original-Forwarded-For' });
-    expect(parsed.different.map((d) => d.key)).toEqual(['use-forwarded-headers', 'enable-real-ip', 'forwarded-for-header']);
+  it('forwarded-header keys become the real-IP policy: use-forwarded-headers passes X-Forwarded-*, enable-real-ip only the address; trusting every peer is a warning', () => {
+    const parsed = parseControllerConfigMap({ 'use-forwarded-headers': 'true', 'compute-full-forwarded-for': 'true', 'forwarded-for-header': 'X-Original-Forwarded-For', 'proxy-real-ip-cidr': '10.0.0.0/8, 192.168.0.1' });
     expect(parsed.problems).toEqual([]);
-    expect(parsed.config).toEqual({});
+    expect(parsed.different).toEqual([]);
+    expect(parsed.config.realIp).toEqual({ trusted: ['10.0.0.0/8', '192.168.0.1/32'], header: 'x-original-forwarded-for', passForwarded: true, fullForwardedFor: true });
+    const open = parseControllerConfigMap({ 'enable-real-ip': 'true' });
+    expect(open.config.realIp).toEqual({ trusted: ['0.0.0.0/0'], header: 'x-forwarded-for', passForwarded: false, fullForwardedFor: false });
+    expect(open.different).toEqual([expect.objectContaining({ key: 'enable-real-ip', message: expect.stringContaining('every client can choose its own address') })]);
+    // compute-full-forwarded-for alone chains the received list; no header decides the client.
+    expect(parseControllerConfigMap({ 'compute-full-forwarded-for': 'true' }).config.realIp).toEqual({ trusted: [], header: 'x-forwarded-for', passForwarded: false, fullForwardedFor: true });
+    // Defaults: nothing trusted, no policy.
+    expect(parseControllerConfigMap({ 'use-forwarded-headers': 'false', 'enable-real-ip': 'false', 'proxy-real-ip-cidr': '10.0.0.0/8' }).config).toEqual({});
+    const bad = parseControllerConfigMap({ 'use-forwarded-headers': 'yes', 'proxy-real-ip-cidr': '10.0.0.0/33', 'forwarded-for-header': 'bad header' });
+    expect(bad.problems.map((p) => p.key).sort()).toEqual(['forwarded-for-header', 'proxy-real-ip-cidr', 'use-forwarded-headers']);
+    expect(bad.config.realIp).toBeUndefined();
   });
 
   it('lists the keys Portico does not implement, sorted', () => {

@@ -47,7 +47,7 @@ describe('migrate-check report', () => {
       'hsts-max-age': 'invalid',
       'proxy-read-timeout': 'different',
       'ssl-redirect': 'supported',
-      'use-forwarded-headers': 'ignored',
+      'use-forwarded-headers': 'different',
       'worker-processes': 'ignored',
     });
     expect(report.configMaps[0]!.keys.find((k) => k.annotation === 'hsts-max-age')!.note).toContain('"a year"');

@@ -85,7 +85,7 @@ describe('portico CLI', () => {
     expect(apps.stdout).toContain('  different  proxy-buffer-size: 8k — no effect: Portico streams');
     expect(apps.stdout).toContain('ConfigMap ingress-nginx/ingress-nginx-controller');
     expect(apps.stdout).toContain('  different  proxy-body-size: 16m — a chunked body');
-    expect(apps.stdout).toContain('  ignored    use-forwarded-headers: true — use-forwarded-headers: "true" is not implemented');
+    expect(apps.stdout).toContain('  different  use-forwarded-headers: true — use-forwarded-headers: with proxy-real-ip-cidr 0.0.0.0/0');
     expect(apps.stdout).toContain('--ingress-class nginx');
     expect(apps.stdout).toMatch(/\(exit 1\)\.\n$/);
     const clean = run('-f', join(fixtures, 'clean.yaml'));

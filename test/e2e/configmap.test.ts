@@ -1,5 +1,6 @@
 // --configmap in manifest mode: the ingress-nginx ConfigMap's defaults reach the proxy, and a change
 // (or its deletion) applies without a restart.
+import { connect as h2connect } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configMap, ingress, prefix, rule } from '../helpers/objects.js';
 import { closePods, DATA_PLANES, PORTICO_CLASS, serviceFor, startEchoPods, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
@@ -75,5 +76,57 @@ describe.each(DATA_PLANES)('--configmap (data plane: %s)', (dataPlane) => {
     const h = harness;
     expect((await h.get('web.example.com', '/', { method: 'POST', body: big })).status).toBe(413);
     expect((await h.get('big.example.com', '/', { method: 'POST', body: big })).status).toBe(200);
+  });
+});
+
+describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () => {
+  it('takes the client from X-Forwarded-For of a trusted peer for access lists, X-Real-IP and the access log, passes its X-Forwarded-*, and stops when the ConfigMap does', async () => {
+    const pods = await startEchoPods('web', 1);
+    const guarded = ingress('shop/guarded', { className: 'portico', annotations: { 'nginx.ingress.kubernetes.io/whitelist-source-range': '203.0.113.0/24' }, rules: [rule('web.example.com', [prefix('/guarded', 'web', 80)])] });
+    const web = ingress('shop/web', { className: 'portico', rules: [rule('web.example.com', [prefix('/', 'web', 80)])] });
+    const harness = await startHarness(
+      {
+        'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), web, guarded],
+        // The test client (127.0.0.1) is the trusted proxy in front.
+        'configmap.yaml': [configMap(CM, { 'use-forwarded-headers': 'true', 'proxy-real-ip-cidr': '127.0.0.1/32' })],
+      },
+      { compile: { configMap: CM }, dataPlane: 'engine' },
+    );
+    try {
+      const headers = { 'x-forwarded-for': '198.51.100.1, 203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-port': '443' };
+      const echo = await eventually(async () => {
+        const r = await harness.get('web.example.com', '/who', { headers });
+        const e = JSON.parse(r.body) as { headers: Record<string, string> };
+        return e.headers['x-real-ip'] === '203.0.113.7' && e;
+      }, 5000, 'the real IP in use');
+      expect(echo.headers['x-forwarded-for']).toBe('203.0.113.7');
+      expect(echo.headers['x-forwarded-proto']).toBe('https');
+      expect(echo.headers['x-forwarded-port']).toBe('443');
+      // The access list sees the real client: in the allowed range only through the header.
+      expect((await harness.get('web.example.com', '/guarded', { headers })).status).toBe(200);
+      expect((await harness.get('web.example.com', '/guarded', { headers: { 'x-forwarded-for': '203.0.113.7, 198.51.100.1' } })).status).toBe(403);
+      expect((await harness.get('web.example.com', '/guarded')).status).toBe(403);
+      const line = harness.log.lines.find((l) => l['path'] === '/who' && l['client'] === '203.0.113.7');
+      expect(line).toBeDefined();
+      // HTTP/2 (h2c) takes the same client.
+      const session = h2connect(`http://127.0.0.1:${harness.port}`);
+      const h2 = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/who-h2', ':authority': 'web.example.com', ...headers });
+        let body = '';
+        stream.on('data', (c: Buffer) => (body += c));
+        stream.on('end', () => resolve(body));
+        stream.on('error', reject);
+      });
+      session.close();
+      expect((JSON.parse(h2) as { headers: Record<string, string> }).headers['x-real-ip']).toBe('203.0.113.7');
+      // Without the ConfigMap keys the header is the client's to forge again: ignored.
+      await harness.write('configmap.yaml', [configMap(CM, {})]);
+      await eventually(async () => (await harness.get('web.example.com', '/guarded', { headers })).status === 403, 5000, 'trust withdrawn');
+      const plain = JSON.parse((await harness.get('web.example.com', '/who', { headers })).body) as { headers: Record<string, string> };
+      expect([plain.headers['x-real-ip'], plain.headers['x-forwarded-for'], plain.headers['x-forwarded-proto']]).toEqual(['127.0.0.1', '127.0.0.1', 'http']);
+    } finally {
+      await harness.close();
+      await closePods(pods);
+    }
   });
 });

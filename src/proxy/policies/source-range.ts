@@ -1,5 +1,5 @@
-// Source ranges: the connection's own address (never X-Forwarded-For: a header is the client's to
-// forge) against the deny list, then the allow list; refused clients get 403. The verdict per
+// Source ranges: the request's client (the connection's own address; a forwarded-for address only
+// behind the proxies the ConfigMap's proxy-real-ip-cidr names, see src/lib/real-ip.ts) against the deny list, then the allow list; refused clients get 403. The verdict per
 // address is cached (bounded), so a busy client costs one Map lookup, not a CIDR scan.
 import { parseCidr, parseIp, prefixContains, type IpPrefix } from '../../lib/cidr.js';
 import type { SourceRangePolicy } from '../../model/route-model.js';
