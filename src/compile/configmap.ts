@@ -4,6 +4,7 @@
 // key's default is kept and every other key still applies. Keys Portico does not implement are
 // listed, never silently dropped. The compiler (index.ts) resolves the header ConfigMaps that
 // add-headers / proxy-set-headers name and applies the result as defaults under the annotations.
+import { fieldsOfNginxLogFormat, type AccessLogField } from '../model/access-log-fields.js';
 import type { ConfigMap, ObjectSnapshot } from '../model/k8s-objects.js';
 import type { Diagnostic, DiagnosticObject, HstsSettings, ProxyTimeouts } from '../model/route-model.js';
 import { parseNginxSize } from './annotations/body-size.js';
@@ -33,6 +34,8 @@ export interface ControllerConfig {
   readonly accessLog?: boolean;
   /** use-http2: HTTP/2 to clients (ALPN h2, h2c prior knowledge); default true. */
   readonly http2?: boolean;
+  /** log-format-upstream: the access-log fields its variables name (lines stay JSON). */
+  readonly accessLogFields?: readonly AccessLogField[];
   /** use-forwarded-headers / enable-real-ip (with proxy-real-ip-cidr, forwarded-for-header), compute-full-forwarded-for. */
   readonly realIp?: RealIpPolicy;
   /** add-headers: `namespace/name` of a ConfigMap of response header fields. */
@@ -74,6 +77,7 @@ export const CONFIGMAP_DEFAULTS: Readonly<Record<string, string>> = Object.freez
   'load-balance': 'round_robin',
   'disable-access-log': 'false',
   'use-http2': 'true',
+  'log-format-upstream': '',
   'use-forwarded-headers': 'false',
   'forwarded-for-header': 'X-Forwarded-For',
   'compute-full-forwarded-for': 'false',
@@ -224,6 +228,16 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
 
   const disableAccessLog = bool(data, 'disable-access-log', problems);
   const http2 = bool(data, 'use-http2', problems);
+  let accessLogFields: readonly AccessLogField[] | undefined;
+  if (data['log-format-upstream'] !== undefined && data['log-format-upstream'].trim() !== '') {
+    const { fields, unknown } = fieldsOfNginxLogFormat(data['log-format-upstream']);
+    if (fields.length === 0) problems.push({ key: 'log-format-upstream', severity: 'warning', message: `log-format-upstream: names no variable Portico logs (${unknown.join(', ') || 'none'}); every field is logged` });
+    else {
+      accessLogFields = Object.freeze(fields);
+      // Lines are JSON with these fields; the format's literal text and unknown variables are not reproduced.
+      different.push({ key: 'log-format-upstream', severity: 'warning', message: `log-format-upstream: logged as JSON lines with ${fields.join(', ')}${unknown.length > 0 ? `; no field for ${unknown.join(', ')}` : ''}` });
+    }
+  }
 
   const realIp = parseRealIp(data, problems, different);
 
@@ -242,6 +256,7 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
     ...(loadBalance !== undefined && { loadBalance }),
     ...(disableAccessLog !== undefined && { accessLog: !disableAccessLog }),
     ...(http2 !== undefined && { http2 }),
+    ...(accessLogFields !== undefined && { accessLogFields }),
     ...(realIp !== undefined && { realIp }),
     ...(addHeaders !== undefined && { addHeaders }),
     ...(proxySetHeaders !== undefined && { proxySetHeaders }),

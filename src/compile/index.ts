@@ -58,8 +58,8 @@ export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions)
   const model = authSecrets.size === 0 ? built : { ...built, authSecrets: [...authSecrets].sort(compareStrings) };
   if (global === undefined) return model;
   const hsts = hstsFromConfig(global.config, options.hsts ?? { maxAge: 31_536_000, includeSubDomains: true, preload: false });
-  const { http2, realIp } = global.config;
-  return { ...model, configMaps: global.configMaps, ...(hsts !== undefined && { hsts }), ...(http2 !== undefined && { http2 }), ...(realIp !== undefined && { realIp }), diagnostics: [...global.diagnostics, ...model.diagnostics] };
+  const { http2, realIp, accessLogFields } = global.config;
+  return { ...model, configMaps: global.configMaps, ...(hsts !== undefined && { hsts }), ...(http2 !== undefined && { http2 }), ...(realIp !== undefined && { realIp }), ...(accessLogFields !== undefined && { accessLogFields }), diagnostics: [...global.diagnostics, ...model.diagnostics] };
 }
 
 const REFUSE_ALL: BasicAuthPolicy = Object.freeze({ realm: '', users: Object.freeze([]) });

@@ -124,7 +124,7 @@ export class EngineServer {
   rejectedConnections = 0;
   closing = false;
 
-  readonly accessLog: AccessLogWriter | undefined;
+  accessLog: AccessLogWriter | undefined;
   readonly observer: EngineObserver | undefined;
   /** Created with the first HTTP/2 connection. */
   #h2: Http2Front | undefined;
@@ -134,6 +134,7 @@ export class EngineServer {
     this.#routes = options.routes;
     this.pool = new UpstreamPool(options.pool);
     this.accessLog = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
+    this.#accessLogFields = options.accessLogFields;
     this.observer = options.observer;
     this.#maxPerClient = options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
     this.timeouts = { client: options.clientTimeoutMs ?? 60_000, keepAlive: options.keepAliveTimeoutMs ?? 75_000, upstream: options.upstreamTimeoutMs ?? 60_000 };
@@ -186,7 +187,15 @@ export class EngineServer {
   /** Swaps the routing table: one reference; a request keeps the match it resolved. */
   setRoutes(routes: RouteLookup<PipelineMatch>): void {
     this.#routes = routes;
+    // The ConfigMap's log-format-upstream: a new writer only when the field list changed.
+    const fields = routes.accessLogFields ?? this.#options.accessLogFields;
+    if (this.#options.accessLog !== undefined && fields !== this.#accessLogFields) {
+      this.#accessLogFields = fields;
+      this.accessLog = createAccessLogWriter(this.#options.accessLog, fields);
+    }
   }
+
+  #accessLogFields: readonly AccessLogField[] | undefined;
 
   async listen(options: EngineListenOptions): Promise<AddressInfo> {
     const listener: Listener = { proto: options.proto ?? 'http', port: String(options.port) };

@@ -2,6 +2,7 @@
 // Everything here is plain data, sorted, with stable keys, so it can be compared and golden-tested.
 import type { ErrorCode } from '../lib/errors.js';
 import type { RealIp, RealIpPolicy } from '../lib/real-ip.js';
+import type { AccessLogField } from './access-log-fields.js';
 
 /** A Service port referenced by an Ingress. `key` is `namespace/service/port` with the port as written. */
 export interface BackendRef {
@@ -277,6 +278,8 @@ export interface RouteModel {
   readonly http2?: boolean;
   /** The ConfigMap's forwarded-header keys (use-forwarded-headers, enable-real-ip …); absent: the connection's address is the client. */
   readonly realIp?: RealIpPolicy;
+  /** The ConfigMap's log-format-upstream, as access-log fields; absent: the data plane's own (--access-log-fields). */
+  readonly accessLogFields?: readonly AccessLogField[];
   readonly defaultBackend?: DefaultRoute;
   /** Every backend referenced by a route, unique, sorted by key. */
   readonly backends: readonly BackendRef[];
@@ -328,6 +331,8 @@ export interface RouteLookup<M extends RouteMatch = RouteMatch> {
   readonly http2?: boolean | undefined;
   /** RouteModel.realIp, ready to use; undefined: the connection's address is the client. */
   readonly realIp?: RealIp | undefined;
+  /** RouteModel.accessLogFields: undefined: the data plane's own. */
+  readonly accessLogFields?: readonly AccessLogField[] | undefined;
 }
 
 /** The three parts a build can recompile: routes (Ingress/IngressClass), certificates, endpoints. */

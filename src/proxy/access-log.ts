@@ -1,6 +1,7 @@
 // One JSON line per request on the access logger (pino adds `time` and `level`). Which fields a line
 // carries is chosen once (--access-log-fields) and compiled into the writer, not decided per request.
 import { PorticoError } from '../lib/errors.js';
+import { ACCESS_LOG_FIELDS, NGINX_LOG_VARIABLES, type AccessLogField } from '../model/access-log-fields.js';
 import type { Logger } from '../lib/logger.js';
 
 export interface AccessLogEntry {
@@ -37,49 +38,12 @@ export interface AccessLogEntry {
   readonly aborted?: boolean;
 }
 
-export type AccessLogField = keyof AccessLogEntry;
-
-/** Every field, in the order a line lists them; the default. */
-export const ACCESS_LOG_FIELDS: readonly AccessLogField[] = [
-  'client',
-  'method',
-  'host',
-  'path',
-  'status',
-  'bytes',
-  'requestBytes',
-  'durationMs',
-  'upstream',
-  'upstreamMs',
-  'upstreamStatus',
-  'ingress',
-  'service',
-  'requestId',
-  'userAgent',
-  'referer',
-  'aborted',
-];
-
-/** ingress-nginx `log-format-upstream` variables that map onto a field (units stay Portico's: ms). */
-export const NGINX_LOG_VARIABLES: Readonly<Record<string, AccessLogField>> = {
-  $remote_addr: 'client',
-  $request_method: 'method',
-  $host: 'host',
-  $request_uri: 'path',
-  $status: 'status',
-  $body_bytes_sent: 'bytes',
-  $request_length: 'requestBytes',
-  $request_time: 'durationMs',
-  $upstream_addr: 'upstream',
-  $upstream_response_time: 'upstreamMs',
-  $upstream_status: 'upstreamStatus',
-  $ingress_name: 'ingress',
-  $service_name: 'service',
-  $proxy_upstream_name: 'service',
-  $req_id: 'requestId',
-  $http_user_agent: 'userAgent',
-  $http_referer: 'referer',
-};
+export type { AccessLogField } from '../model/access-log-fields.js';
+export { ACCESS_LOG_FIELDS, NGINX_LOG_VARIABLES, fieldsOfNginxLogFormat } from '../model/access-log-fields.js';
+// Every field of an entry is a field a line may carry, and nothing else.
+type _EveryField = [AccessLogField] extends [keyof AccessLogEntry] ? ([keyof AccessLogEntry] extends [AccessLogField] ? true : never) : never;
+const _everyField: _EveryField = true;
+void _everyField;
 
 /** Parses --access-log-fields: field names or ingress-nginx variables, separated by commas or spaces. */
 export function parseAccessLogFields(text: string): AccessLogField[] {

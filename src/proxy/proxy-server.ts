@@ -103,6 +103,7 @@ interface UpgradeRejection {
 
 interface MutableContext extends ForwardContext {
   closing: boolean;
+  accessLog: AccessLogWriter | undefined;
 }
 
 const SLASH = 0x2f;
@@ -124,13 +125,22 @@ export class ProxyServer {
     this.#hsts = renderHsts(options.hsts ?? DEFAULT_HSTS);
     this.#routes = options.routes;
     const accessLog: AccessLogWriter | undefined = options.accessLog && createAccessLogWriter(options.accessLog, options.accessLogFields);
+    this.#accessLogFields = options.accessLogFields;
     this.#ctx = { backends: options.backends, logger: options.logger, accessLog, observer: options.observer, closing: false, endpointWaitMs: options.endpointWaitMs ?? 1_000 };
   }
 
   /** Replaces the routing table atomically; in-flight requests keep the match they resolved. */
   setRoutes(lookup: RouteLookup<PipelineMatch>): void {
     this.#routes = lookup;
+    // The ConfigMap's log-format-upstream: a new writer only when the field list changed.
+    const fields = lookup.accessLogFields ?? this.#options.accessLogFields;
+    if (this.#options.accessLog !== undefined && fields !== this.#accessLogFields) {
+      this.#accessLogFields = fields;
+      this.#ctx.accessLog = createAccessLogWriter(this.#options.accessLog, fields);
+    }
   }
+
+  #accessLogFields: readonly AccessLogField[] | undefined;
 
   get routes(): RouteLookup<PipelineMatch> | undefined {
     return this.#routes;

@@ -1,5 +1,6 @@
 // The per-request routing table built from a RouteModel: host maps over PathTries.
 import { RealIp } from '../lib/real-ip.js';
+import type { AccessLogField } from '../model/access-log-fields.js';
 import { normalizePathForMatch } from '../lib/normalize-path.js';
 import type { RouteLookup, RouteMatch, RouteModel, Route } from '../model/route-model.js';
 import { PathTrie } from './path-trie.js';
@@ -53,6 +54,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
   readonly http2: boolean | undefined;
   /** The model's realIp, compiled; undefined: the connection's address is the client. */
   readonly realIp: RealIp | undefined;
+  readonly accessLogFields: readonly AccessLogField[] | undefined;
 
   private constructor(parts: {
     hosts: Map<string, PathLookup<M>>;
@@ -62,7 +64,9 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
     hsts: string | false | undefined;
     http2: boolean | undefined;
     realIp: RealIp | undefined;
+    accessLogFields: readonly AccessLogField[] | undefined;
   }) {
+    this.accessLogFields = parts.accessLogFields;
     this.hsts = parts.hsts;
     this.http2 = parts.http2;
     this.realIp = parts.realIp;
@@ -92,6 +96,7 @@ export class RouteTable<M extends RouteMatch = RouteMatch> implements RouteLooku
       hsts: model.hsts,
       http2: model.http2,
       realIp: model.realIp === undefined ? undefined : new RealIp(model.realIp),
+      accessLogFields: model.accessLogFields,
     });
   }
 

@@ -7,6 +7,7 @@
 // A configuration snapshot carries only the parts a build recompiled (a newly started worker gets
 // all of them): the route model, the endpoints of every backend, and the TLS plan. Certificates
 // travel as PEM text; each worker builds its own TLS contexts, route table and balancers from them.
+import { ACCESS_LOG_FIELDS, type AccessLogField } from '../model/access-log-fields.js';
 import type { RealIpPolicy } from '../lib/real-ip.js';
 import { PorticoError, type ErrorCode } from '../lib/errors.js';
 import type { BackendEndpoints, BackendRef, Endpoint, Route, RouteModel, RoutePolicies, TlsHost, VirtualHost } from '../model/route-model.js';
@@ -359,6 +360,7 @@ function routeModel(value: unknown, path: string): RouteModel {
     hostless,
     ...(regexFlag(o['hostlessRegex'], `${path}.hostlessRegex`) && { hostlessRegex: true as const }),
     ...(o['hsts'] !== undefined && { hsts: hstsValue(o['hsts'], `${path}.hsts`) }),
+    ...(o['accessLogFields'] !== undefined && { accessLogFields: array(o['accessLogFields'], `${path}.accessLogFields`).map((f, i) => accessLogFieldOf(f, `${path}.accessLogFields[${i}]`)) }),
     ...(o['realIp'] !== undefined && { realIp: realIpOf(o['realIp'], `${path}.realIp`) }),
     ...(o['http2'] !== undefined && { http2: typeof o['http2'] === 'boolean' ? o['http2'] : fail(`${path}.http2`, 'not a boolean') }),
     backends,
@@ -534,4 +536,8 @@ function realIpOf(value: unknown, path: string): RealIpPolicy {
     passForwarded: flag('passForwarded'),
     fullForwardedFor: flag('fullForwardedFor'),
   };
+}
+
+function accessLogFieldOf(value: unknown, path: string): AccessLogField {
+  return (ACCESS_LOG_FIELDS as readonly unknown[]).includes(value) ? (value as AccessLogField) : fail(path, 'not an access-log field');
 }

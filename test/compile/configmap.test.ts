@@ -100,6 +100,15 @@ describe('parseControllerConfigMap', () => {
     expect(bad.config.realIp).toBeUndefined();
   });
 
+  it('log-format-upstream: the access-log fields its variables name, in order; unknown variables noted; none known is a problem', () => {
+    const parsed = parseControllerConfigMap({ 'log-format-upstream': '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent $request_time $req_id $upstream_addr' });
+    expect(parsed.config.accessLogFields).toEqual(['client', 'status', 'bytes', 'durationMs', 'requestId', 'upstream']);
+    expect(parsed.different).toEqual([expect.objectContaining({ key: 'log-format-upstream', message: expect.stringContaining('no field for $remote_user, $time_local, $request') })]);
+    const none = parseControllerConfigMap({ 'log-format-upstream': '$time_iso8601 $remote_user' });
+    expect(none.config.accessLogFields).toBeUndefined();
+    expect(none.problems.map((p) => p.key)).toEqual(['log-format-upstream']);
+  });
+
   it('lists the keys Portico does not implement, sorted', () => {
     expect(parseControllerConfigMap({ 'worker-processes': '4', 'custom-http-errors': '404', 'ssl-redirect': 'true' }).unsupported).toEqual(['custom-http-errors', 'worker-processes']);
   });

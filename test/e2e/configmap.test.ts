@@ -79,6 +79,31 @@ describe.each(DATA_PLANES)('--configmap (data plane: %s)', (dataPlane) => {
   });
 });
 
+describe.each(DATA_PLANES)('--configmap: log-format-upstream (data plane: %s)', (dataPlane) => {
+  it('picks the access-log fields at runtime, and all of them again without it', async () => {
+    const pods = await startEchoPods('web', 1);
+    const web = ingress('shop/web', { className: 'portico', rules: [rule('web.example.com', [prefix('/', 'web', 80)])] });
+    const harness = await startHarness({ 'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), web], 'configmap.yaml': [configMap(CM, { 'log-format-upstream': '$remote_addr "$request" $status $request_uri' })] }, { compile: { configMap: CM }, dataPlane });
+    try {
+      const lineFor = (path: string) => harness.log.lines.findLast((l) => l['log'] === 'access' && l['path'] === path);
+      await eventually(async () => {
+        await harness.get('web.example.com', '/few');
+        return lineFor('/few') !== undefined;
+      }, 5000, 'an access line');
+      const few = lineFor('/few')!;
+      expect(Object.keys(few).filter((k) => !['level', 'time', 'log'].includes(k))).toEqual(['client', 'status', 'path']);
+      await harness.write('configmap.yaml', [configMap(CM, {})]);
+      await eventually(async () => {
+        await harness.get('web.example.com', '/all');
+        return lineFor('/all')?.['method'] === 'GET';
+      }, 5000, 'every field again');
+    } finally {
+      await harness.close();
+      await closePods(pods);
+    }
+  });
+});
+
 describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () => {
   it('takes the client from X-Forwarded-For of a trusted peer for access lists, X-Real-IP and the access log, passes its X-Forwarded-*, and stops when the ConfigMap does', async () => {
     const pods = await startEchoPods('web', 1);
