@@ -9,6 +9,7 @@ import { PorticoError } from '../lib/errors.js';
 import { parseAccessLogFields } from '../proxy/access-log.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { parseNginxSize } from '../compile/annotations/index.js';
+import { globalDefaultBackend } from '../compile/annotations/default-backend.js';
 import { parseFlags, parseSnippetAnnotations, type FlagSpec } from './flags.js';
 
 /** Flag names follow ingress-nginx where the concept matches. */
@@ -33,6 +34,7 @@ export const CONTROLLER_FLAGS = {
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },
   'controller-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.controllerClass, description: 'IngressClass spec.controller value we own' },
   'watch-ingress-without-class': { type: 'boolean', description: 'Also serve Ingresses that name no class at all' },
+  'default-backend-service': { type: 'string', description: 'namespace/name of a Service (its first port) that answers requests no rule matches (instead of Portico\'s 404) and the ConfigMap\'s custom-http-errors, as ingress-nginx\'s flag' },
   'proxy-body-size': { type: 'string', default: '1m', description: 'Largest request body where an Ingress sets no proxy-body-size annotation, in nginx size syntax (1m, 512k, 0 = no limit); over it the client gets 413 (ingress-nginx\'s default 1m)' },
   'snippet-annotations': { type: 'string', default: 'refuse', description: 'Ingresses with nginx *-snippet annotations (never executed): refuse (not served, as ingress-nginx with snippets disabled) or ignore (served without the snippet)' },
   'data-plane': { type: 'string', default: 'engine', choices: ['node', 'engine'], description: 'engine: Portico\'s own HTTP/1.1 engine (src/engine, the default); node: node:http + undici (the previous data plane)' },
@@ -115,6 +117,10 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
     throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--max-connections-per-client must be a whole number (0: unlimited), got ${JSON.stringify(maxPerClient)}`);
   }
   const accessLogFields = flags['access-log-fields'] !== undefined ? parseAccessLogFields(flags['access-log-fields']) : undefined;
+  const defaultBackendService = flags['default-backend-service'];
+  if (defaultBackendService !== undefined && globalDefaultBackend(defaultBackendService) === undefined) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--default-backend-service must be namespace/name, got ${JSON.stringify(defaultBackendService)}`);
+  }
   const maxBodySize = parseNginxSize(flags['proxy-body-size'] ?? '1m');
   if (maxBodySize === undefined) throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--proxy-body-size must be a size such as 1m, 512k or 0, got ${JSON.stringify(flags['proxy-body-size'])}`);
   const logger = createLogger({ level: flags['log-level'] as LogLevel });
@@ -177,6 +183,7 @@ export async function runControllerCommand(argv: readonly string[]): Promise<Run
       ingressClass: flags['ingress-class'] ?? DEFAULT_COMPILE_OPTIONS.ingressClass,
       watchIngressWithoutClass: flags['watch-ingress-without-class'],
       snippetAnnotations: parseSnippetAnnotations(flags['snippet-annotations']),
+      ...(defaultBackendService !== undefined && { defaultBackendService }),
       ...(configMap !== undefined && { configMap, hsts }),
     },
     logger,

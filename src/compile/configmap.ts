@@ -6,7 +6,8 @@
 // add-headers / proxy-set-headers name and applies the result as defaults under the annotations.
 import { fieldsOfNginxLogFormat, type AccessLogField } from '../model/access-log-fields.js';
 import type { ConfigMap, ObjectSnapshot } from '../model/k8s-objects.js';
-import type { Diagnostic, DiagnosticObject, HstsSettings, ProxyTimeouts } from '../model/route-model.js';
+import type { BackendRef, Diagnostic, DiagnosticObject, HstsSettings, ProxyTimeouts } from '../model/route-model.js';
+import { parseStatusList } from './annotations/default-backend.js';
 import { parseNginxSize } from './annotations/body-size.js';
 import { HTTP_TOKEN, readCidrList, type AnnotationProblem } from './annotations/values.js';
 import type { RealIpPolicy } from '../lib/real-ip.js';
@@ -34,6 +35,8 @@ export interface ControllerConfig {
   readonly accessLog?: boolean;
   /** use-http2: HTTP/2 to clients (ALPN h2, h2c prior knowledge); default true. */
   readonly http2?: boolean;
+  /** custom-http-errors: statuses the --default-backend-service answers in place of the upstream. */
+  readonly customHttpErrors?: readonly number[];
   /** log-format-upstream: the access-log fields its variables name (lines stay JSON). */
   readonly accessLogFields?: readonly AccessLogField[];
   /** use-forwarded-headers / enable-real-ip (with proxy-real-ip-cidr, forwarded-for-header), compute-full-forwarded-for. */
@@ -78,6 +81,7 @@ export const CONFIGMAP_DEFAULTS: Readonly<Record<string, string>> = Object.freez
   'disable-access-log': 'false',
   'use-http2': 'true',
   'log-format-upstream': '',
+  'custom-http-errors': '',
   'use-forwarded-headers': 'false',
   'forwarded-for-header': 'X-Forwarded-For',
   'compute-full-forwarded-for': 'false',
@@ -99,6 +103,7 @@ export const CONFIGMAP_DIFFERENCES: Readonly<Record<string, string>> = Object.fr
   'proxy-connect-timeout': 'without the ConfigMap key Portico keeps its own connect timeout; the node data plane keeps its pool-wide one',
   'allow-snippet-annotations': 'snippets are never executed: "true" serves an Ingress without its snippets (a warning), "false" does not serve it',
   'add-headers': 'set on proxied responses of matched routes (replacing the backend\'s same-named fields), not on Portico\'s own error replies; the named ConfigMap must be in --configmap\'s namespace in Kubernetes mode',
+  'custom-http-errors': 'applied with --default-backend-service (the controller-wide default backend) or an Ingress\'s default-backend annotation; the engine, HTTP/1.1 clients only; the default backend gets the original method to / without the body',
   'proxy-set-headers': 'nginx variables ($host …) are sent literally; replaces the client\'s same-named fields; the named ConfigMap must be in --configmap\'s namespace in Kubernetes mode',
 });
 
@@ -228,6 +233,11 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
 
   const disableAccessLog = bool(data, 'disable-access-log', problems);
   const http2 = bool(data, 'use-http2', problems);
+  let customHttpErrors: readonly number[] | undefined;
+  if (data['custom-http-errors'] !== undefined && data['custom-http-errors'].trim() !== '') {
+    customHttpErrors = parseStatusList(data['custom-http-errors']);
+    if (customHttpErrors === undefined) problems.push({ key: 'custom-http-errors', severity: 'warning', message: `custom-http-errors: ${JSON.stringify(data['custom-http-errors'])} is not a comma-separated list of statuses from 300 to 599; ignored` });
+  }
   let accessLogFields: readonly AccessLogField[] | undefined;
   if (data['log-format-upstream'] !== undefined && data['log-format-upstream'].trim() !== '') {
     const { fields, unknown } = fieldsOfNginxLogFormat(data['log-format-upstream']);
@@ -257,6 +267,7 @@ export function parseControllerConfigMap(data: Readonly<Record<string, string>>,
     ...(disableAccessLog !== undefined && { accessLog: !disableAccessLog }),
     ...(http2 !== undefined && { http2 }),
     ...(accessLogFields !== undefined && { accessLogFields }),
+    ...(customHttpErrors !== undefined && { customHttpErrors }),
     ...(realIp !== undefined && { realIp }),
     ...(addHeaders !== undefined && { addHeaders }),
     ...(proxySetHeaders !== undefined && { proxySetHeaders }),
@@ -287,6 +298,8 @@ export function parseHeaderConfigMap(data: Readonly<Record<string, string>>, wha
 
 /** What the compiler applies: the ConfigMap's settings with the header ConfigMaps they name read. */
 export interface ResolvedControllerConfig extends ControllerConfig {
+  /** --default-backend-service: unmatched requests, and the ConfigMap's custom-http-errors. */
+  readonly defaultBackend?: BackendRef;
   /** add-headers: response fields. */
   readonly responseHeaders?: ReadonlyArray<readonly [string, string]>;
   /** proxy-set-headers: upstream request fields. */

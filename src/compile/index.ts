@@ -5,8 +5,9 @@ import type { CompiledIngress } from './ingress.js';
 import type { BasicAuthPolicy } from '../model/route-model.js';
 import type { Ingress, ObjectSnapshot } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
-import type { HstsSettings, RouteModel } from '../model/route-model.js';
+import type { BackendRef, HstsSettings, RouteModel } from '../model/route-model.js';
 import { compileControllerConfigMap, hstsFromConfig } from './configmap.js';
+import { globalDefaultBackend } from './annotations/default-backend.js';
 import { compileClassSelection, isIngressOwned } from './ingress-class.js';
 import { compileIngress } from './ingress.js';
 import { compareStrings } from '../lib/compare.js';
@@ -27,6 +28,8 @@ export interface CompileOptions {
   configMap?: string;
   /** The --hsts* flags: what the ConfigMap's hsts* keys are merged over. */
   hsts?: HstsSettings | false;
+  /** --default-backend-service `namespace/name`: serves requests no rule matches (unless an Ingress's spec.defaultBackend does) and the ConfigMap's custom-http-errors. */
+  defaultBackendService?: string;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: CompileOptions = Object.freeze({
@@ -51,15 +54,24 @@ export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions)
   // The ConfigMap beats the flags (Portico's defaults); an annotation beats the ConfigMap.
   const global = options.configMap === undefined ? undefined : compileControllerConfigMap(snapshot, options.configMap);
   const snippetAnnotations = global?.config.snippetAnnotations ?? options.snippetAnnotations;
-  const ingressOptions = { ...(snippetAnnotations !== undefined && { snippetAnnotations }), ...(global !== undefined && { defaults: global.config }) };
+  const defaultService = options.defaultBackendService === undefined ? undefined : globalDefaultBackend(options.defaultBackendService);
+  const defaults = global === undefined && defaultService === undefined ? undefined : { ...global?.config, ...(defaultService !== undefined && { defaultBackend: defaultService }) };
+  const ingressOptions = { ...(snippetAnnotations !== undefined && { snippetAnnotations }), ...(defaults !== undefined && { defaults }) };
   const authSecrets = new Set<string>();
   for (const { ing } of ordered) builder.add(withBasicAuth(compileIngress(ing, ingressOptions), snapshot, authSecrets));
-  const built = builder.build();
+  const built = withDefaultService(builder.build(), defaultService);
   const model = authSecrets.size === 0 ? built : { ...built, authSecrets: [...authSecrets].sort(compareStrings) };
   if (global === undefined) return model;
   const hsts = hstsFromConfig(global.config, options.hsts ?? { maxAge: 31_536_000, includeSubDomains: true, preload: false });
   const { http2, realIp, accessLogFields } = global.config;
   return { ...model, configMaps: global.configMaps, ...(hsts !== undefined && { hsts }), ...(http2 !== undefined && { http2 }), ...(realIp !== undefined && { realIp }), ...(accessLogFields !== undefined && { accessLogFields }), diagnostics: [...global.diagnostics, ...model.diagnostics] };
+}
+
+/** --default-backend-service: requests no rule matches go there, unless an Ingress's spec.defaultBackend claimed them (ingress-nginx: the same precedence). */
+function withDefaultService(model: RouteModel, backend: BackendRef | undefined): RouteModel {
+  if (backend === undefined || model.defaultBackend !== undefined) return model;
+  const backends = model.backends.some((b) => b.key === backend.key) ? model.backends : [...model.backends, backend].sort((a, b) => compareStrings(a.key, b.key));
+  return { ...model, backends, defaultBackend: { backend, ingress: '--default-backend-service' } };
 }
 
 const REFUSE_ALL: BasicAuthPolicy = Object.freeze({ realm: '', users: Object.freeze([]) });

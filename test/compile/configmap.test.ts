@@ -110,7 +110,7 @@ describe('parseControllerConfigMap', () => {
   });
 
   it('lists the keys Portico does not implement, sorted', () => {
-    expect(parseControllerConfigMap({ 'worker-processes': '4', 'custom-http-errors': '404', 'ssl-redirect': 'true' }).unsupported).toEqual(['custom-http-errors', 'worker-processes']);
+    expect(parseControllerConfigMap({ 'worker-processes': '4', 'server-tokens': 'false', 'ssl-redirect': 'true' }).unsupported).toEqual(['server-tokens', 'worker-processes']);
   });
 });
 
@@ -178,11 +178,11 @@ describe('compiling with --configmap', () => {
   });
 
   it('an invalid value is a diagnostic naming key and value; unknown keys get one warning naming them all', () => {
-    const model = compileRoutes(snapshot(objects({ 'proxy-body-size': 'lots', 'proxy-read-timeout': '90', 'worker-processes': '4', 'custom-http-errors': '404' }, plain)), options);
+    const model = compileRoutes(snapshot(objects({ 'proxy-body-size': 'lots', 'proxy-read-timeout': '90', 'worker-processes': '4', 'server-tokens': 'false' }, plain)), options);
     expect(routeOf(model, 'plain.example.com').policies).toEqual({ timeouts: { readMs: 90_000 } });
     expect(model.diagnostics).toEqual([
       expect.objectContaining({ code: 'PORTICO_ERR_CONFIGMAP_INVALID', field: 'data.proxy-body-size', message: expect.stringContaining('"lots"') }),
-      expect.objectContaining({ code: 'PORTICO_ERR_CONFIGMAP_UNSUPPORTED', field: 'data', message: 'not implemented by Portico, ignored: custom-http-errors, worker-processes' }),
+      expect.objectContaining({ code: 'PORTICO_ERR_CONFIGMAP_UNSUPPORTED', field: 'data', message: 'not implemented by Portico, ignored: server-tokens, worker-processes' }),
     ]);
   });
 

@@ -42,7 +42,7 @@ describe('migrate-check report', () => {
     expect(verdicts).toEqual({
       'allow-snippet-annotations': 'different',
       'compute-full-forwarded-for': 'supported',
-      'custom-http-errors': 'ignored',
+      'custom-http-errors': 'different',
       hsts: 'supported',
       'hsts-max-age': 'invalid',
       'proxy-read-timeout': 'different',

@@ -104,6 +104,37 @@ describe.each(DATA_PLANES)('--configmap: log-format-upstream (data plane: %s)', 
   });
 });
 
+describe('--default-backend-service and the ConfigMap custom-http-errors (engine)', () => {
+  it('sends unmatched requests to the default backend, and a listed upstream status to it with X-Code', async () => {
+    const web = await startEchoPods('web', 1);
+    const errors = await startEchoPods('errors', 1);
+    const harness = await startHarness(
+      {
+        'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', web), ...serviceFor('shop/errors', errors), ingress('shop/web', { className: 'portico', rules: [rule('web.example.com', [prefix('/', 'web', 80)])] })],
+        'configmap.yaml': [configMap(CM, { 'custom-http-errors': '503' })],
+      },
+      { compile: { configMap: CM, defaultBackendService: 'shop/errors' }, dataPlane: 'engine' },
+    );
+    try {
+      const unmatched = await eventually(async () => {
+        const r = await harness.get('nowhere.example.com', '/missing');
+        return r.status === 200 && r;
+      }, 5000, 'the default backend serving unmatched requests');
+      expect((JSON.parse(unmatched.body) as { pod: string }).pod).toBe('errors-0');
+      const intercepted = await harness.get('web.example.com', '/status/503');
+      const echo = JSON.parse(intercepted.body) as { pod: string; headers: Record<string, string> };
+      expect(echo.pod).toBe('errors-0');
+      expect(echo.headers['x-code']).toBe('503');
+      expect(echo.headers['x-service-name']).toBe('web');
+      // Other statuses are the upstream's.
+      expect((await harness.get('web.example.com', '/status/404')).status).toBe(404);
+    } finally {
+      await harness.close();
+      await closePods([...web, ...errors]);
+    }
+  });
+});
+
 describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () => {
   it('takes the client from X-Forwarded-For of a trusted peer for access lists, X-Real-IP and the access log, passes its X-Forwarded-*, and stops when the ConfigMap does', async () => {
     const pods = await startEchoPods('web', 1);

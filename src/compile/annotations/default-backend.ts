@@ -14,7 +14,31 @@ export const FIRST_PORT = '*';
 
 const DNS_LABEL = /^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 
-export function parseDefaultBackend(raw: Annotations, namespace: string, problems: AnnotationProblem[]): { defaultBackend?: BackendRef; customHttpErrors?: readonly number[] } {
+/** The --default-backend-service `namespace/name` as a backend (its first port), or undefined when malformed. */
+export function globalDefaultBackend(key: string): BackendRef | undefined {
+  const [namespace, name, extra] = key.split('/');
+  if (namespace === undefined || name === undefined || extra !== undefined || !DNS_LABEL.test(namespace) || !DNS_LABEL.test(name)) return undefined;
+  return Object.freeze({ key: `${namespace}/${name}/${FIRST_PORT}`, namespace, service: name, port: FIRST_PORT });
+}
+
+/** A comma-separated status list (300–599), sorted; undefined when any entry is not one. */
+export function parseStatusList(list: string): readonly number[] | undefined {
+  const codes = new Set<number>();
+  for (const part of list.split(',')) {
+    const text = part.trim();
+    if (text === '') continue;
+    const code = /^\d{3}$/.test(text) ? Number(text) : Number.NaN;
+    if (!(code >= 300 && code <= 599)) return undefined;
+    codes.add(code);
+  }
+  return codes.size === 0 ? undefined : Object.freeze([...codes].sort((a, b) => a - b));
+}
+
+/**
+ * `defaults`: the ConfigMap's custom-http-errors and the --default-backend-service, for an Ingress
+ * that sets neither annotation (ingress-nginx: the controller-wide error pages and default backend).
+ */
+export function parseDefaultBackend(raw: Annotations, namespace: string, problems: AnnotationProblem[], defaults: { readonly customHttpErrors?: readonly number[]; readonly defaultBackend?: BackendRef } = {}): { defaultBackend?: BackendRef; customHttpErrors?: readonly number[] } {
   const name = raw[DEFAULT_BACKEND]?.trim();
   let defaultBackend: BackendRef | undefined;
   if (name !== undefined && name !== '') {
@@ -22,7 +46,12 @@ export function parseDefaultBackend(raw: Annotations, namespace: string, problem
     else problems.push({ key: DEFAULT_BACKEND, severity: 'warning', message: `annotation ${DEFAULT_BACKEND}: ${JSON.stringify(raw[DEFAULT_BACKEND])} is not a Service name (a DNS label, in the Ingress's namespace); ignored` });
   }
   const list = raw[CUSTOM_HTTP_ERRORS];
-  if (list === undefined || list.trim() === '') return defaultBackend === undefined ? {} : { defaultBackend };
+  if (list === undefined || list.trim() === '') {
+    // The controller-wide pages: the Ingress's own default-backend, else the controller's.
+    const backend = defaultBackend ?? defaults.defaultBackend;
+    if (defaults.customHttpErrors !== undefined && backend !== undefined) return { defaultBackend: backend, customHttpErrors: defaults.customHttpErrors };
+    return defaultBackend === undefined ? {} : { defaultBackend };
+  }
   const codes = new Set<number>();
   const bad: string[] = [];
   for (const part of list.split(',')) {
@@ -36,8 +65,9 @@ export function parseDefaultBackend(raw: Annotations, namespace: string, problem
     problems.push({ key: CUSTOM_HTTP_ERRORS, severity: 'warning', message: `annotation ${CUSTOM_HTTP_ERRORS}: ${JSON.stringify(list)} is not a comma-separated list of statuses from 300 to 599; ignored` });
     return defaultBackend === undefined ? {} : { defaultBackend };
   }
+  defaultBackend ??= defaults.defaultBackend;
   if (defaultBackend === undefined) {
-    problems.push({ key: CUSTOM_HTTP_ERRORS, severity: 'warning', message: `annotation ${CUSTOM_HTTP_ERRORS} needs ${DEFAULT_BACKEND} (Portico has no controller-wide default backend); ignored` });
+    problems.push({ key: CUSTOM_HTTP_ERRORS, severity: 'warning', message: `annotation ${CUSTOM_HTTP_ERRORS} needs ${DEFAULT_BACKEND} or the controller's --default-backend-service; ignored` });
     return {};
   }
   return { defaultBackend, customHttpErrors: Object.freeze([...codes].sort((a, b) => a - b)) };

@@ -156,7 +156,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [UPSTREAM_HASH_BY]: 'rendezvous hashing over the endpoints (nginx: a ketama ring), so the endpoint a key maps to differs from ingress-nginx’s (the consistency is the same); variables: $request_uri, $uri, $args, $host, $scheme, $remote_addr, $request_method, $http_*, $cookie_*, $arg_*; retries after a failed connect use round robin; upstream-hash-by-subset is not implemented',
   [LOAD_BALANCE]: 'ewma: per worker process with --workers N (nginx shares it between workers); retries after a failed connect use round robin',
   [DEFAULT_BACKEND]: 'the Service’s first port; the node data plane uses it only when the Service has no endpoints (custom-http-errors are the engine’s)',
-  [CUSTOM_HTTP_ERRORS]: 'needs default-backend (no controller-wide default backend); engine data plane, HTTP/1.1 clients only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
+  [CUSTOM_HTTP_ERRORS]: 'needs default-backend or --default-backend-service; engine data plane, HTTP/1.1 clients only; the default backend gets the original method at `/` without the request body; its response is read whole (up to 1 MiB, else 502); only when the request body was complete before the upstream answered',
   [MIRROR_TARGET]: 'engine data plane only (HTTP/1.1 clients); only $request_uri, $uri, $args, $host, $scheme are expanded; the copy is cut when it falls 1 MiB behind the client, and skipped beyond 256 copies in flight per process',
   [SERVICE_UPSTREAM]: 'a headless Service (no ClusterIP) keeps its pod endpoints; the route’s retries and affinity see one endpoint',
   [LIMIT_CONNECTIONS]: 'counts the Ingress’s requests in flight per client address (a proxy routing per request cannot count connections per Ingress), per worker process with --workers N',
@@ -196,7 +196,7 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
   const loadBalance = parseLoadBalance(raw, problems) ?? (raw[LOAD_BALANCE] === undefined ? defaults.loadBalance : undefined);
   const ownConnectionLimit = parseConnectionLimit(raw, problems);
   const connectionLimit = ownConnectionLimit && defaults.connectionLimitStatus !== undefined ? Object.freeze({ ...ownConnectionLimit, status: defaults.connectionLimitStatus }) : ownConnectionLimit;
-  const fallback = parseDefaultBackend(raw, ingress.metadata.namespace ?? 'default', problems);
+  const fallback = parseDefaultBackend(raw, ingress.metadata.namespace ?? 'default', problems, defaults);
   const mirror = parseMirror(raw, problems);
   const policies: RoutePolicies = {
     ...(sourceRange && { sourceRange }),
