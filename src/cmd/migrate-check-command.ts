@@ -25,6 +25,9 @@ export async function runMigrateCheckCommand(argv: readonly string[]) {
   if (positionals.length > 0) throw new PorticoError('PORTICO_ERR_CLI_FLAG', `unexpected argument ${JSON.stringify(positionals[0])} (give files with -f)`);
   const flags = parseFlags(args, MIGRATE_CHECK_FLAGS);
   if (flags.output !== 'text' && flags.output !== 'json') throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--output must be text or json, got ${JSON.stringify(flags.output)}`);
+  if (flags.configmap !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(flags.configmap)) {
+    throw new PorticoError('PORTICO_ERR_CLI_FLAG', `--configmap must be namespace/name, got ${JSON.stringify(flags.configmap)}`);
+  }
   const inputs = files.length === 0 && flags.kubeconfig !== undefined ? [] : await readInputs(files, { directories: true });
   if (flags.kubeconfig !== undefined) inputs.push(await readCluster(flags.kubeconfig, flags.configmap));
   const ingresses: Ingress[] = [];
@@ -49,7 +52,14 @@ export async function runMigrateCheckCommand(argv: readonly string[]) {
 async function readCluster(kubeconfigPath: string, configMap: string | undefined): Promise<{ text: string; source: string }> {
   const client = new KubeClient(loadKubeConfig({ kubeconfigPath }), { access: MIGRATE_CHECK_API_ACCESS });
   const namespace = configMap?.split('/')[0];
-  const [ingresses, configMaps] = await Promise.all([client.list(RESOURCES.ingresses), client.list(RESOURCES.configMaps, namespace !== undefined ? { namespace } : {})]);
+  const [ingresses, configMaps] = await Promise.all([
+    client.list(RESOURCES.ingresses),
+    // Who may list Ingresses but not ConfigMaps still gets the annotations checked.
+    client.list(RESOURCES.configMaps, namespace !== undefined ? { namespace } : {}).catch((error: Error) => {
+      process.stderr.write(`migrate-check: cannot list ConfigMaps (${error.message}); checking the Ingresses only\n`);
+      return { items: [], resourceVersion: '' };
+    }),
+  ]);
   // List items come without their kind.
   const items = [
     ...ingresses.items.map((item) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', ...(item as object) })),

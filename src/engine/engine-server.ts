@@ -573,7 +573,8 @@ class ClientConnection {
     const pipeline = match.pipeline;
     if (pipeline === undefined) return this.#forward(head, chunk, bodyAt, match, undefined);
     const edits = newUpstreamEdits();
-    const result = pipeline.request(new EngineStepRequest(head, this.#requestClient, this.#listener.proto), edits);
+    const proto = realIp === undefined ? this.#listener.proto : realIp.schemeOf(this.#clientAddress, joinedField(head, 'x-forwarded-proto'), this.#listener.proto);
+    const result = pipeline.request(new EngineStepRequest(head, this.#requestClient, proto), edits);
     if (edits.release !== undefined) this.#release = edits.release;
     if (result === undefined) return this.#forward(head, chunk, bodyAt, match, edits);
     if (!(result instanceof Promise)) return this.#answer(head, result, bodyAt, match);

@@ -63,7 +63,7 @@ const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_
 /** Connection-specific fields (RFC 9113 §8.2.2) and the ones the proxy sets itself: never copied from the client. */
 const DROPPED_REQUEST_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'expect', 'x-request-id']);
 /** Connection-specific response fields: HTTP/2 forbids them (Node refuses to send them). */
-const DROPPED_RESPONSE_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+const DROPPED_RESPONSE_FIELDS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings']);
 const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 const DECIMAL = /^\d{1,15}$/;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -116,7 +116,11 @@ export class Http2Front {
     session.once('close', () => this.#sessions.delete(session));
     session.on('error', () => undefined);
     // No frame for the keep-alive time: GOAWAY; streams still open finish first.
-    session.setTimeout(this.#context.timeouts.keepAlive, () => session.close());
+    session.setTimeout(this.#context.timeouts.keepAlive, () => {
+      session.close();
+      // GOAWAY waits for open streams; one whose client never ends it cannot keep the session for good.
+      setTimeout(() => session.destroy(), this.#context.timeouts.client).unref();
+    });
     if (this.#closing) session.close();
   }
 
@@ -241,7 +245,8 @@ class H2Exchange {
     const pipeline = match.pipeline;
     if (pipeline === undefined) return this.#forward(match, undefined);
     const edits = newUpstreamEdits();
-    const result = pipeline.request(new H2StepRequest(this, this.#listener.proto), edits);
+    const proto = realIp === undefined ? this.#listener.proto : realIp.schemeOf(this.#peer, this.#field('x-forwarded-proto'), this.#listener.proto);
+    const result = pipeline.request(new H2StepRequest(this, proto), edits);
     this.#release = edits.release;
     if (result === undefined) return this.#forward(match, edits);
     if (!(result instanceof Promise)) return this.#answer(result);
@@ -303,8 +308,43 @@ class H2Exchange {
     this.#responseStarted = true;
     stream.respond(headers, { endStream: body === undefined });
     if (body !== undefined) stream.end(body);
-    // A body the client is still sending is not wanted: read and dropped (flow control stays open).
+    // The answer is complete: logged and counted now (and a limit's slot released), not when the
+    // client gets round to ending its side.
+    this.#finished(false);
+    this.#discardBody();
+  }
+
+  /**
+   * A body the client is still sending is not wanted: read and dropped (flow control stays open),
+   * for at most the client timeout; then the stream is reset with NO_ERROR (RFC 9113 §8.1), so a
+   * client that never ends its side cannot hold the stream (or a GOAWAY'd session) open.
+   */
+  #discardBody(): void {
+    const stream = this.#stream;
+    this.#detachBody();
+    if (stream.readableEnded || stream.destroyed) return;
+    stream.setTimeout(this.#context.timeouts.client, () => {
+      if (!stream.destroyed && !stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
+    });
     stream.resume();
+  }
+
+  /** The response is complete before the request body was: drop the rest of it (see #discardBody). */
+  discardRequestBody(): void {
+    this.#discardBody();
+  }
+
+  /** Stops sending the request body anywhere (a failed or finished upstream attempt); the stream pauses. */
+  detachBody(): void {
+    this.#detachBody();
+    this.#stream.pause();
+  }
+
+  #detachBody(): void {
+    if (this.#onBody !== undefined) this.#stream.removeListener('data', this.#onBody);
+    if (this.#onBodyEnd !== undefined) this.#stream.removeListener('end', this.#onBodyEnd);
+    this.#onBody = undefined;
+    this.#onBodyEnd = undefined;
   }
 
   /** Endpoint choice as the engine makes it (a canary's backend, affinity), then the upstream request. */
@@ -537,8 +577,7 @@ class H2Exchange {
   #sendBody(upstream: BodyWriter): void {
     const stream = this.#stream;
     // A retry after a reset: the body listeners of the failed attempt go (no body byte was read).
-    if (this.#onBody !== undefined) stream.removeListener('data', this.#onBody);
-    if (this.#onBodyEnd !== undefined) stream.removeListener('end', this.#onBodyEnd);
+    this.#detachBody();
     if (this.#noBody || stream.readableEnded) {
       stream.setTimeout(0);
       if (!upstream.writableEnded) upstream.end();
@@ -573,7 +612,9 @@ class H2Exchange {
 
   /** The request body stalled for the client timeout: 408 (nginx's client_body_timeout). */
   #clientStalled(): void {
-    if (this.#done || this.#stream.readableEnded) return;
+    if (this.#stream.readableEnded) return;
+    // Answered already: the rest of the body is not waited for.
+    if (this.#done) return this.#stream.close(NGHTTP2_NO_ERROR);
     if (this.#responseStarted) this.#stream.close(NGHTTP2_CANCEL);
     else this.#reply(408, 'PORTICO_ERR_PROXY_BAD_REQUEST');
   }
@@ -932,6 +973,8 @@ class H1Upstream implements UpstreamHolder {
     if (this.#over) return;
     if (this.#response === undefined) {
       this.#over = true;
+      // Nothing more is read for this attempt: a retry attaches the body to its own connection.
+      this.#x.detachBody();
       const error = Object.assign(new Error('the upstream closed the connection'), { code: 'ECONNRESET' });
       // A kept-alive connection the upstream had closed: the request may go again (retry decides).
       if (this.#reused && !this.#received && this.#retry(error, true)) return;
@@ -987,6 +1030,8 @@ class H1Upstream implements UpstreamHolder {
     else {
       holdUpstream(socket, undefined);
       socket.destroy();
+      // An early answer mid-upload: the rest of the body is read and dropped, not left waiting on this socket's 'drain'.
+      this.#x.discardRequestBody();
     }
     if (endStream && !this.#x.stream.destroyed) {
       if (last !== undefined && last.length > 0) this.#x.stream.end(last);

@@ -71,6 +71,17 @@ export class RealIp {
     return client;
   }
 
+  /**
+   * The scheme the client used, for steps (ssl-redirect, $scheme): with use-forwarded-headers, a
+   * trusted peer's X-Forwarded-Proto (http or https only); else the listener's. Behind a load
+   * balancer that terminates TLS this is what keeps force-ssl-redirect from looping.
+   */
+  schemeOf(peer: string, forwardedProto: string | undefined, own: 'http' | 'https'): 'http' | 'https' {
+    if (!this.policy.passForwarded || forwardedProto === undefined || !this.trusts(peer)) return own;
+    const proto = forwardedProto.trim().toLowerCase();
+    return proto === 'https' || proto === 'http' ? proto : own;
+  }
+
   /** The forwarded fields for one request; `read` returns a request header (lower-case name), `own` what the proxy would send. */
   forwarded(peer: string, client: string, read: (name: string) => string | undefined, own: { readonly host: string; readonly port: string; readonly proto: string }): ForwardedValues {
     const trusted = this.trusts(peer);

@@ -138,11 +138,12 @@ describe('--default-backend-service and the ConfigMap custom-http-errors (engine
 describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () => {
   it('takes the client from X-Forwarded-For of a trusted peer for access lists, X-Real-IP and the access log, passes its X-Forwarded-*, and stops when the ConfigMap does', async () => {
     const pods = await startEchoPods('web', 1);
+    const secure = ingress('shop/secure', { className: 'portico', annotations: { 'nginx.ingress.kubernetes.io/force-ssl-redirect': 'true' }, rules: [rule('web.example.com', [prefix('/secure', 'web', 80)])] });
     const guarded = ingress('shop/guarded', { className: 'portico', annotations: { 'nginx.ingress.kubernetes.io/whitelist-source-range': '203.0.113.0/24' }, rules: [rule('web.example.com', [prefix('/guarded', 'web', 80)])] });
     const web = ingress('shop/web', { className: 'portico', rules: [rule('web.example.com', [prefix('/', 'web', 80)])] });
     const harness = await startHarness(
       {
-        'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), web, guarded],
+        'base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), web, guarded, secure],
         // The test client (127.0.0.1) is the trusted proxy in front.
         'configmap.yaml': [configMap(CM, { 'use-forwarded-headers': 'true', 'proxy-real-ip-cidr': '127.0.0.1/32' })],
       },
@@ -162,6 +163,9 @@ describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () 
       expect((await harness.get('web.example.com', '/guarded', { headers })).status).toBe(200);
       expect((await harness.get('web.example.com', '/guarded', { headers: { 'x-forwarded-for': '203.0.113.7, 198.51.100.1' } })).status).toBe(403);
       expect((await harness.get('web.example.com', '/guarded')).status).toBe(403);
+      // A load balancer in front terminated TLS: force-ssl-redirect believes its X-Forwarded-Proto (no loop).
+      expect((await harness.get('web.example.com', '/secure', { headers })).status).toBe(200);
+      expect((await harness.get('web.example.com', '/secure', { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(308);
       const line = harness.log.lines.find((l) => l['path'] === '/who' && l['client'] === '203.0.113.7');
       expect(line).toBeDefined();
       // HTTP/2 (h2c) takes the same client.

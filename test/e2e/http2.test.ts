@@ -268,6 +268,23 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     }
   });
 
+  it("logs and counts its own answer at once, while the client has not ended its side", async () => {
+    const plain = h2connect(`http://127.0.0.1:${harness.port}`);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        // HEADERS without END_STREAM: a body that never comes.
+        const stream = plain.request({ ':method': 'POST', ':path': '/never-ending', ':authority': 'nowhere.example.com' });
+        stream.on('response', (fields) => resolve(Number(fields[':status'])));
+        stream.on('error', reject);
+        stream.write('a little');
+      });
+      expect(status).toBe(404);
+      await eventually(async () => harness.log.lines.some((l) => l['path'] === '/never-ending' && l['status'] === 404 && l['aborted'] === undefined), 3000, 'the access line of an answer whose request is still open');
+    } finally {
+      plain.destroy();
+    }
+  });
+
   it('refuses a bad :authority, a Host that disagrees with it, and CONNECT with 400', async () => {
     const plain = h2connect(`http://127.0.0.1:${harness.port}`);
     try {

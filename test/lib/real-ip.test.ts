@@ -20,6 +20,15 @@ describe('RealIp (nginx real_ip with real_ip_recursive on)', () => {
     expect(realIp.clientOf('10.0.0.1', '2001:db8::1')).toBe('2001:db8::1');
   });
 
+  it('gives steps the forwarded scheme of a trusted peer only with use-forwarded-headers (http or https)', () => {
+    const pass = new RealIp(policy({ passForwarded: true }));
+    expect(pass.schemeOf('10.0.0.1', 'https', 'http')).toBe('https');
+    expect(pass.schemeOf('10.0.0.1', 'HTTPS ', 'http')).toBe('https');
+    expect(pass.schemeOf('10.0.0.1', 'gopher', 'http')).toBe('http');
+    expect(pass.schemeOf('192.0.2.9', 'https', 'http')).toBe('http');
+    expect(new RealIp(policy()).schemeOf('10.0.0.1', 'https', 'http')).toBe('http');
+  });
+
   it('builds the forwarded fields: the client as X-Real-IP, the full chain with compute-full-forwarded-for, passed X-Forwarded-* only with use-forwarded-headers from a trusted peer', () => {
     const fields: Record<string, string> = { 'x-forwarded-for': '203.0.113.5', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'outer.example.com', 'x-forwarded-port': '80' };
     const read = (name: string) => fields[name];
