@@ -62,7 +62,7 @@ export async function startPortico(dir: string, nodeOptions: string, entry = joi
   const [httpPort, httpsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
-    [entry, 'controller', '--manifests', dir, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', String(adminPort), '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', process.env.PORTICO_LOG_LEVEL ?? 'info'],
+    [entry, 'controller', '--workers', process.env.WORKERS ?? '1', '--manifests', dir, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', String(adminPort), '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', process.env.PORTICO_LOG_LEVEL ?? 'info', ...(process.env.PORTICO_ARGS?.split(' ').filter(Boolean) ?? [])],
     { stdio: ['ignore', process.env.PORTICO_LOG_FILE ? 'pipe' : 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: nodeOptions } },
   );
   if (process.env.PORTICO_LOG_FILE) child.stdout!.pipe(createWriteStream(process.env.PORTICO_LOG_FILE, { flags: 'a' }));

@@ -28,7 +28,7 @@ export const CONTROLLER_FLAGS = {
   'hsts-max-age': { type: 'string', default: '31536000', description: 'HSTS max-age in seconds' },
   'hsts-include-subdomains': { type: 'string', default: 'true', choices: ['true', 'false'], description: 'Add includeSubDomains to HSTS' },
   http2: { type: 'string', default: 'true', choices: ['true', 'false'], description: 'HTTP/2 to clients (engine data plane): ALPN h2 on the HTTPS port and h2c prior knowledge on the HTTP port, as ingress-nginx\'s use-http2' },
-  'metrics-compat': { type: 'string', default: 'nginx', choices: METRICS_COMPAT, description: 'nginx: /metrics also carries ingress-nginx\'s nginx_ingress_controller_* request and configuration metrics (its names, labels and buckets), so its dashboards work unchanged; none: only Portico\'s portico_* ones' },
+  'metrics-compat': { type: 'string', default: 'none', choices: METRICS_COMPAT, description: 'nginx: /metrics also carries ingress-nginx\'s nginx_ingress_controller_* request and configuration metrics (its names, labels and buckets), so its dashboards work unchanged; none: only Portico\'s portico_* ones' },
   'admin-port': { type: 'port', default: 10254, description: 'Admin port: /healthz, /readyz, /metrics, /debug/ (routes, backends, certificates, stats)' },
   'bind-address': { type: 'string', description: 'Address the listeners bind to (default: all interfaces)' },
   'ingress-class': { type: 'string', default: DEFAULT_COMPILE_OPTIONS.ingressClass, description: 'Value of the legacy kubernetes.io/ingress.class annotation we own' },

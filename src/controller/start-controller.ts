@@ -54,7 +54,7 @@ export type StartControllerOptions = ObjectSourceOptions & {
   maxBodySize?: number;
   /** --http2: HTTP/2 to clients on the engine data plane (ALPN h2, h2c prior knowledge). Default true. */
   http2?: boolean;
-  /** --metrics-compat: also export ingress-nginx's nginx_ingress_controller_* metrics ('nginx', the default) or not ('none'). */
+  /** --metrics-compat: also export ingress-nginx's nginx_ingress_controller_* metrics ('nginx') or not ('none', the default: the nginx series cost CPU and memory under configuration churn, see README). */
   metricsCompat?: MetricsCompat;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
@@ -378,5 +378,5 @@ export async function startController(options: StartControllerOptions): Promise<
 
 /** The request metrics' options from --metrics-compat and --controller-class (the primary's and every worker's). */
 export function metricsOptionsOf(compat: MetricsCompat | undefined, controllerClass: string): { compat: MetricsCompat; controller: ReturnType<typeof controllerLabels> } {
-  return { compat: compat ?? 'nginx', controller: controllerLabels(controllerClass) };
+  return { compat: compat ?? 'none', controller: controllerLabels(controllerClass) };
 }

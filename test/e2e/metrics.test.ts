@@ -38,7 +38,7 @@ describe.each(DATA_PLANES)('request metrics through the proxy (data plane: %s)',
   beforeAll(async () => {
     pods = await startEchoPods('web', 1);
     canaryPods = await startEchoPods('web-canary', 1);
-    harness = await startHarness({ 'web.yaml': objects() }, { dataPlane });
+    harness = await startHarness({ 'web.yaml': objects() }, { dataPlane, metricsCompat: 'nginx' });
   });
   afterAll(async () => {
     await harness.close();

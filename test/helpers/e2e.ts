@@ -53,6 +53,8 @@ export interface HarnessOptions {
   dataPlane?: 'node' | 'engine';
   /** --http2 (default on). */
   http2?: boolean;
+  /** --metrics-compat (default none). */
+  metricsCompat?: 'nginx' | 'none';
 }
 
 export async function startHarness(files: Record<string, readonly KubeObject[] | string>, options: HarnessOptions = {}): Promise<Harness> {
@@ -76,6 +78,7 @@ export async function startHarness(files: Record<string, readonly KubeObject[] |
     ...(options.defaultSslCertificate !== undefined && { defaultSslCertificate: options.defaultSslCertificate }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
     ...(options.http2 !== undefined && { http2: options.http2 }),
+    ...(options.metricsCompat !== undefined && { metricsCompat: options.metricsCompat }),
     ...options.shutdown,
   });
   const port = running.http.port;

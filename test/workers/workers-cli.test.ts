@@ -79,7 +79,7 @@ describe('portico controller --workers 2 --data-plane engine', () => {
 
   async function start(extra: readonly string[] = []) {
     dir = await mkdtemp(join(tmpdir(), 'portico-workers-'));
-    cli = startCli(['--manifests', dir, '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1', '--workers', '2', '--data-plane', 'engine', ...extra]);
+    cli = startCli(['--manifests', dir, '--http-port', '0', '--https-port', '0', '--admin-port', '0', '--bind-address', '127.0.0.1', '--workers', '2', '--data-plane', 'engine', '--metrics-compat', 'nginx', ...extra]);
     const c = cli;
     const serving = await until('the primary says it serves', () => c.lines.find((l) => l.workers === 2 && typeof l.admin === 'number') ?? (c.proc.exitCode !== null ? { failed: c.stderr() } : undefined));
     expect(serving).not.toHaveProperty('failed');
