@@ -219,25 +219,8 @@ async function runWrkLoad(scenario, target, backend, cpus, others) {
   const url = `${scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}${w.path ?? '/'}`;
   const headers = [...(w.requests ? [] : [`Host: ${TLS_HOST}`]), ...(w.headers ?? [])];
   const script = wrkScripts.get(scenario.id);
-  const proxyPids = target.name === 'direct' ? [] : target.pids();
-  await runWrk({ url, connections: w.connections, durationS: WARMUP_S, headers, script, cpus });
-  const snap = () => ({ proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), others: cpuTicks(others), machine: machineTicks(), cores: coreTicks() });
-  const before = snap();
-  const r = await runWrk({ url, connections: w.connections, durationS: DURATION_S, headers, script, cpus });
-  const after = snap();
-  return {
-    ...r,
-    generator: 'wrk',
-    // CPU is counted over the whole wrk process lifetime (start-up included), so cores are per that window.
-    cpuWindowSeconds: r.wallSeconds,
-    proxyTicks: after.proxy - before.proxy,
-    backendTicks: after.backend - before.backend,
-    othersTicks: after.others - before.others,
-    clientCpuSeconds: r.wrkCpuSeconds,
-    machineBusy: 1 - (after.machine.idle - before.machine.idle) / Math.max(1, after.machine.total - before.machine.total),
-    coreBusy: coreBusy(before.cores, after.cores),
-    coreIrq: coreIrq(before.cores, after.cores),
-  };
+  const run = (durationS) => runWrk({ url, connections: w.connections, durationS, headers, script, cpus });
+  return measuredRun('wrk', run, target.name === 'direct' ? [] : target.pids(), backend, others);
 }
 
 /** One h2load run (warm-up, discarded, then measured), the CPU bookkeeping as runWrkLoad's. */
@@ -245,7 +228,11 @@ async function runH2loadLoad(scenario, target, backend, cpus, others) {
   const h = scenario.h2load;
   const url = `https://127.0.0.1:${target.tlsPort}${h.path}`;
   const run = (durationS) => runH2load({ url, connections: h.connections, streams: h.streams, durationS, headers: [`:authority: ${TLS_HOST}`], cpus });
-  const proxyPids = target.pids();
+  return measuredRun('h2load', run, target.pids(), backend, others);
+}
+
+/** A generator's warm-up, then its measured run with the proxy, backend, other proxies' and per-CPU ticks taken right around it. */
+async function measuredRun(generator, run, proxyPids, backend, others) {
   await run(WARMUP_S);
   const snap = () => ({ proxy: cpuTicks(proxyPids), backend: cpuTicks(backend.pids()), others: cpuTicks(others), machine: machineTicks(), cores: coreTicks() });
   const before = snap();
@@ -253,7 +240,8 @@ async function runH2loadLoad(scenario, target, backend, cpus, others) {
   const after = snap();
   return {
     ...r,
-    generator: 'h2load',
+    generator,
+    // CPU is counted over the whole generator process lifetime (start-up included), so cores are per that window.
     cpuWindowSeconds: r.wallSeconds,
     proxyTicks: after.proxy - before.proxy,
     backendTicks: after.backend - before.backend,

@@ -89,11 +89,6 @@ export class Http2Front {
     this.#options = options;
   }
 
-  /** Open client sessions (tests, shutdown). */
-  get sessions(): number {
-    return this.#sessions.size;
-  }
-
   /** Serves an HTTP/2 connection: a TLS socket after ALPN chose h2, or a plain one (bytes it already read unshifted). */
   serve(socket: Socket, listener: H2Listener): void {
     let server = this.#servers.get(listener);
@@ -471,9 +466,6 @@ class H2Exchange {
   get stream(): ServerHttp2Stream {
     return this.#stream;
   }
-  get edits(): UpstreamEdits | undefined {
-    return this.#edits;
-  }
   upstreamAnswered(status: number, upstreamMs: number): void {
     this.#upstreamStatus = status;
     this.#upstreamMs = upstreamMs;
@@ -495,12 +487,6 @@ class H2Exchange {
   }
   sendBodyTo(writer: BodyWriter): void {
     this.#sendBody(writer);
-  }
-  get finished(): boolean {
-    return this.#done;
-  }
-  get responseStarted(): boolean {
-    return this.#responseStarted;
   }
   /** The client sent no body (END_STREAM with its headers). */
   get bodyless(): boolean {

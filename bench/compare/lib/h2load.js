@@ -1,9 +1,8 @@
 // h2load (Debian's nghttp2-client, C) as the load generator for the HTTP/2 scenario: wrk speaks
 // only HTTP/1.1. One measured run = `taskset -c CPU h2load -t1 -cN -mS -D S URL`, started by a `sh`
-// whose /proc/<pid>/stat gives h2load's CPU time afterwards (as wrk.js does). h2load reports
+// whose /proc/<pid>/stat gives h2load's CPU time afterwards (runTimedChild, as for wrk). h2load reports
 // requests, status classes and latency mean/sd/max, not percentiles.
-import { spawn } from 'node:child_process';
-import { CLK_TCK, pinnedCommand } from './procs.js';
+import { pinnedCommand, runTimedChild } from './procs.js';
 
 /** The numbers of one h2load report (exported for its test). */
 export function parseH2loadOutput(out) {
@@ -42,36 +41,19 @@ export function runH2load({ url, connections, streams, durationS, headers = [], 
   for (const h of headers) args.push('-H', h);
   args.push(url);
   const [cmd, argv] = pinnedCommand(cpus, 'h2load', args);
-  const shScript = '"$@"; s=$?; echo "SH_STAT $(cat /proc/$$/stat)"; exit $s';
-  return new Promise((resolve, reject) => {
-    const startedAt = performance.now();
-    const child = spawn('sh', ['-c', shScript, 'sh', cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const wallSeconds = (performance.now() - startedAt) / 1000;
-      const r = parseH2loadOutput(out);
-      const stat = /SH_STAT (.*)/.exec(out);
-      if (code !== 0 || r === undefined) return reject(new Error(`h2load exited ${code} without a result:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
-      let cpuSeconds = null;
-      if (stat) {
-        const fields = stat[1].slice(stat[1].lastIndexOf(')') + 2).split(' ');
-        cpuSeconds = (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
-      }
-      resolve({
-        requests: r.done,
-        bytes: 0,
-        seconds: r.seconds ?? durationS,
-        errors: r.failed,
-        non2xx: r.non2xx,
-        errorSamples: r.failed > 0 ? [`failed ${r.failed}`] : undefined,
-        latency: { p50: null, p90: null, p99: null, p999: null, max: r.latency?.max ?? null, mean: r.latency?.mean ?? null },
-        wrkCpuSeconds: cpuSeconds,
-        wallSeconds,
-      });
-    });
+  return runTimedChild(cmd, argv).then(({ code, out, err, wallSeconds, cpuSeconds }) => {
+    const r = parseH2loadOutput(out);
+    if (code !== 0 || r === undefined) throw new Error(`h2load exited ${code} without a result:\n${out.slice(-2000)}\n${err.slice(-2000)}`);
+    return {
+      requests: r.done,
+      bytes: 0,
+      seconds: r.seconds ?? durationS,
+      errors: r.failed,
+      non2xx: r.non2xx,
+      errorSamples: r.failed > 0 ? [`failed ${r.failed}`] : undefined,
+      latency: { p50: null, p90: null, p99: null, p999: null, max: r.latency?.max ?? null, mean: r.latency?.mean ?? null },
+      wrkCpuSeconds: cpuSeconds,
+      wallSeconds,
+    };
   });
 }

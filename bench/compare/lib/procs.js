@@ -271,3 +271,30 @@ export async function waitUntil(what, probe, timeoutMs = 20_000, proc = undefine
   }
   throw new Error(`${what} not ready after ${timeoutMs} ms${lastError ? `: ${lastError.message}` : ''}`);
 }
+
+/**
+ * Runs a load generator to its end as the only child of a `sh`, whose /proc stat afterwards gives
+ * the generator's exact CPU time (cutime + cstime of the waited-for child, all its threads).
+ * Resolves with { code, out, err, wallSeconds, cpuSeconds (null when unknown) }.
+ */
+export function runTimedChild(cmd, argv) {
+  const shScript = '"$@"; s=$?; echo "SH_STAT $(cat /proc/$$/stat)"; exit $s';
+  return new Promise((resolve, reject) => {
+    const startedAt = performance.now();
+    const child = spawn('sh', ['-c', shScript, 'sh', cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const stat = /SH_STAT (.*)/.exec(out);
+      let cpuSeconds = null;
+      if (stat) {
+        const fields = stat[1].slice(stat[1].lastIndexOf(')') + 2).split(' ');
+        cpuSeconds = (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+      }
+      resolve({ code, out, err, wallSeconds: (performance.now() - startedAt) / 1000, cpuSeconds });
+    });
+  });
+}

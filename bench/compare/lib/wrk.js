@@ -5,10 +5,9 @@
 // waited-for child: taskset execs wrk, so the child is wrk). The Lua script prints one JSON line at
 // the end (requests, bytes, errors, latency percentiles in µs from wrk's histogram) and, for the
 // routing scenario, cycles through the (host, path) pairs.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLK_TCK, pinnedCommand } from './procs.js';
+import { pinnedCommand, runTimedChild } from './procs.js';
 
 const luaString = (s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
@@ -60,41 +59,22 @@ export function runWrk({ url, connections, durationS, headers = [], script, cpus
   for (const h of headers) wrkArgs.push('-H', h);
   wrkArgs.push(url);
   const [cmd, argv] = pinnedCommand(cpus, 'wrk', wrkArgs);
-  // "$@" runs wrk as the shell's only child; after it is waited for, the shell's cutime/cstime are
-  // wrk's CPU time (all its threads).
-  const shScript = '"$@"; s=$?; echo "SH_STAT $(cat /proc/$$/stat)"; exit $s';
-  return new Promise((resolve, reject) => {
-    const startedAt = performance.now();
-    const child = spawn('sh', ['-c', shScript, 'sh', cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const wallSeconds = (performance.now() - startedAt) / 1000;
-      const json = /WRK_JSON (\{.*\})/.exec(out);
-      const stat = /SH_STAT (.*)/.exec(out);
-      if (code !== 0 || !json) return reject(new Error(`wrk exited ${code} without a result:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
-      const r = JSON.parse(json[1]);
-      let wrkCpuSeconds = null;
-      if (stat) {
-        const fields = stat[1].slice(stat[1].lastIndexOf(')') + 2).split(' ');
-        wrkCpuSeconds = (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
-      }
-      const us = (x) => x / 1000; // µs → ms
-      resolve({
-        requests: r.requests,
-        bytes: r.bytes,
-        seconds: r.durationUs / 1e6,
-        // Socket errors (connect, read, write, timeout); non-2xx is wrk's `status` (status > 399).
-        errors: r.connect + r.read + r.write + r.timeout,
-        non2xx: r.status,
-        errorSamples: r.connect + r.read + r.write + r.timeout > 0 ? [`connect ${r.connect}`, `read ${r.read}`, `write ${r.write}`, `timeout ${r.timeout}`] : undefined,
-        latency: { p50: us(r.p50), p90: us(r.p90), p99: us(r.p99), p999: us(r.p999), max: us(r.max), mean: us(r.mean) },
-        wrkCpuSeconds,
-        wallSeconds,
-      });
-    });
+  return runTimedChild(cmd, argv).then(({ code, out, err, wallSeconds, cpuSeconds: wrkCpuSeconds }) => {
+    const json = /WRK_JSON (\{.*\})/.exec(out);
+    if (code !== 0 || !json) throw new Error(`wrk exited ${code} without a result:\n${out.slice(-2000)}\n${err.slice(-2000)}`);
+    const r = JSON.parse(json[1]);
+    const us = (x) => x / 1000; // µs → ms
+    return {
+      requests: r.requests,
+      bytes: r.bytes,
+      seconds: r.durationUs / 1e6,
+      // Socket errors (connect, read, write, timeout); non-2xx is wrk's `status` (status > 399).
+      errors: r.connect + r.read + r.write + r.timeout,
+      non2xx: r.status,
+      errorSamples: r.connect + r.read + r.write + r.timeout > 0 ? [`connect ${r.connect}`, `read ${r.read}`, `write ${r.write}`, `timeout ${r.timeout}`] : undefined,
+      latency: { p50: us(r.p50), p90: us(r.p90), p99: us(r.p99), p999: us(r.p999), max: us(r.max), mean: us(r.mean) },
+      wrkCpuSeconds,
+      wallSeconds,
+    };
   });
 }
