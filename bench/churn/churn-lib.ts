@@ -63,7 +63,7 @@ export async function startPortico(dir: string, nodeOptions: string, entry = joi
   const child = spawn(
     process.execPath,
     [entry, 'controller', '--workers', process.env.WORKERS ?? '1', '--manifests', dir, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', String(adminPort), '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', process.env.PORTICO_LOG_LEVEL ?? 'info', ...(process.env.PORTICO_ARGS?.split(' ').filter(Boolean) ?? [])],
-    { stdio: ['ignore', process.env.PORTICO_LOG_FILE ? 'pipe' : 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: nodeOptions } },
+    { stdio: ['ignore', process.env.PORTICO_LOG_FILE ? 'pipe' : 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: `${nodeOptions} ${process.env.EXTRA_NODE_OPTIONS ?? ''}`.trim() } },
   );
   if (process.env.PORTICO_LOG_FILE) child.stdout!.pipe(createWriteStream(process.env.PORTICO_LOG_FILE, { flags: 'a' }));
   await waitFor('portico', async () => (await status(adminPort, '/readyz')) === 200);

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'vitest';
 import { ChurnCluster, ManifestDirSink } from '../../test/helpers/churn.js';
-import { cpuMs, DEPLOY_NODE_OPTIONS, hasNginx, LOAD, median, probePropagation, ROOT, round1, sampleMemory, startLoadWorker, startNginx, startPortico, summarize, watchGenerator, type MemorySample, type ProxyProcess } from './churn-lib.js';
+import { cpuMs, DEPLOY_NODE_OPTIONS, rssMB, hasNginx, LOAD, median, probePropagation, ROOT, round1, sampleMemory, startLoadWorker, startNginx, startPortico, summarize, watchGenerator, type MemorySample, type ProxyProcess } from './churn-lib.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const DURATION_S = Number(process.env.DURATION_S ?? 20);
@@ -73,7 +73,9 @@ it('churn: propagation, failures and memory beside nginx', async () => {
       const endAt = performance.now() + DURATION_S * 1000;
       const done = () => performance.now() > endAt;
       let rssMaxMB = 0;
-      const sampler = setInterval(() => void sampleMemory(proxy).then((m) => (rssMaxMB = Math.max(rssMaxMB, m.rssMB)), () => undefined), 500);
+      // RSS from /proc twice a second; /metrics (heap, external) only at the end: a scrape makes every
+      // worker serialise its registry, and twice a second would be a load of its own (Prometheus scrapes every 15–30 s).
+      const sampler = setInterval(() => (rssMaxMB = Math.max(rssMaxMB, rssMB(proxy.pid))), 500);
       let propagation: number[] | undefined;
       if (sink !== undefined) {
         [propagation] = await Promise.all([probePropagation(cluster, sink, proxy.httpPort, done), cluster.churn(sink, Number.MAX_SAFE_INTEGER, done)]);

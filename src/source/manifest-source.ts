@@ -42,14 +42,18 @@ export interface ManifestSourceStats {
   fileReads: number;
   /** Reads set aside because the file was still being written (re-read once settled). */
   readsSetAside: number;
+  /** Reads whose text was the one the file's objects came from (a rewrite without a change): not parsed again. */
+  unchangedReads: number;
 }
 
 export class ManifestSource {
-  readonly stats: ManifestSourceStats = { fileReads: 0, readsSetAside: 0 };
+  readonly stats: ManifestSourceStats = { fileReads: 0, readsSetAside: 0, unchangedReads: 0 };
   readonly #options: ManifestSourceOptions;
   readonly #log: Logger;
   /** Last good objects of each file. */
   readonly #files = new Map<string, readonly KubeObject[]>();
+  /** The text each file's objects were parsed from: the same text again is not parsed again (YAML parsing is most of a read). */
+  readonly #parsedText = new Map<string, string>();
   /** What this source has pushed into the store, by kind + key. */
   #applied = new Map<string, KubeObject>();
   #reportedDuplicates = new Set<string>();
@@ -234,6 +238,7 @@ export class ManifestSource {
         }
         this.#missingSince.delete(name);
         this.#files.delete(name);
+        this.#parsedText.delete(name);
         this.#log.info({ file: name }, 'manifest file removed');
         return;
       }
@@ -261,6 +266,12 @@ export class ManifestSource {
       }
     }
     this.#freshSince.delete(name);
+    if (this.#parsedText.get(name) === text && this.#files.has(name)) {
+      this.stats.unchangedReads++;
+      this.#suspect.delete(name);
+      this.#recordSignature(name, signature, modifiedMsAgo);
+      return;
+    }
     try {
       const { objects, problems } = parseManifest(text, name);
       const previous = this.#files.get(name);
@@ -287,10 +298,9 @@ export class ManifestSource {
         this.#log.error({ code: problem.code, file: name, where: problem.where, reason: problem.message }, `skipped ${problem.where}: ${problem.message}`);
       }
       this.#files.set(name, objects);
+      this.#parsedText.set(name, text);
       this.#log.trace({ file: name, objects: objects.length, problems: problems.length, modifiedMsAgo: Math.round(modifiedMsAgo), bytes: text.length }, 'manifest file loaded');
-      // 20 ms covers the coarsest timestamp tick Linux filesystems use (jiffies at HZ=100: 10 ms).
-      if (modifiedMsAgo > 20) this.#signatures.set(name, signature);
-      else this.#signatures.delete(name);
+      this.#recordSignature(name, signature, modifiedMsAgo);
     } catch (error) {
       if (!(error instanceof PorticoError)) throw error;
       this.#signatures.delete(name);
@@ -302,6 +312,13 @@ export class ManifestSource {
       const kept = this.#files.get(name)?.length ?? 0;
       this.#log.error({ code: error.code, file: name, reason: error.message, keptObjects: kept }, `cannot parse ${error.message}; keeping its ${kept} last good object(s)`);
     }
+  }
+
+  /** Remembers an accepted read's signature, unless the file was modified within a timestamp tick of it. */
+  #recordSignature(name: string, signature: string, modifiedMsAgo: number): void {
+    // 20 ms covers the coarsest timestamp tick Linux filesystems use (jiffies at HZ=100: 10 ms).
+    if (modifiedMsAgo > 20) this.#signatures.set(name, signature);
+    else this.#signatures.delete(name);
   }
 
   #settleLater(name: string, delayMs: number): void {

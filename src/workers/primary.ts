@@ -16,7 +16,7 @@ import type { Logger } from '../lib/logger.js';
 import type { BackendEndpoints, BuildChanges, RouteLookup, RouteModel } from '../model/route-model.js';
 import type { IssuedCertificate } from '../tls/certificate-factory.js';
 import type { SniPlan } from '../tls/sni-store.js';
-import { parseWorkerMessage, renderConfigSnapshot, renderPrimaryMessage, type PrimaryMessage, type WorkerMessage, type WorkerReport } from './snapshot.js';
+import { certificateIdsOf, parseWorkerMessage, renderConfigSnapshot, renderPrimaryMessage, type PrimaryMessage, type WorkerMessage, type WorkerReport } from './snapshot.js';
 
 /** What the pool needs of a worker process (a ChildProcess from fork; tests pass a fake). */
 export interface WorkerChild {
@@ -77,6 +77,8 @@ interface Slot {
   fullGeneration: number | undefined;
   /** The last generation it acknowledged. */
   applied: number;
+  /** Certificate ids this process holds (it got their PEMs): the next plan names them by id. */
+  certificates: ReadonlySet<string>;
   restarts: number;
   /** Consecutive deaths (the backoff exponent). */
   failures: number;
@@ -148,6 +150,7 @@ export class WorkerPool {
       listening: false,
       fullGeneration: undefined,
       applied: 0,
+      certificates: new Set(),
       restarts: 0,
       failures: 0,
       startedAt: 0,
@@ -198,6 +201,7 @@ export class WorkerPool {
     slot.listening = false;
     slot.fullGeneration = undefined;
     slot.applied = 0;
+    slot.certificates = new Set();
     slot.startedAt = this.#timers.now();
     const listening = new Promise<{ http: number; https?: number }>((resolve, reject) => {
       slot.onListening = resolve;
@@ -246,6 +250,7 @@ export class WorkerPool {
         ...(routes && { routes }),
       }),
     );
+    if (tls) slot.certificates = certificateIdsOf(tls);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -279,19 +284,23 @@ export class WorkerPool {
     if (pending.tls) this.#current.tls = pending.tls;
     if (pending.endpoints) this.#current.endpoints = pending.endpoints;
     if (pending.routes || changed.routes) this.#current.routes = model;
-    const partial = renderConfigSnapshot({
+    const parts = {
       generation: this.#generation,
       full: false,
       ...(pending.tls && { tls: pending.tls }),
       ...(pending.endpoints && { endpoints: pending.endpoints }),
       ...((pending.routes || changed.routes) && { routes: model }),
-    });
+    };
+    const sent = pending.tls && certificateIdsOf(pending.tls);
     for (const slot of this.#slots) {
       const child = slot.child;
       if (!child) continue;
       // A worker that never had the whole configuration gets all of it, not just this change.
       if (slot.fullGeneration === undefined) this.#sendFull(slot, child);
-      else this.#send(child, partial);
+      else {
+        this.#send(child, renderConfigSnapshot({ ...parts, knownCertificates: slot.certificates }));
+        if (sent) slot.certificates = sent;
+      }
     }
   }
 

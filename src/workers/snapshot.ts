@@ -6,7 +6,9 @@
 //
 // A configuration snapshot carries only the parts a build recompiled (a newly started worker gets
 // all of them): the route model, the endpoints of every backend, and the TLS plan. Certificates
-// travel as PEM text; each worker builds its own TLS contexts, route table and balancers from them.
+// travel as PEM text once per worker and by id after that (`{ id }`: the pair this worker already
+// holds): the PEMs are nine tenths of a plan, and a plan goes out with every route change. Each
+// worker builds its own TLS contexts, route table and balancers from them.
 import { ACCESS_LOG_FIELDS, type AccessLogField } from '../model/access-log-fields.js';
 import type { RealIpPolicy } from '../lib/real-ip.js';
 import { PorticoError, type ErrorCode } from '../lib/errors.js';
@@ -15,7 +17,22 @@ import type { TlsPlan, TlsPlanHost } from '../tls/compile-tls.js';
 import type { IssuedCertificate } from '../tls/certificate-factory.js';
 import type { SniCertificate, SniPlan } from '../tls/sni-store.js';
 
-export const WORKER_PROTOCOL_VERSION = 1;
+export const WORKER_PROTOCOL_VERSION = 2;
+
+/** A certificate the worker already holds (it got its PEMs in an earlier snapshot). */
+export interface CertificateRef {
+  readonly id: string;
+  readonly certPem?: never;
+}
+
+/** A TLS plan as it travels: each certificate in full, or by id when the worker has it. */
+export interface SnapshotTls {
+  readonly hosts: SniPlan['hosts'];
+  readonly certificates: ReadonlyMap<string, SniCertificate | CertificateRef>;
+  readonly defaultCertificate?: SniCertificate | CertificateRef;
+}
+
+export const isCertificateRef = (c: SniCertificate | CertificateRef): c is CertificateRef => c.certPem === undefined;
 
 /** One configuration change, as the worker applies it (certificates, then backends, then routes). */
 export interface ConfigSnapshot {
@@ -23,7 +40,7 @@ export interface ConfigSnapshot {
   readonly generation: number;
   /** Every part present: sent to a newly started worker. */
   readonly full: boolean;
-  readonly tls?: SniPlan;
+  readonly tls?: SnapshotTls;
   /** Every backend the routes use, replacing the previous set (as BackendRegistry.sync does). */
   readonly endpoints?: readonly BackendEndpoints[];
   /** Diagnostics are the primary's business (logs, Events): they are not sent. */
@@ -83,10 +100,10 @@ interface WireCertificate {
   readonly notAfter: string;
 }
 
-const wireCertificate = (c: SniCertificate): WireCertificate => ({ id: c.id, certPem: c.certPem, keyPem: c.keyPem, notAfter: c.notAfter.toISOString() });
-
-/** The TLS plan without what only the primary needs (diagnostics, the parsed X509 objects). */
-function renderTls(plan: SniPlan | TlsPlan) {
+/** The TLS plan without what only the primary needs (diagnostics, the parsed X509 objects); `known` pairs by id. */
+function renderTls(plan: SniPlan | TlsPlan | SnapshotTls, known: ReadonlySet<string>) {
+  const wireCertificate = (c: SniCertificate | CertificateRef): WireCertificate | CertificateRef =>
+    isCertificateRef(c) || known.has(c.id) ? { id: c.id } : { id: c.id, certPem: c.certPem, keyPem: c.keyPem, notAfter: c.notAfter.toISOString() };
   return {
     hosts: plan.hosts.map((h) => (h.secret === undefined ? { host: h.host } : { host: h.host, secret: h.secret })),
     certificates: [...plan.certificates].map(([key, certificate]) => [key, wireCertificate(certificate)] as const),
@@ -94,12 +111,21 @@ function renderTls(plan: SniPlan | TlsPlan) {
   };
 }
 
+/** The certificate ids a plan uses: what a worker holds once it has applied it. */
+export function certificateIdsOf(plan: Pick<SnapshotTls, 'certificates' | 'defaultCertificate'>): Set<string> {
+  const ids = new Set([...plan.certificates.values()].map((c) => c.id));
+  if (plan.defaultCertificate) ids.add(plan.defaultCertificate.id);
+  return ids;
+}
+
 export interface SnapshotParts {
   readonly generation: number;
   readonly full: boolean;
-  readonly tls?: SniPlan | TlsPlan;
+  readonly tls?: SniPlan | TlsPlan | SnapshotTls;
   readonly endpoints?: ReadonlyMap<string, BackendEndpoints> | readonly BackendEndpoints[];
   readonly routes?: RouteModel;
+  /** Certificate ids the receiving worker holds: those go by id alone. */
+  readonly knownCertificates?: ReadonlySet<string>;
 }
 
 export function renderConfigSnapshot(parts: SnapshotParts): Versioned<PrimaryMessage> {
@@ -108,7 +134,7 @@ export function renderConfigSnapshot(parts: SnapshotParts): Versioned<PrimaryMes
     version: WORKER_PROTOCOL_VERSION,
     generation: parts.generation,
     full: parts.full,
-    ...(parts.tls && { tls: renderTls(parts.tls) as unknown as SniPlan }),
+    ...(parts.tls && { tls: renderTls(parts.tls, parts.knownCertificates ?? new Set()) as unknown as SnapshotTls }),
     ...(parts.endpoints && { endpoints: Array.isArray(parts.endpoints) ? parts.endpoints : [...(parts.endpoints as ReadonlyMap<string, BackendEndpoints>).values()] }),
     ...(parts.routes && { routes: { ...parts.routes, diagnostics: [] } }),
   };
@@ -398,31 +424,33 @@ function backendEndpoints(value: unknown, path: string): BackendEndpoints {
   return { ...result, problem: { code: string(p['code'], `${path}.problem.code`) as ErrorCode, message: string(p['message'], `${path}.problem.message`) } };
 }
 
-function certificate(value: unknown, path: string): SniCertificate {
+function certificate(value: unknown, path: string): SniCertificate | CertificateRef {
   const o = object(value, path);
+  const id = string(o['id'], `${path}.id`);
+  if (o['certPem'] === undefined && o['keyPem'] === undefined && o['notAfter'] === undefined) return { id };
   const notAfter = new Date(string(o['notAfter'], `${path}.notAfter`));
   if (Number.isNaN(notAfter.getTime())) fail(`${path}.notAfter`, 'not a date');
   const certPem = string(o['certPem'], `${path}.certPem`);
   const keyPem = string(o['keyPem'], `${path}.keyPem`);
   if (!certPem.includes('-----BEGIN CERTIFICATE-----')) fail(`${path}.certPem`, 'holds no PEM certificate');
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyPem)) fail(`${path}.keyPem`, 'holds no PEM private key');
-  return { id: string(o['id'], `${path}.id`), certPem, keyPem, notAfter };
+  return { id, certPem, keyPem, notAfter };
 }
 
-function tlsPlan(value: unknown, path: string): SniPlan {
+function tlsPlan(value: unknown, path: string): SnapshotTls {
   const o = object(value, path);
   const hosts = array(o['hosts'], `${path}.hosts`).map((h, i): TlsPlanHost => {
     const ho = object(h, `${path}.hosts[${i}]`);
     const secret = optionalString(ho['secret'], `${path}.hosts[${i}].secret`);
     return { host: string(ho['host'], `${path}.hosts[${i}].host`), ...(secret !== undefined && { secret }) };
   });
-  const certificates = new Map<string, SniCertificate>();
+  const certificates = new Map<string, SniCertificate | CertificateRef>();
   array(o['certificates'], `${path}.certificates`).forEach((entry, i) => {
     const pair = array(entry, `${path}.certificates[${i}]`);
     if (pair.length !== 2) fail(`${path}.certificates[${i}]`, 'not a [secret, certificate] pair');
     certificates.set(string(pair[0], `${path}.certificates[${i}][0]`), certificate(pair[1], `${path}.certificates[${i}][1]`));
   });
-  const plan: SniPlan = { hosts, certificates };
+  const plan: SnapshotTls = { hosts, certificates };
   return o['defaultCertificate'] === undefined ? plan : { ...plan, defaultCertificate: certificate(o['defaultCertificate'], `${path}.defaultCertificate`) };
 }
 

@@ -4,7 +4,7 @@
 // build (certificates, then backends, then routes), to this process's own SNI store, backend
 // registry and route table. It has no admin port; the primary answers for it.
 import { createBackendRegistry, createDataPlane, listenTraffic, type DataPlane, type DataPlaneKind } from '../data-plane/data-plane.js';
-import type { PorticoError } from '../lib/errors.js';
+import { PorticoError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { PorticoMetrics, REQUEST_METRIC_NAMES, type PorticoMetricsOptions, type RequestObserver } from '../metrics/metrics.js';
 import type { BackendEndpoints, RouteModel } from '../model/route-model.js';
@@ -12,8 +12,8 @@ import type { AccessLogField } from '../proxy/access-log.js';
 import type { HstsOptions } from '../proxy/proxy-server.js';
 import { pipelineExtender, RateLimitStore } from '../proxy/policies/pipeline.js';
 import { RouteTable } from '../routing/route-table.js';
-import { SniStore } from '../tls/sni-store.js';
-import { parsePrimaryMessage, renderWorkerMessage, type ConfigSnapshot, type PrimaryMessage, type WireMetric, type WorkerMessage, type WorkerStart } from './snapshot.js';
+import { SniStore, type SniCertificate, type SniPlan } from '../tls/sni-store.js';
+import { isCertificateRef, parsePrimaryMessage, renderWorkerMessage, type CertificateRef, type ConfigSnapshot, type SnapshotTls, type PrimaryMessage, type WireMetric, type WorkerMessage, type WorkerStart } from './snapshot.js';
 
 export interface SnapshotApplierOptions {
   readonly sni: Pick<SniStore, 'apply'>;
@@ -34,6 +34,8 @@ export class SnapshotApplier {
   generation = 0;
   /** Whether a full snapshot has been applied. */
   configured = false;
+  /** The certificates of the last plan applied, by id: later snapshots name them by id alone. */
+  #certificates = new Map<string, SniCertificate>();
 
   constructor(options: SnapshotApplierOptions) {
     this.#options = options;
@@ -44,8 +46,12 @@ export class SnapshotApplier {
     // The same table the controller builds: each route's steps composed from its policies.
     const table = snapshot.routes ? RouteTable.build(snapshot.routes, { extend: this.#extend }) : undefined;
     const endpoints = snapshot.endpoints ? new Map(snapshot.endpoints.map((b) => [b.backend.key, b])) : undefined;
+    const tls = snapshot.tls && this.#resolveCertificates(snapshot.tls);
     // Certificates before routes: a host that just gained TLS has its certificate when routed.
-    if (snapshot.tls && this.#options.sni.apply(snapshot.tls).fallbackChanged) this.#options.onDefaultCertificateChange?.();
+    if (tls) {
+      if (this.#options.sni.apply(tls.plan).fallbackChanged) this.#options.onDefaultCertificateChange?.();
+      this.#certificates = tls.held;
+    }
     // Backends before routes, so a new route never points at a backend the registry doesn't know yet.
     if (endpoints) this.#options.backends.sync(endpoints);
     if (table) {
@@ -54,6 +60,20 @@ export class SnapshotApplier {
     }
     this.generation = snapshot.generation;
     if (snapshot.full) this.configured = true;
+  }
+
+  /** The plan with every `{ id }` replaced by the pair held since an earlier snapshot. */
+  #resolveCertificates(tls: SnapshotTls): { plan: SniPlan; held: Map<string, SniCertificate> } {
+    const held = new Map<string, SniCertificate>();
+    const resolve = (c: SniCertificate | CertificateRef, where: string): SniCertificate => {
+      const certificate = isCertificateRef(c) ? this.#certificates.get(c.id) : c;
+      if (certificate === undefined) throw new PorticoError('PORTICO_ERR_WORKER_MESSAGE', `config.tls.${where}: certificate ${c.id.slice(0, 12)}… is named by id but this worker never got it`);
+      held.set(certificate.id, certificate);
+      return certificate;
+    };
+    const certificates = new Map([...tls.certificates].map(([secret, c]) => [secret, resolve(c, `certificates[${JSON.stringify(secret)}]`)] as const));
+    const plan: SniPlan = { hosts: tls.hosts, certificates, ...(tls.defaultCertificate && { defaultCertificate: resolve(tls.defaultCertificate, 'defaultCertificate') }) };
+    return { plan, held };
   }
 }
 
@@ -123,10 +143,13 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
   let onMessage: (message: PrimaryMessage) => void = (message) => early.push(message);
   // Gone before it said where to listen: nothing to drain.
   let onGone: () => void = () => options.exit(0);
+  let parseMs = 0;
   options.channel.on('message', (raw) => {
     let message: PrimaryMessage;
+    const received = performance.now();
     try {
       message = parsePrimaryMessage(raw);
+      parseMs = performance.now() - received;
     } catch (error) {
       logger.error({ code: (error as PorticoError).code, err: (error as Error).message }, (error as Error).message);
       // A configuration this worker cannot read leaves it serving something else than its siblings:
@@ -201,7 +224,9 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
     switch (message.type) {
       case 'config':
         try {
+          const started = performance.now();
           applier.apply(message);
+          logger.debug({ generation: message.generation, full: message.full, routes: message.routes !== undefined, tls: message.tls !== undefined, endpoints: message.endpoints !== undefined, parseMs: Number(parseMs.toFixed(2)), ms: Number((performance.now() - started).toFixed(2)) }, `worker ${options.id}: configuration ${message.generation} applied`);
         } catch (error) {
           logger.error({ err: error as Error, generation: message.generation }, `worker ${options.id}: could not apply configuration ${message.generation}; exiting to be restarted with the full configuration`);
           options.exit(1);

@@ -155,6 +155,23 @@ describe('ManifestSource', () => {
     expect(store.keys('Service')).toHaveLength(31);
   });
 
+  it('a file rewritten with the same text is not parsed again; a changed one is', async () => {
+    await writeFile(join(dir, 'a.yaml'), service('a', 80));
+    const { store, source } = await start();
+    expect(source.stats.unchangedReads).toBe(0);
+    const before = store.get('Service', 'shop/a');
+    await writeFile(join(dir, 'a.yaml'), service('a', 80));
+    await until(() => source.stats.unchangedReads === 1);
+    expect(store.get('Service', 'shop/a')).toBe(before);
+    await writeFile(join(dir, 'a.yaml'), service('a', 81));
+    await until(() => (store.snapshot().services.get('shop/a')?.spec?.ports?.[0]?.port ?? 0) === 81);
+    expect(source.stats.unchangedReads).toBe(1);
+    // Back to the first text: parsed again (only the latest text is remembered).
+    await writeFile(join(dir, 'a.yaml'), service('a', 80));
+    await until(() => (store.snapshot().services.get('shop/a')?.spec?.ports?.[0]?.port ?? 0) === 80);
+    expect(source.stats.unchangedReads).toBe(1);
+  });
+
   it('a stream of events on one file cannot hold back another file\'s change (bounded debounce)', async () => {
     await writeFile(join(dir, 'noise.yaml'), service('noise'));
     await writeFile(join(dir, 'a.yaml'), service('a', 80));

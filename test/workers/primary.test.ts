@@ -7,8 +7,9 @@ import type { BuildChanges } from '../../src/controller/controller.js';
 import { PorticoMetrics } from '../../src/metrics/metrics.js';
 import type { BackendEndpoints, RouteModel } from '../../src/model/route-model.js';
 import { createDefaultCertificate } from '../../src/tls/certificate-factory.js';
+import type { SniCertificate } from '../../src/tls/sni-store.js';
 import { restartDelayMs, WorkerPool, type PoolTimers } from '../../src/workers/primary.js';
-import { parsePrimaryMessage, renderWorkerMessage, type PrimaryMessage, type WorkerMessage, type WireMetric } from '../../src/workers/snapshot.js';
+import { isCertificateRef, parsePrimaryMessage, renderWorkerMessage, type PrimaryMessage, type WorkerMessage, type WireMetric } from '../../src/workers/snapshot.js';
 import { isWorkerMetric } from '../../src/workers/worker.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
@@ -162,6 +163,38 @@ describe('WorkerPool', () => {
       expect(last).toHaveProperty('tls');
     }
     expect(pool.endpoints.get(web.key)?.endpoints.map((e) => e.port)).toEqual([1]);
+  });
+
+  it("sends a certificate's PEMs to a worker once and names it by id after that; a replacement worker gets them again", async () => {
+    const { pool, children, timers, serve } = setup(1, { ports: { http: 8080, https: 8443 } });
+    const certificate = (id: string): SniCertificate => ({ id, certPem: fallbackCertificate.certPem, keyPem: fallbackCertificate.keyPem, notAfter: new Date('2030-01-01T00:00:00Z') });
+    const tlsBuild = (...ids: string[]) => {
+      pool.tlsApplied({ hosts: ids.map((id) => ({ host: `${id}.test`, secret: `shop/${id}` })), certificates: new Map(ids.map((id) => [`shop/${id}`, certificate(id)])) });
+      pool.setRoutes({ lookup: () => undefined });
+      pool.configurationBuilt(model(['a.test']), ALL);
+    };
+    /** Per certificate of the last snapshot a child got: 'pem' or 'id'. */
+    const sentAs = (child: FakeChild) => {
+      const last = child.received.at(-1)!;
+      if (last.type !== 'config' || !last.tls) throw new Error('no TLS plan in the last message');
+      return Object.fromEntries([...last.tls.certificates.values()].map((c) => [c.id, isCertificateRef(c) ? 'id' : 'pem']));
+    };
+    tlsBuild('c1');
+    const started = pool.start();
+    expect(sentAs(children[0]!)).toEqual({ c1: 'pem' });
+    serve(children[0]!);
+    await started;
+    tlsBuild('c1', 'c2');
+    expect(sentAs(children[0]!)).toEqual({ c1: 'id', c2: 'pem' });
+    tlsBuild('c2');
+    expect(sentAs(children[0]!)).toEqual({ c2: 'id' });
+    // The worker keeps only the last plan's pairs: c1 is sent in full again.
+    tlsBuild('c1');
+    expect(sentAs(children[0]!)).toEqual({ c1: 'pem' });
+    children[0]!.die(1, null);
+    timers.fireNext();
+    expect(children[1]!.received.at(-1)).toMatchObject({ type: 'config', full: true });
+    expect(sentAs(children[1]!)).toEqual({ c1: 'pem' });
   });
 
   it('is ready only when every worker listens and has applied the full configuration', async () => {

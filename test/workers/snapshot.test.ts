@@ -100,6 +100,14 @@ describe('configuration snapshot', () => {
     expect(message.tls?.defaultCertificate?.id).toBe(parsed.certificate.id);
   });
 
+  it('names the certificates the worker already holds by id alone', () => {
+    const message = parsePrimaryMessage(wire(renderConfigSnapshot({ generation: 9, full: false, tls: plan, knownCertificates: new Set([parsed.certificate.id]) })));
+    if (message.type !== 'config') throw new Error('not a config message');
+    expect(message.tls?.certificates.get('shop/tls')).toEqual({ id: parsed.certificate.id });
+    expect(message.tls?.defaultCertificate).toEqual({ id: parsed.certificate.id });
+    expect(JSON.stringify(wire(renderConfigSnapshot({ generation: 9, full: false, tls: plan, knownCertificates: new Set([parsed.certificate.id]) })))).not.toContain('BEGIN');
+  });
+
   it('carries only the parts a build changed', () => {
     const message = parsePrimaryMessage(wire(renderConfigSnapshot({ generation: 8, full: false, endpoints })));
     expect(message).toEqual({ type: 'config', generation: 8, full: false, endpoints });

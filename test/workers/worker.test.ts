@@ -54,6 +54,22 @@ describe('SnapshotApplier (worker side)', () => {
     expect(r.applier.generation).toBe(0);
   });
 
+  it('resolves certificates named by id to the pairs it got before, and keeps only the last plan\'s', () => {
+    const applied: SniPlan[] = [];
+    const applier = new SnapshotApplier({ sni: { apply: (p) => (applied.push(p), { built: 0, fallbackChanged: false }) }, backends: { sync: () => undefined }, routes: { setRoutes: () => undefined } });
+    const pair = (id: string) => ({ id, certPem: `cert ${id}`, keyPem: `key ${id}`, notAfter: new Date('2030-01-01T00:00:00Z') });
+    const tls = (entries: Array<[string, { id: string }]>, defaultCertificate?: { id: string }) => ({ hosts: [], certificates: new Map(entries), ...(defaultCertificate && { defaultCertificate }) });
+    applier.apply({ generation: 1, full: false, tls: tls([['shop/a', pair('a')], ['shop/b', pair('b')]], pair('d')) });
+    applier.apply({ generation: 2, full: false, tls: tls([['shop/a', { id: 'a' }], ['shop/b2', { id: 'b' }]], { id: 'd' }) });
+    expect([...applied[1]!.certificates].map(([secret, c]) => [secret, c.certPem])).toEqual([['shop/a', 'cert a'], ['shop/b2', 'cert b']]);
+    expect(applied[1]!.defaultCertificate?.keyPem).toBe('key d');
+    applier.apply({ generation: 3, full: false, tls: tls([['shop/a', { id: 'a' }]]) });
+    // b and d were not in plan 3: naming them now is an error, and nothing is applied.
+    expect(() => applier.apply({ generation: 4, full: false, tls: tls([['shop/b', { id: 'b' }]]), endpoints })).toThrow(expect.objectContaining({ code: 'PORTICO_ERR_WORKER_MESSAGE' }));
+    expect(applied).toHaveLength(3);
+    expect(applier.generation).toBe(3);
+  });
+
   it('reports only per-request series and process metrics to the primary', () => {
     expect(['portico_requests_total', 'portico_request_duration_seconds', 'portico_upstream_duration_seconds', 'portico_tls_handshake_failures_total', 'process_cpu_seconds_total'].every(isWorkerMetric)).toBe(true);
     expect(['portico_leader', 'portico_rebuilds_total', 'portico_last_sync_timestamp_seconds', 'portico_ssl_certificate_expiry_timestamp_seconds'].some(isWorkerMetric)).toBe(false);
