@@ -15,6 +15,7 @@ import { ManifestSource } from '../source/manifest-source.js';
 import { ObjectStore } from '../store/object-store.js';
 import { createDefaultCertificate, type IssuedCertificate } from '../tls/certificate-factory.js';
 import { SniStore } from '../tls/sni-store.js';
+import { newTicketKeys } from '../tls/tls-settings.js';
 import { AdminServer } from './admin-server.js';
 import { buildBackendsView, buildRoutesView } from './debug-views.js';
 import { Controller } from './controller.js';
@@ -147,13 +148,15 @@ export async function startController(options: StartControllerOptions): Promise<
         ...(options.hsts !== undefined && { hsts: options.hsts }),
       });
   const fallbackCertificate = options.fallbackCertificate ?? createDefaultCertificate();
-  const sni = new SniStore({ fallbackCertificate });
+  const ticketKeys = newTicketKeys();
+  const sni = new SniStore({ fallbackCertificate, ticketKeys });
   const workers = pool
     ? new WorkerPool({
         count: pool.count,
         fork: pool.fork,
         logger,
         fallbackCertificate,
+        ticketKeys,
         ports: { http: options.httpPort, ...(options.httpsPort !== undefined && { https: options.httpsPort }) },
         ...(pool.backoff && { backoff: pool.backoff }),
         ...(pool.timers && { timers: pool.timers }),

@@ -5,7 +5,7 @@ import type { EngineServer } from '../engine/engine-server.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
 import type { SniStore } from '../tls/sni-store.js';
-import { SECURE_CONTEXT_OPTIONS, TLS_SERVER_OPTIONS } from '../tls/tls-settings.js';
+import { TLS_SERVER_OPTIONS } from '../tls/tls-settings.js';
 
 /** What a TLS listener hands its decrypted connections to: the node:http server or the engine. */
 export type TlsPlane = { readonly kind: 'node'; readonly proxy: ProxyServer } | { readonly kind: 'engine'; readonly engine: EngineServer };
@@ -37,7 +37,7 @@ export interface HttpsListener {
 export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsListener> {
   const { sni, logger } = options;
   const fallback = sni.fallbackCertificate;
-  const tlsOptions = { ...TLS_SERVER_OPTIONS, cert: fallback.certPem, key: fallback.keyPem, SNICallback: sni.sniCallback };
+  const tlsOptions = { ...TLS_SERVER_OPTIONS, ...sni.contextOptions, cert: fallback.certPem, key: fallback.keyPem, SNICallback: sni.sniCallback };
   const { plane } = options;
   // The engine offers h2 first (ingress-nginx's default); the node:http plane speaks HTTP/1.1 only.
   // noDelay: a response written in parts (HTTP/2 frames, a head then a body) must not wait for the
@@ -62,7 +62,7 @@ export async function listenHttps(options: HttpsListenerOptions): Promise<HttpsL
     address: server.address() as AddressInfo,
     refreshDefaultCertificate() {
       const current = sni.fallbackCertificate;
-      server.setSecureContext({ ...SECURE_CONTEXT_OPTIONS, cert: current.certPem, key: current.keyPem });
+      server.setSecureContext({ ...sni.contextOptions, cert: current.certPem, key: current.keyPem });
     },
   };
 }

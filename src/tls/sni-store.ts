@@ -3,15 +3,17 @@
 // maps in one step, so handshakes see either the old or the new table, and established connections
 // keep the context they negotiated.
 import { X509Certificate } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { TlsPlan } from './compile-tls.js';
 import type { IssuedCertificate } from './certificate-factory.js';
 import type { ParsedCertificate } from './parse-tls-secret.js';
-import { SECURE_CONTEXT_OPTIONS } from './tls-settings.js';
+import { newTicketKeys, SECURE_CONTEXT_OPTIONS, TICKET_KEYS_BYTES } from './tls-settings.js';
 
 export interface SniStoreOptions {
   /** Served for unknown or absent SNI and for hosts without a usable Secret (self-signed at start). */
   readonly fallbackCertificate: IssuedCertificate;
+  /** Session-ticket keys for every context of this store (48 bytes); fresh ones when absent. */
+  readonly ticketKeys?: Buffer;
 }
 
 export interface HostCertificate {
@@ -48,9 +50,15 @@ export class SniStore {
   #contexts = new Map<string, SecureContext>();
   #tables: Tables;
 
+  /** What every context of this store is built with (the listener's own default context too). */
+  readonly contextOptions: SecureContextOptions;
+
   constructor(options: SniStoreOptions) {
+    const ticketKeys = options.ticketKeys ?? newTicketKeys();
+    if (ticketKeys.length !== TICKET_KEYS_BYTES) throw new RangeError(`session-ticket keys must be ${TICKET_KEYS_BYTES} bytes, got ${ticketKeys.length}`);
+    this.contextOptions = { ...SECURE_CONTEXT_OPTIONS, ticketKeys };
     this.#generatedFallback = createSecureContext({
-      ...SECURE_CONTEXT_OPTIONS,
+      ...this.contextOptions,
       cert: options.fallbackCertificate.certPem,
       key: options.fallbackCertificate.keyPem,
     });
@@ -66,7 +74,7 @@ export class SniStore {
     const contextFor = (certPem: string, keyPem: string, id: string): SecureContext => {
       let context = contexts.get(id) ?? this.#contexts.get(id);
       if (context === undefined) {
-        context = createSecureContext({ ...SECURE_CONTEXT_OPTIONS, cert: certPem, key: keyPem });
+        context = createSecureContext({ ...this.contextOptions, cert: certPem, key: keyPem });
         built++;
       }
       contexts.set(id, context);

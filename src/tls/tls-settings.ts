@@ -14,11 +14,17 @@ export const TLS12_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/** Session-ticket keys are 48 bytes (Node: name, HMAC secret, AES key). */
+export const TICKET_KEYS_BYTES = 48;
+
 /**
- * One set of session-ticket keys for every context of this process, so a session resumed after the
- * SNI callback switched contexts still decrypts (resumption across hosts and across rotations).
+ * Fresh session-ticket keys. One set serves every context of a listener (an SniStore), so a session
+ * resumed after the SNI callback switched contexts still decrypts; with `--workers` the primary makes
+ * one set for all workers, so a client resumes on whichever worker the kernel hands it to.
  */
-const TICKET_KEYS = randomBytes(48);
+export function newTicketKeys(): Buffer {
+  return randomBytes(TICKET_KEYS_BYTES);
+}
 
 export const SECURE_CONTEXT_OPTIONS: SecureContextOptions = {
   minVersion: 'TLSv1.2',
@@ -26,10 +32,9 @@ export const SECURE_CONTEXT_OPTIONS: SecureContextOptions = {
   honorCipherOrder: true,
   ecdhCurve: 'X25519:prime256v1:secp384r1',
   sessionTimeout: 300,
-  ticketKeys: TICKET_KEYS,
 };
 
-/** Listener options: ALPN offers only HTTP/1.1 (the proxy speaks HTTP/1.1 downstream). */
+/** Listener options for the node:http plane, which speaks HTTP/1.1 only (the engine chooses ALPN per handshake). */
 export const TLS_SERVER_OPTIONS: TlsOptions = {
   ...SECURE_CONTEXT_OPTIONS,
   ALPNProtocols: ['http/1.1'],

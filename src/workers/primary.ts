@@ -53,6 +53,8 @@ export interface WorkerPoolOptions {
   readonly logger: Logger;
   /** Sent to every worker, so all serve the same default certificate (it is generated once, here). */
   readonly fallbackCertificate: IssuedCertificate;
+  /** Session-ticket keys every worker uses (the primary's own SniStore's): a session resumes on any worker. */
+  readonly ticketKeys: Buffer;
   /** The configured ports; 0 is resolved by the first worker and the others get its port. */
   readonly ports: { readonly http: number; readonly https?: number };
   readonly host?: string;
@@ -220,6 +222,7 @@ export class WorkerPool {
       http: this.#ports.http,
       ...(this.#ports.https !== undefined && { https: this.#ports.https }),
       fallbackCertificate: { certPem: this.#options.fallbackCertificate.certPem, keyPem: this.#options.fallbackCertificate.keyPem },
+      ticketKeys: this.#options.ticketKeys,
       waitForConfig: this.#current.routes !== undefined,
     });
     if (this.#current.routes) this.#sendFull(slot, child);

@@ -16,6 +16,7 @@ import type { BackendEndpoints, BackendRef, Endpoint, Route, RouteModel, RoutePo
 import type { TlsPlan, TlsPlanHost } from '../tls/compile-tls.js';
 import type { IssuedCertificate } from '../tls/certificate-factory.js';
 import type { SniCertificate, SniPlan } from '../tls/sni-store.js';
+import { TICKET_KEYS_BYTES } from '../tls/tls-settings.js';
 
 export const WORKER_PROTOCOL_VERSION = 2;
 
@@ -52,6 +53,8 @@ export interface WorkerStart {
   readonly http: number;
   readonly https?: number;
   readonly fallbackCertificate: IssuedCertificate;
+  /** Session-ticket keys shared by all workers (base64 on the wire), so a session resumes on any of them. */
+  readonly ticketKeys: Buffer;
   /** A full configuration follows at once: listen only after it is applied (no 404s from an empty table). */
   readonly waitForConfig: boolean;
 }
@@ -142,6 +145,7 @@ export function renderConfigSnapshot(parts: SnapshotParts): Versioned<PrimaryMes
 
 export function renderPrimaryMessage(message: PrimaryMessage): Versioned<PrimaryMessage> {
   if (message.type === 'config') return renderConfigSnapshot(message);
+  if (message.type === 'start') return { ...message, ticketKeys: message.ticketKeys.toString('base64'), version: WORKER_PROTOCOL_VERSION } as unknown as Versioned<PrimaryMessage>;
   return { ...message, version: WORKER_PROTOCOL_VERSION };
 }
 
@@ -454,6 +458,12 @@ function tlsPlan(value: unknown, path: string): SnapshotTls {
   return o['defaultCertificate'] === undefined ? plan : { ...plan, defaultCertificate: certificate(o['defaultCertificate'], `${path}.defaultCertificate`) };
 }
 
+function ticketKeys(value: unknown, path: string): Buffer {
+  const text = string(value, path);
+  const keys = Buffer.from(text, 'base64');
+  return keys.length === TICKET_KEYS_BYTES && keys.toString('base64') === text ? keys : fail(path, `not ${TICKET_KEYS_BYTES} bytes of base64`);
+}
+
 function envelope(value: unknown, side: string): Record<string, unknown> {
   const o = object(value, side);
   if (o['version'] !== WORKER_PROTOCOL_VERSION) fail(`${side}.version`, `protocol version ${JSON.stringify(o['version'])}, this build speaks ${WORKER_PROTOCOL_VERSION}`);
@@ -494,6 +504,7 @@ export function parsePrimaryMessage(value: unknown): PrimaryMessage {
           http: port(o['http'], 'start.http'),
           ...(o['https'] !== undefined && { https: port(o['https'], 'start.https') }),
           fallbackCertificate: { certPem: string(c['certPem'], 'start.fallbackCertificate.certPem'), keyPem: string(c['keyPem'], 'start.fallbackCertificate.keyPem') },
+          ticketKeys: ticketKeys(o['ticketKeys'], 'start.ticketKeys'),
           waitForConfig: bool(o['waitForConfig'], 'start.waitForConfig'),
         };
       }

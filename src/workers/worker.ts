@@ -186,7 +186,7 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
     ...(options.accessLogFields && { accessLogFields: options.accessLogFields }),
     ...(options.hsts !== undefined && { hsts: options.hsts }),
   });
-  const sni = new SniStore({ fallbackCertificate: start.fallbackCertificate });
+  const sni = new SniStore({ fallbackCertificate: start.fallbackCertificate, ticketKeys: start.ticketKeys });
   let refreshDefaultCertificate = () => undefined as void;
   const applier = new SnapshotApplier({
     sni,

@@ -14,6 +14,7 @@ import { isWorkerMetric } from '../../src/workers/worker.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
 const fallbackCertificate = createDefaultCertificate();
+const TICKET_KEYS = Buffer.alloc(48, 7);
 let nextPid = 1000;
 
 class FakeChild extends EventEmitter {
@@ -98,6 +99,7 @@ function setup(count: number, options: { ports?: { http: number; https?: number 
     },
     logger: log.logger,
     fallbackCertificate,
+    ticketKeys: TICKET_KEYS,
     ports: options.ports ?? { http: 0, https: 0 },
     host: '127.0.0.1',
     timers,
@@ -125,11 +127,11 @@ describe('WorkerPool', () => {
     const { pool, children, serve } = setup(3);
     const started = pool.start();
     expect(children.map((c) => c.id)).toEqual([0]); // one at a time until the port is known
-    expect(children[0]!.received[0]).toMatchObject({ type: 'start', http: 0, https: 0, waitForConfig: false });
+    expect(children[0]!.received[0]).toMatchObject({ type: 'start', http: 0, https: 0, waitForConfig: false, ticketKeys: TICKET_KEYS });
     serve(children[0]!, { http: 41000, https: 41001 });
     await new Promise((resolve) => setImmediate(resolve));
     expect(children.map((c) => c.id)).toEqual([0, 1, 2]);
-    for (const child of children.slice(1)) expect(child.received[0]).toMatchObject({ type: 'start', http: 41000, https: 41001 });
+    for (const child of children.slice(1)) expect(child.received[0]).toMatchObject({ type: 'start', http: 41000, https: 41001, ticketKeys: TICKET_KEYS });
     for (const child of children.slice(1)) serve(child, { http: 41000, https: 41001 });
     const ports = await started;
     expect(ports.http.port).toBe(41000);

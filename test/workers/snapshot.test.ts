@@ -115,7 +115,7 @@ describe('configuration snapshot', () => {
 
   it('round-trips the other messages both ways', () => {
     for (const m of [
-      { type: 'start', http: 8080, https: 8443, fallbackCertificate: issued, waitForConfig: true },
+      { type: 'start', http: 8080, https: 8443, fallbackCertificate: issued, ticketKeys: Buffer.alloc(48, 1), waitForConfig: true },
       { type: 'collect', id: 3 },
       { type: 'shutdown', grace: true },
     ] as const) {
@@ -153,6 +153,7 @@ describe('configuration snapshot', () => {
       [{ ...good, tls: { ...good.tls, certificates: [['shop/tls', { ...good.tls.certificates[0][1], keyPem: 'nope' }]] } }, 'config.tls.certificates[0][1].keyPem: holds no PEM private key'],
       [{ ...good, tls: { ...good.tls, defaultCertificate: { ...good.tls.defaultCertificate, notAfter: 'soon' } } }, 'config.tls.defaultCertificate.notAfter: not a date'],
       [{ type: 'shutdown', version: WORKER_PROTOCOL_VERSION }, 'shutdown.grace: not a boolean'],
+      [{ type: 'start', version: WORKER_PROTOCOL_VERSION, http: 80, fallbackCertificate: issued, ticketKeys: Buffer.alloc(32).toString('base64'), waitForConfig: false }, 'start.ticketKeys: not 48 bytes of base64'],
     ];
     for (const [message, text] of cases) {
       expect(() => parsePrimaryMessage(message), text).toThrow(expect.objectContaining({ code: 'PORTICO_ERR_WORKER_MESSAGE', message: expect.stringContaining(text) }));

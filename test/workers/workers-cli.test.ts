@@ -3,7 +3,9 @@
 // how long it took: waits poll a condition a bounded number of times.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,10 +87,11 @@ describe('portico controller --workers 2 --data-plane engine', () => {
     expect(serving).not.toHaveProperty('failed');
     const admin = serving.admin as number;
     const port = serving.http as number;
+    const httpsPort = serving.https as number;
     const stats = async () => (await httpRequest({ port: admin, path: '/debug/stats' })).json as unknown as { workers: WorkerStat[] };
     const workerPids = async () => (await stats()).workers.map((w) => w.pid);
     spawned.push(c.proc.pid!, ...(await workerPids()));
-    return { c, admin, port, stats, workerPids };
+    return { c, admin, port, httpsPort, stats, workerPids };
   }
 
   it('serves from both workers, gets every change to both, survives a SIGKILLed worker without refusing a connection, sums /metrics, and drains on SIGTERM leaving no process', { timeout: 180_000 }, async () => {
@@ -96,7 +99,7 @@ describe('portico controller --workers 2 --data-plane engine', () => {
     const api = await startEchoPods('api', 1);
     pods = [...web, ...api];
     const [web0, web1] = web;
-    const { c, admin, port, stats, workerPids } = await start(['--shutdown-grace-period', '0']);
+    const { c, admin, port, httpsPort, stats, workerPids } = await start(['--shutdown-grace-period', '0']);
     await writeFile(join(dir!, 'web.yaml'), renderManifests([PORTICO_CLASS, ...serviceFor('shop/web', [web0!]), webIngress]));
     const get = (host: string) => httpRequest({ port, host, path: '/' });
     /** `n` requests, each on a fresh connection (the kernel spreads new connections over the workers). */
@@ -124,6 +127,24 @@ describe('portico controller --workers 2 --data-plane engine', () => {
       return replies.every((r) => r.status === 200) && accessFrom(SHOP, mark).size === 2;
     });
     expect((await httpRequest({ port: admin, path: '/readyz' })).status).toBe(200);
+
+    // TLS sessions resume on either worker: the primary gives them one set of ticket keys.
+    const tlsAgent = new HttpsAgent({ keepAlive: false, maxCachedSessions: 4 });
+    const resumed: boolean[] = [];
+    mark = c.lines.length;
+    await until('resumed TLS sessions served by both workers', async () => {
+      resumed.push(await new Promise<boolean>((resolve, reject) => {
+        httpsGet({ host: '127.0.0.1', port: httpsPort, servername: SHOP, headers: { host: SHOP }, path: '/', agent: tlsAgent, rejectUnauthorized: false }, (res) => {
+          const reused = (res.socket as TLSSocket).isSessionReused();
+          res.resume().on('end', () => resolve(reused));
+        }).on('error', reject);
+      }));
+      made++;
+      return resumed.length > 1 && accessFrom(SHOP, mark).size === 2;
+    }, 40);
+    tlsAgent.destroy();
+    // The first handshake is a full one; every later one resumed, whichever worker took it.
+    expect(resumed.slice(1)).toEqual(Array(resumed.length - 1).fill(true));
 
     // A new Ingress: after both workers applied the build, every fresh connection gets it, on both.
     const before = (await stats()).workers.map((w) => w.generation);
