@@ -11,7 +11,7 @@
 //
 //   npx vitest run --config bench/vitest.config.ts bench/churn/churn.bench.ts
 //
-// Env: ROUNDS (2), DURATION_S (20), HOSTS (50), RATE (1000 requests/s, paced; 0 = closed loop), TARGETS (comma list), PORTICO_LOG_FILE, BASELINE_DIST (an earlier dist/ inside the repo
+// Env: ROUNDS (2), DURATION_S (20), HOSTS (50), RATE (1000 requests/s, paced; 0 = closed loop), TARGETS (comma list), WORKERS (--workers, 1), PORTICO_ARGS (more flags), EXTRA_NODE_OPTIONS (e.g. --cpu-prof --cpu-prof-dir=DIR; workers inherit them), PORTICO_LOG_FILE, BASELINE_DIST (an earlier dist/ inside the repo
 // tree: adds a `portico-baseline` target). Writes bench/results/churn.json.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -5,6 +5,7 @@
 // through the Kubernetes API, under keep-alive, new-connection, HTTPS and POST load. Bounded by a
 // step count, not a duration; nothing here measures time.
 import { X509Certificate } from 'node:crypto';
+import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,10 @@ import { captureLogger } from '../helpers/capture-logger.js';
 import { ApiSink, ChurnCluster, ManifestDirSink, servedDifferences, startLoad, unroutedVia, type ChurnOptions } from '../helpers/churn.js';
 import { eventually } from '../helpers/http.js';
 import { FakeApiServer } from '../k8s/fake-api-server.js';
+import { WORKER_ID_ENV } from '../../src/workers/worker.js';
+
+/** The built CLI (npm test builds first), as `--workers` forks it. */
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
 
 const OPTIONS: ChurnOptions = { hosts: 10, configMapHosts: 3, services: 5, extraHosts: 4, seed: 16 };
 const STEPS = 300;
@@ -81,6 +86,31 @@ describe('configuration churn under load', () => {
     await churnAndCheck(cluster, running, sink);
     // Torn states were seen and set aside, never applied (no file ever lost its objects).
     expect(running.source!.stats.readsSetAside).toBeGreaterThan(0);
+  });
+
+  it('with --workers 2: the same churn through a manifest directory, no failed request on either worker', TIMEOUT, async () => {
+    const cluster = await ChurnCluster.create(OPTIONS);
+    cleanups.push(() => cluster.close());
+    const dir = await mkdtemp(join(tmpdir(), 'portico-churn-workers-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const sink = new ManifestDirSink(dir, cluster.random);
+    await sink.writeAll(cluster.plainFiles());
+    await sink.swapConfigMap(cluster.configMapFiles());
+    const log = captureLogger('info');
+    // Worker processes as the CLI forks them: the built CLI in worker mode, configured by its flags.
+    const workerArgs = ['controller', '--workers', '2', '--data-plane', 'engine', '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', 'warn'];
+    const running = await startController({
+      manifestsDir: dir,
+      ...listeners(log),
+      workers: { count: 2, fork: (id) => fork(CLI, workerArgs, { env: { ...process.env, [WORKER_ID_ENV]: String(id) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }) },
+    });
+    cleanups.push(() => running.close());
+    await churnAndCheck(cluster, running, sink);
+    // Both workers took part, and both ended on the last build.
+    const { workers } = await running.workers!.stats();
+    expect(workers.map((w) => (w.requests ?? 0) > 50)).toEqual([true, true]);
+    expect(workers.map((w) => w.generation)).toEqual([running.workers!.generation, running.workers!.generation]);
+    expect(log.lines.filter((l) => l.code === 'PORTICO_ERR_WORKER_EXITED' || l.code === 'PORTICO_ERR_WORKER_MESSAGE')).toEqual([]);
   });
 
   it('through the Kubernetes API: the same churn, no failed request', TIMEOUT, async () => {
