@@ -58,11 +58,11 @@ function stopper(child: ChildProcess): () => Promise<void> {
  * `portico controller --manifests DIR` with NODE_OPTIONS as given. PORTICO_LOG_FILE keeps its log
  * (at PORTICO_LOG_LEVEL, default info) for a look at what happened.
  */
-export async function startPortico(dir: string, nodeOptions: string, entry = join(ROOT, 'dist/cmd/portico.js')): Promise<ProxyProcess> {
+export async function startPortico(dir: string, nodeOptions: string, entry = join(ROOT, 'dist/cmd/portico.js'), workers = process.env.WORKERS ?? '1'): Promise<ProxyProcess> {
   const [httpPort, httpsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
-    [entry, 'controller', '--workers', process.env.WORKERS ?? '1', '--manifests', dir, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', String(adminPort), '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', process.env.PORTICO_LOG_LEVEL ?? 'info', ...(process.env.PORTICO_ARGS?.split(' ').filter(Boolean) ?? [])],
+    [entry, 'controller', '--workers', workers, '--manifests', dir, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', String(adminPort), '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', process.env.PORTICO_LOG_LEVEL ?? 'info', ...(process.env.PORTICO_ARGS?.split(' ').filter(Boolean) ?? [])],
     { stdio: ['ignore', process.env.PORTICO_LOG_FILE ? 'pipe' : 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: `${nodeOptions} ${process.env.EXTRA_NODE_OPTIONS ?? ''}`.trim() } },
   );
   if (process.env.PORTICO_LOG_FILE) child.stdout!.pipe(createWriteStream(process.env.PORTICO_LOG_FILE, { flags: 'a' }));

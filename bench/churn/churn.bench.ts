@@ -7,7 +7,7 @@
 //  - RSS (max and end of run), V8 heap and external memory, beside nginx (nginx-light, 1 worker)
 //    serving the same hosts under the same load (its configuration is static: nginx applies changes
 //    by reloading, which is not what is compared here).
-// Targets alternate per round (portico, portico-v8-default, nginx, …); medians over rounds.
+// Targets alternate per round (portico, portico-workers2 = --workers 2, portico-v8-default, nginx, …); medians over rounds.
 //
 //   npx vitest run --config bench/vitest.config.ts bench/churn/churn.bench.ts
 //
@@ -47,7 +47,7 @@ it('churn: propagation, failures and memory beside nginx', async () => {
   const cluster = await ChurnCluster.create({ hosts: HOSTS, configMapHosts: 5, services: 10, extraHosts: 10, probeHosts: 4, seed: 1616 });
   const nginx = hasNginx();
   if (!nginx) console.log('churn: nginx is not installed (apt-get install -y nginx-light); no nginx figures');
-  const targets = ['portico', 'portico-v8-default', ...(process.env.BASELINE_DIST ? ['portico-baseline'] : []), ...(nginx ? ['nginx'] : [])].filter(
+  const targets = ['portico', 'portico-workers2', 'portico-v8-default', ...(process.env.BASELINE_DIST ? ['portico-baseline'] : []), ...(nginx ? ['nginx'] : [])].filter(
     (t) => !process.env.TARGETS || process.env.TARGETS.split(',').includes(t),
   );
   const runs: RunResult[] = [];
@@ -64,7 +64,7 @@ it('churn: propagation, failures and memory beside nginx', async () => {
         await sink.writeAll(cluster.plainFiles());
         await sink.swapConfigMap(cluster.configMapFiles());
         const entry = target === 'portico-baseline' ? join(ROOT, process.env.BASELINE_DIST!, 'cmd/portico.js') : undefined;
-        proxy = await startPortico(dir, target === 'portico-v8-default' ? '' : DEPLOY_NODE_OPTIONS, entry);
+        proxy = await startPortico(dir, target === 'portico-v8-default' ? '' : DEPLOY_NODE_OPTIONS, entry, target === 'portico-workers2' ? '2' : undefined);
       }
       const load = startLoadWorker(cluster, proxy, LOAD, RATE);
       const cpuBefore = cpuMs(proxy.pid);

@@ -65,7 +65,7 @@ export type StartControllerOptions = ObjectSourceOptions & {
   accessLog?: Logger | false;
   /** Which fields an access-log line carries (--access-log-fields); default all. */
   accessLogFields?: readonly AccessLogField[];
-  /** Rebuild holdoff (ms) after the last change. */
+  /** Rebuild holdoff (ms) after the last change; default 10 ms, MANIFEST_HOLDOFF_MS with manifestsDir. */
   holdoffMs?: number;
   /**
    * --shutdown-grace-period: shutdown() keeps accepting new connections this long while /readyz
@@ -84,6 +84,12 @@ export type StartControllerOptions = ObjectSourceOptions & {
 };
 
 export const DEFAULT_SHUTDOWN_GRACE_PERIOD_MS = 5_000;
+/**
+ * The manifest source debounces file events itself and applies each batch of files in one pass, so
+ * the rebuild holdoff only has to gather that pass (and the settle re-reads right after it); the API
+ * source's watch events arrive one by one and keep the 10 ms quiet period.
+ */
+export const MANIFEST_HOLDOFF_MS = 2;
 /** ingress-nginx's proxy-body-size default. */
 export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024;
 export const DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
@@ -200,7 +206,7 @@ export async function startController(options: StartControllerOptions): Promise<
     routes: workers ?? proxy!,
     backends: workers ?? backends,
     logger,
-    ...(options.holdoffMs !== undefined && { holdoffMs: options.holdoffMs }),
+    ...((options.holdoffMs ?? (options.manifestsDir !== undefined ? MANIFEST_HOLDOFF_MS : undefined)) !== undefined && { holdoffMs: options.holdoffMs ?? MANIFEST_HOLDOFF_MS }),
     tls: {
       // The primary keeps its own SNI store too: /debug/certificates, the expiry metrics, and whether
       // the default certificate changed come from it; the workers get the plan.

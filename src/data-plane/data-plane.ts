@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { BackendRegistry, type UpstreamPool } from '../balancer/backend-registry.js';
 import { EngineServer } from '../engine/engine-server.js';
 import type { Logger } from '../lib/logger.js';
-import type { RequestObserver } from '../metrics/metrics.js';
+import type { RequestObserver } from '../model/request-observer.js';
 import type { RouteLookup } from '../model/route-model.js';
 import type { AccessLogField } from '../proxy/access-log.js';
 import { DEFAULT_HSTS, ProxyServer, renderHsts, type HstsOptions } from '../proxy/proxy-server.js';

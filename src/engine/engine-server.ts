@@ -24,7 +24,7 @@ import { answerFieldLines, newUpstreamEdits, pickEndpoint, settleSteps, upstream
 import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
-import type { RequestObserver } from '../proxy/forward-handler.js';
+import type { RequestObserver } from '../model/request-observer.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
 import { fetchErrorPage } from './error-page.js';

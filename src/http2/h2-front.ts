@@ -19,7 +19,7 @@ import { isValidHost } from '../http1/request-head.js';
 import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
-import type { RequestObserver } from '../proxy/forward-handler.js';
+import type { RequestObserver } from '../model/request-observer.js';
 import { newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { H2UpstreamPool } from '../upstream/h2-sessions.js';
 

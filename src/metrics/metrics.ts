@@ -1,32 +1,8 @@
 import { hostname } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type HistogramConfiguration } from 'prom-client';
+import type { RequestObserver } from '../model/request-observer.js';
 import type { Route, RouteMatch } from '../model/route-model.js';
 import { readBuildInfo, type BuildInfo } from './build-info.js';
-
-/**
- * What the proxy calls once per finished request. proxy/ cannot import metrics/, so it declares
- * this shape itself; PorticoMetrics satisfies it structurally.
- */
-export interface RequestObserver {
-  /**
-   * @param match the matched route, undefined for 404s / bad requests
-   * @param status the status sent to the client (499 when it went away first)
-   * @param seconds whole request duration
-   * @param upstreamSeconds time to the upstream's response headers; undefined when none was asked
-   * @param method the request method as received (unknown ones are counted as OTHER)
-   * @param requestBytes request head and body bytes received from the client; undefined when not known
-   * @param responseBytes bytes sent to the client (head and body); undefined when not known
-   */
-  observeRequest(
-    match: RouteMatch | undefined,
-    status: number,
-    seconds: number,
-    upstreamSeconds?: number,
-    method?: string,
-    requestBytes?: number,
-    responseBytes?: number,
-  ): void;
-}
 
 /** Which part a rebuild recompiled (the widest): routes, endpoints only, or certificates only. */
 export type RebuildKind = 'routes' | 'endpoints' | 'tls';

@@ -16,19 +16,7 @@ import { roundMs, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply } from './error-reply.js';
 import { buildResponseHeaders, clientAddressOf } from './hop-by-hop.js';
 import type { RequestHead } from './hop-by-hop.js';
-
-/** Per-request metrics sink (PorticoMetrics satisfies it; proxy/ does not import metrics/; see metrics.ts for the parameters). */
-export interface RequestObserver {
-  observeRequest(
-    match: RouteMatch | undefined,
-    status: number,
-    seconds: number,
-    upstreamSeconds?: number,
-    method?: string,
-    requestBytes?: number,
-    responseBytes?: number,
-  ): void;
-}
+import type { RequestObserver } from '../model/request-observer.js';
 
 /** What every request shares: owned by ProxyServer. */
 export interface ForwardContext {

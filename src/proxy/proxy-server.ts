@@ -17,7 +17,8 @@ import { answerFieldLines, newUpstreamEdits, pickEndpoint, settleSteps, type Pip
 import { createAccessLogWriter, roundMs, type AccessLogField, type AccessLogWriter } from './access-log.js';
 import { sendErrorReply, writeErrorToSocket } from './error-reply.js';
 import { ForwardHandler } from './forward-handler.js';
-import type { ForwardContext, RequestObserver } from './forward-handler.js';
+import type { ForwardContext } from './forward-handler.js';
+import type { RequestObserver } from '../model/request-observer.js';
 import { buildRequestHead, clientAddressOf } from './hop-by-hop.js';
 import type { ListenerInfo, RequestHead } from './hop-by-hop.js';
 import { parseAbsoluteTarget } from './request-target.js';

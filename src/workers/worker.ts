@@ -6,7 +6,8 @@
 import { createBackendRegistry, createDataPlane, listenTraffic, type DataPlane, type DataPlaneKind } from '../data-plane/data-plane.js';
 import { PorticoError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { PorticoMetrics, REQUEST_METRIC_NAMES, type PorticoMetricsOptions, type RequestObserver } from '../metrics/metrics.js';
+import { PorticoMetrics, REQUEST_METRIC_NAMES, type PorticoMetricsOptions } from '../metrics/metrics.js';
+import type { RequestObserver } from '../model/request-observer.js';
 import type { BackendEndpoints, RouteModel } from '../model/route-model.js';
 import type { AccessLogField } from '../proxy/access-log.js';
 import type { HstsOptions } from '../proxy/proxy-server.js';
