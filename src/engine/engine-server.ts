@@ -27,7 +27,7 @@ import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
-import { fetchErrorPage } from './error-page.js';
+import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
 import { startMirror, type MirrorCopy } from './mirror.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
@@ -1190,8 +1190,7 @@ class Exchange implements UpstreamHolder {
         }
         this.#response = response;
         // custom-http-errors: the default backend answers instead (only once the whole request body went up).
-        const intercepted = this.#o.policies?.customHttpErrors;
-        if (intercepted !== undefined && this.#bodyDone && intercepted.includes(response.status) && this.#o.policies!.defaultBackend !== undefined) return this.#intercept(response);
+        if (interceptsStatus(this.#o.policies, response.status, this.#bodyDone)) return this.#intercept(response);
         this.#startResponse(response);
         at = result;
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
@@ -1283,29 +1282,19 @@ class Exchange implements UpstreamHolder {
     this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
     this.#fail();
     const { engine, head, match, client, clientSocket } = this.#o;
-    const fallback = this.#o.policies!.defaultBackend!;
-    const backend = engine.backends.get(fallback.key);
-    const endpoint = backend === undefined || backend.current.problem !== undefined ? undefined : backend.balancer.pick();
-    if (endpoint === undefined) {
+    const accept = head.indexOf('accept');
+    const started = startErrorPage(
+      { status: response.status, method: head.method, host: head.host, accept: accept === -1 ? undefined : head.value(accept), originalUri: originTarget(head), match, requestId: this.#o.requestId, clientAddress: client.clientAddress },
+      engine.backends,
+      engine.timeouts.upstream,
+    );
+    if (started.endpoint === undefined) {
       this.#log(503, true, false);
-      client.exchangeFailed(503, backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+      client.exchangeFailed(503, started.code);
       return;
     }
-    const slash = match.ingress.indexOf('/');
-    const accept = head.indexOf('accept');
-    const headers: Record<string, string> = {
-      host: head.host || endpoint.key,
-      'x-code': String(response.status),
-      ...(accept !== -1 && { 'x-format': head.value(accept) }),
-      'x-original-uri': originTarget(head),
-      'x-namespace': match.ingress.slice(0, slash),
-      'x-ingress-name': match.ingress.slice(slash + 1),
-      'x-service-name': match.backend.service,
-      'x-service-port': String(match.backend.port),
-      'x-request-id': this.#o.requestId,
-      'x-forwarded-for': client.clientAddress,
-    };
-    fetchErrorPage({ endpoint, method: head.method, headers, timeoutMs: engine.timeouts.upstream }).then(
+    const endpoint = started.endpoint;
+    started.page.then(
       (page) => {
         if (clientSocket.destroyed) return this.#log(499, false, true);
         const keepAlive = head.keepAlive && !engine.closing;
@@ -1325,7 +1314,7 @@ class Exchange implements UpstreamHolder {
         client.exchangeDone(keepAlive);
       },
       (error: Error) => {
-        engine.logger.debug({ err: error, upstream: endpoint.key, service: fallback.key }, 'default backend failed (custom-http-errors)');
+        engine.logger.debug({ err: error, upstream: endpoint.key, service: this.#o.policies?.defaultBackend?.key }, 'default backend failed (custom-http-errors)');
         this.#log(502, true, false);
         client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
       },

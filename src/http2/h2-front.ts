@@ -19,6 +19,7 @@ import { isValidHost } from '../http1/request-head.js';
 import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
+import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { H2UpstreamPool } from '../upstream/h2-sessions.js';
@@ -472,6 +473,46 @@ class H2Exchange {
     // load-balance: ewma's latency feed.
     if (this.#upstream !== undefined) this.#edits?.chooser?.observe?.(this.#upstream, upstreamMs, status < 500);
   }
+  /** custom-http-errors: whether the default backend answers in place of this upstream status. */
+  intercepts(status: number, bodyDone: boolean): boolean {
+    return interceptsStatus(this.#match?.route?.policies, status, bodyDone);
+  }
+  /**
+   * custom-http-errors: the upstream's answer was dropped; the default backend is asked as the
+   * engine asks it (src/proxy/error-page.ts) and its status, fields and body go to the client.
+   */
+  answerWithErrorPage(status: number): void {
+    const context = this.#context;
+    const started = startErrorPage(
+      { status, method: this.#method, host: this.#host, accept: this.#field('accept'), originalUri: this.#target, match: this.#match!, requestId: this.#requestId, clientAddress: this.#clientAddress },
+      context.backends,
+      context.timeouts.upstream,
+    );
+    if (started.endpoint === undefined) return this.#reply(503, started.code);
+    let cancelled = false;
+    this.#abortUpstream = () => (cancelled = true);
+    started.page.then(
+      (page) => {
+        if (cancelled || this.#done) return;
+        this.#abortUpstream = undefined;
+        const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: page.status };
+        for (const [name, value] of page.fields) {
+          const lower = name.toLowerCase();
+          if (!DROPPED_RESPONSE_FIELDS.has(lower)) appendField(headers, lower, value);
+        }
+        this.#addProxyResponseFields(headers, undefined);
+        const bodyless = NO_BODY_STATUSES.has(page.status);
+        if (!bodyless) headers['content-length'] = page.body.length;
+        this.#respondOwn(headers, bodyless || this.#method === 'HEAD' || page.body.length === 0 ? undefined : page.body);
+      },
+      (error: Error) => {
+        if (cancelled || this.#done) return;
+        this.#abortUpstream = undefined;
+        context.logger.debug({ err: error.message, upstream: started.endpoint.key, service: this.#match?.route?.policies?.defaultBackend?.key }, 'default backend failed (custom-http-errors, HTTP/2)');
+        this.#reply(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+      },
+    );
+  }
   respondUpstream(headers: OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): boolean {
     this.#addProxyResponseFields(headers, this.#edits);
     return this.#respond(headers, endStream, waitForTrailers);
@@ -909,6 +950,11 @@ class H1Upstream implements UpstreamHolder {
         this.#response = response;
         this.#keepAlive = response.keepAlive;
         x.upstreamAnswered(response.status, performance.now() - this.#upstreamStart);
+        // custom-http-errors: this response (and its connection) is dropped; the default backend answers.
+        if (x.intercepts(response.status, this.#bodySent || x.bodyless)) {
+          this.abort();
+          return x.answerWithErrorPage(response.status);
+        }
         const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: response.status };
         copyResponseFields(headers, response);
         const bodyless = x.method === 'HEAD' || NO_BODY_STATUSES.has(response.status) || response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0);

@@ -124,6 +124,9 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
   let session: ClientHttp2Session;
   /** An HTTP/1.1 backend that sends 103 Early Hints and chunked trailers. */
   let trailersPod: HttpServer;
+  /** The default backend of custom-http-errors: the status it was told (X-Code), what it got. */
+  let pages: HttpServer;
+  const pagesSeen: Array<{ method?: string; url?: string; headers: IncomingHttpHeaders }> = [];
 
   const connectTls = (servername: string) => h2connect(`https://127.0.0.1:${harness.tlsPort}`, { ca: ca.certPem, servername });
   const grpcClient = (host: string, tls: boolean): EchoClientType =>
@@ -148,12 +151,18 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     });
     await new Promise<void>((resolve) => trailersPod.listen(0, '127.0.0.1', resolve));
     const trailersEndpoint = { port: (trailersPod.address() as AddressInfo).port } as EchoPod;
+    pages = createHttpServer((req, res) => {
+      pagesSeen.push({ method: req.method, url: req.url, headers: req.headers });
+      res.writeHead(Number(req.headers['x-code'] ?? 200), { 'content-type': 'application/json', 'x-page': 'yes', connection: 'close' }).end(JSON.stringify({ page: true, path: req.url }));
+    });
+    await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+    const pagesEndpoint = { port: (pages.address() as AddressInfo).port } as EchoPod;
     const grpcPod = { port: grpcPlain.port } as EchoPod;
     const grpcsPod = { port: grpcTls.port } as EchoPod;
     const tlsIngress = (name: string, host: string, service: string, annotations: Record<string, string> = {}) =>
       ingress(`shop/${name}`, { className: 'portico', annotations, tls: [{ hosts: [host], secretName: host.startsWith('grpc') ? 'grpc-tls' : 'web-tls' }], rules: [rule(host, [prefix('/', service, 80)])] });
     harness = await startHarness({
-      '00-base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), ...serviceFor('shop/grpc', [grpcPod]), ...serviceFor('shop/grpcs', [grpcsPod]), ...serviceFor('shop/trailers', [trailersEndpoint])],
+      '00-base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), ...serviceFor('shop/grpc', [grpcPod]), ...serviceFor('shop/grpcs', [grpcsPod]), ...serviceFor('shop/trailers', [trailersEndpoint]), ...serviceFor('shop/pages', [pagesEndpoint])],
       'ingresses.yaml': [
         tlsIngress('web', 'web.example.com', 'web'),
         tlsIngress('grpc', 'grpc.example.com', 'grpc', { [`${A}backend-protocol`]: 'GRPC' }),
@@ -163,6 +172,7 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
         ingress('shop/deny', { className: 'portico', annotations: { [`${A}denylist-source-range`]: '127.0.0.0/8' }, rules: [rule('plain.example.com', [prefix('/denied', 'web', 80)])] }),
         ingress('shop/cors', { className: 'portico', annotations: { [`${A}enable-cors`]: 'true' }, rules: [rule('plain.example.com', [prefix('/cors', 'web', 80)])] }),
         ingress('shop/trailers', { className: 'portico', rules: [rule('plain.example.com', [prefix('/trailers', 'trailers', 80)])] }),
+        ingress('shop/errors', { className: 'portico', annotations: { [`${A}custom-http-errors`]: '404,503', [`${A}default-backend`]: 'pages' }, rules: [rule('errors.example.com', [prefix('/', 'web', 80)])] }),
         ingress('shop/small', { className: 'portico', annotations: { [`${A}proxy-body-size`]: '1k' }, rules: [rule('plain.example.com', [prefix('/small', 'web', 80)])] }),
       ],
       'secrets.yaml': [tlsSecret('shop/web-tls', certs.web!), tlsSecret('shop/grpc-tls', certs.grpc!)],
@@ -178,6 +188,7 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     await grpcPlain?.close();
     await grpcTls?.close();
     await new Promise((resolve) => trailersPod?.close(resolve));
+    await new Promise((resolve) => pages?.close(resolve));
     if (caDir) await rm(caDir, { recursive: true, force: true });
   });
 
@@ -282,6 +293,46 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
       await eventually(async () => harness.log.lines.some((l) => l['path'] === '/never-ending' && l['status'] === 404 && l['aborted'] === undefined), 3000, 'the access line of an answer whose request is still open');
     } finally {
       plain.destroy();
+    }
+  });
+
+  it('custom-http-errors: a listed upstream status is answered by the default backend (its status, fields and body; told what HTTP/1.1 tells it); others pass unchanged', async () => {
+    const plain = h2connect(`http://127.0.0.1:${harness.port}`);
+    try {
+      pagesSeen.length = 0;
+      const res = await h2request(plain, { ':method': 'POST', ':path': '/status/503?a=1', ':authority': 'errors.example.com', accept: 'text/html', 'x-request-id': 'h2-req-7' }, Buffer.from('payload'));
+      expect([res.status, res.headers['x-page'], res.headers['server'], JSON.parse(res.body.toString())]).toEqual([503, 'yes', 'portico', { page: true, path: '/' }]);
+      expect(res.headers['content-length']).toBe(String(res.body.length));
+      expect(res.headers['connection']).toBeUndefined();
+      expect(pagesSeen).toHaveLength(1);
+      expect(pagesSeen[0]).toMatchObject({
+        method: 'POST',
+        url: '/',
+        headers: {
+          host: 'errors.example.com',
+          'x-code': '503',
+          'x-format': 'text/html',
+          'x-original-uri': '/status/503?a=1',
+          'x-namespace': 'shop',
+          'x-ingress-name': 'errors',
+          'x-service-name': 'web',
+          'x-service-port': '80',
+          'x-request-id': 'h2-req-7',
+          'x-forwarded-for': '127.0.0.1',
+        },
+      });
+      // The access line: the page's status, the upstream's own.
+      await eventually(async () => harness.log.lines.some((l) => l['path'] === '/status/503?a=1' && l['status'] === 503 && l['upstreamStatus'] === 503), 3000, 'the access line of the intercepted request');
+      // Not listed: the upstream's answer, unchanged.
+      const other = await h2request(plain, { ':path': '/status/500', ':authority': 'errors.example.com' });
+      expect([other.status, other.headers['x-page']]).toEqual([500, undefined]);
+      // HEAD: the page's head, no body; then the session goes on.
+      const head = await h2request(plain, { ':method': 'HEAD', ':path': '/status/404', ':authority': 'errors.example.com' });
+      expect([head.status, head.headers['x-page'], head.body.length]).toEqual([404, 'yes', 0]);
+      expect(pagesSeen.map((p) => [p.method, p.headers['x-code']])).toEqual([['POST', '503'], ['HEAD', '404']]);
+      expect((JSON.parse((await h2request(plain, { ':path': '/ok', ':authority': 'errors.example.com' })).body.toString()) as EchoReply).path).toBe('/ok');
+    } finally {
+      plain.close();
     }
   });
 
