@@ -28,7 +28,7 @@ import type { RequestObserver } from '../proxy/forward-handler.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
 import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
-import { startMirror, type MirrorCopy } from './mirror.js';
+import { startMirror, type MirrorCopy, type MirrorSource } from '../proxy/mirror-copy.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -662,7 +662,7 @@ class ClientConnection {
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
       ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
       // mirror-target: the copy starts with the real request; its body follows as the real one passes.
-      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, head, { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
+      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, mirrorSourceOf(head), { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -1438,6 +1438,11 @@ function entryFor(head: RequestHead, client: string, o: EntryParts): AccessLogEn
     referer: referer === -1 ? undefined : head.value(referer),
     aborted: o.aborted ? true : undefined,
   };
+}
+
+/** mirror-target: the copy of an HTTP/1.1 request is its head re-serialised, its body the bytes as received. */
+function mirrorSourceOf(head: RequestHead): MirrorSource {
+  return { originalUri: originTarget(head), framing: head.framing, head: (options) => serializeRequestHead(head, options) };
 }
 
 function requestIdOf(head: RequestHead): string {

@@ -20,6 +20,7 @@ import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPoo
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
+import { startMirror, type MirrorSource } from '../proxy/mirror-copy.js';
 import type { RequestObserver } from '../proxy/forward-handler.js';
 import { newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { H2UpstreamPool } from '../upstream/h2-sessions.js';
@@ -76,6 +77,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const BODYLESS_WITH_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
 const RESPONSE_TO_HEAD = Object.freeze({ head: true, upgrade: false });
 const RESPONSE_TO_OTHER = Object.freeze({ head: false, upgrade: false });
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 export class Http2Front {
   readonly #context: H2Context;
@@ -185,6 +188,8 @@ class H2Exchange {
   #abortUpstream: (() => void) | undefined;
   #bodyLimit = 0;
   #edits: UpstreamEdits | undefined;
+  /** mirror-target: the copy, given the body as it passes (framed as the copy's head says). */
+  #mirror: { write(chunk: Buffer): void; end(): void } | undefined;
 
   constructor(front: Http2Front, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, noBody: boolean, raw: string[], listener: H2Listener) {
     this.#front = front;
@@ -365,6 +370,8 @@ class H2Exchange {
     if (endpoint === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
     const policies = match.route?.policies;
     this.#edits = edits;
+    // mirror-target: the copy starts with the real request; its body follows as the real one passes.
+    if (edits?.mirror !== undefined) this.#startMirror(edits);
     // The client is read only once an upstream connection is there (a failed connect can go elsewhere).
     this.#stream.pause();
     this.#stream.setTimeout(context.timeouts.client, () => this.#clientStalled());
@@ -389,6 +396,46 @@ class H2Exchange {
       else this.#forwardHttp1(endpoint, edits, policies, upstreamStart, retry);
     };
     attempt(endpoint, false);
+  }
+
+  /** mirror-target: an HTTP/1.1 copy of this stream (src/proxy/mirror-copy.ts): its fields, its body chunked unless it has a Content-Length. */
+  #startMirror(edits: UpstreamEdits): void {
+    const framing = this.#noBody ? 'none' : typeof this.#headers['content-length'] === 'string' ? 'length' : 'chunked';
+    const raw = this.#raw;
+    const source: MirrorSource = {
+      originalUri: this.#target,
+      framing,
+      head: ({ extra, drop, target, host }) => {
+        let text = `${this.#method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`;
+        const cookies: string[] = [];
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]!;
+          if (name.charCodeAt(0) === 0x3a || DROPPED_REQUEST_FIELDS.has(name) || drop.has(name)) continue;
+          if (name === 'cookie') cookies.push(raw[i + 1]!);
+          else text += `${name}: ${raw[i + 1]!}\r\n`;
+        }
+        if (cookies.length > 0) text += `cookie: ${cookies.join('; ')}\r\n`;
+        if (framing === 'chunked') text += 'transfer-encoding: chunked\r\n';
+        return `${text}${extra}\r\n`;
+      },
+    };
+    const context = this.#context;
+    const copy = startMirror(edits.mirror!, source, { clientAddress: this.#clientAddress, requestId: this.#requestId, timeoutMs: context.timeouts.upstream, logger: context.logger });
+    let ended = false;
+    this.#mirror = {
+      write: (chunk) => {
+        if (ended || chunk.length === 0) return;
+        if (framing !== 'chunked') return copy.write(chunk);
+        copy.write(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
+        copy.write(chunk);
+        copy.write(CRLF);
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        if (framing === 'chunked') copy.write(LAST_CHUNK);
+      },
+    };
   }
 
   /** The fields every upstream request gets: the client's (minus connection-specific ones), then the proxy's own. */
@@ -620,6 +667,7 @@ class H2Exchange {
         else stream.close(NGHTTP2_CANCEL);
         return;
       }
+      this.#mirror?.write(chunk);
       if (!upstream.write(chunk)) {
         stream.pause();
         upstream.once('drain', () => stream.resume());
@@ -627,6 +675,7 @@ class H2Exchange {
     };
     this.#onBodyEnd = () => {
       stream.setTimeout(0);
+      this.#mirror?.end();
       if (!this.#done || this.#responseStarted) upstream.end();
     };
     stream.on('data', this.#onBody);

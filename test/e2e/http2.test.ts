@@ -127,6 +127,9 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
   /** The default backend of custom-http-errors: the status it was told (X-Code), what it got. */
   let pages: HttpServer;
   const pagesSeen: Array<{ method?: string; url?: string; headers: IncomingHttpHeaders }> = [];
+  /** mirror-target's URL: records each copy (its answer is dropped). */
+  let mirror: HttpServer;
+  const mirrored: Array<{ method?: string; url?: string; headers: IncomingHttpHeaders; body: string }> = [];
 
   const connectTls = (servername: string) => h2connect(`https://127.0.0.1:${harness.tlsPort}`, { ca: ca.certPem, servername });
   const grpcClient = (host: string, tls: boolean): EchoClientType =>
@@ -157,6 +160,16 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     });
     await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
     const pagesEndpoint = { port: (pages.address() as AddressInfo).port } as EchoPod;
+    mirror = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        mirrored.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        res.writeHead(500).end('mirror answers are dropped');
+      });
+    });
+    await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
+    const mirrorUrl = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`;
     const grpcPod = { port: grpcPlain.port } as EchoPod;
     const grpcsPod = { port: grpcTls.port } as EchoPod;
     const tlsIngress = (name: string, host: string, service: string, annotations: Record<string, string> = {}) =>
@@ -173,6 +186,8 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
         ingress('shop/cors', { className: 'portico', annotations: { [`${A}enable-cors`]: 'true' }, rules: [rule('plain.example.com', [prefix('/cors', 'web', 80)])] }),
         ingress('shop/trailers', { className: 'portico', rules: [rule('plain.example.com', [prefix('/trailers', 'trailers', 80)])] }),
         ingress('shop/errors', { className: 'portico', annotations: { [`${A}custom-http-errors`]: '404,503', [`${A}default-backend`]: 'pages' }, rules: [rule('errors.example.com', [prefix('/', 'web', 80)])] }),
+        ingress('shop/mirrored', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/copy$request_uri` }, rules: [rule('mirror.example.com', [prefix('/', 'web', 80)])] }),
+        ingress('shop/mirror-nobody', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/nobody$uri`, [`${A}mirror-request-body`]: 'off', [`${A}mirror-host`]: 'shadow.internal' }, rules: [rule('mirror-nobody.example.com', [prefix('/', 'web', 80)])] }),
         ingress('shop/small', { className: 'portico', annotations: { [`${A}proxy-body-size`]: '1k' }, rules: [rule('plain.example.com', [prefix('/small', 'web', 80)])] }),
       ],
       'secrets.yaml': [tlsSecret('shop/web-tls', certs.web!), tlsSecret('shop/grpc-tls', certs.grpc!)],
@@ -189,6 +204,8 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     await grpcTls?.close();
     await new Promise((resolve) => trailersPod?.close(resolve));
     await new Promise((resolve) => pages?.close(resolve));
+    mirror?.closeAllConnections();
+    await new Promise((resolve) => mirror?.close(resolve));
     if (caDir) await rm(caDir, { recursive: true, force: true });
   });
 
@@ -331,6 +348,37 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
       expect([head.status, head.headers['x-page'], head.body.length]).toEqual([404, 'yes', 0]);
       expect(pagesSeen.map((p) => [p.method, p.headers['x-code']])).toEqual([['POST', '503'], ['HEAD', '404']]);
       expect((JSON.parse((await h2request(plain, { ':path': '/ok', ':authority': 'errors.example.com' })).body.toString()) as EchoReply).path).toBe('/ok');
+    } finally {
+      plain.close();
+    }
+  });
+
+  it('mirror-target: a copy of each stream (method, fields, body with or without Content-Length) goes to the URL; the client gets the real answer', async () => {
+    const plain = h2connect(`http://127.0.0.1:${harness.port}`);
+    try {
+      mirrored.length = 0;
+      const res = await h2request(plain, { ':method': 'POST', ':path': '/orders?id=3', ':authority': 'mirror.example.com', 'content-length': '12', 'x-custom': 'kept', 'x-request-id': 'mirror-h2', cookie: ['a=1', 'b=2'] }, Buffer.from('hello mirror'));
+      expect([res.status, (JSON.parse(res.body.toString()) as EchoReply).body]).toEqual([200, 'hello mirror']);
+      await eventually(async () => mirrored.length === 1, 3000, 'the mirror copy');
+      expect(mirrored[0]).toMatchObject({
+        method: 'POST',
+        url: '/copy/orders?id=3',
+        body: 'hello mirror',
+        headers: { host: expect.stringMatching(/^127\.0\.0\.1:\d+$/), 'content-length': '12', 'x-custom': 'kept', cookie: 'a=1; b=2', 'x-original-uri': '/orders?id=3', 'x-request-id': 'mirror-h2', 'x-forwarded-for': '127.0.0.1', 'x-real-ip': '127.0.0.1' },
+      });
+      // No Content-Length: the copy's body goes chunked, as it passes.
+      const streamed = await h2request(plain, { ':method': 'PUT', ':path': '/s', ':authority': 'mirror.example.com' }, [Buffer.from('abcde'), Buffer.from('fgh')]);
+      expect((JSON.parse(streamed.body.toString()) as EchoReply).body).toBe('abcdefgh');
+      await eventually(async () => mirrored.length === 2, 3000, 'the streamed copy');
+      expect(mirrored[1]).toMatchObject({ method: 'PUT', url: '/copy/s', body: 'abcdefgh', headers: { 'transfer-encoding': 'chunked' } });
+      // A GET without a body.
+      expect((await h2request(plain, { ':path': '/g', ':authority': 'mirror.example.com' })).status).toBe(200);
+      await eventually(async () => mirrored.length === 3, 3000, 'the GET copy');
+      expect(mirrored[2]).toMatchObject({ method: 'GET', url: '/copy/g', body: '' });
+      // mirror-request-body: off and mirror-host.
+      expect((JSON.parse((await h2request(plain, { ':method': 'POST', ':path': '/up?x=1', ':authority': 'mirror-nobody.example.com' }, [Buffer.from('secret')])).body.toString()) as EchoReply).body).toBe('secret');
+      await eventually(async () => mirrored.length === 4, 3000, 'the body-less copy');
+      expect(mirrored[3]).toMatchObject({ method: 'POST', url: '/nobody/up', body: '', headers: { host: 'shadow.internal' } });
     } finally {
       plain.close();
     }
