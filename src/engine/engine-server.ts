@@ -383,8 +383,10 @@ class ClientConnection {
     },
     end: () => this.#onEnd(),
   };
-  /** No byte received yet (the HTTP/2 preface is looked for in the first chunk). */
+  /** The connection's first bytes are not decided yet (the HTTP/2 preface is looked for in them). */
   #fresh = true;
+  /** The first bytes while they are a proper prefix of the HTTP/2 preface (it came split over segments). */
+  #prefacePart: Buffer | undefined;
 
   /**
    * The client's FIN. Mid-upload it is an abort (the body can never complete): 499, and the
@@ -442,9 +444,26 @@ class ClientConnection {
   #onData(chunk: Buffer): void {
     if (this.#state === 'closed') return;
     if (this.#fresh) {
-      this.#fresh = false;
       // HTTP/2 with prior knowledge (h2c: gRPC and HTTP/2 clients without TLS) opens with the preface.
-      if (this.#engine.http2 && chunk.length >= H2_PREFACE.length && chunk.compare(H2_PREFACE, 0, H2_PREFACE.length, 0, H2_PREFACE.length) === 0) return this.#toHttp2(chunk);
+      if (this.#engine.http2) {
+        const part = this.#prefacePart;
+        if (part !== undefined) {
+          this.#prefacePart = undefined;
+          chunk = Buffer.concat([part, chunk]);
+        }
+        const n = Math.min(chunk.length, H2_PREFACE.length);
+        if (chunk.compare(H2_PREFACE, 0, n, 0, n) === 0) {
+          if (n === H2_PREFACE.length) {
+            this.#fresh = false;
+            return this.#toHttp2(chunk);
+          }
+          // Fewer than 24 bytes, all the preface's so far: wait for the rest (within the head timeout).
+          this.#prefacePart = chunk;
+          this.#awaitHead();
+          return;
+        }
+      }
+      this.#fresh = false;
     }
     if (this.#state === 'body') {
       const rest = this.#exchange!.requestBody(chunk, 0);
@@ -483,18 +502,7 @@ class ClientConnection {
     const parser = this.#parser;
     while (this.#state === 'head' && at < chunk.length) {
       const result = parser.feed(chunk, at);
-      if (result === NEED_MORE) {
-        const now = performance.now();
-        if (!this.#partialHead) {
-          this.#partialHead = true;
-          if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
-        }
-        // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
-        const left = Math.ceil(this.#headDeadline - now);
-        if (left <= 0) this.#onTimeout();
-        else this.#socket.setTimeout(left);
-        return;
-      }
+      if (result === NEED_MORE) return this.#awaitHead();
       this.#headDeadline = 0;
       if (this.#partialHead) this.#partialHead = false;
       if (result === ERROR) {
@@ -509,6 +517,19 @@ class ClientConnection {
       at = this.#start(head, chunk, result);
       if (at < 0) return;
     }
+  }
+
+  /** Part of a head is in: the rest must come before the head deadline (else 408). */
+  #awaitHead(): void {
+    const now = performance.now();
+    if (!this.#partialHead) {
+      this.#partialHead = true;
+      if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
+    }
+    // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
+    const left = Math.ceil(this.#headDeadline - now);
+    if (left <= 0) this.#onTimeout();
+    else this.#socket.setTimeout(left);
   }
 
   #replyAndClose(status: number, code: ErrorCode): void {

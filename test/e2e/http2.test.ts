@@ -4,7 +4,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -111,6 +112,47 @@ function unary(client: EchoClientType, request: string): Promise<{ reply: string
     call.on('metadata', (m: grpc.Metadata) => (metadata = m));
     call.on('status', (s: grpc.StatusObject) => (trailers = s.metadata));
   });
+}
+
+/**
+ * A TCP connection to the HTTP port whose first `at` bytes go out alone (TCP_NODELAY), the rest
+ * after a pause: the HTTP/2 preface split across segments, as a client on a slow link sends it.
+ */
+function splitConnection(port: number, at: number): Duplex {
+  const raw = netConnect(port, '127.0.0.1');
+  raw.setNoDelay(true);
+  let sent = 0;
+  let gate: Promise<void> | undefined;
+  const duplex = new Duplex({
+    write(chunk: Buffer, _encoding, callback) {
+      const done = (error?: Error | null) => callback(error ?? null);
+      if (sent >= at) {
+        if (gate === undefined) return void raw.write(chunk, done);
+        return void gate.then(() => raw.write(chunk, done));
+      }
+      const first = chunk.subarray(0, at - sent);
+      sent += first.length;
+      raw.write(first);
+      if (sent < at) return callback();
+      gate = new Promise((resolve) => setTimeout(resolve, 50));
+      const rest = chunk.subarray(first.length);
+      if (rest.length === 0) return callback();
+      void gate.then(() => raw.write(rest, done));
+    },
+    read() {
+      raw.resume();
+    },
+    destroy(error, callback) {
+      raw.destroy();
+      callback(error);
+    },
+  });
+  raw.on('data', (data: Buffer) => {
+    if (!duplex.push(data)) raw.pause();
+  });
+  raw.on('end', () => duplex.push(null));
+  raw.on('error', (error) => duplex.destroy(error));
+  return duplex;
 }
 
 describe('HTTP/2 and gRPC (engine data plane)', () => {
@@ -415,6 +457,31 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     }
     // HTTP/1.1 on the same port is unaffected.
     expect((await harness.get('plain.example.com', '/h1')).status).toBe(200);
+  });
+
+  it('serves h2c prior knowledge whose preface arrives split over TCP segments', async () => {
+    for (const at of [3, 18]) {
+      const session = h2connect(`http://127.0.0.1:${harness.port}`, { createConnection: () => splitConnection(harness.port, at) });
+      session.on('error', () => undefined);
+      try {
+        const ok = await h2request(session, { ':path': `/split/${at}`, ':authority': 'plain.example.com' });
+        expect([ok.status, (JSON.parse(ok.body.toString()) as EchoReply).path]).toEqual([200, `/split/${at}`]);
+      } finally {
+        session.destroy();
+      }
+    }
+    // An HTTP/1.1 request whose first segment looks like the preface's start is still HTTP/1.1.
+    const h1 = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(harness.port, '127.0.0.1');
+      socket.setNoDelay(true);
+      let out = '';
+      socket.on('data', (data: Buffer) => (out += data.toString('latin1')));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+      socket.write('P');
+      setTimeout(() => socket.write('OST /p HTTP/1.1\r\nHost: plain.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'), 50);
+    });
+    expect(h1).toMatch(/^HTTP\/1\.1 200 [^]*"path":"\/p"/);
   });
 
   // curl comes from pretest (scripts/test-system-deps.mjs) as root; elsewhere this case says it is missing.
