@@ -196,6 +196,9 @@ describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () 
       });
       session.close();
       expect((JSON.parse(h2) as { headers: Record<string, string> }).headers['x-real-ip']).toBe('203.0.113.7');
+      // An entry with a port (a load balancer that appends ip:port) is that address, as nginx reads it.
+      const ported = JSON.parse((await harness.get('web.example.com', '/who-port', { headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.7:4711' } })).body) as { headers: Record<string, string> };
+      expect([ported.headers['x-real-ip'], ported.headers['x-forwarded-for']]).toEqual(['203.0.113.7', '203.0.113.7']);
       // Without the ConfigMap keys the header is the client's to forge again: ignored.
       await harness.write('configmap.yaml', [configMap(CM, {})]);
       await eventually(async () => (await harness.get('web.example.com', '/guarded', { headers })).status === 403, 5000, 'trust withdrawn');
