@@ -27,8 +27,8 @@ import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../model/request-observer.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
-import { fetchErrorPage } from './error-page.js';
-import { startMirror, type MirrorCopy } from './mirror.js';
+import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
+import { startMirror, type MirrorCopy, type MirrorSource } from '../proxy/mirror-copy.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 
 export interface EngineServerOptions {
@@ -383,8 +383,10 @@ class ClientConnection {
     },
     end: () => this.#onEnd(),
   };
-  /** No byte received yet (the HTTP/2 preface is looked for in the first chunk). */
+  /** The connection's first bytes are not decided yet (the HTTP/2 preface is looked for in them). */
   #fresh = true;
+  /** The first bytes while they are a proper prefix of the HTTP/2 preface (it came split over segments). */
+  #prefacePart: Buffer | undefined;
 
   /**
    * The client's FIN. Mid-upload it is an abort (the body can never complete): 499, and the
@@ -442,9 +444,26 @@ class ClientConnection {
   #onData(chunk: Buffer): void {
     if (this.#state === 'closed') return;
     if (this.#fresh) {
-      this.#fresh = false;
       // HTTP/2 with prior knowledge (h2c: gRPC and HTTP/2 clients without TLS) opens with the preface.
-      if (this.#engine.http2 && chunk.length >= H2_PREFACE.length && chunk.compare(H2_PREFACE, 0, H2_PREFACE.length, 0, H2_PREFACE.length) === 0) return this.#toHttp2(chunk);
+      if (this.#engine.http2) {
+        const part = this.#prefacePart;
+        if (part !== undefined) {
+          this.#prefacePart = undefined;
+          chunk = Buffer.concat([part, chunk]);
+        }
+        const n = Math.min(chunk.length, H2_PREFACE.length);
+        if (chunk.compare(H2_PREFACE, 0, n, 0, n) === 0) {
+          if (n === H2_PREFACE.length) {
+            this.#fresh = false;
+            return this.#toHttp2(chunk);
+          }
+          // Fewer than 24 bytes, all the preface's so far: wait for the rest (within the head timeout).
+          this.#prefacePart = chunk;
+          this.#awaitHead();
+          return;
+        }
+      }
+      this.#fresh = false;
     }
     if (this.#state === 'body') {
       const rest = this.#exchange!.requestBody(chunk, 0);
@@ -483,18 +502,7 @@ class ClientConnection {
     const parser = this.#parser;
     while (this.#state === 'head' && at < chunk.length) {
       const result = parser.feed(chunk, at);
-      if (result === NEED_MORE) {
-        const now = performance.now();
-        if (!this.#partialHead) {
-          this.#partialHead = true;
-          if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
-        }
-        // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
-        const left = Math.ceil(this.#headDeadline - now);
-        if (left <= 0) this.#onTimeout();
-        else this.#socket.setTimeout(left);
-        return;
-      }
+      if (result === NEED_MORE) return this.#awaitHead();
       this.#headDeadline = 0;
       if (this.#partialHead) this.#partialHead = false;
       if (result === ERROR) {
@@ -509,6 +517,19 @@ class ClientConnection {
       at = this.#start(head, chunk, result);
       if (at < 0) return;
     }
+  }
+
+  /** Part of a head is in: the rest must come before the head deadline (else 408). */
+  #awaitHead(): void {
+    const now = performance.now();
+    if (!this.#partialHead) {
+      this.#partialHead = true;
+      if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
+    }
+    // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
+    const left = Math.ceil(this.#headDeadline - now);
+    if (left <= 0) this.#onTimeout();
+    else this.#socket.setTimeout(left);
   }
 
   #replyAndClose(status: number, code: ErrorCode): void {
@@ -662,7 +683,7 @@ class ClientConnection {
       ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
       ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
       // mirror-target: the copy starts with the real request; its body follows as the real one passes.
-      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, head, { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
+      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, mirrorSourceOf(head), { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -1190,8 +1211,7 @@ class Exchange implements UpstreamHolder {
         }
         this.#response = response;
         // custom-http-errors: the default backend answers instead (only once the whole request body went up).
-        const intercepted = this.#o.policies?.customHttpErrors;
-        if (intercepted !== undefined && this.#bodyDone && intercepted.includes(response.status) && this.#o.policies!.defaultBackend !== undefined) return this.#intercept(response);
+        if (interceptsStatus(this.#o.policies, response.status, this.#bodyDone)) return this.#intercept(response);
         this.#startResponse(response);
         at = result;
         if (response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0)) {
@@ -1283,29 +1303,19 @@ class Exchange implements UpstreamHolder {
     this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
     this.#fail();
     const { engine, head, match, client, clientSocket } = this.#o;
-    const fallback = this.#o.policies!.defaultBackend!;
-    const backend = engine.backends.get(fallback.key);
-    const endpoint = backend === undefined || backend.current.problem !== undefined ? undefined : backend.balancer.pick();
-    if (endpoint === undefined) {
+    const accept = head.indexOf('accept');
+    const started = startErrorPage(
+      { status: response.status, method: head.method, host: head.host, accept: accept === -1 ? undefined : head.value(accept), originalUri: originTarget(head), match, requestId: this.#o.requestId, clientAddress: client.clientAddress },
+      engine.backends,
+      engine.timeouts.upstream,
+    );
+    if (started.endpoint === undefined) {
       this.#log(503, true, false);
-      client.exchangeFailed(503, backend?.current.problem?.code ?? 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
+      client.exchangeFailed(503, started.code);
       return;
     }
-    const slash = match.ingress.indexOf('/');
-    const accept = head.indexOf('accept');
-    const headers: Record<string, string> = {
-      host: head.host || endpoint.key,
-      'x-code': String(response.status),
-      ...(accept !== -1 && { 'x-format': head.value(accept) }),
-      'x-original-uri': originTarget(head),
-      'x-namespace': match.ingress.slice(0, slash),
-      'x-ingress-name': match.ingress.slice(slash + 1),
-      'x-service-name': match.backend.service,
-      'x-service-port': String(match.backend.port),
-      'x-request-id': this.#o.requestId,
-      'x-forwarded-for': client.clientAddress,
-    };
-    fetchErrorPage({ endpoint, method: head.method, headers, timeoutMs: engine.timeouts.upstream }).then(
+    const endpoint = started.endpoint;
+    started.page.then(
       (page) => {
         if (clientSocket.destroyed) return this.#log(499, false, true);
         const keepAlive = head.keepAlive && !engine.closing;
@@ -1325,7 +1335,7 @@ class Exchange implements UpstreamHolder {
         client.exchangeDone(keepAlive);
       },
       (error: Error) => {
-        engine.logger.debug({ err: error, upstream: endpoint.key, service: fallback.key }, 'default backend failed (custom-http-errors)');
+        engine.logger.debug({ err: error, upstream: endpoint.key, service: this.#o.policies?.defaultBackend?.key }, 'default backend failed (custom-http-errors)');
         this.#log(502, true, false);
         client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
       },
@@ -1449,6 +1459,11 @@ function entryFor(head: RequestHead, client: string, o: EntryParts): AccessLogEn
     referer: referer === -1 ? undefined : head.value(referer),
     aborted: o.aborted ? true : undefined,
   };
+}
+
+/** mirror-target: the copy of an HTTP/1.1 request is its head re-serialised, its body the bytes as received. */
+function mirrorSourceOf(head: RequestHead): MirrorSource {
+  return { originalUri: originTarget(head), framing: head.framing, head: (options) => serializeRequestHead(head, options) };
 }
 
 function requestIdOf(head: RequestHead): string {

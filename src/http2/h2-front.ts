@@ -20,6 +20,8 @@ import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPoo
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../model/request-observer.js';
+import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
+import { startMirror, type MirrorSource } from '../proxy/mirror-copy.js';
 import { newUpstreamEdits, pickEndpoint, settleSteps, upstreamTimeoutOf, type PipelineMatch, type StepAnswer, type StepRequest, type UpstreamEdits } from '../proxy/policies/pipeline.js';
 import { H2UpstreamPool } from '../upstream/h2-sessions.js';
 
@@ -75,6 +77,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const BODYLESS_WITH_LENGTH = new Set(['POST', 'PUT', 'PATCH']);
 const RESPONSE_TO_HEAD = Object.freeze({ head: true, upgrade: false });
 const RESPONSE_TO_OTHER = Object.freeze({ head: false, upgrade: false });
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 export class Http2Front {
   readonly #context: H2Context;
@@ -184,6 +188,8 @@ class H2Exchange {
   #abortUpstream: (() => void) | undefined;
   #bodyLimit = 0;
   #edits: UpstreamEdits | undefined;
+  /** mirror-target: the copy, given the body as it passes (framed as the copy's head says). */
+  #mirror: { write(chunk: Buffer): void; end(): void } | undefined;
 
   constructor(front: Http2Front, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, noBody: boolean, raw: string[], listener: H2Listener) {
     this.#front = front;
@@ -364,6 +370,8 @@ class H2Exchange {
     if (endpoint === undefined) return this.#reply(503, 'PORTICO_ERR_BACKEND_NO_ENDPOINTS');
     const policies = match.route?.policies;
     this.#edits = edits;
+    // mirror-target: the copy starts with the real request; its body follows as the real one passes.
+    if (edits?.mirror !== undefined) this.#startMirror(edits);
     // The client is read only once an upstream connection is there (a failed connect can go elsewhere).
     this.#stream.pause();
     this.#stream.setTimeout(context.timeouts.client, () => this.#clientStalled());
@@ -388,6 +396,46 @@ class H2Exchange {
       else this.#forwardHttp1(endpoint, edits, policies, upstreamStart, retry);
     };
     attempt(endpoint, false);
+  }
+
+  /** mirror-target: an HTTP/1.1 copy of this stream (src/proxy/mirror-copy.ts): its fields, its body chunked unless it has a Content-Length. */
+  #startMirror(edits: UpstreamEdits): void {
+    const framing = this.#noBody ? 'none' : typeof this.#headers['content-length'] === 'string' ? 'length' : 'chunked';
+    const raw = this.#raw;
+    const source: MirrorSource = {
+      originalUri: this.#target,
+      framing,
+      head: ({ extra, drop, target, host }) => {
+        let text = `${this.#method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`;
+        const cookies: string[] = [];
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]!;
+          if (name.charCodeAt(0) === 0x3a || DROPPED_REQUEST_FIELDS.has(name) || drop.has(name)) continue;
+          if (name === 'cookie') cookies.push(raw[i + 1]!);
+          else text += `${name}: ${raw[i + 1]!}\r\n`;
+        }
+        if (cookies.length > 0) text += `cookie: ${cookies.join('; ')}\r\n`;
+        if (framing === 'chunked') text += 'transfer-encoding: chunked\r\n';
+        return `${text}${extra}\r\n`;
+      },
+    };
+    const context = this.#context;
+    const copy = startMirror(edits.mirror!, source, { clientAddress: this.#clientAddress, requestId: this.#requestId, timeoutMs: context.timeouts.upstream, logger: context.logger });
+    let ended = false;
+    this.#mirror = {
+      write: (chunk) => {
+        if (ended || chunk.length === 0) return;
+        if (framing !== 'chunked') return copy.write(chunk);
+        copy.write(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
+        copy.write(chunk);
+        copy.write(CRLF);
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        if (framing === 'chunked') copy.write(LAST_CHUNK);
+      },
+    };
   }
 
   /** The fields every upstream request gets: the client's (minus connection-specific ones), then the proxy's own. */
@@ -471,6 +519,46 @@ class H2Exchange {
     this.#upstreamMs = upstreamMs;
     // load-balance: ewma's latency feed.
     if (this.#upstream !== undefined) this.#edits?.chooser?.observe?.(this.#upstream, upstreamMs, status < 500);
+  }
+  /** custom-http-errors: whether the default backend answers in place of this upstream status. */
+  intercepts(status: number, bodyDone: boolean): boolean {
+    return interceptsStatus(this.#match?.route?.policies, status, bodyDone);
+  }
+  /**
+   * custom-http-errors: the upstream's answer was dropped; the default backend is asked as the
+   * engine asks it (src/proxy/error-page.ts) and its status, fields and body go to the client.
+   */
+  answerWithErrorPage(status: number): void {
+    const context = this.#context;
+    const started = startErrorPage(
+      { status, method: this.#method, host: this.#host, accept: this.#field('accept'), originalUri: this.#target, match: this.#match!, requestId: this.#requestId, clientAddress: this.#clientAddress },
+      context.backends,
+      context.timeouts.upstream,
+    );
+    if (started.endpoint === undefined) return this.#reply(503, started.code);
+    let cancelled = false;
+    this.#abortUpstream = () => (cancelled = true);
+    started.page.then(
+      (page) => {
+        if (cancelled || this.#done) return;
+        this.#abortUpstream = undefined;
+        const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: page.status };
+        for (const [name, value] of page.fields) {
+          const lower = name.toLowerCase();
+          if (!DROPPED_RESPONSE_FIELDS.has(lower)) appendField(headers, lower, value);
+        }
+        this.#addProxyResponseFields(headers, undefined);
+        const bodyless = NO_BODY_STATUSES.has(page.status);
+        if (!bodyless) headers['content-length'] = page.body.length;
+        this.#respondOwn(headers, bodyless || this.#method === 'HEAD' || page.body.length === 0 ? undefined : page.body);
+      },
+      (error: Error) => {
+        if (cancelled || this.#done) return;
+        this.#abortUpstream = undefined;
+        context.logger.debug({ err: error.message, upstream: started.endpoint.key, service: this.#match?.route?.policies?.defaultBackend?.key }, 'default backend failed (custom-http-errors, HTTP/2)');
+        this.#reply(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+      },
+    );
   }
   respondUpstream(headers: OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): boolean {
     this.#addProxyResponseFields(headers, this.#edits);
@@ -579,6 +667,7 @@ class H2Exchange {
         else stream.close(NGHTTP2_CANCEL);
         return;
       }
+      this.#mirror?.write(chunk);
       if (!upstream.write(chunk)) {
         stream.pause();
         upstream.once('drain', () => stream.resume());
@@ -586,6 +675,7 @@ class H2Exchange {
     };
     this.#onBodyEnd = () => {
       stream.setTimeout(0);
+      this.#mirror?.end();
       if (!this.#done || this.#responseStarted) upstream.end();
     };
     stream.on('data', this.#onBody);
@@ -909,6 +999,11 @@ class H1Upstream implements UpstreamHolder {
         this.#response = response;
         this.#keepAlive = response.keepAlive;
         x.upstreamAnswered(response.status, performance.now() - this.#upstreamStart);
+        // custom-http-errors: this response (and its connection) is dropped; the default backend answers.
+        if (x.intercepts(response.status, this.#bodySent || x.bodyless)) {
+          this.abort();
+          return x.answerWithErrorPage(response.status);
+        }
         const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: response.status };
         copyResponseFields(headers, response);
         const bodyless = x.method === 'HEAD' || NO_BODY_STATUSES.has(response.status) || response.framing === 'none' || (response.framing === 'length' && response.contentLength === 0);

@@ -4,6 +4,8 @@
 // right-most address of the forwarded-for list that is not itself trusted. Everything that keys on
 // the client (access lists, rate and connection limits, X-Real-IP, the access log) then sees it.
 // Without the ConfigMap keys none of this exists: the connection's own address is the client.
+// An entry may carry a port, as nginx reads it (ngx_parse_addr_port): `IPv4:port` or
+// `[IPv6]:port`; the client is the address without it.
 import { parseCidr, parseIp, prefixContains, type IpPrefix } from './cidr.js';
 
 /** The ConfigMap's forwarded-header keys, as the compiler leaves them (plain data, in the route model). */
@@ -63,8 +65,8 @@ export class RealIp {
     let client = peer;
     // Right to left: each trusted hop passes the question on; the first untrusted one is the client.
     for (let i = list.length - 1; i >= 0; i--) {
-      const address = list[i]!.trim();
-      if (parseIp(address) === undefined) break;
+      const address = forwardedAddress(list[i]!.trim());
+      if (address === undefined) break;
       client = address;
       if (!this.trusts(address)) break;
     }
@@ -96,6 +98,32 @@ export class RealIp {
       proto: validOr(read('x-forwarded-proto'), own.proto),
     };
   }
+}
+
+/**
+ * One entry of a forwarded-for list as nginx's real_ip reads it (ngx_parse_addr_port): an address,
+ * `IPv4:port` or `[IPv6]:port` with a port from 1 to 65535; the address alone, or undefined for
+ * anything else (`[IPv6]` without a port included, as nginx).
+ */
+export function forwardedAddress(entry: string): string | undefined {
+  if (parseIp(entry) !== undefined) return entry;
+  let address: string;
+  let port: string;
+  if (entry.charCodeAt(0) === 0x5b) {
+    const close = entry.indexOf(']');
+    if (close === -1 || entry.charCodeAt(close + 1) !== 0x3a) return undefined;
+    address = entry.slice(1, close);
+    port = entry.slice(close + 2);
+  } else {
+    const colon = entry.indexOf(':');
+    if (colon === -1) return undefined;
+    address = entry.slice(0, colon);
+    port = entry.slice(colon + 1);
+  }
+  if (!/^\d{1,10}$/.test(port)) return undefined;
+  const number = Number(port);
+  if (number < 1 || number > 65535 || parseIp(address) === undefined) return undefined;
+  return address;
 }
 
 /** A forwarded value passed on only when it is a plain visible-ASCII token (no CR/LF, commas or spaces smuggled upstream). */

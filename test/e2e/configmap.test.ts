@@ -128,6 +128,23 @@ describe('--default-backend-service and the ConfigMap custom-http-errors (engine
       expect(echo.headers['x-service-name']).toBe('web');
       // Other statuses are the upstream's.
       expect((await harness.get('web.example.com', '/status/404')).status).toBe(404);
+      // The same over HTTP/2 (h2c): the controller's default backend answers the listed status.
+      const session = h2connect(`http://127.0.0.1:${harness.port}`);
+      try {
+        const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const stream = session.request({ ':path': '/status/503', ':authority': 'web.example.com' });
+          let status = 0;
+          let body = '';
+          stream.on('response', (fields) => (status = Number(fields[':status'])));
+          stream.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          stream.on('end', () => resolve({ status, body }));
+          stream.on('error', reject);
+        });
+        const page = JSON.parse(h2.body) as { pod: string; headers: Record<string, string> };
+        expect([h2.status, page.pod, page.headers['x-code'], page.headers['x-service-name']]).toEqual([200, 'errors-0', '503', 'web']);
+      } finally {
+        session.close();
+      }
     } finally {
       await harness.close();
       await closePods([...web, ...errors]);
@@ -179,6 +196,9 @@ describe('--configmap: use-forwarded-headers / proxy-real-ip-cidr (engine)', () 
       });
       session.close();
       expect((JSON.parse(h2) as { headers: Record<string, string> }).headers['x-real-ip']).toBe('203.0.113.7');
+      // An entry with a port (a load balancer that appends ip:port) is that address, as nginx reads it.
+      const ported = JSON.parse((await harness.get('web.example.com', '/who-port', { headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.7:4711' } })).body) as { headers: Record<string, string> };
+      expect([ported.headers['x-real-ip'], ported.headers['x-forwarded-for']]).toEqual(['203.0.113.7', '203.0.113.7']);
       // Without the ConfigMap keys the header is the client's to forge again: ignored.
       await harness.write('configmap.yaml', [configMap(CM, {})]);
       await eventually(async () => (await harness.get('web.example.com', '/guarded', { headers })).status === 403, 5000, 'trust withdrawn');

@@ -4,7 +4,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -113,6 +114,47 @@ function unary(client: EchoClientType, request: string): Promise<{ reply: string
   });
 }
 
+/**
+ * A TCP connection to the HTTP port whose first `at` bytes go out alone (TCP_NODELAY), the rest
+ * after a pause: the HTTP/2 preface split across segments, as a client on a slow link sends it.
+ */
+function splitConnection(port: number, at: number): Duplex {
+  const raw = netConnect(port, '127.0.0.1');
+  raw.setNoDelay(true);
+  let sent = 0;
+  let gate: Promise<void> | undefined;
+  const duplex = new Duplex({
+    write(chunk: Buffer, _encoding, callback) {
+      const done = (error?: Error | null) => callback(error ?? null);
+      if (sent >= at) {
+        if (gate === undefined) return void raw.write(chunk, done);
+        return void gate.then(() => raw.write(chunk, done));
+      }
+      const first = chunk.subarray(0, at - sent);
+      sent += first.length;
+      raw.write(first);
+      if (sent < at) return callback();
+      gate = new Promise((resolve) => setTimeout(resolve, 50));
+      const rest = chunk.subarray(first.length);
+      if (rest.length === 0) return callback();
+      void gate.then(() => raw.write(rest, done));
+    },
+    read() {
+      raw.resume();
+    },
+    destroy(error, callback) {
+      raw.destroy();
+      callback(error);
+    },
+  });
+  raw.on('data', (data: Buffer) => {
+    if (!duplex.push(data)) raw.pause();
+  });
+  raw.on('end', () => duplex.push(null));
+  raw.on('error', (error) => duplex.destroy(error));
+  return duplex;
+}
+
 describe('HTTP/2 and gRPC (engine data plane)', () => {
   let ca: CertificateAuthority;
   let certs: Record<string, IssuedCertificate>;
@@ -124,6 +166,12 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
   let session: ClientHttp2Session;
   /** An HTTP/1.1 backend that sends 103 Early Hints and chunked trailers. */
   let trailersPod: HttpServer;
+  /** The default backend of custom-http-errors: the status it was told (X-Code), what it got. */
+  let pages: HttpServer;
+  const pagesSeen: Array<{ method?: string; url?: string; headers: IncomingHttpHeaders }> = [];
+  /** mirror-target's URL: records each copy (its answer is dropped). */
+  let mirror: HttpServer;
+  const mirrored: Array<{ method?: string; url?: string; headers: IncomingHttpHeaders; body: string }> = [];
 
   const connectTls = (servername: string) => h2connect(`https://127.0.0.1:${harness.tlsPort}`, { ca: ca.certPem, servername });
   const grpcClient = (host: string, tls: boolean): EchoClientType =>
@@ -148,12 +196,28 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     });
     await new Promise<void>((resolve) => trailersPod.listen(0, '127.0.0.1', resolve));
     const trailersEndpoint = { port: (trailersPod.address() as AddressInfo).port } as EchoPod;
+    pages = createHttpServer((req, res) => {
+      pagesSeen.push({ method: req.method, url: req.url, headers: req.headers });
+      res.writeHead(Number(req.headers['x-code'] ?? 200), { 'content-type': 'application/json', 'x-page': 'yes', connection: 'close' }).end(JSON.stringify({ page: true, path: req.url }));
+    });
+    await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+    const pagesEndpoint = { port: (pages.address() as AddressInfo).port } as EchoPod;
+    mirror = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        mirrored.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        res.writeHead(500).end('mirror answers are dropped');
+      });
+    });
+    await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
+    const mirrorUrl = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`;
     const grpcPod = { port: grpcPlain.port } as EchoPod;
     const grpcsPod = { port: grpcTls.port } as EchoPod;
     const tlsIngress = (name: string, host: string, service: string, annotations: Record<string, string> = {}) =>
       ingress(`shop/${name}`, { className: 'portico', annotations, tls: [{ hosts: [host], secretName: host.startsWith('grpc') ? 'grpc-tls' : 'web-tls' }], rules: [rule(host, [prefix('/', service, 80)])] });
     harness = await startHarness({
-      '00-base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), ...serviceFor('shop/grpc', [grpcPod]), ...serviceFor('shop/grpcs', [grpcsPod]), ...serviceFor('shop/trailers', [trailersEndpoint])],
+      '00-base.yaml': [PORTICO_CLASS, ...serviceFor('shop/web', pods), ...serviceFor('shop/grpc', [grpcPod]), ...serviceFor('shop/grpcs', [grpcsPod]), ...serviceFor('shop/trailers', [trailersEndpoint]), ...serviceFor('shop/pages', [pagesEndpoint])],
       'ingresses.yaml': [
         tlsIngress('web', 'web.example.com', 'web'),
         tlsIngress('grpc', 'grpc.example.com', 'grpc', { [`${A}backend-protocol`]: 'GRPC' }),
@@ -163,6 +227,9 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
         ingress('shop/deny', { className: 'portico', annotations: { [`${A}denylist-source-range`]: '127.0.0.0/8' }, rules: [rule('plain.example.com', [prefix('/denied', 'web', 80)])] }),
         ingress('shop/cors', { className: 'portico', annotations: { [`${A}enable-cors`]: 'true' }, rules: [rule('plain.example.com', [prefix('/cors', 'web', 80)])] }),
         ingress('shop/trailers', { className: 'portico', rules: [rule('plain.example.com', [prefix('/trailers', 'trailers', 80)])] }),
+        ingress('shop/errors', { className: 'portico', annotations: { [`${A}custom-http-errors`]: '404,503', [`${A}default-backend`]: 'pages' }, rules: [rule('errors.example.com', [prefix('/', 'web', 80)])] }),
+        ingress('shop/mirrored', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/copy$request_uri` }, rules: [rule('mirror.example.com', [prefix('/', 'web', 80)])] }),
+        ingress('shop/mirror-nobody', { className: 'portico', annotations: { [`${A}mirror-target`]: `${mirrorUrl}/nobody$uri`, [`${A}mirror-request-body`]: 'off', [`${A}mirror-host`]: 'shadow.internal' }, rules: [rule('mirror-nobody.example.com', [prefix('/', 'web', 80)])] }),
         ingress('shop/small', { className: 'portico', annotations: { [`${A}proxy-body-size`]: '1k' }, rules: [rule('plain.example.com', [prefix('/small', 'web', 80)])] }),
       ],
       'secrets.yaml': [tlsSecret('shop/web-tls', certs.web!), tlsSecret('shop/grpc-tls', certs.grpc!)],
@@ -178,6 +245,9 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     await grpcPlain?.close();
     await grpcTls?.close();
     await new Promise((resolve) => trailersPod?.close(resolve));
+    await new Promise((resolve) => pages?.close(resolve));
+    mirror?.closeAllConnections();
+    await new Promise((resolve) => mirror?.close(resolve));
     if (caDir) await rm(caDir, { recursive: true, force: true });
   });
 
@@ -285,6 +355,77 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     }
   });
 
+  it('custom-http-errors: a listed upstream status is answered by the default backend (its status, fields and body; told what HTTP/1.1 tells it); others pass unchanged', async () => {
+    const plain = h2connect(`http://127.0.0.1:${harness.port}`);
+    try {
+      pagesSeen.length = 0;
+      const res = await h2request(plain, { ':method': 'POST', ':path': '/status/503?a=1', ':authority': 'errors.example.com', accept: 'text/html', 'x-request-id': 'h2-req-7' }, Buffer.from('payload'));
+      expect([res.status, res.headers['x-page'], res.headers['server'], JSON.parse(res.body.toString())]).toEqual([503, 'yes', 'portico', { page: true, path: '/' }]);
+      expect(res.headers['content-length']).toBe(String(res.body.length));
+      expect(res.headers['connection']).toBeUndefined();
+      expect(pagesSeen).toHaveLength(1);
+      expect(pagesSeen[0]).toMatchObject({
+        method: 'POST',
+        url: '/',
+        headers: {
+          host: 'errors.example.com',
+          'x-code': '503',
+          'x-format': 'text/html',
+          'x-original-uri': '/status/503?a=1',
+          'x-namespace': 'shop',
+          'x-ingress-name': 'errors',
+          'x-service-name': 'web',
+          'x-service-port': '80',
+          'x-request-id': 'h2-req-7',
+          'x-forwarded-for': '127.0.0.1',
+        },
+      });
+      // The access line: the page's status, the upstream's own.
+      await eventually(async () => harness.log.lines.some((l) => l['path'] === '/status/503?a=1' && l['status'] === 503 && l['upstreamStatus'] === 503), 3000, 'the access line of the intercepted request');
+      // Not listed: the upstream's answer, unchanged.
+      const other = await h2request(plain, { ':path': '/status/500', ':authority': 'errors.example.com' });
+      expect([other.status, other.headers['x-page']]).toEqual([500, undefined]);
+      // HEAD: the page's head, no body; then the session goes on.
+      const head = await h2request(plain, { ':method': 'HEAD', ':path': '/status/404', ':authority': 'errors.example.com' });
+      expect([head.status, head.headers['x-page'], head.body.length]).toEqual([404, 'yes', 0]);
+      expect(pagesSeen.map((p) => [p.method, p.headers['x-code']])).toEqual([['POST', '503'], ['HEAD', '404']]);
+      expect((JSON.parse((await h2request(plain, { ':path': '/ok', ':authority': 'errors.example.com' })).body.toString()) as EchoReply).path).toBe('/ok');
+    } finally {
+      plain.close();
+    }
+  });
+
+  it('mirror-target: a copy of each stream (method, fields, body with or without Content-Length) goes to the URL; the client gets the real answer', async () => {
+    const plain = h2connect(`http://127.0.0.1:${harness.port}`);
+    try {
+      mirrored.length = 0;
+      const res = await h2request(plain, { ':method': 'POST', ':path': '/orders?id=3', ':authority': 'mirror.example.com', 'content-length': '12', 'x-custom': 'kept', 'x-request-id': 'mirror-h2', cookie: ['a=1', 'b=2'] }, Buffer.from('hello mirror'));
+      expect([res.status, (JSON.parse(res.body.toString()) as EchoReply).body]).toEqual([200, 'hello mirror']);
+      await eventually(async () => mirrored.length === 1, 3000, 'the mirror copy');
+      expect(mirrored[0]).toMatchObject({
+        method: 'POST',
+        url: '/copy/orders?id=3',
+        body: 'hello mirror',
+        headers: { host: expect.stringMatching(/^127\.0\.0\.1:\d+$/), 'content-length': '12', 'x-custom': 'kept', cookie: 'a=1; b=2', 'x-original-uri': '/orders?id=3', 'x-request-id': 'mirror-h2', 'x-forwarded-for': '127.0.0.1', 'x-real-ip': '127.0.0.1' },
+      });
+      // No Content-Length: the copy's body goes chunked, as it passes.
+      const streamed = await h2request(plain, { ':method': 'PUT', ':path': '/s', ':authority': 'mirror.example.com' }, [Buffer.from('abcde'), Buffer.from('fgh')]);
+      expect((JSON.parse(streamed.body.toString()) as EchoReply).body).toBe('abcdefgh');
+      await eventually(async () => mirrored.length === 2, 3000, 'the streamed copy');
+      expect(mirrored[1]).toMatchObject({ method: 'PUT', url: '/copy/s', body: 'abcdefgh', headers: { 'transfer-encoding': 'chunked' } });
+      // A GET without a body.
+      expect((await h2request(plain, { ':path': '/g', ':authority': 'mirror.example.com' })).status).toBe(200);
+      await eventually(async () => mirrored.length === 3, 3000, 'the GET copy');
+      expect(mirrored[2]).toMatchObject({ method: 'GET', url: '/copy/g', body: '' });
+      // mirror-request-body: off and mirror-host.
+      expect((JSON.parse((await h2request(plain, { ':method': 'POST', ':path': '/up?x=1', ':authority': 'mirror-nobody.example.com' }, [Buffer.from('secret')])).body.toString()) as EchoReply).body).toBe('secret');
+      await eventually(async () => mirrored.length === 4, 3000, 'the body-less copy');
+      expect(mirrored[3]).toMatchObject({ method: 'POST', url: '/nobody/up', body: '', headers: { host: 'shadow.internal' } });
+    } finally {
+      plain.close();
+    }
+  });
+
   it('refuses a bad :authority, a Host that disagrees with it, and CONNECT with 400', async () => {
     const plain = h2connect(`http://127.0.0.1:${harness.port}`);
     try {
@@ -316,6 +457,31 @@ describe('HTTP/2 and gRPC (engine data plane)', () => {
     }
     // HTTP/1.1 on the same port is unaffected.
     expect((await harness.get('plain.example.com', '/h1')).status).toBe(200);
+  });
+
+  it('serves h2c prior knowledge whose preface arrives split over TCP segments', async () => {
+    for (const at of [3, 18]) {
+      const session = h2connect(`http://127.0.0.1:${harness.port}`, { createConnection: () => splitConnection(harness.port, at) });
+      session.on('error', () => undefined);
+      try {
+        const ok = await h2request(session, { ':path': `/split/${at}`, ':authority': 'plain.example.com' });
+        expect([ok.status, (JSON.parse(ok.body.toString()) as EchoReply).path]).toEqual([200, `/split/${at}`]);
+      } finally {
+        session.destroy();
+      }
+    }
+    // An HTTP/1.1 request whose first segment looks like the preface's start is still HTTP/1.1.
+    const h1 = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(harness.port, '127.0.0.1');
+      socket.setNoDelay(true);
+      let out = '';
+      socket.on('data', (data: Buffer) => (out += data.toString('latin1')));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+      socket.write('P');
+      setTimeout(() => socket.write('OST /p HTTP/1.1\r\nHost: plain.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'), 50);
+    });
+    expect(h1).toMatch(/^HTTP\/1\.1 200 [^]*"path":"\/p"/);
   });
 
   // curl comes from pretest (scripts/test-system-deps.mjs) as root; elsewhere this case says it is missing.

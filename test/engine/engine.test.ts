@@ -307,6 +307,8 @@ describe('engine: timeouts (configured short; the tests assert outcomes, not dur
     const { port } = await engine([endpointOf(backend)], undefined, { clientTimeoutMs: 100, keepAliveTimeoutMs: 150 });
     expect(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nX-Half:', 3000)).toMatch(/^HTTP\/1\.1 408 /);
     expect(await rawExchange(port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly ten b', 3000)).toMatch(/^HTTP\/1\.1 408 /);
+    // The start of the HTTP/2 preface, then nothing: waited for within the same head timeout.
+    expect(await rawExchange(port, 'PRI * HTTP/2', 3000)).toMatch(/^HTTP\/1\.1 408 /);
     const idle = await rawExchange(port, 'GET /one HTTP/1.1\r\nHost: a\r\n\r\n', 3000);
     expect(idle).toMatch(/^HTTP\/1\.1 200 /);
     // Not toContain('408'): the echoed X-Forwarded-Port may hold those digits.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RealIp, type RealIpPolicy } from '../../src/lib/real-ip.js';
+import { forwardedAddress, RealIp, type RealIpPolicy } from '../../src/lib/real-ip.js';
 
 const policy = (over: Partial<RealIpPolicy> = {}): RealIpPolicy => ({ trusted: ['10.0.0.0/8'], header: 'x-forwarded-for', passForwarded: false, fullForwardedFor: false, ...over });
 const own = { host: 'web.example.com', port: '443', proto: 'https' };
@@ -18,6 +18,19 @@ describe('RealIp (nginx real_ip with real_ip_recursive on)', () => {
     expect(realIp.clientOf('10.0.0.1', 'not-an-ip')).toBe('10.0.0.1');
     expect(realIp.clientOf('10.0.0.1', undefined)).toBe('10.0.0.1');
     expect(realIp.clientOf('10.0.0.1', '2001:db8::1')).toBe('2001:db8::1');
+  });
+
+  it('reads an entry with a port as nginx (ngx_parse_addr_port): IPv4:port and [IPv6]:port are the address; a bad port or a bare [IPv6] is not an address', () => {
+    expect(['203.0.113.5:4711', '[2001:db8::1]:443', '[203.0.113.5]:1', '203.0.113.5:65535', '203.0.113.5:080', '2001:db8::1'].map(forwardedAddress)).toEqual(['203.0.113.5', '2001:db8::1', '203.0.113.5', '203.0.113.5', '203.0.113.5', '2001:db8::1']);
+    for (const bad of ['203.0.113.5:0', '203.0.113.5:65536', '203.0.113.5:', '203.0.113.5:x1', '203.0.113.5:80:81', '[2001:db8::1]', '[2001:db8::1]443', '[2001:db8::1:443', 'evil:80', ':80', '[]:80', '203.0.113.5:99999999999', '203.0.113.5:+80']) expect(forwardedAddress(bad), bad).toBeUndefined();
+    const realIp = new RealIp(policy());
+    expect(realIp.clientOf('10.0.0.1', '198.51.100.1:1000, 203.0.113.5:4711')).toBe('203.0.113.5');
+    expect(realIp.clientOf('10.0.0.1', '198.51.100.1, [2001:db8::7]:443, 10.0.0.7:8080')).toBe('2001:db8::7');
+    // A trusted hop with a port passes the question on, as one without.
+    expect(realIp.clientOf('10.0.0.1', '198.51.100.1:1000, 10.0.0.7:8080')).toBe('198.51.100.1');
+    // A bad port stops the walk at the last good address.
+    expect(realIp.clientOf('10.0.0.1', '198.51.100.1, 10.9.9.9, 203.0.113.5:0')).toBe('10.0.0.1');
+    expect(new RealIp(policy({ header: 'x-real-ip' })).clientOf('10.0.0.1', '203.0.113.5:4711')).toBe('203.0.113.5');
   });
 
   it('gives steps the forwarded scheme of a trusted peer only with use-forwarded-headers (http or https)', () => {

@@ -1,5 +1,5 @@
 // mirror-target: the step resolves this request's mirror URL (nginx variables expanded) and leaves
-// it in UpstreamEdits; the engine sends the copy (src/engine/mirror.ts).
+// it in UpstreamEdits; the engine and the HTTP/2 front send the copy (src/proxy/mirror-copy.ts).
 import type { MirrorPolicy } from '../../model/route-model.js';
 import { expandVariables } from './redirect.js';
 import type { MirrorRequest, RequestStep } from './step.js';

@@ -3,12 +3,13 @@
 // (Connection: close), its body is the real body's bytes as they pass (mirror-request-body, or an
 // empty body), and it is cut when its connection is slower than the client (over MAX_BUFFERED
 // bytes waiting), fails, or takes longer than the upstream timeout. At most MAX_MIRRORS copies are
-// in flight per process; beyond that a copy is skipped.
+// in flight per process; beyond that a copy is skipped. The copy is HTTP/1.1 whatever the client
+// spoke: the engine hands it the parsed HTTP/1.1 head, the HTTP/2 front its stream's fields (a
+// MirrorSource each), and both the body bytes in the copy's framing.
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { originTarget, serializeRequestHead, type RequestHead } from '../http1/index.js';
 import type { Logger } from '../lib/logger.js';
-import type { MirrorRequest } from '../proxy/policies/pipeline.js';
+import type { MirrorRequest } from './policies/pipeline.js';
 
 export const MAX_MIRRORS = 256;
 export const MAX_BUFFERED = 1024 * 1024;
@@ -28,6 +29,20 @@ export interface MirrorCopy {
 
 const NOOP: MirrorCopy = { write: () => undefined };
 
+/** The request being copied, whatever its protocol. */
+export interface MirrorSource {
+  /** The request target as the client sent it, origin-form (X-Original-URI). */
+  readonly originalUri: string;
+  /** The copy's body framing: the bytes written to the MirrorCopy are framed so (chunked: chunks and last chunk). */
+  readonly framing: 'none' | 'length' | 'chunked';
+  /**
+   * The copy's HTTP/1.1 head: `METHOD target HTTP/1.1`, Host `host`, the client's end-to-end fields
+   * but the `drop` ones (lower-case names), `Transfer-Encoding: chunked` for a chunked framing,
+   * `extra`, and the blank line.
+   */
+  head(options: { readonly extra: string; readonly drop: ReadonlySet<string>; readonly target: string; readonly host: string }): Buffer | string;
+}
+
 export interface MirrorContext {
   readonly clientAddress: string;
   readonly requestId: string;
@@ -35,17 +50,18 @@ export interface MirrorContext {
   readonly logger: Logger;
 }
 
-/** Starts the copy of `head` (the request's body follows through the returned MirrorCopy). */
-export function startMirror(mirror: MirrorRequest, head: RequestHead, context: MirrorContext): MirrorCopy {
+/** Starts the copy of `source` (the request's body follows through the returned MirrorCopy). */
+export function startMirror(mirror: MirrorRequest, source: MirrorSource, context: MirrorContext): MirrorCopy {
   if (inFlight >= MAX_MIRRORS) return NOOP;
   const url = mirror.url;
   const https = url.protocol === 'https:';
   const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const withBody = mirror.body && head.framing !== 'none';
-  let extra = `X-Original-URI: ${originTarget(head)}\r\nX-Real-IP: ${context.clientAddress}\r\nX-Forwarded-For: ${context.clientAddress}\r\nX-Request-ID: ${context.requestId}\r\nConnection: close\r\n`;
-  if (!withBody && head.framing === 'length') extra += 'Content-Length: 0\r\n';
-  const requestHead = serializeRequestHead(head, { extra, drop: withBody ? WITH_BODY : WITHOUT_BODY, target: `${url.pathname}${url.search}`, host: mirror.host });
+  const framing = source.framing;
+  const withBody = mirror.body && framing !== 'none';
+  let extra = `X-Original-URI: ${source.originalUri}\r\nX-Real-IP: ${context.clientAddress}\r\nX-Forwarded-For: ${context.clientAddress}\r\nX-Request-ID: ${context.requestId}\r\nConnection: close\r\n`;
+  if (!withBody && framing === 'length') extra += 'Content-Length: 0\r\n';
+  const requestHead = source.head({ extra, drop: withBody ? WITH_BODY : WITHOUT_BODY, target: `${url.pathname}${url.search}`, host: mirror.host });
   inFlight++;
   let done = false;
   const socket: Socket = https ? tlsConnect({ host: hostname, port, servername: /^[\d.]+$|:/.test(hostname) ? undefined : hostname, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }) : connect({ host: hostname, port });
@@ -70,7 +86,7 @@ export function startMirror(mirror: MirrorRequest, head: RequestHead, context: M
     finish(new Error('mirror slower than the client; cut'));
     return true;
   };
-  if (head.framing === 'chunked' && !withBody) socket.write('0\r\n\r\n');
+  if (framing === 'chunked' && !withBody) socket.write('0\r\n\r\n');
   return {
     write: (bytes) => {
       if (done || !withBody || over()) return;
