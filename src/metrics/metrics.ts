@@ -336,6 +336,10 @@ export class PorticoMetrics implements RequestObserver {
   #nginxDefault = new Map<string, NginxPathSeries>();
   #nginxUnmatched: NginxPathSeries | undefined;
   #appliedHash: number | undefined;
+  /** The Ingresses the last retainIngresses kept. */
+  #retained: ReadonlySet<string> | undefined;
+  /** A route or path series was made since the last retainIngresses walk. */
+  #seriesAdded = false;
 
   constructor(options: PorticoMetricsOptions = {}) {
     const registers = [this.registry];
@@ -606,6 +610,14 @@ export class PorticoMetrics implements RequestObserver {
   retainIngresses(keys: Iterable<string>): void {
     const keep = new Set(keys);
     keep.add('');
+    // Most rebuilds keep every Ingress: then there is nothing to drop, and walking every series
+    // (ingress-nginx's are per host, path, method and status) on each of them is wasted.
+    // A series made since the last walk may be a gone Ingress's (a request in flight across the
+    // rebuild that deleted it): then walk even if the set is the same.
+    const last = this.#retained;
+    this.#retained = keep;
+    if (!this.#seriesAdded && last !== undefined && last.size === keep.size && [...keep].every((key) => last.has(key))) return;
+    this.#seriesAdded = false;
     for (const [ingressKey, byBackend] of this.#series) {
       if (keep.has(ingressKey)) continue;
       for (const series of byBackend.values()) {
@@ -668,6 +680,7 @@ export class PorticoMetrics implements RequestObserver {
         responseSize: new SeriesHistogram(this.#responseSize, named, SIZE_BUCKETS),
       };
       byBackend.set(backendKey, series);
+      this.#seriesAdded = true;
     }
     return series;
   }
@@ -719,6 +732,7 @@ export class PorticoMetrics implements RequestObserver {
       // ingress-nginx's label order (socket.go requestTags), as the exposition shows them.
       series = { labels: { path, namespace, ingress, service, canary, host }, byRequest: new Map() };
       this.#nginxPaths.set(key, series);
+      this.#seriesAdded = true;
     }
     return series;
   }

@@ -246,6 +246,21 @@ describe('PorticoMetrics: ingress-nginx compatible series (--metrics-compat ngin
     expect(await none.render()).not.toContain('nginx_ingress_controller');
   });
 
+  it('drops the series a request in flight across the deletion made again, at the next rebuild even with the same Ingresses', async () => {
+    const metrics = new PorticoMetrics({ defaultMetrics: false, controller, build });
+    const b = routeMatch('b.example.com', '/', 'b', 'svc');
+    metrics.observeRequest(routeMatch('a.example.com', '/', 'a', 'svc'), 200, 0.01, 0.01, 'GET', 10, 10);
+    metrics.observeRequest(b, 200, 0.01, 0.01, 'GET', 10, 10);
+    metrics.retainIngresses(['shop/a']); // b deleted
+    metrics.observeRequest(b, 200, 0.01, 0.01, 'GET', 10, 10); // b's last request finishes after the rebuild
+    expect(await metrics.render()).toContain('host="b.example.com"');
+    metrics.retainIngresses(['shop/a']); // the next rebuild: the same Ingresses
+    const text = await metrics.render();
+    expect(text).not.toContain('host="b.example.com"');
+    expect(text).not.toContain('ingress="b"');
+    expect(text).toContain('host="a.example.com"');
+  });
+
   it('keeps one set of children per label set across builds, so bucket counts waiting for the scrape are never dropped', async () => {
     // Each build makes new route objects; the children (and their pending bucket counts) must be
     // the same ones, or a collected old child would take its counts with it.
