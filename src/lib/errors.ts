@@ -18,6 +18,7 @@ export const ERROR_CATALOG = {
   PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED: 'An Ingress carries nginx.ingress.kubernetes.io annotations Portico does not implement; the Ingress is served without them (one warning per Ingress, naming them all).',
   PORTICO_ERR_INGRESS_AUTH_SECRET: 'The Secret an auth-type: basic Ingress names is missing, lacks its key, or holds users whose hash Portico cannot check; those users are skipped, and with none left every request gets 401.',
   PORTICO_ERR_INGRESS_CANARY_UNMATCHED: 'A canary Ingress path has no main Ingress with the same host and path (or another canary has it already); the canary path is not served.',
+  PORTICO_ERR_INGRESS_BACKEND_VERIFY_UNSUPPORTED: 'An Ingress asks for a verified backend certificate or a client certificate (proxy-ssl-verify "on", proxy-ssl-secret), which Portico does not implement; the Ingress is not served rather than proxied unverified.',
   PORTICO_ERR_INGRESS_SNIPPET_REFUSED: 'An Ingress carries a *-snippet annotation (raw nginx configuration, never executed); the Ingress is not served, or is served without it with --snippet-annotations=ignore.',
   PORTICO_ERR_CONFIGMAP_MISSING: 'The --configmap ConfigMap, or a ConfigMap its add-headers / proxy-set-headers names, does not exist; the defaults apply (no headers are added).',
   PORTICO_ERR_CONFIGMAP_INVALID: 'A --configmap key has a value Portico cannot use (or a header-list ConfigMap has a bad entry); that key\'s default applies, every other key still does.',

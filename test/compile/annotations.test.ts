@@ -131,6 +131,18 @@ describe('annotations Portico does not implement, and snippets', () => {
     ]);
   });
 
+  it('proxy-ssl-verify "on" or a proxy-ssl-secret refuses the Ingress (never proxied unverified); "off" serves it', () => {
+    const withTls = (name: string, extra: Record<string, string>) =>
+      ingress(`shop/${name}`, { annotations: { [`${A}backend-protocol`]: 'HTTPS', ...extra }, rules: [rule(`${name}.example`, [prefix('/', 'web', 443)])] });
+    const model = compile(withTls('verify', { [`${A}proxy-ssl-verify`]: 'on' }), withTls('secret', { [`${A}proxy-ssl-secret`]: 'shop/ca' }), withTls('off', { [`${A}proxy-ssl-verify`]: 'off' }));
+    expect(model.virtualHosts.map((v) => v.host)).toEqual(['off.example']);
+    const refused = model.diagnostics.filter((d) => d.code === 'PORTICO_ERR_INGRESS_BACKEND_VERIFY_UNSUPPORTED');
+    expect(refused.map((d) => [d.severity, d.object.name, d.field])).toEqual([
+      ['error', 'secret', `metadata.annotations.${A}proxy-ssl-secret`],
+      ['error', 'verify', `metadata.annotations.${A}proxy-ssl-verify`],
+    ]);
+  });
+
   it('--snippet-annotations=ignore serves it without the snippet, with a warning', () => {
     const snippet = ingress('shop/a', { annotations: { [`${A}auth-snippet`]: 'x' }, rules: [rule('h.example', [prefix('/', 'web', 80)])] });
     const model = compileRoutes(snapshot([ingressClass('portico', { isDefault: true }), snippet]), { ...DEFAULT_COMPILE_OPTIONS, snippetAnnotations: 'ignore' });

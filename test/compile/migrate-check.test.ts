@@ -25,6 +25,12 @@ describe('migrate-check report', () => {
     expect(report.changesBehaviour).toBe(true);
   });
 
+  it('refuses an Ingress that asks for backend certificate verification; proxy-ssl-verify off is just not implemented', () => {
+    const ing = (name: string, annotations: Record<string, string>): Ingress => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'shop', annotations }, spec: { ingressClassName: 'nginx' } });
+    const report = buildMigrationReport({ ingresses: [ing('verify', { 'nginx.ingress.kubernetes.io/proxy-ssl-verify': 'on' }), ing('off', { 'nginx.ingress.kubernetes.io/proxy-ssl-verify': 'off' })], configMaps: [] });
+    expect(report.ingresses.map((i) => [i.ingress, i.annotations.map((a) => a.verdict)])).toEqual([['shop/off', ['ignored']], ['shop/verify', ['refused']]]);
+  });
+
   it('gives every key of the ingress-nginx ConfigMap a verdict, as portico controller --configmap reads it', () => {
     const data = {
       'ssl-redirect': 'false',

@@ -131,6 +131,20 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
 
+export const PROXY_SSL_VERIFY = `${PREFIX}proxy-ssl-verify`;
+export const PROXY_SSL_SECRET = `${PREFIX}proxy-ssl-secret`;
+
+/**
+ * The annotation asking for backend TLS that Portico cannot give (a verified backend certificate, a
+ * client certificate): `proxy-ssl-verify` other than "off", or `proxy-ssl-secret`. Undefined when none.
+ */
+export function unverifiableBackendTls(raw: Readonly<Record<string, string>> | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const verify = raw[PROXY_SSL_VERIFY];
+  if (verify !== undefined && verify.trim().toLowerCase() !== 'off') return PROXY_SSL_VERIFY;
+  return raw[PROXY_SSL_SECRET] !== undefined ? PROXY_SSL_SECRET : undefined;
+}
+
 
 /** Where a supported annotation behaves differently from ingress-nginx (migrate-check and the README say so). */
 export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
