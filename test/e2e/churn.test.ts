@@ -46,7 +46,17 @@ describe('configuration churn under load', () => {
   async function churnAndCheck(cluster: ChurnCluster, running: RunningController, sink: ManifestDirSink | ApiSink) {
     const httpPort = running.http.port;
     const httpsPort = running.https!.port;
-    cluster.untilUnrouted = unroutedVia(running.admin.port);
+    const viaAdmin = unroutedVia(running.admin.port);
+    const workers = running.workers;
+    // A pod stops once the proxy no longer routes to it. With --workers the admin port shows the
+    // primary's view, which is ahead of the workers by the IPC hop: the proxy is every worker.
+    cluster.untilUnrouted = !workers
+      ? viaAdmin
+      : async (pod) => {
+          await viaAdmin(pod);
+          const generation = workers.generation;
+          await eventually(async () => (await workers.stats()).workers.every((w) => w.generation >= generation), 30_000, `every worker applied generation ${generation}`);
+        };
     // Everything is served before the load starts.
     let first: string[] = [];
     await eventually(async () => (first = await servedDifferences(cluster, httpPort, httpsPort)).length === 0, 10_000, 'initial state served').catch(() => undefined);
