@@ -200,13 +200,14 @@ export async function startController(options: StartControllerOptions): Promise<
     });
   }
   const integration = kubernetes;
+  const holdoffMs = options.holdoffMs ?? (options.manifestsDir !== undefined ? MANIFEST_HOLDOFF_MS : undefined);
   const controller = new Controller({
     store,
     compile: options.compile,
     routes: workers ?? proxy!,
     backends: workers ?? backends,
     logger,
-    ...((options.holdoffMs ?? (options.manifestsDir !== undefined ? MANIFEST_HOLDOFF_MS : undefined)) !== undefined && { holdoffMs: options.holdoffMs ?? MANIFEST_HOLDOFF_MS }),
+    ...(holdoffMs !== undefined && { holdoffMs }),
     tls: {
       // The primary keeps its own SNI store too: /debug/certificates, the expiry metrics, and whether
       // the default certificate changed come from it; the workers get the plan.

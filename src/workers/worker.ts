@@ -144,13 +144,10 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
   let onMessage: (message: PrimaryMessage) => void = (message) => early.push(message);
   // Gone before it said where to listen: nothing to drain.
   let onGone: () => void = () => options.exit(0);
-  let parseMs = 0;
   options.channel.on('message', (raw) => {
     let message: PrimaryMessage;
-    const received = performance.now();
     try {
       message = parsePrimaryMessage(raw);
-      parseMs = performance.now() - received;
     } catch (error) {
       logger.error({ code: (error as PorticoError).code, err: (error as Error).message }, (error as Error).message);
       // A configuration this worker cannot read leaves it serving something else than its siblings:
@@ -227,7 +224,7 @@ export async function runWorker(options: StartWorkerOptions): Promise<RunningWor
         try {
           const started = performance.now();
           applier.apply(message);
-          logger.debug({ generation: message.generation, full: message.full, routes: message.routes !== undefined, tls: message.tls !== undefined, endpoints: message.endpoints !== undefined, parseMs: Number(parseMs.toFixed(2)), ms: Number((performance.now() - started).toFixed(2)) }, `worker ${options.id}: configuration ${message.generation} applied`);
+          logger.debug({ generation: message.generation, full: message.full, routes: message.routes !== undefined, tls: message.tls !== undefined, endpoints: message.endpoints !== undefined, ms: Number((performance.now() - started).toFixed(2)) }, `worker ${options.id}: configuration ${message.generation} applied`);
         } catch (error) {
           logger.error({ err: error as Error, generation: message.generation }, `worker ${options.id}: could not apply configuration ${message.generation}; exiting to be restarted with the full configuration`);
           options.exit(1);
