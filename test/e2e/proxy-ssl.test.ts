@@ -14,6 +14,7 @@ import { createCertificateAuthority, issueCertificate, type CertificateAuthority
 import { ingress, prefix, rule, secret } from '../helpers/objects.js';
 import { PORTICO_CLASS, serviceFor, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
 import { eventually } from '../helpers/http.js';
+import { rawExchange } from '../proxy/proxy-fixture.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -32,13 +33,16 @@ describe('proxy-ssl-* (data plane: engine)', () => {
     return (server.address() as AddressInfo).port;
   };
   // Answers what it saw of the TLS connection.
-  const httpsBackend = (options: ServerOptions) =>
-    createHttpsServer({ keepAliveTimeout: 30_000, ...options }, (req, res) => {
+  const httpsBackend = (options: ServerOptions) => {
+    const server = createHttpsServer({ keepAliveTimeout: 30_000, ...options }, (req, res) => {
       const socket = req.socket as TLSSocket;
       const peer = socket.getPeerCertificate();
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ path: req.url, servername: (socket as TLSSocket & { servername?: string | false }).servername || null, client: peer?.subject?.CN ?? null, protocol: socket.getProtocol() }));
     });
+    server.on('upgrade', (_req, socket: TLSSocket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'));
+    return server;
+  };
 
   const tlsIngress = (name: string, service: string, annotations: Record<string, string>) =>
     ingress(`shop/${name}`, { className: 'portico', annotations: { [`${A}backend-protocol`]: 'HTTPS', ...annotations }, rules: [rule(`${name}.example`, [prefix('/', service, 80)])] });
@@ -169,6 +173,16 @@ describe('proxy-ssl-* (data plane: engine)', () => {
     expect(await get('deep-0.example')).toMatchObject({ status: 502, code: 'PORTICO_ERR_PROXY_UPSTREAM_TLS' });
   });
 
+  it('upgrades (WebSocket) are verified alike: 101 with the right CA, 502 with another or without the Secret', async () => {
+    const upgrade = (host: string) => rawExchange(harness.port, `GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    expect(await upgrade('verify-ok.example')).toMatch(/^HTTP\/1\.1 101 /);
+    for (const host of ['verify-wrong-ca.example', 'missing-secret.example']) {
+      const out = await upgrade(host);
+      expect(out, host).toMatch(/^HTTP\/1\.1 502 /);
+      expect(out, host).toContain('PORTICO_ERR_PROXY_UPSTREAM_TLS');
+    }
+  });
+
   it('HTTP/2 clients: the same verification on the HTTP/1.1 pool and on GRPCS sessions', async () => {
     const session = h2connect(`http://127.0.0.1:${harness.port}`);
     const request = (authority: string, grpc: boolean) =>
@@ -192,5 +206,12 @@ describe('proxy-ssl-* (data plane: engine)', () => {
     } finally {
       session.close();
     }
+  });
+
+  // Last: it heals missing-secret.example.
+  it('the Secret is watched: once it exists, the refused route serves without a restart', async () => {
+    expect((await get('missing-secret.example')).status).toBe(502);
+    await harness.write('late-secret.yaml', [secret('shop/nope', { 'ca.crt': b64(otherCa.certPem) })]);
+    await eventually(async () => (await get('missing-secret.example')).status === 200, 5000, 'the route served once its Secret exists');
   });
 });
