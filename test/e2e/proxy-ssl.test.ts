@@ -4,6 +4,9 @@
 // client certificate (mTLS), proxy-ssl-protocols, and the routes refused (502) when the Secret is
 // missing. Connections with different TLS settings are never shared: the refusing routes are asked
 // after the accepting ones to the same backends, while their connections sit in the pool.
+// Run once in-process and once with --workers 2 (the built CLI as worker processes).
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
 import { connect as h2connect, createSecureServer, type Http2SecureServer, type ServerHttp2Stream } from 'node:http2';
 import { createServer as createHttpsServer, type Server, type ServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,11 +18,16 @@ import { ingress, prefix, rule, secret } from '../helpers/objects.js';
 import { PORTICO_CLASS, serviceFor, startHarness, type EchoPod, type Harness } from '../helpers/e2e.js';
 import { eventually } from '../helpers/http.js';
 import { rawExchange } from '../proxy/proxy-fixture.js';
+import { WORKER_ID_ENV } from '../../src/workers/worker.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-describe('proxy-ssl-* (data plane: engine)', () => {
+// The built CLI, as --workers forks it (the workers describe needs `npm run build` first).
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'portico.js');
+const WORKER_ARGS = ['controller', '--workers', '2', '--data-plane', 'engine', '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', 'warn'];
+
+describe.each([1, 2])('proxy-ssl-* (data plane: engine, workers: %i)', (workers) => {
   let harness: Harness;
   const servers: Array<Server | Http2SecureServer> = [];
   let ports: Record<'good' | 'selfSigned' | 'mtls' | 'tls12' | 'deep' | 'grpc', number>;
@@ -111,7 +119,14 @@ describe('proxy-ssl-* (data plane: engine)', () => {
         })(),
       ),
     };
-    harness = await startHarness({ '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': objects() }, { dataPlane: 'engine' });
+    harness = await startHarness(
+      { '00-class.yaml': [PORTICO_CLASS], 'shop.yaml': objects() },
+      {
+        dataPlane: 'engine',
+        // --workers 2: the policies (CAs, client key, versions) reach the worker processes through the snapshot.
+        ...(workers > 1 && { workers: { count: workers, fork: (id: number) => fork(CLI, WORKER_ARGS, { env: { ...process.env, [WORKER_ID_ENV]: String(id) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }) } }),
+      },
+    );
     await eventually(async () => (await harness.get('off-selfsigned.example', '/')).status === 200, 5000, 'routes served');
   });
 
