@@ -14,6 +14,7 @@ export const UPSTREAM_TLS_FAILED = 'PORTICO_UPSTREAM_TLS_FAILED';
 const keys = new WeakMap<UpstreamTls, string>();
 const contexts = new WeakMap<UpstreamTls, SecureContext>();
 const named = new WeakMap<UpstreamTls, Map<string, UpstreamTls>>();
+const refusals = new WeakMap<UpstreamTls, Error | null>();
 
 /**
  * The policy with the name proxy-ssl-verify checks filled in: proxy-ssl-name, else the backend's
@@ -84,14 +85,21 @@ export function upstreamTlsOptions(tls: UpstreamTls, alpn: string[]): Connection
 
 /** Why the policy cannot be honoured (the request is then answered 502), or undefined. */
 export function upstreamTlsRefusal(tls: UpstreamTls): Error | undefined {
-  if (tls.refused !== undefined) return upstreamTlsError(`backend TLS refused: ${tls.refused}`);
-  try {
-    upstreamTlsOptions(tls, []);
-    return undefined;
-  } catch (error) {
-    // A cipher list or key OpenSSL rejects.
-    return upstreamTlsError(`backend TLS settings unusable: ${(error as Error).message}`, error);
+  let refusal = refusals.get(tls);
+  if (refusal === undefined) {
+    if (tls.refused !== undefined) refusal = upstreamTlsError(`backend TLS refused: ${tls.refused}`);
+    else {
+      try {
+        upstreamTlsOptions(tls, []);
+        refusal = null;
+      } catch (error) {
+        // A proxy-ssl-ciphers list OpenSSL does not take (the compiler checks only its syntax).
+        refusal = upstreamTlsError(`backend TLS settings unusable: ${(error as Error).message}`, error);
+      }
+    }
+    refusals.set(tls, refusal);
   }
+  return refusal ?? undefined;
 }
 
 /**

@@ -40,7 +40,7 @@ describe('migrate-check report', () => {
     expect(verdicts).toEqual({
       'shop/bad': { 'backend-protocol': 'different', 'proxy-ssl-verify': 'invalid' },
       'shop/nosecret': { 'backend-protocol': 'different', 'proxy-ssl-verify': 'invalid' },
-      'shop/verify': { 'backend-protocol': 'different', 'proxy-ssl-ciphers': 'supported', 'proxy-ssl-name': 'supported', 'proxy-ssl-protocols': 'different', 'proxy-ssl-secret': 'different', 'proxy-ssl-verify': 'different', 'proxy-ssl-verify-depth': 'different' },
+      'shop/verify': { 'backend-protocol': 'different', 'proxy-ssl-ciphers': 'different', 'proxy-ssl-name': 'supported', 'proxy-ssl-protocols': 'different', 'proxy-ssl-secret': 'different', 'proxy-ssl-verify': 'different', 'proxy-ssl-verify-depth': 'different' },
     });
     expect(report.changesBehaviour).toBe(true);
   });

@@ -46,7 +46,7 @@ describe.each([1, 2])('proxy-ssl-* (data plane: engine, workers: %i)', (workers)
       const socket = req.socket as TLSSocket;
       const peer = socket.getPeerCertificate();
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ path: req.url, servername: (socket as TLSSocket & { servername?: string | false }).servername || null, client: peer?.subject?.CN ?? null, protocol: socket.getProtocol() }));
+      res.end(JSON.stringify({ path: req.url, servername: (socket as TLSSocket & { servername?: string | false }).servername || null, client: peer?.subject?.CN ?? null, protocol: socket.getProtocol(), cipher: socket.getCipher().name }));
     });
     server.on('upgrade', (_req, socket: TLSSocket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'));
     return server;
@@ -86,6 +86,9 @@ describe.each([1, 2])('proxy-ssl-* (data plane: engine, workers: %i)', (workers)
     tlsIngress('missing-verify', 'secure', { [`${A}proxy-ssl-verify`]: 'on' }),
     tlsIngress('tls12-default', 'tls12', {}),
     tlsIngress('tls13-only', 'tls12', { [`${A}proxy-ssl-protocols`]: 'TLSv1.3' }),
+    tlsIngress('cipher-one', 'tls12', { [`${A}proxy-ssl-ciphers`]: 'ECDHE-RSA-AES256-GCM-SHA384' }),
+    tlsIngress('cipher-other', 'tls12', { [`${A}proxy-ssl-ciphers`]: 'ECDHE-RSA-AES128-GCM-SHA256' }),
+    tlsIngress('cipher-bogus', 'tls12', { [`${A}proxy-ssl-ciphers`]: 'NO-SUCH-CIPHER' }),
     tlsIngress('deep-1', 'deep', verifyWith('ca', { [`${A}proxy-ssl-name`]: 'deep.internal' })),
     tlsIngress('deep-0', 'deep', verifyWith('ca', { [`${A}proxy-ssl-name`]: 'deep.internal', [`${A}proxy-ssl-verify-depth`]: '0' })),
     ingress('shop/grpc-ok', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'GRPCS', ...verifyWith('ca', { [`${A}proxy-ssl-name`]: 'api.internal' }) }, rules: [rule('grpc-ok.example', [prefix('/', 'grpc', 80)])] }),
@@ -181,6 +184,12 @@ describe.each([1, 2])('proxy-ssl-* (data plane: engine, workers: %i)', (workers)
   it('proxy-ssl-protocols TLSv1.3 against a TLSv1.2-only pod: 502; the default range reaches it', async () => {
     expect(await get('tls12-default.example')).toMatchObject({ status: 200, body: { protocol: 'TLSv1.2' } });
     expect(await get('tls13-only.example')).toMatchObject({ status: 502, code: 'PORTICO_ERR_PROXY_UPSTREAM_TLS' });
+  });
+
+  it('proxy-ssl-ciphers: the TLSv1.2 cipher is the one listed; a list OpenSSL does not take answers 502 (never another cipher)', async () => {
+    expect(await get('cipher-one.example')).toMatchObject({ status: 200, body: { cipher: 'ECDHE-RSA-AES256-GCM-SHA384' } });
+    expect(await get('cipher-other.example')).toMatchObject({ status: 200, body: { cipher: 'ECDHE-RSA-AES128-GCM-SHA256' } });
+    expect(await get('cipher-bogus.example')).toMatchObject({ status: 502, code: 'PORTICO_ERR_PROXY_UPSTREAM_TLS' });
   });
 
   it('proxy-ssl-verify-depth: one intermediate CA passes the default depth 1, not depth 0', async () => {

@@ -154,6 +154,7 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [`${PREFIX}proxy-ssl-verify`]: 'on needs proxy-ssl-secret with ca.crt (ingress-nginx then silently does not verify): without it, or with a value other than on / off, the routes answer 502; without proxy-ssl-name the certificate must name the route\'s Service, service.namespace.svc (nginx checks $proxy_host, "upstream_balancer"); engine data plane only',
   [`${PREFIX}proxy-ssl-secret`]: 'a missing or unusable Secret answers 502 PORTICO_ERR_PROXY_UPSTREAM_TLS (ingress-nginx denies the location: 503); a name without namespace/ is the Ingress\'s namespace; engine data plane only',
   [`${PREFIX}proxy-ssl-protocols`]: 'a contiguous range of TLSv1 … TLSv1.3 (Node TLS takes a lowest and a highest version); SSLv2 / SSLv3 are refused (warning, default applies)',
+  [`${PREFIX}proxy-ssl-ciphers`]: 'only the syntax is checked when compiling; a list OpenSSL does not take answers 502 (nginx refuses the configuration)',
   [PROXY_SSL_VERIFY_DEPTH]: 'counts the intermediate CA certificates between the pod\'s certificate and the trusted one in the verified chain, as OpenSSL\'s verify depth',
   ...NO_EFFECT_ANNOTATIONS,
   [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
