@@ -1068,7 +1068,7 @@ class Exchange implements UpstreamHolder {
   #connectFailed(error: Error): void {
     if (this.#finished) return;
     // Settings that cannot be honoured fail on every endpoint alike.
-    if (this.#tls?.refused !== undefined) {
+    if (this.#tls !== undefined && upstreamTlsRefusal(this.#tls) !== undefined) {
       this.#giveUp(error);
       return;
     }

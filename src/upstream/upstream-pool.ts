@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from '../model/route-model.js';
-import { upstreamTlsError, upstreamTlsKey, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from './upstream-tls.js';
+import { isUpstreamTlsFailure, upstreamTlsError, upstreamTlsKey, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from './upstream-tls.js';
 
 export type { UpstreamTls } from './upstream-tls.js';
 
@@ -107,7 +107,7 @@ export class UpstreamPool {
       const failed = (error: Error) => {
         clearTimeout(timer);
         // Connected but no handshake: a TLS failure (a reset mid-handshake too: a TLS-only port refusing our versions).
-        reject(connected && (error as NodeJS.ErrnoException).code !== 'ETIMEDOUT' && !isTlsCode(error) ? upstreamTlsError(`TLS handshake with ${endpoint.key} failed: ${error.message}`, error) : error);
+        reject(connected && (error as NodeJS.ErrnoException).code !== 'ETIMEDOUT' && !isUpstreamTlsFailure(error) ? upstreamTlsError(`TLS handshake with ${endpoint.key} failed: ${error.message}`, error) : error);
       };
       socket.once('error', failed);
       socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
@@ -177,5 +177,3 @@ function onUpstreamClose(this: PooledSocket): void {
 function onUpstreamTimeout(this: PooledSocket): void {
   this[HOLDER]?.upstreamTimeout();
 }
-
-const isTlsCode = (error: Error): boolean => /^ERR_SSL_|^ERR_TLS_|CERT|ISSUER|SIGNATURE|^DEPTH_ZERO/.test(String((error as NodeJS.ErrnoException).code));
