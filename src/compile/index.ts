@@ -1,6 +1,8 @@
 // The pure compiler: ObjectSnapshot → RouteModel (routes) and → BackendEndpoints (endpoint fast path).
 // No I/O, timers or logging: problems come back as Diagnostics.
 import { buildBasicAuthPolicy } from './auth-secrets.js';
+import { buildUpstreamTlsPolicy } from './proxy-ssl-secret.js';
+import { PROXY_SSL_SECRET, PROXY_SSL_VERIFY } from './annotations/index.js';
 import type { CompiledIngress } from './ingress.js';
 import type { BasicAuthPolicy } from '../model/route-model.js';
 import type { Ingress, ObjectSnapshot } from '../model/k8s-objects.js';
@@ -58,7 +60,7 @@ export function compileRoutes(snapshot: ObjectSnapshot, options: CompileOptions)
   const defaults = global === undefined && defaultService === undefined ? undefined : { ...global?.config, ...(defaultService !== undefined && { defaultBackend: defaultService }) };
   const ingressOptions = { ...(snippetAnnotations !== undefined && { snippetAnnotations }), ...(defaults !== undefined && { defaults }) };
   const authSecrets = new Set<string>();
-  for (const { ing } of ordered) builder.add(withBasicAuth(compileIngress(ing, ingressOptions), snapshot, authSecrets));
+  for (const { ing } of ordered) builder.add(withProxySsl(withBasicAuth(compileIngress(ing, ingressOptions), snapshot, authSecrets), snapshot, authSecrets));
   const built = withDefaultService(builder.build(), defaultService);
   const model = authSecrets.size === 0 ? built : { ...built, authSecrets: [...authSecrets].sort(compareStrings) };
   if (global === undefined) return model;
@@ -89,6 +91,19 @@ function withBasicAuth(compiled: CompiledIngress, snapshot: ObjectSnapshot, auth
     for (const problem of built.problems) diagnostics.push({ severity: 'error', code: 'PORTICO_ERR_INGRESS_AUTH_SECRET', object: compiled.object, field: 'metadata.annotations.nginx.ingress.kubernetes.io/auth-secret', message: problem });
   }
   const policies = Object.freeze({ ...compiled.annotations.policies, basicAuth: policy });
+  return { ...compiled, annotations: { ...compiled.annotations, policies }, diagnostics };
+}
+
+/** proxy-ssl-secret: the Secret read into the Ingress's upstreamTls policy, its problems as diagnostics. */
+function withProxySsl(compiled: CompiledIngress, snapshot: ObjectSnapshot, secrets: Set<string>): CompiledIngress {
+  const request = compiled.annotations.proxySsl;
+  const base = compiled.annotations.policies?.upstreamTls;
+  if (request === undefined || base === undefined) return compiled;
+  if (request.secret !== undefined) secrets.add(request.secret);
+  const built = buildUpstreamTlsPolicy(base, request, request.secret === undefined ? undefined : snapshot.secrets.get(request.secret));
+  const field = `metadata.annotations.${request.secret === undefined ? PROXY_SSL_VERIFY : PROXY_SSL_SECRET}`;
+  const diagnostics = [...compiled.diagnostics, ...built.problems.map((message) => ({ severity: 'error' as const, code: 'PORTICO_ERR_INGRESS_PROXY_SSL_SECRET' as const, object: compiled.object, field, message }))];
+  const policies = Object.freeze({ ...compiled.annotations.policies, upstreamTls: built.policy });
   return { ...compiled, annotations: { ...compiled.annotations, policies }, diagnostics };
 }
 

@@ -4,7 +4,7 @@ import type { Ingress } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
 import type { BackendRef, Diagnostic, DiagnosticObject, Route } from '../model/route-model.js';
 import type { ErrorCode } from '../lib/errors.js';
-import { parseIngressAnnotations, unverifiableBackendTls, type IngressAnnotations } from './annotations/index.js';
+import { parseIngressAnnotations, type IngressAnnotations } from './annotations/index.js';
 import type { ResolvedControllerConfig } from './configmap.js';
 import { parseIngressBackend } from './ingress-backend.js';
 import { serviceUpstreamRef } from './annotations/service-upstream.js';
@@ -62,13 +62,6 @@ export function compileIngress(ingress: Ingress, options: CompileIngressOptions 
   if (annotations.unsupported.length > 0) {
     const list = annotations.unsupported.join(', ');
     diagnostics.push({ severity: 'warning', code: 'PORTICO_ERR_INGRESS_ANNOTATION_UNSUPPORTED', object, field: 'metadata.annotations', message: `not implemented by Portico, served without: ${list}` });
-  }
-  // Backend certificate verification (and client certificates) is not implemented: serving such an
-  // Ingress unverified would be more permissive than ingress-nginx, so it is not served at all.
-  const verify = unverifiableBackendTls(ingress.metadata.annotations);
-  if (verify !== undefined) {
-    error('PORTICO_ERR_INGRESS_BACKEND_VERIFY_UNSUPPORTED', `metadata.annotations.${verify}`, `${verify}: verifying the backend's certificate and presenting a client certificate (proxy-ssl-verify "on", proxy-ssl-secret) are not implemented; the Ingress is not served rather than sent to its backends unverified`);
-    return { key, object, routes: [], tls: [], annotations, diagnostics };
   }
   if (annotations.snippets.length > 0) {
     const list = annotations.snippets.join(', ');

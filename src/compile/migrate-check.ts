@@ -2,7 +2,7 @@
 // and with the ingress-nginx ConfigMap, as data (the command renders it). Pure: objects in, report out.
 import type { Ingress } from '../model/k8s-objects.js';
 import { objectKey } from '../model/k8s-objects.js';
-import { ANNOTATION_DIFFERENCES, isSnippet, NGINX_PREFIX, parseIngressAnnotations, SUPPORTED_ANNOTATIONS, unverifiableBackendTls } from './annotations/index.js';
+import { ANNOTATION_DIFFERENCES, isSnippet, NGINX_PREFIX, parseIngressAnnotations, SUPPORTED_ANNOTATIONS } from './annotations/index.js';
 import { CONFIGMAP_DIFFERENCES, parseControllerConfigMap } from './configmap.js';
 
 export type Verdict = 'supported' | 'different' | 'invalid' | 'ignored' | 'refused';
@@ -63,7 +63,6 @@ function reportIngress(ingress: Ingress, options: { readonly snippetAnnotations?
           ? { annotation, value, verdict: 'ignored', note: 'snippets are never executed; served without it (--snippet-annotations=ignore)' }
           : { annotation, value, verdict: 'refused', note: 'snippets are never executed; the whole Ingress is not served (--snippet-annotations=ignore serves it without)' };
       }
-      if (annotation === unverifiableBackendTls(raw)) return { annotation, value, verdict: 'refused', note: 'backend certificate verification and client certificates are not implemented; the whole Ingress is not served rather than proxied unverified' };
       if (!SUPPORTED_ANNOTATIONS.has(annotation)) return { annotation, value, verdict: 'ignored', note: 'not implemented by Portico yet' };
       const problem = problemOf.get(annotation);
       if (problem !== undefined) return { annotation, value, verdict: 'invalid', note: problem };

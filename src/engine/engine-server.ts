@@ -30,6 +30,7 @@ import { Http2Front } from '../http2/h2-front.js';
 import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
 import { startMirror, type MirrorCopy, type MirrorSource } from '../proxy/mirror-copy.js';
 import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import { isUpstreamTlsFailure, upstreamTlsFor, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from '../upstream/upstream-tls.js';
 
 export interface EngineServerOptions {
   readonly backends: BackendRegistry;
@@ -762,17 +763,27 @@ class ClientConnection {
     const tried = new Set<string>();
     const open = (endpoint: Endpoint): void => {
       tried.add(endpoint.key);
-      const upstreamTls = match.route?.policies?.upstreamTls;
+      const upstreamTls = upstreamTlsFor(match.route?.policies?.upstreamTls, backendKey);
+      // proxy-ssl-* that cannot be honoured: never sent without them.
+      const refusal = upstreamTls === undefined ? undefined : upstreamTlsRefusal(upstreamTls);
+      if (refusal !== undefined) {
+        this.#engine.logger.debug({ err: refusal, upstream: backendKey }, 'upstream TLS refused');
+        if (!client.destroyed) client.end(errorReply(502, 'PORTICO_ERR_PROXY_UPSTREAM_TLS').raw);
+        return;
+      }
       const upstream: Socket = upstreamTls === undefined
         ? connect({ host: endpoint.address, port: endpoint.port, noDelay: true })
-        : tlsConnect({ host: endpoint.address, port: endpoint.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(upstreamTls.serverName !== undefined && { servername: upstreamTls.serverName }) }).setNoDelay(true);
+        : tlsConnect({ host: endpoint.address, port: endpoint.port, ...upstreamTlsOptions(upstreamTls, ['http/1.1']) }).setNoDelay(true);
       const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), 5_000);
-      upstream.once('error', () => {
+      let secured = false;
+      if (upstreamTls !== undefined) upstream.once('secureConnect', () => (secured = true));
+      upstream.once('error', (error) => {
         clearTimeout(timer);
-        if (upstream.readyState === 'opening' || !upstream.remoteAddress) {
+        const handshake = upstreamTls !== undefined && !secured && upstream.remoteAddress !== undefined;
+        if (upstream.readyState === 'opening' || !upstream.remoteAddress || handshake) {
           const next = this.#engine.backends.get(backendKey)?.balancer.pick(tried);
           if (next !== undefined && !client.destroyed) return open(next);
-          if (!client.destroyed) client.end(errorReply(502, 'PORTICO_ERR_PROXY_UPSTREAM').raw);
+          if (!client.destroyed) client.end(errorReply(502, handshake || isUpstreamTlsFailure(error) ? 'PORTICO_ERR_PROXY_UPSTREAM_TLS' : 'PORTICO_ERR_PROXY_UPSTREAM').raw);
           return;
         }
         client.destroy();
@@ -1037,7 +1048,8 @@ class Exchange implements UpstreamHolder {
     else if (this.#firstTried === undefined || this.#firstTried === key) this.#firstTried = key;
     else this.#tried = new Set([this.#firstTried, key]);
     const connectMs = this.#o.policies?.timeouts?.connectMs;
-    const upstreamTls = this.#o.policies?.upstreamTls;
+    // proxy-ssl-verify without proxy-ssl-name: the backend's Service name (a canary's is its own).
+    const upstreamTls = (this.#tls ??= upstreamTlsFor(this.#o.policies?.upstreamTls, this.#o.backendKey));
     const lease = connectMs === undefined && upstreamTls === undefined ? this.#o.engine.pool.acquire(this.#endpoint) : this.#o.engine.pool.acquire(this.#endpoint, connectMs, upstreamTls);
     if (lease instanceof Promise) lease.then((l) => this.#attach(l.socket, l.reused), (error: Error) => this.#connectFailed(error));
     else this.#attach(lease.socket, lease.reused);
@@ -1050,8 +1062,16 @@ class Exchange implements UpstreamHolder {
   /** Failed connects so far (proxy-next-upstream-tries). */
   #attempts = 0;
 
+  /** The route's upstreamTls for this exchange's backend (upstreamTlsFor), once sent. */
+  #tls: UpstreamTls | undefined;
+
   #connectFailed(error: Error): void {
     if (this.#finished) return;
+    // Settings that cannot be honoured fail on every endpoint alike.
+    if (this.#tls !== undefined && upstreamTlsRefusal(this.#tls) !== undefined) {
+      this.#giveUp(error);
+      return;
+    }
     this.#attempts++;
     this.#o.chooser?.observe?.(this.#endpoint.key, performance.now() - (this.#upstreamStart || this.#o.start), false);
     const limits = this.#o.policies?.nextUpstream;
@@ -1072,7 +1092,8 @@ class Exchange implements UpstreamHolder {
     // Every known endpoint failed: the source may lag behind pods that just stopped. Wait (once, up
     // to endpointWaitMs) for a newer endpoint set and go on with an endpoint not tried yet.
     const waitMs = this.#o.engine.endpointWaitMs;
-    if (!this.#waited && waitMs > 0) {
+    // A TLS failure (verification, handshake) is the pods' certificates, not pods that just stopped.
+    if (!this.#waited && waitMs > 0 && !isUpstreamTlsFailure(error)) {
       this.#waited = true;
       this.#o.engine.logger.debug({ upstream: this.#endpoint.key, err: code || error.message, waitMs }, 'every known endpoint failed to connect; waiting for a newer endpoint set');
       const registry = this.#o.engine.backends;
@@ -1099,7 +1120,7 @@ class Exchange implements UpstreamHolder {
     this.#o.engine.logger.debug({ err: error, upstream: this.#endpoint.key }, 'upstream connect failed');
     this.#finish();
     this.#log(502, true, false);
-    this.#o.client.exchangeFailed(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+    this.#o.client.exchangeFailed(502, isUpstreamTlsFailure(error) ? 'PORTICO_ERR_PROXY_UPSTREAM_TLS' : 'PORTICO_ERR_PROXY_UPSTREAM');
   }
 
   #attach(socket: Socket, reused: boolean): void {
@@ -1366,7 +1387,7 @@ class Exchange implements UpstreamHolder {
     }
     // The upstream connection goes back only when the request body was fully sent too.
     if (socket) {
-      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket, this.#o.policies?.upstreamTls);
+      if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket, this.#tls);
       else socket.destroy();
     }
     this.#o.client.exchangeDone(this.#o.head.keepAlive && response.framing !== 'close' && this.#bodyDone);

@@ -17,6 +17,7 @@ import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, ResponseHeadParser, type ResponseHead } from '../http1/index.js';
 import { isValidHost } from '../http1/request-head.js';
 import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
+import { isUpstreamTlsFailure, upstreamTlsFor } from '../upstream/upstream-tls.js';
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../model/request-observer.js';
@@ -376,6 +377,8 @@ class H2Exchange {
     this.#stream.pause();
     this.#stream.setTimeout(context.timeouts.client, () => this.#clientStalled());
     const upstreamStart = performance.now();
+    // proxy-ssl-verify without proxy-ssl-name checks the backend's Service name (a canary's is its own).
+    const tls = upstreamTlsFor(policies?.upstreamTls, match.backend.key);
     const tried = new Set<string>();
     const attempt = (endpoint: Endpoint, reusedRetry: boolean): void => {
       tried.add(endpoint.key);
@@ -392,8 +395,8 @@ class H2Exchange {
         attempt(next, false);
         return true;
       };
-      if (policies?.grpc === true) this.#forwardGrpc(endpoint, edits, policies, upstreamStart, retry);
-      else this.#forwardHttp1(endpoint, edits, policies, upstreamStart, retry);
+      if (policies?.grpc === true) this.#forwardGrpc(endpoint, edits, policies, tls, upstreamStart, retry);
+      else this.#forwardHttp1(endpoint, edits, policies, tls, upstreamStart, retry);
     };
     attempt(endpoint, false);
   }
@@ -470,8 +473,7 @@ class H2Exchange {
    * head serialised here, the body as received (Content-Length) or chunked, the response parsed and
    * its body decoded into DATA frames, trailers kept for the client.
    */
-  #forwardHttp1(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
-    const tls = policies?.upstreamTls;
+  #forwardHttp1(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, tls: UpstreamTls | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
     const lease = this.#context.pool.acquire(endpoint, policies?.timeouts?.connectMs ?? CONNECT_TIMEOUT_MS, tls);
     let cancelled = false;
     this.#abortUpstream = () => (cancelled = true);
@@ -587,11 +589,10 @@ class H2Exchange {
     return this.#context.timeouts.upstream;
   }
 
-  #forwardGrpc(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
+  #forwardGrpc(endpoint: Endpoint, edits: UpstreamEdits | undefined, policies: RoutePolicies | undefined, tls: UpstreamTls | undefined, upstreamStart: number, retry: (error: NodeJS.ErrnoException, reused: boolean) => boolean): void {
     this.#upstream = endpoint.key;
     let cancelled = false;
     this.#abortUpstream = () => (cancelled = true);
-    const tls = policies?.upstreamTls;
     const opened = this.#front.grpc.session(endpoint, tls, policies?.timeouts?.connectMs);
     const onSession = (session: ClientHttp2Session): void => {
       if (cancelled || this.#done) return;
@@ -704,7 +705,7 @@ class H2Exchange {
     }
     this.#context.logger.debug({ err: error.message, upstream: this.#upstream }, 'HTTP/2 request: upstream failed');
     if (error.code === 'PORTICO_UPSTREAM_TIMEOUT') this.#reply(504, 'PORTICO_ERR_PROXY_UPSTREAM_TIMEOUT');
-    else this.#reply(502, 'PORTICO_ERR_PROXY_UPSTREAM');
+    else this.#reply(502, isUpstreamTlsFailure(error) ? 'PORTICO_ERR_PROXY_UPSTREAM_TLS' : 'PORTICO_ERR_PROXY_UPSTREAM');
   }
 
   #addProxyResponseFields(headers: OutgoingHttpHeaders, edits: UpstreamEdits | undefined): void {

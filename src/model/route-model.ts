@@ -44,8 +44,8 @@ export interface RoutePolicies {
   readonly externalAuth?: ExternalAuthPolicy | 'refused';
   /** auth-type: basic: users from the auth-secret; no users refuses everyone. */
   readonly basicAuth?: BasicAuthPolicy;
-  /** backend-protocol: HTTPS: TLS to the pod (unverified, as proxy_ssl_verify off), SNI when named. */
-  readonly upstreamTls?: { readonly serverName?: string };
+  /** backend-protocol: HTTPS / GRPCS: TLS to the pod, SNI when named, proxy-ssl-* (verification, client certificate). */
+  readonly upstreamTls?: UpstreamTlsPolicy;
   /** backend-protocol: GRPC / GRPCS: gRPC (HTTP/2) to the pod, over TLS with upstreamTls; served to HTTP/2 clients. */
   readonly grpc?: true;
   /** affinity: cookie: sticky sessions. */
@@ -86,6 +86,41 @@ export interface RoutePolicies {
   readonly responseHeaders?: ReadonlyArray<readonly [string, string]>;
   /** ConfigMap proxy-set-headers: set on the upstream request (replacing the client's same-named fields). */
   readonly upstreamHeaders?: ReadonlyArray<readonly [string, string]>;
+}
+
+/**
+ * TLS to the pods (backend-protocol HTTPS / GRPCS) with the proxy-ssl-* annotations. Every field is
+ * absent when off: `{}` is TLS unverified (ingress-nginx's proxy-ssl-verify off), no SNI.
+ */
+export interface UpstreamTlsPolicy {
+  /** proxy-ssl-server-name on: the SNI sent (proxy-ssl-name). */
+  readonly serverName?: string;
+  /** proxy-ssl-verify on: the pod's chain is verified against `ca` and its name checked. */
+  readonly verify?: UpstreamVerifyPolicy;
+  /** proxy-ssl-secret's tls.crt / tls.key (PEM): presented to the pod when it asks (mTLS). */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string };
+  /** proxy-ssl-protocols, as the lowest and highest version (absent: Node's TLSv1.2 … TLSv1.3, ingress-nginx's default). */
+  readonly minVersion?: UpstreamTlsVersion;
+  readonly maxVersion?: UpstreamTlsVersion;
+  /** proxy-ssl-ciphers, an OpenSSL cipher list (absent: DEFAULT). */
+  readonly ciphers?: string;
+  /**
+   * Set when the proxy-ssl-* annotations ask for something that cannot be done (a missing or
+   * unusable proxy-ssl-secret, verify on without a CA, an invalid proxy-ssl-verify): every request
+   * gets 502 PORTICO_ERR_PROXY_UPSTREAM_TLS rather than go to the pod unverified. The reason.
+   */
+  readonly refused?: string;
+}
+
+export type UpstreamTlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+export interface UpstreamVerifyPolicy {
+  /** proxy-ssl-secret's ca.crt (PEM, one or more certificates): the only trusted roots. */
+  readonly ca: string;
+  /** proxy-ssl-name: the name the certificate must carry; absent: the route's Service, `service.namespace.svc`. */
+  readonly name?: string;
+  /** proxy-ssl-verify-depth: the most intermediate CA certificates between the pod's and a trusted one (default 1). */
+  readonly depth: number;
 }
 
 /** Strict-Transport-Security settings (the --hsts* flags, the ConfigMap's hsts* keys). */

@@ -25,6 +25,8 @@ export interface CertificateOptions {
   /** Signs with this CA; self-signed when absent. */
   readonly issuer?: CertificateAuthority;
   readonly keyBits?: number;
+  /** Also usable as a TLS client certificate (extKeyUsage clientAuth), e.g. for proxy-ssl-secret. */
+  readonly clientAuth?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -43,8 +45,8 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
-/** A dev certificate authority (10 years unless notAfter says otherwise). */
-export function createCertificateAuthority(options: { commonName: string; notAfter?: Date; keyBits?: number }): CertificateAuthority {
+/** A dev certificate authority (10 years unless notAfter says otherwise); signed by `issuer` (an intermediate CA), else self-signed. */
+export function createCertificateAuthority(options: { commonName: string; notAfter?: Date; keyBits?: number; issuer?: CertificateAuthority }): CertificateAuthority {
   const keys = newKeyPair(options.keyBits ?? 2048);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -53,13 +55,14 @@ export function createCertificateAuthority(options: { commonName: string; notAft
   cert.validity.notAfter = options.notAfter ?? new Date(Date.now() + 3650 * DAY_MS);
   const subject = [{ name: 'commonName', value: options.commonName }, { name: 'organizationName', value: 'Portico dev' }];
   cert.setSubject(subject);
-  cert.setIssuer(subject);
+  const issuer = options.issuer === undefined ? undefined : forge.pki.certificateFromPem(options.issuer.certPem);
+  cert.setIssuer(issuer?.subject.attributes ?? subject);
   cert.setExtensions([
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
+  cert.sign(options.issuer === undefined ? keys.privateKey : (forge.pki.privateKeyFromPem(options.issuer.keyPem) as forge.pki.rsa.PrivateKey), forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
 }
 
@@ -79,7 +82,7 @@ export function issueCertificate(options: CertificateOptions): IssuedCertificate
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'extKeyUsage', serverAuth: true, ...(options.clientAuth === true && { clientAuth: true }) },
     { name: 'subjectAltName', altNames },
   ]);
   let signingKey = keys.privateKey;

@@ -1,15 +1,14 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
 import type { Endpoint } from '../model/route-model.js';
+import { upstreamTlsKey, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from './upstream-tls.js';
 
 // HTTP/2 sessions to gRPC backends (backend-protocol GRPC / GRPCS), one per endpoint and TLS
 // setting: HTTP/2 multiplexes, so one connection carries every concurrent call to a pod (as nginx's
 // grpc_pass keeps one). A session that fails, is refused (GOAWAY) or idles is dropped and the next
 // call opens a new one.
 
-/** TLS to the pod (GRPCS): unverified, as ingress-nginx's proxy_ssl_verify off; SNI only when named. */
-export interface H2UpstreamTls {
-  readonly serverName?: string;
-}
+/** TLS to the pod (GRPCS): verified only with proxy-ssl-verify on (upstream-tls.ts); SNI only when named. */
+export type H2UpstreamTls = UpstreamTls;
 
 export interface H2UpstreamPoolOptions {
   /** Connect (and TLS handshake) timeout, ms. Default 5 s. */
@@ -35,13 +34,16 @@ export class H2UpstreamPool {
 
   /** A connected session to the endpoint: the open one, or a new one once it has connected. */
   session(endpoint: Endpoint, tls: H2UpstreamTls | undefined, connectTimeoutMs = this.#connectTimeoutMs): Promise<ClientHttp2Session> | ClientHttp2Session {
-    const key = tls === undefined ? endpoint.key : `${endpoint.key} tls ${tls.serverName ?? ''}`;
+    // One session per endpoint and TLS settings (all of them, as the HTTP/1.1 pool's key).
+    const key = tls === undefined ? endpoint.key : `${endpoint.key} ${upstreamTlsKey(tls)}`;
+    const refusal = tls === undefined ? undefined : upstreamTlsRefusal(tls);
+    if (refusal !== undefined) return Promise.reject(refusal);
     const open = this.#sessions.get(key);
     if (open !== undefined && !open.closed && !open.destroyed && !open.connecting) return open;
     if (open !== undefined && open.connecting) return connected(open);
     const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
     const session = connect(`${tls === undefined ? 'http' : 'https'}://${host}:${endpoint.port}`, {
-      ...(tls !== undefined && { rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(tls.serverName !== undefined && { servername: tls.serverName }) }),
+      ...(tls !== undefined && upstreamTlsOptions(tls, ['h2'])),
       // No ping/settings surprises: a backend's own limits decide.
       settings: { enablePush: false },
     });

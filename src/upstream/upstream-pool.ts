@@ -1,6 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from '../model/route-model.js';
+import { isUpstreamTlsFailure, upstreamTlsError, upstreamTlsKey, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from './upstream-tls.js';
+
+export type { UpstreamTls } from './upstream-tls.js';
 
 // Keep-alive upstream connections per endpoint (`ip:port`), raw node:net sockets. A connection is
 // taken only when there is a request to send (never ahead of a body), reused LIFO (the warmest
@@ -54,14 +57,13 @@ export function holdUpstream(socket: Socket, holder: UpstreamHolder | undefined)
   pooled[HOLDER] = holder ?? null;
 }
 
-/** TLS to the upstream (backend-protocol HTTPS); SNI only when named. */
-export interface UpstreamTls {
-  readonly serverName?: string;
-}
-
-/** Idle connections are kept per endpoint and per TLS setting: a TLS one never serves a plain request. */
+/**
+ * Idle connections are kept per endpoint and per TLS setting (all of them: SNI, CAs, verified name
+ * and depth, client certificate, versions, ciphers): a TLS one never serves a plain request, nor one
+ * that asked for other TLS settings.
+ */
 function poolKey(endpoint: Endpoint, tls: UpstreamTls | undefined): string {
-  return tls === undefined ? endpoint.key : `${endpoint.key} tls ${tls.serverName ?? ''}`;
+  return tls === undefined ? endpoint.key : `${endpoint.key} ${upstreamTlsKey(tls)}`;
 }
 
 export class UpstreamPool {
@@ -79,24 +81,33 @@ export class UpstreamPool {
     return this.#open;
   }
 
-  /** An idle connection to the endpoint, or a new one (resolves once connected, and for `tls` once the handshake is done). */
+  /**
+   * An idle connection to the endpoint, or a new one (resolves once connected, and for `tls` once the
+   * handshake is done). TLS failures (and a refused policy) reject with code UPSTREAM_TLS_FAILED or
+   * the TLS error's own (isUpstreamTlsFailure).
+   */
   acquire(endpoint: Endpoint, connectTimeoutMs: number = this.#options.connectTimeoutMs!, tls?: UpstreamTls): UpstreamLease | Promise<UpstreamLease> {
     const idle = this.#idle.get(poolKey(endpoint, tls));
     while (idle !== undefined && idle.length > 0) {
       const socket = idle.pop()!;
       if (!socket.destroyed && socket.readyState === 'open') return { socket, reused: true };
     }
+    const refusal = tls === undefined ? undefined : upstreamTlsRefusal(tls);
+    if (refusal !== undefined) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
-      // backend-protocol HTTPS: TLS to the pod, unverified as ingress-nginx's proxy_ssl_verify off.
+      // backend-protocol HTTPS: TLS to the pod, verified only with proxy-ssl-verify on.
       const socket: Socket = tls === undefined
         ? connect({ host: endpoint.address, port: endpoint.port, noDelay: true })
-        : tlsConnect({ host: endpoint.address, port: endpoint.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(tls.serverName !== undefined && { servername: tls.serverName }) }).setNoDelay(true);
+        : tlsConnect({ host: endpoint.address, port: endpoint.port, ...upstreamTlsOptions(tls, ['http/1.1']) }).setNoDelay(true);
+      let connected = false;
+      if (tls !== undefined) socket.once('connect', () => (connected = true));
       this.#open++;
       socket.once('close', () => this.#open--);
       const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${endpoint.key} timed out`), { code: 'ETIMEDOUT' })), connectTimeoutMs);
       const failed = (error: Error) => {
         clearTimeout(timer);
-        reject(error);
+        // Connected but no handshake: a TLS failure (a reset mid-handshake too: a TLS-only port refusing our versions).
+        reject(connected && (error as NodeJS.ErrnoException).code !== 'ETIMEDOUT' && !isUpstreamTlsFailure(error) ? upstreamTlsError(`TLS handshake with ${endpoint.key} failed: ${error.message}`, error) : error);
       };
       socket.once('error', failed);
       socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {

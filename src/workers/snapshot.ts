@@ -12,7 +12,7 @@
 import { ACCESS_LOG_FIELDS, type AccessLogField } from '../model/access-log-fields.js';
 import type { RealIpPolicy } from '../lib/real-ip.js';
 import { PorticoError, type ErrorCode } from '../lib/errors.js';
-import type { BackendEndpoints, BackendRef, Endpoint, Route, RouteModel, RoutePolicies, TlsHost, VirtualHost } from '../model/route-model.js';
+import type { BackendEndpoints, BackendRef, Endpoint, Route, RouteModel, RoutePolicies, TlsHost, UpstreamTlsPolicy, UpstreamTlsVersion, VirtualHost } from '../model/route-model.js';
 import type { TlsPlan, TlsPlanHost } from '../tls/compile-tls.js';
 import type { IssuedCertificate } from '../tls/certificate-factory.js';
 import type { SniCertificate, SniPlan } from '../tls/sni-store.js';
@@ -215,6 +215,9 @@ const hstsValue = (value: unknown, path: string): string | false => (value === f
  * policy the worker dropped would serve the route without it (an allowlist lost is an open door),
  * so a new policy in RoutePolicies needs its line here (the round-trip test covers every field).
  */
+const UPSTREAM_TLS_FIELDS: ReadonlySet<string> = new Set(['serverName', 'verify', 'clientCertificate', 'minVersion', 'maxVersion', 'ciphers', 'refused'] satisfies ReadonlyArray<keyof UpstreamTlsPolicy>);
+const TLS_VERSIONS: ReadonlySet<string> = new Set(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] satisfies readonly UpstreamTlsVersion[]);
+
 function routePolicies(value: unknown, path: string): RoutePolicies {
   const o = object(value, path);
   const parsers: { readonly [K in keyof RoutePolicies]-?: (v: unknown, p: string) => NonNullable<RoutePolicies[K]> } = {
@@ -273,7 +276,25 @@ function routePolicies(value: unknown, path: string): RoutePolicies {
     },
     upstreamTls: (v, p) => {
       const t = object(v, p);
-      return t['serverName'] === undefined ? {} : { serverName: string(t['serverName'], `${p}.serverName`) };
+      for (const key of Object.keys(t)) if (!UPSTREAM_TLS_FIELDS.has(key)) fail(`${p}.${key}`, 'not an upstreamTls field');
+      const version = (value: unknown, at: string): UpstreamTlsVersion => (TLS_VERSIONS.has(value as string) ? (value as UpstreamTlsVersion) : fail(at, 'not TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3'));
+      const verify = t['verify'] === undefined ? undefined : object(t['verify'], `${p}.verify`);
+      const client = t['clientCertificate'] === undefined ? undefined : object(t['clientCertificate'], `${p}.clientCertificate`);
+      return {
+        ...(t['serverName'] !== undefined && { serverName: string(t['serverName'], `${p}.serverName`) }),
+        ...(verify !== undefined && {
+          verify: {
+            ca: string(verify['ca'], `${p}.verify.ca`),
+            ...(verify['name'] !== undefined && { name: string(verify['name'], `${p}.verify.name`) }),
+            depth: count(verify['depth'], `${p}.verify.depth`),
+          },
+        }),
+        ...(client !== undefined && { clientCertificate: { cert: string(client['cert'], `${p}.clientCertificate.cert`), key: string(client['key'], `${p}.clientCertificate.key`) } }),
+        ...(t['minVersion'] !== undefined && { minVersion: version(t['minVersion'], `${p}.minVersion`) }),
+        ...(t['maxVersion'] !== undefined && { maxVersion: version(t['maxVersion'], `${p}.maxVersion`) }),
+        ...(t['ciphers'] !== undefined && { ciphers: string(t['ciphers'], `${p}.ciphers`) }),
+        ...(t['refused'] !== undefined && { refused: string(t['refused'], `${p}.refused`) }),
+      };
     },
     affinity: (v, p) => {
       const a = object(v, p);

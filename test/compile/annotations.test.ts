@@ -3,6 +3,7 @@ import { compileRoutes, DEFAULT_COMPILE_OPTIONS } from '../../src/compile/index.
 import { parseIngressAnnotations } from '../../src/compile/annotations/index.js';
 import type { Ingress } from '../../src/model/k8s-objects.js';
 import { ingress, ingressClass, prefix, rule, secret, snapshot } from '../helpers/objects.js';
+import { createCertificateAuthority, issueCertificate } from '../../src/tls/certificate-factory.js';
 
 const A = 'nginx.ingress.kubernetes.io/';
 const parse = (annotations: Record<string, string>) => parseIngressAnnotations(ingress('shop/a', { annotations }));
@@ -128,18 +129,6 @@ describe('annotations Portico does not implement, and snippets', () => {
     expect(model.tls).toEqual([]);
     expect(model.diagnostics).toEqual([
       expect.objectContaining({ severity: 'error', code: 'PORTICO_ERR_INGRESS_SNIPPET_REFUSED', field: `metadata.annotations.${A}configuration-snippet`, message: expect.stringContaining(`${A}configuration-snippet, ${A}server-snippet`) }),
-    ]);
-  });
-
-  it('proxy-ssl-verify "on" or a proxy-ssl-secret refuses the Ingress (never proxied unverified); "off" serves it', () => {
-    const withTls = (name: string, extra: Record<string, string>) =>
-      ingress(`shop/${name}`, { annotations: { [`${A}backend-protocol`]: 'HTTPS', ...extra }, rules: [rule(`${name}.example`, [prefix('/', 'web', 443)])] });
-    const model = compile(withTls('verify', { [`${A}proxy-ssl-verify`]: 'on' }), withTls('secret', { [`${A}proxy-ssl-secret`]: 'shop/ca' }), withTls('off', { [`${A}proxy-ssl-verify`]: 'off' }));
-    expect(model.virtualHosts.map((v) => v.host)).toEqual(['off.example']);
-    const refused = model.diagnostics.filter((d) => d.code === 'PORTICO_ERR_INGRESS_BACKEND_VERIFY_UNSUPPORTED');
-    expect(refused.map((d) => [d.severity, d.object.name, d.field])).toEqual([
-      ['error', 'secret', `metadata.annotations.${A}proxy-ssl-secret`],
-      ['error', 'verify', `metadata.annotations.${A}proxy-ssl-verify`],
     ]);
   });
 
@@ -351,6 +340,91 @@ describe('backend-protocol', () => {
     const { annotations, problems } = parse({ [`${A}backend-protocol`]: 'FCGI' });
     expect(annotations.policies).toBeUndefined();
     expect(problems).toEqual([expect.objectContaining({ key: `${A}backend-protocol`, severity: 'error' })]);
+  });
+});
+
+describe('proxy-ssl-*', () => {
+  const https = (extra: Record<string, string>) => parse({ [`${A}backend-protocol`]: 'HTTPS', ...extra });
+  const ca = createCertificateAuthority({ commonName: 'Test CA', keyBits: 1024 });
+  const client = issueCertificate({ commonName: 'portico', issuer: ca, keyBits: 1024 });
+  const other = issueCertificate({ commonName: 'other', keyBits: 1024 });
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const tlsIngress = (annotations: Record<string, string>) => ingress('shop/a', { annotations: { [`${A}backend-protocol`]: 'HTTPS', ...annotations }, rules: [rule('h.example', [prefix('/', 'web', 443)])] });
+  const compileWith = (ing: Ingress, ...secrets: ReturnType<typeof secret>[]) => compileRoutes(snapshot([ingressClass('portico', { isDefault: true }), ing, ...secrets]), DEFAULT_COMPILE_OPTIONS);
+  const upstreamTls = (model: ReturnType<typeof compileWith>) => model.virtualHosts[0]!.routes[0]!.policies?.upstreamTls;
+
+  it('reads verify, depth, protocols and ciphers; the defaults leave the fields absent', () => {
+    expect(https({ [`${A}proxy-ssl-verify`]: 'off', [`${A}proxy-ssl-protocols`]: 'TLSv1.2 TLSv1.3', [`${A}proxy-ssl-ciphers`]: 'DEFAULT' }).annotations.policies).toEqual({ upstreamTls: {} });
+    const full = https({ [`${A}proxy-ssl-verify`]: 'on', [`${A}proxy-ssl-secret`]: 'ca', [`${A}proxy-ssl-verify-depth`]: '3', [`${A}proxy-ssl-name`]: 'api.internal', [`${A}proxy-ssl-protocols`]: 'TLSv1.3', [`${A}proxy-ssl-ciphers`]: 'ECDHE-RSA-AES128-GCM-SHA256:!aNULL' });
+    expect(full.problems).toEqual([]);
+    expect(full.annotations.policies?.upstreamTls).toEqual({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:!aNULL' });
+    expect(full.annotations.proxySsl).toEqual({ secret: 'shop/ca', verify: { name: 'api.internal', depth: 3 } });
+    expect(Object.isFrozen(full.annotations.policies?.upstreamTls)).toBe(true);
+    expect(https({ [`${A}proxy-ssl-protocols`]: 'TLSv1.1  TLSv1.2' }).annotations.policies?.upstreamTls).toEqual({ minVersion: 'TLSv1.1', maxVersion: 'TLSv1.2' });
+    expect(https({ [`${A}proxy-ssl-secret`]: 'other/client' }).annotations.proxySsl).toEqual({ secret: 'other/client', verify: undefined });
+  });
+
+  // [annotations, the key reported, severity, refused (every request 502)]
+  const invalid: Array<[Record<string, string>, string, 'error' | 'warning', boolean]> = [
+    [{ [`${A}proxy-ssl-verify`]: 'yes' }, 'proxy-ssl-verify', 'error', true],
+    [{ [`${A}proxy-ssl-verify`]: 'true', [`${A}proxy-ssl-secret`]: 'ca' }, 'proxy-ssl-verify', 'error', true],
+    [{ [`${A}proxy-ssl-verify`]: 'on' }, 'proxy-ssl-verify', 'error', true],
+    [{ [`${A}proxy-ssl-secret`]: 'a/b/c' }, 'proxy-ssl-secret', 'error', true],
+    [{ [`${A}proxy-ssl-secret`]: 'Shop/CA' }, 'proxy-ssl-secret', 'error', true],
+    [{ [`${A}proxy-ssl-secret`]: '' }, 'proxy-ssl-secret', 'error', true],
+    [{ [`${A}proxy-ssl-protocols`]: 'SSLv3 TLSv1.2' }, 'proxy-ssl-protocols', 'warning', false],
+    [{ [`${A}proxy-ssl-protocols`]: 'TLSv1 TLSv1.3' }, 'proxy-ssl-protocols', 'warning', false],
+    [{ [`${A}proxy-ssl-protocols`]: 'tls1.3' }, 'proxy-ssl-protocols', 'warning', false],
+    [{ [`${A}proxy-ssl-ciphers`]: 'AES128 ; rm' }, 'proxy-ssl-ciphers', 'warning', false],
+    [{ [`${A}proxy-ssl-verify-depth`]: '-1' }, 'proxy-ssl-verify-depth', 'warning', false],
+  ];
+  it.each(invalid)('%o: a %s diagnostic', (annotations, key, severity, refused) => {
+    const { annotations: parsed, problems } = https(annotations);
+    expect(problems).toEqual([expect.objectContaining({ key: `${A}${key}`, severity })]);
+    const tls = parsed.policies?.upstreamTls;
+    if (refused) expect(tls?.refused).toContain(`${A}${key}`);
+    else expect(tls).toEqual({});
+    if (refused) expect(parsed.proxySsl).toBeUndefined();
+  });
+
+  it('without backend-protocol HTTPS / GRPCS the proxy-ssl-* keys do nothing (a warning, as nginx ignores them for http://)', () => {
+    const { annotations, problems } = parse({ [`${A}proxy-ssl-verify`]: 'on', [`${A}proxy-ssl-secret`]: 'ca' });
+    expect(annotations.policies).toBeUndefined();
+    expect(problems).toEqual([expect.objectContaining({ severity: 'warning', message: expect.stringContaining('no effect without backend-protocol HTTPS') })]);
+  });
+
+  it('the Secret gives ca.crt (verify) and tls.crt + tls.key (client certificate); the Secret is watched', () => {
+    const model = compileWith(
+      tlsIngress({ [`${A}proxy-ssl-secret`]: 'shop/upstream', [`${A}proxy-ssl-verify`]: 'on' }),
+      secret('shop/upstream', { 'ca.crt': b64(ca.certPem), 'tls.crt': b64(client.certPem), 'tls.key': b64(client.keyPem) }),
+    );
+    expect(model.diagnostics).toEqual([]);
+    const tls = upstreamTls(model)!;
+    expect(tls.verify).toEqual({ ca: expect.stringContaining('BEGIN CERTIFICATE'), depth: 1 });
+    expect(tls.clientCertificate?.key).toBe(client.keyPem);
+    expect(tls.refused).toBeUndefined();
+    expect(model.authSecrets).toEqual(['shop/upstream']);
+    // ca.crt with verify off: no verification, as nginx (proxy_ssl_verify off).
+    const off = compileWith(tlsIngress({ [`${A}proxy-ssl-secret`]: 'shop/upstream' }), secret('shop/upstream', { 'ca.crt': b64(ca.certPem) }));
+    expect(upstreamTls(off)).toEqual({});
+  });
+
+  // [Secret data (undefined: no Secret), verify, the message]
+  const unusable: Array<[Record<string, string> | undefined, boolean, string]> = [
+    [undefined, false, 'Secret shop/upstream (proxy-ssl-secret) does not exist'],
+    [undefined, true, 'Secret shop/upstream (proxy-ssl-secret) does not exist'],
+    [{ other: 'eA==' }, false, 'has neither ca.crt nor tls.crt and tls.key'],
+    [{ 'tls.crt': b64(client.certPem) }, false, 'tls.crt without tls.key'],
+    [{ 'tls.crt': b64(client.certPem), 'tls.key': b64(other.keyPem) }, false, 'tls.key of Secret shop/upstream does not match its tls.crt'],
+    [{ 'ca.crt': b64('not a pem') }, true, 'ca.crt of Secret shop/upstream holds no PEM certificate'],
+    [{ 'tls.crt': b64(client.certPem), 'tls.key': b64(client.keyPem) }, true, 'has no ca.crt to verify against'],
+  ];
+  it.each(unusable)('Secret %o (verify %s): an error naming annotation and Secret, the route refused', (data, verify, message) => {
+    const model = compileWith(tlsIngress({ [`${A}proxy-ssl-secret`]: 'shop/upstream', ...(verify && { [`${A}proxy-ssl-verify`]: 'on' }) }), ...(data === undefined ? [] : [secret('shop/upstream', data)]));
+    expect(model.diagnostics).toEqual([expect.objectContaining({ severity: 'error', code: 'PORTICO_ERR_INGRESS_PROXY_SSL_SECRET', field: `metadata.annotations.${A}proxy-ssl-secret`, message: expect.stringContaining(message) })]);
+    expect(upstreamTls(model)?.refused).toContain(message);
+    expect(upstreamTls(model)?.verify).toBeUndefined();
+    expect(model.authSecrets).toEqual(['shop/upstream']);
   });
 });
 

@@ -25,10 +25,24 @@ describe('migrate-check report', () => {
     expect(report.changesBehaviour).toBe(true);
   });
 
-  it('refuses an Ingress that asks for backend certificate verification; proxy-ssl-verify off is just not implemented', () => {
-    const ing = (name: string, annotations: Record<string, string>): Ingress => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'shop', annotations }, spec: { ingressClassName: 'nginx' } });
-    const report = buildMigrationReport({ ingresses: [ing('verify', { 'nginx.ingress.kubernetes.io/proxy-ssl-verify': 'on' }), ing('off', { 'nginx.ingress.kubernetes.io/proxy-ssl-verify': 'off' })], configMaps: [] });
-    expect(report.ingresses.map((i) => [i.ingress, i.annotations.map((a) => a.verdict)])).toEqual([['shop/off', ['ignored']], ['shop/verify', ['refused']]]);
+  it('proxy-ssl-*: supported with differences; verify on without proxy-ssl-secret, or a bad value, is invalid (the routes answer 502)', () => {
+    const ing = (name: string, annotations: Record<string, string>): Ingress => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'shop', annotations: { 'nginx.ingress.kubernetes.io/backend-protocol': 'HTTPS', ...annotations } }, spec: { ingressClassName: 'nginx' } });
+    const A = 'nginx.ingress.kubernetes.io/';
+    const report = buildMigrationReport({
+      ingresses: [
+        ing('verify', { [`${A}proxy-ssl-verify`]: 'on', [`${A}proxy-ssl-secret`]: 'shop/ca', [`${A}proxy-ssl-verify-depth`]: '2', [`${A}proxy-ssl-protocols`]: 'TLSv1.3', [`${A}proxy-ssl-ciphers`]: 'HIGH', [`${A}proxy-ssl-name`]: 'api.internal' }),
+        ing('nosecret', { [`${A}proxy-ssl-verify`]: 'on' }),
+        ing('bad', { [`${A}proxy-ssl-verify`]: 'maybe' }),
+      ],
+      configMaps: [],
+    });
+    const verdicts = Object.fromEntries(report.ingresses.map((i) => [i.ingress, Object.fromEntries(i.annotations.map((a) => [a.annotation.slice(A.length), a.verdict]))]));
+    expect(verdicts).toEqual({
+      'shop/bad': { 'backend-protocol': 'different', 'proxy-ssl-verify': 'invalid' },
+      'shop/nosecret': { 'backend-protocol': 'different', 'proxy-ssl-verify': 'invalid' },
+      'shop/verify': { 'backend-protocol': 'different', 'proxy-ssl-ciphers': 'different', 'proxy-ssl-name': 'supported', 'proxy-ssl-protocols': 'different', 'proxy-ssl-secret': 'different', 'proxy-ssl-verify': 'different', 'proxy-ssl-verify-depth': 'different' },
+    });
+    expect(report.changesBehaviour).toBe(true);
   });
 
   it('gives every key of the ingress-nginx ConfigMap a verdict, as portico controller --configmap reads it', () => {

@@ -55,6 +55,8 @@ export interface HarnessOptions {
   http2?: boolean;
   /** --metrics-compat (default none). */
   metricsCompat?: 'nginx' | 'none';
+  /** --workers N (N ≥ 2): worker processes forked as the CLI does (the built CLI: `npm run build` first). */
+  workers?: StartControllerOptions['workers'];
 }
 
 export async function startHarness(files: Record<string, readonly KubeObject[] | string>, options: HarnessOptions = {}): Promise<Harness> {
@@ -79,6 +81,7 @@ export async function startHarness(files: Record<string, readonly KubeObject[] |
     ...(options.hsts !== undefined && { hsts: options.hsts }),
     ...(options.http2 !== undefined && { http2: options.http2 }),
     ...(options.metricsCompat !== undefined && { metricsCompat: options.metricsCompat }),
+    ...(options.workers !== undefined && { workers: options.workers }),
     ...options.shutdown,
   });
   const port = running.http.port;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BackendEndpoints, RouteModel, RoutePolicies } from '../../src/model/route-model.js';
+import type { BackendEndpoints, RouteModel, RoutePolicies, UpstreamTlsPolicy } from '../../src/model/route-model.js';
 import { createDefaultCertificate } from '../../src/tls/certificate-factory.js';
 import { parseTlsSecret } from '../../src/tls/parse-tls-secret.js';
 import type { TlsPlan } from '../../src/tls/compile-tls.js';
@@ -8,6 +8,17 @@ import { tlsSecret } from '../helpers/e2e.js';
 
 const web = { key: 'shop/web/80', namespace: 'shop', service: 'web', port: 80 };
 const api = { key: 'shop/api/http', namespace: 'shop', service: 'api', port: 'http' };
+
+// Every upstreamTls field (Required: a field added to UpstreamTlsPolicy must be added here, and to the parser).
+const everyUpstreamTls: Required<UpstreamTlsPolicy> = {
+  serverName: 'pod.internal',
+  verify: { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', name: 'web.shop.svc', depth: 2 },
+  clientCertificate: { cert: '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n', key: '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n' },
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:!aNULL',
+  refused: 'proxy-ssl-secret: Secret shop/ca does not exist',
+};
 
 // Every policy field (Required: a field added to RoutePolicies must be added here, and to the parser).
 const everyPolicy: Required<RoutePolicies> = {
@@ -23,7 +34,7 @@ const everyPolicy: Required<RoutePolicies> = {
   nextUpstream: { off: false, tries: 3, timeoutMs: 10_000 },
   externalAuth: { url: 'http://auth.svc/check?u=$escaped_request_uri', method: 'GET', responseHeaders: ['x-auth-request-user'], signin: 'https://$host/oauth2/start', signinParam: 'rd' },
   basicAuth: { realm: 'Shop', users: [['alice', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=']] },
-  upstreamTls: { serverName: 'pod.internal' },
+  upstreamTls: everyUpstreamTls,
   affinity: { cookie: 'route', mode: 'persistent', path: '/app', domain: 'shop.example', sameSite: 'Lax', secure: true, maxAge: 3600, expires: 7200 },
   timeouts: { connectMs: 2000, readMs: 120_000, sendMs: 30_000 },
   rateLimit: { rps: 10, rpm: 300, burstMultiplier: 3, exempt: ['10.0.0.0/8'], status: 429 },
@@ -149,6 +160,12 @@ describe('configuration snapshot', () => {
       [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], pathType: 'Regex' }] }] } }, 'config.routes.virtualHosts[0].routes[0].pathType: not Exact or Prefix'],
       [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { enableCors: true } }] }] } }, 'config.routes.virtualHosts[0].routes[0].policies.enableCors: not a route policy this worker knows'],
       [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { sourceRange: { allow: '10.0.0.0/8' } } }] }] } }, 'config.routes.virtualHosts[0].routes[0].policies.sourceRange.allow: not an array'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { upstreamTls: { verify: { ca: 'x', depth: 1 }, insecure: true } } }] }] } }, 'policies.upstreamTls.insecure: not an upstreamTls field'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { upstreamTls: { verify: { depth: 1 } } } }] }] } }, 'policies.upstreamTls.verify.ca: not a string'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { upstreamTls: { verify: { ca: 'x', depth: -1 } } } }] }] } }, 'policies.upstreamTls.verify.depth: not a whole number'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { upstreamTls: { minVersion: 'SSLv3' } } }] }] } }, 'policies.upstreamTls.minVersion: not TLSv1'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { upstreamTls: { clientCertificate: { cert: 'x' } } } }] }] } }, 'policies.upstreamTls.clientCertificate.key: not a string'],
+      [{ ...good, routes: { ...good.routes, virtualHosts: [{ host: 'a', routes: [{ ...good.routes.virtualHosts[0].routes[0], policies: { upstreamTls: { refused: true } } }] }] } }, 'policies.upstreamTls.refused: not a string'],
       [{ ...good, endpoints: [{ ...good.endpoints[0], endpoints: [{ ...good.endpoints[0].endpoints[0], port: 70000 }] }] }, 'config.endpoints[0].endpoints[0].port: not a port'],
       [{ ...good, tls: { ...good.tls, certificates: [['shop/tls', { ...good.tls.certificates[0][1], keyPem: 'nope' }]] } }, 'config.tls.certificates[0][1].keyPem: holds no PEM private key'],
       [{ ...good, tls: { ...good.tls, defaultCertificate: { ...good.tls.defaultCertificate, notAfter: 'soon' } } }, 'config.tls.defaultCertificate.notAfter: not a date'],

@@ -17,7 +17,7 @@ import { AFFINITY_KEYS, parseAffinity } from './affinity.js';
 import { AUTH_BASIC_KEYS, parseBasicAuth, type BasicAuthRequest } from './auth-basic.js';
 import { AUTH_URL_KEYS, parseExternalAuth } from './auth-url.js';
 import { NEXT_UPSTREAM_KEYS, parseNextUpstream } from './next-upstream.js';
-import { BACKEND_PROTOCOL, parseBackendProtocol, PROXY_SSL_NAME, PROXY_SSL_SERVER_NAME } from './backend-protocol.js';
+import { BACKEND_PROTOCOL, parseBackendProtocol, PROXY_SSL_KEYS, PROXY_SSL_VERIFY_DEPTH, type ProxySslRequest } from './backend-protocol.js';
 import { parseBodySize, PROXY_BODY_SIZE } from './body-size.js';
 import { parseProxyTimeouts, PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT, PROXY_SEND_TIMEOUT } from './proxy-timeouts.js';
 import { CANARY_KEYS, parseCanary, type CanaryRules } from './canary.js';
@@ -58,6 +58,8 @@ export interface IngressAnnotations extends SslRedirectAnnotations, HostAliasAnn
   readonly policies: RoutePolicies | undefined;
   /** auth-type: basic: the Secret to read (the compiler turns it into the basicAuth policy); 'refused': unusable, refuse everyone. */
   readonly basicAuth: BasicAuthRequest | 'refused' | undefined;
+  /** proxy-ssl-secret / proxy-ssl-verify on: the Secret to read into policies.upstreamTls (the compiler does). */
+  readonly proxySsl: ProxySslRequest | undefined;
   /** canary: "true": this Ingress's paths are canaries of the main Ingress's same paths. */
   readonly canary: CanaryRules | undefined;
   /** service-upstream: "true": the paths' backends are their Services' ClusterIPs. */
@@ -114,8 +116,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
   ENABLE_ACCESS_LOG,
   ...AFFINITY_KEYS,
   BACKEND_PROTOCOL,
-  PROXY_SSL_NAME,
-  PROXY_SSL_SERVER_NAME,
+  ...PROXY_SSL_KEYS,
   ...AUTH_BASIC_KEYS,
   ...AUTH_URL_KEYS,
   ...NEXT_UPSTREAM_KEYS,
@@ -131,20 +132,7 @@ export const SUPPORTED_ANNOTATIONS: ReadonlySet<string> = new Set([
 
 export const isSnippet = (key: string): boolean => key.endsWith('-snippet');
 
-export const PROXY_SSL_VERIFY = `${PREFIX}proxy-ssl-verify`;
-export const PROXY_SSL_SECRET = `${PREFIX}proxy-ssl-secret`;
-
-/**
- * The annotation asking for backend TLS that Portico cannot give (a verified backend certificate, a
- * client certificate): `proxy-ssl-verify` other than "off", or `proxy-ssl-secret`. Undefined when none.
- */
-export function unverifiableBackendTls(raw: Readonly<Record<string, string>> | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  const verify = raw[PROXY_SSL_VERIFY];
-  if (verify !== undefined && verify.trim().toLowerCase() !== 'off') return PROXY_SSL_VERIFY;
-  return raw[PROXY_SSL_SECRET] !== undefined ? PROXY_SSL_SECRET : undefined;
-}
-
+export { PROXY_SSL_CIPHERS, PROXY_SSL_NAME, PROXY_SSL_PROTOCOLS, PROXY_SSL_SECRET, PROXY_SSL_SERVER_NAME, PROXY_SSL_VERIFY, PROXY_SSL_VERIFY_DEPTH, type ProxySslRequest } from './backend-protocol.js';
 
 /** Where a supported annotation behaves differently from ingress-nginx (migrate-check and the README say so). */
 export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
@@ -163,6 +151,11 @@ export const ANNOTATION_DIFFERENCES: Readonly<Record<string, string>> = {
   [PROXY_CONNECT_TIMEOUT]: 'the node data plane keeps its pool-wide connect timeout',
   [`${PREFIX}affinity-mode`]: 'balanced behaves as persistent: a client stays on its endpoint while it is there',
   [BACKEND_PROTOCOL]: 'HTTP, HTTPS, GRPC, GRPCS (FCGI is an error); HTTPS and gRPC on the engine data plane only (the node plane answers 502); gRPC only for HTTP/2 clients (an HTTP/1.1 request to a gRPC route gets 502)',
+  [`${PREFIX}proxy-ssl-verify`]: 'on needs proxy-ssl-secret with ca.crt (ingress-nginx then silently does not verify): without it, or with a value other than on / off, the routes answer 502; without proxy-ssl-name the certificate must name the route\'s Service, service.namespace.svc (nginx checks $proxy_host, "upstream_balancer"); engine data plane only',
+  [`${PREFIX}proxy-ssl-secret`]: 'a missing or unusable Secret answers 502 PORTICO_ERR_PROXY_UPSTREAM_TLS (ingress-nginx denies the location: 503); a name without namespace/ is the Ingress\'s namespace; engine data plane only',
+  [`${PREFIX}proxy-ssl-protocols`]: 'a contiguous range of TLSv1 … TLSv1.3 (Node TLS takes a lowest and a highest version); SSLv2 / SSLv3 are refused (warning, default applies)',
+  [`${PREFIX}proxy-ssl-ciphers`]: 'only the syntax is checked when compiling; a list OpenSSL does not take answers 502 (nginx refuses the configuration)',
+  [PROXY_SSL_VERIFY_DEPTH]: 'counts the intermediate CA certificates between the pod\'s certificate and the trusted one in the verified chain, as OpenSSL\'s verify depth',
   ...NO_EFFECT_ANNOTATIONS,
   [`${PREFIX}proxy-next-upstream`]: 'only failed connects are retried (error, timeout); the http_* and invalid_header conditions are not; the node data plane keeps its own retries',
   [SERVER_ALIAS]: 'an alias gets a certificate only through some Ingress’s spec.tls',
@@ -201,7 +194,7 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
   const ownRateLimit = parseRateLimit(raw, problems);
   const rateLimit = ownRateLimit && defaults.rateLimitStatus !== undefined ? Object.freeze({ ...ownRateLimit, status: defaults.rateLimitStatus }) : ownRateLimit;
   const affinity = parseAffinity(raw, problems);
-  const backendProtocol = parseBackendProtocol(raw, problems);
+  const backendProtocol = parseBackendProtocol(raw, ingress.metadata.namespace ?? 'default', problems);
   const basicAuth = parseBasicAuth(raw, ingress.metadata.namespace ?? 'default', problems);
   const externalAuth = parseExternalAuth(raw, problems);
   const nextUpstream = parseNextUpstream(raw, problems);
@@ -247,6 +240,7 @@ export function parseIngressAnnotations(ingress: Ingress, defaults: ResolvedCont
       serviceUpstream: parseServiceUpstream(raw, problems),
       canary,
       basicAuth,
+      proxySsl: backendProtocol?.proxySsl,
       snippets: nginxKeys.filter(isSnippet),
       unsupported: nginxKeys.filter((key) => !isSnippet(key) && !SUPPORTED_ANNOTATIONS.has(key)),
     },
