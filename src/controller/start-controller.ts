@@ -55,7 +55,7 @@ export type StartControllerOptions = ObjectSourceOptions & {
   maxBodySize?: number;
   /** --http2: HTTP/2 to clients on the engine data plane (ALPN h2, h2c prior knowledge). Default true. */
   http2?: boolean;
-  /** --metrics-compat: also export ingress-nginx's nginx_ingress_controller_* metrics ('nginx') or not ('none', the default: the nginx series cost CPU and memory under configuration churn, see README). */
+  /** --metrics-compat: also export ingress-nginx's nginx_ingress_controller_* metrics ('nginx') or not ('none', the default: they record every request a second time, see README). */
   metricsCompat?: MetricsCompat;
   /** Address to bind; all interfaces when undefined. */
   bindAddress?: string;
