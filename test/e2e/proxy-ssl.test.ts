@@ -93,6 +93,8 @@ describe.each([1, 2])('proxy-ssl-* (data plane: engine, workers: %i)', (workers)
     tlsIngress('deep-0', 'deep', verifyWith('ca', { [`${A}proxy-ssl-name`]: 'deep.internal', [`${A}proxy-ssl-verify-depth`]: '0' })),
     ingress('shop/grpc-ok', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'GRPCS', ...verifyWith('ca', { [`${A}proxy-ssl-name`]: 'api.internal' }) }, rules: [rule('grpc-ok.example', [prefix('/', 'grpc', 80)])] }),
     ingress('shop/grpc-wrong-ca', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'GRPCS', ...verifyWith('other-ca', { [`${A}proxy-ssl-name`]: 'api.internal' }) }, rules: [rule('grpc-wrong-ca.example', [prefix('/', 'grpc', 80)])] }),
+    // A GRPCS session is never opened for a refused policy (a Secret that does not exist).
+    ingress('shop/grpc-missing-secret', { className: 'portico', annotations: { [`${A}backend-protocol`]: 'GRPCS', [`${A}proxy-ssl-secret`]: 'shop/grpc-nope' }, rules: [rule('grpc-missing-secret.example', [prefix('/', 'grpc', 80)])] }),
   ];
 
   beforeAll(async () => {
@@ -227,6 +229,9 @@ describe.each([1, 2])('proxy-ssl-* (data plane: engine, workers: %i)', (workers)
       const grpcWrong = await request('grpc-wrong-ca.example', true);
       expect(grpcWrong.status).toBe(502);
       expect(grpcWrong.body).toContain('PORTICO_ERR_PROXY_UPSTREAM_TLS');
+      const grpcRefused = await request('grpc-missing-secret.example', true);
+      expect(grpcRefused.status).toBe(502);
+      expect(grpcRefused.body).toContain('PORTICO_ERR_PROXY_UPSTREAM_TLS');
     } finally {
       session.close();
     }
