@@ -25,6 +25,8 @@
 //   BASELINE_DIST   a copy of an earlier dist/ (inside the repo tree, so node_modules resolves, e.g.
 //                   node_modules/.cache/portico-baseline): adds the target "portico-baseline", run
 //                   the same way, for before/after comparisons of hot-path changes
+//   BASELINE_NODE_ARGS  node flags for portico-baseline instead of PORTICO_NODE_ARGS (A/B of a
+//                   node flag: BASELINE_DIST a copy of the same dist/, the flag on one side only)
 //
 // Needs wrk (apt-get install wrk), nginx (apt-get install nginx-light; also the backend),
 // haproxy (apt-get install haproxy), taskset (util-linux) for pinning. A missing proxy is reported and left out; the rest still runs.
@@ -141,7 +143,7 @@ async function startProfile(profile, backend) {
   // Portico's own HTTP/1.1 engine (issue 13, the default data plane).
   if (wantedTargets.includes('portico-engine')) list.push(await startPortico({ ...common, dir: dir('portico-engine'), cpus: proxyCpus, name: 'portico-engine', extraArgs: ['--data-plane', 'engine'] }));
   if (process.env.BASELINE_DIST) {
-    list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js') }));
+    list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js'), nodeArgs: process.env.BASELINE_NODE_ARGS ?? process.env.PORTICO_NODE_ARGS }));
   }
   if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir('nginx'), cpus: proxyCpus }));
   if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir('haproxy'), cpus: proxyCpus }));

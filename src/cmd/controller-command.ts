@@ -11,6 +11,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { parseNginxSize } from '../compile/annotations/index.js';
 import { globalDefaultBackend } from '../compile/annotations/default-backend.js';
 import { parseFlags, parseSnippetAnnotations, type FlagSpec } from './flags.js';
+import { nodeFlagGiven, SEMI_SPACE_MB } from '../lib/young-generation.js';
 
 /** Flag names follow ingress-nginx where the concept matches. */
 export const CONTROLLER_FLAGS = {
@@ -63,24 +64,22 @@ export function parseWorkers(raw: string | undefined, cpus: () => number = avail
 }
 
 /**
- * Forks worker `id`: the same CLI entry with the same arguments and Node flags, marked by
- * PORTICO_WORKER_ID; it shares our stdout/stderr (one log stream) and talks over the IPC channel.
- */
-/**
  * V8 memory flags every worker gets unless the operator set them (Node flags or NODE_OPTIONS): a
  * small young generation and an old-space cap keep a worker near 100 MB under load instead of
- * 110–150 (README "Memory"). A primary serves nothing; a single process cannot set them itself
- * (V8 reads them at start), which is why the Deployment sets NODE_OPTIONS too.
+ * 110–150 (README "Memory"). A process started without them (the primary, one process) caps its
+ * young generation at run time instead (lib/young-generation.ts); the old-space cap only a flag sets.
  */
-export const WORKER_V8_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=384'] as const;
+export const WORKER_V8_FLAGS = [`--max-semi-space-size=${SEMI_SPACE_MB}`, '--max-old-space-size=384'] as const;
 
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
-  const named = (flag: string) => flag.slice(0, flag.indexOf('=')).replaceAll('_', '-');
-  const missing = WORKER_V8_FLAGS.filter((flag) => !given.some((g) => g.replaceAll('_', '-').startsWith(`${named(flag)}=`) || g.replaceAll('_', '-') === named(flag)));
+  const missing = WORKER_V8_FLAGS.filter((flag) => !nodeFlagGiven(flag.slice(0, flag.indexOf('=')), execArgv, nodeOptions));
   return [...execArgv, ...missing];
 }
 
+/**
+ * Forks worker `id`: the same CLI entry with the same arguments and Node flags, marked by
+ * PORTICO_WORKER_ID; it shares our stdout/stderr (one log stream) and talks over the IPC channel.
+ */
 const forkWorker: ForkWorker = (id) =>
   fork(process.argv[1]!, process.argv.slice(2), {
     env: { ...process.env, [WORKER_ID_ENV]: String(id) },

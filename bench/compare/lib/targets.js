@@ -55,13 +55,13 @@ const portOpen = (port) =>
  * Portico: `portico controller --manifests DIR`, access log off, as users run it; `--workers N`
  * (1 unless asked: the CLI's default, auto, would fork one worker per CPU).
  */
-export async function startPortico({ root, dir, profile, backendPort, certs, cpus, workers = 1, extraArgs = [], name = 'portico', entry = 'dist/cmd/portico.js' }) {
+export async function startPortico({ root, dir, profile, backendPort, certs, cpus, workers = 1, extraArgs = [], name = 'portico', entry = 'dist/cmd/portico.js', nodeArgs = process.env.PORTICO_NODE_ARGS }) {
   const manifests = join(dir, 'manifests');
   writeConfig(manifests, 'bench.json', renderPorticoManifests({ profile, backendPort, certs }));
   const port = await freePort();
   const tlsPort = await freePort();
   const args = [
-    ...(process.env.PORTICO_NODE_ARGS ? process.env.PORTICO_NODE_ARGS.split(' ') : []),
+    ...(nodeArgs ? nodeArgs.split(' ') : []),
     entry,
     'controller',
     '--workers',
