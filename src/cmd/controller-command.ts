@@ -77,12 +77,25 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
 }
 
 /**
+ * glibc malloc arenas a worker may use unless the operator set MALLOC_ARENA_MAX: Node's threads
+ * (libuv pool, V8 GC helpers, OpenSSL) otherwise each get an arena of their own and keep its
+ * high-water mark resident — ~40 MB more RSS per process under the churn load (README "Memory").
+ * glibc reads it only at process start, so the primary cannot apply it to itself; the image and
+ * the Deployment set it for the primary.
+ */
+export const WORKER_MALLOC_ARENA_MAX = '2';
+
+export function workerEnv(env: NodeJS.ProcessEnv, id: number): NodeJS.ProcessEnv {
+  return { MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX, ...env, [WORKER_ID_ENV]: String(id) };
+}
+
+/**
  * Forks worker `id`: the same CLI entry with the same arguments and Node flags, marked by
  * PORTICO_WORKER_ID; it shares our stdout/stderr (one log stream) and talks over the IPC channel.
  */
 const forkWorker: ForkWorker = (id) =>
   fork(process.argv[1]!, process.argv.slice(2), {
-    env: { ...process.env, [WORKER_ID_ENV]: String(id) },
+    env: workerEnv(process.env, id),
     execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

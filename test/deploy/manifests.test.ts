@@ -114,6 +114,12 @@ describe('deploy/kubernetes manifests', () => {
     expect(Number(stdout.trim())).toBeLessThanOrEqual(8);
   });
 
+  it('caps glibc malloc arenas (MALLOC_ARENA_MAX=2 in the Deployment and the image: glibc reads it only at start)', () => {
+    const env = findManifest('Deployment').spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    expect(env.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');
+    expect(readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8')).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m);
+  });
+
   it('has a Dockerfile on node:24 that runs the controller as non-root', () => {
     const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
     const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);

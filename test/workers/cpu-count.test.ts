@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableCpus, cgroupCpuLimit, parseCpuMax, parseProcCgroup } from '../../src/workers/cpu-count.js';
-import { parseWorkers, workerExecArgv } from '../../src/cmd/controller-command.js';
+import { parseWorkers, workerEnv, workerExecArgv } from '../../src/cmd/controller-command.js';
 
 const files = (table: Record<string, string>) => (path: string) => table[path];
 
@@ -58,5 +58,10 @@ describe('--workers auto: the CPUs this process may use', () => {
     expect(workerExecArgv(['--cpu-prof'], '--max_old_space_size=1024')).toEqual(['--cpu-prof', '--max-semi-space-size=4']);
     expect(workerExecArgv(['--max-semi-space-size=16'], '')).toEqual(['--max-semi-space-size=16', '--max-old-space-size=384']);
     expect(workerExecArgv([], '--max-semi-space-size=2 --max-old-space-size=200')).toEqual([]);
+  });
+
+  it('workers get MALLOC_ARENA_MAX=2 unless the operator set it, and their id always', () => {
+    expect(workerEnv({ PATH: '/bin' }, 3)).toEqual({ PATH: '/bin', MALLOC_ARENA_MAX: '2', PORTICO_WORKER_ID: '3' });
+    expect(workerEnv({ MALLOC_ARENA_MAX: '8', PORTICO_WORKER_ID: '9' }, 1)).toEqual({ MALLOC_ARENA_MAX: '8', PORTICO_WORKER_ID: '1' });
   });
 });
