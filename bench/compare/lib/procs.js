@@ -2,7 +2,8 @@
 // waiting for readiness, process trees, CPU ticks and RSS from /proc, and stopping everything we
 // started (by pid, never by name).
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Linux USER_HZ (`getconf CLK_TCK`); /proc/<pid>/stat times are in these ticks. */
 export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -51,6 +52,12 @@ export function startProcess({ name, command, args, cpus, cwd, env, ready, timeo
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    // PROC_LOG_DIR keeps each process's whole output (e.g. Portico run with --trace-gc).
+    if (process.env.PROC_LOG_DIR) {
+      const log = createWriteStream(join(process.env.PROC_LOG_DIR, `${name}-${child.pid}.log`));
+      child.stdout.pipe(log);
+      child.stderr.pipe(log);
+    }
     child.once('error', (err) => finish(new Error(`${name}: ${err.message}`)));
     // Some processes print nothing when they are up (nginx): ask `ready` once after spawning too.
     child.once('spawn', () => onData(''));
