@@ -12,7 +12,7 @@
 // idle keep-alive, upstream silence 504), the access log and request metrics, the shutdown drain.
 // Not yet: per-route steps, workers. `portico controller --data-plane engine` selects it; the
 // node:http proxy in src/proxy stays the default until the engine passes every proxy test.
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../lib/request-id.js';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
@@ -1493,7 +1493,7 @@ function requestIdOf(head: RequestHead): string {
     const value = head.value(i);
     if (PASSABLE_REQUEST_ID.test(value)) return value;
   }
-  return randomUUID();
+  return newRequestId();
 }
 
 /** The same head with `HTTP/1.0` at the end of its request line. */

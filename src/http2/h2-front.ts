@@ -7,7 +7,7 @@
 //
 // Routing, steps and endpoint choice are the engine's (one route table, one pipeline per route);
 // what differs is only the framing on either side.
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../lib/request-id.js';
 import { constants, createServer, type ClientHttp2Session, type ClientHttp2Stream, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { BackendRegistry } from '../balancer/backend-registry.js';
@@ -860,7 +860,7 @@ class H2StepRequest implements StepRequest {
 }
 
 function requestIdOf(value: string | string[] | undefined): string {
-  return typeof value === 'string' && PASSABLE_REQUEST_ID.test(value) ? value : randomUUID();
+  return typeof value === 'string' && PASSABLE_REQUEST_ID.test(value) ? value : newRequestId();
 }
 
 function appendField(headers: OutgoingHttpHeaders, name: string, value: string): void {

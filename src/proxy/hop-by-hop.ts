@@ -6,7 +6,7 @@
 // X-Forwarded-* / X-Real-IP values, which are replaced (ingress-nginx default: never trust them).
 // Name sets are precomputed; the common case (only `Connection: keep-alive`) allocates no extra arrays.
 // X-Request-ID: the client's value is passed on (and logged) when it looks like an id, else a UUID is generated.
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../lib/request-id.js';
 
 /** What a request header means to the proxy. */
 const Req = {
@@ -185,7 +185,7 @@ export function buildRequestHead(
   out.push('x-forwarded-for', clientAddress, 'x-real-ip', clientAddress);
   if (host !== undefined) out.push('x-forwarded-host', host);
   out.push('x-forwarded-port', listener.port, 'x-forwarded-proto', listener.proto);
-  requestId ??= randomUUID();
+  requestId ??= newRequestId();
   out.push('x-request-id', requestId);
   into.requestId = requestId;
   into.userAgent = userAgent;
