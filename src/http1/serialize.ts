@@ -38,11 +38,42 @@ function connectionNamed(head: HeadFields): Set<string> {
 }
 
 /**
- * The kept field lines as [start, end) byte runs of head.buf (consecutive kept lines merged), plus
- * their total length. `withFirstLine`: the first line as received starts the first run.
+ * Which fields a serialisation drops: hop-by-hop ones, those the Connection field names, the Host
+ * field when it is replaced, and `drop`.
  */
-function keptRuns(head: HeadFields & { fieldsStart: number }, drop: (i: number) => boolean, withFirstLine = false): { runs: number[]; bytes: number } {
-  const runs: number[] = [];
+interface DropRule {
+  named: Set<string> | null;
+  hostField: number;
+  drop: ReadonlySet<string> | undefined;
+}
+
+function dropped(head: HeadFields, i: number, rule: DropRule): boolean {
+  return isHopByHop(head, i) ||
+    i === rule.hostField ||
+    (rule.named !== null && rule.named.has(head.name(i).toLowerCase())) ||
+    (rule.drop !== undefined && isDropped(head, i, rule.drop));
+}
+
+/**
+ * The kept field lines as [start, end) byte runs of head.buf (consecutive kept lines merged), in
+ * the shared `runs` (`runCount` of them), which `assemble` reads at once (serialising allocates only its output);
+ * returns their total length. `withFirstLine`: the first line as received starts the first run.
+ */
+let runs = new Int32Array(256);
+let runCount = 0;
+
+function pushRun(start: number, end: number): void {
+  if (runCount + 2 > runs.length) {
+    const grown = new Int32Array(runs.length * 2);
+    grown.set(runs);
+    runs = grown;
+  }
+  runs[runCount++] = start;
+  runs[runCount++] = end;
+}
+
+function keptRuns(head: HeadFields & { fieldsStart: number }, rule: DropRule, withFirstLine: boolean): number {
+  runCount = 0;
   let bytes = 0;
   let runStart = withFirstLine ? head.base : -1;
   let runEnd = withFirstLine ? head.base + head.fieldsStart : -1;
@@ -50,11 +81,11 @@ function keptRuns(head: HeadFields & { fieldsStart: number }, drop: (i: number) 
     const f = i * FIELD_STRIDE;
     const s = head.base + head.fields[f + F_LINE]!;
     const e = head.base + head.lineEnd(i);
-    if (drop(i)) continue;
+    if (dropped(head, i, rule)) continue;
     if (runEnd === s) runEnd = e;
     else {
       if (runStart !== -1) {
-        runs.push(runStart, runEnd);
+        pushRun(runStart, runEnd);
         bytes += runEnd - runStart;
       }
       runStart = s;
@@ -62,18 +93,18 @@ function keptRuns(head: HeadFields & { fieldsStart: number }, drop: (i: number) 
     }
   }
   if (runStart !== -1) {
-    runs.push(runStart, runEnd);
+    pushRun(runStart, runEnd);
     bytes += runEnd - runStart;
   }
-  return { runs, bytes };
+  return bytes;
 }
 
-function assemble(first: string, head: HeadFields, runs: number[], runBytes: number, tail: string): Buffer {
+function assemble(first: string, head: HeadFields, runBytes: number, tail: string): Buffer {
   const firstLen = Buffer.byteLength(first, 'latin1');
   const tailLen = Buffer.byteLength(tail, 'latin1');
   const out = Buffer.allocUnsafe(firstLen + runBytes + tailLen + 2);
   let o = out.write(first, 0, 'latin1');
-  for (let r = 0; r < runs.length; r += 2) o += head.buf.copy(out, o, runs[r]!, runs[r + 1]!);
+  for (let r = 0; r < runCount; r += 2) o += head.buf.copy(out, o, runs[r]!, runs[r + 1]!);
   o += out.write(tail, o, 'latin1');
   out[o++] = 0x0d;
   out[o++] = 0x0a;
@@ -140,16 +171,12 @@ export function serializeRequestHead(head: RequestHead, options: RequestSerializ
   const replaceHost = absolute || options.host !== undefined;
   // `METHOD SP origin-target SP HTTP/1.1` as received (the parser allows no other spacing): copied, not rebuilt.
   const rawFirstLine = options.target === undefined && head.form === 'origin' && head.versionMinor === 1;
-  const { runs, bytes } = keptRuns(head, (i) =>
-    isHopByHop(head, i) ||
-    (replaceHost && i === head.hostField) ||
-    (named !== null && named.has(head.name(i).toLowerCase())) ||
-    (drop !== undefined && isDropped(head, i, drop)), rawFirstLine);
+  const bytes = keptRuns(head, { named, hostField: replaceHost ? head.hostField : -1, drop }, rawFirstLine);
   let tail = options.host !== undefined ? `Host: ${options.host}\r\n` : absolute ? `Host: ${head.host}\r\n` : '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) tail += `Connection: upgrade\r\nUpgrade: ${head.value(head.upgradeField)}\r\n`;
   if (options.extra !== undefined) tail += options.extra;
-  return assemble(rawFirstLine ? '' : `${head.method} ${options.target ?? originTarget(head)} HTTP/1.1\r\n`, head, runs, bytes, tail);
+  return assemble(rawFirstLine ? '' : `${head.method} ${options.target ?? originTarget(head)} HTTP/1.1\r\n`, head, bytes, tail);
 }
 
 /**
@@ -164,10 +191,7 @@ export function serializeResponseHead(head: ResponseHead, options: SerializeOpti
   // `HTTP/1.1 SP status SP reason` as received: copied, not rebuilt (an HTTP/1.0 one, or one without
   // the SP before an empty reason, is rewritten).
   const rawFirstLine = head.versionMinor === 1 && head.reasonStart === 13;
-  const { runs, bytes } = keptRuns(head, (i) =>
-    isHopByHop(head, i) ||
-    (named !== null && named.has(head.name(i).toLowerCase())) ||
-    (drop !== undefined && isDropped(head, i, drop)), rawFirstLine);
+  const bytes = keptRuns(head, { named, hostField: -1, drop }, rawFirstLine);
   let tail = '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) {
@@ -175,9 +199,9 @@ export function serializeResponseHead(head: ResponseHead, options: SerializeOpti
     tail += `Connection: upgrade\r\n${up === -1 ? '' : `Upgrade: ${head.value(up)}\r\n`}`;
   }
   if (options.extra !== undefined) tail += options.extra;
-  if (rawFirstLine) return assemble('', head, runs, bytes, tail);
+  if (rawFirstLine) return assemble('', head, bytes, tail);
   const reason = head.buf.toString('latin1', head.base + head.reasonStart, head.base + head.reasonEnd);
-  return assemble(`HTTP/1.1 ${head.status} ${reason}\r\n`, head, runs, bytes, tail);
+  return assemble(`HTTP/1.1 ${head.status} ${reason}\r\n`, head, bytes, tail);
 }
 
 const REASONS: Readonly<Record<number, string>> = {

@@ -29,6 +29,16 @@ describe('serializeRequestHead', () => {
     }
   });
 
+  it('keeps every field of a head with more separate runs than its scratch space first holds (300 kept lines between dropped ones)', () => {
+    const fields = Array.from({ length: 300 }, (_, i) => `X-K${i}: ${i}\r\nTE: trailers\r\n`).join('');
+    const parser = new RequestHeadParser({ maxFields: 1000, maxHeadSize: 64 * 1024 });
+    expect(parser.feed(Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\n${fields}\r\n`, 'latin1'))).toBeGreaterThanOrEqual(0);
+    const kept = Array.from({ length: 300 }, (_, i) => `X-K${i}: ${i}\r\n`).join('');
+    expect(serializeRequestHead(parser.head!).toString('latin1')).toBe(`GET / HTTP/1.1\r\nHost: a\r\n${kept}\r\n`);
+    // The next, small head is not given the previous one's runs.
+    expect(serializeRequestHead(request('GET /b HTTP/1.1\r\nHost: b\r\nTE: x\r\nX-Z: 1\r\n\r\n')).toString('latin1')).toBe('GET /b HTTP/1.1\r\nHost: b\r\nX-Z: 1\r\n\r\n');
+  });
+
   it('copies consecutive kept lines as one run', () => {
     const head = request(`GET / HTTP/1.1\r\nHost: a\r\n${'X-A: 1\r\n'.repeat(8)}Connection: close\r\n${'X-B: 2\r\n'.repeat(8)}\r\n`);
     const copy = vi.spyOn(Buffer.prototype, 'copy');
