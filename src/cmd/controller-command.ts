@@ -66,8 +66,8 @@ export function parseWorkers(raw: string | undefined, cpus: () => number = avail
 /**
  * V8 memory flags every worker gets unless the operator set them (Node flags or NODE_OPTIONS): a
  * small young generation and an old-space cap keep a worker near 100 MB under load instead of
- * 110–150 (README "Memory"). A process started without them (the primary, one process) caps its
- * young generation at run time instead (lib/young-generation.ts); the old-space cap only a flag sets.
+ * 110–150 (README "Memory"). The primary (or the one process) gets the semi-space size by replacing
+ * itself at start (lib/serving-memory.ts); the old-space cap only the operator's flag sets.
  */
 export const WORKER_V8_FLAGS = [`--max-semi-space-size=${SEMI_SPACE_MB}`, '--max-old-space-size=384'] as const;
 
@@ -80,8 +80,8 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
  * glibc malloc arenas a worker may use unless the operator set MALLOC_ARENA_MAX: Node's threads
  * (libuv pool, V8 GC helpers, OpenSSL) otherwise each get an arena of their own and keep its
  * high-water mark resident — ~40 MB more RSS per process under the churn load (README "Memory").
- * glibc reads it only at process start, so the primary cannot apply it to itself; the image and
- * the Deployment set it for the primary.
+ * glibc reads it only at process start: the primary got it by replacing itself (lib/serving-memory.ts)
+ * or from the image and the Deployment.
  */
 export const WORKER_MALLOC_ARENA_MAX = '2';
 

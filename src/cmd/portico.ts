@@ -4,7 +4,7 @@ import './require-node.js';
 import { readFileSync } from 'node:fs';
 import { PorticoError } from '../lib/errors.js';
 import { renderFlagHelp } from './flags.js';
-import { capYoungGeneration, nodeFlagGiven, SEMI_SPACE_MB } from '../lib/young-generation.js';
+import { ensureServingMemory } from '../lib/serving-memory.js';
 interface Closable {
   close(): Promise<void>;
   /** The SIGTERM sequence (grace period, then drain); close() when absent. */
@@ -73,8 +73,11 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const help = rest.includes('--help') || rest.includes('-h');
+  // Before the command loads: a process that replaces itself to get its memory settings has done nothing yet.
+  if (command.serves && !help) ensureServingMemory();
   const module = await command.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (help) {
     process.stdout.write(`Usage: portico ${name} [flags]\n\n${command.summary}.\n\nFlags:\n${renderFlagHelp(module.flags ?? {})}\n`);
     return;
   }
@@ -92,9 +95,6 @@ async function main(argv: readonly string[]): Promise<void> {
   if (command.serves) {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    // A long-running process keeps a small young generation (about 20 MB less RSS under load, the
-    // same CPU per request) unless the operator sized it.
-    if (!nodeFlagGiven('--max-semi-space-size', process.execArgv, process.env.NODE_OPTIONS)) capYoungGeneration({ maxSemiSpaceMb: SEMI_SPACE_MB });
   }
   try {
     running = await module.run(rest);

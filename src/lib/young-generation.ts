@@ -1,4 +1,5 @@
-// A run-time cap on V8's young generation. V8 reads --max-semi-space-size only when the isolate
+// A run-time cap on V8's young generation, the fallback when a serving process cannot replace itself
+// with the flag (serving-memory.ts): it acts only after startup has grown the new space. V8 reads --max-semi-space-size only when the isolate
 // starts, so a process started without it lets its semi-spaces grow to 16 MB under load (new space
 // 32–64 MB: about 20 MB more RSS beside the same CPU per request, bench/compare). The growth factor,
 // though, is read at every resize: after each GC the new space is measured, and at the cap growth

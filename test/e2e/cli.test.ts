@@ -1,5 +1,6 @@
 // The built CLI as users run it (`npm test` builds dist/ first, in pretest).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +198,9 @@ describe('portico CLI', () => {
     const { proc, waitFor } = startCli(process.execPath, ['controller', '--manifests', dir, ...LOCAL_PORTS, '--shutdown-grace-period', '0']);
     child = proc;
     const started = await waitFor((line) => typeof line.http === 'number');
+    // Started without them, it replaced itself (same pid) to get its memory settings (README "Memory").
+    expect(readFileSync(`/proc/${proc.pid}/cmdline`, 'latin1').split('\0')).toContain('--max-semi-space-size=4');
+    expect(readFileSync(`/proc/${proc.pid}/environ`, 'latin1').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     const admin = await httpRequest({ port: started.admin as number, path: '/readyz' });
     expect(admin.status).toBe(200);
     expect((await httpRequest({ port: started.admin as number, path: '/healthz' })).status).toBe(200);
