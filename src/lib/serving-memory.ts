@@ -18,6 +18,8 @@ export interface ProcessStart {
   /** process.argv: [node, script, …arguments]. */
   readonly argv: readonly string[];
   readonly env: NodeJS.ProcessEnv;
+  /** Set when the process has an IPC channel (a forked worker): Node has already taken its fd out of the env. */
+  readonly send?: unknown;
 }
 
 export interface ServingExec {
@@ -30,6 +32,8 @@ export interface ServingExec {
 export function buildServingExec(start: ProcessStart): ServingExec | undefined {
   const { env } = start;
   if (env[REEXECUTED_ENV] !== undefined || env[REEXEC_SWITCH_ENV] === '0') return undefined;
+  // A replaced process would start without the channel to its parent.
+  if (typeof start.send === 'function') return undefined;
   const semiSpaceGiven = nodeFlagGiven('--max-semi-space-size', start.execArgv, env.NODE_OPTIONS);
   if (semiSpaceGiven && env.MALLOC_ARENA_MAX !== undefined) return undefined;
   return {

@@ -26,6 +26,10 @@ describe('buildServingExec', () => {
     expect(buildServingExec(start({ PORTICO_REEXECUTED: '1' }))).toBeUndefined();
     expect(buildServingExec(start({ PORTICO_REEXEC: '0' }))).toBeUndefined();
   });
+
+  it('never replaces a process that talks to its parent over IPC (a worker: the channel would be lost)', () => {
+    expect(buildServingExec({ ...start({}), send: () => true })).toBeUndefined();
+  });
 });
 
 describe('ensureServingMemory', () => {
