@@ -12,6 +12,7 @@ import { parseNginxSize } from '../compile/annotations/index.js';
 import { globalDefaultBackend } from '../compile/annotations/default-backend.js';
 import { parseFlags, parseSnippetAnnotations, type FlagSpec } from './flags.js';
 import { nodeFlagGiven, SEMI_SPACE_MB } from '../lib/young-generation.js';
+import { SERVING_MALLOC_ARENA_MAX } from '../lib/serving-memory.js';
 
 /** Flag names follow ingress-nginx where the concept matches. */
 export const CONTROLLER_FLAGS = {
@@ -77,16 +78,14 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
 }
 
 /**
- * glibc malloc arenas a worker may use unless the operator set MALLOC_ARENA_MAX: Node's threads
- * (libuv pool, V8 GC helpers, OpenSSL) otherwise each get an arena of their own and keep its
- * high-water mark resident — ~40 MB more RSS per process under the churn load (README "Memory").
- * glibc reads it only at process start: the primary got it by replacing itself (lib/serving-memory.ts)
- * or from the image and the Deployment.
+ * A worker gets MALLOC_ARENA_MAX=2 unless the operator set it: Node's threads (libuv pool, V8 GC
+ * helpers, OpenSSL) otherwise each get a glibc arena of their own and keep its high-water mark
+ * resident — ~40 MB more RSS per process under the churn load (README "Memory"). glibc reads it
+ * only at process start: the primary got it by replacing itself (lib/serving-memory.ts) or from the
+ * image and the Deployment.
  */
-export const WORKER_MALLOC_ARENA_MAX = '2';
-
 export function workerEnv(env: NodeJS.ProcessEnv, id: number): NodeJS.ProcessEnv {
-  return { MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX, ...env, [WORKER_ID_ENV]: String(id) };
+  return { MALLOC_ARENA_MAX: SERVING_MALLOC_ARENA_MAX, ...env, [WORKER_ID_ENV]: String(id) };
 }
 
 /**
