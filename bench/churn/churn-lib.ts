@@ -13,8 +13,8 @@ import { ChurnCluster, type LoadResult, type ManifestDirSink } from '../../test/
 export const ROOT = join(import.meta.dirname, '../..');
 /** What deploy/ sets (README "Memory"): a smaller V8 young generation. */
 export const DEPLOY_NODE_OPTIONS = '--max-semi-space-size=4';
-/** The image's MALLOC_ARENA_MAX unless PORTICO_MALLOC_ARENA_MAX says otherwise ('' for glibc's default). */
-export const DEPLOY_MALLOC_ARENA_MAX = process.env.PORTICO_MALLOC_ARENA_MAX ?? '2';
+/** Node's own young-generation limit, for the target that runs without deploy's (the CLI adds deploy's when none is given). */
+export const NODE_DEFAULT_NODE_OPTIONS = '--max-semi-space-size=16';
 /** Load workers per kind (load-worker.js). */
 export const LOAD = { keepAlive: 4, newConnection: 2, https: 4, post: 2 };
 
@@ -57,7 +57,8 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 /**
- * `portico controller --manifests DIR` with NODE_OPTIONS as given and the image's MALLOC_ARENA_MAX. PORTICO_LOG_FILE keeps its log
+ * `portico controller --manifests DIR` with NODE_OPTIONS as given; MALLOC_ARENA_MAX the CLI's default (2)
+ * unless PORTICO_MALLOC_ARENA_MAX is set. PORTICO_LOG_FILE keeps its log
  * (at PORTICO_LOG_LEVEL, default info) for a look at what happened.
  */
 export async function startPortico(dir: string, nodeOptions: string, entry = join(ROOT, 'dist/cmd/portico.js'), workers = process.env.WORKERS ?? '1'): Promise<ProxyProcess> {
@@ -65,7 +66,7 @@ export async function startPortico(dir: string, nodeOptions: string, entry = joi
   const child = spawn(
     process.execPath,
     [entry, 'controller', '--workers', workers, '--manifests', dir, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', String(adminPort), '--bind-address', '127.0.0.1', '--disable-access-log', '--log-level', process.env.PORTICO_LOG_LEVEL ?? 'info', ...(process.env.PORTICO_ARGS?.split(' ').filter(Boolean) ?? [])],
-    { stdio: ['ignore', process.env.PORTICO_LOG_FILE ? 'pipe' : 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: `${nodeOptions} ${process.env.EXTRA_NODE_OPTIONS ?? ''}`.trim(), MALLOC_ARENA_MAX: DEPLOY_MALLOC_ARENA_MAX || undefined } },
+    { stdio: ['ignore', process.env.PORTICO_LOG_FILE ? 'pipe' : 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: `${nodeOptions} ${process.env.EXTRA_NODE_OPTIONS ?? ''}`.trim(), MALLOC_ARENA_MAX: process.env.PORTICO_MALLOC_ARENA_MAX } },
   );
   if (process.env.PORTICO_LOG_FILE) child.stdout!.pipe(createWriteStream(process.env.PORTICO_LOG_FILE, { flags: 'a' }));
   await waitFor('portico', async () => (await status(adminPort, '/readyz')) === 200);

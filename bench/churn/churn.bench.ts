@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'vitest';
 import { ChurnCluster, ManifestDirSink } from '../../test/helpers/churn.js';
-import { cpuMs, DEPLOY_NODE_OPTIONS, rssMB, hasNginx, LOAD, median, probePropagation, ROOT, round1, sampleMemory, startLoadWorker, startNginx, startPortico, summarize, watchGenerator, type MemorySample, type ProxyProcess } from './churn-lib.js';
+import { cpuMs, DEPLOY_NODE_OPTIONS, NODE_DEFAULT_NODE_OPTIONS, rssMB, hasNginx, LOAD, median, probePropagation, ROOT, round1, sampleMemory, startLoadWorker, startNginx, startPortico, summarize, watchGenerator, type MemorySample, type ProxyProcess } from './churn-lib.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const DURATION_S = Number(process.env.DURATION_S ?? 20);
@@ -64,7 +64,7 @@ it('churn: propagation, failures and memory beside nginx', async () => {
         await sink.writeAll(cluster.plainFiles());
         await sink.swapConfigMap(cluster.configMapFiles());
         const entry = target === 'portico-baseline' ? join(ROOT, process.env.BASELINE_DIST!, 'cmd/portico.js') : undefined;
-        proxy = await startPortico(dir, target === 'portico-v8-default' ? '' : DEPLOY_NODE_OPTIONS, entry, target === 'portico-workers2' ? '2' : undefined);
+        proxy = await startPortico(dir, target === 'portico-v8-default' ? NODE_DEFAULT_NODE_OPTIONS : DEPLOY_NODE_OPTIONS, entry, target === 'portico-workers2' ? '2' : undefined);
       }
       const load = startLoadWorker(cluster, proxy, LOAD, RATE);
       const cpuBefore = cpuMs(proxy.pid);

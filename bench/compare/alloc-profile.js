@@ -77,7 +77,6 @@ await startProcess({
   args: [`--inspect=127.0.0.1:${inspectPort}`, 'dist/cmd/portico.js', 'controller', '--workers', '1', '--manifests', manifests, '--http-port', String(httpPort), '--https-port', String(httpsPort), '--admin-port', '0', '--bind-address', '127.0.0.1', '--disable-access-log', '--default-ssl-certificate', 'bench/web-tls'],
   cpus: pin ? '1' : undefined,
   cwd: root,
-  env: { MALLOC_ARENA_MAX: '2' },
   ready: (out) => (out.includes('portico serving') ? {} : undefined),
 });
 const session = await inspector(inspectPort);

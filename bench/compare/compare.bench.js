@@ -27,8 +27,8 @@
 //                   the same way, for before/after comparisons of hot-path changes
 //   BASELINE_NODE_ARGS  node flags for portico-baseline instead of PORTICO_NODE_ARGS (A/B of a
 //                   node flag: BASELINE_DIST a copy of the same dist/, the flag on one side only)
-//   PORTICO_MALLOC_ARENA_MAX [2]  MALLOC_ARENA_MAX for Portico (the image's value; '' for glibc's
-//                   default); BASELINE_MALLOC_ARENA_MAX the same for portico-baseline
+//   PORTICO_MALLOC_ARENA_MAX  MALLOC_ARENA_MAX for Portico (unset: the CLI's default, 2; glibc's own
+//                   default is 8 per core, 16 here); BASELINE_MALLOC_ARENA_MAX the same for portico-baseline
 //
 // Needs wrk (apt-get install wrk), nginx (apt-get install nginx-light; also the backend),
 // haproxy (apt-get install haproxy), taskset (util-linux) for pinning. A missing proxy is reported and left out; the rest still runs.
@@ -43,7 +43,7 @@ import { runH2load } from './lib/h2load.js';
 import { renderMarkdown, renderSvg } from './lib/report.js';
 import { buildScenarios } from './lib/scenarios.js';
 import { addRatios, checkTargets, GENERATOR_BOUND, sampleOf, summarize, workersOf } from './lib/stats.js';
-import { porticoMallocArenaMax, probe, startBackend, startHaproxy, startNginx, startNginxBackend, startPortico } from './lib/targets.js';
+import { probe, startBackend, startHaproxy, startNginx, startNginxBackend, startPortico } from './lib/targets.js';
 import { TLS_HOST } from './lib/configs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -145,7 +145,7 @@ async function startProfile(profile, backend) {
   // Portico's own HTTP/1.1 engine (issue 13, the default data plane).
   if (wantedTargets.includes('portico-engine')) list.push(await startPortico({ ...common, dir: dir('portico-engine'), cpus: proxyCpus, name: 'portico-engine', extraArgs: ['--data-plane', 'engine'] }));
   if (process.env.BASELINE_DIST) {
-    list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js'), nodeArgs: process.env.BASELINE_NODE_ARGS ?? process.env.PORTICO_NODE_ARGS, mallocArenaMax: porticoMallocArenaMax(process.env.BASELINE_MALLOC_ARENA_MAX ?? process.env.PORTICO_MALLOC_ARENA_MAX) }));
+    list.push(await startPortico({ ...common, dir: dir('portico-baseline'), cpus: proxyCpus, name: 'portico-baseline', entry: join(process.env.BASELINE_DIST, 'cmd/portico.js'), nodeArgs: process.env.BASELINE_NODE_ARGS ?? process.env.PORTICO_NODE_ARGS, mallocArenaMax: process.env.BASELINE_MALLOC_ARENA_MAX ?? process.env.PORTICO_MALLOC_ARENA_MAX }));
   }
   if (haveNginx && wantedTargets.includes('nginx')) list.push(await startNginx({ ...common, dir: dir('nginx'), cpus: proxyCpus }));
   if (haveHaproxy && wantedTargets.includes('haproxy')) list.push(await startHaproxy({ ...common, dir: dir('haproxy'), cpus: proxyCpus }));
@@ -357,7 +357,7 @@ const result = {
   date: new Date().toISOString(),
   versions,
   machine: { cpus: os.availableParallelism(), loadBefore, loadAfter: machineLoad(), kernel: os.release() },
-  method: { rounds: ROUNDS, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, pinned, cpus: CPUS, workers: WORKERS, order: 'rotating', generator: GENERATOR, generatorBound: GENERATOR_BOUND, porticoMallocArenaMax: porticoMallocArenaMax() },
+  method: { rounds: ROUNDS, warmupS: WARMUP_S, durationS: DURATION_S, connections: CONNECTIONS, pinned, cpus: CPUS, workers: WORKERS, order: 'rotating', generator: GENERATOR, generatorBound: GENERATOR_BOUND, porticoMallocArenaMax: process.env.PORTICO_MALLOC_ARENA_MAX ?? null },
   missing,
   totalSeconds: (Date.now() - startedAt) / 1000,
   targets: checkTargets(results),

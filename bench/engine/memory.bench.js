@@ -7,8 +7,8 @@
 //      pipelined before an invalid one);
 //   3. a keep-alive wrk load, 50 connections, SECONDS (default 20) seconds (bench/compare's shape).
 // With SNAPSHOTS=1, a heap snapshot after each phase (--heapsnapshot-signal) and the constructors
-// whose retained count/size grew most between them. PORTICO_NODE_ARGS adds node flags (e.g.
-// `--max-semi-space-size=4`) to compare. The backend and wrk on core 0, Portico on core 1.
+// whose retained count/size grew most between them. PORTICO_NODE_ARGS adds node flags (the CLI
+// adds `--max-semi-space-size=4` itself when none is given: `--max-semi-space-size=16` is Node's default) to compare. The backend and wrk on core 0, Portico on core 1.
 //
 //   npm run build && node dist/cmd/portico.js certs && node bench/engine/memory.bench.js
 //

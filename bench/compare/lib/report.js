@@ -27,7 +27,7 @@ export function renderMarkdown(result) {
     `Method: ${m.rounds} rounds, targets in rotating order each round (A B C, B C A, …); per run a ${m.warmupS} s warm-up (discarded) then ${m.durationS} s measured. ` +
       `Medians over rounds. ${m.pinned ? `Pinned: each proxy alone on CPU ${m.cpus.proxy}; the load generator and the backend on CPU ${m.cpus.client} (for "direct" the backend and the client may use both CPUs).` : 'Unpinned: every process may use every CPU.'} ` +
       `Load generator: wrk (1 thread) where it can drive the scenario, else load-worker.js (Node; named per scenario). Backend: nginx \`return 200\` (1 worker) for HTTP, the Node echo server for WebSocket. ` +
-      `${m.porticoMallocArenaMax === undefined ? '' : `Portico runs with ${m.porticoMallocArenaMax === '' ? "glibc's default malloc arenas" : `MALLOC_ARENA_MAX=${m.porticoMallocArenaMax} (as the image and the Deployment)`}. `}` +
+      `${m.porticoMallocArenaMax === undefined ? '' : `Portico runs with MALLOC_ARENA_MAX=${m.porticoMallocArenaMax ?? "2 (the CLI's default, as the image)"}. `}` +
       `Load average before: ${result.machine.loadBefore.one.toFixed(2)}, after: ${result.machine.loadAfter.one.toFixed(2)}. Run took ${Math.round(result.totalSeconds)} s.`,
   );
   lines.push('');

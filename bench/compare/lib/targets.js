@@ -55,13 +55,7 @@ const portOpen = (port) =>
  * Portico: `portico controller --manifests DIR`, access log off, as users run it; `--workers N`
  * (1 unless asked: the CLI's default, auto, would fork one worker per CPU).
  */
-/**
- * MALLOC_ARENA_MAX for Portico: the image's and the Deployment's `2` (README "Memory"), unless
- * PORTICO_MALLOC_ARENA_MAX says otherwise ('' leaves glibc's default, for an A/B).
- */
-export const porticoMallocArenaMax = (value = process.env.PORTICO_MALLOC_ARENA_MAX) => value ?? '2';
-
-export async function startPortico({ root, dir, profile, backendPort, certs, cpus, workers = 1, extraArgs = [], name = 'portico', entry = 'dist/cmd/portico.js', nodeArgs = process.env.PORTICO_NODE_ARGS, mallocArenaMax = porticoMallocArenaMax() }) {
+export async function startPortico({ root, dir, profile, backendPort, certs, cpus, workers = 1, extraArgs = [], name = 'portico', entry = 'dist/cmd/portico.js', nodeArgs = process.env.PORTICO_NODE_ARGS, mallocArenaMax = process.env.PORTICO_MALLOC_ARENA_MAX }) {
   const manifests = join(dir, 'manifests');
   writeConfig(manifests, 'bench.json', renderPorticoManifests({ profile, backendPort, certs }));
   const port = await freePort();
@@ -94,8 +88,8 @@ export async function startPortico({ root, dir, profile, backendPort, certs, cpu
     args,
     cpus,
     cwd: root,
-    // Unset for glibc's default; a forked worker then still gets the CLI's own default.
-    env: mallocArenaMax === '' ? { MALLOC_ARENA_MAX: undefined } : { MALLOC_ARENA_MAX: mallocArenaMax },
+    // Unset: the CLI's own default (2, lib/serving-memory.ts), as users run it.
+    env: { MALLOC_ARENA_MAX: mallocArenaMax },
     timeoutMs: 60_000,
     // The primary says "portico serving" once every worker listens.
     ready: (out) => (out.includes('portico serving') ? {} : undefined),
