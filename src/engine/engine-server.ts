@@ -25,7 +25,7 @@ import { clientAddressOf } from '../proxy/hop-by-hop.js';
 import { createAccessLogWriter, roundMs, type AccessLogEntry, type AccessLogField, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
 import type { RequestObserver } from '../model/request-observer.js';
-import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
+import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, ResponseHeadParser, originTarget, serializeRequestHead, serializeResponseHead, type HeadPart, type RequestHead, type ResponseContext, type ResponseHead } from '../http1/index.js';
 import { Http2Front } from '../http2/h2-front.js';
 import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
 import { startMirror, type MirrorCopy, type MirrorSource } from '../proxy/mirror-copy.js';
@@ -85,6 +85,13 @@ export interface EngineListenOptions {
 const REPLACED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'expect', 'x-request-id']);
 const PASSABLE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+// Field lines every request or response carries, encoded once (serialisation copies them as bytes).
+const REQUEST_ID_NAME = Buffer.from('X-Request-ID: ', 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
+const KEEP_ALIVE_LINE = Buffer.from('Connection: keep-alive\r\n', 'latin1');
+const CLOSE_LINE = Buffer.from('Connection: close\r\n', 'latin1');
+const SERVER_LINE = Buffer.from('Server: portico\r\n', 'latin1');
+const SERVER_KEEP_ALIVE_LINES = Buffer.concat([SERVER_LINE, KEEP_ALIVE_LINE]);
 /** The HTTP/2 connection preface (RFC 9113 §3.4). */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -325,9 +332,9 @@ class ClientConnection {
   #requestStart = 0;
   /** The client half-closed: no more requests will come. */
   #readEnded = false;
-  /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forward). */
-  #forwardedBefore: string | undefined;
-  #forwardedAfter: string | undefined;
+  /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forwardedFields). */
+  #forwardedBefore: Buffer | undefined;
+  #forwardedAfter: Buffer | undefined;
   /** limit-connections: the current request's count, released once when it is over. */
   #release: (() => void) | undefined;
 
@@ -649,11 +656,13 @@ class ClientConnection {
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' && edits?.host === undefined ? `Host: ${endpoint.key}\r\n` : '';
-    let extra = `${host}X-Request-ID: ${requestId}\r\n${this.#forwardedFields(head)}${head.upgrade ? '' : 'Connection: keep-alive\r\n'}`;
+    const extra: HeadPart[] = host === '' ? [REQUEST_ID_NAME, requestId, CRLF] : [host, REQUEST_ID_NAME, requestId, CRLF];
+    this.#forwardedFields(head, extra);
+    if (!head.upgrade) extra.push(KEEP_ALIVE_LINE);
     let upstreamHead: Buffer;
     if (edits === undefined) upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
     else {
-      for (const [name, value] of edits.headers) extra += `${name}: ${value}\r\n`;
+      for (const [name, value] of edits.headers) extra.push(`${name}: ${value}\r\n`);
       upstreamHead = serializeRequestHead(head, {
         extra,
         drop: edits.dropHeaders.length === 0 ? REPLACED : new Set([...REPLACED, ...edits.dropHeaders]),
@@ -705,17 +714,18 @@ class ClientConnection {
     return -1;
   }
 
-  /** X-Real-IP, X-Forwarded-For, -Host, -Port and -Proto for the upstream request. */
-  #forwardedFields(head: RequestHead): string {
+  /** Appends X-Real-IP, X-Forwarded-For, -Host, -Port and -Proto for the upstream request to `parts`. */
+  #forwardedFields(head: RequestHead, parts: HeadPart[]): void {
     const realIp = this.#engine.routes?.realIp;
     if (realIp === undefined) {
-      // The same for every request of the connection but the Host: built once.
-      this.#forwardedBefore ??= `X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `;
-      this.#forwardedAfter ??= `\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`;
-      return `${this.#forwardedBefore}${head.host}${this.#forwardedAfter}`;
+      // The same for every request of the connection but the Host: encoded once.
+      this.#forwardedBefore ??= Buffer.from(`X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `, 'latin1');
+      this.#forwardedAfter ??= Buffer.from(`\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`, 'latin1');
+      parts.push(this.#forwardedBefore, head.host, this.#forwardedAfter);
+      return;
     }
     const f = realIp.forwarded(this.#clientAddress, this.#requestClient, (name) => joinedField(head, name), { host: head.host, port: this.#listener.port, proto: this.#listener.proto });
-    return `X-Real-IP: ${f.client}\r\nX-Forwarded-For: ${f.forwardedFor}\r\nX-Forwarded-Host: ${f.host}\r\nX-Forwarded-Port: ${f.port}\r\nX-Forwarded-Proto: ${f.proto}\r\n`;
+    parts.push(`X-Real-IP: ${f.client}\r\nX-Forwarded-For: ${f.forwardedFor}\r\nX-Forwarded-Host: ${f.host}\r\nX-Forwarded-Port: ${f.port}\r\nX-Forwarded-Proto: ${f.proto}\r\n`);
   }
 
   /**
@@ -1273,19 +1283,15 @@ class Exchange implements UpstreamHolder {
    */
   #toClient(bytes: Buffer): void {
     const client = this.#o.clientSocket;
-    const head = this.#headOut;
     let written: boolean;
-    if (head === undefined) written = client.write(bytes);
+    if (!this.#headPending) written = client.write(bytes);
+    // The response's first body bytes: with the head, one write (one syscall, not a head then a body).
+    else if (bytes.length <= COALESCE_BODY_BYTES) written = client.write(this.#serializeHead(bytes));
     else {
-      // The response's first body bytes: with the head, one write (one syscall, not a head then a body).
-      this.#headOut = undefined;
-      if (bytes.length <= COALESCE_BODY_BYTES) written = client.write(Buffer.concat([head, bytes], head.length + bytes.length));
-      else {
-        client.cork();
-        client.write(head);
-        written = client.write(bytes);
-        client.uncork();
-      }
+      client.cork();
+      client.write(this.#serializeHead(undefined));
+      written = client.write(bytes);
+      client.uncork();
     }
     if (written || this.#upstreamPaused || !this.#upstream) return;
     this.#upstreamPaused = true;
@@ -1302,18 +1308,25 @@ class Exchange implements UpstreamHolder {
     this.#upstreamMs = performance.now() - this.#upstreamStart;
     this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
     const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
-    let extra = response.indexOf('server') === -1 ? 'Server: portico\r\n' : '';
-    if (this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1) extra += `Strict-Transport-Security: ${this.#o.hsts}\r\n`;
-    extra += clientKeepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
-    // Written with the first body bytes (#toClient), or by #flushHead when none come with it.
+    const server = response.indexOf('server') === -1;
+    const hsts = this.#o.hsts !== undefined && response.indexOf('strict-transport-security') === -1 ? hstsLine(this.#o.hsts) : undefined;
     const fields = this.#o.responseFields;
-    if (fields === undefined) this.#headOut = serializeResponseHead(response, { extra });
+    // Most responses: one pre-encoded part.
+    if (server && clientKeepAlive && hsts === undefined && fields === undefined) this.#headExtra = SERVER_KEEP_ALIVE;
     else {
-      for (const [name, value] of fields) extra += `${name}: ${value}\r\n`;
-      // Set-Cookie (affinity) is added beside the backend's, never in their place.
-      this.#headOut = serializeResponseHead(response, { extra, drop: new Set(fields.map(([name]) => name.toLowerCase()).filter((name) => name !== 'set-cookie')) });
+      const extra: HeadPart[] = server ? [SERVER_LINE] : [];
+      if (hsts !== undefined) extra.push(hsts);
+      extra.push(clientKeepAlive ? KEEP_ALIVE_LINE : CLOSE_LINE);
+      if (fields !== undefined) {
+        for (const [name, value] of fields) extra.push(`${name}: ${value}\r\n`);
+        // Set-Cookie (affinity) is added beside the backend's, never in their place.
+        this.#headDrop = new Set(fields.map(([name]) => name.toLowerCase()).filter((name) => name !== 'set-cookie'));
+      }
+      this.#headExtra = extra;
     }
-    this.#headBytes = this.#headOut.length;
+    // Serialised with the first body bytes (#toClient), or by #flushHead when none come with it,
+    // always before upstreamData returns: the head's fields point into the upstream's chunk.
+    this.#headPending = true;
     if (response.framing === 'length') this.#responseBody = new LengthTracker(response.contentLength);
     else if (response.framing === 'chunked') this.#responseBody = new ChunkedTracker();
   }
@@ -1363,15 +1376,24 @@ class Exchange implements UpstreamHolder {
     );
   }
 
-  /** The response head not written yet (see #toClient). */
-  #headOut: Buffer | undefined;
+  /** The response head is not written yet (see #toClient); #headExtra and #headDrop say what it adds and removes. */
+  #headPending = false;
+  #headExtra: readonly HeadPart[] = SERVER_KEEP_ALIVE;
+  #headDrop: ReadonlySet<string> | undefined;
   /** The response head's size, for the metrics' response size (0 while none was sent). */
   #headBytes = 0;
 
+  /** The response head, with `body` (a small first part) in the same buffer. */
+  #serializeHead(body: Buffer | undefined): Buffer {
+    this.#headPending = false;
+    const out = serializeResponseHead(this.#response!, this.#headDrop === undefined ? { extra: this.#headExtra, body } : { extra: this.#headExtra, drop: this.#headDrop, body });
+    this.#headBytes = body === undefined ? out.length : out.length - body.length;
+    return out;
+  }
+
   #flushHead(): void {
-    const head = this.#headOut;
-    if (head === undefined) return;
-    this.#headOut = undefined;
+    if (!this.#headPending) return;
+    const head = this.#serializeHead(undefined);
     // A client cut in this chunk (a broken body) gets nothing more, as when the head was corked.
     if (!this.#o.clientSocket.destroyed) this.#o.clientSocket.write(head);
   }
@@ -1494,6 +1516,15 @@ function requestIdOf(head: RequestHead): string {
     if (PASSABLE_REQUEST_ID.test(value)) return value;
   }
   return newRequestId();
+}
+
+const SERVER_KEEP_ALIVE: readonly HeadPart[] = Object.freeze([SERVER_KEEP_ALIVE_LINES]);
+
+/** `Strict-Transport-Security: …` encoded once per value (the value changes only with the configuration). */
+let hstsCache: { readonly value: string; readonly line: Buffer } | undefined;
+function hstsLine(value: string): Buffer {
+  if (hstsCache?.value !== value) hstsCache = { value, line: Buffer.from(`Strict-Transport-Security: ${value}\r\n`, 'latin1') };
+  return hstsCache.line;
 }
 
 /** The same head with `HTTP/1.0` at the end of its request line. */

@@ -13,4 +13,4 @@ export {
 } from './request-head.js';
 export { ResponseHead, ResponseHeadParser, type ResponseContext, type ResponseFraming } from './response-head.js';
 export { ChunkedTracker, DEFAULT_CHUNKED_LIMITS, LengthTracker, type ChunkedLimits } from './chunked.js';
-export { errorResponse, HOP_BY_HOP, originTarget, serializeRequestHead, serializeResponseHead, type SerializeOptions } from './serialize.js';
+export { errorResponse, HOP_BY_HOP, originTarget, serializeRequestHead, serializeResponseHead, type HeadPart, type ResponseSerializeOptions, type SerializeOptions } from './serialize.js';

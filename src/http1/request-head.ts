@@ -177,6 +177,13 @@ function internMethod(buf: Buffer, s: number, e: number): string {
   return latin1(buf, s, e);
 }
 
+/** buf[s, e) is `text`'s Latin-1 bytes. */
+function sameLatin1(buf: Buffer, s: number, e: number, text: string): boolean {
+  if (e - s !== text.length) return false;
+  for (let i = 0; i < text.length; i++) if (buf[s + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
 function equalsUpper(buf: Buffer, s: number, word: string): boolean {
   for (let i = 0; i < word.length; i++) if (buf[s + i] !== word.charCodeAt(i)) return false;
   return true;
@@ -260,6 +267,12 @@ export class RequestHeadParser extends HeadParser {
   private connKeepAlive = false;
   private connUpgrade = false;
   private badExpect = false;
+  /**
+   * The previous head's target and Host value: a keep-alive connection mostly repeats them, and
+   * comparing the bytes costs less than decoding a new string.
+   */
+  private lastTarget = '';
+  private lastHost = '';
 
   constructor(options: Partial<RequestParserOptions> = {}) {
     const all = { ...DEFAULT_REQUEST_OPTIONS, ...options };
@@ -347,7 +360,7 @@ export class RequestHeadParser extends HeadParser {
       while (pathEnd < t1 && buf[pathEnd] !== 0x3f) pathEnd++;
       if (!isSafePath(buf, pathStart, pathEnd)) return ERR.BAD_PATH;
     }
-    head.target = latin1(buf, t0, t1);
+    head.target = this.lastTarget = sameLatin1(buf, t0, t1, this.lastTarget) ? this.lastTarget : t1 - t0 === 1 ? String.fromCharCode(buf[t0]!) : latin1(buf, t0, t1);
     head.pathStart = pathStart - t0;
     head.queryStart = pathEnd - t0;
     this.h = head;
@@ -447,7 +460,9 @@ export class RequestHeadParser extends HeadParser {
     head.fieldsStart = fields.length > 0 ? fields[F_LINE]! : length - 2;
     if ((head.form === 'origin' || head.form === 'asterisk') && head.hostField !== -1) {
       const f = head.hostField * FIELD_STRIDE;
-      head.host = latin1(buf, base + fields[f + F_VALUE]!, base + fields[f + F_VALUE_END]!);
+      const vs = base + fields[f + F_VALUE]!;
+      const ve = base + fields[f + F_VALUE_END]!;
+      head.host = this.lastHost = sameLatin1(buf, vs, ve, this.lastHost) ? this.lastHost : latin1(buf, vs, ve);
     }
     head.keepAlive = http11 ? !this.connClose : this.connKeepAlive && !this.connClose;
     head.upgrade = http11 && this.connUpgrade && head.upgradeField !== -1;

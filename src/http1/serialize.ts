@@ -99,15 +99,60 @@ function keptRuns(head: HeadFields & { fieldsStart: number }, rule: DropRule, wi
   return bytes;
 }
 
-function assemble(first: string, head: HeadFields, runBytes: number, tail: string): Buffer {
-  const firstLen = Buffer.byteLength(first, 'latin1');
-  const tailLen = Buffer.byteLength(tail, 'latin1');
-  const out = Buffer.allocUnsafe(firstLen + runBytes + tailLen + 2);
-  let o = out.write(first, 0, 'latin1');
+/**
+ * Appended field lines, in order: pre-encoded bytes (a connection's or the engine's constant lines)
+ * and Latin-1 strings (the values that change per message). Each part is copied into the head as
+ * is: no joined string to build and flatten, no encoder call for a short one.
+ */
+export type HeadPart = Buffer | string;
+
+/** Strings up to this long are copied a char at a time (cheaper than the encoder's call). */
+const SHORT_STRING = 64;
+
+function partLength(part: HeadPart): number {
+  // Latin-1: one byte per UTF-16 unit.
+  return part.length;
+}
+
+function writePart(out: Buffer, o: number, part: HeadPart): number {
+  if (typeof part !== 'string') {
+    out.set(part, o);
+    return o + part.length;
+  }
+  const n = part.length;
+  if (n > SHORT_STRING) return o + out.write(part, o, n, 'latin1');
+  for (let i = 0; i < n; i++) out[o + i] = part.charCodeAt(i);
+  return o + n;
+}
+
+function extraLength(extra: string | readonly HeadPart[] | undefined): number {
+  if (extra === undefined) return 0;
+  if (typeof extra === 'string') return extra.length;
+  let n = 0;
+  for (let i = 0; i < extra.length; i++) n += partLength(extra[i]!);
+  return n;
+}
+
+function writeExtra(out: Buffer, o: number, extra: string | readonly HeadPart[] | undefined): number {
+  if (extra === undefined) return o;
+  if (typeof extra === 'string') return writePart(out, o, extra);
+  for (let i = 0; i < extra.length; i++) o = writePart(out, o, extra[i]!);
+  return o;
+}
+
+/**
+ * One buffer: `first` (unless empty), the kept runs, `tail`, `extra`, the blank line, then `body`
+ * (a small first body part sent with its head: one write, no second copy of the head).
+ */
+function assemble(first: string, head: HeadFields, runBytes: number, tail: string, extra: string | readonly HeadPart[] | undefined, body: Buffer | undefined): Buffer {
+  const out = Buffer.allocUnsafe(first.length + runBytes + tail.length + extraLength(extra) + 2 + (body === undefined ? 0 : body.length));
+  let o = first.length === 0 ? 0 : writePart(out, 0, first);
   for (let r = 0; r < runCount; r += 2) o += head.buf.copy(out, o, runs[r]!, runs[r + 1]!);
-  o += out.write(tail, o, 'latin1');
+  if (tail.length > 0) o = writePart(out, o, tail);
+  o = writeExtra(out, o, extra);
   out[o++] = 0x0d;
   out[o++] = 0x0a;
+  if (body !== undefined) body.copy(out, o);
   return out;
 }
 
@@ -138,8 +183,8 @@ function isDropped(head: HeadFields, i: number, drop: ReadonlySet<string>): bool
 }
 
 export interface SerializeOptions {
-  /** Field lines to append, each `Name: value\r\n` (the caller builds and validates them). */
-  extra?: string;
+  /** Field lines to append, each `Name: value\r\n` (the caller builds and validates them), as one string or as parts. */
+  extra?: string | readonly HeadPart[];
   /** Also drop fields with these lower-case names (e.g. `x-forwarded-for` before setting it). */
   drop?: ReadonlySet<string>;
 }
@@ -149,6 +194,11 @@ export interface RequestSerializeOptions extends SerializeOptions {
   target?: string;
   /** Replaces the Host field (the received one is dropped). */
   host?: string;
+}
+
+export interface ResponseSerializeOptions extends SerializeOptions {
+  /** Body bytes written right after the head in the same buffer (the response's first, small part). */
+  body?: Buffer;
 }
 
 /** The request target in origin form: an absolute-form target's path and query (`/` when it has no path). */
@@ -175,8 +225,7 @@ export function serializeRequestHead(head: RequestHead, options: RequestSerializ
   let tail = options.host !== undefined ? `Host: ${options.host}\r\n` : absolute ? `Host: ${head.host}\r\n` : '';
   if (head.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (head.upgrade) tail += `Connection: upgrade\r\nUpgrade: ${head.value(head.upgradeField)}\r\n`;
-  if (options.extra !== undefined) tail += options.extra;
-  return assemble(rawFirstLine ? '' : `${head.method} ${options.target ?? originTarget(head)} HTTP/1.1\r\n`, head, bytes, tail);
+  return assemble(rawFirstLine ? '' : `${head.method} ${options.target ?? originTarget(head)} HTTP/1.1\r\n`, head, bytes, tail, options.extra, undefined);
 }
 
 /**
@@ -185,7 +234,7 @@ export function serializeRequestHead(head: RequestHead, options: RequestSerializ
  * chunked (forwarded as received), `Connection: upgrade` + `Upgrade` for a 101, then `extra`
  * (typically `Connection: close` or `Server: portico`).
  */
-export function serializeResponseHead(head: ResponseHead, options: SerializeOptions = {}): Buffer {
+export function serializeResponseHead(head: ResponseHead, options: ResponseSerializeOptions = {}): Buffer {
   const named = head.connectionNamesOthers ? connectionNamed(head) : null;
   const drop = options.drop;
   // `HTTP/1.1 SP status SP reason` as received: copied, not rebuilt (an HTTP/1.0 one, or one without
@@ -198,10 +247,9 @@ export function serializeResponseHead(head: ResponseHead, options: SerializeOpti
     const up = head.indexOf('upgrade');
     tail += `Connection: upgrade\r\n${up === -1 ? '' : `Upgrade: ${head.value(up)}\r\n`}`;
   }
-  if (options.extra !== undefined) tail += options.extra;
-  if (rawFirstLine) return assemble('', head, bytes, tail);
+  if (rawFirstLine) return assemble('', head, bytes, tail, options.extra, options.body);
   const reason = head.buf.toString('latin1', head.base + head.reasonStart, head.base + head.reasonEnd);
-  return assemble(`HTTP/1.1 ${head.status} ${reason}\r\n`, head, bytes, tail);
+  return assemble(`HTTP/1.1 ${head.status} ${reason}\r\n`, head, bytes, tail, options.extra, options.body);
 }
 
 const REASONS: Readonly<Record<number, string>> = {

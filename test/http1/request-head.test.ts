@@ -267,6 +267,18 @@ describe('RequestHeadParser accepts', () => {
     expect(first.entries()).toEqual([['Host', 'a'], ['X-One', '1']]);
   });
 
+  it('each head of a connection gets its own target and host, whether they repeat the previous one or not', () => {
+    const parser = new RequestHeadParser();
+    const seen: [string, string][] = [];
+    // Same lengths, different bytes; then a repeat; then other lengths (the previous strings are compared to the new bytes).
+    for (const [target, host] of [['/a', 'a.example'], ['/b', 'b.example'], ['/b', 'b.example'], ['/', 'B.example'], ['/x?y', 'b.example:81'], ['/', 'b.example']]) {
+      expect(parser.feed(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`))).toBeGreaterThan(0);
+      seen.push([parser.head!.target, parser.head!.host]);
+      parser.reset();
+    }
+    expect(seen).toEqual([['/a', 'a.example'], ['/b', 'b.example'], ['/b', 'b.example'], ['/', 'B.example'], ['/x?y', 'b.example:81'], ['/', 'b.example']]);
+  });
+
   it('refuses to be fed after a head until reset', () => {
     const parser = new RequestHeadParser();
     parser.feed(Buffer.from(get('/')));

@@ -102,6 +102,27 @@ describe('the first line, copied as received or rebuilt: the same bytes either w
   });
 });
 
+describe('extra fields as parts, and a first body part in the same buffer', () => {
+  it('writes pre-encoded and string parts in order, Latin-1 byte for byte, short and long strings alike', () => {
+    const long = `X-Long: ${'\xe9v'.repeat(60)}\r\n`;
+    const parts = [Buffer.from('X-Request-ID: ', 'latin1'), 'abc-\xff', Buffer.from('\r\n', 'latin1'), long, 'X-Empty-Part: 1\r\n', ''];
+    const out = serializeRequestHead(request('GET / HTTP/1.1\r\nHost: a\r\nTE: x\r\n\r\n'), { extra: parts });
+    expect(out.toString('latin1')).toBe(`GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: abc-\xff\r\n${long}X-Empty-Part: 1\r\n\r\n`);
+    // The same head from one joined string.
+    expect(serializeRequestHead(request('GET / HTTP/1.1\r\nHost: a\r\nTE: x\r\n\r\n'), { extra: parts.map((p) => (typeof p === 'string' ? p : p.toString('latin1'))).join('') }).equals(out)).toBe(true);
+  });
+
+  it('a response head followed by its first body bytes: one buffer, the head unchanged', () => {
+    const head = response('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n');
+    const alone = serializeResponseHead(head, { extra: [Buffer.from('Server: portico\r\n')] });
+    const withBody = serializeResponseHead(head, { extra: [Buffer.from('Server: portico\r\n')], body: Buffer.from('hello') });
+    expect(alone.toString()).toBe('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: portico\r\n\r\n');
+    expect(withBody.toString()).toBe(`${alone.toString()}hello`);
+    // A rebuilt first line (HTTP/1.0) keeps the body after the blank line too.
+    expect(serializeResponseHead(response('HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n'), { body: Buffer.from('hi') }).toString()).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi');
+  });
+});
+
 describe('errorResponse', () => {
   it('status line, Content-Length, Connection: close', () => {
     expect(errorResponse(431, '{"status":431}').toString()).toBe('HTTP/1.1 431 Request Header Fields Too Large\r\nServer: portico\r\nContent-Type: application/json\r\nContent-Length: 14\r\nConnection: close\r\n\r\n{"status":431}');
