@@ -29,7 +29,7 @@ import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, Res
 import { Http2Front } from '../http2/h2-front.js';
 import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
 import { startMirror, type MirrorCopy, type MirrorSource } from '../proxy/mirror-copy.js';
-import { holdUpstream, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import { holdUpstream, retainUpstreamBytes, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 import { isUpstreamTlsFailure, upstreamTlsFor, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from '../upstream/upstream-tls.js';
 
 export interface EngineServerOptions {
@@ -1234,7 +1234,7 @@ class Exchange implements UpstreamHolder {
         const response = parser.head!;
         if (response.interim) {
           // 1xx relayed as received (100 Continue from the backend is dropped: we sent ours).
-          if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#o.clientSocket.write(chunk.subarray(at, result));
+          if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#o.clientSocket.write(this.#kept(chunk.subarray(at, result)));
           parser.reset();
           parser.expect(this.#o.head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
           at = result;
@@ -1284,13 +1284,13 @@ class Exchange implements UpstreamHolder {
   #toClient(bytes: Buffer): void {
     const client = this.#o.clientSocket;
     let written: boolean;
-    if (!this.#headPending) written = client.write(bytes);
+    if (!this.#headPending) written = client.write(this.#kept(bytes));
     // The response's first body bytes: with the head, one write (one syscall, not a head then a body).
     else if (bytes.length <= COALESCE_BODY_BYTES) written = client.write(this.#serializeHead(bytes));
     else {
       client.cork();
       client.write(this.#serializeHead(undefined));
-      written = client.write(bytes);
+      written = client.write(this.#kept(bytes));
       client.uncork();
     }
     if (written || this.#upstreamPaused || !this.#upstream) return;
@@ -1301,6 +1301,12 @@ class Exchange implements UpstreamHolder {
       this.#upstreamPaused = false;
       upstream.resume();
     });
+  }
+
+  /** Upstream bytes written to the client by reference: they must outlive the upstream's read buffer (retainUpstreamBytes). */
+  #kept(bytes: Buffer): Buffer {
+    const upstream = this.#upstream;
+    return upstream === undefined ? Buffer.from(bytes) : retainUpstreamBytes(upstream, bytes);
   }
 
   #startResponse(response: ResponseHead): void {

@@ -16,7 +16,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, ResponseHeadParser, type ResponseHead } from '../http1/index.js';
 import { isValidHost } from '../http1/request-head.js';
-import { holdUpstream, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
+import { holdUpstream, retainUpstreamBytes, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
 import { isUpstreamTlsFailure, upstreamTlsFor } from '../upstream/upstream-tls.js';
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
@@ -1080,7 +1080,8 @@ class H1Upstream implements UpstreamHolder {
     if (bytes.length === 0) return;
     const stream = this.#x.stream;
     this.#x.responseBytes(bytes.length);
-    if (stream.write(bytes) || this.#paused) return;
+    // The stream keeps the bytes until they are framed and sent: they must outlive the upstream's read buffer.
+    if (stream.write(retainUpstreamBytes(this.#socket, bytes)) || this.#paused) return;
     this.#paused = true;
     this.#socket.pause();
     stream.once('drain', () => {
@@ -1103,6 +1104,8 @@ class H1Upstream implements UpstreamHolder {
   #complete(endStream: boolean, last?: Buffer): void {
     this.#over = true;
     const socket = this.#socket;
+    // Kept by the stream past this read (and past the release below, which gives the connection the shared read buffer back).
+    if (last !== undefined && last.length > 0) last = retainUpstreamBytes(socket, last);
     if (this.#paused) {
       this.#paused = false;
       socket.resume();

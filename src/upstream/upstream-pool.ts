@@ -14,6 +14,13 @@ export type { UpstreamTls } from './upstream-tls.js';
 // listeners per request (and three more for each stay in the pool) was a measurable share of the
 // engine's per-request CPU. Unheld (idle in the pool, or between exchanges) it behaves as an idle
 // pooled connection did: bytes that belong to no request get it destroyed, errors are ignored.
+//
+// Plain connections read into one buffer shared by all of them (net's `onread`): a read costs no
+// allocation and none of the stream machinery, because every holder consumes a chunk before
+// returning. A holder that keeps bytes (a write to the client that may not complete at once) takes
+// them through retainUpstreamBytes: a chunk of the shared buffer is copied once and the connection
+// reads into buffers of its own for the rest of that exchange (a large body then streams without a
+// copy per read, as with Node's own reads). TLS connections emit 'data' chunks of their own.
 
 export interface UpstreamPoolOptions {
   /** Connect timeout, ms. Default 5 s (the README's connect timeout). */
@@ -40,7 +47,65 @@ export interface UpstreamHolder {
 
 const IDLE_AT = Symbol('idleAt');
 const HOLDER = Symbol('holder');
-type PooledSocket = Socket & { [IDLE_AT]?: number; [HOLDER]?: UpstreamHolder | null };
+/** The connection reads into buffers of its own (OWN_BUFFER, replaced once handed out), not the shared one. */
+const OWN_READS = Symbol('ownReads');
+const OWN_BUFFER = Symbol('ownBuffer');
+const OWN_HANDED_OUT = Symbol('ownHandedOut');
+type PooledSocket = Socket & {
+  [IDLE_AT]?: number;
+  [HOLDER]?: UpstreamHolder | null;
+  [OWN_READS]?: boolean;
+  [OWN_BUFFER]?: Buffer | undefined;
+  [OWN_HANDED_OUT]?: boolean;
+};
+
+/** Node's own read size. */
+export const UPSTREAM_READ_BYTES = 64 * 1024;
+/** The read buffer of every plain upstream connection not reading into its own (see the top of this file). */
+const SHARED_READ = Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
+/** Bytes of an own buffer kept by copying (cheap) rather than by handing the whole buffer out. */
+const COPY_BELOW = 4096;
+
+/** The buffer a plain connection's next read goes into (net's onread.buffer, asked after every read). */
+function nextReadBuffer(socket: PooledSocket | undefined): Buffer {
+  // undefined: asked while connect() is still creating the socket.
+  if (socket === undefined || socket[OWN_READS] !== true) return SHARED_READ;
+  let own = socket[OWN_BUFFER];
+  if (own === undefined || socket[OWN_HANDED_OUT] === true) {
+    socket[OWN_BUFFER] = own = Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
+    socket[OWN_HANDED_OUT] = false;
+  }
+  return own;
+}
+
+/** net calls it with the socket as `this`; true: keep reading (pausing is the holder's, by pause()). */
+function onUpstreamRead(this: PooledSocket, nread: number, buffer: Uint8Array): boolean {
+  const holder = this[HOLDER];
+  // Bytes on an unheld connection belong to no request: they would reach the next client. Drop it.
+  if (holder) holder.upstreamData((buffer as Buffer).subarray(0, nread));
+  else this.destroy();
+  return true;
+}
+
+/**
+ * `chunk` (given to upstreamData by `socket`'s pool) as bytes the caller may keep after returning,
+ * e.g. to write them to a client by reference. A chunk of the shared read buffer is copied, and the
+ * connection reads into buffers of its own until it is released; a large chunk of its own buffer is
+ * handed out (its next read gets a new one); a TLS connection's chunk is its own already.
+ */
+export function retainUpstreamBytes(socket: Socket, chunk: Buffer): Buffer {
+  const pooled = socket as PooledSocket;
+  if (chunk.buffer === SHARED_READ.buffer) {
+    pooled[OWN_READS] = true;
+    return Buffer.from(chunk);
+  }
+  const own = pooled[OWN_BUFFER];
+  if (own !== undefined && chunk.buffer === own.buffer) {
+    if (chunk.length < COPY_BELOW) return Buffer.from(chunk);
+    pooled[OWN_HANDED_OUT] = true;
+  }
+  return chunk;
+}
 
 /**
  * Routes `socket`'s events to `holder` from now on (undefined: nobody, as when idle in the pool).
@@ -49,12 +114,18 @@ type PooledSocket = Socket & { [IDLE_AT]?: number; [HOLDER]?: UpstreamHolder | n
 export function holdUpstream(socket: Socket, holder: UpstreamHolder | undefined): void {
   const pooled = socket as PooledSocket;
   if (pooled[HOLDER] === undefined) {
-    socket.on('data', onUpstreamData);
+    // A plain connection of the pool's delivers its reads to onUpstreamRead (onread), not as 'data'.
+    if (pooled[OWN_READS] === undefined) socket.on('data', onUpstreamData);
     socket.on('error', onUpstreamError);
     socket.on('close', onUpstreamClose);
     socket.on('timeout', onUpstreamTimeout);
   }
   pooled[HOLDER] = holder ?? null;
+  // The next exchange starts on the shared buffer again (after the read in progress, if any).
+  if (pooled[OWN_READS] === true) {
+    pooled[OWN_READS] = false;
+    pooled[OWN_BUFFER] = undefined;
+  }
 }
 
 /**
@@ -96,9 +167,11 @@ export class UpstreamPool {
     if (refusal !== undefined) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
       // backend-protocol HTTPS: TLS to the pod, verified only with proxy-ssl-verify on.
-      const socket: Socket = tls === undefined
-        ? connect({ host: endpoint.address, port: endpoint.port, noDelay: true })
-        : tlsConnect({ host: endpoint.address, port: endpoint.port, ...upstreamTlsOptions(tls, ['http/1.1']) }).setNoDelay(true);
+      let socket: PooledSocket | undefined;
+      if (tls === undefined) {
+        socket = connect({ host: endpoint.address, port: endpoint.port, noDelay: true, onread: { buffer: () => nextReadBuffer(socket), callback: onUpstreamRead as (nread: number, buffer: Uint8Array) => boolean } });
+        socket[OWN_READS] = false;
+      } else socket = tlsConnect({ host: endpoint.address, port: endpoint.port, ...upstreamTlsOptions(tls, ['http/1.1']) }).setNoDelay(true);
       let connected = false;
       if (tls !== undefined) socket.once('connect', () => (connected = true));
       this.#open++;

@@ -439,6 +439,126 @@ describe('engine: hostile clients and upstreams (review findings)', () => {
   });
 });
 
+describe('engine: upstream connections read into one shared buffer (upstream-pool.ts)', () => {
+  /** Body byte i of the response to /<size>/<seed>: every response's bytes differ from every other's. */
+  const patternByte = (seed: number, i: number): number => (seed * 31 + i * 7 + (i >> 8)) & 0xff;
+  const pattern = (size: number, seed: number): Buffer => {
+    const body = Buffer.allocUnsafe(size);
+    for (let i = 0; i < size; i++) body[i] = patternByte(seed, i);
+    return body;
+  };
+
+  /** Reads one response (Content-Length or chunked framing, decoded) from a keep-alive client socket, pausing `stallMs` after its first bytes. */
+  function readResponse(socket: Socket, stallMs: number): Promise<{ head: string; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      let head: string | undefined;
+      let bodyAt = 0;
+      let length = -1;
+      let stalled = false;
+      const done = (body: Buffer) => {
+        socket.removeListener('data', onData);
+        resolve({ head: head!, body });
+      };
+      const onData = (c: Buffer) => {
+        chunks.push(c);
+        bytes += c.length;
+        if (!stalled && stallMs > 0) {
+          // A client that stops reading: the engine's writes to it stay pending while other connections read.
+          stalled = true;
+          socket.pause();
+          setTimeout(() => socket.resume(), stallMs);
+        }
+        if (head === undefined) {
+          const all = Buffer.concat(chunks);
+          chunks.splice(0, chunks.length, all);
+          const end = all.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          head = all.subarray(0, end).toString('latin1');
+          bodyAt = end + 4;
+          const match = /content-length: (\d+)/i.exec(head);
+          if (match !== null) length = Number(match[1]);
+        }
+        if (length >= 0) {
+          if (bytes - bodyAt >= length) done(Buffer.concat(chunks).subarray(bodyAt, bodyAt + length));
+          return;
+        }
+        // Chunked: complete once the last chunk is in (no test body holds CR LF: its bytes step by 7 or 8).
+        const rest = Buffer.concat(chunks).subarray(bodyAt);
+        if (!rest.includes('\r\n0\r\n\r\n')) return;
+        const parts: Buffer[] = [];
+        let at = 0;
+        for (;;) {
+          const lineEnd = rest.indexOf('\r\n', at);
+          const size = parseInt(rest.subarray(at, lineEnd).toString('latin1'), 16);
+          if (size === 0) break;
+          parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+          at = lineEnd + 2 + size + 2;
+        }
+        done(Buffer.concat(parts));
+      };
+      socket.on('data', onData);
+      socket.once('error', reject);
+    });
+  }
+
+  it('every response arrives intact, of every size and framing, while other clients stall and their writes stay pending', async () => {
+    // /<size>/<seed>[/chunked]: the body comes in pieces, so large ones span many reads.
+    const upstream = await rawUpstream((request, socket) => {
+      const [, size, seed, chunked] = /^GET \/(\d+)\/(\d+)(\/chunked)? /.exec(request)!;
+      const body = pattern(Number(size), Number(seed));
+      if (chunked === undefined) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+        // Pieces between 4 and 16 KiB, spaced out: the engine's reads are that small too, and a write
+        // of one to a stalled client stays pending without pausing the upstream.
+        let at = 0;
+        const pump = (): void => {
+          if (socket.destroyed) return;
+          for (let n = 0; n < 8 && at < body.length; n++, at += 9_000) socket.write(body.subarray(at, at + 9_000));
+          if (at < body.length) setImmediate(pump);
+        };
+        pump();
+      } else {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+        for (let at = 0; at < body.length; at += 3_000) {
+          const part = body.subarray(at, at + 3_000);
+          socket.write(`${part.length.toString(16)}\r\n`);
+          socket.write(part);
+          socket.write('\r\n');
+        }
+        socket.write('0\r\n\r\n');
+      }
+    });
+    const { port } = await engine([endpoint(upstream.port)]);
+    const client = async (sizes: number[], seedBase: number, stallMs: number): Promise<string[]> => {
+      const socket = connect({ host: '127.0.0.1', port });
+      cleanups.push(() => void socket.destroy());
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const failures: string[] = [];
+      for (let r = 0; r < sizes.length; r++) {
+        const size = sizes[r]!;
+        const seed = seedBase + r;
+        const chunked = size <= 300_000 && (seedBase + r) % 3 === 0 ? '/chunked' : '';
+        const reply = readResponse(socket, stallMs);
+        socket.write(`GET /${size}/${seed}${chunked} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        const { head, body } = await reply;
+        if (!head.startsWith('HTTP/1.1 200')) failures.push(`${size}/${seed}: ${head.split('\r\n')[0]}`);
+        else if (!body.equals(pattern(size, seed))) failures.push(`${size}/${seed}${chunked}: body differs`);
+      }
+      return failures;
+    };
+    // Two clients stall on bodies larger than what the kernel's socket buffers absorb (the engine's
+    // writes to them stay pending, holding upstream bytes), while four others keep reading into the pool's buffer.
+    const clients = [
+      client([12_000_000, 100, 12_000_000], 1, 300),
+      client([5_000, 12_000_000, 70_000], 11, 300),
+      ...[21, 31, 41, 51].map((seed) => client([100, 5_000, 70_000, 300_000, 1_000, 300_000, 4_000, 9_000, 200_000, 64 * 1024, 65 * 1024, 2], seed, 0)),
+    ];
+    expect((await Promise.all(clients)).flat()).toEqual([]);
+  });
+});
+
 describe('engine: route steps', () => {
   /** A route whose one request step waits until the test settles it (as external auth will). */
   function deferredRoute(): { routes: RouteLookup; calls: string[]; settle: (result: StepResult | Error) => void; called: Promise<void> } {
