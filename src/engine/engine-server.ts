@@ -98,6 +98,13 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const MAX_PENDING = 256 * 1024;
 const TUNNEL_LINGER_MS = 1_000;
 /**
+ * Timeouts are checked by one sweep over the connections, every quarter of the shortest timeout in
+ * use within these bounds, instead of a timer per socket that Node re-arms on every read and write
+ * (four re-arms per proxied request). A timeout fires up to one period late: 60 s ones within a second.
+ */
+const SWEEP_MIN_MS = 5;
+const SWEEP_MAX_MS = 1_000;
+/**
  * Response body bytes (of one upstream chunk) copied after the response head into one buffer and
  * one write: cheaper than the writev of two for a small response; a larger part goes out corked
  * beside the head instead of being copied.
@@ -192,6 +199,25 @@ export class EngineServer {
   /** Computed once: the hot path reads them per request. */
   readonly timeouts: { readonly client: number; readonly keepAlive: number; readonly upstream: number };
 
+  #sweep: NodeJS.Timeout | undefined;
+  /** The shortest timeout the sweep's period is fit for (Infinity: no sweep yet). */
+  #sweptTimeoutMs = Infinity;
+
+  /** Makes the timeout sweep run often enough for a timeout of `timeoutMs` (a route's shorter upstream timeout). */
+  watchTimeout(timeoutMs: number): void {
+    if (timeoutMs >= this.#sweptTimeoutMs || this.closing) return;
+    this.#sweptTimeoutMs = timeoutMs;
+    clearInterval(this.#sweep);
+    const periodMs = Math.max(SWEEP_MIN_MS, Math.min(SWEEP_MAX_MS, Math.floor(timeoutMs / 4)));
+    // Unreferenced: the listeners keep the process alive, not the sweep.
+    this.#sweep = setInterval(() => this.#sweepConnections(), periodMs).unref();
+  }
+
+  #sweepConnections(): void {
+    const now = performance.now();
+    for (const client of this.#clients) client.sweep(now);
+  }
+
   /** Swaps the routing table: one reference; a request keeps the match it resolved. */
   setRoutes(routes: RouteLookup<PipelineMatch>): void {
     this.#routes = routes;
@@ -236,6 +262,10 @@ export class EngineServer {
       });
     }
     if ((socket as TLSSocket).alpnProtocol === 'h2') return this.#http2Front().serve(socket, listener);
+    if (this.#sweep === undefined) {
+      const { client: clientMs, keepAlive, upstream } = this.timeouts;
+      this.watchTimeout(Math.min(clientMs, keepAlive, upstream));
+    }
     const client = new ClientConnection(this, socket, listener);
     this.#clients.add(client);
     socket.once('close', () => this.#clients.delete(client));
@@ -298,6 +328,7 @@ export class EngineServer {
     } finally {
       clearTimeout(timer);
     }
+    clearInterval(this.#sweep);
     this.pool.close();
   }
 }
@@ -330,6 +361,10 @@ class ClientConnection {
   #headDeadline = 0;
   /** performance.now() when the current request's head was complete. */
   #requestStart = 0;
+  /** performance.now() of the last request body bytes (the body timeout runs from there). */
+  #lastRead = 0;
+  /** performance.now() since the connection waits for its next request (the keep-alive timeout runs from there). */
+  #idleSince = 0;
   /** The client half-closed: no more requests will come. */
   #readEnded = false;
   /** `X-Real-IP`, `X-Forwarded-For` and the `X-Forwarded-Host` name; then `X-Forwarded-Port` and `-Proto` (see #forwardedFields). */
@@ -371,8 +406,8 @@ class ClientConnection {
     this.#requestClient = this.#clientAddress;
     const listeners = this.#listeners;
     socket.on('data', listeners.data);
-    // A new connection gets the head timeout for its first request (nginx: from the accept).
-    socket.setTimeout(engine.timeouts.client);
+    // A new connection gets the head timeout for its first request (nginx: from the accept); the
+    // engine's sweep checks it (see sweep). 'timeout' only serves a tunnel, which sets its own.
     this.#headDeadline = performance.now() + engine.timeouts.client;
     socket.on('timeout', listeners.timeout);
     socket.on('error', listeners.error);
@@ -425,6 +460,20 @@ class ClientConnection {
     this.#socket.destroy();
   }
 
+  /** The engine's timeout sweep: the deadline of what the connection waits for has passed. */
+  sweep(now: number): void {
+    const state = this.#state;
+    if (state === 'closed') return;
+    // The upstream's timeout (an exchange in flight), then the client's own.
+    this.#exchange?.sweep(now);
+    if (state === 'waiting' || (this.#state as State) === 'closed') return;
+    const timeouts = this.#engine.timeouts;
+    const deadline = state === 'body'
+      ? this.#lastRead + timeouts.client
+      : this.#partialHead || this.#headDeadline !== 0 ? this.#headDeadline : this.#idleSince + timeouts.keepAlive;
+    if (now >= deadline) this.#onTimeout();
+  }
+
   closeIfIdle(): void {
     if (this.#state === 'head' && this.#pendingBytes === 0 && !this.#partialHead) this.#socket.end();
   }
@@ -474,6 +523,7 @@ class ClientConnection {
       this.#fresh = false;
     }
     if (this.#state === 'body') {
+      this.#lastRead = performance.now();
       const rest = this.#exchange!.requestBody(chunk, 0);
       if (rest < chunk.length && rest >= 0) this.#queue(chunk.subarray(rest));
       return;
@@ -520,7 +570,8 @@ class ClientConnection {
       }
       const head = parser.head!;
       parser.reset();
-      this.#requestStart = performance.now();
+      // Answered here, the connection is idle from now on; forwarded, from the response's end (exchangeDone).
+      this.#requestStart = this.#idleSince = performance.now();
       // -1: the request went upstream (or the connection closed); else where the next one starts.
       at = this.#start(head, chunk, result);
       if (at < 0) return;
@@ -534,10 +585,8 @@ class ClientConnection {
       this.#partialHead = true;
       if (this.#headDeadline === 0) this.#headDeadline = now + this.#engine.timeouts.client;
     }
-    // Re-armed with what is left (socket inactivity restarts on every byte; the deadline does not).
-    const left = Math.ceil(this.#headDeadline - now);
-    if (left <= 0) this.#onTimeout();
-    else this.#socket.setTimeout(left);
+    // More bytes never push the deadline back (the sweep checks it; a late byte finds it passed).
+    if (now >= this.#headDeadline) this.#onTimeout();
   }
 
   #replyAndClose(status: number, code: ErrorCode): void {
@@ -702,7 +751,7 @@ class ClientConnection {
       if (bodyAt < chunk.length) this.#queue(chunk.subarray(bodyAt));
     } else {
       this.#state = 'body';
-      this.#socket.setTimeout(this.#engine.timeouts.client);
+      this.#lastRead = this.#requestStart;
       const rest = exchange.requestBody(chunk, bodyAt);
       // A body whose framing is broken was already answered with 400: nothing goes upstream.
       if ((this.#state as State) === 'closed') return -1;
@@ -767,6 +816,8 @@ class ClientConnection {
       );
     };
     client.once('close', log);
+    // An idle tunnel closes after the upstream timeout (nginx: proxy_read_timeout); the sweep skips it.
+    client.setTimeout(this.#engine.timeouts.upstream);
     client.removeAllListeners('data');
     client.removeAllListeners('end');
     client.pause();
@@ -864,7 +915,7 @@ class ClientConnection {
   }
 
   /** The response is complete; keepAlive: go on with the next request. */
-  exchangeDone(keepAlive: boolean): void {
+  exchangeDone(keepAlive: boolean, now = performance.now()): void {
     this.#exchange = undefined;
     if (this.#state === 'closed') return;
     if (!keepAlive || this.#engine.closing) {
@@ -873,10 +924,7 @@ class ClientConnection {
       return;
     }
     this.#state = 'head';
-    // Usually already the keep-alive timeout (set after the previous request): not re-armed then,
-    // the response just written restarted the socket's inactivity clock as setTimeout would.
-    const keepAliveMs = this.#engine.timeouts.keepAlive;
-    if (this.#socket.timeout !== keepAliveMs) this.#socket.setTimeout(keepAliveMs);
+    this.#idleSince = now;
     // The queued bytes parse as if they arrived now (one buffer: heads may span chunks).
     const pending = this.#takePending();
     if (pending !== undefined) this.#parse(pending, 0);
@@ -949,6 +997,15 @@ class Exchange implements UpstreamHolder {
   #requestBytes: number;
   #upstreamStart = 0;
   #upstreamMs: number | undefined;
+  /** performance.now() of the last byte read from or written to the upstream connection (its timeout runs from there). */
+  #upstreamActive = 0;
+  /** The upstream timeout of this exchange (the route's, else the engine's), set once attached. */
+  #upstreamTimeoutMs = 0;
+
+  /** The engine's timeout sweep: nothing moved on the upstream connection for the upstream timeout. */
+  sweep(now: number): void {
+    if (this.#upstream !== undefined && !this.#finished && now - this.#upstreamActive >= this.#upstreamTimeoutMs) this.upstreamTimeout();
+  }
 
   constructor(options: ExchangeOptions) {
     this.#o = options;
@@ -963,12 +1020,14 @@ class Exchange implements UpstreamHolder {
   }
 
   /** The request's one access-log line and metrics sample; status 499 (aborted) when the client left first. */
-  #log(status: number, own: boolean, aborted: boolean): void {
+  /** Returns the performance.now() it logged at. */
+  #log(status: number, own: boolean, aborted: boolean): number {
     const { engine, head, match } = this.#o;
     this.#o.client.releaseRequest();
-    const seconds = (performance.now() - this.#o.start) / 1000;
+    const now = performance.now();
+    const seconds = (now - this.#o.start) / 1000;
     engine.observer?.observeRequest(match, status, seconds, this.#upstreamMs !== undefined ? this.#upstreamMs / 1000 : undefined, head.method, this.#requestBytes, this.#headBytes + this.#bytes);
-    if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return;
+    if (engine.accessLog === undefined || match.route?.policies?.accessLog === false) return now;
     engine.accessLog(
       entryFor(head, this.#o.client.clientAddress, {
         status,
@@ -983,6 +1042,7 @@ class Exchange implements UpstreamHolder {
         aborted,
       }),
     );
+    return now;
   }
 
   /** Feeds request body bytes from chunk[at…]; returns where the body ended (-1: all consumed or failed). */
@@ -1010,6 +1070,7 @@ class Exchange implements UpstreamHolder {
       this.#o.mirror?.write(part);
       const upstream = this.#upstream;
       if (upstream) {
+        this.#upstreamActive = performance.now();
         // Back-pressure towards the client: a fast upload to a slow upstream waits.
         if (!upstream.write(part)) this.#pauseClient(upstream);
       } else {
@@ -1140,12 +1201,15 @@ class Exchange implements UpstreamHolder {
     }
     this.#upstream = socket;
     this.#reused = reused;
-    if (this.#upstreamStart === 0) this.#upstreamStart = performance.now();
+    const now = performance.now();
+    if (this.#upstreamStart === 0) this.#upstreamStart = now;
+    this.#upstreamActive = now;
     holdUpstream(socket, this);
-    // A kept-alive connection keeps its timeout between exchanges (re-arming a timer per request
-    // costs); the head written below restarts its inactivity clock as setTimeout would.
-    const upstreamMs = upstreamTimeoutOf(this.#o.policies?.timeouts) ?? this.#o.engine.timeouts.upstream;
-    if (socket.timeout !== upstreamMs) socket.setTimeout(upstreamMs);
+    // The engine's sweep times the exchange out (see sweep); a timer an HTTP/2 exchange left on the
+    // connection would be re-armed on every read and write for nothing.
+    if (socket.timeout) socket.setTimeout(0);
+    const upstreamMs = (this.#upstreamTimeoutMs = upstreamTimeoutOf(this.#o.policies?.timeouts) ?? this.#o.engine.timeouts.upstream);
+    this.#o.engine.watchTimeout(upstreamMs);
     if (this.#early.length === 0) socket.write(this.#o.upstreamHead);
     else {
       // One writev for the head and the early body bytes.
@@ -1213,6 +1277,7 @@ class Exchange implements UpstreamHolder {
   }
 
   upstreamData(chunk: Buffer): void {
+    this.#upstreamActive = performance.now();
     this.#relay(chunk);
     // A head whose body is not in this chunk goes out now.
     this.#flushHead();
@@ -1311,7 +1376,7 @@ class Exchange implements UpstreamHolder {
 
   #startResponse(response: ResponseHead): void {
     this.#responseStarted = true;
-    this.#upstreamMs = performance.now() - this.#upstreamStart;
+    this.#upstreamMs = this.#upstreamActive - this.#upstreamStart;
     this.#o.chooser?.observe?.(this.#endpoint.key, this.#upstreamMs, response.status < 500);
     const clientKeepAlive = this.#o.head.keepAlive && !this.#o.engine.closing && response.framing !== 'close';
     const server = response.indexOf('server') === -1;
@@ -1408,7 +1473,7 @@ class Exchange implements UpstreamHolder {
     const response = this.#response!;
     const socket = this.#detach();
     this.#finish();
-    this.#log(response.status, false, false);
+    const now = this.#log(response.status, false, false);
     if (this.#upstreamPaused) {
       this.#upstreamPaused = false;
       socket?.resume();
@@ -1418,7 +1483,7 @@ class Exchange implements UpstreamHolder {
       if (response.keepAlive && this.#bodyDone) this.#o.engine.pool.release(this.#endpoint, socket, this.#tls);
       else socket.destroy();
     }
-    this.#o.client.exchangeDone(this.#o.head.keepAlive && response.framing !== 'close' && this.#bodyDone);
+    this.#o.client.exchangeDone(this.#o.head.keepAlive && response.framing !== 'close' && this.#bodyDone, now);
   }
 
   #finish(): void {

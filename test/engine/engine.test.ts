@@ -279,6 +279,29 @@ describe('engine: upgrades', () => {
     }
   });
 
+  it('a tunnel that carries messages stays open; one left idle for the upstream timeout is closed (nginx: proxy_read_timeout)', async () => {
+    const backend = await echo('ws-pod');
+    const { port } = await engine([endpointOf(backend)], undefined, { upstreamTimeoutMs: 300 });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+    cleanups.push(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    let closed = false;
+    ws.once('close', () => (closed = true));
+    // Busy for several timeouts: a message every 100 ms keeps it open.
+    for (let i = 0; i < 10; i++) {
+      const reply = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+      ws.send(`m${i}`);
+      expect(await reply).toBe(`m${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(closed).toBe(false);
+    // Then idle: closed by the engine.
+    await eventually(async () => closed || undefined, 5_000, 'the idle tunnel closed');
+  });
+
   it('an upgrade to a host with ssl-redirect gets the same 308 as a plain request (one pipeline)', async () => {
     const backend = await echo();
     const match = withPipeline({ backend: ref, ingress: 'default/tls', route: { pathType: 'Prefix', path: '/', backend: ref, ingress: 'default/tls', sslRedirect: true } });
@@ -838,6 +861,43 @@ describe('engine: timeouts from the right moment (issue 13; short, asserting ord
     const cut = await rawExchange(port, 'GET /stops HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 10_000);
     expect(cut).toMatch(/^HTTP\/1\.1 200 /);
     expect(cut.endsWith('\r\n\r\nabcd')).toBe(true);
+  });
+
+  it('an upload streamed to the upstream for longer than the upstream timeout is not cut while its bytes flow', async () => {
+    // The upstream reads the whole body, then answers with its length: no upstream byte until then.
+    const server = createServer((socket) => {
+      let seen = 0;
+      let head = true;
+      socket.on('data', (c: Buffer) => {
+        if (head) {
+          const end = c.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          head = false;
+          c = c.subarray(end + 4);
+        }
+        seen += c.length;
+        if (seen >= 200_000) socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${String(seen).length}\r\nConnection: close\r\n\r\n${seen}`);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = await engine([endpoint((server.address() as AddressInfo).port)], undefined, { upstreamTimeoutMs: 200, requestBufferSize: 16 * 1024 });
+    const client = connect({ host: '127.0.0.1', port });
+    cleanups.push(() => void client.destroy());
+    let reply = '';
+    client.on('data', (c: Buffer) => (reply += c.toString('latin1')));
+    const closed = new Promise<void>((resolve) => client.once('close', resolve));
+    client.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n');
+    // 20 pieces, one every 60 ms: the upload outlasts the 200 ms upstream timeout many times over.
+    for (let i = 0; i < 20; i++) {
+      client.write(Buffer.alloc(10_000, 0x61));
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    // The answer (a 504 would close the connection; this one keeps it).
+    await Promise.race([closed, eventually(async () => reply.endsWith('200000') || undefined, 5_000, 'the answer')]);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(reply.endsWith('\r\n\r\n200000')).toBe(true);
   });
 
   it('an idle keep-alive connection closes without an answer after its timeout, even with a long head timeout', async () => {
