@@ -705,9 +705,7 @@ class ClientConnection {
     const requestId = requestIdOf(head);
     // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1 and needs one.
     const host = head.hostField === -1 && head.form !== 'absolute' && edits?.host === undefined ? `Host: ${endpoint.key}\r\n` : '';
-    const extra: HeadPart[] = host === '' ? [REQUEST_ID_NAME, requestId, CRLF] : [host, REQUEST_ID_NAME, requestId, CRLF];
-    this.#forwardedFields(head, extra);
-    if (!head.upgrade) extra.push(KEEP_ALIVE_LINE);
+    const extra = this.#upstreamFields(head, host, requestId);
     let upstreamHead: Buffer;
     if (edits === undefined) upstreamHead = serializeRequestHead(head, { extra, drop: REPLACED });
     else {
@@ -739,10 +737,11 @@ class ClientConnection {
       match,
       requestId,
       start: this.#requestStart,
-      ...(edits !== undefined && edits.responseHeaders.length > 0 && { responseFields: edits.responseHeaders }),
-      ...(edits?.chooser?.observe !== undefined && { chooser: edits.chooser }),
+      // Every field present (undefined when off): one object of one shape per request, no spreads.
+      responseFields: edits !== undefined && edits.responseHeaders.length > 0 ? edits.responseHeaders : undefined,
+      chooser: edits?.chooser?.observe !== undefined ? edits.chooser : undefined,
       // mirror-target: the copy starts with the real request; its body follows as the real one passes.
-      ...(edits?.mirror !== undefined && { mirror: startMirror(edits.mirror, mirrorSourceOf(head), { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) }),
+      mirror: edits?.mirror !== undefined ? startMirror(edits.mirror, mirrorSourceOf(head), { clientAddress: this.#requestClient, requestId, timeoutMs: engine.timeouts.upstream, logger: engine.logger }) : undefined,
       policies: match.route?.policies,
     });
     this.#exchange = exchange;
@@ -763,18 +762,25 @@ class ClientConnection {
     return -1;
   }
 
-  /** Appends X-Real-IP, X-Forwarded-For, -Host, -Port and -Proto for the upstream request to `parts`. */
-  #forwardedFields(head: RequestHead, parts: HeadPart[]): void {
+  /**
+   * The fields the upstream request gets added, in order: `host` (a Host line, or ''), X-Request-ID,
+   * X-Real-IP, X-Forwarded-For, -Host, -Port and -Proto, then `Connection: keep-alive` unless upgrading.
+   * The common request's parts come as one array literal of its final size (no growth per push).
+   */
+  #upstreamFields(head: RequestHead, host: string, requestId: string): HeadPart[] {
     const realIp = this.#engine.routes?.realIp;
     if (realIp === undefined) {
       // The same for every request of the connection but the Host: encoded once.
-      this.#forwardedBefore ??= Buffer.from(`X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `, 'latin1');
-      this.#forwardedAfter ??= Buffer.from(`\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`, 'latin1');
-      parts.push(this.#forwardedBefore, head.host, this.#forwardedAfter);
-      return;
+      const before = (this.#forwardedBefore ??= Buffer.from(`X-Real-IP: ${this.#clientAddress}\r\nX-Forwarded-For: ${this.#clientAddress}\r\nX-Forwarded-Host: `, 'latin1'));
+      const after = (this.#forwardedAfter ??= Buffer.from(`\r\nX-Forwarded-Port: ${this.#listener.port}\r\nX-Forwarded-Proto: ${this.#listener.proto}\r\n`, 'latin1'));
+      if (host === '' && !head.upgrade) return [REQUEST_ID_NAME, requestId, CRLF, before, head.host, after, KEEP_ALIVE_LINE];
+      const parts: HeadPart[] = [host, REQUEST_ID_NAME, requestId, CRLF, before, head.host, after];
+      if (!head.upgrade) parts.push(KEEP_ALIVE_LINE);
+      return parts;
     }
     const f = realIp.forwarded(this.#clientAddress, this.#requestClient, (name) => joinedField(head, name), { host: head.host, port: this.#listener.port, proto: this.#listener.proto });
-    parts.push(`X-Real-IP: ${f.client}\r\nX-Forwarded-For: ${f.forwardedFor}\r\nX-Forwarded-Host: ${f.host}\r\nX-Forwarded-Port: ${f.port}\r\nX-Forwarded-Proto: ${f.proto}\r\n`);
+    const forwarded = `X-Real-IP: ${f.client}\r\nX-Forwarded-For: ${f.forwardedFor}\r\nX-Forwarded-Host: ${f.host}\r\nX-Forwarded-Port: ${f.port}\r\nX-Forwarded-Proto: ${f.proto}\r\n`;
+    return head.upgrade ? [host, REQUEST_ID_NAME, requestId, CRLF, forwarded] : [host, REQUEST_ID_NAME, requestId, CRLF, forwarded, KEEP_ALIVE_LINE];
   }
 
   /**
@@ -975,7 +981,7 @@ class Exchange implements UpstreamHolder {
   #upstream: Socket | undefined;
   #reused = false;
   /** Request body bytes that arrived before the upstream connection was there. */
-  #early: Buffer[] = [];
+  #early: Buffer[] | undefined;
   #earlyBytes = 0;
   #bodyTracker: ChunkedTracker | LengthTracker | undefined;
   #bodyDone: boolean;
@@ -1074,7 +1080,7 @@ class Exchange implements UpstreamHolder {
         // Back-pressure towards the client: a fast upload to a slow upstream waits.
         if (!upstream.write(part)) this.#pauseClient(upstream);
       } else {
-        this.#early.push(part);
+        (this.#early ??= []).push(part);
         this.#earlyBytes += part.length;
         if (this.#earlyBytes >= this.#o.engine.requestBufferSize && end === NEED_MORE) {
           // Over the buffer: connect now and stream the rest; until connected, stop reading the client.
@@ -1210,13 +1216,14 @@ class Exchange implements UpstreamHolder {
     if (socket.timeout) socket.setTimeout(0);
     const upstreamMs = (this.#upstreamTimeoutMs = upstreamTimeoutOf(this.#o.policies?.timeouts) ?? this.#o.engine.timeouts.upstream);
     this.#o.engine.watchTimeout(upstreamMs);
-    if (this.#early.length === 0) socket.write(this.#o.upstreamHead);
+    const early = this.#early;
+    if (early === undefined) socket.write(this.#o.upstreamHead);
     else {
       // One writev for the head and the early body bytes.
       socket.cork();
       socket.write(this.#o.upstreamHead);
-      for (const part of this.#early) socket.write(part);
-      this.#early = [];
+      for (const part of early) socket.write(part);
+      this.#early = undefined;
       this.#earlyBytes = 0;
       socket.uncork();
     }
