@@ -29,7 +29,7 @@ import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, RequestHeadParser, Res
 import { Http2Front } from '../http2/h2-front.js';
 import { interceptsStatus, startErrorPage } from '../proxy/error-page.js';
 import { startMirror, type MirrorCopy, type MirrorSource } from '../proxy/mirror-copy.js';
-import { holdUpstream, retainUpstreamBytes, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
+import { holdUpstream, retainUpstreamBytes, returnUpstreamBytes, UpstreamPool, type UpstreamHolder, type UpstreamPoolOptions } from '../upstream/upstream-pool.js';
 import { isUpstreamTlsFailure, upstreamTlsFor, upstreamTlsOptions, upstreamTlsRefusal, type UpstreamTls } from '../upstream/upstream-tls.js';
 
 export interface EngineServerOptions {
@@ -1356,13 +1356,13 @@ class Exchange implements UpstreamHolder {
   #toClient(bytes: Buffer): void {
     const client = this.#o.clientSocket;
     let written: boolean;
-    if (!this.#headPending) written = client.write(this.#kept(bytes));
+    if (!this.#headPending) written = this.#writeKept(client, bytes);
     // The response's first body bytes: with the head, one write (one syscall, not a head then a body).
     else if (bytes.length <= COALESCE_BODY_BYTES) written = client.write(this.#serializeHead(bytes));
     else {
       client.cork();
       client.write(this.#serializeHead(undefined));
-      written = client.write(this.#kept(bytes));
+      written = this.#writeKept(client, bytes);
       client.uncork();
     }
     if (written || this.#upstreamPaused || !this.#upstream) return;
@@ -1379,6 +1379,13 @@ class Exchange implements UpstreamHolder {
   #kept(bytes: Buffer): Buffer {
     const upstream = this.#upstream;
     return upstream === undefined ? Buffer.from(bytes) : retainUpstreamBytes(upstream, bytes);
+  }
+
+  /** Writes upstream bytes to the client by reference; a lent read buffer goes back once the write is done. */
+  #writeKept(client: Socket, bytes: Buffer): boolean {
+    const kept = this.#kept(bytes);
+    // A copy needs no return; the same bytes may be a lent read buffer (or a TLS connection's own chunk: ignored).
+    return kept === bytes ? client.write(kept, () => returnUpstreamBytes(kept)) : client.write(kept);
   }
 
   #startResponse(response: ResponseHead): void {

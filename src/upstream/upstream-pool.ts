@@ -20,7 +20,10 @@ export type { UpstreamTls } from './upstream-tls.js';
 // returning. A holder that keeps bytes (a write to the client that may not complete at once) takes
 // them through retainUpstreamBytes: a chunk of the shared buffer is copied once and the connection
 // reads into buffers of its own for the rest of that exchange (a large body then streams without a
-// copy per read, as with Node's own reads). TLS connections emit 'data' chunks of their own.
+// copy per read, as with Node's own reads). Those are lent whole to one write each and come back
+// through returnUpstreamBytes once it is done, so a streaming body reuses a few of them instead of
+// allocating 64 KiB per read (a JavaScript allocation of that size costs ~7 µs, and its garbage the
+// GC). TLS connections emit 'data' chunks of their own.
 
 export interface UpstreamPoolOptions {
   /** Connect timeout, ms. Default 5 s (the README's connect timeout). */
@@ -65,6 +68,11 @@ export const UPSTREAM_READ_BYTES = 64 * 1024;
 const SHARED_READ = Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
 /** Bytes of an own buffer kept by copying (cheap) rather than by handing the whole buffer out. */
 const COPY_BELOW = 4096;
+/** Own read buffers back from their writes, for the next connection that needs one (a few: ~2 per streaming body). */
+const FREE_READ_BUFFERS: Buffer[] = [];
+const MAX_FREE_READ_BUFFERS = 8;
+/** Own read buffers lent out by retainUpstreamBytes, by their memory; each is lent to one holder at a time. */
+const LENT = new WeakMap<ArrayBufferLike, Buffer>();
 
 /** The buffer a plain connection's next read goes into (net's onread.buffer, asked after every read). */
 function nextReadBuffer(socket: PooledSocket | undefined): Buffer {
@@ -72,7 +80,7 @@ function nextReadBuffer(socket: PooledSocket | undefined): Buffer {
   if (socket === undefined || socket[OWN_READS] !== true) return SHARED_READ;
   let own = socket[OWN_BUFFER];
   if (own === undefined || socket[OWN_HANDED_OUT] === true) {
-    socket[OWN_BUFFER] = own = Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
+    socket[OWN_BUFFER] = own = FREE_READ_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
     socket[OWN_HANDED_OUT] = false;
   }
   return own;
@@ -91,7 +99,8 @@ function onUpstreamRead(this: PooledSocket, nread: number, buffer: Uint8Array): 
  * `chunk` (given to upstreamData by `socket`'s pool) as bytes the caller may keep after returning,
  * e.g. to write them to a client by reference. A chunk of the shared read buffer is copied, and the
  * connection reads into buffers of its own until it is released; a large chunk of its own buffer is
- * handed out (its next read gets a new one); a TLS connection's chunk is its own already.
+ * lent (its next read gets another buffer; give it back with returnUpstreamBytes once the bytes are
+ * no longer needed, or let it go to the GC); a TLS connection's chunk is its own already.
  */
 export function retainUpstreamBytes(socket: Socket, chunk: Buffer): Buffer {
   const pooled = socket as PooledSocket;
@@ -101,10 +110,24 @@ export function retainUpstreamBytes(socket: Socket, chunk: Buffer): Buffer {
   }
   const own = pooled[OWN_BUFFER];
   if (own !== undefined && chunk.buffer === own.buffer) {
-    if (chunk.length < COPY_BELOW) return Buffer.from(chunk);
+    // Lent once: a second part of the same read is copied, so one return can never free a buffer still in use.
+    if (chunk.length < COPY_BELOW || pooled[OWN_HANDED_OUT] === true) return Buffer.from(chunk);
     pooled[OWN_HANDED_OUT] = true;
+    LENT.set(own.buffer, own);
   }
   return chunk;
+}
+
+/**
+ * Bytes retainUpstreamBytes returned are no longer needed (the write that held them is done, or
+ * failed): a lent read buffer goes back for reuse. Anything else (a copy, a TLS chunk) is ignored.
+ * Call it at most once per retained chunk, and only once nothing refers to its bytes.
+ */
+export function returnUpstreamBytes(chunk: Buffer): void {
+  const whole = LENT.get(chunk.buffer);
+  if (whole === undefined) return;
+  LENT.delete(chunk.buffer);
+  if (FREE_READ_BUFFERS.length < MAX_FREE_READ_BUFFERS) FREE_READ_BUFFERS.push(whole);
 }
 
 /**

@@ -5,7 +5,7 @@
 // overwritten by then.
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { holdUpstream, retainUpstreamBytes, UpstreamPool, UPSTREAM_READ_BYTES, type UpstreamHolder } from '../../src/upstream/upstream-pool.js';
+import { holdUpstream, retainUpstreamBytes, returnUpstreamBytes, UpstreamPool, UPSTREAM_READ_BYTES, type UpstreamHolder } from '../../src/upstream/upstream-pool.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -128,6 +128,47 @@ describe('upstream pool: the shared read buffer', () => {
     });
     expect(broken).toBe(true);
     for (const r of raw) r.socket.destroy();
+  });
+
+  it('lent read buffers come back through returnUpstreamBytes and are read into again: a few serve a long body, each intact until returned', async () => {
+    const port = await patternServer(UPSTREAM_READ_BYTES);
+    const pool = new UpstreamPool();
+    cleanups.push(() => pool.close());
+    const endpoint = { address: '127.0.0.1', port, key: `127.0.0.1:${port}` } as Parameters<UpstreamPool['acquire']>[0];
+    const lease = await pool.acquire(endpoint);
+    const socket = lease.socket;
+    // Like a client write that completes two reads later: each chunk is checked, then returned, once two more came.
+    const pending: Array<{ bytes: Buffer; at: number }> = [];
+    const memories = new Set<ArrayBufferLike>();
+    const bad: number[] = [];
+    let received = 0;
+    let complete!: () => void;
+    const done = new Promise<void>((resolve) => (complete = resolve));
+    const settle = (entry: { bytes: Buffer; at: number }): void => {
+      bad.push(...mismatches(entry.bytes, 1, entry.at));
+      returnUpstreamBytes(entry.bytes);
+    };
+    holdUpstream(socket, {
+      upstreamData(chunk: Buffer): void {
+        const bytes = retainUpstreamBytes(socket, chunk);
+        if (bytes === chunk) memories.add(bytes.buffer);
+        pending.push({ bytes, at: received });
+        received += chunk.length;
+        if (pending.length > 2) settle(pending.shift()!);
+        if (received >= 4_000_000) complete();
+      },
+      upstreamClose: () => undefined,
+      upstreamTimeout: () => undefined,
+    });
+    socket.write('4000000\n');
+    await done;
+    for (const entry of pending.splice(0)) settle(entry);
+    expect(bad).toEqual([]);
+    // ~60 reads of up to 64 KiB: lent buffers are reused, not one allocated per read.
+    expect(received).toBe(4_000_000);
+    expect(memories.size).toBeGreaterThan(1);
+    expect(memories.size).toBeLessThanOrEqual(8);
+    socket.destroy();
   });
 
   it('a connection given back reads into the shared buffer again; its next exchange keeps its bytes intact too', async () => {
