@@ -1384,8 +1384,8 @@ class Exchange implements UpstreamHolder {
   /** Writes upstream bytes to the client by reference; a lent read buffer goes back once the write is done. */
   #writeKept(client: Socket, bytes: Buffer): boolean {
     const kept = this.#kept(bytes);
-    // A copy needs no return; the same bytes may be a lent read buffer (or a TLS connection's own chunk: ignored).
-    return kept === bytes ? client.write(kept, () => returnUpstreamBytes(kept)) : client.write(kept);
+    // A lent read buffer (the connection's own, or a spare the bytes were copied into) goes back; anything else is ignored.
+    return client.write(kept, () => returnUpstreamBytes(kept));
   }
 
   #startResponse(response: ResponseHead): void {

@@ -77,7 +77,17 @@ const LENT = new WeakMap<ArrayBufferLike, Buffer>();
 /** The buffer a plain connection's next read goes into (net's onread.buffer, asked after every read). */
 function nextReadBuffer(socket: PooledSocket | undefined): Buffer {
   // undefined: asked while connect() is still creating the socket.
-  if (socket === undefined || socket[OWN_READS] !== true) return SHARED_READ;
+  if (socket === undefined) return SHARED_READ;
+  if (socket[OWN_READS] !== true) {
+    // Released since: the read just made went into its own buffer, free now unless it was lent.
+    const last = socket[OWN_BUFFER];
+    if (last !== undefined) {
+      socket[OWN_BUFFER] = undefined;
+      if (socket[OWN_HANDED_OUT] !== true && FREE_READ_BUFFERS.length < MAX_FREE_READ_BUFFERS) FREE_READ_BUFFERS.push(last);
+      socket[OWN_HANDED_OUT] = false;
+    }
+    return SHARED_READ;
+  }
   let own = socket[OWN_BUFFER];
   if (own === undefined || socket[OWN_HANDED_OUT] === true) {
     socket[OWN_BUFFER] = own = FREE_READ_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
@@ -97,16 +107,22 @@ function onUpstreamRead(this: PooledSocket, nread: number, buffer: Uint8Array): 
 
 /**
  * `chunk` (given to upstreamData by `socket`'s pool) as bytes the caller may keep after returning,
- * e.g. to write them to a client by reference. A chunk of the shared read buffer is copied, and the
- * connection reads into buffers of its own until it is released; a large chunk of its own buffer is
- * lent (its next read gets another buffer; give it back with returnUpstreamBytes once the bytes are
- * no longer needed, or let it go to the GC); a TLS connection's chunk is its own already.
+ * e.g. to write them to a client by reference. A chunk of the shared read buffer is copied (a large
+ * one into a spare read buffer, lent), and the connection reads into buffers of its own until it is
+ * released; a large chunk of its own buffer is lent (its next read gets another buffer). Give lent
+ * bytes back with returnUpstreamBytes once nothing refers to them (or let them go to the GC). A TLS
+ * connection's chunk is its own already.
  */
 export function retainUpstreamBytes(socket: Socket, chunk: Buffer): Buffer {
   const pooled = socket as PooledSocket;
   if (chunk.buffer === SHARED_READ.buffer) {
     pooled[OWN_READS] = true;
-    return Buffer.from(chunk);
+    if (chunk.length < COPY_BELOW) return Buffer.from(chunk);
+    // A large one into a spare read buffer, lent like the connection's own: no allocation per response.
+    const spare = FREE_READ_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
+    chunk.copy(spare, 0);
+    LENT.set(spare.buffer, spare);
+    return spare.subarray(0, chunk.length);
   }
   const own = pooled[OWN_BUFFER];
   if (own !== undefined && chunk.buffer === own.buffer) {
@@ -144,11 +160,9 @@ export function holdUpstream(socket: Socket, holder: UpstreamHolder | undefined)
     socket.on('timeout', onUpstreamTimeout);
   }
   pooled[HOLDER] = holder ?? null;
-  // The next exchange starts on the shared buffer again (after the read in progress, if any).
-  if (pooled[OWN_READS] === true) {
-    pooled[OWN_READS] = false;
-    pooled[OWN_BUFFER] = undefined;
-  }
+  // The next exchange starts on the shared buffer again, from the connection's next read on (its
+  // current buffer is the one that read goes into; nextReadBuffer then frees it).
+  if (pooled[OWN_READS] === true) pooled[OWN_READS] = false;
 }
 
 /**
