@@ -130,10 +130,17 @@ async function reach(ip: string, port = 80): Promise<string | undefined> {
   return result.code === 0 ? result.stdout : undefined;
 }
 
-/** reach() until it answers `expected`, at most `tries` times (the client's neighbour entry may still name the old holder's MAC for a moment after a takeover); the last answer. */
-async function reachAgain(ip: string, expected: string, tries = 10): Promise<string | undefined> {
+/**
+ * reach() until it answers `expected`, at most `tries` times, 250 ms apart after a miss (the client's
+ * neighbour entry may still name the old holder's MAC for a moment after a takeover, longer on a
+ * loaded machine: ten back-to-back tries once all failed within a second in CI); the last answer.
+ */
+async function reachAgain(ip: string, expected: string, tries = 20): Promise<string | undefined> {
   let answer: string | undefined;
-  for (let i = 0; i < tries && answer !== expected; i++) answer = await reach(ip);
+  for (let i = 0; i < tries && answer !== expected; i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 250));
+    answer = await reach(ip);
+  }
   return answer;
 }
 
