@@ -523,8 +523,8 @@ class ClientConnection {
       this.#fresh = false;
     }
     if (this.#state === 'body') {
-      this.#lastRead = performance.now();
-      const rest = this.#exchange!.requestBody(chunk, 0);
+      const now = (this.#lastRead = performance.now());
+      const rest = this.#exchange!.requestBody(chunk, 0, now);
       if (rest < chunk.length && rest >= 0) this.#queue(chunk.subarray(rest));
       return;
     }
@@ -751,7 +751,7 @@ class ClientConnection {
     } else {
       this.#state = 'body';
       this.#lastRead = this.#requestStart;
-      const rest = exchange.requestBody(chunk, bodyAt);
+      const rest = exchange.requestBody(chunk, bodyAt, this.#requestStart);
       // A body whose framing is broken was already answered with 400: nothing goes upstream.
       if ((this.#state as State) === 'closed') return -1;
       if (rest >= 0 && rest < chunk.length) this.#queue(chunk.subarray(rest));
@@ -1051,8 +1051,8 @@ class Exchange implements UpstreamHolder {
     return now;
   }
 
-  /** Feeds request body bytes from chunk[at…]; returns where the body ended (-1: all consumed or failed). */
-  requestBody(chunk: Buffer, at: number): number {
+  /** Feeds request body bytes from chunk[at…], received at `now` (performance.now()); returns where the body ended (-1: all consumed or failed). */
+  requestBody(chunk: Buffer, at: number, now: number): number {
     const tracker = this.#bodyTracker!;
     const end = tracker.feed(chunk, at);
     if (end === ERROR) {
@@ -1076,7 +1076,7 @@ class Exchange implements UpstreamHolder {
       this.#o.mirror?.write(part);
       const upstream = this.#upstream;
       if (upstream) {
-        this.#upstreamActive = performance.now();
+        this.#upstreamActive = now;
         // Back-pressure towards the client: a fast upload to a slow upstream waits.
         if (!upstream.write(part)) this.#pauseClient(upstream);
       } else {
@@ -1306,7 +1306,7 @@ class Exchange implements UpstreamHolder {
         const response = parser.head!;
         if (response.interim) {
           // 1xx relayed as received (100 Continue from the backend is dropped: we sent ours).
-          if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#o.clientSocket.write(this.#kept(chunk.subarray(at, result)));
+          if (response.status !== 100 && this.#o.head.versionMinor === 1) this.#writeKept(this.#o.clientSocket, chunk.subarray(at, result));
           parser.reset();
           parser.expect(this.#o.head.method === 'HEAD' ? RESPONSE_TO_HEAD : RESPONSE_TO_OTHER);
           at = result;

@@ -109,11 +109,6 @@ export type HeadPart = Buffer | string;
 /** Strings up to this long are copied a char at a time (cheaper than the encoder's call). */
 const SHORT_STRING = 64;
 
-function partLength(part: HeadPart): number {
-  // Latin-1: one byte per UTF-16 unit.
-  return part.length;
-}
-
 function writePart(out: Buffer, o: number, part: HeadPart): number {
   if (typeof part !== 'string') {
     out.set(part, o);
@@ -128,8 +123,9 @@ function writePart(out: Buffer, o: number, part: HeadPart): number {
 function extraLength(extra: string | readonly HeadPart[] | undefined): number {
   if (extra === undefined) return 0;
   if (typeof extra === 'string') return extra.length;
+  // Latin-1: a string part takes one byte per UTF-16 unit, so every part's length is its byte count.
   let n = 0;
-  for (let i = 0; i < extra.length; i++) n += partLength(extra[i]!);
+  for (let i = 0; i < extra.length; i++) n += extra[i]!.length;
   return n;
 }
 

@@ -16,7 +16,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Endpoint, RouteLookup, RouteMatch, RoutePolicies } from '../model/route-model.js';
 import { ChunkedTracker, ERROR, LengthTracker, NEED_MORE, ResponseHeadParser, type ResponseHead } from '../http1/index.js';
 import { isValidHost } from '../http1/request-head.js';
-import { holdUpstream, retainUpstreamBytes, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
+import { holdUpstream, retainUpstreamBytes, returnUpstreamBytes, type UpstreamHolder, type UpstreamLease, type UpstreamPool, type UpstreamTls } from '../upstream/upstream-pool.js';
 import { isUpstreamTlsFailure, upstreamTlsFor } from '../upstream/upstream-tls.js';
 import { roundMs, type AccessLogWriter } from '../proxy/access-log.js';
 import { errorReply } from '../proxy/error-reply.js';
@@ -1080,8 +1080,10 @@ class H1Upstream implements UpstreamHolder {
     if (bytes.length === 0) return;
     const stream = this.#x.stream;
     this.#x.responseBytes(bytes.length);
-    // The stream keeps the bytes until they are framed and sent: they must outlive the upstream's read buffer.
-    if (stream.write(retainUpstreamBytes(this.#socket, bytes)) || this.#paused) return;
+    // The stream keeps the bytes until they are framed and sent: they must outlive the upstream's read
+    // buffer, and a lent one goes back once the write is done (nghttp2 completes it after the socket write).
+    const kept = retainUpstreamBytes(this.#socket, bytes);
+    if (stream.write(kept, () => returnUpstreamBytes(kept)) || this.#paused) return;
     this.#paused = true;
     this.#socket.pause();
     stream.once('drain', () => {
@@ -1119,8 +1121,10 @@ class H1Upstream implements UpstreamHolder {
       this.#x.discardRequestBody();
     }
     if (endStream && !this.#x.stream.destroyed) {
-      if (last !== undefined && last.length > 0) this.#x.stream.end(last);
-      else this.#x.stream.end();
+      if (last !== undefined && last.length > 0) {
+        const kept = last;
+        this.#x.stream.end(kept, () => returnUpstreamBytes(kept));
+      } else this.#x.stream.end();
     }
     this.#x.responseEnded();
   }

@@ -50,7 +50,10 @@ export interface UpstreamHolder {
 
 const IDLE_AT = Symbol('idleAt');
 const HOLDER = Symbol('holder');
-/** The connection reads into buffers of its own (OWN_BUFFER, replaced once handed out), not the shared one. */
+/**
+ * A plain connection reads into buffers of its own (OWN_BUFFER, replaced once handed out) while true,
+ * into the shared one while false; undefined on a TLS connection (no onread: its reads come as 'data').
+ */
 const OWN_READS = Symbol('ownReads');
 const OWN_BUFFER = Symbol('ownBuffer');
 const OWN_HANDED_OUT = Symbol('ownHandedOut');

@@ -2,6 +2,7 @@
 // what engine-server.ts says it covers. Bounded by counts and events, never by elapsed time.
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Agent } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BackendRegistry } from '../../src/balancer/backend-registry.js';
@@ -526,9 +527,9 @@ describe('engine: upstream connections read into one shared buffer (upstream-poo
     });
   }
 
-  it('every response arrives intact, of every size and framing, while other clients stall and their writes stay pending', async () => {
-    // /<size>/<seed>[/chunked]: the body comes in pieces, so large ones span many reads.
-    const upstream = await rawUpstream((request, socket) => {
+  /** Answers GET /<size>/<seed>[/chunked] with pattern(size, seed): the body comes in pieces, so large ones span many reads. */
+  const patternUpstream = () =>
+    rawUpstream((request, socket) => {
       const [, size, seed, chunked] = /^GET \/(\d+)\/(\d+)(\/chunked)? /.exec(request)!;
       const body = pattern(Number(size), Number(seed));
       if (chunked === undefined) {
@@ -553,6 +554,9 @@ describe('engine: upstream connections read into one shared buffer (upstream-poo
         socket.write('0\r\n\r\n');
       }
     });
+
+  it('every response arrives intact, of every size and framing, while other clients stall and their writes stay pending', async () => {
+    const upstream = await patternUpstream();
     const { port } = await engine([endpoint(upstream.port)]);
     const client = async (sizes: number[], seedBase: number, stallMs: number): Promise<string[]> => {
       const socket = connect({ host: '127.0.0.1', port });
@@ -579,6 +583,31 @@ describe('engine: upstream connections read into one shared buffer (upstream-poo
       ...[21, 31, 41, 51].map((seed) => client([100, 5_000, 70_000, 300_000, 1_000, 300_000, 4_000, 9_000, 200_000, 64 * 1024, 65 * 1024, 2], seed, 0)),
     ];
     expect((await Promise.all(clients)).flat()).toEqual([]);
+  });
+  it('over HTTP/2 (h2c) too: large bodies on concurrent streams arrive intact while one stream stops reading', async () => {
+    const upstream = await patternUpstream();
+    const { port } = await engine([endpoint(upstream.port)]);
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    cleanups.push(() => void session.destroy());
+    const fetch = (size: number, seed: number, stallMs: number): Promise<string | undefined> =>
+      new Promise((resolve, reject) => {
+        const stream = session.request({ ':path': `/${size}/${seed}`, ':authority': 'a' });
+        const parts: Buffer[] = [];
+        let stalled = false;
+        stream.on('data', (c: Buffer) => {
+          parts.push(c);
+          if (!stalled && stallMs > 0) {
+            // Flow control holds the engine's writes to this stream while the others go on.
+            stalled = true;
+            stream.pause();
+            setTimeout(() => stream.resume(), stallMs);
+          }
+        });
+        stream.on('end', () => resolve(Buffer.concat(parts).equals(pattern(size, seed)) ? undefined : `${size}/${seed}: body differs`));
+        stream.on('error', reject);
+      });
+    const results = await Promise.all([fetch(3_000_000, 61, 300), fetch(3_000_000, 62, 0), fetch(200_000, 63, 0), fetch(70_000, 64, 300), fetch(3_000_000, 65, 0)]);
+    expect(results.filter((r) => r !== undefined)).toEqual([]);
   });
 });
 
